@@ -1,0 +1,40 @@
+import type { Readable } from 'node:stream'
+import type { Digest } from '../digest.ts'
+
+export interface LayerInfo {
+  /** sha256 of the uncompressed tar. */
+  diffID: Digest
+  /** Bytes of file content the layer holds once unpacked. */
+  size: number
+}
+
+/** An OCI mount description; the runtime performs it. */
+export interface Mount {
+  type: string
+  source: string
+  destination: string
+  options: string[]
+}
+
+export interface LayerStore {
+  /**
+   * Unpacks one layer (uncompressed, gzip or zstd, detected from its first bytes) into its
+   * snapshot directory, safely: entries that would escape the root are refused. Whiteouts
+   * become overlayfs whiteouts. The digest of the uncompressed stream is the diffID; when it
+   * differs from `expectedDiffID` nothing is kept. When the layer already exists the stream is
+   * still read and checked, and the existing layer is returned.
+   */
+  unpack(stream: Readable, opts?: { expectedDiffID?: Digest; signal?: AbortSignal }): Promise<LayerInfo>
+  has(diffID: Digest): Promise<boolean>
+  info(diffID: Digest): Promise<LayerInfo>
+  list(): Promise<LayerInfo[]>
+  delete(diffID: Digest): Promise<void>
+
+  /** Makes an empty read-write layer for a container above `parents` (bottom first). */
+  createRW(id: string, parents: Digest[]): Promise<void>
+  /** The overlay mount that makes the container's root filesystem, for the runtime to perform. */
+  rootfsMount(id: string, target: string): Promise<Mount>
+  /** Size of what the container changed (bytes in its upper directory). */
+  rwSize(id: string): Promise<number>
+  removeRW(id: string): Promise<void>
+}

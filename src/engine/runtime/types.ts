@@ -1,0 +1,107 @@
+import type { Mount } from '../layer/types.ts'
+
+export interface User {
+  uid: number
+  gid: number
+  additionalGids: number[]
+}
+
+export interface ContainerProcess {
+  args: string[]
+  env: string[]
+  cwd: string
+  user: User
+  terminal: boolean
+}
+
+/** What the OCI spec of one container is made from; ociSpec() turns it into config.json. */
+export interface SpecInput {
+  id: string
+  /** Absolute path of the mounted root filesystem. */
+  rootfs: string
+  readonlyRootfs: boolean
+  hostname: string
+  process: ContainerProcess
+  /** Extra mounts (binds, volumes, tmpfs), in order. */
+  mounts: Mount[]
+  /** Path of an existing network namespace to join; a new one when absent. */
+  netnsPath?: string
+}
+
+export interface CreateOptions {
+  id: string
+  /** Directory holding config.json (rootfs may live elsewhere). */
+  bundle: string
+  /** conmon's k8s-file log. */
+  logPath: string
+  tty: boolean
+  openStdin: boolean
+  /** Close the container's stdin when the first attached client closes it (Docker's StdinOnce). */
+  stdinOnce: boolean
+}
+
+export type RuntimeStatus = 'created' | 'running' | 'paused' | 'stopped'
+
+export interface ExitStatus {
+  exitCode: number
+  /** ISO 8601 with nanoseconds when known. */
+  finishedAt: string
+}
+
+export type StdStream = 'stdin' | 'stdout' | 'stderr'
+
+export interface OutputChunk {
+  stream: 'stdout' | 'stderr'
+  data: Buffer
+}
+
+/** A connection to a container's attach socket (conmon's). */
+export interface AttachConnection {
+  /** The container's output as it comes, in order, ending when the container's streams close. */
+  output: AsyncIterable<OutputChunk>
+  writeStdin(data: Uint8Array): Promise<void>
+  /** Half-closes stdin: the container sees EOF. */
+  closeStdin(): void
+  close(): void
+}
+
+export interface LogEntry {
+  stream: 'stdout' | 'stderr'
+  /** RFC 3339 with nanoseconds, as conmon wrote it. */
+  time: string
+  /** One line with its newline, or a partial line without. */
+  data: Buffer
+}
+
+export interface LogReadOptions {
+  follow: boolean
+  /** Only entries after / before these times (seconds since the epoch, fractional). */
+  since?: number
+  until?: number
+  /** Only the last N lines; undefined for all. */
+  tail?: number
+  signal?: AbortSignal
+  /** Resolves when following should stop (the container exited and the log is drained). */
+  stopWhen?: Promise<unknown>
+}
+
+export interface Runtime {
+  /**
+   * Spawns conmon, which runs `runc create`; resolves once the container exists (conmon's sync
+   * pipe), with the container's pid. Rejects with the runtime's own words when create fails,
+   * e.g. an executable that cannot be found (exit code 127) or not run (126).
+   */
+  create(opts: CreateOptions): Promise<{ pid: number; monitorPid: number }>
+  start(id: string): Promise<void>
+  attach(id: string): Promise<AttachConnection>
+  kill(id: string, signal: string): Promise<void>
+  /** Removes the runtime's record; with force, kills first. Missing is success. */
+  delete(id: string, force: boolean): Promise<void>
+  status(id: string): Promise<RuntimeStatus | undefined>
+  /** The exit status conmon recorded, or undefined while the container has not exited. */
+  exitStatus(id: string): Promise<ExitStatus | undefined>
+  /** Resolves when conmon records the exit (no polling: watches the exit directory). */
+  waitExit(id: string, signal?: AbortSignal): Promise<ExitStatus>
+  /** Removes conmon's per-container files (exit file, sockets). */
+  cleanup(id: string): Promise<void>
+}
