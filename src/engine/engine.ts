@@ -1,0 +1,18 @@
+import type { ContainerReader } from './container/types.ts'
+import type { ImageStore } from './image/types.ts'
+
+export interface EngineCounts {
+  containers: number
+  running: number
+  paused: number
+  stopped: number
+  images: number
+}
+
+/** What the API layer is given: the engine's parts, each behind its interface. */
+export interface Engine {
+  readonly dataRoot: string
+  readonly images: ImageStore
+  readonly containers: ContainerReader
+  counts(): Promise<EngineCounts>
+}
