@@ -40,13 +40,7 @@ export interface CreateRequest extends ContainerConfig {
 }
 
 export type ContainerStatus =
-  | 'created'
-  | 'running'
-  | 'paused'
-  | 'restarting'
-  | 'removing'
-  | 'exited'
-  | 'dead'
+  'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead'
 
 export interface ContainerState {
   Status: ContainerStatus

@@ -1,0 +1,609 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Conflict, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
+import { resolveInRoot } from '../fsroot.ts'
+import { writeJsonAtomic } from '../fsutil.ts'
+import type { ImageReader, ImageRunConfig } from '../image/types.ts'
+import type { LayerStore, Mount } from '../layer/types.ts'
+import type {
+  AttachConnection,
+  ExitStatus,
+  LogEntry,
+  LogReadOptions,
+  OutputChunk,
+  Runtime,
+  SpecInput,
+  User,
+} from '../runtime/types.ts'
+import { randomName, validateName } from './names.ts'
+import { ContainerStore } from './store.ts'
+import type { Container, ContainerConfig, CreateRequest, HostConfig } from './types.ts'
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+/** What the container service needs from the other modules, passed in by the daemon's wiring. */
+export interface ContainerDeps {
+  dir: string
+  images: ImageReader
+  layers: LayerStore
+  runtime: Runtime
+  ociSpec(input: SpecInput): object
+  resolveUser(rootfs: string, user: string | undefined): Promise<User>
+  readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
+  mount(m: Mount): Promise<void>
+  unmount(target: string): Promise<void>
+  logger: Logger
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed'
+
+export interface WaitResult {
+  StatusCode: number
+  Error: { Message: string } | null
+}
+
+/** A client attached to a container's streams. */
+export interface AttachSession {
+  /** The container's output; ends when the container's streams close. */
+  output: AsyncIterable<OutputChunk>
+  writeStdin(data: Uint8Array): Promise<void>
+  closeStdin(): void
+  close(): void
+}
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve(v: T): void
+  reject(e: unknown): void
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+function nowIso(): string {
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z')
+}
+
+/** Docker's image-to-container merge (moby daemon/commit.go merge). */
+export function mergeImageConfig(
+  user: ContainerConfig,
+  img: ImageRunConfig | undefined,
+): ContainerConfig {
+  const out: ContainerConfig = { ...user }
+  if (!img) return out
+  if (!out.User) out.User = img.User ?? ''
+  if (!out.WorkingDir) out.WorkingDir = img.WorkingDir ?? ''
+  if (!out.StopSignal && img.StopSignal) out.StopSignal = img.StopSignal
+  if (img.Env && img.Env.length > 0) {
+    const userEnv = out.Env ?? []
+    const keys = new Set(userEnv.map((e) => e.split('=')[0]))
+    out.Env = [...img.Env.filter((e) => !keys.has(e.split('=')[0])), ...userEnv]
+  }
+  if (img.Labels) out.Labels = { ...img.Labels, ...(out.Labels ?? {}) }
+  if (img.ExposedPorts) out.ExposedPorts = { ...img.ExposedPorts, ...(out.ExposedPorts ?? {}) }
+  if (img.Volumes) out.Volumes = { ...img.Volumes, ...(out.Volumes ?? {}) }
+  if (!out.Entrypoint || out.Entrypoint.length === 0) {
+    if (!out.Cmd || out.Cmd.length === 0) out.Cmd = img.Cmd ?? null
+    if (out.Entrypoint === undefined || out.Entrypoint === null)
+      out.Entrypoint = img.Entrypoint ?? null
+  }
+  return out
+}
+
+/** The process path and arguments Docker derives from Entrypoint and Cmd. */
+export function entrypointAndArgs(cfg: ContainerConfig): { path: string; args: string[] } {
+  const entrypoint = (cfg.Entrypoint ?? []).filter((_, i, a) => !(a.length === 1 && a[0] === ''))
+  const all = [...entrypoint, ...(cfg.Cmd ?? [])]
+  if (all.length === 0) throw new InvalidArgument('No command specified')
+  return { path: all[0] as string, args: all.slice(1) }
+}
+
+/** Builds the container's environment: Docker's defaults, then the container's own. */
+export function containerEnv(cfg: ContainerConfig, hostname: string): string[] {
+  const env = new Map<string, string>()
+  const put = (e: string): void => {
+    const eq = e.indexOf('=')
+    env.set(eq < 0 ? e : e.slice(0, eq), e)
+  }
+  put(DEFAULT_PATH)
+  put(`HOSTNAME=${hostname}`)
+  if (cfg.Tty) put('TERM=xterm')
+  for (const e of cfg.Env ?? []) if (e.includes('=')) put(e)
+  return [...env.values()]
+}
+
+/**
+ * The container lifecycle: create, start, attach, wait, logs, kill, remove. Operations on one
+ * container are serialised; nothing is held across a slow runtime call longer than needed.
+ */
+export class ContainerService {
+  readonly store: ContainerStore
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly exitWaiters = new Map<string, Deferred<WaitResult>[]>()
+  private readonly removeWaiters = new Map<string, Deferred<WaitResult>[]>()
+  private readonly pendingAttaches = new Map<string, Deferred<AttachConnection>[]>()
+  /** Resolves when the running container's exit has been fully handled. */
+  private readonly exited = new Map<string, Promise<void>>()
+
+  constructor(private readonly deps: ContainerDeps) {
+    this.store = new ContainerStore(deps.dir)
+  }
+
+  async init(): Promise<void> {
+    await this.store.init()
+    for (const c of this.store.list()) {
+      if (c.state.Running) await this.reconcileRunning(c)
+    }
+  }
+
+  /** After a daemon restart: follow containers that still run, finish those that exited. */
+  private async reconcileRunning(c: Container): Promise<void> {
+    const status = await this.deps.runtime.exitStatus(c.id)
+    if (status) {
+      this.deps.logger.info('container exited while the daemon was down', {
+        id: c.id,
+        code: status.exitCode,
+      })
+      await this.handleExit(c.id, status)
+      return
+    }
+    const live = await this.deps.runtime.status(c.id)
+    if (live === undefined || live === 'stopped') {
+      this.deps.logger.warn('container lost its monitor; marking it exited', { id: c.id })
+      await this.handleExit(c.id, { exitCode: 255, finishedAt: nowIso() })
+      return
+    }
+    this.watchExit(c.id)
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.locks.set(id, tail)
+    try {
+      return await run
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id)
+    }
+  }
+
+  get(ref: string): Promise<Container> {
+    return Promise.resolve(this.store.get(ref))
+  }
+
+  list(): Promise<Container[]> {
+    return Promise.resolve(this.store.list())
+  }
+
+  private paths(id: string): { dir: string; rootfs: string; bundle: string } {
+    const dir = this.store.containerDir(id)
+    return { dir, rootfs: join(dir, 'rootfs'), bundle: join(dir, 'bundle') }
+  }
+
+  async create(
+    req: CreateRequest,
+    name: string | undefined,
+  ): Promise<{ Id: string; Warnings: string[] }> {
+    if (!req.Image)
+      throw new InvalidArgument('Config cannot be empty in order to create a container')
+    const image = await this.deps.images.resolve(req.Image)
+    const { HostConfig: hostConfig = {}, NetworkingConfig: _net, ...userConfig } = req
+    const config = mergeImageConfig(userConfig, image.config.config)
+    if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
+      throw new InvalidArgument(
+        `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
+      )
+    }
+    const { path, args } = entrypointAndArgs(config)
+    const id = this.store.newId()
+    config.Hostname = config.Hostname || id.slice(0, 12)
+    config.Image = req.Image
+
+    let finalName: string
+    if (name) {
+      finalName = validateName(name)
+      this.store.reserveName(finalName, id)
+    } else {
+      let retry = 0
+      do finalName = randomName(retry++)
+      while (this.store.nameTaken(finalName))
+      this.store.reserveName(finalName, id)
+    }
+
+    const hc: HostConfig = { NetworkMode: 'default', ...hostConfig }
+    try {
+      await this.deps.layers.createRW(
+        id,
+        image.layers.map((l) => l.diffID),
+      )
+      try {
+        await this.store.create(
+          {
+            id,
+            name: finalName,
+            created: nowIso(),
+            path,
+            args,
+            config,
+            hostConfig: hc,
+            image: image.id,
+            imageRef: req.Image,
+          },
+          async (dir) => {
+            await mkdir(join(dir, 'rootfs'))
+            await mkdir(join(dir, 'bundle'))
+            await writeEtcFiles(dir, config.Hostname as string)
+          },
+        )
+      } catch (err) {
+        await this.deps.layers.removeRW(id)
+        throw err
+      }
+    } catch (err) {
+      this.store.releaseName(finalName, id)
+      throw err
+    }
+    this.deps.logger.debug('container created', { id, name: finalName })
+    return { Id: id, Warnings: [] }
+  }
+
+  async start(ref: string): Promise<void> {
+    const c = this.store.get(ref)
+    await this.locked(c.id, async () => {
+      if (c.state.Running) throw new NotModified('container already started')
+      if (c.state.Status === 'removing') {
+        throw new Conflict(`container is marked for removal and cannot be started`)
+      }
+      await this.startLocked(c)
+    })
+  }
+
+  private async startLocked(c: Container): Promise<void> {
+    const { runtime } = this.deps
+    const p = this.paths(c.id)
+    // A container started before leaves runtime files behind; clear them first.
+    await runtime.delete(c.id, true)
+    await runtime.cleanup(c.id)
+    await rm(c.logPath, { force: true }).catch(() => undefined)
+    await this.deps.mount(await this.deps.layers.rootfsMount(c.id, p.rootfs))
+    try {
+      const user = await this.deps.resolveUser(p.rootfs, c.config.User)
+      const cwd = c.config.WorkingDir || '/'
+      await ensureWorkdir(p.rootfs, cwd)
+      const spec = this.deps.ociSpec({
+        id: c.id,
+        rootfs: p.rootfs,
+        readonlyRootfs: c.hostConfig.ReadonlyRootfs === true,
+        hostname: c.config.Hostname ?? c.id.slice(0, 12),
+        process: {
+          args: [c.path, ...c.args],
+          env: containerEnv(c.config, c.config.Hostname ?? ''),
+          cwd,
+          user,
+          terminal: c.config.Tty === true,
+        },
+        mounts: etcMounts(p.dir),
+      })
+      await writeJsonAtomic(join(p.bundle, 'config.json'), spec)
+      const { pid } = await runtime.create({
+        id: c.id,
+        bundle: p.bundle,
+        logPath: c.logPath,
+        tty: c.config.Tty === true,
+        openStdin: c.config.OpenStdin === true,
+        stdinOnce: c.config.StdinOnce === true,
+      })
+      // Wire the clients that attached before start, so that no output is lost.
+      for (const pending of this.pendingAttaches.get(c.id) ?? []) {
+        pending.resolve(await runtime.attach(c.id))
+      }
+      this.pendingAttaches.delete(c.id)
+      await runtime.start(c.id)
+      c.state = {
+        ...c.state,
+        Status: 'running',
+        Running: true,
+        Paused: false,
+        Pid: pid,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: nowIso(),
+        FinishedAt: '0001-01-01T00:00:00Z',
+      }
+      await this.store.saveState(c)
+      this.watchExit(c.id)
+    } catch (err) {
+      await this.failStart(c, err)
+      throw err
+    }
+  }
+
+  /** Undoes a failed start and records the error as Docker does (the state stays "created"). */
+  private async failStart(c: Container, err: unknown): Promise<void> {
+    const p = this.paths(c.id)
+    const exitCode = isBerthError(err) && 'exitCode' in err ? Number(err.exitCode) : 128
+    for (const pending of this.pendingAttaches.get(c.id) ?? []) pending.reject(err)
+    this.pendingAttaches.delete(c.id)
+    await this.deps.runtime.delete(c.id, true).catch(() => undefined)
+    await this.deps.unmount(p.rootfs).catch(() => undefined)
+    c.state = {
+      ...c.state,
+      ExitCode: exitCode,
+      Error: err instanceof Error ? err.message : String(err),
+    }
+    await this.store.saveState(c)
+    this.notifyExit(c.id, { StatusCode: exitCode, Error: null })
+    if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: false })
+  }
+
+  private watchExit(id: string): void {
+    const done: Promise<void> = this.deps.runtime
+      .waitExit(id)
+      .then((status) => this.handleExit(id, status))
+      .catch((err: unknown) => {
+        this.deps.logger.error('watching a container exit failed', { id, error: String(err) })
+      })
+      .finally(() => {
+        if (this.exited.get(id) === done) this.exited.delete(id)
+      })
+    this.exited.set(id, done)
+  }
+
+  private async handleExit(id: string, status: ExitStatus): Promise<void> {
+    let c: Container
+    try {
+      c = this.store.get(id)
+    } catch {
+      return
+    }
+    await this.locked(id, async () => {
+      if (c.state.Running || c.state.Status === 'running') {
+        c.state = {
+          ...c.state,
+          Status: 'exited',
+          Running: false,
+          Paused: false,
+          Pid: 0,
+          ExitCode: status.exitCode,
+          FinishedAt: status.finishedAt,
+        }
+        await this.store.saveState(c)
+      }
+      await this.deps.runtime.delete(id, false).catch((err: unknown) => {
+        this.deps.logger.warn('runtime delete failed', { id, error: String(err) })
+      })
+      await this.deps.unmount(this.paths(id).rootfs).catch(() => undefined)
+      this.notifyExit(id, { StatusCode: status.exitCode, Error: null })
+      if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: false })
+    })
+  }
+
+  private notifyExit(id: string, result: WaitResult): void {
+    for (const w of this.exitWaiters.get(id) ?? []) w.resolve(result)
+    this.exitWaiters.delete(id)
+  }
+
+  async wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<WaitResult> {
+    const c = this.store.get(ref)
+    if (condition === 'not-running' && !c.state.Running) {
+      return { StatusCode: c.state.ExitCode, Error: null }
+    }
+    const waiters = condition === 'removed' ? this.removeWaiters : this.exitWaiters
+    const d = deferred<WaitResult>()
+    const list = waiters.get(c.id) ?? []
+    list.push(d)
+    waiters.set(c.id, list)
+    const onAbort = (): void => d.reject(signal?.reason ?? new Error('aborted'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await d.promise
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      const rest = (waiters.get(c.id) ?? []).filter((w) => w !== d)
+      if (rest.length > 0) waiters.set(c.id, rest)
+      else waiters.delete(c.id)
+    }
+  }
+
+  /**
+   * Attaches to the container's streams. For a container not yet running, the connection is
+   * made when it starts, before the process runs, so the client sees every byte.
+   */
+  async attach(ref: string): Promise<AttachSession> {
+    const c = this.store.get(ref)
+    let conn: Promise<AttachConnection>
+    if (c.state.Running) {
+      conn = this.deps.runtime.attach(c.id)
+    } else {
+      const d = deferred<AttachConnection>()
+      const list = this.pendingAttaches.get(c.id) ?? []
+      list.push(d)
+      this.pendingAttaches.set(c.id, list)
+      conn = d.promise
+    }
+    conn.catch(() => undefined)
+    let closed = false
+    const drop = (): void => {
+      closed = true
+      const list = (this.pendingAttaches.get(c.id) ?? []).filter((p) => p.promise !== conn)
+      if (list.length > 0) this.pendingAttaches.set(c.id, list)
+      else this.pendingAttaches.delete(c.id)
+    }
+    return {
+      output: (async function* () {
+        let connection: AttachConnection
+        try {
+          connection = await conn
+        } catch {
+          return
+        }
+        if (closed) {
+          connection.close()
+          return
+        }
+        yield* connection.output
+      })(),
+      writeStdin: async (data) => (await conn).writeStdin(data),
+      closeStdin: () => {
+        conn.then((x) => x.closeStdin()).catch(() => undefined)
+      },
+      close: () => {
+        drop()
+        conn.then((x) => x.close()).catch(() => undefined)
+      },
+    }
+  }
+
+  async logs(
+    ref: string,
+    opts: Omit<LogReadOptions, 'stopWhen'>,
+  ): Promise<AsyncIterable<LogEntry>> {
+    const c = this.store.get(ref)
+    const exit = this.exited.get(c.id)
+    const follow = opts.follow && c.state.Running && exit !== undefined
+    return this.deps.readLog(c.logPath, {
+      ...opts,
+      follow,
+      ...(follow && exit ? { stopWhen: exit } : {}),
+    })
+  }
+
+  async kill(ref: string, signal = 'KILL'): Promise<void> {
+    const c = this.store.get(ref)
+    if (!c.state.Running) {
+      throw new Conflict(`Cannot kill container: ${ref}: container ${c.id} is not running`)
+    }
+    await this.deps.runtime.kill(c.id, signal)
+  }
+
+  async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    const c = this.store.get(ref)
+    if (!c.state.Running) throw new NotModified('container already stopped')
+    const exit = this.exited.get(c.id) ?? Promise.resolve()
+    const stopSignal = signal || c.config.StopSignal || 'TERM'
+    const timeout = timeoutSeconds ?? c.config.StopTimeout ?? 10
+    await this.deps.runtime.kill(c.id, stopSignal).catch(() => undefined)
+    if (timeout < 0) {
+      await exit
+      return
+    }
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((res) => {
+      timer = setTimeout(() => res(true), timeout * 1000)
+    })
+    const gone = await Promise.race([exit.then(() => false), timedOut])
+    clearTimeout(timer)
+    if (gone) {
+      await this.deps.runtime.kill(c.id, 'KILL').catch(() => undefined)
+      await exit
+    }
+  }
+
+  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const c = this.store.get(ref)
+    if (c.state.Running) {
+      if (!opts.force) {
+        throw new Conflict(
+          `cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`,
+        )
+      }
+      await this.deps.runtime.kill(c.id, 'KILL').catch(() => undefined)
+      await this.exited.get(c.id)
+    }
+    await this.locked(c.id, async () => {
+      if (this.store.list().includes(c)) await this.removeLocked(c, opts)
+    })
+  }
+
+  private async removeLocked(
+    c: Container,
+    _opts: { force: boolean; volumes: boolean },
+  ): Promise<void> {
+    const p = this.paths(c.id)
+    c.state = { ...c.state, Status: 'removing' }
+    await this.deps.runtime.delete(c.id, true).catch(() => undefined)
+    await this.deps.runtime.cleanup(c.id).catch(() => undefined)
+    await this.deps.unmount(p.rootfs).catch(() => undefined)
+    await this.deps.layers.removeRW(c.id)
+    await this.store.delete(c)
+    const result: WaitResult = { StatusCode: c.state.ExitCode, Error: null }
+    for (const w of this.removeWaiters.get(c.id) ?? []) w.resolve(result)
+    this.removeWaiters.delete(c.id)
+    for (const w of this.exitWaiters.get(c.id) ?? []) w.resolve(result)
+    this.exitWaiters.delete(c.id)
+    this.deps.logger.debug('container removed', { id: c.id })
+  }
+
+  /** Containers created from an image, running ones first (for rmi). */
+  async containersUsing(imageId: string): Promise<{ id: string; running: boolean }[]> {
+    return this.store
+      .list()
+      .filter((c) => c.image === imageId)
+      .map((c) => ({ id: c.id, running: c.state.Running }))
+      .sort((a, b) => Number(b.running) - Number(a.running))
+  }
+
+  /** Waits for the exit handling of every running container (used at shutdown by tests). */
+  async settle(): Promise<void> {
+    await Promise.all(this.exited.values())
+  }
+}
+
+/** /etc/hostname, /etc/hosts and /etc/resolv.conf, kept beside the container as Docker does. */
+async function writeEtcFiles(dir: string, hostname: string): Promise<void> {
+  await writeFile(join(dir, 'hostname'), `${hostname}\n`)
+  await writeFile(
+    join(dir, 'hosts'),
+    [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'ff00::0\tip6-mcastprefix',
+      'ff02::1\tip6-allnodes',
+      'ff02::2\tip6-allrouters',
+      `127.0.1.1\t${hostname}`,
+      '',
+    ].join('\n'),
+  )
+  await writeFile(join(dir, 'resolv.conf'), await hostResolvConf())
+}
+
+/** The host's resolv.conf without loopback resolvers, which a container cannot reach. */
+async function hostResolvConf(): Promise<string> {
+  const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '')
+  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l))
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) {
+    lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4')
+  }
+  return lines.join('\n').replace(/\n*$/, '\n')
+}
+
+function etcMounts(dir: string): Mount[] {
+  return (['hostname', 'hosts', 'resolv.conf'] as const).map((f) => ({
+    type: 'bind',
+    source: join(dir, f),
+    destination: `/etc/${f}`,
+    options: ['rbind', 'rprivate'],
+  }))
+}
+
+/** Docker creates a missing working directory (owned by root) before the process starts. */
+async function ensureWorkdir(rootfs: string, cwd: string): Promise<void> {
+  if (cwd === '/') return
+  await mkdir(await resolveInRoot(rootfs, cwd), { recursive: true, mode: 0o755 })
+}

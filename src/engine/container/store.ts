@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Digest } from '../digest.ts'
+import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
+import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
+import type { Container, ContainerConfig, ContainerState, HostConfig } from './types.ts'
+
+/** Written once at create. */
+interface ConfigRecord {
+  id: string
+  created: string
+  path: string
+  args: string[]
+  config: ContainerConfig
+  hostConfig: HostConfig
+  image: Digest
+  imageRef: string
+}
+
+/** Rewritten atomically on every transition. */
+interface StateRecord {
+  name: string
+  state: ContainerState
+  restartCount: number
+}
+
+export function emptyState(): ContainerState {
+  return {
+    Status: 'created',
+    Running: false,
+    Paused: false,
+    Restarting: false,
+    OOMKilled: false,
+    Dead: false,
+    Pid: 0,
+    ExitCode: 0,
+    Error: '',
+    StartedAt: '0001-01-01T00:00:00Z',
+    FinishedAt: '0001-01-01T00:00:00Z',
+  }
+}
+
+/**
+ * Container records under `dir/<id>/`: config.json (immutable) and state.json (mutable).
+ * A record appears only by renaming a complete directory into place, so a crash during
+ * create leaves either no container or a whole one.
+ */
+export class ContainerStore {
+  private readonly byId = new Map<string, Container>()
+  private readonly byName = new Map<string, string>()
+
+  constructor(readonly dir: string) {}
+
+  containerDir(id: string): string {
+    return join(this.dir, id)
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    for (const entry of await readdir(this.dir)) {
+      if (entry.startsWith('.tmp-')) {
+        await rm(join(this.dir, entry), { recursive: true, force: true })
+        continue
+      }
+      const cfg = await readJson<ConfigRecord>(join(this.dir, entry, 'config.json'))
+      const st = await readJson<StateRecord>(join(this.dir, entry, 'state.json'))
+      if (cfg === undefined || st === undefined) continue
+      this.index(this.fromRecords(cfg, st))
+    }
+  }
+
+  /** IDs present on disk, complete or not, for reconciliation. */
+  async ids(): Promise<string[]> {
+    return (await readdir(this.dir)).filter((e) => /^[0-9a-f]{64}$/.test(e))
+  }
+
+  private fromRecords(cfg: ConfigRecord, st: StateRecord): Container {
+    return {
+      ...cfg,
+      name: st.name,
+      state: st.state,
+      restartCount: st.restartCount,
+      logPath: join(this.dir, cfg.id, 'ctr.log'),
+    }
+  }
+
+  private index(c: Container): void {
+    this.byId.set(c.id, c)
+    this.byName.set(c.name, c.id)
+  }
+
+  newId(): string {
+    let id: string
+    do id = randomBytes(32).toString('hex')
+    while (this.byId.has(id) || /^[0-9]+$/.test(id.slice(0, 12)))
+    return id
+  }
+
+  /** Reserves a name; Conflict in Docker's words when it is taken. */
+  reserveName(name: string, id: string): void {
+    const holder = this.byName.get(name)
+    if (holder !== undefined && holder !== id) {
+      throw new Conflict(
+        `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+      )
+    }
+    this.byName.set(name, id)
+  }
+
+  releaseName(name: string, id: string): void {
+    if (this.byName.get(name) === id) this.byName.delete(name)
+  }
+
+  nameTaken(name: string): boolean {
+    return this.byName.has(name)
+  }
+
+  /**
+   * Writes a new container's records. `prepare` may put more files into the new directory
+   * (hostname, hosts, resolv.conf) before it becomes visible.
+   */
+  async create(
+    c: Omit<Container, 'logPath' | 'state' | 'restartCount'>,
+    prepare: (dir: string) => Promise<void>,
+  ): Promise<Container> {
+    const tmp = join(this.dir, `.tmp-${c.id}`)
+    await mkdir(tmp, { mode: 0o700 })
+    try {
+      const { name, ...cfg } = c
+      await writeJsonAtomic(join(tmp, 'config.json'), cfg satisfies ConfigRecord)
+      const st: StateRecord = { name, state: emptyState(), restartCount: 0 }
+      await writeJsonAtomic(join(tmp, 'state.json'), st)
+      await prepare(tmp)
+      await rename(tmp, this.containerDir(c.id))
+      await fsyncDir(this.dir)
+      const container = this.fromRecords(cfg, st)
+      this.index(container)
+      return container
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  async saveState(c: Container): Promise<void> {
+    const st: StateRecord = { name: c.name, state: c.state, restartCount: c.restartCount }
+    await writeJsonAtomic(join(this.containerDir(c.id), 'state.json'), st)
+  }
+
+  async delete(c: Container): Promise<void> {
+    // Rename first so that a crash mid-delete never leaves a half record that looks whole.
+    const doomed = join(this.dir, `.tmp-rm-${c.id}`)
+    await rename(this.containerDir(c.id), doomed)
+    this.byId.delete(c.id)
+    this.releaseName(c.name, c.id)
+    await rm(doomed, { recursive: true, force: true })
+  }
+
+  list(): Container[] {
+    return [...this.byId.values()]
+  }
+
+  /** Docker's lookup order: full ID, exact name, then a unique ID prefix. */
+  get(ref: string): Container {
+    if (ref === '') throw new NotFound('No such container: ')
+    const byId = this.byId.get(ref)
+    if (byId) return byId
+    const name = ref.startsWith('/') ? ref.slice(1) : ref
+    const named = this.byName.get(name)
+    if (named !== undefined) {
+      const c = this.byId.get(named)
+      if (c) return c
+    }
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref))
+      if (matches.length > 1) {
+        throw new InvalidArgument(`multiple IDs found with provided prefix: ${ref}`)
+      }
+      if (matches.length === 1) return this.byId.get(matches[0] as string) as Container
+    }
+    throw new NotFound(`No such container: ${ref}`)
+  }
+}
