@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# berth's main job, end to end and offline: make a busybox image from Debian's
+# busybox-static, import it, and run a container from it. Uses the default socket
+# (/run/berth/berth.sock), so berth starts berthd itself when none is running.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+socket=/run/berth/berth.sock
+message="hello from a berth container"
+
+# The berth on PATH (setup.sh links it) or, failing that, the one just built here.
+if command -v berth >/dev/null 2>&1; then
+  berth_bin=$(command -v berth)
+elif [ -x "$repo/dist/berth.mjs" ]; then
+  berth_bin=$repo/dist/berth.mjs
+else
+  echo "demo.sh: berth is not built; run: npm run build (or sudo ./scripts/setup.sh)" >&2
+  exit 1
+fi
+# The default socket, not one from the environment.
+unset BERTH_HOST
+
+berth() {
+  printf '$ berth %s\n' "$*" >&2
+  "$berth_bin" "$@"
+}
+
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+if curl -sf --max-time 2 --unix-socket "$socket" http://berth/_ping >/dev/null 2>&1; then
+  echo "berthd is already answering on $socket; berth will use it."
+else
+  echo "No berthd is answering on $socket: the first berth command below starts berthd itself."
+fi
+
+echo
+echo "Making a busybox root filesystem (from Debian's busybox-static)..."
+"$repo/scripts/make-busybox-rootfs.sh" "$work/busybox.tar" >/dev/null
+ls -l "$work/busybox.tar"
+
+echo
+berth import "$work/busybox.tar" busybox:latest
+
+echo
+out=$(berth run --rm busybox echo "$message")
+printf '%s\n' "$out"
+
+echo
+berth images
+echo
+berth ps -a
+
+echo
+if [ "$out" = "$message" ]; then
+  echo "OK: the container printed \"$message\"."
+else
+  echo "demo.sh: expected \"$message\" from the container, got \"$out\"" >&2
+  exit 1
+fi

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Sets berth up on a fresh Debian 12 machine and runs its main job (scripts/demo.sh).
+# Run as root from anywhere: sudo ./scripts/setup.sh
+#
+#   --deps-only   only install the Debian packages (used by .ci/run); EXTRA_PACKAGES adds more
+#   --no-demo     do everything except running the demo
+#
+# Safe to run again: every step either converges or is a no-op the second time.
+set -euo pipefail
+
+# The host packages berth runs on: runc and conmon run containers, iptables does NAT for
+# the bridge network, busybox-static makes the offline test image, tini and catatonit back
+# `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo.
+PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd ca-certificates curl)
+
+deps_only=false
+demo=true
+for arg in "$@"; do
+  case "$arg" in
+  --deps-only) deps_only=true ;;
+  --no-demo) demo=false ;;
+  -h | --help)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "setup.sh: unknown option: $arg" >&2
+    exit 2
+    ;;
+  esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+run() {
+  printf '+ %s\n' "$*"
+  "$@"
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (try: sudo $0 $*)" >&2
+  exit 1
+fi
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+node_major() {
+  command -v node >/dev/null 2>&1 || {
+    echo 0
+    return
+  }
+  node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+install_packages() {
+  local pkgs=("${PACKAGES[@]}")
+  # shellcheck disable=SC2206 # EXTRA_PACKAGES is a space-separated list by design
+  [ -n "${EXTRA_PACKAGES:-}" ] && pkgs+=(${EXTRA_PACKAGES})
+  # Node 20 is usually there already (and from NodeSource, whose nodejs must not be mixed
+  # with Debian's npm); only fall back to Debian's packages when node is missing or old.
+  local need_node=false
+  if [ "$(node_major)" -lt 20 ]; then
+    need_node=true
+    pkgs+=(nodejs npm)
+  fi
+  step "Installing Debian packages: ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+  run apt-get -o Acquire::Retries=3 update
+  run apt-get -o Acquire::Retries=3 install -y --no-install-recommends "${pkgs[@]}"
+  if $need_node && [ "$(node_major)" -lt 20 ]; then
+    echo "setup.sh: berth needs Node.js 20 or newer, and this machine's apt sources only" >&2
+    echo "offer $(node --version 2>/dev/null || echo none). Install Node 20+ and run setup.sh again." >&2
+    exit 1
+  fi
+  echo "node $(node --version), npm $(npm --version), runc $(runc --version | head -1 | awk '{print $3}'), conmon $(conmon --version | head -1 | awk '{print $3}')"
+}
+
+install_packages
+if $deps_only; then
+  exit 0
+fi
+
+step "Installing npm dependencies (npm ci)"
+run npm ci --no-audit --no-fund
+
+step "Building dist/berth.mjs and dist/berthd.mjs"
+run npm run build
+
+step "Putting berth and berthd on PATH"
+for bin in berth berthd; do
+  run ln -sfn "$repo/dist/$bin.mjs" "/usr/local/bin/$bin"
+done
+echo "berth -> $(readlink /usr/local/bin/berth)"
+echo "berthd -> $(readlink /usr/local/bin/berthd)"
+
+if $demo; then
+  step "Running the main job: scripts/demo.sh"
+  run "$repo/scripts/demo.sh"
+fi
+
+step "Done"
+cat <<EOF
+berth is set up. Try:
+  berth run --rm busybox echo hello
+  DOCKER_HOST=unix:///run/berth/berth.sock docker ps -a
+EOF

@@ -1,0 +1,570 @@
+// Helpers every end-to-end test uses: a real berthd on its own socket and data root, the
+// stock docker CLI and our berth CLI pointed at it, Debian's dockerd as an oracle, a busybox
+// image made offline, and raw API requests. Everything lives in its own short temp dir
+// (unix socket paths are limited to 108 bytes) and is torn down by stop().
+import { spawn, type ChildProcess } from 'node:child_process'
+import { constants as fsc, rmSync, watch } from 'node:fs'
+import { access, mkdir, mkdtemp, open, readFile, readdir, readlink, rm } from 'node:fs/promises'
+import http from 'node:http'
+import { constants as osConstants } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
+export const berthdBin = join(repoRoot, 'dist/berthd.mjs')
+export const berthBin = join(repoRoot, 'dist/berth.mjs')
+
+/** A daemon to talk to: a socket path, `unix://PATH`, or anything with a `socket`. */
+export type Host = string | { socket: string }
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+  stdoutRaw: Buffer
+  stderrRaw: Buffer
+}
+
+export interface RunOptions {
+  host: Host
+  input?: string | Buffer
+  env?: Record<string, string | undefined>
+  /** Kills the client and fails after this long (default 60 s), so a hang fails the test. */
+  timeoutMs?: number
+}
+
+export interface BerthdOptions {
+  /** Extra daemon flags. */
+  args?: string[]
+  env?: Record<string, string | undefined>
+  /** How long to wait for `/_ping` (default 10 s). */
+  timeoutMs?: number
+  /** The daemon's script (default dist/berthd.mjs); the harness's own tests use a fake. */
+  bin?: string
+}
+
+export interface Berthd {
+  readonly socket: string
+  readonly dataRoot: string
+  readonly dir: string
+  readonly logPath: string
+  /** The current daemon's pid (changes on restart). */
+  readonly pid: number
+  /** SIGTERM, wait for exit, then clean up everything under dir and remove it. */
+  stop(): Promise<void>
+  /** SIGKILL, wait for exit; leaves containers and files as a crash would. */
+  kill9(): Promise<void>
+  /** Stops the daemon if it runs (SIGTERM) and starts a new one on the same socket and root. */
+  restart(): Promise<void>
+  logs(): Promise<string>
+}
+
+export interface Dockerd {
+  readonly socket: string
+  readonly dir: string
+  readonly logPath: string
+  stop(): Promise<void>
+}
+
+export interface ApiResponse {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+  raw: Buffer
+}
+
+const live = new Set<ChildProcess>()
+const tempPaths = new Set<string>()
+
+// A failed test must not leave a daemon behind holding the test runner open.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+  for (const p of tempPaths) rmSync(p, { recursive: true, force: true })
+})
+
+function socketOf(host: Host): string {
+  const s = typeof host === 'string' ? host : host.socket
+  return s.startsWith('unix://') ? s.slice('unix://'.length) : s
+}
+
+async function exists(path: string, mode = fsc.F_OK): Promise<boolean> {
+  try {
+    await access(path, mode)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number, what: string): Promise<void> {
+  if (exited(child)) return Promise.resolve()
+  child.ref()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${what} (pid ${child.pid}) did not exit within ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+/** Spawns a daemon with stdout and stderr appended to logPath; the log survives restarts. */
+async function spawnLogged(cmd: string, args: string[], logPath: string, env: NodeJS.ProcessEnv) {
+  const log = await open(logPath, 'a')
+  try {
+    const child = spawn(cmd, args, { stdio: ['ignore', log.fd, log.fd], env })
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve)
+      child.once('error', reject)
+    })
+    live.add(child)
+    child.once('exit', () => live.delete(child))
+    // The exit hook above kills it if the test process ends first.
+    child.unref()
+    return child
+  } finally {
+    await log.close()
+  }
+}
+
+/** GET /_ping once; true when it answers 200 OK. */
+function ping(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: socket, path: '/_ping', method: 'GET' }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () =>
+        resolve(res.statusCode === 200 && Buffer.concat(chunks).toString() === 'OK'),
+      )
+      res.on('error', () => resolve(false))
+    })
+    req.setTimeout(2000, () => req.destroy())
+    req.on('error', () => resolve(false))
+    req.end()
+  })
+}
+
+/**
+ * Resolves once the daemon answers `/_ping` on socket. Sleeps until the socket file appears
+ * (fs.watch on its dir); once it exists, a refused connection (bound but not yet listening,
+ * or a stale socket left by a killed daemon) is retried after a short backoff. Fails at once
+ * if the daemon exits, and after timeoutMs; both errors carry the daemon's log.
+ */
+async function waitReady(
+  socket: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  what: string,
+  logPath: string,
+): Promise<void> {
+  const dir = socket.slice(0, socket.lastIndexOf('/'))
+  const name = socket.slice(socket.lastIndexOf('/') + 1)
+  // Every event bumps seq, so one that lands between a check and the wait is not lost.
+  let seq = 0
+  let waiter: (() => void) | undefined
+  const poke = () => {
+    seq++
+    waiter?.()
+  }
+  const until = (since: number, ms?: number) =>
+    seq !== since
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          waiter = resolve
+          if (ms !== undefined) setTimeout(resolve, ms)
+        })
+  const watcher = watch(dir, (_event, file) => {
+    if (file === null || file.toString() === name) poke()
+  })
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    poke()
+  }, timeoutMs)
+  child.on('exit', poke)
+  const fail = async (why: string) =>
+    new Error(`${what} ${why}; its log (${logPath}):\n${await readFile(logPath, 'utf8')}`)
+  try {
+    let backoff = 5
+    for (;;) {
+      const since = seq
+      if (exited(child)) {
+        throw await fail(`exited (${child.exitCode ?? child.signalCode}) before answering /_ping`)
+      }
+      if (timedOut) throw await fail(`did not answer /_ping on ${socket} within ${timeoutMs} ms`)
+      if (!(await exists(socket))) {
+        await until(since)
+        continue
+      }
+      if (await ping(socket)) return
+      await until(seq, backoff)
+      backoff = Math.min(backoff * 2, 100)
+    }
+  } finally {
+    clearTimeout(timer)
+    watcher.close()
+    child.off('exit', poke)
+  }
+}
+
+function cleanEnv(extra?: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  // A developer's own settings must not point a test at their real daemon.
+  for (const k of Object.keys(env)) {
+    if (k.startsWith('DOCKER_') || k === 'BERTH_HOST') delete env[k]
+  }
+  for (const [k, v] of Object.entries(extra ?? {})) {
+    if (v === undefined) delete env[k]
+    else env[k] = v
+  }
+  return env
+}
+
+/** Mount points at or under dir, deepest first, from /proc/self/mountinfo. */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8')
+  const out: string[] = []
+  for (const line of info.split('\n')) {
+    const field = line.split(' ')[4]
+    if (field === undefined) continue
+    const mp = field.replace(/\\([0-7]{3})/g, (_m, o: string) =>
+      String.fromCharCode(parseInt(o, 8)),
+    )
+    if (mp === dir || mp.startsWith(dir + '/')) out.push(mp)
+  }
+  return out.sort((a, b) => b.length - a.length)
+}
+
+/** Kills (SIGKILL) every process whose arguments mention dir or whose root lies inside it. */
+async function killStrays(dir: string): Promise<void> {
+  const self = String(process.pid)
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || pid === self) continue
+    let mentions: boolean
+    try {
+      const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+      mentions = args.some((a) => a === dir || a.includes(dir + '/'))
+      if (!mentions) mentions = (await readlink(`/proc/${pid}/root`)).startsWith(dir + '/')
+    } catch {
+      continue // the process is gone, or is a kernel thread
+    }
+    if (!mentions) continue
+    try {
+      process.kill(Number(pid), 'SIGKILL')
+    } catch {
+      continue // exited meanwhile
+    }
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code: code ?? 1, output }))
+  })
+}
+
+/**
+ * Removes a test's temp dir: kills leftover processes (conmon, containers, shims), lazily
+ * unmounts everything under it, then deletes it. Refuses to delete while anything is still
+ * mounted there, since a recursive delete would walk into the mount.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  await killStrays(dir)
+  for (const mp of await mountsUnder(dir)) {
+    const r = await run('umount', ['-l', mp])
+    if (r.code !== 0 && (await mountsUnder(dir)).includes(mp)) {
+      throw new Error(`cannot unmount ${mp}: ${r.output.trim()}`)
+    }
+  }
+  const left = await mountsUnder(dir)
+  if (left.length > 0) throw new Error(`still mounted under ${dir}: ${left.join(', ')}`)
+  await rm(dir, { recursive: true, force: true })
+  tempPaths.delete(dir)
+}
+
+/** Starts berthd on its own socket and data root under a fresh /tmp/bt-XXXXXX. */
+export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
+  const bin = opts.bin ?? berthdBin
+  if (!(await exists(bin))) {
+    throw new Error(`${bin} is missing: run \`npm run build\` first`)
+  }
+  const dir = await mkdtemp('/tmp/bt-')
+  tempPaths.add(dir)
+  const dataRoot = join(dir, 'root')
+  const socket = join(dir, 'berthd.sock')
+  const logPath = join(dir, 'berthd.log')
+  const timeoutMs = opts.timeoutMs ?? 10_000
+  const args = [
+    bin,
+    '--data-root',
+    dataRoot,
+    '--host',
+    `unix://${socket}`,
+    '--log-level',
+    'debug',
+    ...(opts.args ?? []),
+  ]
+  const env = cleanEnv(opts.env)
+  let child: ChildProcess | undefined
+
+  const start = async () => {
+    child = await spawnLogged(process.execPath, args, logPath, env)
+    await waitReady(socket, child, timeoutMs, 'berthd', logPath)
+  }
+  const halt = async (signal: NodeJS.Signals) => {
+    if (child === undefined || exited(child)) return
+    child.kill(signal)
+    await waitExit(child, 10_000, `berthd after ${signal}`)
+  }
+
+  try {
+    await start()
+  } catch (err) {
+    await halt('SIGKILL')
+    await removeTree(dir)
+    throw err
+  }
+  let stopped = false
+  return {
+    socket,
+    dataRoot,
+    dir,
+    logPath,
+    get pid() {
+      return child?.pid ?? -1
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      try {
+        await halt('SIGTERM')
+      } finally {
+        await removeTree(dir)
+      }
+    },
+    kill9: () => halt('SIGKILL'),
+    async restart() {
+      await halt('SIGTERM')
+      await start()
+    },
+    logs: () => readFile(logPath, 'utf8'),
+  }
+}
+
+let dockerBinCache: string | undefined
+
+/** The stock docker CLI: /usr/local/bin/docker when present, else `docker` on PATH. */
+export async function dockerBin(): Promise<string> {
+  if (dockerBinCache !== undefined) return dockerBinCache
+  const candidates = [
+    '/usr/local/bin/docker',
+    ...(process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'docker')),
+  ]
+  for (const c of candidates) {
+    if (c.startsWith('/') && (await exists(c, fsc.X_OK))) return (dockerBinCache = c)
+  }
+  throw new Error('the docker CLI is not installed (no /usr/local/bin/docker, no docker on PATH)')
+}
+
+let dockerConfig: Promise<string> | undefined
+
+/** One empty DOCKER_CONFIG per test process, so no user's config or credentials leak in. */
+function dockerConfigDir(): Promise<string> {
+  dockerConfig ??= (async () => {
+    const d = await mkdtemp('/tmp/bt-cfg-')
+    tempPaths.add(d)
+    return d
+  })()
+  return dockerConfig
+}
+
+async function runClient(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  const env = cleanEnv({
+    DOCKER_HOST: `unix://${socketOf(opts.host)}`,
+    DOCKER_CONFIG: await dockerConfigDir(),
+    DOCKER_CLI_HINTS: 'false',
+    ...opts.env,
+  })
+  const timeoutMs = opts.timeoutMs ?? 60_000
+  return new Promise((resolve, reject) => {
+    // Pipes on every stream: the client sees no TTY.
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.on('data', (c: Buffer) => err.push(c))
+    // A client that exits without reading all its input is not an error here.
+    child.stdin.on('error', () => undefined)
+    child.stdin.end(opts.input ?? '')
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      const so = Buffer.concat(out).toString()
+      const se = Buffer.concat(err).toString()
+      reject(
+        new Error(
+          `${cmd} ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${so}\nstderr: ${se}`,
+        ),
+      )
+    }, timeoutMs)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const stdoutRaw = Buffer.concat(out)
+      const stderrRaw = Buffer.concat(err)
+      resolve({
+        code: code ?? 128 + (signal === null ? 0 : (osConstants.signals[signal] ?? 0)),
+        stdout: stdoutRaw.toString(),
+        stderr: stderrRaw.toString(),
+        stdoutRaw,
+        stderrRaw,
+      })
+    })
+  })
+}
+
+/** Runs the stock docker CLI against host. */
+export async function docker(args: string[], opts: RunOptions): Promise<RunResult> {
+  return runClient(await dockerBin(), args, opts)
+}
+
+/** Runs our CLI (dist/berth.mjs) against host. */
+export async function berth(args: string[], opts: RunOptions): Promise<RunResult> {
+  if (!(await exists(berthBin))) {
+    throw new Error(`${berthBin} is missing: run \`npm run build\` first`)
+  }
+  return runClient(
+    process.execPath,
+    [berthBin, '--host', `unix://${socketOf(opts.host)}`, ...args],
+    opts,
+  )
+}
+
+let busyboxTarPath: Promise<string> | undefined
+
+/** The busybox rootfs tar from scripts/make-busybox-rootfs.sh, made once per process. */
+export function busyboxTar(): Promise<string> {
+  busyboxTarPath ??= (async () => {
+    const d = await mkdtemp('/tmp/bt-bb-')
+    tempPaths.add(d)
+    const tar = join(d, 'busybox.tar')
+    const r = await run(join(repoRoot, 'scripts/make-busybox-rootfs.sh'), [tar])
+    if (r.code !== 0) throw new Error(`make-busybox-rootfs.sh failed:\n${r.output}`)
+    return tar
+  })()
+  return busyboxTarPath
+}
+
+/** Imports the busybox rootfs as tag through the docker CLI; returns the image ID. */
+export async function importBusybox(h: Host, tag = 'busybox:latest'): Promise<string> {
+  const r = await docker(['import', await busyboxTar(), tag], { host: h })
+  if (r.code !== 0) {
+    throw new Error(`docker import ${tag} failed (${r.code}):\n${r.stdout}${r.stderr}`)
+  }
+  return r.stdout.trim()
+}
+
+/**
+ * Debian's dockerd as an oracle, in its own temp dir with no networking of its own, so
+ * tests can compare berth's answers with Docker's. Throws with dockerd's log when it
+ * cannot start.
+ */
+export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<Dockerd> {
+  const bin = ['/usr/sbin/dockerd', '/usr/bin/dockerd']
+  let dockerdBin: string | undefined
+  for (const b of bin) if (await exists(b, fsc.X_OK)) dockerdBin = b
+  if (dockerdBin === undefined) {
+    throw new Error('dockerd is not installed (apt-get install docker.io): the oracle needs it')
+  }
+  const dir = await mkdtemp('/tmp/bt-dd-')
+  tempPaths.add(dir)
+  const socket = join(dir, 'docker.sock')
+  const logPath = join(dir, 'dockerd.log')
+  await mkdir(join(dir, 'd'))
+  const args = [
+    '--data-root',
+    join(dir, 'd'),
+    '--exec-root',
+    join(dir, 'e'),
+    '--pidfile',
+    join(dir, 'p'),
+    '-H',
+    `unix://${socket}`,
+    '--iptables=false',
+    '--bridge=none',
+  ]
+  const child = await spawnLogged(dockerdBin, args, logPath, cleanEnv())
+  const halt = async (signal: NodeJS.Signals) => {
+    if (exited(child)) return
+    child.kill(signal)
+    await waitExit(child, 20_000, `dockerd after ${signal}`)
+  }
+  try {
+    await waitReady(socket, child, opts.timeoutMs ?? 30_000, 'dockerd', logPath)
+  } catch (err) {
+    await halt('SIGKILL')
+    await removeTree(dir)
+    throw err
+  }
+  let stopped = false
+  return {
+    socket,
+    dir,
+    logPath,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      try {
+        await halt('SIGTERM')
+      } finally {
+        await removeTree(dir)
+      }
+    },
+  }
+}
+
+/** One request to the Engine API over a unix socket; a plain object body is sent as JSON. */
+export function apiRequest(
+  host: Host,
+  method: string,
+  path: string,
+  body?: string | Buffer | object,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
+  let payload: Buffer | undefined
+  const h: Record<string, string> = { ...headers }
+  if (typeof body === 'string') payload = Buffer.from(body)
+  else if (Buffer.isBuffer(body)) payload = body
+  else if (body !== undefined) {
+    payload = Buffer.from(JSON.stringify(body))
+    h['Content-Type'] ??= 'application/json'
+  }
+  if (payload !== undefined) h['Content-Length'] = String(payload.length)
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socketOf(host), method, path, headers: h }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks)
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw })
+      })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
