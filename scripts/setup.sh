@@ -3,6 +3,7 @@
 # Run as root from anywhere: sudo ./scripts/setup.sh
 #
 #   --deps-only   only install the Debian packages (used by .ci/run); EXTRA_PACKAGES adds more
+#   --npm-only    only install the npm dependencies from package-lock.json (used by .ci/run)
 #   --no-demo     do everything except running the demo
 #
 # Safe to run again: every step either converges or is a no-op the second time.
@@ -14,13 +15,15 @@ set -euo pipefail
 PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd ca-certificates curl)
 
 deps_only=false
+npm_only=false
 demo=true
 for arg in "$@"; do
   case "$arg" in
   --deps-only) deps_only=true ;;
+  --npm-only) npm_only=true ;;
   --no-demo) demo=false ;;
   -h | --help)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -75,13 +78,41 @@ install_packages() {
   echo "node $(node --version), npm $(npm --version), runc $(runc --version | head -1 | awk '{print $3}'), conmon $(conmon --version | head -1 | awk '{print $3}')"
 }
 
+# Installs exactly the tree in package-lock.json.
+install_npm_deps() {
+  step "Installing npm dependencies (npm ci)"
+  # (npm prints its whole usage text after a refusal; the error lines above it are enough)
+  if run npm ci --no-audit --no-fund 2>&1 | sed '/^npm error Clean install a project/,$d'; then
+    return
+  fi
+  # npm 11.16 and later reject a lock file that leaves out optional platform packages the
+  # registry does not have (npm/cli#9846; node-unix-socket's darwin and arm builds here).
+  # `npm install` from the same lock installs the same tree; the check below proves the lock
+  # was not changed, so a lock that is really out of date still fails.
+  echo "setup.sh: npm ci refused package-lock.json; installing from it with npm install instead" >&2
+  local before after
+  before=$(sha256sum package-lock.json)
+  cp package-lock.json package-lock.json.setup-bak
+  run rm -rf node_modules
+  run npm install --no-audit --no-fund
+  after=$(sha256sum package-lock.json)
+  mv -f package-lock.json.setup-bak package-lock.json
+  if [ "$before" != "$after" ]; then
+    echo "setup.sh: package-lock.json is out of date with package.json; update it and commit it" >&2
+    exit 1
+  fi
+}
+
+if $npm_only; then
+  install_npm_deps
+  exit 0
+fi
 install_packages
 if $deps_only; then
   exit 0
 fi
 
-step "Installing npm dependencies (npm ci)"
-run npm ci --no-audit --no-fund
+install_npm_deps
 
 step "Building dist/berth.mjs and dist/berthd.mjs"
 run npm run build
