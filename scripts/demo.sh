@@ -20,8 +20,14 @@ fi
 # The default socket, not one from the environment.
 unset BERTH_HOST
 
+# Echo each command to the script's stdout (fd 3), even when its own output is redirected.
+exec 3>&1
 berth() {
-  printf '$ berth %s\n' "$*" >&2
+  local line='$ berth' a
+  for a in "$@"; do
+    case "$a" in *' '*) line+=" \"$a\"" ;; *) line+=" $a" ;; esac
+  done
+  printf '%s\n' "$line" >&3
   "$berth_bin" "$@"
 }
 
@@ -43,8 +49,10 @@ echo
 berth import "$work/busybox.tar" busybox:latest
 
 echo
-out=$(berth run --rm busybox echo "$message")
-printf '%s\n' "$out"
+# Into a file rather than $(...), so that nothing the run leaves behind can hold a pipe open.
+berth run --rm busybox echo "$message" >"$work/out"
+cat "$work/out"
+out=$(cat "$work/out")
 
 echo
 berth images
