@@ -3,7 +3,7 @@
 // image made offline, and raw API requests. Everything lives in its own short temp dir
 // (unix socket paths are limited to 108 bytes) and is torn down by stop().
 import { spawn, type ChildProcess } from 'node:child_process'
-import { constants as fsc, rmSync, watch } from 'node:fs'
+import { constants as fsc, readFileSync, rmSync, watch } from 'node:fs'
 import { access, mkdir, mkdtemp, open, readFile, readdir, readlink, rm } from 'node:fs/promises'
 import http from 'node:http'
 import { constants as osConstants } from 'node:os'
@@ -79,7 +79,12 @@ const tempPaths = new Set<string>()
 // A failed test must not leave a daemon behind holding the test runner open.
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL')
-  for (const p of tempPaths) rmSync(p, { recursive: true, force: true })
+  // Only sync work is possible here, so a dir with something still mounted in it is left
+  // alone rather than deleted through the mount.
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+  for (const p of tempPaths) {
+    if (!mounts.includes(` ${p}/`)) rmSync(p, { recursive: true, force: true })
+  }
 })
 
 function socketOf(host: Host): string {
