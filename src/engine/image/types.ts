@@ -14,6 +14,17 @@ export interface ImageRunConfig {
   StopSignal?: string
   OnBuild?: string[] | null
   Shell?: string[]
+  Healthcheck?: HealthConfig
+}
+
+/** Docker's HealthConfig; durations in nanoseconds. */
+export interface HealthConfig {
+  Test?: string[]
+  Interval?: number
+  Timeout?: number
+  StartPeriod?: number
+  StartInterval?: number
+  Retries?: number
 }
 
 export interface HistoryEntry {
@@ -97,17 +108,42 @@ export interface DeleteResponseItem {
 
 export interface ImageStore extends ImageReader {
   /** Records a new image from a config and layers already in the content and layer stores. */
-  create(input: { config: ImageConfig; layers: LayerDescriptor[]; tags?: string[]; parent?: Digest }): Promise<Image>
+  create(input: {
+    config: ImageConfig
+    layers: LayerDescriptor[]
+    tags?: string[]
+    parent?: Digest
+    /** "name@sha256:..." of the manifest the image came by (pull). */
+    repoDigests?: string[]
+    /**
+     * The digest of the config's exact bytes when they are already in the content store (pull,
+     * load): the image ID must be the digest of the bytes the registry served, not of a
+     * re-serialisation. When absent, `config` is serialised and stored.
+     */
+    configDigest?: Digest
+  }): Promise<Image>
   tag(source: string, target: string): Promise<void>
   remove(ref: string, opts: { force: boolean; noPrune: boolean }): Promise<DeleteResponseItem[]>
-  prune(opts: { all: boolean; filters: Record<string, string[]> }): Promise<{ deleted: DeleteResponseItem[]; spaceReclaimed: number }>
+  prune(opts: {
+    all: boolean
+    filters: Record<string, string[]>
+  }): Promise<{ deleted: DeleteResponseItem[]; spaceReclaimed: number }>
   /** Reads a docker-archive or OCI-layout tar (plain, gzip, zstd); returns the loaded images and tags. */
-  load(archive: Readable, opts: { signal?: AbortSignal; progress?: ProgressSink }): Promise<{ loaded: string[] }>
+  load(
+    archive: Readable,
+    opts: { signal?: AbortSignal; progress?: ProgressSink },
+  ): Promise<{ loaded: string[] }>
   /** Writes the images to one archive with both docker-archive and OCI-layout metadata, as Docker 25+ does. */
   save(refs: string[], opts: { signal?: AbortSignal }): Promise<Readable>
   /** Makes a one-layer image from a root filesystem tar (docker import). */
   importRootfs(
     tar: Readable,
-    opts: { changes: string[]; message?: string; tag?: string; platform?: string; signal?: AbortSignal },
+    opts: {
+      changes: string[]
+      message?: string
+      tag?: string
+      platform?: string
+      signal?: AbortSignal
+    },
   ): Promise<Image>
 }
