@@ -1,0 +1,178 @@
+// /_ping, /version and /info, in the shapes the docker CLI and SDKs expect.
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import os from 'node:os'
+import type { Router, Ctx } from '../router.ts'
+import { sendJson, sendText } from '../http.ts'
+import { API_VERSION, BERTH_VERSION, GIT_COMMIT, MIN_API_VERSION, goArch } from '../version.ts'
+
+// A fixed build time keeps /version stable across restarts of one build.
+const BUILD_TIME = new Date().toISOString()
+
+function ping(ctx: Ctx): void {
+  const { res } = ctx
+  res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate')
+  res.setHeader('Pragma', 'no-cache')
+  res.setHeader('Builder-Version', '1')
+  res.setHeader('Swarm', 'inactive')
+  sendText(ctx, 200, 'OK')
+}
+
+export function versionInfo(): Record<string, unknown> {
+  const details = {
+    ApiVersion: API_VERSION,
+    Arch: goArch(),
+    BuildTime: BUILD_TIME,
+    Experimental: 'false',
+    GitCommit: GIT_COMMIT,
+    GoVersion: `node ${process.version}`,
+    KernelVersion: os.release(),
+    MinAPIVersion: MIN_API_VERSION,
+    Os: 'linux',
+  }
+  return {
+    Platform: { Name: 'berth' },
+    Components: [{ Name: 'Engine', Version: BERTH_VERSION, Details: details }],
+    Version: BERTH_VERSION,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: GIT_COMMIT,
+    GoVersion: `node ${process.version}`,
+    Os: 'linux',
+    Arch: goArch(),
+    KernelVersion: os.release(),
+    BuildTime: BUILD_TIME,
+  }
+}
+
+let osNamePromise: Promise<string> | undefined
+
+/** PRETTY_NAME from /etc/os-release, as dockerd reports OperatingSystem. */
+export function operatingSystem(): Promise<string> {
+  osNamePromise ??= (async () => {
+    for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
+      try {
+        const text = await readFile(p, 'utf8')
+        const m = /^PRETTY_NAME=(.*)$/m.exec(text)
+        if (m) return m[1]!.trim().replace(/^["']|["']$/g, '')
+      } catch {
+        // try the next location
+      }
+    }
+    return 'Linux'
+  })()
+  return osNamePromise
+}
+
+/** A stable daemon ID for this host and data root, in the UUID form dockerd 23+ uses. */
+function daemonId(dataRoot: string): string {
+  const h = createHash('sha256').update(`${os.hostname()}\0${dataRoot}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`
+}
+
+function localTime(d: Date): string {
+  const off = -d.getTimezoneOffset()
+  const pad = (n: number, w = 2): string => String(Math.abs(n)).padStart(w, '0')
+  const tz = off === 0 ? 'Z' : `${off > 0 ? '+' : '-'}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`
+  const local = new Date(d.getTime() + off * 60_000)
+  return local.toISOString().replace(/\.(\d{3})Z$/, `.$1000000${tz}`)
+}
+
+export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
+  const { engine } = ctx
+  const counts = await engine.counts()
+  const info: Record<string, unknown> = {
+    ID: daemonId(engine.dataRoot),
+    Containers: counts.containers,
+    ContainersRunning: counts.running,
+    ContainersPaused: counts.paused,
+    ContainersStopped: counts.stopped,
+    Images: counts.images,
+    Driver: 'overlay2',
+    DriverStatus: [
+      ['Backing Filesystem', 'extfs'],
+      ['Supports d_type', 'true'],
+      ['Using metacopy', 'false'],
+      ['Native Overlay Diff', 'true'],
+      ['userxattr', 'false'],
+    ],
+    Plugins: {
+      Volume: ['local'],
+      Network: ['bridge', 'host', 'null'],
+      Authorization: null,
+      Log: ['json-file', 'local'],
+    },
+    MemoryLimit: true,
+    SwapLimit: true,
+    CpuCfsPeriod: true,
+    CpuCfsQuota: true,
+    CPUShares: true,
+    CPUSet: true,
+    PidsLimit: true,
+    IPv4Forwarding: true,
+    BridgeNfIptables: false,
+    BridgeNfIp6tables: false,
+    Debug: false,
+    NFd: 0,
+    OomKillDisable: false,
+    NGoroutines: 0,
+    SystemTime: localTime(new Date()),
+    LoggingDriver: 'json-file',
+    CgroupDriver: 'cgroupfs',
+    CgroupVersion: '1',
+    NEventsListener: 0,
+    KernelVersion: os.release(),
+    OperatingSystem: await operatingSystem(),
+    OSVersion: '',
+    OSType: 'linux',
+    Architecture: os.machine(),
+    IndexServerAddress: 'https://index.docker.io/v1/',
+    RegistryConfig: {
+      AllowNondistributableArtifactsCIDRs: null,
+      AllowNondistributableArtifactsHostnames: null,
+      InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8'],
+      IndexConfigs: {
+        'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+      },
+      Mirrors: null,
+    },
+    NCPU: os.cpus().length,
+    MemTotal: os.totalmem(),
+    GenericResources: null,
+    DockerRootDir: engine.dataRoot,
+    HttpProxy: process.env['HTTP_PROXY'] ?? process.env['http_proxy'] ?? '',
+    HttpsProxy: process.env['HTTPS_PROXY'] ?? process.env['https_proxy'] ?? '',
+    NoProxy: process.env['NO_PROXY'] ?? process.env['no_proxy'] ?? '',
+    Name: os.hostname(),
+    Labels: [],
+    ExperimentalBuild: false,
+    ServerVersion: BERTH_VERSION,
+    Runtimes: { runc: { path: 'runc' } },
+    DefaultRuntime: 'runc',
+    Swarm: {
+      NodeID: '',
+      NodeAddr: '',
+      LocalNodeState: 'inactive',
+      ControlAvailable: false,
+      Error: '',
+      RemoteManagers: null,
+    },
+    LiveRestoreEnabled: true,
+    Isolation: '',
+    InitBinary: 'docker-init',
+    ContainerdCommit: { ID: '', Expected: '' },
+    RuncCommit: { ID: '', Expected: '' },
+    InitCommit: { ID: '', Expected: '' },
+    SecurityOptions: ['name=seccomp,profile=builtin'],
+    CDISpecDirs: ['/etc/cdi', '/var/run/cdi'],
+    Warnings: [],
+  }
+  return info
+}
+
+export function systemRoutes(r: Router): void {
+  r.get('/_ping', ping)
+  r.head('/_ping', ping)
+  r.get('/version', (ctx) => sendJson(ctx, 200, versionInfo()))
+  r.get('/info', async (ctx) => sendJson(ctx, 200, await systemInfo(ctx)))
+}

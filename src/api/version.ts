@@ -1,0 +1,44 @@
+// The API versions berthd speaks, and Docker's rules for comparing them.
+
+/** The newest Engine API version whose behaviour berthd implements. */
+export const API_VERSION = '1.45'
+/** The oldest version a client may ask for, as dockerd 25+. */
+export const MIN_API_VERSION = '1.24'
+/** berth's own release, reported where dockerd reports its version. */
+export const BERTH_VERSION = '0.1.0'
+export const GIT_COMMIT = 'unknown'
+
+/** Compares dotted versions numerically, as moby's versions.compare does. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.')
+  const pb = b.split('.')
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = Number.parseInt(pa[i] ?? '0', 10) || 0
+    const y = Number.parseInt(pb[i] ?? '0', 10) || 0
+    if (x !== y) return x > y ? 1 : -1
+  }
+  return 0
+}
+
+export function versionLessThan(a: string, b: string): boolean {
+  return compareVersions(a, b) < 0
+}
+
+export function versionAtLeast(a: string, b: string): boolean {
+  return compareVersions(a, b) >= 0
+}
+
+/** Go's GOARCH name for Node's process.arch. */
+export function goArch(arch: string = process.arch): string {
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+  }
+  return map[arch] ?? arch
+}
