@@ -1,0 +1,113 @@
+// Starts berthd when nothing answers on the default socket, then waits for it to answer /_ping:
+// woken by fs.watch on the socket's directory (no polling loop), with a 10 s limit.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, watch } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Client } from './client.ts'
+import { ConnectError } from './client.ts'
+import { CliError } from './command.ts'
+
+const START_TIMEOUT_MS = 10_000
+
+/** dist/berthd.mjs beside the running CLI file, else `berthd` from PATH. */
+export function berthdCommand(): { cmd: string; args: string[] } {
+  const candidates = [
+    process.argv[1] ? dirname(process.argv[1]) : '',
+    dirname(fileURLToPath(import.meta.url)),
+  ]
+  for (const dir of candidates) {
+    if (!dir) continue
+    const p = join(dir, 'berthd.mjs')
+    if (existsSync(p)) return { cmd: process.execPath, args: [p] }
+  }
+  return { cmd: 'berthd', args: [] }
+}
+
+function openLog(): { fd: number; path: string } {
+  for (const p of ['/var/log/berthd.log', '/var/lib/berth/berthd.log']) {
+    try {
+      mkdirSync(dirname(p), { recursive: true })
+      return { fd: openSync(p, 'a'), path: p }
+    } catch {
+      // not writable here; try the next place
+      continue
+    }
+  }
+  return { fd: -1, path: '' }
+}
+
+export async function startDaemon(client: Client): Promise<void> {
+  process.stderr.write(`berth: no daemon at ${client.socketPath}, starting berthd\n`)
+  const dir = dirname(client.socketPath)
+  mkdirSync(dir, { recursive: true })
+  const log = openLog()
+  const { cmd, args } = berthdCommand()
+  const stdio = log.fd >= 0 ? (['ignore', log.fd, log.fd] as const) : ('ignore' as const)
+  const child = spawn(cmd, args, { detached: true, stdio: stdio as never })
+  const logHint = log.path ? `; see ${log.path}` : ''
+
+  await new Promise<void>((resolve, reject) => {
+    let settled = false
+    let trying = false
+    let again = false
+    const finish = (e?: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      watcher.close()
+      child.off('exit', onExit)
+      child.off('error', onError)
+      if (e) reject(e)
+      else resolve()
+    }
+    const attempt = () => {
+      if (settled) return
+      if (trying) {
+        again = true
+        return
+      }
+      trying = true
+      client.ping().then(
+        () => finish(),
+        (e: unknown) => {
+          trying = false
+          if (!(e instanceof ConnectError)) return finish(e as Error)
+          if (again) {
+            again = false
+            attempt()
+          }
+        },
+      )
+    }
+    const onExit = (code: number | null) =>
+      finish(
+        new CliError(
+          `berth: berthd exited (status ${code ?? 'signal'}) before it answered${logHint}`,
+          125,
+        ),
+      )
+    const onError = (e: Error) =>
+      finish(new CliError(`berth: cannot start berthd: ${e.message}`, 125))
+    child.once('exit', onExit)
+    child.once('error', onError)
+    const watcher = watch(dir, () => attempt())
+    const timer = setTimeout(
+      () =>
+        finish(
+          new CliError(
+            `berth: berthd did not answer on ${client.socketPath} within 10s${logHint}`,
+            125,
+          ),
+        ),
+      START_TIMEOUT_MS,
+    )
+    // the socket may have appeared between our failed ping and the watch starting
+    attempt()
+  })
+  child.unref()
+  if (log.fd >= 0) {
+    const { closeSync } = await import('node:fs')
+    closeSync(log.fd)
+  }
+}

@@ -1,0 +1,20 @@
+import type { CommandDef } from '../command.ts'
+import { forEach, out, str } from '../command.ts'
+
+export const command: CommandDef = {
+  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
+  short: 'Kill one or more running containers',
+  aliases: ['berth container kill', 'berth kill'],
+  args: { min: 1 },
+  flags: [{ long: 'signal', short: 's', kind: 'string', desc: 'Signal to send to the container' }],
+  async run(ctx, f) {
+    const client = await ctx.client()
+    return forEach(f.args, async (n) => {
+      const res = await client.request('POST', `/containers/${encodeURIComponent(n)}/kill`, {
+        query: { signal: str(f, 'signal') || undefined },
+      })
+      res.resume()
+      out(n + '\n')
+    })
+  },
+}

@@ -1,0 +1,80 @@
+import type { CommandDef } from '../command.ts'
+import { bool, CliError, out, str } from '../command.ts'
+import { createFlags, parseContainerConfig, runOnlyFlags } from '../containeropts.ts'
+import {
+  attachContainer,
+  createContainer,
+  toStatusError,
+  startWait,
+  withHelp,
+} from '../containerrun.ts'
+import { monitorTtySize, setRawTerminal } from '../hijack.ts'
+
+export const command: CommandDef = {
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  short: 'Create and run a new container from an image',
+  aliases: ['berth container run', 'berth run'],
+  interspersed: false,
+  args: { min: 1 },
+  flags: [...createFlags, ...runOnlyFlags],
+  async run(ctx, f) {
+    const detach = bool(f, 'detach')
+    let cfg
+    try {
+      cfg = await parseContainerConfig(f, detach)
+    } catch (e) {
+      throw new CliError(withHelp((e as Error).message, 'run'), 125)
+    }
+    if (!detach && cfg.attachStdin && cfg.tty && !process.stdin.isTTY) {
+      throw new CliError('the input device is not a TTY', 1)
+    }
+    const client = await ctx.client().catch((e: unknown) => {
+      throw new CliError((e as Error).message, 1)
+    })
+    let id: string
+    try {
+      id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
+    } catch (e) {
+      throw toStatusError(e)
+    }
+
+    const attach = cfg.attachStdin || cfg.attachStdout || cfg.attachStderr
+    let restore = () => {}
+    let stopResize = () => {}
+    let output: Promise<void> | undefined
+    try {
+      if (attach) {
+        if (cfg.tty && cfg.attachStdin) restore = setRawTerminal()
+        output = (
+          await attachContainer(client, id, {
+            tty: cfg.tty,
+            stdin: cfg.attachStdin,
+            stdout: cfg.attachStdout,
+            stderr: cfg.attachStderr,
+          })
+        ).done
+      }
+      const status = attach
+        ? (await startWait(client, id, cfg.autoRemove ? 'removed' : 'next-exit')).status
+        : undefined
+      try {
+        const res = await client.request('POST', `/containers/${encodeURIComponent(id)}/start`)
+        res.resume()
+      } catch (e) {
+        if (cfg.autoRemove && status) await status.catch(() => undefined)
+        throw toStatusError(e)
+      }
+      if (!attach) {
+        out(id + '\n')
+        return 0
+      }
+      if (cfg.tty && process.stdout.isTTY) stopResize = monitorTtySize(client, id)
+      const code = await status!
+      await output?.catch(() => undefined)
+      return code
+    } finally {
+      stopResize()
+      restore()
+    }
+  },
+}

@@ -1,0 +1,17 @@
+import type { CommandDef } from '../command.ts'
+import { forEach, out } from '../command.ts'
+import { waitExit } from '../containerrun.ts'
+
+export const command: CommandDef = {
+  usage: 'CONTAINER [CONTAINER...]',
+  short: 'Block until one or more containers stop, then print their exit codes',
+  aliases: ['berth container wait', 'berth wait'],
+  args: { min: 1 },
+  flags: [],
+  async run(ctx, f) {
+    const client = await ctx.client()
+    return forEach(f.args, async (n) => {
+      out(`${await waitExit(client, n, 'not-running')}\n`)
+    })
+  },
+}

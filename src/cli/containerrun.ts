@@ -1,0 +1,155 @@
+// create, attach, start and wait: the steps docker's run and start are built from.
+import type { Client } from './client.ts'
+import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './client.ts'
+import { CliError } from './command.ts'
+import type { ContainerConfig } from './containeropts.ts'
+import { hijack, streamHijacked } from './hijack.ts'
+import { familiarString, parseNormalizedNamed } from './reference.ts'
+
+export function withHelp(msg: string, cmd: string): string {
+  return `berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information`
+}
+
+/** docker's toStatusError: 127 for a missing executable, 126 for one that cannot run, else 125. */
+export function toStatusError(e: unknown, cmd = 'run'): CliError {
+  if (e instanceof CliError) return e
+  const msg = (e as Error).message
+  if (
+    msg.includes('executable file not found') ||
+    msg.includes('no such file or directory') ||
+    msg.includes('system cannot find the file specified')
+  ) {
+    return new CliError(withHelp(msg, cmd), 127)
+  }
+  if (msg.includes('permission denied') || msg.includes('is a directory'))
+    return new CliError(withHelp(msg, cmd), 126)
+  return new CliError(withHelp(msg, cmd), 125)
+}
+
+async function pullImage(client: Client, image: string, quiet: boolean): Promise<void> {
+  const r = parseNormalizedNamed(image)
+  const res = await client.request('POST', '/images/create', {
+    query: {
+      fromImage: familiarString({ name: r.name }),
+      tag: r.digest ? undefined : (r.tag ?? 'latest'),
+    },
+  })
+  try {
+    await displayJSONMessages(res, (s) => {
+      if (!quiet) process.stderr.write(s)
+    })
+  } catch (e) {
+    if (e instanceof JSONMessageError) throw new DaemonError(e.message, 500)
+    throw e
+  }
+}
+
+/** POST /containers/create, pulling the image first when it is missing (docker's --pull=missing). */
+export async function createContainer(
+  client: Client,
+  cfg: ContainerConfig,
+  pull: string,
+  quiet: boolean,
+): Promise<string> {
+  const post = () =>
+    client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
+      query: { name: cfg.name || undefined },
+      body: cfg.body,
+    })
+  let ref = cfg.image
+  try {
+    const r = parseNormalizedNamed(cfg.image)
+    ref = familiarString({ ...r, tag: r.digest ? r.tag : (r.tag ?? 'latest') })
+  } catch {
+    // an image ID or something the daemon will judge
+  }
+  if (pull === 'always') await pullImage(client, cfg.image, quiet)
+  let resp
+  try {
+    resp = await post()
+  } catch (e) {
+    if (
+      !(e instanceof DaemonError) ||
+      e.status !== 404 ||
+      pull !== 'missing' ||
+      !/no such image/i.test(e.message)
+    ) {
+      throw e
+    }
+    process.stderr.write(`Unable to find image '${ref}' locally\n`)
+    await pullImage(client, cfg.image, quiet)
+    resp = await post()
+  }
+  for (const w of resp.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`)
+  return resp.Id
+}
+
+/**
+ * POST /containers/{id}/wait with the given condition. Resolves once the request is on the
+ * wire (so a start sent after it cannot overtake it), to a promise of the exit status.
+ */
+export async function startWait(
+  client: Client,
+  id: string,
+  condition: string,
+): Promise<{ status: Promise<number> }> {
+  await client.ensureNegotiated()
+  let sent!: () => void
+  const onWire = new Promise<void>((r) => (sent = r))
+  const status = waitExit(client, id, condition, sent)
+  status.catch(() => sent())
+  await onWire
+  return { status }
+}
+
+export async function waitExit(
+  client: Client,
+  id: string,
+  condition: string,
+  onSent?: () => void,
+): Promise<number> {
+  const res = await client.request('POST', `/containers/${encodeURIComponent(id)}/wait`, {
+    query: { condition },
+    onSent,
+  })
+  const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as {
+    StatusCode?: number
+    Error?: { Message?: string } | null
+  }
+  if (body.Error?.Message) {
+    process.stderr.write(`${body.Error.Message}\n`)
+    return 125
+  }
+  return body.StatusCode ?? 0
+}
+
+export interface AttachOptions {
+  tty: boolean
+  stdin: boolean
+  stdout: boolean
+  stderr: boolean
+}
+
+/** Opens the hijacked attach stream; `done` resolves once the output ends. */
+export async function attachContainer(
+  client: Client,
+  id: string,
+  o: AttachOptions,
+): Promise<{ done: Promise<void> }> {
+  const h = await hijack(client, `/containers/${encodeURIComponent(id)}/attach`, {
+    stream: true,
+    stdin: o.stdin || undefined,
+    stdout: o.stdout || undefined,
+    stderr: o.stderr || undefined,
+  })
+  const done = streamHijacked(h, {
+    tty: o.tty,
+    stdin: o.stdin ? process.stdin : null,
+    stdout: o.stdout ? process.stdout : null,
+    // with a tty, stderr is merged into the terminal stream
+    stderr: o.stderr ? (o.tty ? process.stdout : process.stderr) : null,
+  })
+  // a rejection is read later by whoever awaits done
+  done.catch(() => undefined)
+  return { done }
+}
