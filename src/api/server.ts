@@ -13,12 +13,13 @@ import { isHijacked } from './hijack.ts'
 import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from './version.ts'
 import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
+import { containerRoutes } from './routes/containers.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
 
 /** The routes berthd serves; each module's set is added in this order. */
-export const defaultRouteSets: RouteSet[] = [systemRoutes, imageRoutes]
+export const defaultRouteSets: RouteSet[] = [systemRoutes, imageRoutes, containerRoutes]
 
 export interface ApiServerDeps {
   logger: Logger

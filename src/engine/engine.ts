@@ -1,4 +1,4 @@
-import type { ContainerReader } from './container/types.ts'
+import type { ContainerApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 
 export interface EngineCounts {
@@ -13,6 +13,6 @@ export interface EngineCounts {
 export interface Engine {
   readonly dataRoot: string
   readonly images: ImageStore
-  readonly containers: ContainerReader
+  readonly containers: ContainerApi
   counts(): Promise<EngineCounts>
 }

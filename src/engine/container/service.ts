@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Conflict, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
@@ -10,15 +10,24 @@ import type {
   ExitStatus,
   LogEntry,
   LogReadOptions,
-  OutputChunk,
   Runtime,
   SpecInput,
   User,
 } from '../runtime/types.ts'
 import { randomName, validateName } from './names.ts'
 import { ContainerStore } from './store.ts'
-import type { Container, ContainerConfig, CreateRequest, HostConfig } from './types.ts'
+import type {
+  AttachSession,
+  Container,
+  ContainerApi,
+  ContainerConfig,
+  CreateRequest,
+  HostConfig,
+  WaitCondition,
+  WaitResult,
+} from './types.ts'
 
+const ZERO_TIME = '0001-01-01T00:00:00Z'
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 export interface Logger {
@@ -40,22 +49,6 @@ export interface ContainerDeps {
   mount(m: Mount): Promise<void>
   unmount(target: string): Promise<void>
   logger: Logger
-}
-
-export type WaitCondition = 'not-running' | 'next-exit' | 'removed'
-
-export interface WaitResult {
-  StatusCode: number
-  Error: { Message: string } | null
-}
-
-/** A client attached to a container's streams. */
-export interface AttachSession {
-  /** The container's output; ends when the container's streams close. */
-  output: AsyncIterable<OutputChunk>
-  writeStdin(data: Uint8Array): Promise<void>
-  closeStdin(): void
-  close(): void
 }
 
 interface Deferred<T> {
@@ -130,7 +123,7 @@ export function containerEnv(cfg: ContainerConfig, hostname: string): string[] {
  * The container lifecycle: create, start, attach, wait, logs, kill, remove. Operations on one
  * container are serialised; nothing is held across a slow runtime call longer than needed.
  */
-export class ContainerService {
+export class ContainerService implements ContainerApi {
   readonly store: ContainerStore
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly exitWaiters = new Map<string, Deferred<WaitResult>[]>()
@@ -276,10 +269,11 @@ export class ContainerService {
   private async startLocked(c: Container): Promise<void> {
     const { runtime } = this.deps
     const p = this.paths(c.id)
-    // A container started before leaves runtime files behind; clear them first.
-    await runtime.delete(c.id, true)
-    await runtime.cleanup(c.id)
-    await rm(c.logPath, { force: true }).catch(() => undefined)
+    if (c.state.StartedAt !== ZERO_TIME) {
+      // A container that ran before left its monitor's files; clear them (the runtime's own
+      // record went when its exit was handled). Docker keeps the log across restarts.
+      await runtime.cleanup(c.id)
+    }
     await this.deps.mount(await this.deps.layers.rootfsMount(c.id, p.rootfs))
     try {
       const user = await this.deps.resolveUser(p.rootfs, c.config.User)
@@ -535,9 +529,10 @@ export class ContainerService {
     _opts: { force: boolean; volumes: boolean },
   ): Promise<void> {
     const p = this.paths(c.id)
+    const wasRunning = c.state.Running
     c.state = { ...c.state, Status: 'removing' }
-    await this.deps.runtime.delete(c.id, true).catch(() => undefined)
-    await this.deps.runtime.cleanup(c.id).catch(() => undefined)
+    if (wasRunning) await this.deps.runtime.delete(c.id, true)
+    await this.deps.runtime.cleanup(c.id)
     await this.deps.unmount(p.rootfs).catch(() => undefined)
     await this.deps.layers.removeRW(c.id)
     await this.store.delete(c)
@@ -547,6 +542,13 @@ export class ContainerService {
     for (const w of this.exitWaiters.get(c.id) ?? []) w.resolve(result)
     this.exitWaiters.delete(c.id)
     this.deps.logger.debug('container removed', { id: c.id })
+  }
+
+  async sizes(ref: string): Promise<{ rw: number; rootfs: number }> {
+    const c = this.store.get(ref)
+    const rw = await this.deps.layers.rwSize(c.id)
+    const image = await this.deps.images.get(c.image)
+    return { rw, rootfs: rw + (image?.size ?? 0) }
   }
 
   /** Containers created from an image, running ones first (for rmi). */

@@ -1,4 +1,5 @@
 import type { Digest } from '../digest.ts'
+import type { LogEntry, LogReadOptions, OutputChunk } from '../runtime/types.ts'
 
 /** Docker's container config (the create request's body, less HostConfig and NetworkingConfig). */
 export interface ContainerConfig {
@@ -77,4 +78,33 @@ export interface ContainerReader {
   /** By full ID, unique ID prefix, or name (with or without a leading "/"). NotFound `No such container: REF`. */
   get(ref: string): Promise<Container>
   list(): Promise<Container[]>
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed'
+
+export interface WaitResult {
+  StatusCode: number
+  Error: { Message: string } | null
+}
+
+/** A client attached to a container's streams. */
+export interface AttachSession {
+  /** The container's output; ends when the container's streams close. */
+  output: AsyncIterable<OutputChunk>
+  writeStdin(data: Uint8Array): Promise<void>
+  closeStdin(): void
+  close(): void
+}
+
+/** What the API layer may ask of containers. */
+export interface ContainerApi extends ContainerReader {
+  create(req: CreateRequest, name: string | undefined): Promise<{ Id: string; Warnings: string[] }>
+  start(ref: string): Promise<void>
+  wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<WaitResult>
+  attach(ref: string): Promise<AttachSession>
+  logs(ref: string, opts: Omit<LogReadOptions, 'stopWhen'>): Promise<AsyncIterable<LogEntry>>
+  kill(ref: string, signal?: string): Promise<void>
+  stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void>
+  remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>
+  sizes(ref: string): Promise<{ rw: number; rootfs: number }>
 }

@@ -1,0 +1,320 @@
+// Container routes: decode the request, call the container service, encode Docker's shapes.
+import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
+import { InvalidArgument } from '../../engine/errors.ts'
+import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
+import { readJson, sendJson, sendStatus } from '../http.ts'
+import { parseFilters, type Filters } from '../filters.ts'
+import type { Ctx, Router } from '../router.ts'
+import { versionAtLeast } from '../version.ts'
+import { humanDuration } from '../units.ts'
+
+const ZERO_TIME = '0001-01-01T00:00:00Z'
+
+function containers(ctx: Ctx): ContainerApi {
+  return ctx.engine.containers
+}
+
+/** Docker's State.String(), which `docker ps` shows as STATUS. */
+export function statusText(c: Container, now = Date.now()): string {
+  const s = c.state
+  const since = (t: string): string => humanDuration(now - Date.parse(t))
+  if (s.Running) {
+    if (s.Paused) return `Up ${since(s.StartedAt)} (Paused)`
+    if (s.Restarting) return `Restarting (${s.ExitCode}) ${since(s.FinishedAt)} ago`
+    return `Up ${since(s.StartedAt)}`
+  }
+  if (s.Status === 'removing') return 'Removal In Progress'
+  if (s.Dead) return 'Dead'
+  if (s.StartedAt === ZERO_TIME) return 'Created'
+  if (s.FinishedAt === ZERO_TIME) return ''
+  return `Exited (${s.ExitCode}) ${since(s.FinishedAt)} ago`
+}
+
+/** moby's list.go: arguments holding a space are single-quoted. */
+function command(c: Container): string {
+  return [c.path, ...c.args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ')
+}
+
+function unixSeconds(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000)
+}
+
+export function summary(
+  c: Container,
+  size?: { rw: number; rootfs: number },
+): Record<string, unknown> {
+  return {
+    Id: c.id,
+    Names: [`/${c.name}`],
+    Image: c.imageRef,
+    ImageID: c.image,
+    Command: command(c),
+    Created: unixSeconds(c.created),
+    Ports: [],
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootfs } : {}),
+    Labels: c.config.Labels ?? {},
+    State: c.state.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  }
+}
+
+export function inspect(c: Container, dataRoot: string): Record<string, unknown> {
+  const dir = `${dataRoot}/containers/${c.id}`
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: c.path,
+    Args: c.args,
+    State: c.state,
+    Image: c.image,
+    ResolvConfPath: `${dir}/resolv.conf`,
+    HostnamePath: `${dir}/hostname`,
+    HostsPath: `${dir}/hosts`,
+    LogPath: c.logPath,
+    Name: `/${c.name}`,
+    RestartCount: c.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      Binds: null,
+      NetworkMode: 'default',
+      PortBindings: {},
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      AutoRemove: false,
+      Privileged: false,
+      ReadonlyRootfs: false,
+      LogConfig: { Type: 'k8s-file', Config: {} },
+      ...c.hostConfig,
+    },
+    GraphDriver: { Name: 'overlay2', Data: null },
+    Mounts: [],
+    Config: {
+      Hostname: '',
+      Domainname: '',
+      User: '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: null,
+      Cmd: null,
+      Entrypoint: null,
+      WorkingDir: '',
+      Labels: {},
+      ...c.config,
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      Ports: {},
+      SandboxKey: '',
+      Networks: {},
+    },
+  }
+}
+
+/** The filters `docker ps` sends; unknown keys are refused as Docker does. */
+function matches(c: Container, f: Filters): boolean {
+  f.validate(['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since'])
+  if (!f.exactMatch('status', c.state.Status)) return false
+  if (f.has('name') && !f.get('name').some((n) => new RegExp(n).test(`/${c.name}`))) return false
+  if (f.has('id') && !f.get('id').some((p) => c.id.startsWith(p))) return false
+  if (f.has('exited')) {
+    if (c.state.Running || c.state.StartedAt === ZERO_TIME) return false
+    if (!f.get('exited').includes(String(c.state.ExitCode))) return false
+  }
+  if (!f.matchKV('label', c.config.Labels)) return false
+  if (f.has('ancestor')) {
+    const ok = f
+      .get('ancestor')
+      .some((a) => a === c.imageRef || c.image === a || c.image.slice(7).startsWith(a))
+    if (!ok) return false
+  }
+  return true
+}
+
+async function list(ctx: Ctx): Promise<void> {
+  const all = ctx.query.bool('all')
+  const limit = ctx.query.int('limit', -1)
+  const f = parseFilters(ctx.query.get('filters'))
+  let items = (await containers(ctx).list()).sort((a, b) => b.created.localeCompare(a.created))
+  if (!all && limit <= 0 && !f.has('status') && !f.has('exited')) {
+    items = items.filter((c) => c.state.Running)
+  }
+  items = items.filter((c) => matches(c, f))
+  if (limit > 0) items = items.slice(0, limit)
+  const size = ctx.query.bool('size')
+  const out = []
+  for (const c of items) {
+    out.push(summary(c, size ? await containers(ctx).sizes(c.id) : undefined))
+  }
+  sendJson(ctx, 200, out)
+}
+
+async function create(ctx: Ctx): Promise<void> {
+  const body = await readJson<Record<string, unknown>>(ctx)
+  if (!body || typeof body !== 'object') {
+    throw new InvalidArgument('Config cannot be empty in order to create a container')
+  }
+  const result = await containers(ctx).create(
+    body as unknown as Parameters<ContainerApi['create']>[0],
+    ctx.query.get('name'),
+  )
+  sendJson(ctx, 201, result)
+}
+
+async function start(ctx: Ctx): Promise<void> {
+  await containers(ctx).start(ctx.params.id as string)
+  sendStatus(ctx, 204)
+}
+
+async function wait(ctx: Ctx): Promise<void> {
+  const condition = (ctx.query.get('condition') || 'not-running') as WaitCondition
+  if (!['not-running', 'next-exit', 'removed'].includes(condition)) {
+    throw new InvalidArgument(`invalid condition: "${condition}"`)
+  }
+  // The waiter is registered before the headers go out, so a client that starts the
+  // container once the headers arrive never misses the exit.
+  const result = containers(ctx).wait(ctx.params.id as string, condition, ctx.signal)
+  await Promise.race([result, new Promise((r) => setImmediate(r))])
+  ctx.res.writeHead(200, { 'Content-Type': 'application/json' })
+  ctx.res.flushHeaders()
+  try {
+    ctx.res.end(JSON.stringify(await result) + '\n')
+  } catch (err) {
+    ctx.res.end(
+      JSON.stringify({ StatusCode: -1, Error: { Message: (err as Error).message } }) + '\n',
+    )
+  }
+}
+
+async function attach(ctx: Ctx): Promise<void> {
+  const c = await containers(ctx).get(ctx.params.id as string)
+  const q = ctx.query
+  const wantStdin = q.bool('stdin')
+  const wantStdout = q.bool('stdout')
+  const wantStderr = q.bool('stderr')
+  const session = await containers(ctx).attach(c.id)
+  const { socket, multiplexed } = hijack(ctx, { tty: c.config.Tty === true })
+  const frame = (stream: 'stdout' | 'stderr', data: Buffer): Buffer =>
+    multiplexed ? stdcopyFrame(stream === 'stdout' ? 1 : 2, data) : data
+  socket.on('close', () => session.close())
+  if (wantStdin && c.config.OpenStdin) {
+    socket.on('data', (chunk: Buffer) => {
+      socket.pause()
+      session.writeStdin(chunk).then(
+        () => socket.resume(),
+        () => socket.destroy(),
+      )
+    })
+    socket.on('end', () => {
+      if (c.config.StdinOnce) session.closeStdin()
+    })
+  } else {
+    socket.resume()
+  }
+  try {
+    for await (const chunk of session.output) {
+      if (chunk.stream === 'stdout' ? !wantStdout : !wantStderr) continue
+      if (!socket.writable) break
+      if (!socket.write(frame(chunk.stream, chunk.data))) {
+        await new Promise((r) => socket.once('drain', r))
+      }
+    }
+  } finally {
+    session.close()
+    if (!socket.destroyed) socket.end()
+  }
+}
+
+async function logs(ctx: Ctx): Promise<void> {
+  const q = ctx.query
+  const wantStdout = q.bool('stdout')
+  const wantStderr = q.bool('stderr')
+  if (!wantStdout && !wantStderr) {
+    throw new InvalidArgument('Bad parameters: you must choose at least one stream')
+  }
+  const c = await containers(ctx).get(ctx.params.id as string)
+  const tailRaw = q.get('tail') ?? 'all'
+  const tail = tailRaw === 'all' || tailRaw === '' ? undefined : Number.parseInt(tailRaw, 10)
+  const entries = await containers(ctx).logs(c.id, {
+    follow: q.bool('follow'),
+    since: parseTime(q.get('since')),
+    until: parseTime(q.get('until')),
+    tail: tail !== undefined && tail >= 0 ? tail : undefined,
+    signal: ctx.signal,
+  })
+  const tty = c.config.Tty === true
+  const contentType =
+    !tty && versionAtLeast(ctx.apiVersion, '1.42') ? MULTIPLEXED_STREAM : RAW_STREAM
+  ctx.res.writeHead(200, { 'Content-Type': contentType })
+  ctx.res.flushHeaders()
+  const timestamps = q.bool('timestamps')
+  for await (const e of entries) {
+    if (e.stream === 'stdout' ? !wantStdout : !wantStderr) continue
+    const data = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.data]) : e.data
+    const out = tty ? data : stdcopyFrame(e.stream === 'stdout' ? 1 : 2, data)
+    if (!ctx.res.write(out)) await new Promise((r) => ctx.res.once('drain', r))
+  }
+  ctx.res.end()
+}
+
+/** Docker's since/until: unix seconds (fractional allowed); RFC 3339 too. */
+function parseTime(v: string | undefined): number | undefined {
+  if (v === undefined || v === '' || v === '0') return undefined
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v)
+  const t = Date.parse(v)
+  if (Number.isNaN(t)) throw new InvalidArgument(`invalid value for "since": ${v}`)
+  return t / 1000
+}
+
+async function inspectRoute(ctx: Ctx): Promise<void> {
+  const c = await containers(ctx).get(ctx.params.id as string)
+  const out = inspect(c, ctx.engine.dataRoot)
+  if (ctx.query.bool('size')) {
+    const s = await containers(ctx).sizes(c.id)
+    Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })
+  }
+  sendJson(ctx, 200, out)
+}
+
+async function remove(ctx: Ctx): Promise<void> {
+  await containers(ctx).remove(ctx.params.id as string, {
+    force: ctx.query.bool('force'),
+    volumes: ctx.query.bool('v'),
+  })
+  sendStatus(ctx, 204)
+}
+
+async function kill(ctx: Ctx): Promise<void> {
+  await containers(ctx).kill(ctx.params.id as string, ctx.query.get('signal') || 'KILL')
+  sendStatus(ctx, 204)
+}
+
+async function stop(ctx: Ctx): Promise<void> {
+  const t = ctx.query.has('t') ? ctx.query.int('t', 10) : undefined
+  await containers(ctx).stop(ctx.params.id as string, t, ctx.query.get('signal'))
+  sendStatus(ctx, 204)
+}
+
+export function containerRoutes(r: Router): void {
+  r.post('/containers/create', create)
+  r.get('/containers/json', list)
+  r.get('/containers/{id}/json', inspectRoute)
+  r.get('/containers/{id}/logs', logs)
+  r.post('/containers/{id}/start', start)
+  r.post('/containers/{id}/wait', wait)
+  r.post('/containers/{id}/attach', attach)
+  r.post('/containers/{id}/kill', kill)
+  r.post('/containers/{id}/stop', stop)
+  r.delete('/containers/{id}', remove)
+}

@@ -1,0 +1,72 @@
+// Builds the engine from its parts: each module gets the others only through the
+// interfaces passed to its constructor.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ContainerService } from '../engine/container/service.ts'
+import { LocalBlobStore } from '../engine/content/local.ts'
+import type { Digest } from '../engine/digest.ts'
+import type { Engine, EngineCounts } from '../engine/engine.ts'
+import { LocalImageStore } from '../engine/image/local.ts'
+import { LocalLayerStore } from '../engine/layer/local.ts'
+import { mountOverlay, unmount } from '../engine/layer/mount.ts'
+import { ConmonRuntime } from '../engine/runtime/conmon.ts'
+import { readLog } from '../engine/runtime/logs.ts'
+import { ociSpec } from '../engine/runtime/spec.ts'
+import { resolveUser } from '../engine/runtime/user.ts'
+import type { Logger } from './log.ts'
+
+export async function createEngine(opts: {
+  dataRoot: string
+  logger: Logger
+}): Promise<Engine & { close(): Promise<void> }> {
+  const { dataRoot, logger } = opts
+  await mkdir(dataRoot, { recursive: true, mode: 0o711 })
+  const blobs = new LocalBlobStore(join(dataRoot, 'content'))
+  const layers = new LocalLayerStore(join(dataRoot, 'layers'))
+  const runtime = new ConmonRuntime({ stateDir: join(dataRoot, 'run') })
+  // The image store asks the container service who uses an image; the service is
+  // made after the store, so the question is forwarded when it is asked.
+  const images: LocalImageStore = new LocalImageStore({
+    dir: join(dataRoot, 'images'),
+    blobs,
+    layers,
+    usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
+  })
+  const containers: ContainerService = new ContainerService({
+    dir: join(dataRoot, 'containers'),
+    images,
+    layers,
+    runtime,
+    ociSpec,
+    resolveUser,
+    readLog,
+    mount: async (m) => mountOverlay(m),
+    unmount: async (target) => unmount(target),
+    logger,
+  })
+  await blobs.init()
+  await layers.init()
+  await images.init()
+  await containers.init()
+
+  return {
+    dataRoot,
+    images,
+    containers,
+    async counts(): Promise<EngineCounts> {
+      const all = await containers.list()
+      const running = all.filter((c) => c.state.Running && !c.state.Paused).length
+      const paused = all.filter((c) => c.state.Paused).length
+      return {
+        containers: all.length,
+        running,
+        paused,
+        stopped: all.length - running - paused,
+        images: (await images.list()).length,
+      }
+    },
+    async close(): Promise<void> {
+      // Containers keep running under their monitors; nothing to stop here.
+    },
+  }
+}
