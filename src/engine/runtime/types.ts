@@ -26,6 +26,8 @@ export interface SpecInput {
   mounts: Mount[]
   /** Path of an existing network namespace to join; a new one when absent. */
   netnsPath?: string
+  /** The container's cgroup (cgroupfs driver); `/berth/<id>` when absent. */
+  cgroupsPath?: string
 }
 
 export interface CreateOptions {

@@ -1,0 +1,269 @@
+// Builds runc's config.json from a container's description, with Docker's defaults
+// (moby's oci/defaults.go and daemon/oci_linux.go). Pure: no I/O, so it is table-tested.
+import type { Mount } from '../layer/types.ts'
+import type { SpecInput } from './types.ts'
+
+/** The parts of the OCI runtime spec (1.0.2) that berth writes. */
+export interface OciSpec {
+  ociVersion: string
+  process: OciProcess
+  root: { path: string; readonly?: boolean }
+  hostname?: string
+  mounts: Mount[]
+  linux: OciLinux
+}
+
+export interface OciProcess {
+  terminal?: boolean
+  user: { uid: number; gid: number; additionalGids?: number[] }
+  args: string[]
+  env: string[]
+  cwd: string
+  capabilities: OciCapabilities
+  rlimits?: { type: string; hard: number; soft: number }[]
+  noNewPrivileges?: boolean
+  oomScoreAdj?: number
+}
+
+export interface OciCapabilities {
+  bounding: string[]
+  effective: string[]
+  permitted: string[]
+  inheritable?: string[]
+  ambient?: string[]
+}
+
+export interface OciLinux {
+  sysctl?: Record<string, string>
+  resources: { devices: OciDeviceRule[] }
+  cgroupsPath: string
+  namespaces: { type: string; path?: string }[]
+  devices?: OciDevice[]
+  seccomp?: OciSeccomp
+  maskedPaths: string[]
+  readonlyPaths: string[]
+}
+
+export interface OciDeviceRule {
+  allow: boolean
+  type?: 'a' | 'b' | 'c'
+  major?: number
+  minor?: number
+  access: string
+}
+
+export interface OciDevice {
+  path: string
+  type: 'b' | 'c' | 'u' | 'p'
+  major: number
+  minor: number
+  fileMode?: number
+  uid?: number
+  gid?: number
+}
+
+/** Seccomp as the runtime spec has it; Docker's default profile plugs in here later. */
+export interface OciSeccomp {
+  defaultAction: string
+  defaultErrnoRet?: number
+  architectures?: string[]
+  flags?: string[]
+  syscalls?: {
+    names: string[]
+    action: string
+    errnoRet?: number
+    args?: { index: number; value: number; valueTwo?: number; op: string }[]
+  }[]
+}
+
+export const OCI_VERSION = '1.0.2'
+
+/** Docker's default capability set (caps.DefaultCapabilities). */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+]
+
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
+]
+
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+]
+
+/** Docker's HostConfig.ShmSize default: 64 MiB. */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+/**
+ * Docker's cgroupfs layout is `/docker/<id>`; ours is `/berth/<id>`. Absolute, so the
+ * container's cgroup does not nest under berthd's (a service manager stopping berthd
+ * must not take its containers with it).
+ */
+export function defaultCgroupsPath(id: string): string {
+  return `/berth/${id}`
+}
+
+function defaultMounts(shmSize: number): Mount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    {
+      destination: '/sys',
+      type: 'sysfs',
+      source: 'sysfs',
+      options: ['nosuid', 'noexec', 'nodev', 'ro'],
+    },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['ro', 'nosuid', 'noexec', 'nodev'],
+    },
+    {
+      destination: '/dev/mqueue',
+      type: 'mqueue',
+      source: 'mqueue',
+      options: ['nosuid', 'noexec', 'nodev'],
+    },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`],
+    },
+  ]
+}
+
+/** Docker's device cgroup rules: deny all, then the standard nodes; /dev/net/tun is denied. */
+function defaultDeviceRules(): OciDeviceRule[] {
+  const allow = (major: number, minor: number): OciDeviceRule => ({
+    allow: true,
+    type: 'c',
+    major,
+    minor,
+    access: 'rwm',
+  })
+  return [
+    { allow: false, access: 'rwm' },
+    allow(1, 5), // zero
+    allow(1, 3), // null
+    allow(1, 9), // urandom
+    allow(1, 8), // random
+    allow(5, 0), // tty
+    allow(5, 1), // console
+    { allow: false, type: 'c', major: 10, minor: 229, access: 'rwm' }, // /dev/net/tun
+  ]
+}
+
+export interface SpecExtras {
+  /** A seccomp profile; none when absent (Docker's default profile comes in a later change). */
+  seccomp?: OciSeccomp
+}
+
+/**
+ * The OCI spec of one container. Default mounts a user mount replaces (same destination,
+ * or anything under /dev when /dev itself is mounted) are left out, as Docker does.
+ */
+export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
+  const userDests = new Set(input.mounts.map((m) => m.destination))
+  const mountsDev = userDests.has('/dev')
+  const mounts = defaultMounts(DEFAULT_SHM_SIZE).filter(
+    (m) => !userDests.has(m.destination) && !(mountsDev && m.destination.startsWith('/dev/')),
+  )
+  if (input.readonlyRootfs) {
+    // Docker makes every default mount read-only with the root, except these.
+    const keepRw = new Set(['/proc', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev'])
+    for (const m of mounts) {
+      if (!keepRw.has(m.destination) && !m.options.includes('ro')) m.options.push('ro')
+    }
+  }
+  for (const m of input.mounts) mounts.push({ ...m, options: [...m.options] })
+
+  const caps = [...DEFAULT_CAPABILITIES]
+  const { user } = input.process
+  const process: OciProcess = {
+    terminal: input.process.terminal,
+    user: { uid: user.uid, gid: user.gid, additionalGids: [...user.additionalGids] },
+    args: [...input.process.args],
+    env: [...input.process.env],
+    cwd: input.process.cwd || '/',
+    // Inheritable and ambient stay empty, as Docker's do: CapInh 0 inside.
+    capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
+    // No rlimits: Docker's only default (NOFILE 1048576) exceeds this host's hard limit,
+    // and runc fails on any rlimit at or above it.
+    oomScoreAdj: 0,
+  }
+
+  const netns: { type: string; path?: string } = { type: 'network' }
+  if (input.netnsPath !== undefined) netns.path = input.netnsPath
+
+  const linux: OciLinux = {
+    // Both apply to the container's own network namespace, which it always has here.
+    sysctl: {
+      'net.ipv4.ip_unprivileged_port_start': '0',
+      'net.ipv4.ping_group_range': '0 2147483647',
+    },
+    resources: { devices: defaultDeviceRules() },
+    cgroupsPath: input.cgroupsPath ?? defaultCgroupsPath(input.id),
+    namespaces: [
+      { type: 'mount' },
+      netns,
+      { type: 'uts' },
+      { type: 'pid' },
+      { type: 'ipc' },
+      { type: 'cgroup' },
+    ],
+    maskedPaths: [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: [...DEFAULT_READONLY_PATHS],
+  }
+  if (extras.seccomp !== undefined) linux.seccomp = extras.seccomp
+
+  const spec: OciSpec = {
+    ociVersion: OCI_VERSION,
+    process,
+    root: input.readonlyRootfs ? { path: input.rootfs, readonly: true } : { path: input.rootfs },
+    mounts,
+    linux,
+  }
+  if (input.hostname !== '') spec.hostname = input.hostname
+  return spec
+}
