@@ -37,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 if curl -sf --max-time 2 --unix-socket "$socket" http://berth/_ping >/dev/null 2>&1; then
   echo "berthd is already answering on $socket; berth will use it."
 else
-  echo "No berthd is answering on $socket: the first berth command below starts berthd itself."
+  echo "No berthd is answering on $socket: berth starts berthd itself on first use (below)."
 fi
 
 echo
@@ -46,7 +46,17 @@ echo "Making a busybox root filesystem (from Debian's busybox-static)..."
 ls -l "$work/busybox.tar"
 
 echo
-berth import "$work/busybox.tar" busybox:latest
+# An import stamps the image with the time it was made, so importing again on a second run
+# would leave the first image behind untagged; keep the one already there.
+# This is the first berth command, so it is the one that may start berthd: show what it
+# says about that, but not its "No such image".
+if "$berth_bin" image inspect --format '{{.Id}}' busybox:latest >"$work/id" 2>"$work/err"; then
+  cat "$work/err"
+  echo "busybox:latest is already imported ($(cut -c1-19 "$work/id")); keeping it."
+else
+  grep -vi 'no such image' "$work/err" || true
+  berth import "$work/busybox.tar" busybox:latest
+fi
 
 echo
 # Into a file rather than $(...), so that nothing the run leaves behind can hold a pipe open.
