@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { InvalidArgument } from '../errors.ts'
 import { tempDir } from './testutil.ts'
-import { resolveInRoot, resolveUser } from './user.ts'
+import { resolveUser } from './user.ts'
+import { resolveInRoot } from '../fsroot.ts'
 
 const PASSWD = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin

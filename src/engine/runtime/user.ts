@@ -1,9 +1,10 @@
 // Resolves a Docker `--user` spec against the image's /etc/passwd and /etc/group, with the
 // semantics of moby/sys/user GetExecUser (which Docker and runc share).
 import { constants } from 'node:fs'
-import { lstat, open, readlink } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
-import { errnoCode, InvalidArgument } from '../errors.ts'
+import { InvalidArgument } from '../errors.ts'
+import { resolveInRoot } from '../fsroot.ts'
 import type { User } from './types.ts'
 
 export interface ResolvedUser extends User {
@@ -13,7 +14,6 @@ export interface ResolvedUser extends User {
 
 const MAX_ID = 2 ** 31 - 1
 const RANGE_ERROR = `uids and gids must be in range 0-${MAX_ID}`
-const MAX_SYMLINKS = 255
 
 interface PasswdEntry {
   name: string
@@ -175,49 +175,4 @@ async function readUserFile(
       await handle.close().catch(() => undefined)
     }
   })()
-}
-
-/**
- * Resolves `path` as if `root` were "/": `..` stops at the root and absolute symlink
- * targets restart from it (like Docker's FollowSymlinkInScope). Returns a host path.
- */
-export async function resolveInRoot(root: string, path: string): Promise<string> {
-  const rootClean = root.replace(/\/+$/, '') || '/'
-  const done: string[] = []
-  let todo = path.split('/').filter((p) => p !== '' && p !== '.')
-  let links = 0
-  while (todo.length > 0) {
-    const part = todo.shift()!
-    if (part === '..') {
-      done.pop()
-      continue
-    }
-    const candidate = hostPath(rootClean, [...done, part])
-    let st
-    try {
-      st = await lstat(candidate)
-    } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw err
-      // Nothing below a missing entry can be a link: finish lexically.
-      for (const p of [part, ...todo]) {
-        if (p === '..') done.pop()
-        else done.push(p)
-      }
-      break
-    }
-    if (!st.isSymbolicLink()) {
-      done.push(part)
-      continue
-    }
-    if (++links > MAX_SYMLINKS) throw new InvalidArgument(`too many links in ${path}`)
-    const target = await readlink(candidate)
-    const parts = target.split('/').filter((p) => p !== '' && p !== '.')
-    if (target.startsWith('/')) done.length = 0
-    todo = [...parts, ...todo]
-  }
-  return hostPath(rootClean, done)
-}
-
-function hostPath(root: string, parts: string[]): string {
-  return parts.length === 0 ? root : `${root === '/' ? '' : root}/${parts.join('/')}`
 }
