@@ -188,6 +188,23 @@ describe('run', () => {
     assert.match(rm2.stderr, /No such container: keeper/)
   })
 
+  test('run -i passes piped stdin and closes it at its end', async () => {
+    const r = await docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'wc -l; echo done'], {
+      host: d,
+      input: 'a\nb\nc\n',
+    })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout.trim().split(/\s+/).join(' '), '3 done')
+  })
+
+  test('logs -t stamps each line with RFC 3339 nanoseconds', async () => {
+    const r = await docker(['run', '--name', 'stamped', 'busybox', 'echo', 'when'], host())
+    assert.equal(r.code, 0, r.stderr)
+    const logs = await docker(['logs', '-t', 'stamped'], host())
+    assert.match(logs.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z when\n$/)
+    assert.equal((await docker(['rm', 'stamped'], host())).code, 0)
+  })
+
   test('rmi refuses an image a container uses, unless forced', async () => {
     assert.equal((await docker(['tag', 'busybox', 'inuse:1'], host())).code, 0)
     assert.equal((await docker(['create', '--name', 'user1', 'inuse:1', 'true'], host())).code, 0)

@@ -261,11 +261,20 @@ async function logs(ctx: Ctx): Promise<void> {
   const timestamps = q.bool('timestamps')
   for await (const e of entries) {
     if (e.stream === 'stdout' ? !wantStdout : !wantStderr) continue
-    const data = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.data]) : e.data
+    const data = timestamps
+      ? Buffer.concat([Buffer.from(`${rfc3339NanoFixed(e.time)} `), e.data])
+      : e.data
     const out = tty ? data : stdcopyFrame(e.stream === 'stdout' ? 1 : 2, data)
     if (!ctx.res.write(out)) await new Promise((r) => ctx.res.once('drain', r))
   }
   ctx.res.end()
+}
+
+/** Docker stamps log lines as RFC 3339 in UTC with exactly nine fractional digits. */
+export function rfc3339NanoFixed(time: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]00:00)$/.exec(time)
+  if (!m) return time
+  return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}Z`
 }
 
 /** Docker's since/until: unix seconds (fractional allowed); RFC 3339 too. */

@@ -6,7 +6,6 @@ import { writeJsonAtomic } from '../fsutil.ts'
 import type { ImageReader, ImageRunConfig } from '../image/types.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
 import type {
-  AttachConnection,
   ExitStatus,
   LogEntry,
   LogReadOptions,
@@ -14,6 +13,7 @@ import type {
   SpecInput,
   User,
 } from '../runtime/types.ts'
+import { AttachHub } from './attach.ts'
 import { randomName, validateName } from './names.ts'
 import { ContainerStore } from './store.ts'
 import type {
@@ -128,7 +128,7 @@ export class ContainerService implements ContainerApi {
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly exitWaiters = new Map<string, Deferred<WaitResult>[]>()
   private readonly removeWaiters = new Map<string, Deferred<WaitResult>[]>()
-  private readonly pendingAttaches = new Map<string, Deferred<AttachConnection>[]>()
+  private readonly hubs = new Map<string, AttachHub>()
   /** Resolves when the running container's exit has been fully handled. */
   private readonly exited = new Map<string, Promise<void>>()
 
@@ -302,11 +302,9 @@ export class ContainerService implements ContainerApi {
         openStdin: c.config.OpenStdin === true,
         stdinOnce: c.config.StdinOnce === true,
       })
-      // Wire the clients that attached before start, so that no output is lost.
-      for (const pending of this.pendingAttaches.get(c.id) ?? []) {
-        pending.resolve(await runtime.attach(c.id))
-      }
-      this.pendingAttaches.delete(c.id)
+      // Connect the clients that attached before start, so that no output is lost.
+      const hub = this.hubs.get(c.id)
+      if (hub) await hub.ensureConnected()
       await runtime.start(c.id)
       c.state = {
         ...c.state,
@@ -331,8 +329,7 @@ export class ContainerService implements ContainerApi {
   private async failStart(c: Container, err: unknown): Promise<void> {
     const p = this.paths(c.id)
     const exitCode = isBerthError(err) && 'exitCode' in err ? Number(err.exitCode) : 128
-    for (const pending of this.pendingAttaches.get(c.id) ?? []) pending.reject(err)
-    this.pendingAttaches.delete(c.id)
+    this.hubs.get(c.id)?.abort()
     await this.deps.runtime.delete(c.id, true).catch(() => undefined)
     await this.deps.unmount(p.rootfs).catch(() => undefined)
     c.state = {
@@ -420,46 +417,25 @@ export class ContainerService implements ContainerApi {
    */
   async attach(ref: string): Promise<AttachSession> {
     const c = this.store.get(ref)
-    let conn: Promise<AttachConnection>
-    if (c.state.Running) {
-      conn = this.deps.runtime.attach(c.id)
-    } else {
-      const d = deferred<AttachConnection>()
-      const list = this.pendingAttaches.get(c.id) ?? []
-      list.push(d)
-      this.pendingAttaches.set(c.id, list)
-      conn = d.promise
+    let hub = this.hubs.get(c.id)
+    if (!hub) {
+      const created: AttachHub = new AttachHub(
+        () => this.deps.runtime.attach(c.id),
+        () => {
+          if (this.hubs.get(c.id) === created) this.hubs.delete(c.id)
+        },
+      )
+      this.hubs.set(c.id, created)
+      hub = created
     }
-    conn.catch(() => undefined)
-    let closed = false
-    const drop = (): void => {
-      closed = true
-      const list = (this.pendingAttaches.get(c.id) ?? []).filter((p) => p.promise !== conn)
-      if (list.length > 0) this.pendingAttaches.set(c.id, list)
-      else this.pendingAttaches.delete(c.id)
-    }
+    const sub = hub.subscribe()
+    if (c.state.Running) await hub.ensureConnected()
+    const connected = hub
     return {
-      output: (async function* () {
-        let connection: AttachConnection
-        try {
-          connection = await conn
-        } catch {
-          return
-        }
-        if (closed) {
-          connection.close()
-          return
-        }
-        yield* connection.output
-      })(),
-      writeStdin: async (data) => (await conn).writeStdin(data),
-      closeStdin: () => {
-        conn.then((x) => x.closeStdin()).catch(() => undefined)
-      },
-      close: () => {
-        drop()
-        conn.then((x) => x.close()).catch(() => undefined)
-      },
+      output: sub.output,
+      writeStdin: (data) => connected.writeStdin(data),
+      closeStdin: () => connected.closeStdin(),
+      close: () => sub.unsubscribe(),
     }
   }
 
