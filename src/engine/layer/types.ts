@@ -22,9 +22,14 @@ export interface LayerStore {
    * snapshot directory, safely: entries that would escape the root are refused. Whiteouts
    * become overlayfs whiteouts. The digest of the uncompressed stream is the diffID; when it
    * differs from `expectedDiffID` nothing is kept. When the layer already exists the stream is
-   * still read and checked, and the existing layer is returned.
+   * still read and checked, and the existing layer is returned. Device nodes (other than
+   * whiteouts) are refused when `allowDevices` is false; it defaults to true, as Docker allows
+   * them for root.
    */
-  unpack(stream: Readable, opts?: { expectedDiffID?: Digest; signal?: AbortSignal }): Promise<LayerInfo>
+  unpack(
+    stream: Readable,
+    opts?: { expectedDiffID?: Digest; signal?: AbortSignal; allowDevices?: boolean },
+  ): Promise<LayerInfo>
   has(diffID: Digest): Promise<boolean>
   info(diffID: Digest): Promise<LayerInfo>
   list(): Promise<LayerInfo[]>
