@@ -44,7 +44,9 @@ async function readTar(path: string): Promise<Map<string, Entry>> {
   const extract = tar.extract()
   extract.on('entry', (h, stream, next) => {
     const chunks: Buffer[] = []
-    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
+    })
     stream.on('end', () => {
       entries.set(h.name, {
         type: h.type ?? 'file',
