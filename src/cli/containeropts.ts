@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, bool, list, str } from './command.ts'
+import { hostFlags, hostOptions } from './hostopts.ts'
 
 export const createFlags: FlagDef[] = [
   { long: 'attach', short: 'a', kind: 'list', desc: 'Attach to STDIN, STDOUT or STDERR' },
@@ -40,6 +41,7 @@ export const createFlags: FlagDef[] = [
   },
   { long: 'workdir', short: 'w', kind: 'string', desc: 'Working directory inside the container' },
   { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the pull output' },
+  ...hostFlags,
 ]
 
 export const runOnlyFlags: FlagDef[] = [
@@ -159,6 +161,7 @@ export async function parseContainerConfig(
   else if (f.changed.has('entrypoint')) entrypoint = ['']
 
   const network = str(f, 'network') || 'default'
+  const hostOpts = await hostOptions(f)
   const autoRemove = bool(f, 'rm')
   const body: Record<string, unknown> = {
     Hostname: str(f, 'hostname'),
@@ -178,7 +181,9 @@ export async function parseContainerConfig(
     Entrypoint: entrypoint,
     OnBuild: null,
     Labels: labels,
+    ...hostOpts.config,
     HostConfig: {
+      ...hostOpts.hostConfig,
       Binds: null,
       NetworkMode: network,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },

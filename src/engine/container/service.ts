@@ -14,6 +14,8 @@ import type {
   User,
 } from '../runtime/types.ts'
 import { AttachHub } from './attach.ts'
+import { confinementContext, hostFacts } from './confine.ts'
+import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
 import { ContainerStore } from './store.ts'
 import type {
@@ -219,6 +221,7 @@ export class ContainerService implements ContainerApi {
     }
 
     const hc: HostConfig = { NetworkMode: 'default', ...hostConfig }
+    verifyHostConfig(hc, config, await hostFacts())
     try {
       await this.deps.layers.createRW(
         id,
@@ -279,20 +282,16 @@ export class ContainerService implements ContainerApi {
       const user = await this.deps.resolveUser(p.rootfs, c.config.User)
       const cwd = c.config.WorkingDir || '/'
       await ensureWorkdir(p.rootfs, cwd)
-      const spec = this.deps.ociSpec({
-        id: c.id,
-        rootfs: p.rootfs,
-        readonlyRootfs: c.hostConfig.ReadonlyRootfs === true,
-        hostname: c.config.Hostname ?? c.id.slice(0, 12),
-        process: {
-          args: [c.path, ...c.args],
-          env: containerEnv(c.config, c.config.Hostname ?? ''),
-          cwd,
+      const spec = this.deps.ociSpec(
+        specInputFor(c, {
+          rootfs: p.rootfs,
           user,
-          terminal: c.config.Tty === true,
-        },
-        mounts: etcMounts(p.dir),
-      })
+          cwd,
+          env: containerEnv(c.config, c.config.Hostname ?? ''),
+          mounts: etcMounts(p.dir),
+          ...(await confinementContext(c.hostConfig, p.rootfs)),
+        }),
+      )
       await writeJsonAtomic(join(p.bundle, 'config.json'), spec)
       const { pid } = await runtime.create({
         id: c.id,

@@ -61,7 +61,8 @@ describe('ociSpec', () => {
       '/proc/sys',
       '/proc/sysrq-trigger',
     ])
-    assert.equal(s.linux.seccomp, undefined)
+    // Docker's default seccomp profile applies unless the container asks otherwise.
+    assert.equal(s.linux.seccomp?.defaultAction, 'SCMP_ACT_ERRNO')
     assert.equal(s.linux.devices, undefined)
     assert.deepEqual(s.linux.sysctl, {
       'net.ipv4.ip_unprivileged_port_start': '0',

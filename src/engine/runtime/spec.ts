@@ -1,6 +1,13 @@
 // Builds runc's config.json from a container's description, with Docker's defaults
 // (moby's oci/defaults.go and daemon/oci_linux.go). Pure: no I/O, so it is table-tested.
+import { release } from 'node:os'
 import type { Mount } from '../layer/types.ts'
+import {
+  defaultSeccomp,
+  nativeArch,
+  parseSeccompProfile,
+  resolveSeccompProfile,
+} from './seccomp.ts'
 import type { SpecInput } from './types.ts'
 
 /** The parts of the OCI runtime spec (1.0.2) that berth writes. */
@@ -35,13 +42,20 @@ export interface OciCapabilities {
 
 export interface OciLinux {
   sysctl?: Record<string, string>
-  resources: { devices: OciDeviceRule[] }
+  resources: OciResources
   cgroupsPath: string
   namespaces: { type: string; path?: string }[]
   devices?: OciDevice[]
   seccomp?: OciSeccomp
   maskedPaths: string[]
   readonlyPaths: string[]
+}
+
+export interface OciResources {
+  devices: OciDeviceRule[]
+  memory?: { limit?: number; reservation?: number; swap?: number }
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string }
+  pids?: { limit: number }
 }
 
 export interface OciDeviceRule {
@@ -195,8 +209,26 @@ function defaultDeviceRules(): OciDeviceRule[] {
 }
 
 export interface SpecExtras {
-  /** A seccomp profile; none when absent (Docker's default profile comes in a later change). */
+  /** A seccomp section that replaces the one the input asks for. */
   seccomp?: OciSeccomp
+  /** libseccomp's arch and the kernel release the profile is resolved for (this host's). */
+  arch?: string
+  kernel?: string
+}
+
+/** The seccomp section for the input (moby's WithSeccomp): none when unconfined or privileged. */
+function seccompFor(input: SpecInput, caps: string[], extras: SpecExtras): OciSeccomp | undefined {
+  if (extras.seccomp !== undefined) return extras.seccomp
+  const profile = input.security?.seccomp ?? ''
+  if (profile === 'unconfined') return undefined
+  if (input.security?.privileged && profile === '') return undefined
+  const ctx = {
+    capabilities: caps,
+    arch: extras.arch ?? nativeArch(),
+    kernel: extras.kernel ?? release(),
+  }
+  if (profile === '' || profile === 'builtin') return defaultSeccomp(ctx)
+  return resolveSeccompProfile(parseSeccompProfile(profile), ctx)
 }
 
 /**
@@ -206,7 +238,8 @@ export interface SpecExtras {
 export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
   const userDests = new Set(input.mounts.map((m) => m.destination))
   const mountsDev = userDests.has('/dev')
-  const mounts = defaultMounts(DEFAULT_SHM_SIZE).filter(
+  const privileged = input.security?.privileged === true
+  const mounts = defaultMounts(input.shmSize || DEFAULT_SHM_SIZE).filter(
     (m) => !userDests.has(m.destination) && !(mountsDev && m.destination.startsWith('/dev/')),
   )
   if (input.readonlyRootfs) {
@@ -216,9 +249,15 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
       if (!keepRw.has(m.destination) && !m.options.includes('ro')) m.options.push('ro')
     }
   }
+  if (privileged && !input.readonlyRootfs) {
+    // Docker clears "ro" from /sys and the cgroup mount of a privileged container.
+    for (const m of mounts) {
+      if (m.type === 'sysfs' || m.type === 'cgroup') m.options = m.options.filter((o) => o !== 'ro')
+    }
+  }
   for (const m of input.mounts) mounts.push({ ...m, options: [...m.options] })
 
-  const caps = [...DEFAULT_CAPABILITIES]
+  const caps = [...(input.security?.capabilities ?? DEFAULT_CAPABILITIES)]
   const { user } = input.process
   const process: OciProcess = {
     terminal: input.process.terminal,
@@ -230,8 +269,25 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
     capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
     // No rlimits: Docker's only default (NOFILE 1048576) exceeds this host's hard limit,
     // and runc fails on any rlimit at or above it.
-    oomScoreAdj: 0,
+    oomScoreAdj: input.oomScoreAdj ?? 0,
   }
+  if (input.rlimits && input.rlimits.length > 0)
+    process.rlimits = input.rlimits.map((r) => ({ ...r }))
+  if (input.security?.noNewPrivileges) process.noNewPrivileges = true
+
+  // Privileged: every device; else Docker's standard ones and those asked for.
+  const deviceRules: OciDeviceRule[] = privileged
+    ? [{ allow: true, access: 'rwm' }]
+    : [
+        ...defaultDeviceRules(),
+        ...(input.devices ?? []).map((d): OciDeviceRule => ({
+          allow: true,
+          type: d.type === 'b' ? 'b' : 'c',
+          major: d.major,
+          minor: d.minor,
+          access: d.access,
+        })),
+      ]
 
   const netns: { type: string; path?: string } = { type: 'network' }
   if (input.netnsPath !== undefined) netns.path = input.netnsPath
@@ -241,8 +297,9 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
     sysctl: {
       'net.ipv4.ip_unprivileged_port_start': '0',
       'net.ipv4.ping_group_range': '0 2147483647',
+      ...input.sysctls,
     },
-    resources: { devices: defaultDeviceRules() },
+    resources: { devices: deviceRules },
     cgroupsPath: input.cgroupsPath ?? defaultCgroupsPath(input.id),
     namespaces: [
       { type: 'mount' },
@@ -252,10 +309,18 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
       { type: 'ipc' },
       { type: 'cgroup' },
     ],
-    maskedPaths: [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],
   }
-  if (extras.seccomp !== undefined) linux.seccomp = extras.seccomp
+  if (input.devices && input.devices.length > 0) {
+    linux.devices = input.devices.map(({ access: _access, ...d }) => ({ ...d }))
+  }
+  const res = input.resources
+  if (res?.memory) linux.resources.memory = { ...res.memory }
+  if (res?.cpu) linux.resources.cpu = { ...res.cpu }
+  if (res?.pids) linux.resources.pids = { ...res.pids }
+  const seccomp = seccompFor(input, caps, extras)
+  if (seccomp !== undefined) linux.seccomp = seccomp
 
   const spec: OciSpec = {
     ociVersion: OCI_VERSION,

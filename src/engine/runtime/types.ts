@@ -28,6 +28,44 @@ export interface SpecInput {
   netnsPath?: string
   /** The container's cgroup (cgroupfs driver); `/berth/<id>` when absent. */
   cgroupsPath?: string
+  /** Confinement (Docker's HostConfig); Docker's defaults where absent. */
+  security?: SpecSecurity
+  resources?: SpecResources
+  /** Device nodes to create (--device, or the host's under --privileged). */
+  devices?: DeviceNode[]
+  /** Size of /dev/shm in bytes (64 MiB when absent). */
+  shmSize?: number
+  sysctls?: Record<string, string>
+  rlimits?: { type: string; soft: number; hard: number }[]
+  oomScoreAdj?: number
+}
+
+export interface SpecSecurity {
+  /** All devices, no masked or read-only paths, writable /sys, no seccomp unless one is named. */
+  privileged?: boolean
+  /** The process's capabilities (bounding, effective, permitted). */
+  capabilities?: string[]
+  noNewPrivileges?: boolean
+  /** 'unconfined', Docker's default profile when absent, or a Docker profile's JSON text. */
+  seccomp?: string
+}
+
+export interface SpecResources {
+  memory?: { limit?: number; reservation?: number; swap?: number }
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string }
+  pids?: { limit: number }
+}
+
+/** A device node in the container, allowed in its device cgroup with `access` (e.g. "rwm"). */
+export interface DeviceNode {
+  path: string
+  type: 'b' | 'c' | 'u' | 'p'
+  major: number
+  minor: number
+  fileMode?: number
+  uid?: number
+  gid?: number
+  access: string
 }
 
 export interface CreateOptions {

@@ -1,0 +1,35 @@
+// The I/O half of a container's confinement: host facts, device nodes and group ids, read
+// at start and handed to the pure specInputFor (oci.ts).
+import { readFile } from 'node:fs/promises'
+import { resolveInRoot } from '../fsroot.ts'
+import { devicesFromPath, hostDevices, hostFacts, type HostFacts } from '../runtime/host.ts'
+import type { DeviceNode } from '../runtime/types.ts'
+import { groupAdd, hostConfigDevices, resolveGroupAdd } from './oci.ts'
+import type { HostConfig } from './types.ts'
+
+export { hostFacts }
+
+export async function confinementContext(
+  hc: HostConfig,
+  rootfs: string,
+): Promise<{ host: HostFacts; devices: DeviceNode[]; groups: number[] }> {
+  const host = await hostFacts()
+  const devices: DeviceNode[] = hc.Privileged === true ? await hostDevices() : []
+  for (const d of hostConfigDevices(hc)) {
+    const nodes = await devicesFromPath(d.PathOnHost, d.PathInContainer, d.CgroupPermissions)
+    for (const n of nodes) {
+      const i = devices.findIndex((x) => x.path === n.path)
+      if (i >= 0) devices.splice(i, 1)
+      devices.push(n)
+    }
+  }
+  const wanted = groupAdd(hc)
+  let groups: number[] = []
+  if (wanted.length > 0) {
+    const etcGroup = wanted.every((g) => /^\d+$/.test(g))
+      ? ''
+      : await readFile(await resolveInRoot(rootfs, '/etc/group'), 'utf8').catch(() => '')
+    groups = resolveGroupAdd(wanted, etcGroup)
+  }
+  return { host, devices, groups }
+}
