@@ -14,12 +14,18 @@ import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from './
 import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
 import { containerRoutes } from './routes/containers.ts'
+import { fileRoutes } from './routes/files.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
 
 /** The routes berthd serves; each module's set is added in this order. */
-export const defaultRouteSets: RouteSet[] = [systemRoutes, imageRoutes, containerRoutes]
+export const defaultRouteSets: RouteSet[] = [
+  systemRoutes,
+  imageRoutes,
+  containerRoutes,
+  fileRoutes,
+]
 
 export interface ApiServerDeps {
   logger: Logger

@@ -28,6 +28,22 @@ const commands: Record<string, Entry> = {
   },
   info: { short: 'Display system-wide information', load: () => import('./commands/info.ts') },
   create: { short: 'Create a new container', load: () => import('./commands/create.ts') },
+  commit: {
+    short: "Create a new image from a container's changes",
+    load: () => import('./commands/commit.ts'),
+  },
+  cp: {
+    short: 'Copy files/folders between a container and the local filesystem',
+    load: () => import('./commands/cp.ts'),
+  },
+  diff: {
+    short: "Inspect changes to files or directories on a container's filesystem",
+    load: () => import('./commands/diff.ts'),
+  },
+  export: {
+    short: "Export a container's filesystem as a tar archive",
+    load: () => import('./commands/export.ts'),
+  },
   history: { short: 'Show the history of an image', load: () => import('./commands/history.ts') },
   import: {
     short: 'Import the contents from a tarball to create a filesystem image',
@@ -84,7 +100,11 @@ const management: Record<string, { short: string; subs: Record<string, string> }
   container: {
     short: 'Manage containers',
     subs: {
+      commit: 'commit',
+      cp: 'cp',
       create: 'create',
+      diff: 'diff',
+      export: 'export',
       inspect: 'inspect',
       kill: 'kill',
       logs: 'logs',

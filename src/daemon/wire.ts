@@ -2,6 +2,7 @@
 // interfaces passed to its constructor.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ContainerFiles } from '../engine/container/files.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
@@ -13,6 +14,7 @@ import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
+import { Internal } from '../engine/errors.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
@@ -44,6 +46,19 @@ export async function createEngine(opts: {
     unmount: async (target) => unmount(target),
     logger,
   })
+  const files = new ContainerFiles({
+    containers,
+    containerDir: (id) => containers.store.containerDir(id),
+    locked: (id, fn) => containers.locked(id, fn),
+    layers,
+    images,
+    blobs,
+    mount: async (m) => mountOverlay(m),
+    unmount: async (target) => unmount(target),
+    pause: (id) => runcOrThrow(runtime, ['pause', id]),
+    resume: (id) => runcOrThrow(runtime, ['resume', id]),
+    resolveUser,
+  })
   await blobs.init()
   await layers.init()
   await images.init()
@@ -53,6 +68,7 @@ export async function createEngine(opts: {
     dataRoot,
     images,
     containers,
+    files,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length
@@ -69,4 +85,10 @@ export async function createEngine(opts: {
       // Containers keep running under their monitors; nothing to stop here.
     },
   }
+}
+
+/** Freezes or thaws a container for commit (runc pause/resume). */
+async function runcOrThrow(runtime: ConmonRuntime, args: string[]): Promise<void> {
+  const r = await runtime.runcCmd(args)
+  if (r.code !== 0) throw new Internal(`runc ${args[0]}: ${r.stderr.trim()}`)
 }

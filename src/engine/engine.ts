@@ -1,5 +1,6 @@
 import type { ContainerApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
+import type { ContainerFilesApi } from './container/files.ts'
 
 export interface EngineCounts {
   containers: number
@@ -14,5 +15,7 @@ export interface Engine {
   readonly dataRoot: string
   readonly images: ImageStore
   readonly containers: ContainerApi
+  /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
+  readonly files?: ContainerFilesApi
   counts(): Promise<EngineCounts>
 }

@@ -165,7 +165,8 @@ export class ContainerService implements ContainerApi {
     this.watchExit(c.id)
   }
 
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs fn after every earlier operation on the container (also used by files.ts). */
+  async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(id) ?? Promise.resolve()
     const run = prev.then(fn, fn)
     const tail = run.catch(() => undefined)

@@ -1,0 +1,57 @@
+import type { CommandDef } from '../command.ts'
+import { CliError, bool, list, out, str } from '../command.ts'
+
+export const command: CommandDef = {
+  usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
+  short: "Create a new image from a container's changes",
+  aliases: ['berth container commit', 'berth commit'],
+  args: { min: 1, max: 2 },
+  flags: [
+    {
+      long: 'author',
+      short: 'a',
+      kind: 'string',
+      desc: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")',
+    },
+    {
+      long: 'change',
+      short: 'c',
+      kind: 'list',
+      desc: 'Apply Dockerfile instruction to the created image',
+    },
+    { long: 'message', short: 'm', kind: 'string', desc: 'Commit message' },
+    {
+      long: 'pause',
+      short: 'p',
+      kind: 'bool',
+      def: true,
+      desc: 'Pause container during commit',
+    },
+  ],
+  async run(ctx, f) {
+    const [container, ref] = f.args as [string, string | undefined]
+    let repo: string | undefined
+    let tag: string | undefined
+    if (ref) {
+      const at = ref.lastIndexOf(':')
+      if (at > ref.lastIndexOf('/')) {
+        repo = ref.slice(0, at)
+        tag = ref.slice(at + 1)
+      } else repo = ref
+      if (ref.includes('@')) throw new CliError('refusing to create a tag with a digest reference')
+    }
+    const client = await ctx.client()
+    const query: Record<string, string | string[] | undefined> = {
+      container,
+      repo,
+      tag,
+      comment: str(f, 'message') || undefined,
+      author: str(f, 'author') || undefined,
+      pause: bool(f, 'pause') ? '1' : '0',
+      changes: list(f, 'change'),
+    }
+    const r = await client.json<{ Id: string }>('POST', '/commit', { query })
+    out(`${r.Id}\n`)
+    return 0
+  },
+}

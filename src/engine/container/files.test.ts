@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { after, before, describe, test } from 'node:test'
+import { LocalBlobStore } from '../content/local.ts'
+import type { Digest } from '../digest.ts'
+import type { Image, ImageConfig, ImageStore, LayerDescriptor } from '../image/types.ts'
+import { LocalLayerStore } from '../layer/local.ts'
+import { makeTar } from '../layer/testkit.ts'
+import { ContainerFiles, type FilesDeps } from './files.ts'
+import type { Container } from './types.ts'
+
+let dir: string
+let sentinel: string
+
+function container(id: string, running: boolean): Container {
+  return {
+    id,
+    name: id,
+    created: '',
+    path: 'sh',
+    args: [],
+    config: { Image: 'busybox', Cmd: ['sh'] },
+    hostConfig: {},
+    image: 'sha256:0000000000000000000000000000000000000000000000000000000000000000',
+    imageRef: 'busybox',
+    state: {
+      Status: running ? 'running' : 'exited',
+      Running: running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      ExitCode: 0,
+      Error: '',
+      StartedAt: '',
+      FinishedAt: '',
+    },
+    logPath: '',
+    restartCount: 0,
+  }
+}
+
+function deps(over: Partial<FilesDeps> = {}): FilesDeps {
+  const c = container('c1', true)
+  return {
+    containers: { get: async () => c },
+    containerDir: () => `${dir}/ctr`,
+    locked: (_id, fn) => fn(),
+    layers: undefined as never,
+    images: undefined as never,
+    blobs: undefined as never,
+    mount: async () => undefined,
+    unmount: async () => undefined,
+    pause: async () => undefined,
+    resume: async () => undefined,
+    ...over,
+  }
+}
+
+async function tarNames(s: Readable): Promise<string[]> {
+  const chunks: Buffer[] = []
+  for await (const c of s) chunks.push(c as Buffer)
+  const r = spawnSync('tar', ['-t'], { input: Buffer.concat(chunks), encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  return r.stdout.trim().split('\n')
+}
+
+before(async () => {
+  dir = await mkdtemp('/tmp/berth-files-')
+  sentinel = `${dir}/sentinel`
+  await mkdir(`${sentinel}/etc`, { recursive: true })
+  await writeFile(`${sentinel}/etc/secret`, 'host secret')
+  const root = `${dir}/ctr/rootfs`
+  await mkdir(`${root}/etc`, { recursive: true })
+  await mkdir(`${root}/data`, { recursive: true })
+  await writeFile(`${root}/etc/passwd`, 'root:x:0:0::/root:/bin/sh\n')
+  // Hostile links a container could make, pointing at the host's sentinel dir.
+  await symlink('/', `${root}/evil`)
+  await symlink(sentinel, `${root}/abs`)
+  await symlink('../../../../../../../../..', `${root}/data/up`)
+})
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('archive', () => {
+  const files = (): ContainerFiles => new ContainerFiles(deps())
+
+  test('stat and get resolve symlinks inside the container root', async () => {
+    const st = await files().statPath('c1', '/evil')
+    assert.equal(st.name, 'evil')
+    assert.equal(st.linkTarget, '/')
+    const abs = await files().statPath('c1', '/abs')
+    // The link's host path does not exist in the container.
+    assert.equal(abs.linkTarget, sentinel)
+    await assert.rejects(files().statPath('c1', `/abs/etc/secret`), /Could not find the file/)
+    const { tar } = await files().getArchive('c1', '/data/up/etc')
+    assert.deepEqual(await tarNames(tar), ['etc/', 'etc/passwd'])
+  })
+
+  test('a missing path is NotFound in Docker words', async () => {
+    await assert.rejects(
+      files().statPath('c1', '/nope'),
+      (e: Error) => e.message === 'Could not find the file /nope in container c1',
+    )
+  })
+
+  test('put through hostile links and hostile entries stays inside the root', async () => {
+    const hostile = await makeTar([
+      { name: 'a.txt', data: 'a' },
+      { name: '../../../../escape1', data: 'x' },
+    ])
+    await assert.rejects(
+      files().putArchive('c1', '/evil/etc', Readable.from([hostile]), {
+        noOverwriteDirNonDir: true,
+        copyUIDGID: false,
+      }),
+    )
+    const viaLink = await makeTar([
+      { name: 'lnk', type: 'symlink', linkname: sentinel },
+      { name: 'lnk/etc/owned', data: 'x' },
+      { name: 'b.txt', data: 'b' },
+    ])
+    // The link's target exists inside the container too: writing through it must land there.
+    await mkdir(`${dir}/ctr/rootfs${sentinel}/etc`, { recursive: true })
+    await files().putArchive('c1', '/data/up/evil/data', Readable.from([viaLink]), {
+      noOverwriteDirNonDir: true,
+      copyUIDGID: false,
+    })
+    const root = `${dir}/ctr/rootfs`
+    assert.equal(await readFile(`${root}/data/b.txt`, 'utf8'), 'b')
+    // The entry under the link went to <root><sentinel>/etc/owned, never the host's sentinel.
+    assert.deepEqual(await readdir(`${sentinel}/etc`), ['secret'])
+    assert.equal(await readFile(`${root}${sentinel}/etc/owned`, 'utf8'), 'x')
+    await assert.rejects(lstat(`${dir}/escape1`))
+  })
+
+  test('put refuses a file as extraction point, and a dir over a file', async () => {
+    const t = await makeTar([{ name: 'x', data: 'x' }])
+    await assert.rejects(
+      files().putArchive('c1', '/etc/passwd', Readable.from([t]), {
+        noOverwriteDirNonDir: true,
+        copyUIDGID: false,
+      }),
+      /extraction point is not a directory/,
+    )
+    const d = await makeTar([{ name: 'passwd', type: 'directory' }])
+    await assert.rejects(
+      files().putArchive('c1', '/etc', Readable.from([d]), {
+        noOverwriteDirNonDir: true,
+        copyUIDGID: false,
+      }),
+      /cannot overwrite non-directory/,
+    )
+  })
+})
+
+describe('commit', () => {
+  test('freezes a running container while its layer is read and always thaws it', async () => {
+    const blobs = new LocalBlobStore(`${dir}/content`)
+    await blobs.init()
+    const layers = new LocalLayerStore(`${dir}/layers`)
+    await layers.init()
+    await layers.createRW('c1', [])
+    const upper = `${dir}/layers/rw/c1/upper`
+    await writeFile(`${upper}/hello`, 'hi')
+    const events: string[] = []
+    let frozen = false
+    const created: { config: ImageConfig; layers: LayerDescriptor[] }[] = []
+    const images = {
+      get: async () => undefined,
+      create: async (input: { config: ImageConfig; layers: LayerDescriptor[] }) => {
+        created.push(input)
+        return { id: 'sha256:1' as Digest } as Image
+      },
+    } as unknown as ImageStore
+    const layersSpy = Object.create(layers) as LocalLayerStore
+    layersSpy.unpack = async (s, o) => {
+      // The layer is read only while the container is frozen.
+      events.push(`read frozen=${frozen}`)
+      return layers.unpack(s, o)
+    }
+    const f = new ContainerFiles(
+      deps({
+        layers: layersSpy,
+        blobs,
+        images,
+        pause: async () => {
+          frozen = true
+          events.push('pause')
+        },
+        resume: async () => {
+          frozen = false
+          events.push('resume')
+        },
+      }),
+    )
+    const out = await f.commit('c1', {
+      pause: true,
+      changes: ['CMD ["cat","/hello"]'],
+      comment: 'm',
+    })
+    assert.equal(out.Id, 'sha256:1')
+    assert.deepEqual(events, ['pause', 'read frozen=true', 'resume'])
+    assert.deepEqual(created[0]?.config.config?.Cmd, ['cat', '/hello'])
+    assert.equal(created[0]?.config.history?.at(-1)?.comment, 'm')
+    assert.equal(created[0]?.layers.length, 1)
+    const diffID = created[0]?.layers[0]?.diffID as Digest
+    assert.equal(created[0]?.layers[0]?.blob, diffID)
+    assert.ok(await layers.has(diffID))
+
+    // A failure while reading still thaws the container.
+    events.length = 0
+    const broken = new ContainerFiles(
+      deps({
+        layers: { ...layers, rootfsMount: async () => Promise.reject(new Error('boom')) } as never,
+        blobs,
+        images,
+        pause: async () => void events.push('pause'),
+        resume: async () => void events.push('resume'),
+      }),
+    )
+    await assert.rejects(broken.commit('c1', { pause: true, changes: [] }), /boom/)
+    assert.deepEqual(events, ['pause', 'resume'])
+  })
+})
