@@ -7,7 +7,11 @@ import { errnoCode } from './errors.ts'
  * Writes a file so that readers see either the old content or the new, never a
  * part: write a temporary sibling, fsync it, rename it over, fsync the directory.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+): Promise<void> {
   const tmp = join(dirname(path), `.tmp-${randomBytes(6).toString('hex')}`)
   const fh = await open(tmp, 'wx', mode)
   try {

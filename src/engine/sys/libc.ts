@@ -93,7 +93,13 @@ export const MS_BIND = 4096
 export const MS_REC = 16384
 export const MS_PRIVATE = 1 << 18
 
-export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+export function mount(
+  source: string,
+  target: string,
+  fstype: string,
+  flags: number,
+  data: string,
+): void {
   check(c.mount(source, target, fstype, flags, data) as number, 'mount', target)
 }
 
