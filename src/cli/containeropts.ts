@@ -41,6 +41,12 @@ export const createFlags: FlagDef[] = [
   },
   { long: 'workdir', short: 'w', kind: 'string', desc: 'Working directory inside the container' },
   { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the pull output' },
+  {
+    long: 'restart',
+    kind: 'string',
+    def: 'no',
+    desc: 'Restart policy to apply when a container exits',
+  },
   ...hostFlags,
 ]
 
@@ -89,6 +95,27 @@ export function parseEnvFile(text: string, file: string): string[] {
     }
   }
   return outv
+}
+
+/** opts.ParseRestartPolicy: NAME[:MAX-RETRIES]; the daemon judges the name. */
+export function parseRestartPolicy(v: string): { Name: string; MaximumRetryCount: number } {
+  const colon = v.indexOf(':')
+  const name = colon < 0 ? v : v.slice(0, colon)
+  const count = colon < 0 ? '' : v.slice(colon + 1)
+  if (colon >= 0 && name === '') {
+    throw new CliError('invalid restart policy format: no policy provided before colon', 125)
+  }
+  let max = 0
+  if (count !== '') {
+    if (!/^[+-]?\d+$/.test(count)) {
+      throw new CliError(
+        'invalid restart policy format: maximum retry count must be an integer',
+        125,
+      )
+    }
+    max = Number.parseInt(count, 10)
+  }
+  return { Name: name, MaximumRetryCount: max }
 }
 
 export interface ContainerConfig {
@@ -186,7 +213,7 @@ export async function parseContainerConfig(
       ...hostOpts.hostConfig,
       Binds: null,
       NetworkMode: network,
-      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      RestartPolicy: parseRestartPolicy(str(f, 'restart') || 'no'),
       AutoRemove: autoRemove,
       LogConfig: { Type: '', Config: {} },
     },

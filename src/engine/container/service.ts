@@ -13,7 +13,10 @@ import type {
   SpecInput,
   User,
 } from '../runtime/types.ts'
+import { faultPoint } from '../fault.ts'
 import { AttachHub } from './attach.ts'
+import { reconcile, type ReconcileHost } from './reconcile.ts'
+import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts'
 import { confinementContext, hostFacts } from './confine.ts'
 import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
@@ -133,36 +136,20 @@ export class ContainerService implements ContainerApi {
   private readonly hubs = new Map<string, AttachHub>()
   /** Resolves when the running container's exit has been fully handled. */
   private readonly exited = new Map<string, Promise<void>>()
+  private readonly restartManagers = new Map<string, RestartManager>()
+  /** Restarts waiting out their back-off; settle when the container started or stayed down. */
+  private readonly restarts = new Map<string, Promise<void>>()
+  /** Reconciliation work left for after init() (runtime cleanup, restarts, strays). */
+  reconciled: Promise<void> = Promise.resolve()
 
   constructor(private readonly deps: ContainerDeps) {
     this.store = new ContainerStore(deps.dir)
   }
 
+  /** Loads the records and reconciles them with the runtime (the slow part in the background). */
   async init(): Promise<void> {
     await this.store.init()
-    for (const c of this.store.list()) {
-      if (c.state.Running) await this.reconcileRunning(c)
-    }
-  }
-
-  /** After a daemon restart: follow containers that still run, finish those that exited. */
-  private async reconcileRunning(c: Container): Promise<void> {
-    const status = await this.deps.runtime.exitStatus(c.id)
-    if (status) {
-      this.deps.logger.info('container exited while the daemon was down', {
-        id: c.id,
-        code: status.exitCode,
-      })
-      await this.handleExit(c.id, status)
-      return
-    }
-    const live = await this.deps.runtime.status(c.id)
-    if (live === undefined || live === 'stopped') {
-      this.deps.logger.warn('container lost its monitor; marking it exited', { id: c.id })
-      await this.handleExit(c.id, { exitCode: 255, finishedAt: nowIso() })
-      return
-    }
-    this.watchExit(c.id)
+    this.reconciled = (await reconcile(this.reconcileHost())).background
   }
 
   /** Runs fn after every earlier operation on the container (also used by files.ts). */
@@ -222,12 +209,14 @@ export class ContainerService implements ContainerApi {
     }
 
     const hc: HostConfig = { NetworkMode: 'default', ...hostConfig }
+    validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
     verifyHostConfig(hc, config, await hostFacts())
     try {
       await this.deps.layers.createRW(
         id,
         image.layers.map((l) => l.diffID),
       )
+      faultPoint('create.after-rw')
       try {
         await this.store.create(
           {
@@ -245,8 +234,10 @@ export class ContainerService implements ContainerApi {
             await mkdir(join(dir, 'rootfs'))
             await mkdir(join(dir, 'bundle'))
             await writeEtcFiles(dir, config.Hostname as string)
+            faultPoint('create.before-record')
           },
         )
+        faultPoint('create.after-record')
       } catch (err) {
         await this.deps.layers.removeRW(id)
         throw err
@@ -266,6 +257,7 @@ export class ContainerService implements ContainerApi {
       if (c.state.Status === 'removing') {
         throw new Conflict(`container is marked for removal and cannot be started`)
       }
+      this.resetRestart(c)
       await this.startLocked(c)
     })
   }
@@ -279,6 +271,7 @@ export class ContainerService implements ContainerApi {
       await runtime.cleanup(c.id)
     }
     await this.deps.mount(await this.deps.layers.rootfsMount(c.id, p.rootfs))
+    faultPoint('start.after-mount')
     try {
       const user = await this.deps.resolveUser(p.rootfs, c.config.User)
       const cwd = c.config.WorkingDir || '/'
@@ -302,14 +295,17 @@ export class ContainerService implements ContainerApi {
         openStdin: c.config.OpenStdin === true,
         stdinOnce: c.config.StdinOnce === true,
       })
+      faultPoint('start.after-create')
       // Connect the clients that attached before start, so that no output is lost.
       const hub = this.hubs.get(c.id)
       if (hub) await hub.ensureConnected()
       await runtime.start(c.id)
+      faultPoint('start.after-start')
       c.state = {
         ...c.state,
         Status: 'running',
         Running: true,
+        Restarting: false,
         Paused: false,
         Pid: pid,
         ExitCode: 0,
@@ -380,6 +376,7 @@ export class ContainerService implements ContainerApi {
       })
       await this.deps.unmount(this.paths(id).rootfs).catch(() => undefined)
       this.notifyExit(id, { StatusCode: status.exitCode, Error: null })
+      if (await this.restartAfterExit(c, status)) return
       if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: false })
     })
   }
@@ -458,6 +455,8 @@ export class ContainerService implements ContainerApi {
     if (!c.state.Running) {
       throw new Conflict(`Cannot kill container: ${ref}: container ${c.id} is not running`)
     }
+    // A restarting container has no process: the note that it is stopped is enough.
+    if (await this.noteManualStop(c, signal)) return
     await this.deps.runtime.kill(c.id, signal)
   }
 
@@ -467,6 +466,7 @@ export class ContainerService implements ContainerApi {
     const exit = this.exited.get(c.id) ?? Promise.resolve()
     const stopSignal = signal || c.config.StopSignal || 'TERM'
     const timeout = timeoutSeconds ?? c.config.StopTimeout ?? 10
+    if (await this.noteManualStop(c, 'KILL')) return
     await this.deps.runtime.kill(c.id, stopSignal).catch(() => undefined)
     if (timeout < 0) {
       await exit
@@ -492,6 +492,7 @@ export class ContainerService implements ContainerApi {
           `cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`,
         )
       }
+      await this.noteManualStop(c, 'KILL')
       await this.deps.runtime.kill(c.id, 'KILL').catch(() => undefined)
       await this.exited.get(c.id)
     }
@@ -510,8 +511,13 @@ export class ContainerService implements ContainerApi {
     if (wasRunning) await this.deps.runtime.delete(c.id, true)
     await this.deps.runtime.cleanup(c.id)
     await this.deps.unmount(p.rootfs).catch(() => undefined)
-    await this.deps.layers.removeRW(c.id)
+    faultPoint('rm.after-runtime')
+    // The record goes first: a crash after it leaves a stray layer, which the next start
+    // removes, never a record without its filesystem.
     await this.store.delete(c)
+    faultPoint('rm.after-record')
+    await this.deps.layers.removeRW(c.id)
+    this.restartManagers.delete(c.id)
     const result: WaitResult = { StatusCode: c.state.ExitCode, Error: null }
     for (const w of this.removeWaiters.get(c.id) ?? []) w.resolve(result)
     this.removeWaiters.delete(c.id)
@@ -538,7 +544,127 @@ export class ContainerService implements ContainerApi {
 
   /** Waits for the exit handling of every running container (used at shutdown by tests). */
   async settle(): Promise<void> {
-    await Promise.all(this.exited.values())
+    await this.reconciled
+    await Promise.all([...this.exited.values(), ...this.restarts.values()])
+  }
+
+  // ---- restart policies (restart.ts) and reconciliation at daemon start (reconcile.ts)
+
+  private restartManager(c: Container): RestartManager {
+    let m = this.restartManagers.get(c.id)
+    if (!m) {
+      m = new RestartManager(c.hostConfig.RestartPolicy, c.restartCount)
+      this.restartManagers.set(c.id, m)
+    }
+    return m
+  }
+
+  /** A start by the user (or by the daemon at boot) forgets the back-off and the manual stop. */
+  private resetRestart(c: Container): void {
+    this.restartManagers.get(c.id)?.cancel()
+    this.restartManagers.delete(c.id)
+    c.restartCount = 0
+    c.manuallyStopped = false
+  }
+
+  /**
+   * Docker's killWithSignal: a user's stop or kill is remembered (unless-stopped stays down),
+   * and the stop signal or KILL ends the restart policy until the next start. True when the
+   * container was waiting to restart, so there is no process to signal.
+   */
+  private async noteManualStop(c: Container, signal: string): Promise<boolean> {
+    if (exitsOnNext(signal, c.config.StopSignal)) this.restartManager(c).cancel()
+    const wasRestarting = c.state.Restarting
+    if (!c.manuallyStopped) {
+      c.manuallyStopped = true
+      await this.store.saveState(c)
+    }
+    await this.restarts.get(c.id)
+    return wasRestarting
+  }
+
+  /** Called with the lock held, after an exit was recorded; true when a restart is scheduled. */
+  private async restartAfterExit(c: Container, status: ExitStatus): Promise<boolean> {
+    const m = this.restartManager(c)
+    const ranMs = Date.parse(status.finishedAt) - Date.parse(c.state.StartedAt)
+    const d = m.shouldRestart(status.exitCode, c.manuallyStopped === true, ranMs)
+    if (!d.restart) return false
+    c.restartCount = m.restartCount
+    c.state = { ...c.state, Status: 'restarting', Running: true, Restarting: true, Pid: 0 }
+    await this.store.saveState(c)
+    const attempt = (async () => {
+      const go = await m.wait(d.delayMs)
+      await this.locked(c.id, async () => {
+        if (!this.store.list().includes(c) || !c.state.Restarting) return
+        if (go) {
+          try {
+            await this.startLocked(c)
+            return
+          } catch (err) {
+            this.deps.logger.warn('restarting a container failed', { id: c.id, error: String(err) })
+          }
+        }
+        c.state = { ...c.state, Status: 'exited', Running: false, Restarting: false, Pid: 0 }
+        await this.store.saveState(c)
+        this.notifyExit(c.id, { StatusCode: c.state.ExitCode, Error: null })
+      })
+    })()
+      .catch((err: unknown) => {
+        this.deps.logger.error('restart failed', { id: c.id, error: String(err) })
+      })
+      .finally(() => {
+        if (this.restarts.get(c.id) === attempt) this.restarts.delete(c.id)
+      })
+    this.restarts.set(c.id, attempt)
+    return true
+  }
+
+  private reconcileHost(): ReconcileHost {
+    const { runtime, layers, logger } = this.deps
+    const inStore = (c: Container): boolean => this.store.list().includes(c)
+    return {
+      store: this.store,
+      runtime,
+      layers,
+      logger,
+      rootfs: (id) => this.paths(id).rootfs,
+      unmount: (target) => this.deps.unmount(target),
+      follow: (id) => this.watchExit(id),
+      finishExit: async (id, status) => {
+        await this.store.saveState(this.store.get(id))
+        await this.handleExit(id, status)
+      },
+      restartsOnBoot: (c) =>
+        new RestartManager(c.hostConfig.RestartPolicy, c.restartCount).shouldRestart(
+          c.state.ExitCode,
+          c.manuallyStopped === true,
+          Date.parse(c.state.FinishedAt) - Date.parse(c.state.StartedAt),
+        ).restart,
+      startOnBoot: (c) =>
+        this.locked(c.id, async () => {
+          if (!inStore(c) || c.state.Running) return
+          this.resetRestart(c)
+          await this.startLocked(c)
+        }),
+      remove: (c) =>
+        this.locked(c.id, async () => {
+          if (inStore(c)) await this.removeLocked(c, { force: true, volumes: false })
+        }),
+      markDead: (c, why) =>
+        this.locked(c.id, async () => {
+          c.state = {
+            ...c.state,
+            Status: 'dead',
+            Dead: true,
+            Running: false,
+            Restarting: false,
+            Paused: false,
+            Pid: 0,
+            Error: why,
+          }
+          await this.store.saveState(c)
+        }),
+    }
   }
 }
 

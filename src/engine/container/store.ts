@@ -23,6 +23,7 @@ interface StateRecord {
   name: string
   state: ContainerState
   restartCount: number
+  manuallyStopped?: boolean
 }
 
 export function emptyState(): ContainerState {
@@ -58,16 +59,23 @@ export class ContainerStore {
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
-    for (const entry of await readdir(this.dir)) {
-      if (entry.startsWith('.tmp-')) {
-        await rm(join(this.dir, entry), { recursive: true, force: true })
-        continue
-      }
-      const cfg = await readJson<ConfigRecord>(join(this.dir, entry, 'config.json'))
-      const st = await readJson<StateRecord>(join(this.dir, entry, 'state.json'))
-      if (cfg === undefined || st === undefined) continue
-      this.index(this.fromRecords(cfg, st))
-    }
+    // In parallel: with many containers this is most of the daemon's start-up time.
+    const entries = await readdir(this.dir)
+    const loaded = await Promise.all(
+      entries.map(async (entry) => {
+        if (entry.startsWith('.tmp-')) {
+          await rm(join(this.dir, entry), { recursive: true, force: true })
+          return undefined
+        }
+        const [cfg, st] = await Promise.all([
+          readJson<ConfigRecord>(join(this.dir, entry, 'config.json')),
+          readJson<StateRecord>(join(this.dir, entry, 'state.json')),
+        ])
+        return cfg === undefined || st === undefined ? undefined : this.fromRecords(cfg, st)
+      }),
+    )
+    // Indexed in directory order, as before, so name reservations are deterministic.
+    for (const c of loaded) if (c) this.index(c)
   }
 
   /** IDs present on disk, complete or not, for reconciliation. */
@@ -81,6 +89,7 @@ export class ContainerStore {
       name: st.name,
       state: st.state,
       restartCount: st.restartCount,
+      manuallyStopped: st.manuallyStopped === true,
       logPath: join(this.dir, cfg.id, 'ctr.log'),
     }
   }
@@ -144,7 +153,12 @@ export class ContainerStore {
   }
 
   async saveState(c: Container): Promise<void> {
-    const st: StateRecord = { name: c.name, state: c.state, restartCount: c.restartCount }
+    const st: StateRecord = {
+      name: c.name,
+      state: c.state,
+      restartCount: c.restartCount,
+      manuallyStopped: c.manuallyStopped === true,
+    }
     await writeJsonAtomic(join(this.containerDir(c.id), 'state.json'), st)
   }
 

@@ -72,6 +72,8 @@ export interface Container {
   state: ContainerState
   logPath: string
   restartCount: number
+  /** Docker's HasBeenManuallyStopped: a stop or kill by a user (unless-stopped stays down). */
+  manuallyStopped?: boolean
 }
 
 export interface ContainerReader {

@@ -26,6 +26,7 @@ import {
   type Compression,
 } from './streams.ts'
 import type { ImageConfig, ProgressSink } from './types.ts'
+import { faultPoint } from '../fault.ts'
 
 export const MEDIA = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -173,6 +174,7 @@ export async function loadArchive(
       }
       items.push({ configDigest: c.configDigest, layers, tags: c.tags })
     }
+    faultPoint('load.after-layers')
     const loaded = await store.recordLoaded(items, opts.progress)
     await collect(store, newBlobs, new Set())
     return { loaded }
@@ -623,6 +625,7 @@ export async function importRootfs(
       await store.layers.delete(diffID).catch(() => undefined)
     throw asLoadError(err)
   }
+  faultPoint('import.after-layer')
   const d = diffID as unknown as Digest
   const created = new Date().toISOString()
   const comment = opts.message || 'Imported from -'
@@ -644,5 +647,6 @@ export async function importRootfs(
     blobSize: blob.size,
   }
   if (compression === 'none') layer.diffSize = blob.size
+  faultPoint('import.before-record')
   return { configDigest: configInfo.digest, layers: [layer], tags: [], config }
 }

@@ -7,6 +7,7 @@ import type { BlobStore } from '../content/types.ts'
 import { hex, isDigest, shortId, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, isBerthError, NotFound } from '../errors.ts'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
+import { faultPoint } from '../fault.ts'
 import type { LayerStore } from '../layer/types.ts'
 import {
   familiarName,
@@ -355,6 +356,7 @@ export class LocalImageStore implements ImageStore {
       const loaded: string[] = []
       for (const [i, n] of items.entries()) {
         await this.record(n, configs[i], undefined, [], progress)
+        faultPoint('load.mid-record')
         if (n.tags.length === 0) {
           progress?.({ stream: `Loaded image ID: ${n.configDigest}\n` })
           loaded.push(n.configDigest)

@@ -58,6 +58,9 @@ export class FakeLayerStore implements LayerStore {
     return 0
   }
   async removeRW(): Promise<void> {}
+  async listRW(): Promise<string[]> {
+    return []
+  }
 }
 
 export class FakeUsage implements ImageUsage {

@@ -254,6 +254,10 @@ export class LocalLayerStore implements LayerStore {
     await rm(tmp, { recursive: true, force: true })
   }
 
+  async listRW(): Promise<string[]> {
+    return (await readdir(`${this.dir}/rw`)).filter((id) => RW_ID_RE.test(id))
+  }
+
   private layerDir(diffID: Digest): string {
     return `${this.dir}/sha256/${hex(diffID)}`
   }

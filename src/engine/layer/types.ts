@@ -42,4 +42,6 @@ export interface LayerStore {
   /** Size of what the container changed (bytes in its upper directory). */
   rwSize(id: string): Promise<number>
   removeRW(id: string): Promise<void>
+  /** The IDs of the read-write layers there are (for reconciliation at start). */
+  listRW(): Promise<string[]>
 }

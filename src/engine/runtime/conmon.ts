@@ -1,7 +1,7 @@
 // The runtime: conmon monitors each container (and outlives berthd); runc does the work.
 import { execFile, spawn } from 'node:child_process'
 import { watch } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SeqpacketSocket } from 'node-unix-socket'
 import { Conflict, errnoCode, Internal, InvalidArgument, NotFound } from '../errors.ts'
@@ -456,6 +456,33 @@ export class ConmonRuntime implements Runtime {
       // The exit may have landed before the watch was set up.
       check()
     })
+  }
+
+  async monitorAlive(id: string): Promise<boolean> {
+    let pid: number
+    try {
+      pid = Number.parseInt(await readFile(this.conmonPidFile(id), 'utf8'), 10)
+    } catch {
+      return false
+    }
+    if (!(pid > 0)) return false
+    try {
+      // The pid may have been reused since: it must still be this container's conmon.
+      const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+      return args.includes(id) && (args[0] ?? '').endsWith('conmon')
+    } catch {
+      return false
+    }
+  }
+
+  async knownIds(): Promise<string[]> {
+    const ids = new Set<string>()
+    const names = async (d: string): Promise<string[]> => readdir(d).catch(() => [])
+    for (const n of await names(this.runcRoot)) ids.add(n)
+    for (const n of await names(this.exitDir)) ids.add(n)
+    for (const n of await names(this.socketDir)) ids.add(n)
+    for (const n of await names(this.pidDir)) ids.add(n.replace(/(\.conmon)?\.pid$/, ''))
+    return [...ids].filter((id) => /^[0-9a-f]{64}$/.test(id))
   }
 
   async cleanup(id: string): Promise<void> {

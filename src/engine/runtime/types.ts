@@ -144,4 +144,8 @@ export interface Runtime {
   waitExit(id: string, signal?: AbortSignal): Promise<ExitStatus>
   /** Removes conmon's per-container files (exit file, sockets). */
   cleanup(id: string): Promise<void>
+  /** Whether the container's monitor still runs (no runtime call: pid file and /proc). */
+  monitorAlive(id: string): Promise<boolean>
+  /** IDs the runtime holds any state for (runtime records, monitor files), to find strays. */
+  knownIds(): Promise<string[]>
 }

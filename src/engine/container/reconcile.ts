@@ -1,0 +1,199 @@
+// What berthd does with the containers it finds at start, after a restart or a crash: compare
+// each record with the runtime (conmon's exit file and pid, mounts) and repair the difference.
+//
+// Only what the API needs before it answers is done before init() returns, and it is cheap:
+// file reads in parallel, no runtime process per container. Runtime calls (runc delete), restarts
+// by policy, --rm removals and stray cleanup run in the background, a few at a time.
+import { readMountInfo } from '../layer/mount.ts'
+import type { LayerStore } from '../layer/types.ts'
+import type { ExitStatus, Runtime } from '../runtime/types.ts'
+import type { ContainerStore } from './store.ts'
+import type { Container } from './types.ts'
+
+export interface ReconcileLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+}
+
+/** What reconciliation needs of the container service (its private steps, bound). */
+export interface ReconcileHost {
+  store: ContainerStore
+  runtime: Runtime
+  layers: LayerStore
+  logger: ReconcileLogger
+  rootfs(id: string): string
+  unmount(target: string): Promise<void>
+  /** Follows a running container's exit again. */
+  follow(id: string): void
+  /** Records an exit and applies the restart policy and --rm (the service's exit handling). */
+  finishExit(id: string, status: ExitStatus): Promise<void>
+  /** Starts a container that its restart policy brings back at daemon start. */
+  startOnBoot(c: Container): Promise<void>
+  /** Whether the restart policy brings this stopped container back at daemon start. */
+  restartsOnBoot(c: Container): boolean
+  remove(c: Container): Promise<void>
+  markDead(c: Container, why: string): Promise<void>
+}
+
+interface Probe {
+  c: Container
+  exit: ExitStatus | undefined
+  alive: boolean
+  mounted: boolean
+  hasRW: boolean
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z'
+const BACKGROUND_CONCURRENCY = 4
+
+/**
+ * Looks at every container; re-follows those still running at once, and returns the
+ * background work (a promise that never rejects).
+ */
+export async function reconcile(h: ReconcileHost): Promise<{ background: Promise<void> }> {
+  const { store, runtime, layers, logger } = h
+  const containers = store.list()
+  const [mounts, rwIds] = await Promise.all([
+    readMountInfo().then((ms) => new Set(ms.map((m) => m.mountPoint))),
+    layers.listRW().then((ids) => new Set(ids)),
+  ])
+  const probes: Probe[] = await Promise.all(
+    containers.map(async (c) => {
+      const [exit, alive] = await Promise.all([
+        runtime.exitStatus(c.id).catch(() => undefined),
+        runtime.monitorAlive(c.id),
+      ])
+      return { c, exit, alive, mounted: mounts.has(h.rootfs(c.id)), hasRW: rwIds.has(c.id) }
+    }),
+  )
+
+  const jobs: (() => Promise<void>)[] = []
+  for (const p of probes) {
+    const { c } = p
+    if (!p.hasRW) {
+      // Docker marks a container whose filesystem is gone dead: it can only be removed.
+      if (!c.state.Dead) {
+        logger.info('reconcile: container has no root filesystem layer; marking it dead', {
+          id: c.id,
+        })
+        jobs.push(() => h.markDead(c, 'its read-write layer is missing'))
+      }
+      if (p.alive) jobs.push(() => killStray(h, c.id, 'a dead container'))
+      continue
+    }
+    if (c.state.Running) {
+      if (p.alive && !p.exit) {
+        if (c.state.Restarting) {
+          c.state = { ...c.state, Restarting: false, Status: 'running' }
+        }
+        logger.debug('reconcile: container still running; following it', { id: c.id })
+        h.follow(c.id)
+        continue
+      }
+      let status: ExitStatus
+      if (p.exit) {
+        status = p.exit
+        logger.info('reconcile: container exited while the daemon was down', {
+          id: c.id,
+          code: status.exitCode,
+          finishedAt: status.finishedAt,
+        })
+      } else if (c.state.Restarting) {
+        // The daemon went down during a restart back-off: the last run's exit stands.
+        status = { exitCode: c.state.ExitCode, finishedAt: c.state.FinishedAt }
+        logger.info('reconcile: container was waiting to restart', { id: c.id })
+      } else {
+        status = { exitCode: 255, finishedAt: new Date().toISOString() }
+        logger.warn('reconcile: container lost its monitor; marking it exited', { id: c.id })
+      }
+      // Shown as exited at once; the runtime's record goes in the background.
+      c.state = {
+        ...c.state,
+        Status: 'exited',
+        Running: false,
+        Restarting: false,
+        Paused: false,
+        Pid: 0,
+        ExitCode: status.exitCode,
+        FinishedAt: status.finishedAt,
+      }
+      const st = status
+      jobs.push(async () => {
+        if (!p.exit) await runtime.delete(c.id, true).catch(() => undefined)
+        await h.finishExit(c.id, st)
+      })
+      continue
+    }
+    // Not running by its record.
+    if (p.alive) {
+      // Killed inside start: the process never became the container's; undo it.
+      logger.info('reconcile: removing a half-started container process', { id: c.id })
+      jobs.push(() => killStray(h, c.id, 'a half-started container'))
+    } else if (p.mounted) {
+      logger.info('reconcile: unmounting the root filesystem of a stopped container', {
+        id: c.id,
+      })
+      jobs.push(() => h.unmount(h.rootfs(c.id)).catch(() => undefined))
+    }
+    if (c.state.Dead) continue
+    if (c.hostConfig.AutoRemove) {
+      logger.info('reconcile: removing a --rm container that exited while the daemon was down', {
+        id: c.id,
+      })
+      jobs.push(() => h.remove(c))
+    } else if (c.state.StartedAt !== ZERO_TIME && h.restartsOnBoot(c)) {
+      logger.info('reconcile: restarting container by its restart policy', {
+        id: c.id,
+        policy: c.hostConfig.RestartPolicy?.Name,
+      })
+      jobs.push(() => h.startOnBoot(c))
+    }
+  }
+
+  // Strays: read-write layers and runtime state with no container record.
+  const known = new Set(containers.map((c) => c.id))
+  for (const id of rwIds) {
+    if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue
+    logger.info('reconcile: removing a read-write layer with no container', { id })
+    jobs.push(() => layers.removeRW(id))
+  }
+  for (const id of await runtime.knownIds().catch(() => [])) {
+    if (known.has(id)) continue
+    logger.info('reconcile: removing runtime state with no container', { id })
+    jobs.push(() => killStray(h, id, 'runtime state with no container'))
+  }
+
+  const background = runPool(jobs, BACKGROUND_CONCURRENCY, (err) =>
+    logger.warn('reconcile: a repair failed', { error: String(err) }),
+  )
+  return { background }
+}
+
+/** Kills and deletes a container the runtime holds but the records do not want running. */
+async function killStray(h: ReconcileHost, id: string, what: string): Promise<void> {
+  await h.runtime.delete(id, true).catch((err: unknown) => {
+    h.logger.warn(`reconcile: could not delete ${what}`, { id, error: String(err) })
+  })
+  await h.runtime.cleanup(id)
+  await h.unmount(h.rootfs(id)).catch(() => undefined)
+}
+
+async function runPool(
+  jobs: (() => Promise<void>)[],
+  n: number,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const job = jobs[next++] as () => Promise<void>
+      try {
+        await job()
+      } catch (err) {
+        onError(err)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, worker))
+}
