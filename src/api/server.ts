@@ -15,6 +15,7 @@ import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { fileRoutes } from './routes/files.ts'
+import { execRoutes } from './routes/exec.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
@@ -25,6 +26,7 @@ export const defaultRouteSets: RouteSet[] = [
   imageRoutes,
   containerRoutes,
   fileRoutes,
+  execRoutes,
 ]
 
 export interface ApiServerDeps {

@@ -128,6 +128,8 @@ export interface AttachOptions {
   stdin: boolean
   stdout: boolean
   stderr: boolean
+  /** The detachKeys query parameter and the bytes it names (watched with a tty). */
+  detachKeys?: { keys: string; bytes: number[] }
 }
 
 /** Opens the hijacked attach stream; `done` resolves once the output ends. */
@@ -135,12 +137,13 @@ export async function attachContainer(
   client: Client,
   id: string,
   o: AttachOptions,
-): Promise<{ done: Promise<void> }> {
+): Promise<{ done: Promise<boolean> }> {
   const h = await hijack(client, `/containers/${encodeURIComponent(id)}/attach`, {
     stream: true,
     stdin: o.stdin || undefined,
     stdout: o.stdout || undefined,
     stderr: o.stderr || undefined,
+    detachKeys: o.detachKeys?.keys || undefined,
   })
   const done = streamHijacked(h, {
     tty: o.tty,
@@ -148,6 +151,7 @@ export async function attachContainer(
     stdout: o.stdout ? process.stdout : null,
     // with a tty, stderr is merged into the terminal stream
     stderr: o.stderr ? (o.tty ? process.stdout : process.stderr) : null,
+    detachKeys: o.detachKeys?.bytes,
   })
   // a rejection is read later by whoever awaits done
   done.catch(() => undefined)

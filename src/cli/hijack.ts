@@ -4,6 +4,7 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import { buildQuery, errorFromBody, readBody } from './client.ts'
+import { EscapeScanner } from './detachkeys.ts'
 import type { Client, Query } from './client.ts'
 
 export interface Hijacked {
@@ -87,13 +88,16 @@ export interface StreamOptions {
   stdin: Readable | null
   stdout: Writable | null
   stderr: Writable | null
+  /** With a tty and stdin: the detach key bytes that end the stream (the container runs on). */
+  detachKeys?: number[]
 }
 
 /**
  * Pumps a hijacked connection: stdin to the socket (half-closing it when stdin ends), and the
- * socket to stdout/stderr. Resolves when the daemon closes its side.
+ * socket to stdout/stderr. Resolves when the daemon closes its side: true when the user typed
+ * the detach keys instead.
  */
-export function streamHijacked(h: Hijacked, o: StreamOptions): Promise<void> {
+export function streamHijacked(h: Hijacked, o: StreamOptions): Promise<boolean> {
   const { socket } = h
   return new Promise((resolve, reject) => {
     const demux = o.tty ? null : new StdcopyDemuxer(o.stdout, o.stderr)
@@ -117,16 +121,36 @@ export function streamHijacked(h: Hijacked, o: StreamOptions): Promise<void> {
     socket.on('end', () => {
       cleanupStdin()
       if (demux?.systemError) reject(new Error(demux.systemError))
-      else resolve()
+      else resolve(false)
     })
     socket.on('close', () => {
       cleanupStdin()
-      resolve()
+      resolve(false)
     })
     let cleanupStdin = () => {}
     if (o.stdin) {
       const input = o.stdin
-      const onIn = (c: Buffer) => {
+      const scanner =
+        o.tty && o.detachKeys && o.detachKeys.length > 0
+          ? new EscapeScanner(o.detachKeys)
+          : undefined
+      const onIn = (chunk: Buffer) => {
+        let c = chunk
+        if (scanner) {
+          const r = scanner.push(chunk)
+          c = r.forward
+          if (r.detached) {
+            cleanupStdin()
+            const bye = () => {
+              socket.destroy()
+              resolve(true)
+            }
+            if (c.length > 0) socket.write(c, bye)
+            else bye()
+            return
+          }
+          if (c.length === 0) return
+        }
         if (!socket.write(c)) {
           input.pause()
           socket.once('drain', () => input.resume())
@@ -165,23 +189,42 @@ export function setRawTerminal(): () => void {
     }
   }
   process.once('exit', restore)
-  return restore
+  // A signal that ends berth must not leave the user's terminal raw.
+  const onSignal = (sig: NodeJS.Signals) => {
+    restore()
+    process.kill(process.pid, sig)
+  }
+  for (const sig of ['SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.once(sig, onSignal)
+  return () => {
+    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.off(sig, onSignal)
+    restore()
+  }
 }
 
 /** Sends the terminal size now and on every SIGWINCH (POST /containers/{id}/resize). */
-export function monitorTtySize(client: Client, id: string, exec = false): () => void {
+export function monitorTtySize(
+  client: Client,
+  id: string,
+  exec = false,
+  nudge = false,
+): () => void {
   if (!process.stdout.isTTY) return () => {}
+  const path = exec ? `/exec/${id}/resize` : `/containers/${encodeURIComponent(id)}/resize`
+  const resize = (h: number, w: number) =>
+    client.request('POST', path, { query: { h, w } }).then((r) => {
+      r.resume()
+    })
   const send = () => {
     const [w, hgt] = process.stdout.getWindowSize()
-    const path = exec ? `/exec/${id}/resize` : `/containers/${encodeURIComponent(id)}/resize`
-    client
-      .request('POST', path, { query: { h: hgt, w } })
-      .then((r) => r.resume())
-      .catch(() => {
-        // resizing is best effort, as in docker
-      })
+    resize(hgt, w).catch(() => {
+      // resizing is best effort, as in docker
+    })
   }
-  send()
+  if (nudge) {
+    // As docker attach does: a size change makes the program redraw (a shell its prompt).
+    const [w, hgt] = process.stdout.getWindowSize()
+    resize(hgt + 1, w + 1).then(send, send)
+  } else send()
   process.on('SIGWINCH', send)
   return () => process.off('SIGWINCH', send)
 }

@@ -21,6 +21,14 @@ const commands: Record<string, Entry> = {
     load: () => import('./commands/run.ts'),
   },
   ps: { short: 'List containers', load: () => import('./commands/ps.ts') },
+  exec: {
+    short: 'Execute a command in a running container',
+    load: () => import('./commands/exec.ts'),
+  },
+  attach: {
+    short: 'Attach local standard input, output, and error streams to a running container',
+    load: () => import('./commands/attach.ts'),
+  },
   images: { short: 'List images', load: () => import('./commands/images.ts') },
   version: {
     short: 'Show the berth version information',
@@ -100,10 +108,12 @@ const management: Record<string, { short: string; subs: Record<string, string> }
   container: {
     short: 'Manage containers',
     subs: {
+      attach: 'attach',
       commit: 'commit',
       cp: 'cp',
       create: 'create',
       diff: 'diff',
+      exec: 'exec',
       export: 'export',
       inspect: 'inspect',
       kill: 'kill',

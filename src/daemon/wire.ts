@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ContainerFiles } from '../engine/container/files.ts'
+import { ExecService } from '../engine/container/exec.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
@@ -11,6 +12,7 @@ import { LocalImageStore } from '../engine/image/local.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
+import { ConmonExec, hostCapabilities } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
@@ -59,6 +61,14 @@ export async function createEngine(opts: {
     resume: (id) => runcOrThrow(runtime, ['resume', id]),
     resolveUser,
   })
+  const execs = new ExecService({
+    containers,
+    runtime: new ConmonExec(runtime),
+    containerDir: (id) => containers.store.containerDir(id),
+    resolveUser,
+    hostCapabilities,
+    logger,
+  })
   await blobs.init()
   await layers.init()
   await images.init()
@@ -68,6 +78,7 @@ export async function createEngine(opts: {
     dataRoot,
     images,
     containers,
+    execs,
     files,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

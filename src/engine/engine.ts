@@ -1,4 +1,4 @@
-import type { ContainerApi } from './container/types.ts'
+import type { ContainerApi, ExecApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
 
@@ -15,6 +15,8 @@ export interface Engine {
   readonly dataRoot: string
   readonly images: ImageStore
   readonly containers: ContainerApi
+  /** exec and TTY resizing; absent in engines that run no processes (API tests). */
+  readonly execs?: ExecApi
   /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
   readonly files?: ContainerFilesApi
   counts(): Promise<EngineCounts>

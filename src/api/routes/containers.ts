@@ -2,6 +2,7 @@
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument } from '../../engine/errors.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
+import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readJson, sendJson, sendStatus } from '../http.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
@@ -203,21 +204,22 @@ async function attach(ctx: Ctx): Promise<void> {
   const wantStdin = q.bool('stdin')
   const wantStdout = q.bool('stdout')
   const wantStderr = q.bool('stderr')
+  const keys = detachKeysParam(q.get('detachKeys'))
   const session = await containers(ctx).attach(c.id)
   const { socket, multiplexed } = hijack(ctx, { tty: c.config.Tty === true })
   const frame = (stream: 'stdout' | 'stderr', data: Buffer): Buffer =>
     multiplexed ? stdcopyFrame(stream === 'stdout' ? 1 : 2, data) : data
   socket.on('close', () => session.close())
   if (wantStdin && c.config.OpenStdin) {
-    socket.on('data', (chunk: Buffer) => {
-      socket.pause()
-      session.writeStdin(chunk).then(
-        () => socket.resume(),
-        () => socket.destroy(),
-      )
-    })
-    socket.on('end', () => {
-      if (c.config.StdinOnce) session.closeStdin()
+    forwardStdin(socket, {
+      tty: c.config.Tty === true,
+      keys,
+      write: (data) => session.writeStdin(data),
+      onEnd: () => {
+        if (c.config.StdinOnce) session.closeStdin()
+      },
+      // The container keeps running; only this client's stream ends.
+      onDetach: () => session.close(),
     })
   } else {
     socket.resume()

@@ -8,6 +8,7 @@ import {
   startWait,
   withHelp,
 } from '../containerrun.ts'
+import { resolveDetachKeys } from '../detachkeys.ts'
 import { monitorTtySize, setRawTerminal } from '../hijack.ts'
 
 export const command: CommandDef = {
@@ -28,6 +29,11 @@ export const command: CommandDef = {
     if (!detach && cfg.attachStdin && cfg.tty && !process.stdin.isTTY) {
       throw new CliError('the input device is not a TTY', 1)
     }
+    if (cfg.tty && process.stdout.isTTY) {
+      // The pty starts at the terminal's size (API 1.42's HostConfig.ConsoleSize).
+      const [w, h] = process.stdout.getWindowSize()
+      ;((cfg.body.HostConfig ??= {}) as Record<string, unknown>).ConsoleSize = [h, w]
+    }
     const client = await ctx.client().catch((e: unknown) => {
       throw new CliError((e as Error).message, 1)
     })
@@ -41,7 +47,8 @@ export const command: CommandDef = {
     const attach = cfg.attachStdin || cfg.attachStdout || cfg.attachStderr
     let restore = () => {}
     let stopResize = () => {}
-    let output: Promise<void> | undefined
+    let output: Promise<boolean> | undefined
+    const detachKeys = await resolveDetachKeys(str(f, 'detach-keys'))
     try {
       if (attach) {
         if (cfg.tty && cfg.attachStdin) restore = setRawTerminal()
@@ -51,6 +58,7 @@ export const command: CommandDef = {
             stdin: cfg.attachStdin,
             stdout: cfg.attachStdout,
             stderr: cfg.attachStderr,
+            detachKeys,
           })
         ).done
       }
@@ -69,6 +77,10 @@ export const command: CommandDef = {
         return 0
       }
       if (cfg.tty && process.stdout.isTTY) stopResize = monitorTtySize(client, id)
+      // Detached (the detach keys): the container runs on, and run says nothing more.
+      if (output && (await Promise.race([output.catch(() => false), status!.then(() => false)]))) {
+        return 0
+      }
       const code = await status!
       await output?.catch(() => undefined)
       return code

@@ -1,6 +1,7 @@
 import type { CommandDef } from '../command.ts'
-import { bool, CliError, out } from '../command.ts'
+import { bool, CliError, out, str } from '../command.ts'
 import { attachContainer, startWait } from '../containerrun.ts'
+import { resolveDetachKeys } from '../detachkeys.ts'
 import { monitorTtySize, setRawTerminal } from '../hijack.ts'
 
 interface Inspect {
@@ -34,6 +35,7 @@ export const command: CommandDef = {
         'GET',
         `/containers/${encodeURIComponent(f.args[0])}/json`,
       )
+      const detachKeys = await resolveDetachKeys(str(f, 'detach-keys'))
       const stdin = interactive && c.Config.OpenStdin
       let restore = () => {}
       let stopResize = () => {}
@@ -45,6 +47,7 @@ export const command: CommandDef = {
             stdin,
             stdout: true,
             stderr: true,
+            detachKeys,
           })
         ).done
         const { status } = await startWait(
@@ -55,7 +58,8 @@ export const command: CommandDef = {
         const res = await client.request('POST', `/containers/${encodeURIComponent(c.Id)}/start`)
         res.resume()
         if (c.Config.Tty && process.stdout.isTTY) stopResize = monitorTtySize(client, c.Id)
-        await output.catch(() => undefined)
+        // Detached with the detach keys: the container runs on, and start says nothing more.
+        if (await output.catch(() => false)) return 0
         return await status
       } finally {
         stopResize()

@@ -15,6 +15,7 @@ import type {
 } from '../runtime/types.ts'
 import { faultPoint } from '../fault.ts'
 import { AttachHub } from './attach.ts'
+import { withConsoleSize } from './console.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
 import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts'
 import { confinementContext, hostFacts } from './confine.ts'
@@ -286,7 +287,7 @@ export class ContainerService implements ContainerApi {
           ...(await confinementContext(c.hostConfig, p.rootfs)),
         }),
       )
-      await writeJsonAtomic(join(p.bundle, 'config.json'), spec)
+      await writeJsonAtomic(join(p.bundle, 'config.json'), withConsoleSize(spec, c))
       const { pid } = await runtime.create({
         id: c.id,
         bundle: p.bundle,

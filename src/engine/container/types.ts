@@ -110,3 +110,89 @@ export interface ContainerApi extends ContainerReader {
   remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>
   sizes(ref: string): Promise<{ rw: number; rootfs: number }>
 }
+
+/** Docker's ExecConfig: the body of POST /containers/{id}/exec. */
+export interface ExecCreateRequest {
+  Cmd?: string[] | null
+  Env?: string[] | null
+  WorkingDir?: string
+  User?: string
+  Tty?: boolean
+  AttachStdin?: boolean
+  AttachStdout?: boolean
+  AttachStderr?: boolean
+  Privileged?: boolean
+  DetachKeys?: string
+  /** [height, width] */
+  ConsoleSize?: [number, number] | null
+}
+
+export interface ExecStartOptions {
+  /** Run without attaching; the call returns once the process has started. */
+  detach: boolean
+  /** [height, width] of the pty, overriding the one given at create. */
+  consoleSize?: [number, number] | null
+}
+
+/** Docker's ExecInspect. */
+export interface ExecInspect {
+  ID: string
+  Running: boolean
+  ExitCode: number | null
+  ProcessConfig: {
+    tty: boolean
+    entrypoint: string
+    arguments: string[]
+    privileged: boolean
+    user?: string
+  }
+  OpenStdin: boolean
+  OpenStderr: boolean
+  OpenStdout: boolean
+  CanRemove: boolean
+  ContainerID: string
+  /** base64 of the detach key bytes, as Go encodes a []byte. */
+  DetachKeys: string
+  Pid: number
+}
+
+/** A client attached to an exec'd process; its output ends when the process's streams close. */
+export interface ExecSession extends AttachSession {
+  tty: boolean
+  /** The detach key bytes that end the session (with a TTY). */
+  detachKeys: number[]
+  /** Resolves once the process's exit code is recorded. */
+  exited: Promise<number>
+}
+
+/** exec and resize: what the API layer may ask about processes run in containers. */
+export interface ExecApi {
+  createExec(ref: string, req: ExecCreateRequest): Promise<{ Id: string }>
+  /** Starts the process; attached (a session) unless opts.detach. */
+  startExec(id: string, opts: ExecStartOptions): Promise<ExecSession | undefined>
+  inspectExec(id: string): Promise<ExecInspect>
+  resizeExec(id: string, height: number, width: number): Promise<void>
+  resizeContainer(ref: string, height: number, width: number): Promise<void>
+}
+
+/** One of a container's mounts: Docker's MountPoint (the upper-case fields, as inspect shows them). */
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs'
+  Name?: string
+  Source: string
+  Destination: string
+  Driver?: string
+  Mode: string
+  RW: boolean
+  Propagation: string
+  /** Fill an empty volume from the image at create. */
+  copyData?: boolean
+  /** Made without a name for this container: `rm -v` removes it. */
+  anonymous?: boolean
+  /** A -v bind: the host directory is created at start when missing. */
+  createSource?: boolean
+  /** A non-recursive bind (bind-nonrecursive). */
+  nonRecursive?: boolean
+  /** tmpfs mount data (mode=, size=, ro). */
+  tmpfsData?: string
+}

@@ -145,8 +145,9 @@ export function conmonArgs(c: ConmonArgsInput): string[] {
   if (c.openStdin) {
     args.push('-i')
     // conmon closes the container's stdin when an attached client's stdin ends, unless told
-    // to leave it open: that is Docker's StdinOnce, inverted.
-    if (!c.stdinOnce) args.push('--leave-stdin-open')
+    // to leave it open: that is Docker's StdinOnce, inverted. With a pty Docker never closes
+    // it, so a client that detaches leaves the container's input usable by the next one.
+    if (!c.stdinOnce || c.tty) args.push('--leave-stdin-open')
   }
   return args
 }

@@ -149,3 +149,32 @@ export interface Runtime {
   /** IDs the runtime holds any state for (runtime records, monitor files), to find strays. */
   knownIds(): Promise<string[]>
 }
+
+/** One process to run in a running container (`exec`). */
+export interface ExecSpawnOptions {
+  containerId: string
+  /** 64 hex; names the session's files and attach socket. */
+  execId: string
+  /** The OCI process (runc exec --process). */
+  process: object
+  tty: boolean
+  stdin: boolean
+  /** Connect to the process's streams before it runs, so no output is lost. */
+  attach: boolean
+}
+
+export interface ExecHandle {
+  pid: number
+  /** The process's streams, when attach was asked for; ends when the process's streams close. */
+  connection?: AttachConnection
+  /** The process's exit code, once it has exited. */
+  exit: Promise<number>
+  resize(height: number, width: number): Promise<void>
+}
+
+export interface ExecRuntime {
+  /** Starts the process; rejects with the runtime's words (126/127 as for a start). */
+  exec(opts: ExecSpawnOptions): Promise<ExecHandle>
+  /** Resizes the pty of the container whose monitor's bundle is bundleDir. */
+  resizeConsole(bundleDir: string, height: number, width: number): Promise<void>
+}
