@@ -1,25 +1,10 @@
 // Stream helpers for archives and layers: compression sniffing, decompression, a tee that
 // honours backpressure on both sides.
 import { once } from 'node:events'
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
-import { createGunzip } from 'node:zlib'
-import { Decompress } from 'fzstd'
+import { PassThrough, Readable } from 'node:stream'
+import { decompress as decompressAll, detectCompression, type Compression } from '../compression.ts'
 
-export type Compression = 'none' | 'gzip' | 'zstd'
-
-export function detectCompression(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
-  if (
-    head.length >= 4 &&
-    head[0] === 0x28 &&
-    head[1] === 0xb5 &&
-    head[2] === 0x2f &&
-    head[3] === 0xfd
-  ) {
-    return 'zstd'
-  }
-  return 'none'
-}
+export { detectCompression, type Compression }
 
 /** Reads at least n bytes (fewer at the end) and puts them back; the stream is left paused. */
 export async function peek(src: Readable, n: number): Promise<Buffer> {
@@ -51,28 +36,6 @@ export async function peek(src: Readable, n: number): Promise<Buffer> {
   return buf
 }
 
-class ZstdDecompress extends Transform {
-  private readonly d = new Decompress((chunk) => {
-    this.push(Buffer.from(chunk))
-  })
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.d.push(chunk)
-      cb()
-    } catch (err) {
-      cb(err as Error)
-    }
-  }
-  override _flush(cb: TransformCallback): void {
-    try {
-      this.d.push(new Uint8Array(0), true)
-      cb()
-    } catch (err) {
-      cb(err as Error)
-    }
-  }
-}
-
 /** A decompressing stream for gzip and zstd; the input itself when uncompressed. */
 export async function decompress(
   src: Readable,
@@ -80,13 +43,8 @@ export async function decompress(
   const head = await peek(src, 4)
   const compression = detectCompression(head)
   if (compression === 'none') return { stream: src, compression }
-  const t: Transform = compression === 'gzip' ? createGunzip() : new ZstdDecompress()
-  src.on('error', (err) => t.destroy(err))
-  t.on('close', () => {
-    if (!src.readableEnded) src.destroy()
-  })
-  src.pipe(t)
-  return { stream: t, compression }
+  // The layer store's decompressor bounds zstd's memory per block; one implementation serves both.
+  return { stream: Readable.from(decompressAll(src)), compression }
 }
 
 /** Counts the bytes of a stream, consuming it. */

@@ -22,7 +22,7 @@ import tar from 'tar-stream'
 import type { Digest } from '../digest.ts'
 import { BerthError, Internal, InvalidArgument, errnoCode } from '../errors.ts'
 import { S_IFBLK, S_IFCHR, S_IFIFO, SysError, lsetxattr, mknod } from '../sys/libc.ts'
-import { decompress } from './decompress.ts'
+import { decompress } from '../compression.ts'
 import { PaxXattrScanner } from './paxscan.ts'
 
 export interface UnpackOptions {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import { Decompress } from 'fzstd'
-import { InvalidArgument } from '../errors.ts'
+import { InvalidArgument } from './errors.ts'
 
 export type Compression = 'none' | 'gzip' | 'zstd'
 
