@@ -16,6 +16,7 @@ import { imageRoutes } from './routes/images.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { fileRoutes } from './routes/files.ts'
 import { execRoutes } from './routes/exec.ts'
+import { volumeRoutes } from './routes/volumes.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
@@ -27,6 +28,7 @@ export const defaultRouteSets: RouteSet[] = [
   containerRoutes,
   fileRoutes,
   execRoutes,
+  volumeRoutes,
 ]
 
 export interface ApiServerDeps {

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, bool, list, str } from './command.ts'
 import { hostFlags, hostOptions } from './hostopts.ts'
+import { parseVolumeOpts, volumeFlags } from './volumeopts.ts'
 
 export const createFlags: FlagDef[] = [
   { long: 'attach', short: 'a', kind: 'list', desc: 'Attach to STDIN, STDOUT or STDERR' },
@@ -48,6 +49,7 @@ export const createFlags: FlagDef[] = [
     desc: 'Restart policy to apply when a container exits',
   },
   ...hostFlags,
+  ...volumeFlags,
 ]
 
 export const runOnlyFlags: FlagDef[] = [
@@ -190,6 +192,7 @@ export async function parseContainerConfig(
   const network = str(f, 'network') || 'default'
   const hostOpts = await hostOptions(f)
   const autoRemove = bool(f, 'rm')
+  const vol = parseVolumeOpts(f)
   const body: Record<string, unknown> = {
     Hostname: str(f, 'hostname'),
     Domainname: '',
@@ -203,7 +206,7 @@ export async function parseContainerConfig(
     Env: env,
     Cmd: cmd.length > 0 ? cmd : null,
     Image: image,
-    Volumes: {},
+    Volumes: vol.volumes,
     WorkingDir: str(f, 'workdir'),
     Entrypoint: entrypoint,
     OnBuild: null,
@@ -211,7 +214,9 @@ export async function parseContainerConfig(
     ...hostOpts.config,
     HostConfig: {
       ...hostOpts.hostConfig,
-      Binds: null,
+      Binds: vol.binds,
+      VolumesFrom: vol.volumesFrom,
+      Mounts: vol.mounts.length > 0 ? vol.mounts : null,
       NetworkMode: network,
       RestartPolicy: parseRestartPolicy(str(f, 'restart') || 'no'),
       AutoRemove: autoRemove,

@@ -89,6 +89,18 @@ const commands: Record<string, Entry> = {
 }
 
 const management: Record<string, { short: string; subs: Record<string, string> }> = {
+  volume: {
+    short: 'Manage volumes',
+    subs: {
+      create: 'volume-create',
+      inspect: 'volume-inspect',
+      ls: 'volume-ls',
+      list: 'volume-ls',
+      prune: 'volume-prune',
+      rm: 'volume-rm',
+      remove: 'volume-rm',
+    },
+  },
   image: {
     short: 'Manage images',
     subs: {
@@ -132,6 +144,20 @@ const management: Record<string, { short: string; subs: Record<string, string> }
 }
 
 const hidden: Record<string, Entry> = {
+  'volume-create': { short: 'Create a volume', load: () => import('./commands/volume-create.ts') },
+  'volume-inspect': {
+    short: 'Display detailed information on one or more volumes',
+    load: () => import('./commands/volume-inspect.ts'),
+  },
+  'volume-ls': { short: 'List volumes', load: () => import('./commands/volume-ls.ts') },
+  'volume-prune': {
+    short: 'Remove unused local volumes',
+    load: () => import('./commands/volume-prune.ts'),
+  },
+  'volume-rm': {
+    short: 'Remove one or more volumes',
+    load: () => import('./commands/volume-rm.ts'),
+  },
   'image-inspect': {
     short: 'Display detailed information on one or more images',
     load: () => import('./commands/image-inspect.ts'),
@@ -245,7 +271,7 @@ export async function main(argv: string[]): Promise<number> {
     rest = rest.slice(1)
   }
   const entry = commands[name] ?? hidden[name]
-  if (!entry || (hidden[name] && !path.startsWith('berth image'))) {
+  if (!entry || (hidden[name] && path === `berth ${name}`)) {
     throw new CliError(
       `berth: unknown command: berth ${name}\n\nRun 'berth --help' for more information`,
     )

@@ -16,6 +16,7 @@ import { ConmonExec, hostCapabilities } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
+import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { Internal } from '../engine/errors.ts'
 import type { Logger } from './log.ts'
 
@@ -28,6 +29,7 @@ export async function createEngine(opts: {
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: join(dataRoot, 'run') })
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.
   const images: LocalImageStore = new LocalImageStore({
@@ -47,6 +49,7 @@ export async function createEngine(opts: {
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
     logger,
+    volumes,
   })
   const files = new ContainerFiles({
     containers,
@@ -72,6 +75,7 @@ export async function createEngine(opts: {
   await blobs.init()
   await layers.init()
   await images.init()
+  await volumes.init()
   await containers.init()
 
   return {
@@ -80,6 +84,7 @@ export async function createEngine(opts: {
     containers,
     execs,
     files,
+    volumes,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

@@ -1,5 +1,6 @@
 import type { ContainerApi, ExecApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
+import type { VolumeApi } from './volume/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
 
 export interface EngineCounts {
@@ -19,5 +20,7 @@ export interface Engine {
   readonly execs?: ExecApi
   /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
   readonly files?: ContainerFilesApi
+  /** Named and anonymous volumes; absent in engines without a data root (API tests). */
+  readonly volumes?: VolumeApi
   counts(): Promise<EngineCounts>
 }

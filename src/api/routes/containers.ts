@@ -8,6 +8,7 @@ import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
 import { humanDuration } from '../units.ts'
+import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 
@@ -58,7 +59,7 @@ export function summary(
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountPoints(c),
   }
 }
 
@@ -95,7 +96,7 @@ export function inspect(c: Container, dataRoot: string): Record<string, unknown>
       ...c.hostConfig,
     },
     GraphDriver: { Name: 'overlay2', Data: null },
-    Mounts: [],
+    Mounts: mountPoints(c),
     Config: {
       Hostname: '',
       Domainname: '',

@@ -15,6 +15,8 @@ import type {
 } from '../runtime/types.ts'
 import { faultPoint } from '../fault.ts'
 import { AttachHub } from './attach.ts'
+import { ContainerMounts, combineMounts, withMountPropagation } from './mounts.ts'
+import type { VolumeStore } from '../volume/types.ts'
 import { withConsoleSize } from './console.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
 import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts'
@@ -29,6 +31,7 @@ import type {
   ContainerConfig,
   CreateRequest,
   HostConfig,
+  MountPoint,
   WaitCondition,
   WaitResult,
 } from './types.ts'
@@ -55,6 +58,8 @@ export interface ContainerDeps {
   mount(m: Mount): Promise<void>
   unmount(target: string): Promise<void>
   logger: Logger
+  /** Named and anonymous volumes; without it, only binds and tmpfs mounts work. */
+  volumes?: VolumeStore
 }
 
 interface Deferred<T> {
@@ -145,11 +150,27 @@ export class ContainerService implements ContainerApi {
 
   constructor(private readonly deps: ContainerDeps) {
     this.store = new ContainerStore(deps.dir)
+    this.mounts = new ContainerMounts({
+      volumes: deps.volumes,
+      container: (ref) => this.store.get(ref),
+      withRootfs: async (id, rootfs, fn) => {
+        await deps.mount(await deps.layers.rootfsMount(id, rootfs))
+        try {
+          await fn()
+        } finally {
+          await deps.unmount(rootfs)
+        }
+      },
+    })
   }
+
+  /** Binds, volumes and tmpfs mounts (container/mounts.ts). */
+  readonly mounts: ContainerMounts
 
   /** Loads the records and reconciles them with the runtime (the slow part in the background). */
   async init(): Promise<void> {
     await this.store.init()
+    for (const c of this.store.list()) await this.mounts.restore(c)
     this.reconciled = (await reconcile(this.reconcileHost())).background
   }
 
@@ -212,7 +233,9 @@ export class ContainerService implements ContainerApi {
     const hc: HostConfig = { NetworkMode: 'default', ...hostConfig }
     validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
     verifyHostConfig(hc, config, await hostFacts())
+    let mountPoints: MountPoint[] = []
     try {
+      mountPoints = await this.mounts.resolve(id, config, hc)
       await this.deps.layers.createRW(
         id,
         image.layers.map((l) => l.diffID),
@@ -230,11 +253,13 @@ export class ContainerService implements ContainerApi {
             hostConfig: hc,
             image: image.id,
             imageRef: req.Image,
+            mountPoints,
           },
           async (dir) => {
             await mkdir(join(dir, 'rootfs'))
             await mkdir(join(dir, 'bundle'))
             await writeEtcFiles(dir, config.Hostname as string)
+            await this.mounts.populate(id, mountPoints, join(dir, 'rootfs'))
             faultPoint('create.before-record')
           },
         )
@@ -245,6 +270,7 @@ export class ContainerService implements ContainerApi {
       }
     } catch (err) {
       this.store.releaseName(finalName, id)
+      await this.mounts.release(id, mountPoints, true)
       throw err
     }
     this.deps.logger.debug('container created', { id, name: finalName })
@@ -283,11 +309,14 @@ export class ContainerService implements ContainerApi {
           user,
           cwd,
           env: containerEnv(c.config, c.config.Hostname ?? ''),
-          mounts: etcMounts(p.dir),
+          mounts: combineMounts(await this.mounts.prepare(c, p.rootfs), etcMounts(p.dir)),
           ...(await confinementContext(c.hostConfig, p.rootfs)),
         }),
       )
-      await writeJsonAtomic(join(p.bundle, 'config.json'), withConsoleSize(spec, c))
+      await writeJsonAtomic(
+        join(p.bundle, 'config.json'),
+        withConsoleSize(withMountPropagation(spec, c), c),
+      )
       const { pid } = await runtime.create({
         id: c.id,
         bundle: p.bundle,
@@ -336,7 +365,7 @@ export class ContainerService implements ContainerApi {
     }
     await this.store.saveState(c)
     this.notifyExit(c.id, { StatusCode: exitCode, Error: null })
-    if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: false })
+    if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: true })
   }
 
   private watchExit(id: string): void {
@@ -378,7 +407,7 @@ export class ContainerService implements ContainerApi {
       await this.deps.unmount(this.paths(id).rootfs).catch(() => undefined)
       this.notifyExit(id, { StatusCode: status.exitCode, Error: null })
       if (await this.restartAfterExit(c, status)) return
-      if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: false })
+      if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: true })
     })
   }
 
@@ -504,7 +533,7 @@ export class ContainerService implements ContainerApi {
 
   private async removeLocked(
     c: Container,
-    _opts: { force: boolean; volumes: boolean },
+    opts: { force: boolean; volumes: boolean },
   ): Promise<void> {
     const p = this.paths(c.id)
     const wasRunning = c.state.Running
@@ -518,6 +547,7 @@ export class ContainerService implements ContainerApi {
     await this.store.delete(c)
     faultPoint('rm.after-record')
     await this.deps.layers.removeRW(c.id)
+    await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
     this.restartManagers.delete(c.id)
     const result: WaitResult = { StatusCode: c.state.ExitCode, Error: null }
     for (const w of this.removeWaiters.get(c.id) ?? []) w.resolve(result)

@@ -72,6 +72,8 @@ export interface Container {
   state: ContainerState
   logPath: string
   restartCount: number
+  /** Binds, volumes and tmpfs mounts, resolved at create (container/mounts.ts). */
+  mountPoints?: MountPoint[]
   /** Docker's HasBeenManuallyStopped: a stop or kill by a user (unless-stopped stays down). */
   manuallyStopped?: boolean
 }

@@ -1,0 +1,212 @@
+import { describe, test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+  chown,
+  chmod,
+  link,
+} from 'node:fs/promises'
+import { join } from 'node:path'
+import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
+import { copyUp } from './copyup.ts'
+import { LocalVolumeStore, mountFlags } from './local.ts'
+import { ANONYMOUS_LABEL } from './types.ts'
+
+let tmp: string
+before(async () => {
+  tmp = await mkdtemp('/tmp/berth-vol-')
+})
+after(async () => {
+  await rm(tmp, { recursive: true, force: true })
+})
+
+async function store(): Promise<LocalVolumeStore> {
+  const s = new LocalVolumeStore(await mkdtemp(join(tmp, 's-')))
+  await s.init()
+  return s
+}
+
+describe('LocalVolumeStore', () => {
+  test('create lays out <dir>/<name>/_data and inspect shows Docker shape', async () => {
+    const s = await store()
+    const v = await s.create({ name: 'data1', labels: { a: 'b' } })
+    assert.equal(v.Name, 'data1')
+    assert.equal(v.Driver, 'local')
+    assert.equal(v.Scope, 'local')
+    assert.equal(v.Mountpoint, join(s.dir, 'data1', '_data'))
+    assert.match(v.CreatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+    assert.deepEqual(v.Labels, { a: 'b' })
+    assert.equal(v.Options, null)
+    assert.equal((await stat(v.Mountpoint)).mode & 0o777, 0o755)
+    assert.equal((await stat(join(s.dir, 'data1'))).mode & 0o777, 0o701)
+    assert.deepEqual(await s.get('data1'), v)
+    // Idempotent: the same volume comes back, labels unchanged.
+    assert.deepEqual(await s.create({ name: 'data1', labels: { c: 'd' } }), v)
+  })
+
+  test('names follow Docker grammar and words', async () => {
+    const s = await store()
+    await assert.rejects(s.create({ name: 'a' }), (e: Error) => {
+      assert.ok(e instanceof InvalidArgument)
+      assert.equal(
+        e.message,
+        'create a: volume name is too short, names should be at least two alphanumeric characters',
+      )
+      return true
+    })
+    for (const bad of ['_x', 'rel/dir', 'bad name', '.x']) {
+      await assert.rejects(s.create({ name: bad }), (e: Error) => {
+        assert.equal(
+          e.message,
+          `create ${bad}: "${bad}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+        )
+        return true
+      })
+    }
+    await assert.rejects(s.create({ name: 'xx', driver: 'foo' }), (e: Error) => {
+      assert.ok(e instanceof NotFound)
+      assert.equal(
+        e.message,
+        'create xx: error looking up volume plugin foo: plugin "foo" not found',
+      )
+      return true
+    })
+    await assert.rejects(
+      s.create({ name: 'xx', options: { bogus: '1' } }),
+      /invalid option: "bogus"/,
+    )
+    await assert.rejects(
+      s.create({ name: 'xx', options: { type: 'tmpfs' } }),
+      /create xx: missing required option: "device"/,
+    )
+    assert.deepEqual(await readdir(s.dir), [])
+  })
+
+  test('anonymous volumes get 64 hex names and the anonymous label', async () => {
+    const s = await store()
+    const v = await s.create({})
+    assert.match(v.Name, /^[0-9a-f]{64}$/)
+    assert.deepEqual(v.Labels, { [ANONYMOUS_LABEL]: '' })
+  })
+
+  test('list filters: name, label, dangling, driver; bad filters refused', async () => {
+    const s = await store()
+    await s.create({ name: 'web-data', labels: { tier: 'web' } })
+    await s.create({ name: 'db-data', labels: { tier: 'db', keep: '' }, ref: 'c1' })
+    const names = async (f: Record<string, string[]>) => (await s.list(f)).map((v) => v.Name)
+    assert.deepEqual(await names({}), ['db-data', 'web-data'])
+    assert.deepEqual(await names({ name: ['web'] }), ['web-data'])
+    assert.deepEqual(await names({ name: ['^db'] }), ['db-data'])
+    assert.deepEqual(await names({ label: ['tier=db'] }), ['db-data'])
+    assert.deepEqual(await names({ label: ['keep'] }), ['db-data'])
+    assert.deepEqual(await names({ dangling: ['true'] }), ['web-data'])
+    assert.deepEqual(await names({ dangling: ['0'] }), ['db-data'])
+    assert.deepEqual(await names({ driver: ['local'] }), ['db-data', 'web-data'])
+    assert.deepEqual(await names({ driver: ['loc'] }), [])
+    await assert.rejects(s.list({ foo: ['bar'] }), { message: "invalid filter 'foo'" })
+    await assert.rejects(s.list({ dangling: ['maybe'] }), {
+      message: "invalid filter 'dangling=[maybe]'",
+    })
+  })
+
+  test('remove refuses a volume in use, in Docker words; force only forgives a missing one', async () => {
+    const s = await store()
+    await s.create({ name: 'used', ref: 'abc' })
+    await assert.rejects(s.remove('used'), (e: Error) => {
+      assert.ok(e instanceof Conflict)
+      assert.equal(e.message, 'remove used: volume is in use - [abc]')
+      return true
+    })
+    await assert.rejects(s.remove('used', { force: true }), Conflict)
+    s.release('used', 'abc')
+    await s.remove('used')
+    await assert.rejects(s.get('used'), { message: 'get used: no such volume' })
+    await assert.rejects(s.remove('used'), { message: 'get used: no such volume' })
+    await s.remove('used', { force: true })
+    assert.deepEqual(await readdir(s.dir), [])
+  })
+
+  test('prune: anonymous unused ones by default, all unused with all=true, never options', async () => {
+    const s = await store()
+    const anon = await s.create({})
+    const anonUsed = await s.create({ ref: 'c1' })
+    await s.create({ name: 'named' })
+    await s.create({ name: 'withopts', options: { type: 'tmpfs', device: 'tmpfs' } })
+    await writeFile(join(anon.Mountpoint, 'f'), 'hello')
+    const r1 = await s.prune()
+    assert.deepEqual(r1, { VolumesDeleted: [anon.Name], SpaceReclaimed: 5 })
+    const r2 = await s.prune({ all: ['true'] })
+    assert.deepEqual(r2.VolumesDeleted, ['named'])
+    assert.deepEqual((await s.list()).map((v) => v.Name).sort(), [anonUsed.Name, 'withopts'].sort())
+    await assert.rejects(s.prune({ until: ['1h'] }), { message: "invalid filter 'until'" })
+  })
+
+  test('a restarted store finds its volumes again, Docker-laid-out dirs included', async () => {
+    const s = await store()
+    await s.create({ name: 'keep', labels: { x: 'y' } })
+    await mkdir(join(s.dir, 'restored', '_data'), { recursive: true })
+    await mkdir(join(s.dir, '.tmp-junk'))
+    const s2 = new LocalVolumeStore(s.dir)
+    await s2.init()
+    assert.deepEqual((await s2.get('keep')).Labels, { x: 'y' })
+    assert.equal((await s2.get('restored')).Labels, null)
+    assert.ok(!(await readdir(s.dir)).includes('.tmp-junk'))
+  })
+
+  test('mountFlags splits flags from data', () => {
+    assert.deepEqual(mountFlags('ro,size=10m,nosuid'), { flags: 1 | 2, data: 'size=10m' })
+    assert.deepEqual(mountFlags(''), { flags: 0, data: '' })
+  })
+})
+
+describe('copyUp', () => {
+  test('copies owners, modes, symlinks and hard links into an empty volume only', async () => {
+    const src = await mkdtemp(join(tmp, 'src-'))
+    const dst = await mkdtemp(join(tmp, 'dst-'))
+    await chown(src, 1000, 1000)
+    await chmod(src, 0o750)
+    await writeFile(join(src, 'seed'), 'seeded\n')
+    await chown(join(src, 'seed'), 1000, 1000)
+    await chmod(join(src, 'seed'), 0o600)
+    await symlink('/etc/passwd', join(src, 'abs-link'))
+    await link(join(src, 'seed'), join(src, 'hard'))
+    await mkdir(join(src, 'sub'), { mode: 0o700 })
+    await chown(join(src, 'sub'), 1001, 1002)
+    assert.equal(await copyUp(src, dst), true)
+    const st = await stat(dst)
+    assert.equal(st.uid, 1000)
+    assert.equal(st.mode & 0o7777, 0o750)
+    const seed = await stat(join(dst, 'seed'))
+    assert.equal(seed.uid, 1000)
+    assert.equal(seed.gid, 1000)
+    assert.equal(seed.mode & 0o7777, 0o600)
+    assert.equal(await readFile(join(dst, 'seed'), 'utf8'), 'seeded\n')
+    assert.equal(seed.ino, (await stat(join(dst, 'hard'))).ino)
+    assert.ok((await lstat(join(dst, 'abs-link'))).isSymbolicLink())
+    assert.equal(await readlink(join(dst, 'abs-link')), '/etc/passwd')
+    const sub = await stat(join(dst, 'sub'))
+    assert.equal(sub.uid, 1001)
+    assert.equal(sub.gid, 1002)
+    // A volume with content is left alone.
+    await writeFile(join(src, 'later'), 'x')
+    assert.equal(await copyUp(src, dst), false)
+    await assert.rejects(stat(join(dst, 'later')))
+  })
+
+  test('a missing or non-directory source copies nothing', async () => {
+    const dst = await mkdtemp(join(tmp, 'dst-'))
+    assert.equal(await copyUp(join(tmp, 'nope'), dst), false)
+    const file = join(tmp, 'afile')
+    await writeFile(file, 'x')
+    assert.equal(await copyUp(file, dst), false)
+  })
+})

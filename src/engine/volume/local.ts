@@ -1,0 +1,454 @@
+// Docker's "local" volume driver: each volume is a plain directory `<dir>/<name>/_data`
+// (as Docker lays them out, so users can back them up), with its labels and options in
+// `<dir>/<name>/meta.json`. A volume appears only by renaming a complete directory into place.
+import { randomBytes } from 'node:crypto'
+import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
+import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
+import {
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REC,
+  mount,
+  umount,
+} from '../sys/libc.ts'
+import type {
+  PruneReport,
+  Volume,
+  VolumeCreateOptions,
+  VolumeFilters,
+  VolumeStore,
+} from './types.ts'
+import { ANONYMOUS_LABEL } from './types.ts'
+
+const DATA = '_data'
+const META = 'meta.json'
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/
+const VALID_OPTIONS = ['type', 'o', 'device', 'size']
+const MANDATORY_OPTIONS: [string, string[]][] = [
+  ['device', ['type']],
+  ['type', ['device']],
+  ['o', ['device', 'type']],
+]
+
+interface Meta {
+  Name: string
+  Driver: 'local'
+  CreatedAt: string
+  Labels: Record<string, string> | null
+  Options: Record<string, string> | null
+}
+
+function rfc3339Seconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** Docker's local driver name check, in its words. */
+export function validateVolumeName(name: string): void {
+  if (name.length === 1) {
+    throw new InvalidArgument(
+      `create ${name}: volume name is too short, names should be at least two alphanumeric characters`,
+    )
+  }
+  if (!NAME_RE.test(name)) {
+    throw new InvalidArgument(
+      `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+    )
+  }
+}
+
+function validateOptions(name: string, opts: Record<string, string>): void {
+  for (const k of Object.keys(opts)) {
+    if (!VALID_OPTIONS.includes(k))
+      throw new InvalidArgument(`create ${name}: invalid option: "${k}"`)
+  }
+  if ('size' in opts) {
+    // Docker needs project quotas on the volume root for this; berth has none.
+    throw new InvalidArgument(`create ${name}: quota size requested but no quota support`)
+  }
+  for (const [opt, required] of MANDATORY_OPTIONS) {
+    if (!(opt in opts)) continue
+    for (const r of required) {
+      if (!(r in opts)) throw new InvalidArgument(`create ${name}: missing required option: "${r}"`)
+    }
+  }
+}
+
+function invalidFilter(key: string, values?: string[]): InvalidArgument {
+  return new InvalidArgument(
+    values ? `invalid filter '${key}=[${values.join(' ')}]'` : `invalid filter '${key}'`,
+  )
+}
+
+/** moby's GetBoolOrDefault. */
+function boolFilter(f: VolumeFilters, key: string): boolean | undefined {
+  const vs = f[key]
+  if (vs === undefined) return undefined
+  const isFalse = vs.includes('0') || vs.includes('false')
+  const isTrue = vs.includes('1') || vs.includes('true')
+  if (vs.length === 0 || isFalse === isTrue) throw invalidFilter(key, vs)
+  return isTrue
+}
+
+/** moby's MatchKVList: every `k` or `k=v` must be among the labels. */
+function matchKV(values: string[] | undefined, labels: Record<string, string> | null): boolean {
+  if (!values || values.length === 0) return true
+  if (!labels || Object.keys(labels).length === 0) return false
+  return values.every((v) => {
+    const eq = v.indexOf('=')
+    const k = eq < 0 ? v : v.slice(0, eq)
+    if (!Object.prototype.hasOwnProperty.call(labels, k)) return false
+    return eq < 0 || labels[k] === v.slice(eq + 1)
+  })
+}
+
+/** moby's filters.Match: an exact value, or a regular expression that matches. */
+function matchName(values: string[], name: string): boolean {
+  return values.some((v) => {
+    if (v === name) return true
+    try {
+      return new RegExp(v).test(name)
+    } catch {
+      return false
+    }
+  })
+}
+
+/** Bytes in regular files under dir, each inode once (moby's directory.Size). */
+async function dirSize(dir: string): Promise<number> {
+  const seen = new Set<string>()
+  let total = 0
+  const walk = async (d: string): Promise<void> => {
+    let entries: string[]
+    try {
+      entries = await readdir(d)
+    } catch {
+      return
+    }
+    for (const e of entries) {
+      const p = join(d, e)
+      const st = await lstat(p).catch(() => undefined)
+      if (!st) continue
+      if (st.isDirectory()) {
+        await walk(p)
+        continue
+      }
+      const key = `${st.dev}:${st.ino}`
+      if (st.nlink > 1) {
+        if (seen.has(key)) continue
+        seen.add(key)
+      }
+      total += st.size
+    }
+  }
+  await walk(dir)
+  return total
+}
+
+const MOUNT_FLAGS: Record<string, [set: number, clear: number]> = {
+  ro: [MS_RDONLY, 0],
+  rw: [0, MS_RDONLY],
+  nosuid: [MS_NOSUID, 0],
+  suid: [0, MS_NOSUID],
+  nodev: [MS_NODEV, 0],
+  dev: [0, MS_NODEV],
+  noexec: [MS_NOEXEC, 0],
+  exec: [0, MS_NOEXEC],
+  bind: [MS_BIND, 0],
+  rbind: [MS_BIND | MS_REC, 0],
+}
+
+/** Splits the `o` option into mount(2) flags and filesystem data, as moby's mount.Mount does. */
+export function mountFlags(o: string): { flags: number; data: string } {
+  let flags = 0
+  const data: string[] = []
+  for (const opt of o.split(',')) {
+    if (opt === '') continue
+    const f = MOUNT_FLAGS[opt]
+    if (f) flags = (flags | f[0]) & ~f[1]
+    else data.push(opt)
+  }
+  return { flags, data: data.join(',') }
+}
+
+export class LocalVolumeStore implements VolumeStore {
+  private readonly vols = new Map<string, Meta>()
+  private readonly users = new Map<string, Set<string>>()
+  /** Volumes with a device mounted on their _data, and how many containers mounted them. */
+  private readonly mounted = new Map<string, number>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private pruning = false
+
+  /** dir: `<dataRoot>/volumes`. */
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o701 })
+    for (const entry of await readdir(this.dir)) {
+      const p = join(this.dir, entry)
+      if (entry.startsWith('.tmp-')) {
+        await rm(p, { recursive: true, force: true })
+        continue
+      }
+      const st = await stat(p).catch(() => undefined)
+      if (!st?.isDirectory()) continue
+      const meta = await readJson<Meta>(join(p, META)).catch(() => undefined)
+      if (meta) {
+        this.vols.set(entry, { ...meta, Name: entry })
+        continue
+      }
+      // A directory laid out as Docker's (say, restored from a backup) is a volume too.
+      if (await stat(join(p, DATA)).catch(() => undefined)) {
+        this.vols.set(entry, {
+          Name: entry,
+          Driver: 'local',
+          CreatedAt: rfc3339Seconds(st.mtime),
+          Labels: null,
+          Options: null,
+        })
+      }
+    }
+  }
+
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.locks.set(name, tail)
+    try {
+      return await run
+    } finally {
+      if (this.locks.get(name) === tail) this.locks.delete(name)
+    }
+  }
+
+  private path(name: string): string {
+    return join(this.dir, name, DATA)
+  }
+
+  private toApi(m: Meta): Volume {
+    return {
+      Name: m.Name,
+      Driver: m.Driver,
+      Mountpoint: this.path(m.Name),
+      CreatedAt: m.CreatedAt,
+      Labels: m.Labels,
+      Scope: 'local',
+      Options: m.Options,
+    }
+  }
+
+  private addRef(name: string, ref: string | undefined): void {
+    if (!ref) return
+    let set = this.users.get(name)
+    if (!set) this.users.set(name, (set = new Set()))
+    set.add(ref)
+  }
+
+  refs(name: string): string[] {
+    return [...(this.users.get(name) ?? [])]
+  }
+
+  async create(opts: VolumeCreateOptions): Promise<Volume> {
+    const driver = opts.driver || 'local'
+    let name = opts.name ?? ''
+    let labels = opts.labels && Object.keys(opts.labels).length > 0 ? { ...opts.labels } : null
+    if (name === '') {
+      name = randomBytes(32).toString('hex')
+      labels = { ...(labels ?? {}), [ANONYMOUS_LABEL]: '' }
+    }
+    if (driver !== 'local') {
+      throw new NotFound(
+        `create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`,
+      )
+    }
+    validateVolumeName(name)
+    return this.locked(name, async () => {
+      const existing = this.vols.get(name)
+      if (existing) {
+        this.addRef(name, opts.ref)
+        return this.toApi(existing)
+      }
+      const options = opts.options && Object.keys(opts.options).length > 0 ? opts.options : null
+      if (options) validateOptions(name, options)
+      const meta: Meta = {
+        Name: name,
+        Driver: 'local',
+        CreatedAt: rfc3339Seconds(new Date()),
+        Labels: labels,
+        Options: options ? { ...options } : null,
+      }
+      const tmp = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`)
+      try {
+        await mkdir(tmp)
+        await chmod(tmp, 0o701)
+        await mkdir(join(tmp, DATA))
+        await chmod(join(tmp, DATA), 0o755)
+        await writeJsonAtomic(join(tmp, META), meta)
+        await rename(tmp, join(this.dir, name))
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true })
+        throw err
+      }
+      await fsyncDir(this.dir)
+      this.vols.set(name, meta)
+      this.addRef(name, opts.ref)
+      return this.toApi(meta)
+    })
+  }
+
+  get(name: string, ref?: string): Promise<Volume> {
+    const m = this.vols.get(name)
+    if (!m) return Promise.reject(new NotFound(`get ${name}: no such volume`))
+    this.addRef(name, ref)
+    return Promise.resolve(this.toApi(m))
+  }
+
+  async list(filters: VolumeFilters = {}): Promise<Volume[]> {
+    for (const k of Object.keys(filters)) {
+      if (!['dangling', 'name', 'driver', 'label'].includes(k)) throw invalidFilter(k)
+    }
+    const dangling = boolFilter(filters, 'dangling')
+    const out: Volume[] = []
+    for (const m of this.vols.values()) {
+      if (filters.driver && filters.driver.length > 0 && !filters.driver.includes(m.Driver))
+        continue
+      if (filters.name && filters.name.length > 0 && !matchName(filters.name, m.Name)) continue
+      if (!matchKV(filters.label, m.Labels)) continue
+      if (dangling !== undefined && dangling === this.refs(m.Name).length > 0) continue
+      out.push(this.toApi(m))
+    }
+    return out.sort((a, b) => a.Name.localeCompare(b.Name))
+  }
+
+  async usage(): Promise<Volume[]> {
+    const out: Volume[] = []
+    for (const v of await this.list()) {
+      const size = await dirSize(v.Mountpoint)
+      out.push({ ...v, UsageData: { Size: size, RefCount: this.refs(v.Name).length } })
+    }
+    return out
+  }
+
+  async remove(name: string, opts: { force?: boolean } = {}): Promise<void> {
+    if (!this.vols.has(name)) {
+      if (opts.force) return
+      throw new NotFound(`get ${name}: no such volume`)
+    }
+    await this.locked(name, async () => {
+      if (!this.vols.has(name)) return
+      const refs = this.refs(name)
+      if (refs.length > 0) {
+        throw new Conflict(`remove ${name}: volume is in use - [${refs.join(', ')}]`)
+      }
+      await this.unmountDevice(name)
+      // Out of sight first, so a crash mid-delete never leaves half a volume that looks whole.
+      const doomed = join(this.dir, `.tmp-rm-${randomBytes(6).toString('hex')}`)
+      await rename(join(this.dir, name), doomed)
+      this.vols.delete(name)
+      this.users.delete(name)
+      await rm(doomed, { recursive: true, force: true })
+    })
+  }
+
+  async prune(filters: VolumeFilters = {}): Promise<PruneReport> {
+    if (this.pruning) throw new Conflict('a prune operation is already running')
+    this.pruning = true
+    try {
+      for (const k of Object.keys(filters)) {
+        if (!['label', 'label!', 'all'].includes(k)) throw invalidFilter(k)
+      }
+      const all = filters.all ?? []
+      if (all.length > 1) {
+        throw new InvalidArgument(
+          `invalid filter 'all=${all.join(' ')}': only one value is expected`,
+        )
+      }
+      let everything = false
+      if (all.length === 1) {
+        const v = all[0] as string
+        if (/^(1|t|T|true|TRUE|True)$/.test(v)) everything = true
+        else if (!/^(0|f|F|false|FALSE|False)$/.test(v)) {
+          throw new InvalidArgument(
+            `invalid filter 'all': strconv.ParseBool: parsing "${v}": invalid syntax`,
+          )
+        }
+      }
+      const labels = [...(filters.label ?? [])]
+      if (!everything) labels.push(ANONYMOUS_LABEL)
+      const report: PruneReport = { VolumesDeleted: [], SpaceReclaimed: 0 }
+      for (const m of [...this.vols.values()]) {
+        if (m.Options !== null || this.refs(m.Name).length > 0) continue
+        if (!matchKV(labels, m.Labels)) continue
+        const not = filters['label!']
+        if (not && not.length > 0 && matchKV(not, m.Labels)) continue
+        const size = await dirSize(this.path(m.Name))
+        try {
+          await this.remove(m.Name)
+        } catch {
+          continue // taken into use meanwhile
+        }
+        report.SpaceReclaimed += size
+        report.VolumesDeleted.push(m.Name)
+      }
+      return report
+    } finally {
+      this.pruning = false
+    }
+  }
+
+  release(name: string, ref: string): void {
+    const set = this.users.get(name)
+    if (!set) return
+    set.delete(ref)
+    if (set.size === 0) this.users.delete(name)
+  }
+
+  async mount(name: string, ref: string): Promise<string> {
+    const m = this.vols.get(name)
+    if (!m) throw new NotFound(`get ${name}: no such volume`)
+    this.addRef(name, ref)
+    const o = m.Options
+    if (!o || (!o.type && !o.device)) return this.path(name)
+    return this.locked(name, async () => {
+      const count = this.mounted.get(name) ?? 0
+      if (count === 0) {
+        const { flags, data } = mountFlags(o.o ?? '')
+        try {
+          mount(o.device ?? '', this.path(name), o.type ?? '', flags, data)
+        } catch (err) {
+          throw new InvalidArgument(
+            `error while mounting volume '${this.path(name)}': failed to mount local volume: ${(err as Error).message}`,
+            { cause: err },
+          )
+        }
+      }
+      this.mounted.set(name, count + 1)
+      return this.path(name)
+    })
+  }
+
+  async unmount(name: string, _ref: string): Promise<void> {
+    await this.locked(name, async () => {
+      const count = this.mounted.get(name)
+      if (count === undefined) return
+      if (count > 1) this.mounted.set(name, count - 1)
+      else await this.unmountDevice(name)
+    })
+  }
+
+  private unmountDevice(name: string): Promise<void> {
+    if (!this.mounted.has(name)) return Promise.resolve()
+    try {
+      umount(this.path(name), 0)
+    } catch (err) {
+      if (errnoCode(err) !== 'EINVAL' && !/EINVAL|ENOENT/.test(String(err))) throw err
+    }
+    this.mounted.delete(name)
+    return Promise.resolve()
+  }
+}
