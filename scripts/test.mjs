@@ -15,7 +15,7 @@ function find(dir) {
 }
 
 const only = process.argv.slice(2)
-const files = only.length > 0 ? only : [...find('src'), ...find('test')].sort()
+const files = only.length > 0 ? only : [...find('src'), ...find('test'), ...find('bench')].sort()
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
