@@ -14,6 +14,7 @@ import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from './
 import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
 import { containerRoutes } from './routes/containers.ts'
+import { lifecycleRoutes } from './routes/lifecycle.ts'
 import { fileRoutes } from './routes/files.ts'
 import { execRoutes } from './routes/exec.ts'
 import { volumeRoutes } from './routes/volumes.ts'
@@ -26,6 +27,7 @@ export const defaultRouteSets: RouteSet[] = [
   systemRoutes,
   imageRoutes,
   containerRoutes,
+  lifecycleRoutes,
   fileRoutes,
   execRoutes,
   volumeRoutes,

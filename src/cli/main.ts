@@ -21,6 +21,32 @@ const commands: Record<string, Entry> = {
     load: () => import('./commands/run.ts'),
   },
   ps: { short: 'List containers', load: () => import('./commands/ps.ts') },
+  pause: {
+    short: 'Pause all processes within one or more containers',
+    load: () => import('./commands/pause.ts'),
+  },
+  unpause: {
+    short: 'Unpause all processes within one or more containers',
+    load: () => import('./commands/unpause.ts'),
+  },
+  restart: { short: 'Restart one or more containers', load: () => import('./commands/restart.ts') },
+  rename: { short: 'Rename a container', load: () => import('./commands/rename.ts') },
+  top: {
+    short: 'Display the running processes of a container',
+    load: () => import('./commands/top.ts'),
+  },
+  stats: {
+    short: 'Display a live stream of container(s) resource usage statistics',
+    load: () => import('./commands/stats.ts'),
+  },
+  events: {
+    short: 'Get real time events from the server',
+    load: () => import('./commands/events.ts'),
+  },
+  update: {
+    short: 'Update configuration of one or more containers',
+    load: () => import('./commands/update.ts'),
+  },
   exec: {
     short: 'Execute a command in a running container',
     load: () => import('./commands/exec.ts'),
@@ -117,6 +143,10 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       tag: 'tag',
     },
   },
+  system: {
+    short: 'Manage berth',
+    subs: { events: 'events', info: 'info' },
+  },
   container: {
     short: 'Manage containers',
     subs: {
@@ -133,11 +163,19 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       ls: 'ps',
       list: 'ps',
       ps: 'ps',
+      pause: 'pause',
+      prune: 'container-prune',
+      rename: 'rename',
+      restart: 'restart',
       rm: 'rm',
       remove: 'rm',
       run: 'run',
       start: 'start',
+      stats: 'stats',
       stop: 'stop',
+      top: 'top',
+      unpause: 'unpause',
+      update: 'update',
       wait: 'wait',
     },
   },
@@ -163,6 +201,10 @@ const hidden: Record<string, Entry> = {
     load: () => import('./commands/image-inspect.ts'),
   },
   'image-prune': { short: 'Remove unused images', load: () => import('./commands/image-prune.ts') },
+  'container-prune': {
+    short: 'Remove all stopped containers',
+    load: () => import('./commands/container-prune.ts'),
+  },
 }
 
 const globalFlags: FlagDef[] = [

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { ContainerFiles } from '../engine/container/files.ts'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerService } from '../engine/container/service.ts'
+import { ContainerLifecycle } from '../engine/container/lifecycle.ts'
+import { EventBus } from '../engine/events/bus.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
@@ -30,6 +32,7 @@ export async function createEngine(opts: {
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: join(dataRoot, 'run') })
   const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
+  const events = new EventBus()
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.
   const images: LocalImageStore = new LocalImageStore({
@@ -50,7 +53,9 @@ export async function createEngine(opts: {
     unmount: async (target) => unmount(target),
     logger,
     volumes,
+    events,
   })
+  const lifecycle = new ContainerLifecycle({ containers, runtime, events, logger })
   const files = new ContainerFiles({
     containers,
     containerDir: (id) => containers.store.containerDir(id),
@@ -85,6 +90,8 @@ export async function createEngine(opts: {
     execs,
     files,
     volumes,
+    lifecycle,
+    events,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

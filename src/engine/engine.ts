@@ -2,6 +2,8 @@ import type { ContainerApi, ExecApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
+import type { LifecycleApi } from './container/lifecycle.ts'
+import type { EventsApi } from './events/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -22,5 +24,9 @@ export interface Engine {
   readonly files?: ContainerFilesApi
   /** Named and anonymous volumes; absent in engines without a data root (API tests). */
   readonly volumes?: VolumeApi
+  /** pause, restart, rename, prune, top, stats, update; absent in API tests' fake engines. */
+  readonly lifecycle?: LifecycleApi
+  /** The event bus behind GET /events; absent in API tests' fake engines. */
+  readonly events?: EventsApi
   counts(): Promise<EngineCounts>
 }

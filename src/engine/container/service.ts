@@ -23,6 +23,9 @@ import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts
 import { confinementContext, hostFacts } from './confine.ts'
 import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
+import { containerAttributes } from '../events/bus.ts'
+import type { EventSink } from '../events/types.ts'
+import { parseSignal } from './signals.ts'
 import { ContainerStore } from './store.ts'
 import type {
   AttachSession,
@@ -60,6 +63,8 @@ export interface ContainerDeps {
   logger: Logger
   /** Named and anonymous volumes; without it, only binds and tmpfs mounts work. */
   volumes?: VolumeStore
+  /** Where lifecycle events go (GET /events); none when absent. */
+  events?: EventSink
 }
 
 interface Deferred<T> {
@@ -274,6 +279,7 @@ export class ContainerService implements ContainerApi {
       throw err
     }
     this.deps.logger.debug('container created', { id, name: finalName })
+    this.emit(this.store.get(id), 'create')
     return { Id: id, Warnings: [] }
   }
 
@@ -345,6 +351,7 @@ export class ContainerService implements ContainerApi {
       }
       await this.store.saveState(c)
       this.watchExit(c.id)
+      this.emit(c, 'start')
     } catch (err) {
       await this.failStart(c, err)
       throw err
@@ -400,6 +407,7 @@ export class ContainerService implements ContainerApi {
           FinishedAt: status.finishedAt,
         }
         await this.store.saveState(c)
+        this.emit(c, 'die', { exitCode: String(status.exitCode) })
       }
       await this.deps.runtime.delete(id, false).catch((err: unknown) => {
         this.deps.logger.warn('runtime delete failed', { id, error: String(err) })
@@ -457,6 +465,7 @@ export class ContainerService implements ContainerApi {
     }
     const sub = hub.subscribe()
     if (c.state.Running) await hub.ensureConnected()
+    this.emit(c, 'attach')
     const connected = hub
     return {
       output: sub.output,
@@ -481,13 +490,39 @@ export class ContainerService implements ContainerApi {
   }
 
   async kill(ref: string, signal = 'KILL'): Promise<void> {
+    const signo = parseSignal(signal)
     const c = this.store.get(ref)
     if (!c.state.Running) {
-      throw new Conflict(`Cannot kill container: ${ref}: container ${c.id} is not running`)
+      throw new Conflict(`Cannot kill container: ${ref}: Container ${c.id} is not running`)
     }
     // A restarting container has no process: the note that it is stopped is enough.
     if (await this.noteManualStop(c, signal)) return
-    await this.deps.runtime.kill(c.id, signal)
+    await this.deps.runtime.kill(c.id, String(signo))
+    this.emit(c, 'kill', { signal: String(signo) })
+    await this.thawAfterSignal(c)
+  }
+
+  /** Docker unpauses a container it signalled, so the signal is delivered. */
+  private async thawAfterSignal(c: Container): Promise<void> {
+    if (!c.state.Paused) return
+    await this.deps.runtime.resume(c.id).catch(() => undefined)
+    if (c.state.Running) {
+      c.state = { ...c.state, Status: 'running', Paused: false }
+      await this.store.saveState(c)
+    }
+  }
+
+  /** A change of restart policy (docker update) applies from the next exit on. */
+  restartPolicyChanged(id: string): void {
+    this.restartManagers.delete(id)
+  }
+
+  private emit(c: Container, action: string, extra?: Record<string, string>): void {
+    this.deps.events?.emit({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: c.id, Attributes: containerAttributes(c, extra) },
+    })
   }
 
   async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
@@ -495,9 +530,13 @@ export class ContainerService implements ContainerApi {
     if (!c.state.Running) throw new NotModified('container already stopped')
     const exit = this.exited.get(c.id) ?? Promise.resolve()
     const stopSignal = signal || c.config.StopSignal || 'TERM'
+    const signo = parseSignal(stopSignal)
     const timeout = timeoutSeconds ?? c.config.StopTimeout ?? 10
     if (await this.noteManualStop(c, 'KILL')) return
-    await this.deps.runtime.kill(c.id, stopSignal).catch(() => undefined)
+    await this.deps.runtime.kill(c.id, String(signo)).catch(() => undefined)
+    this.emit(c, 'kill', { signal: String(signo) })
+    await this.thawAfterSignal(c)
+    void exit.then(() => this.emit(c, 'stop'))
     if (timeout < 0) {
       await exit
       return
@@ -510,6 +549,7 @@ export class ContainerService implements ContainerApi {
     clearTimeout(timer)
     if (gone) {
       await this.deps.runtime.kill(c.id, 'KILL').catch(() => undefined)
+      this.emit(c, 'kill', { signal: '9' })
       await exit
     }
   }
@@ -524,6 +564,8 @@ export class ContainerService implements ContainerApi {
       }
       await this.noteManualStop(c, 'KILL')
       await this.deps.runtime.kill(c.id, 'KILL').catch(() => undefined)
+      this.emit(c, 'kill', { signal: '9' })
+      await this.thawAfterSignal(c)
       await this.exited.get(c.id)
     }
     await this.locked(c.id, async () => {
@@ -545,6 +587,7 @@ export class ContainerService implements ContainerApi {
     // The record goes first: a crash after it leaves a stray layer, which the next start
     // removes, never a record without its filesystem.
     await this.store.delete(c)
+    this.emit(c, 'destroy')
     faultPoint('rm.after-record')
     await this.deps.layers.removeRW(c.id)
     await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)

@@ -162,6 +162,29 @@ export class ContainerStore {
     await writeJsonAtomic(join(this.containerDir(c.id), 'state.json'), st)
   }
 
+  /** Rewrites the config record with the container's HostConfig (docker update changes it). */
+  async saveConfig(c: Container): Promise<void> {
+    const path = join(this.containerDir(c.id), 'config.json')
+    const rec = await readJson<ConfigRecord>(path)
+    if (rec === undefined) throw new NotFound(`No such container: ${c.id}`)
+    await writeJsonAtomic(path, { ...rec, hostConfig: c.hostConfig })
+  }
+
+  /** Moves the container to a new name; Conflict in Docker's words when the name is taken. */
+  async rename(c: Container, name: string): Promise<void> {
+    this.reserveName(name, c.id)
+    const old = c.name
+    c.name = name
+    try {
+      await this.saveState(c)
+    } catch (err) {
+      c.name = old
+      this.releaseName(name, c.id)
+      throw err
+    }
+    this.releaseName(old, c.id)
+  }
+
   async delete(c: Container): Promise<void> {
     // Rename first so that a crash mid-delete never leaves a half record that looks whole.
     const doomed = join(this.dir, `.tmp-rm-${c.id}`)

@@ -12,7 +12,9 @@ import type {
   OutputChunk,
   Runtime,
   RuntimeStatus,
+  SpecResources,
 } from './types.ts'
+import { runcUpdateArgs } from './update.ts'
 
 export interface ConmonRuntimeOptions {
   /** Holds runc's state (--root), conmon's exit files, attach socket links and pid files. */
@@ -484,6 +486,28 @@ export class ConmonRuntime implements Runtime {
     for (const n of await names(this.socketDir)) ids.add(n)
     for (const n of await names(this.pidDir)) ids.add(n.replace(/(\.conmon)?\.pid$/, ''))
     return [...ids].filter((id) => /^[0-9a-f]{64}$/.test(id))
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.runcSimple(['pause', id], 'pause')
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.runcSimple(['resume', id], 'resume')
+  }
+
+  async update(id: string, resources: SpecResources): Promise<void> {
+    await this.runcSimple(['update', ...runcUpdateArgs(resources), id], 'update')
+  }
+
+  /** A runc call whose failure is NotFound (no such container), Conflict (wrong state) or 500. */
+  private async runcSimple(args: string[], what: string): Promise<void> {
+    const r = await this.runcCmd(args)
+    if (r.code === 0) return
+    const desc = runcMessage(r.stderr)
+    if (/does not exist/.test(desc)) throw new NotFound(`no such container: ${args.at(-1)}`)
+    if (/not (running|paused)|is paused|is stopped/.test(desc)) throw new Conflict(desc)
+    throw new Internal(`runc ${what}: ${desc}`)
   }
 
   async cleanup(id: string): Promise<void> {

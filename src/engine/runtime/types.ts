@@ -148,6 +148,12 @@ export interface Runtime {
   monitorAlive(id: string): Promise<boolean>
   /** IDs the runtime holds any state for (runtime records, monitor files), to find strays. */
   knownIds(): Promise<string[]>
+  /** Freezes every process of the container (the cgroup freezer): `runc pause`. */
+  pause(id: string): Promise<void>
+  /** Thaws a paused container: `runc resume`. */
+  resume(id: string): Promise<void>
+  /** Applies new resource limits to a running container: `runc update`. */
+  update(id: string, resources: SpecResources): Promise<void>
 }
 
 /** One process to run in a running container (`exec`). */

@@ -1,0 +1,31 @@
+import type { CommandDef } from '../command.ts'
+import { bool, encodeFilters, filterFlag, list, out } from '../command.ts'
+import { confirm } from '../prompt.ts'
+import { humanSize } from '../units.ts'
+
+export const command: CommandDef = {
+  usage: '[OPTIONS]',
+  short: 'Remove all stopped containers',
+  args: { max: 0 },
+  flags: [
+    { ...filterFlag, short: undefined, desc: 'Provide filter values (e.g. "until=<timestamp>")' },
+    { long: 'force', short: 'f', kind: 'bool', desc: 'Do not prompt for confirmation' },
+  ],
+  async run(ctx, f) {
+    const warning = 'WARNING! This will remove all stopped containers.'
+    if (!bool(f, 'force') && !(await confirm(warning + '\nAre you sure you want to continue?')))
+      return 0
+    const client = await ctx.client()
+    const rep = await client.json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>(
+      'POST',
+      '/containers/prune',
+      { query: { filters: encodeFilters(list(f, 'filter')) } },
+    )
+    let s = ''
+    const deleted = rep.ContainersDeleted ?? []
+    if (deleted.length > 0) s += `Deleted Containers:\n${deleted.join('\n')}\n\n`
+    s += `Total reclaimed space: ${humanSize(rep.SpaceReclaimed ?? 0)}\n`
+    out(s)
+    return 0
+  },
+}

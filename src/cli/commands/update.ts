@@ -1,0 +1,114 @@
+import type { CommandDef } from '../command.ts'
+import { CliError, forEach, out, str } from '../command.ts'
+import { parseRestartPolicy } from '../containeropts.ts'
+
+/** go-units RAMInBytes: 64m, 1.5g, 512k, 1024 (binary units). */
+export function ramInBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v)
+  if (!m) throw new Error(`invalid size: '${v}'`)
+  const mult: Record<string, number> = {
+    k: 1024,
+    m: 1024 ** 2,
+    g: 1024 ** 3,
+    t: 1024 ** 4,
+    p: 1024 ** 5,
+  }
+  return Math.floor(Number(m[1]) * (m[2] ? (mult[m[2].toLowerCase()] as number) : 1))
+}
+
+function flagErr(v: string, flag: string, why: string): CliError {
+  return new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125)
+}
+
+const intFlag = (long: string, desc: string, short?: string) => ({
+  long,
+  ...(short ? { short } : {}),
+  kind: 'string' as const,
+  typeName: 'int',
+  desc,
+})
+
+export const command: CommandDef = {
+  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
+  short: 'Update configuration of one or more containers',
+  aliases: ['berth container update', 'berth update'],
+  args: { min: 1 },
+  flags: [
+    intFlag('cpu-period', 'Limit CPU CFS (Completely Fair Scheduler) period'),
+    intFlag('cpu-quota', 'Limit CPU CFS (Completely Fair Scheduler) quota'),
+    intFlag('cpu-shares', 'CPU shares (relative weight)', 'c'),
+    { long: 'cpus', kind: 'string', typeName: 'decimal', desc: 'Number of CPUs' },
+    { long: 'cpuset-cpus', kind: 'string', desc: 'CPUs in which to allow execution (0-3, 0,1)' },
+    { long: 'cpuset-mems', kind: 'string', desc: 'MEMs in which to allow execution (0-3, 0,1)' },
+    { long: 'memory', short: 'm', kind: 'string', typeName: 'bytes', desc: 'Memory limit' },
+    {
+      long: 'memory-reservation',
+      kind: 'string',
+      typeName: 'bytes',
+      desc: 'Memory soft limit',
+    },
+    {
+      long: 'memory-swap',
+      kind: 'string',
+      typeName: 'bytes',
+      desc: 'Swap limit equal to memory plus swap: -1 to enable unlimited swap',
+    },
+    intFlag('pids-limit', 'Tune container pids limit (set -1 for unlimited)'),
+    { long: 'restart', kind: 'string', desc: 'Restart policy to apply when a container exits' },
+  ],
+  async run(ctx, f) {
+    if (f.changed.size === 0) {
+      throw new CliError('you must provide one or more flags when using this command')
+    }
+    const body: Record<string, unknown> = {}
+    const int = (flag: string, key: string): void => {
+      if (!f.changed.has(flag)) return
+      const v = str(f, flag)
+      if (!/^[-+]?\d+$/.test(v))
+        throw flagErr(v, `--${flag}`, `strconv.ParseInt: parsing "${v}": invalid syntax`)
+      body[key] = Number.parseInt(v, 10)
+    }
+    const bytes = (flag: string, key: string, allowUnlimited = false): void => {
+      if (!f.changed.has(flag)) return
+      const v = str(f, flag)
+      if (allowUnlimited && v === '-1') {
+        body[key] = -1
+        return
+      }
+      try {
+        body[key] = ramInBytes(v)
+      } catch (e) {
+        throw flagErr(v, `--${flag}`, (e as Error).message)
+      }
+    }
+    int('cpu-period', 'CpuPeriod')
+    int('cpu-quota', 'CpuQuota')
+    int('cpu-shares', 'CpuShares')
+    int('pids-limit', 'PidsLimit')
+    if (f.changed.has('cpus')) {
+      const v = str(f, 'cpus')
+      const n = Number(v)
+      if (v === '' || !Number.isFinite(n)) {
+        throw flagErr(v, '--cpus', `failed to parse ${v} as a rational number`)
+      }
+      body.NanoCpus = Math.round(n * 1e9)
+    }
+    if (f.changed.has('cpuset-cpus')) body.CpusetCpus = str(f, 'cpuset-cpus')
+    if (f.changed.has('cpuset-mems')) body.CpusetMems = str(f, 'cpuset-mems')
+    bytes('memory', 'Memory')
+    bytes('memory-reservation', 'MemoryReservation')
+    bytes('memory-swap', 'MemorySwap', true)
+    if (f.changed.has('restart')) body.RestartPolicy = parseRestartPolicy(str(f, 'restart'))
+
+    const client = await ctx.client()
+    return forEach(f.args, async (n) => {
+      const r = await client.json<{ Warnings?: string[] | null }>(
+        'POST',
+        `/containers/${encodeURIComponent(n)}/update`,
+        { body },
+      )
+      for (const w of r.Warnings ?? []) process.stderr.write(`${w}\n`)
+      out(n + '\n')
+    })
+  },
+}
