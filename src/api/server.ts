@@ -15,8 +15,8 @@ import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { lifecycleRoutes } from './routes/lifecycle.ts'
-import { fileRoutes } from './routes/files.ts'
 import { execRoutes } from './routes/exec.ts'
+import { fileRoutes } from './routes/files.ts'
 import { volumeRoutes } from './routes/volumes.ts'
 
 /** A set of routes: a function that adds them to the router. */
@@ -28,8 +28,8 @@ export const defaultRouteSets: RouteSet[] = [
   imageRoutes,
   containerRoutes,
   lifecycleRoutes,
-  fileRoutes,
   execRoutes,
+  fileRoutes,
   volumeRoutes,
 ]
 

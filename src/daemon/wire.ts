@@ -2,8 +2,8 @@
 // interfaces passed to its constructor.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ContainerFiles } from '../engine/container/files.ts'
 import { ExecService } from '../engine/container/exec.ts'
+import { ContainerFiles } from '../engine/container/files.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { ContainerLifecycle } from '../engine/container/lifecycle.ts'
 import { EventBus } from '../engine/events/bus.ts'
@@ -50,12 +50,21 @@ export async function createEngine(opts: {
     resolveUser,
     readLog,
     mount: async (m) => mountOverlay(m),
-    unmount: async (target) => unmount(target),
+    // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
+    unmount: async (target) => unmount(target, { detach: true }),
     logger,
     volumes,
     events,
   })
   const lifecycle = new ContainerLifecycle({ containers, runtime, events, logger })
+  const execs = new ExecService({
+    containers,
+    runtime: new ConmonExec(runtime),
+    containerDir: (id) => containers.store.containerDir(id),
+    resolveUser,
+    hostCapabilities,
+    logger,
+  })
   const files = new ContainerFiles({
     containers,
     containerDir: (id) => containers.store.containerDir(id),
@@ -68,14 +77,6 @@ export async function createEngine(opts: {
     pause: (id) => runcOrThrow(runtime, ['pause', id]),
     resume: (id) => runcOrThrow(runtime, ['resume', id]),
     resolveUser,
-  })
-  const execs = new ExecService({
-    containers,
-    runtime: new ConmonExec(runtime),
-    containerDir: (id) => containers.store.containerDir(id),
-    resolveUser,
-    hostCapabilities,
-    logger,
   })
   await blobs.init()
   await layers.init()

@@ -17,9 +17,9 @@ import { faultPoint } from '../fault.ts'
 import { AttachHub } from './attach.ts'
 import { ContainerMounts, combineMounts, withMountPropagation } from './mounts.ts'
 import type { VolumeStore } from '../volume/types.ts'
-import { withConsoleSize } from './console.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
 import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts'
+import { withConsoleSize } from './console.ts'
 import { confinementContext, hostFacts } from './confine.ts'
 import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
@@ -145,6 +145,8 @@ export class ContainerService implements ContainerApi {
   private readonly exitWaiters = new Map<string, Deferred<WaitResult>[]>()
   private readonly removeWaiters = new Map<string, Deferred<WaitResult>[]>()
   private readonly hubs = new Map<string, AttachHub>()
+  /** Background cleanups of removed containers, awaited by settle(). */
+  private readonly cleanups = new Set<Promise<void>>()
   /** Resolves when the running container's exit has been fully handled. */
   private readonly exited = new Map<string, Promise<void>>()
   private readonly restartManagers = new Map<string, RestartManager>()
@@ -406,8 +408,16 @@ export class ContainerService implements ContainerApi {
           ExitCode: status.exitCode,
           FinishedAt: status.finishedAt,
         }
-        await this.store.saveState(c)
+        // A --rm container's record is about to go; after a crash here, the exit file
+        // tells the next start the same thing.
+        if (!c.hostConfig.AutoRemove) await this.store.saveState(c)
         this.emit(c, 'die', { exitCode: String(status.exitCode) })
+      }
+      if (c.hostConfig.AutoRemove) {
+        // --rm excludes restart policies (refused at create), so the container just goes.
+        this.notifyExit(id, { StatusCode: status.exitCode, Error: null })
+        await this.removeLocked(c, { force: true, volumes: true }, { deferCleanup: true })
+        return
       }
       await this.deps.runtime.delete(id, false).catch((err: unknown) => {
         this.deps.logger.warn('runtime delete failed', { id, error: String(err) })
@@ -573,24 +583,46 @@ export class ContainerService implements ContainerApi {
     })
   }
 
+  /**
+   * Removes a container. With deferCleanup (a --rm container that just exited) the record
+   * goes first and the waiters hear of it at once; the runtime record, mount and layer are
+   * cleared right after in the background. A crash in between leaves strays that the next
+   * start removes, never a record without its filesystem.
+   */
   private async removeLocked(
     c: Container,
     opts: { force: boolean; volumes: boolean },
+    how: { deferCleanup?: boolean } = {},
   ): Promise<void> {
     const p = this.paths(c.id)
     const wasRunning = c.state.Running
     c.state = { ...c.state, Status: 'removing' }
-    if (wasRunning) await this.deps.runtime.delete(c.id, true)
-    await this.deps.runtime.cleanup(c.id)
+    const clearRuntime = async (): Promise<void> => {
+      if (wasRunning || how.deferCleanup) await this.deps.runtime.delete(c.id, true)
+      await this.deps.runtime.cleanup(c.id)
+      faultPoint('rm.after-runtime')
+    }
+    const clearStorage = async (): Promise<void> => {
+      await this.deps.layers.removeRW(c.id)
+      await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
+    }
+    if (!how.deferCleanup) await clearRuntime()
+    // The rootfs is mounted inside the record's directory: never delete through it.
     await this.deps.unmount(p.rootfs).catch(() => undefined)
-    faultPoint('rm.after-runtime')
-    // The record goes first: a crash after it leaves a stray layer, which the next start
-    // removes, never a record without its filesystem.
     await this.store.delete(c)
     this.emit(c, 'destroy')
     faultPoint('rm.after-record')
-    await this.deps.layers.removeRW(c.id)
-    await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
+    if (how.deferCleanup) {
+      const cleanup = clearRuntime()
+        .then(clearStorage)
+        .catch((err: unknown) => {
+          this.deps.logger.warn('cleanup after removal failed', { id: c.id, error: String(err) })
+        })
+        .finally(() => this.cleanups.delete(cleanup))
+      this.cleanups.add(cleanup)
+    } else {
+      await clearStorage()
+    }
     this.restartManagers.delete(c.id)
     const result: WaitResult = { StatusCode: c.state.ExitCode, Error: null }
     for (const w of this.removeWaiters.get(c.id) ?? []) w.resolve(result)
@@ -620,6 +652,7 @@ export class ContainerService implements ContainerApi {
   async settle(): Promise<void> {
     await this.reconciled
     await Promise.all([...this.exited.values(), ...this.restarts.values()])
+    await Promise.all([...this.cleanups])
   }
 
   // ---- restart policies (restart.ts) and reconciliation at daemon start (reconcile.ts)
