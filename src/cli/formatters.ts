@@ -9,7 +9,7 @@ import {
   rfc3339,
   since,
   truncateID,
-} from './units.ts'
+} from '../lib/units.ts'
 
 export interface ContainerSummary {
   Id: string

@@ -1,11 +1,12 @@
 // Test helpers shared by CLI (and other) tests: a real dockerd in a temp dir as an oracle,
 // a busybox image for it, and runners for the stock docker CLI and for berth.
-import { spawn, spawnSync } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, mkdir, copyFile, symlink, rm } from 'node:fs/promises'
-import http from 'node:http'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
+import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import {
+  busyboxTar as harnessBusyboxTar,
+  startDockerd as startHarnessDockerd,
+} from '../../test/e2e/harness.ts'
 
 export interface Dockerd {
   dir: string
@@ -16,79 +17,24 @@ export interface Dockerd {
   stop(): Promise<void>
 }
 
-function ping(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: socket, path: '/_ping', method: 'GET' }, (res) => {
-      res.resume()
-      resolve(res.statusCode === 200)
-    })
-    req.on('error', () => resolve(false))
-    req.end()
-  })
-}
-
-/** Starts Debian's dockerd in a fresh temp dir; throws (never skips) when it cannot. */
+/** Starts Debian's dockerd through the e2e harness; throws (never skips) when it cannot. */
 export async function startDockerd(): Promise<Dockerd> {
-  const dir = await mkdtemp(join(tmpdir(), 'berth-oracle-'))
-  const socket = join(dir, 'sock')
-  const cfg = join(dir, 'cfg')
+  const d = await startHarnessDockerd()
+  const cfg = join(d.dir, 'cfg')
   await mkdir(cfg)
-  const child: ChildProcess = spawn(
-    'dockerd',
-    [
-      '--data-root',
-      join(dir, 'd'),
-      '--exec-root',
-      join(dir, 'e'),
-      '--pidfile',
-      join(dir, 'p'),
-      '-H',
-      `unix://${socket}`,
-      '--iptables=false',
-      '--bridge=none',
-    ],
-    { stdio: 'ignore' },
-  )
-  let exited: string | undefined
-  child.on('exit', (c, s) => (exited = `dockerd exited (${c ?? s})`))
-  child.on('error', (e) => (exited = `dockerd failed to start: ${e.message}`))
-  const deadline = Date.now() + 30_000
-  while (!(await ping(socket))) {
-    if (exited) throw new Error(exited)
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error('dockerd did not answer /_ping within 30s')
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
   return {
-    dir,
-    socket,
-    host: `unix://${socket}`,
-    env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: cfg },
-    async stop() {
-      if (child.exitCode === null) {
-        const done = new Promise((r) => child.once('exit', r))
-        child.kill('SIGTERM')
-        await done
-      }
-      spawnSync('umount', ['-R', join(dir, 'd')], { stdio: 'ignore' })
-      await rm(dir, { recursive: true, force: true })
-    },
+    dir: d.dir,
+    socket: d.socket,
+    host: `unix://${d.socket}`,
+    env: { ...process.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CONFIG: cfg },
+    stop: () => d.stop(),
   }
 }
 
-const busyboxLinks = ['sh', 'echo', 'cat', 'ls', 'true', 'false', 'sleep', 'id', 'env', 'pwd']
-
-/** Writes a busybox root filesystem tar (bin/busybox and its links) and returns its path. */
+/** Copies the harness's busybox root filesystem tar into dir and returns its path. */
 export async function busyboxTar(dir: string): Promise<string> {
-  const root = join(dir, 'rootfs')
-  await mkdir(join(root, 'bin'), { recursive: true })
-  await copyFile('/bin/busybox', join(root, 'bin', 'busybox'))
-  for (const l of busyboxLinks) await symlink('busybox', join(root, 'bin', l))
   const tar = join(dir, 'busybox.tar')
-  const r = spawnSync('tar', ['-C', root, '-cf', tar, '.'])
-  if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`)
+  await copyFile(await harnessBusyboxTar(), tar)
   return tar
 }
 

@@ -1,6 +1,6 @@
 // docker's volumeContext: the fields a `volume ls --format` template can use, and the headers.
 import { STRUCT } from './template/index.ts'
-import { humanSize } from './units.ts'
+import { humanSize } from '../lib/units.ts'
 
 export interface VolumeSummary {
   Name: string

@@ -7,7 +7,7 @@ import { readJson, sendJson, sendStatus } from '../http.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
-import { humanDuration } from '../units.ts'
+import { humanDuration } from '../../lib/units.ts'
 import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'

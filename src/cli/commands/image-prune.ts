@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { bool, encodeFilters, filterFlag, list, out } from '../command.ts'
-import { humanSize } from '../units.ts'
+import { humanSize } from '../../lib/units.ts'
 import { confirm } from '../prompt.ts'
 
 export const command: CommandDef = {

@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, out, str } from '../command.ts'
 import { render } from '../template/index.ts'
-import { bytesSize } from '../units.ts'
+import { bytesSize } from '../../lib/units.ts'
 
 interface Info {
   ID?: string

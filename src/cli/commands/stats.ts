@@ -3,7 +3,7 @@ import type { Client } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, formatFlagDesc, out, outAsync, str } from '../command.ts'
 import { formatRows, STRUCT } from '../template/index.ts'
-import { bytesSize, humanSizeWithPrecision, truncateID } from '../units.ts'
+import { bytesSize, humanSizeWithPrecision, truncateID } from '../../lib/units.ts'
 
 /** The parts of Docker's StatsJSON the table is computed from. */
 export interface StatsSample {

@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { bool, encodeFilters, list, out } from '../command.ts'
 import { confirm } from '../prompt.ts'
-import { humanSize } from '../units.ts'
+import { humanSize } from '../../lib/units.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS]',

@@ -3,11 +3,12 @@
 // pty with -t, resizes through its ctl fifo), so an exec'd process outlives berthd.
 import { spawn } from 'node:child_process'
 import { constants as fsc } from 'node:fs'
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { Conflict, errnoCode, Internal } from '../errors.ts'
 import { runcMessage, startError, type ConmonRuntime } from './conmon.ts'
+import { hostFacts } from './host.ts'
 import type { AttachConnection, ExecHandle, ExecRuntime, ExecSpawnOptions } from './types.ts'
 
 /** conmon's ctl message for a window resize (ctrl.c: WIN_RESIZE_EVENT). */
@@ -231,24 +232,7 @@ export class ConmonExec implements ExecRuntime {
   }
 }
 
-// Capability names by bit (linux/capability.h), for `exec --privileged`.
-const CAP_NAMES = (
-  'CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE ' +
-  'NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO ' +
-  'SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME ' +
-  'SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG ' +
-  'WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE'
-)
-  .split(' ')
-  .map((n) => `CAP_${n}`)
-
-let hostCaps: Promise<string[]> | undefined
-
 /** berthd's capability bounding set: all a process may be granted here (never more). */
-export function hostCapabilities(): Promise<string[]> {
-  hostCaps ??= readFile('/proc/self/status', 'utf8').then((status) => {
-    const mask = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0'}`)
-    return CAP_NAMES.filter((_, bit) => (mask >> BigInt(bit)) & 1n)
-  })
-  return hostCaps
+export async function hostCapabilities(): Promise<string[]> {
+  return (await hostFacts()).capabilities
 }
