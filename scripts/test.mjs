@@ -18,7 +18,15 @@ const only = process.argv.slice(2)
 const files = only.length > 0 ? only : [...find('src'), ...find('test'), ...find('bench')].sort()
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=180000', '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-timeout=180000',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit' },
 )
 process.exit(r.status ?? 1)
