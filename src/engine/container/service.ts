@@ -507,9 +507,13 @@ export class ContainerService implements ContainerApi {
     }
     // A restarting container has no process: the note that it is stopped is enough.
     if (await this.noteManualStop(c, signal)) return
+    const exit = this.exited.get(c.id)
     await this.deps.runtime.kill(c.id, String(signo))
     this.emit(c, 'kill', { signal: String(signo) })
     await this.thawAfterSignal(c)
+    // Like moby's Kill: after SIGKILL the answer waits (briefly) until the container is down,
+    // so a client that inspects next sees the exit code.
+    if (signo === 9 && exit) await waitAtMost(exit, 10_000)
   }
 
   /** Docker unpauses a container it signalled, so the signal is delivered. */
@@ -817,4 +821,11 @@ function etcMounts(dir: string): Mount[] {
 async function ensureWorkdir(rootfs: string, cwd: string): Promise<void> {
   if (cwd === '/') return
   await mkdir(await resolveInRoot(rootfs, cwd), { recursive: true, mode: 0o755 })
+}
+
+/** Waits for a promise, but no longer than ms. */
+async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
 }

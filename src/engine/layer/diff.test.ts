@@ -10,6 +10,7 @@ import {
   rm,
   symlink,
   writeFile,
+  utimes,
 } from 'node:fs/promises'
 import { after, before, describe, test } from 'node:test'
 import { lgetxattr, lsetxattr, mknod, S_IFCHR } from '../sys/libc.ts'
@@ -29,6 +30,11 @@ before(async () => {
   await writeFile(`${lower}/bin/ls`, 'ls')
   await writeFile(`${lower}/etc/passwd`, 'root:x:0:0::/root:/bin/sh\n')
   await writeFile(`${lower}/home/old`, 'old')
+  // An image's directories are older than anything a container does; without this, a fast
+  // run could give upper and lower dirs the same mtime and the parents would not count as changed.
+  const imageTime = new Date('2020-01-01T00:00:00Z')
+  for (const d of ['bin', 'etc', 'home', 'keep'])
+    await utimes(`${lower}/${d}`, imageTime, imageTime)
   // What a container changed, as overlayfs leaves it in the upper directory.
   for (const d of ['bin', 'etc', 'home', 'tmp/d', 'dev', 'proc']) {
     await mkdir(`${upper}/${d}`, { recursive: true })
