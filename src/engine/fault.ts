@@ -30,6 +30,8 @@ export const FAULT_POINTS = [
   'import.before-record',
   'load.after-layers',
   'load.mid-record',
+  'commit.paused',
+  'commit.before-record',
 ] as const
 
 export type FaultPoint = (typeof FAULT_POINTS)[number]

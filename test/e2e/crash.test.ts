@@ -206,8 +206,30 @@ describe('berthd killed inside a flow leaves whole state behind', () => {
     })
   }
 
+  for (const point of ['commit.paused', 'commit.before-record']) {
+    test(point, async () => {
+      const name = fresh()
+      await ok(['run', '-d', '--name', name, 'busybox', 'sh', '-c', 'echo x > /made; sleep 1000'])
+      const tag = `committed-${point.replace(/\W/g, '')}:1`
+      await crashAt(point, () => docker(['commit', name, tag], host()))
+      await checkState(point)
+      // No half image; the container was thawed and still works, and commit works now.
+      assert.equal((await apiRequest(d, 'GET', `/images/${tag}/json`)).status, 404)
+      const st = JSON.parse((await apiRequest(d, 'GET', `/containers/${name}/json`)).body) as {
+        State: { Status: string; Paused: boolean }
+      }
+      assert.equal(st.State.Status, 'running')
+      assert.equal((await docker(['exec', name, 'cat', '/made'], host())).stdout, 'x\n')
+      await ok(['commit', name, tag])
+      assert.equal((await docker(['run', '--rm', tag, 'cat', '/made'], host())).stdout, 'x\n')
+      await ok(['rm', '-f', name])
+      await ok(['rmi', tag])
+    })
+  }
+
   test('the daemon said what it repaired', async () => {
     const log = await d.logs()
     assert.match(log, /reconcile: removing a read-write layer with no container/)
+    assert.match(log, /reconcile: thawing a container left frozen by an interrupted commit/)
   })
 })

@@ -1,6 +1,7 @@
 // A container's files: diff, export, the archive endpoints behind `docker cp`, and commit.
 // Everything that touches the container's root goes through descriptors and openat2
 // (RESOLVE_IN_ROOT), so no symlink or `..` inside the container reaches the host.
+import { faultPoint } from '../fault.ts'
 import { once } from 'node:events'
 import { constants, fstat, open as openCb, type BigIntStats } from 'node:fs'
 import {
@@ -412,6 +413,7 @@ export class ContainerFiles implements ContainerFilesApi {
       if (opts.pause && c.state.Running && !c.state.Paused) {
         await this.deps.pause(c.id)
         paused = true
+        faultPoint('commit.paused')
       }
       try {
         const source = diffTar(await this.dirs(c.id))
@@ -490,6 +492,7 @@ export class ContainerFiles implements ContainerFilesApi {
       rootfs: { type: 'layers', diff_ids: newLayers.map((l) => l.diffID) },
       history,
     }
+    faultPoint('commit.before-record')
     const image = await images.create({
       config: imageConfig,
       layers: newLayers,

@@ -5,6 +5,7 @@
 // file reads in parallel, no runtime process per container. Runtime calls (runc delete), restarts
 // by policy, --rm removals and stray cleanup run in the background, a few at a time.
 import { readMountInfo } from '../layer/mount.ts'
+import { cgroupDirs, readCgroupFile } from './cgroup.ts'
 import type { LayerStore } from '../layer/types.ts'
 import type { ExitStatus, Runtime } from '../runtime/types.ts'
 import type { ContainerStore } from './store.ts'
@@ -89,6 +90,9 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
         }
         logger.debug('reconcile: container still running; following it', { id: c.id })
         h.follow(c.id)
+        // A commit pauses a container and thaws it after; a daemon killed in between must not
+        // leave it frozen when its record says it runs.
+        if (!c.state.Paused) jobs.push(() => thawIfFrozen(h, c))
         continue
       }
       let status: ExitStatus
@@ -168,6 +172,19 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
     logger.warn('reconcile: a repair failed', { error: String(err) }),
   )
   return { background }
+}
+
+async function thawIfFrozen(h: ReconcileHost, c: Container): Promise<void> {
+  const dirs = await cgroupDirs(c.state.Pid, `/berth/${c.id}`)
+  const frozen =
+    dirs.version === 1
+      ? (await readCgroupFile(dirs.dir('freezer'), 'freezer.state'))?.trim() === 'FROZEN'
+      : (await readCgroupFile(dirs.dir(''), 'cgroup.freeze'))?.trim() === '1'
+  if (!frozen) return
+  h.logger.info('reconcile: thawing a container left frozen by an interrupted commit', {
+    id: c.id,
+  })
+  await h.runtime.resume(c.id)
 }
 
 /** Kills and deletes a container the runtime holds but the records do not want running. */
