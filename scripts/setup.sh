@@ -12,7 +12,7 @@ set -euo pipefail
 # The host packages berth runs on: runc and conmon run containers, iptables does NAT for
 # the bridge network, busybox-static makes the offline test image, tini and catatonit back
 # `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo.
-PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd ca-certificates curl)
+PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl)
 
 deps_only=false
 npm_only=false

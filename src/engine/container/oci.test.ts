@@ -1,3 +1,4 @@
+import { parseSignal } from './signals.ts'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { capsFromMask } from '../runtime/caps.ts'
@@ -6,7 +7,6 @@ import { DEFAULT_CAPABILITIES, ociSpec } from '../runtime/spec.ts'
 import {
   INIT_PATH,
   parseSecurityOpts,
-  parseSignal,
   resolveGroupAdd,
   specInputFor,
   tmpfsOptions,

@@ -1,6 +1,7 @@
 // A container's Config and HostConfig as the runtime's SpecInput (moby's daemon/oci_linux.go),
 // and the create-time checks of HostConfig with Docker's words (daemon/daemon_unix.go). Pure:
 // the host's facts and the resolved devices and groups come in through the context.
+import { parseSignal } from './signals.ts'
 import { InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
 import { normalizeCaps, tweakCapabilities } from '../runtime/caps.ts'
@@ -48,62 +49,6 @@ export const ULIMIT_NAMES = [
   'sigpending',
   'stack',
 ] as const
-
-// Linux's signal numbers (x86, arm, most arches), for --stop-signal.
-const SIGNALS: Record<string, number> = {
-  HUP: 1,
-  INT: 2,
-  QUIT: 3,
-  ILL: 4,
-  TRAP: 5,
-  ABRT: 6,
-  IOT: 6,
-  BUS: 7,
-  FPE: 8,
-  KILL: 9,
-  USR1: 10,
-  SEGV: 11,
-  USR2: 12,
-  PIPE: 13,
-  ALRM: 14,
-  TERM: 15,
-  STKFLT: 16,
-  CHLD: 17,
-  CONT: 18,
-  STOP: 19,
-  TSTP: 20,
-  TTIN: 21,
-  TTOU: 22,
-  URG: 23,
-  XCPU: 24,
-  XFSZ: 25,
-  VTALRM: 26,
-  PROF: 27,
-  WINCH: 28,
-  IO: 29,
-  POLL: 29,
-  PWR: 30,
-  SYS: 31,
-}
-
-/** moby's signal.ParseSignal: a number, or a name with or without SIG (RTMIN+n too). */
-export function parseSignal(raw: string): number {
-  if (/^\d+$/.test(raw)) {
-    const n = Number(raw)
-    if (n === 0 || n > 64) throw new InvalidArgument(`Invalid signal: ${raw}`)
-    return n
-  }
-  const name = raw.toUpperCase().replace(/^SIG/, '')
-  const rt = /^RTMIN(?:\+(\d+))?$/.exec(name) ?? /^RTMAX(?:-(\d+))?$/.exec(name)
-  if (rt) {
-    const off = Number(rt[1] ?? 0)
-    const n = name.startsWith('RTMIN') ? 34 + off : 64 - off
-    if (n >= 34 && n <= 64) return n
-  }
-  const n = SIGNALS[name]
-  if (n === undefined) throw new InvalidArgument(`Invalid signal: ${raw}`)
-  return n
-}
 
 function num(hc: HostConfig, key: string): number {
   const v = hc[key]
