@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Conflict, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
@@ -23,6 +24,7 @@ import { withConsoleSize } from './console.ts'
 import { confinementContext, hostFacts } from './confine.ts'
 import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
+import { networkNotFound, networkPlan, notRunningToJoin } from './network.ts'
 import { containerAttributes } from '../events/bus.ts'
 import type { EventSink } from '../events/types.ts'
 import { parseSignal } from './signals.ts'
@@ -222,8 +224,10 @@ export class ContainerService implements ContainerApi {
       )
     }
     const { path, args } = entrypointAndArgs(config)
+    const { plan: network, warnings } = networkPlan(hostConfig)
     const id = this.store.newId()
-    config.Hostname = config.Hostname || id.slice(0, 12)
+    // With the host's network a container also takes the host's name, as Docker does.
+    config.Hostname = config.Hostname || (network.kind === 'host' ? hostname() : id.slice(0, 12))
     config.Image = req.Image
 
     let finalName: string
@@ -265,7 +269,7 @@ export class ContainerService implements ContainerApi {
           async (dir) => {
             await mkdir(join(dir, 'rootfs'))
             await mkdir(join(dir, 'bundle'))
-            await writeEtcFiles(dir, config.Hostname as string)
+            await writeEtcFiles(dir, config.Hostname as string, network.kind === 'host')
             await this.mounts.populate(id, mountPoints, join(dir, 'rootfs'))
             faultPoint('create.before-record')
           },
@@ -282,7 +286,7 @@ export class ContainerService implements ContainerApi {
     }
     this.deps.logger.debug('container created', { id, name: finalName })
     this.emit(this.store.get(id), 'create')
-    return { Id: id, Warnings: [] }
+    return { Id: id, Warnings: warnings }
   }
 
   async start(ref: string): Promise<void> {
@@ -311,16 +315,18 @@ export class ContainerService implements ContainerApi {
       const user = await this.deps.resolveUser(p.rootfs, c.config.User)
       const cwd = c.config.WorkingDir || '/'
       await ensureWorkdir(p.rootfs, cwd)
-      const spec = this.deps.ociSpec(
-        specInputFor(c, {
+      const net = this.networkSpec(c)
+      const spec = this.deps.ociSpec({
+        ...specInputFor(c, {
           rootfs: p.rootfs,
           user,
           cwd,
           env: containerEnv(c.config, c.config.Hostname ?? ''),
-          mounts: combineMounts(await this.mounts.prepare(c, p.rootfs), etcMounts(p.dir)),
+          mounts: combineMounts(await this.mounts.prepare(c, p.rootfs), etcMounts(net.etcDir)),
           ...(await confinementContext(c.hostConfig, p.rootfs)),
         }),
-      )
+        ...net.spec,
+      })
       await writeJsonAtomic(
         join(p.bundle, 'config.json'),
         withConsoleSize(withMountPropagation(spec, c), c),
@@ -361,6 +367,28 @@ export class ContainerService implements ContainerApi {
   }
 
   /** Undoes a failed start and records the error as Docker does (the state stays "created"). */
+  /**
+   * The namespace a container's network lives in, and whose /etc/hosts, /etc/resolv.conf and
+   * /etc/hostname it sees: its own, the host's, or (container:NAME) another running container's.
+   */
+  private networkSpec(c: Container): {
+    spec: Pick<SpecInput, 'hostNetwork' | 'netnsPath'>
+    etcDir: string
+  } {
+    const { plan } = networkPlan(c.hostConfig)
+    if (plan.kind === 'named') throw networkNotFound(plan.name)
+    if (plan.kind === 'host') return { spec: { hostNetwork: true }, etcDir: this.paths(c.id).dir }
+    if (plan.kind === 'container') {
+      const target = this.store.get(plan.ref)
+      if (!target.state.Running || target.state.Pid <= 0) throw notRunningToJoin(target.id)
+      return {
+        spec: { netnsPath: `/proc/${target.state.Pid}/ns/net` },
+        etcDir: this.paths(target.id).dir,
+      }
+    }
+    return { spec: {}, etcDir: this.paths(c.id).dir }
+  }
+
   private async failStart(c: Container, err: unknown): Promise<void> {
     const p = this.paths(c.id)
     const exitCode = isBerthError(err) && 'exitCode' in err ? Number(err.exitCode) : 128
@@ -780,8 +808,14 @@ export class ContainerService implements ContainerApi {
 }
 
 /** /etc/hostname, /etc/hosts and /etc/resolv.conf, kept beside the container as Docker does. */
-async function writeEtcFiles(dir: string, hostname: string): Promise<void> {
+async function writeEtcFiles(dir: string, hostname: string, hostNetwork: boolean): Promise<void> {
   await writeFile(join(dir, 'hostname'), `${hostname}\n`)
+  if (hostNetwork) {
+    // The host's network: its names and resolvers (loopback ones included) work as they are.
+    await writeFile(join(dir, 'hosts'), await readFile('/etc/hosts').catch(() => ''))
+    await writeFile(join(dir, 'resolv.conf'), await readFile('/etc/resolv.conf').catch(() => ''))
+    return
+  }
   await writeFile(
     join(dir, 'hosts'),
     [

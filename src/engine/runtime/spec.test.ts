@@ -174,6 +174,16 @@ describe('ociSpec', () => {
     assert.deepEqual(s.linux.seccomp, { defaultAction: 'SCMP_ACT_ERRNO' })
   })
 
+  test('the host network: no network namespace and no network sysctls', () => {
+    const own = ociSpec(input())
+    assert.ok(own.linux.namespaces.some((n) => n.type === 'network'))
+    assert.equal(own.linux.sysctl?.['net.ipv4.ip_unprivileged_port_start'], '0')
+    const host = ociSpec(input({ hostNetwork: true }))
+    assert.ok(!host.linux.namespaces.some((n) => n.type === 'network'))
+    assert.deepEqual(host.linux.sysctl, {})
+    assert.ok(host.linux.namespaces.some((n) => n.type === 'uts'))
+  })
+
   test('empty cwd is /; empty hostname is left out; input is not shared', () => {
     const i = input({ hostname: '' })
     i.process.cwd = ''

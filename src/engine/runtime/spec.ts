@@ -293,17 +293,22 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
   if (input.netnsPath !== undefined) netns.path = input.netnsPath
 
   const linux: OciLinux = {
-    // Both apply to the container's own network namespace, which it always has here.
+    // Docker's two network sysctls apply to a network namespace of the container's own; with
+    // the host's they would change the host (and runc refuses them there).
     sysctl: {
-      'net.ipv4.ip_unprivileged_port_start': '0',
-      'net.ipv4.ping_group_range': '0 2147483647',
+      ...(input.hostNetwork
+        ? {}
+        : {
+            'net.ipv4.ip_unprivileged_port_start': '0',
+            'net.ipv4.ping_group_range': '0 2147483647',
+          }),
       ...input.sysctls,
     },
     resources: { devices: deviceRules },
     cgroupsPath: input.cgroupsPath ?? defaultCgroupsPath(input.id),
     namespaces: [
       { type: 'mount' },
-      netns,
+      ...(input.hostNetwork ? [] : [netns]),
       { type: 'uts' },
       { type: 'pid' },
       { type: 'ipc' },

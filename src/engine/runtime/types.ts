@@ -26,6 +26,8 @@ export interface SpecInput {
   mounts: Mount[]
   /** Path of an existing network namespace to join; a new one when absent. */
   netnsPath?: string
+  /** Share the host's network namespace (`--network host`). */
+  hostNetwork?: boolean
   /** The container's cgroup (cgroupfs driver); `/berth/<id>` when absent. */
   cgroupsPath?: string
   /** Confinement (Docker's HostConfig); Docker's defaults where absent. */
