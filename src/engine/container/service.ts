@@ -367,6 +367,13 @@ export class ContainerService implements ContainerApi {
   }
 
   /** Undoes a failed start and records the error as Docker does (the state stays "created"). */
+  /** Unmounts a container's root filesystem; nothing mounted is fine, a failure is logged. */
+  private async unmountRootfs(id: string): Promise<void> {
+    await this.deps.unmount(this.paths(id).rootfs).catch((err: unknown) => {
+      this.deps.logger.warn('unmounting a root filesystem failed', { id, error: String(err) })
+    })
+  }
+
   /**
    * The namespace a container's network lives in, and whose /etc/hosts, /etc/resolv.conf and
    * /etc/hostname it sees: its own, the host's, or (container:NAME) another running container's.
@@ -390,11 +397,10 @@ export class ContainerService implements ContainerApi {
   }
 
   private async failStart(c: Container, err: unknown): Promise<void> {
-    const p = this.paths(c.id)
     const exitCode = isBerthError(err) && 'exitCode' in err ? Number(err.exitCode) : 128
     this.hubs.get(c.id)?.abort()
     await this.deps.runtime.delete(c.id, true).catch(() => undefined)
-    await this.deps.unmount(p.rootfs).catch(() => undefined)
+    await this.unmountRootfs(c.id)
     c.state = {
       ...c.state,
       ExitCode: exitCode,
@@ -450,7 +456,7 @@ export class ContainerService implements ContainerApi {
       await this.deps.runtime.delete(id, false).catch((err: unknown) => {
         this.deps.logger.warn('runtime delete failed', { id, error: String(err) })
       })
-      await this.deps.unmount(this.paths(id).rootfs).catch(() => undefined)
+      await this.unmountRootfs(id)
       this.notifyExit(id, { StatusCode: status.exitCode, Error: null })
       if (await this.restartAfterExit(c, status)) return
       if (c.hostConfig.AutoRemove) await this.removeLocked(c, { force: true, volumes: true })
@@ -626,7 +632,6 @@ export class ContainerService implements ContainerApi {
     opts: { force: boolean; volumes: boolean },
     how: { deferCleanup?: boolean } = {},
   ): Promise<void> {
-    const p = this.paths(c.id)
     const wasRunning = c.state.Running
     c.state = { ...c.state, Status: 'removing' }
     const clearRuntime = async (): Promise<void> => {
@@ -640,7 +645,7 @@ export class ContainerService implements ContainerApi {
     }
     if (!how.deferCleanup) await clearRuntime()
     // The rootfs is mounted inside the record's directory: never delete through it.
-    await this.deps.unmount(p.rootfs).catch(() => undefined)
+    await this.unmountRootfs(c.id)
     await this.store.delete(c)
     this.emit(c, 'destroy')
     faultPoint('rm.after-record')
