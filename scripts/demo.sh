@@ -14,7 +14,7 @@ if command -v berth >/dev/null 2>&1; then
 elif [ -x "$repo/dist/berth.mjs" ]; then
   berth_bin=$repo/dist/berth.mjs
 else
-  echo "demo.sh: berth is not built; run: npm run build (or sudo ./scripts/setup.sh)" >&2
+  echo "demo.sh: berth is not built; run: npm run build (or, as root, ./scripts/setup.sh)" >&2
   exit 1
 fi
 # The default socket, not one from the environment.

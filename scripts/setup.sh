@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets berth up on a fresh Debian 12 machine and runs its main job (scripts/demo.sh).
-# Run as root from anywhere: sudo ./scripts/setup.sh
+# Run as root from anywhere: ./scripts/setup.sh
 #
 #   --deps-only   only install the Debian packages (used by .ci/run); EXTRA_PACKAGES adds more
 #   --npm-only    only install the npm dependencies from package-lock.json (used by .ci/run)
