@@ -1,6 +1,6 @@
 // Container routes: decode the request, call the container service, encode Docker's shapes.
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
-import { InvalidArgument } from '../../engine/errors.ts'
+import { InvalidArgument, NotFound } from '../../engine/errors.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readJson, sendJson, sendStatus } from '../http.ts'
@@ -157,9 +157,22 @@ async function list(ctx: Ctx): Promise<void> {
   const size = ctx.query.bool('size')
   const out = []
   for (const c of items) {
-    out.push(summary(c, size ? await containers(ctx).sizes(c.id) : undefined))
+    const s = summary(c, size ? await containers(ctx).sizes(c.id) : undefined)
+    out.push({ ...s, Image: await shownImage(ctx, c) })
   }
   sendJson(ctx, 200, out)
+}
+
+/** moby's list: the reference the container was made from while it still names that image,
+ * else the image ID (once the tag is removed or moved, the old name would mislead). */
+async function shownImage(ctx: Ctx, c: Container): Promise<string> {
+  if (c.imageRef === c.image) return c.image
+  try {
+    if ((await ctx.engine.images.resolve(c.imageRef)).id === c.image) return c.imageRef
+  } catch (err) {
+    if (!(err instanceof NotFound)) throw err
+  }
+  return c.image
 }
 
 async function create(ctx: Ctx): Promise<void> {

@@ -41,6 +41,7 @@ import { cleanName } from '../layer/unpack.ts'
 import { walkFd } from '../layer/walk.ts'
 import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
 import { S_IFBLK, S_IFCHR, S_IFIFO, SysError, mknod } from '../sys/libc.ts'
+import { openCpView, type CpView } from './cpview.ts'
 import { mergeImageConfig } from './service.ts'
 import type { Container, ContainerConfig } from './types.ts'
 
@@ -195,6 +196,7 @@ export class ContainerFiles implements ContainerFilesApi {
     c: Container,
     use: (root: string) => Promise<T>,
     streamOf?: (v: T) => Readable,
+    withVolumes = false,
   ): Promise<T> {
     const root = `${this.deps.containerDir(c.id)}/rootfs`
     let result!: (v: T) => void
@@ -208,8 +210,14 @@ export class ContainerFiles implements ContainerFilesApi {
         const fresh = await this.deps.containers.get(c.id)
         const mounted = !fresh.state.Running
         if (mounted) await this.deps.mount(await this.deps.layers.rootfsMount(c.id, root))
+        let view: CpView | undefined
         try {
-          const v = await use(root)
+          // cp, as in Docker, sees the volumes and binds too; export and commit do not.
+          if (withVolumes) {
+            const viewDir = `${this.deps.containerDir(c.id)}/cpview`
+            view = await openCpView(root, viewDir, fresh.mountPoints ?? [])
+          }
+          const v = await use(view?.root ?? root)
           result(v)
           const s = streamOf?.(v)
           if (s && !s.destroyed && !s.readableEnded) {
@@ -219,6 +227,7 @@ export class ContainerFiles implements ContainerFilesApi {
             })
           }
         } finally {
+          await view?.close()
           if (mounted) await this.deps.unmount(root).catch(() => undefined)
         }
       })
@@ -296,16 +305,21 @@ export class ContainerFiles implements ContainerFilesApi {
 
   async statPath(ref: string, path: string): Promise<PathStat> {
     const c = await this.deps.containers.get(ref)
-    return this.withRootfs(c, async (root) => {
-      const rootFd = await openDir(root)
-      try {
-        const r = await this.statIn(root, rootFd, ref, path)
-        await closeFd(r.dirFd)
-        return r.stat
-      } finally {
-        await closeFd(rootFd)
-      }
-    })
+    return this.withRootfs(
+      c,
+      async (root) => {
+        const rootFd = await openDir(root)
+        try {
+          const r = await this.statIn(root, rootFd, ref, path)
+          await closeFd(r.dirFd)
+          return r.stat
+        } finally {
+          await closeFd(rootFd)
+        }
+      },
+      undefined,
+      true,
+    )
   }
 
   async getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }> {
@@ -352,6 +366,7 @@ export class ContainerFiles implements ContainerFilesApi {
         return { stat: r.stat, tar: Readable.from(blocks(), { objectMode: false }) }
       },
       (v) => v.tar,
+      true,
     )
   }
 
@@ -365,27 +380,39 @@ export class ContainerFiles implements ContainerFilesApi {
     if (c.hostConfig.ReadonlyRootfs) {
       throw new InvalidArgument('container rootfs is marked read-only')
     }
-    await this.withRootfs(c, async (root) => {
-      const rootFd = await openDir(root)
-      try {
-        const destFd = tryOpenInRoot(rootFd, posix.join('/', path))
-        if (destFd === undefined) throw notFoundIn(path, ref)
-        const st = await fdStat(destFd)
-        await closeFd(destFd)
-        if (!st.isDirectory()) throw new InvalidArgument('extraction point is not a directory')
-        let owner: { uid: number; gid: number } | undefined
-        if (opts.copyUIDGID && c.config.User && this.deps.resolveUser) {
-          owner = await this.deps.resolveUser(root, c.config.User)
-        }
-        await extractInRoot(rootFd, posix.join('/', path), body, {
-          noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
-          owner,
-          signal: opts.signal,
-        })
-      } finally {
-        await closeFd(rootFd)
-      }
+    // moby's check is lexical too: the destination lies in a mount point that is not RW.
+    const dest = posix.join('/', path)
+    const inReadOnly = (c.mountPoints ?? []).some((m) => {
+      const d = posix.join('/', m.Destination)
+      return !m.RW && (dest === d || dest.startsWith(d === '/' ? d : `${d}/`))
     })
+    if (inReadOnly) throw new InvalidArgument('mounted volume is marked read-only')
+    await this.withRootfs(
+      c,
+      async (root) => {
+        const rootFd = await openDir(root)
+        try {
+          const destFd = tryOpenInRoot(rootFd, posix.join('/', path))
+          if (destFd === undefined) throw notFoundIn(path, ref)
+          const st = await fdStat(destFd)
+          await closeFd(destFd)
+          if (!st.isDirectory()) throw new InvalidArgument('extraction point is not a directory')
+          let owner: { uid: number; gid: number } | undefined
+          if (opts.copyUIDGID && c.config.User && this.deps.resolveUser) {
+            owner = await this.deps.resolveUser(root, c.config.User)
+          }
+          await extractInRoot(rootFd, posix.join('/', path), body, {
+            noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+            owner,
+            signal: opts.signal,
+          })
+        } finally {
+          await closeFd(rootFd)
+        }
+      },
+      undefined,
+      true,
+    )
   }
 
   async commit(ref: string, opts: CommitOptions): Promise<{ Id: string }> {
