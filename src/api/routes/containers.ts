@@ -3,7 +3,7 @@ import type { Container, ContainerApi, WaitCondition } from '../../engine/contai
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
-import { readJson, sendJson, sendStatus } from '../http.ts'
+import { readBody, readJson, sendJson, sendStatus } from '../http.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
@@ -92,8 +92,10 @@ export function inspect(c: Container, dataRoot: string): Record<string, unknown>
       AutoRemove: false,
       Privileged: false,
       ReadonlyRootfs: false,
-      LogConfig: { Type: 'k8s-file', Config: {} },
       ...c.hostConfig,
+      // Every container logs as json-file does (what /info says): docker-py's run() reads
+      // the output back only for json-file or journald, and Docker fills an empty Type in.
+      LogConfig: { Type: 'json-file', Config: {} },
     },
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: mountPoints(c),
@@ -219,6 +221,8 @@ async function attach(ctx: Ctx): Promise<void> {
   const wantStdout = q.bool('stdout')
   const wantStderr = q.bool('stderr')
   const keys = detachKeysParam(q.get('detachKeys'))
+  // dockerode sends its options as a JSON body before the stream: that is not stdin.
+  if (ctx.req.headers['content-length']) await readBody(ctx)
   const session = await containers(ctx).attach(c.id)
   const { socket, multiplexed } = hijack(ctx, { tty: c.config.Tty === true })
   const frame = (stream: 'stdout' | 'stderr', data: Buffer): Buffer =>
