@@ -248,6 +248,31 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 }
 
 /** Kills (SIGKILL) every process whose arguments mention dir or whose root lies inside it. */
+/**
+ * Deletes, with force, every container that a runc state directory under dir knows: runc
+ * kills the container's whole cgroup, which reaches processes that killStrays cannot name
+ * (one whose root filesystem mount is already detached shows "/" as its root).
+ */
+async function deleteContainers(dir: string): Promise<void> {
+  const roots: string[] = []
+  const walk = async (d: string, depth: number): Promise<void> => {
+    if (depth > 4) return
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isDirectory() || e.name === 'rootfs' || e.name === 'layers') continue
+      const p = join(d, e.name)
+      if (e.name === 'runc' && p.endsWith('/run/runc')) roots.push(p)
+      else await walk(p, depth + 1)
+    }
+  }
+  await walk(dir, 0)
+  for (const root of roots) {
+    const list = await run('runc', ['--root', root, 'list', '-q'])
+    for (const id of list.output.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l))) {
+      await run('runc', ['--root', root, 'delete', '--force', id])
+    }
+  }
+}
+
 async function killStrays(dir: string): Promise<void> {
   const self = String(process.pid)
   for (const pid of await readdir('/proc')) {
@@ -286,6 +311,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; output: strin
  * mounted there, since a recursive delete would walk into the mount.
  */
 export async function removeTree(dir: string): Promise<void> {
+  await deleteContainers(dir)
   await killStrays(dir)
   for (const mp of await mountsUnder(dir)) {
     const r = await run('umount', ['-l', mp])
