@@ -185,8 +185,8 @@ function header(res: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-/** Reads a JSON-lines progress stream (pull, load, import), calling fn per message. */
-export async function* jsonMessages(res: Readable): AsyncGenerator<JSONMessage> {
+/** Reads a stream of JSON values, one a line (progress messages, stats samples, events). */
+export async function* jsonLines<T>(res: Readable): AsyncGenerator<T> {
   let buf = ''
   for await (const c of res) {
     buf += (c as Buffer).toString('utf8')
@@ -195,10 +195,15 @@ export async function* jsonMessages(res: Readable): AsyncGenerator<JSONMessage> 
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl).trim()
       buf = buf.slice(nl + 1)
-      if (line) yield JSON.parse(line) as JSONMessage
+      if (line) yield JSON.parse(line) as T
     }
   }
-  if (buf.trim()) yield JSON.parse(buf.trim()) as JSONMessage
+  if (buf.trim()) yield JSON.parse(buf.trim()) as T
+}
+
+/** Reads a JSON-lines progress stream (pull, load, import). */
+export function jsonMessages(res: Readable): AsyncGenerator<JSONMessage> {
+  return jsonLines<JSONMessage>(res)
 }
 
 export interface JSONMessage {

@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http'
-import type { Client } from '../client.ts'
+import { jsonLines, type Client } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, formatFlagDesc, out, outAsync, str } from '../command.ts'
 import { formatRows, STRUCT } from '../template/index.ts'
@@ -152,20 +151,6 @@ export function statsContext(e: StatsEntry, trunc: boolean): object {
   }
 }
 
-async function* jsonLines(res: IncomingMessage): AsyncGenerator<StatsSample> {
-  let buf = ''
-  for await (const c of res) {
-    buf += (c as Buffer).toString('utf8')
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim()
-      buf = buf.slice(nl + 1)
-      if (line) yield JSON.parse(line) as StatsSample
-    }
-  }
-  if (buf.trim()) yield JSON.parse(buf.trim()) as StatsSample
-}
-
 async function containerNames(client: Client, all: boolean): Promise<string[]> {
   const cs = await client.json<{ Id: string }[]>('GET', '/containers/json', {
     query: { all: all || undefined },
@@ -214,7 +199,7 @@ export const command: CommandDef = {
             const res = await client.request('GET', `/containers/${encodeURIComponent(n)}/stats`, {
               query: { stream: false },
             })
-            for await (const s of jsonLines(res)) return statsEntry(n, s)
+            for await (const s of jsonLines<StatsSample>(res)) return statsEntry(n, s)
             return invalidEntry(n)
           } catch (e) {
             errors.push((e as Error).message)
@@ -239,7 +224,7 @@ export const command: CommandDef = {
           query: { stream: true },
           signal: ac.signal,
         })
-        for await (const s of jsonLines(res)) latest.set(n, statsEntry(n, s))
+        for await (const s of jsonLines<StatsSample>(res)) latest.set(n, statsEntry(n, s))
       } catch {
         latest.set(n, invalidEntry(n))
       }
