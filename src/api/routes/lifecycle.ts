@@ -225,19 +225,12 @@ async function eventsRoute(ctx: Ctx): Promise<void> {
   ctx.res.socket?.setNoDelay(true)
   const onAbort = (): void => sub.close()
   ctx.signal.addEventListener('abort', onAbort, { once: true })
-  // An `until` ahead of now ends the stream when it comes, even without another event.
-  let timer: NodeJS.Timeout | undefined
-  if (until !== undefined) {
-    const ms = Number((until - bus.now()) / 1_000_000n)
-    if (ms > 0) timer = setTimeout(() => sub.close(), ms + 1)
-  }
   try {
     for await (const e of sub) {
       if (ctx.res.writableEnded || ctx.res.destroyed) break
       ctx.res.write(eventJson(e) + '\n')
     }
   } finally {
-    clearTimeout(timer)
     ctx.signal.removeEventListener('abort', onAbort)
     sub.close()
     if (!ctx.res.writableEnded) ctx.res.end()

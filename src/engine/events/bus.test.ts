@@ -90,6 +90,19 @@ describe('EventBus', () => {
     assert.deepEqual(await got, ['in'])
   })
 
+  test('an until less than a millisecond ahead still ends the stream with no event', async () => {
+    const bus = new EventBus()
+    bus.emit(ev('before'))
+    const sub = bus.subscribe({ since: 0n, until: bus.now() + 300_000n })
+    const got = (async () => {
+      const out: string[] = []
+      for await (const e of sub) out.push(e.Action)
+      return out
+    })()
+    const deadline = new Promise((r) => setTimeout(() => r('hung'), 2000))
+    assert.deepEqual(await Promise.race([got, deadline]), ['before'])
+  })
+
   test('eventJson writes timeNano exactly and keeps Docker field order', () => {
     const bus = new EventBus()
     const sub = bus.subscribe({ since: 0n })

@@ -66,15 +66,24 @@ export class EventBus implements EventsApi {
         notify()
       }
     }
+    let timer: NodeJS.Timeout | undefined
     const close = (): void => {
       if (closed) return
       closed = true
+      clearTimeout(timer)
       this.subscribers.delete(listener)
       notify()
     }
-    // With an `until` already past, only the backlog can match.
-    if (until !== undefined && until <= this.now()) closed = true
-    else this.subscribers.add(listener)
+    // With an `until` already past, only the backlog can match; one ahead ends the stream when
+    // it comes, even if no event does (rounded up: a remainder under 1 ms still counts).
+    const remaining = until === undefined ? undefined : until - this.now()
+    if (remaining !== undefined && remaining <= 0n) closed = true
+    else {
+      this.subscribers.add(listener)
+      if (remaining !== undefined) {
+        timer = setTimeout(close, Number((remaining + 999_999n) / 1_000_000n))
+      }
+    }
     async function* iterate(): AsyncGenerator<EngineEvent> {
       try {
         for (;;) {
