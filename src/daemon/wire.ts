@@ -81,6 +81,16 @@ export async function createEngine(opts: {
   await blobs.init()
   await layers.init()
   await images.init()
+  const collected = await images.collectGarbage()
+  if (collected.blobs > 0 || collected.layers > 0) {
+    logger.info(
+      'reconcile: removed content that no image records (left by an interrupted operation)',
+      {
+        blobs: collected.blobs,
+        layers: collected.layers,
+      },
+    )
+  }
   await volumes.init()
   await containers.init()
 

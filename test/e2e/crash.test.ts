@@ -231,5 +231,6 @@ describe('berthd killed inside a flow leaves whole state behind', () => {
     const log = await d.logs()
     assert.match(log, /reconcile: removing a read-write layer with no container/)
     assert.match(log, /reconcile: thawing a container left frozen by an interrupted commit/)
+    assert.match(log, /reconcile: removed content that no image records/)
   })
 })

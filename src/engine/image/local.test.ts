@@ -146,6 +146,21 @@ describe('LocalImageStore', () => {
     assert.equal(await t.blobs.has(b.layers[0].blob), true)
   })
 
+  test('collectGarbage removes content no image records, and only that', async () => {
+    await t.image('kept', ['kept:1'])
+    const tar = await makeTar([{ name: 'orphan', data: 'left by a crash' }])
+    const orphanBlob = await t.blobs.put(tar)
+    const orphanLayer = await t.layers.unpack(Readable.from([tar]))
+    const before = await t.store.resolve('kept:1')
+    assert.deepEqual(await t.store.collectGarbage(), { blobs: 1, layers: 1 })
+    assert.equal(await t.blobs.has(orphanBlob.digest), false)
+    assert.equal(await t.layers.has(orphanLayer.diffID), false)
+    const after = await t.store.resolve('kept:1')
+    assert.equal(await t.blobs.has(after.id), true)
+    assert.equal(await t.layers.has(before.layers[0]!.diffID), true)
+    assert.deepEqual(await t.store.collectGarbage(), { blobs: 0, layers: 0 })
+  })
+
   test('rmi by ID with several tags needs force', async () => {
     const img = await t.image('a', ['x:1', 'y:1'])
     await assert.rejects(

@@ -707,6 +707,30 @@ export class LocalImageStore implements ImageStore {
     })
   }
 
+  /**
+   * Removes the blobs and layers that no image records: what an import, load or commit left
+   * when a crash cut it short (nothing is recorded before its content is whole). Meant for
+   * start-up, before any such operation can be under way. A layer that a container still
+   * stands on (its image was removed with -f) is kept: the layer store refuses to delete it.
+   */
+  async collectGarbage(): Promise<{ blobs: number; layers: number }> {
+    const used = this.usedContent()
+    let layers = 0
+    for (const l of await this.layers.list()) {
+      if (used.layers.has(l.diffID)) continue
+      try {
+        await this.layers.delete(l.diffID)
+        layers++
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err
+      }
+    }
+    const orphans: Digest[] = []
+    for await (const b of this.blobs.list()) if (!used.blobs.has(b.digest)) orphans.push(b.digest)
+    for (const d of orphans) await this.blobs.delete(d)
+    return { blobs: orphans.length, layers }
+  }
+
   /** Blobs and layers any recorded image uses, for garbage collection after a failed load. */
   usedContent(): { blobs: Set<Digest>; layers: Set<Digest> } {
     const blobs = new Set<Digest>()
