@@ -60,7 +60,7 @@ export const hostFlags: FlagDef[] = [
 
 function flagError(name: string, short: string | undefined, raw: string, why: string): CliError {
   const flag = short ? `-${short}, --${name}` : `--${name}`
-  return new CliError(`invalid argument "${raw}" for "${flag}" flag: ${why}`)
+  return new CliError(`invalid argument "${raw}" for "${flag}" flag: ${why}`, 125)
 }
 
 /** go-units RAMInBytes: "32m", "1.5g", "512" (binary units). */
@@ -78,7 +78,8 @@ export function ramInBytes(s: string): number | undefined {
   return Math.floor(Number(m[1]) * (unit ? (mult[unit] as number) : 1))
 }
 
-function bytesFlag(f: ParsedFlags, name: string, short?: string, minusOne = false): number {
+/** A size flag's value in bytes; 0 when empty, -1 when allowed and given. */
+export function bytesFlag(f: ParsedFlags, name: string, short?: string, minusOne = false): number {
   const raw = str(f, name)
   if (raw === '') return 0
   if (minusOne && raw === '-1') return -1

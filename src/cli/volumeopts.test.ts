@@ -1,13 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseFlags } from './flags.ts'
-import {
-  parseMountFlag,
-  parseVolumeOpts,
-  ramInBytes,
-  volumeFlags,
-  volumeSpecSource,
-} from './volumeopts.ts'
+import { parseMountFlag, parseVolumeOpts, volumeFlags, volumeSpecSource } from './volumeopts.ts'
 
 test('-v: binds, anonymous volumes, relative host paths made absolute as the docker CLI does', () => {
   const f = parseFlags(
@@ -88,6 +82,7 @@ test('--mount: the API mount the docker CLI sends', () => {
     /invalid field 'dst' must be a key=value pair/,
   )
   assert.throws(() => parseMountFlag('readonly=maybe,dst=/x'), /invalid boolean value \("maybe"\)/)
-  assert.equal(ramInBytes('64m'), 64 * 1024 * 1024)
-  assert.equal(ramInBytes('1GiB'), 1024 ** 3)
+  assert.deepEqual(parseMountFlag('type=tmpfs,dst=/t,tmpfs-size=64m').TmpfsOptions, {
+    SizeBytes: 64 * 1024 * 1024,
+  })
 })

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, list } from './command.ts'
+import { ramInBytes } from './hostopts.ts'
 
 export const volumeFlags: FlagDef[] = [
   { long: 'volume', short: 'v', kind: 'list', typeName: 'list', desc: 'Bind mount a volume' },
@@ -19,14 +20,6 @@ export const volumeFlags: FlagDef[] = [
     desc: 'Mount volumes from the specified container(s)',
   },
 ]
-
-/** go-units RAMInBytes: a size with an optional binary unit (k, m, g, t, p; i and b allowed). */
-export function ramInBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v)
-  if (!m) throw new Error(`invalid size: '${v}'`)
-  const mult = 1024 ** ' kmgtp'.indexOf((m[2] ?? ' ').toLowerCase())
-  return Math.floor(Number(m[1]) * mult)
-}
 
 /** volumespec.Parse: the source of a -v spec (empty for `-v /ctr`), or an error in its words. */
 export function volumeSpecSource(spec: string): string {
@@ -190,12 +183,8 @@ export function parseMountFlag(raw: string): Obj {
         setOnMap(ensure(ensure(ensure(m, 'VolumeOptions'), 'DriverConfig'), 'Options'), val)
         break
       case 'tmpfs-size': {
-        let size: number
-        try {
-          size = ramInBytes(val)
-        } catch {
-          throw fail(`invalid value for ${key}: ${val}`)
-        }
+        const size = ramInBytes(val)
+        if (size === undefined) throw fail(`invalid value for ${key}: ${val}`)
         ensure(m, 'TmpfsOptions').SizeBytes = size
         break
       }

@@ -1,20 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, forEach, out, str } from '../command.ts'
 import { parseRestartPolicy } from '../containeropts.ts'
-
-/** go-units RAMInBytes: 64m, 1.5g, 512k, 1024 (binary units). */
-export function ramInBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v)
-  if (!m) throw new Error(`invalid size: '${v}'`)
-  const mult: Record<string, number> = {
-    k: 1024,
-    m: 1024 ** 2,
-    g: 1024 ** 3,
-    t: 1024 ** 4,
-    p: 1024 ** 5,
-  }
-  return Math.floor(Number(m[1]) * (m[2] ? (mult[m[2].toLowerCase()] as number) : 1))
-}
+import { bytesFlag, parseNanoCpus } from '../hostopts.ts'
 
 function flagErr(v: string, flag: string, why: string): CliError {
   return new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125)
@@ -68,36 +55,18 @@ export const command: CommandDef = {
         throw flagErr(v, `--${flag}`, `strconv.ParseInt: parsing "${v}": invalid syntax`)
       body[key] = Number.parseInt(v, 10)
     }
-    const bytes = (flag: string, key: string, allowUnlimited = false): void => {
-      if (!f.changed.has(flag)) return
-      const v = str(f, flag)
-      if (allowUnlimited && v === '-1') {
-        body[key] = -1
-        return
-      }
-      try {
-        body[key] = ramInBytes(v)
-      } catch (e) {
-        throw flagErr(v, `--${flag}`, (e as Error).message)
-      }
-    }
     int('cpu-period', 'CpuPeriod')
     int('cpu-quota', 'CpuQuota')
     int('cpu-shares', 'CpuShares')
     int('pids-limit', 'PidsLimit')
-    if (f.changed.has('cpus')) {
-      const v = str(f, 'cpus')
-      const n = Number(v)
-      if (v === '' || !Number.isFinite(n)) {
-        throw flagErr(v, '--cpus', `failed to parse ${v} as a rational number`)
-      }
-      body.NanoCpus = Math.round(n * 1e9)
-    }
+    if (f.changed.has('cpus')) body.NanoCpus = parseNanoCpus(str(f, 'cpus'))
     if (f.changed.has('cpuset-cpus')) body.CpusetCpus = str(f, 'cpuset-cpus')
     if (f.changed.has('cpuset-mems')) body.CpusetMems = str(f, 'cpuset-mems')
-    bytes('memory', 'Memory')
-    bytes('memory-reservation', 'MemoryReservation')
-    bytes('memory-swap', 'MemorySwap', true)
+    if (f.changed.has('memory')) body.Memory = bytesFlag(f, 'memory', 'm')
+    if (f.changed.has('memory-reservation')) {
+      body.MemoryReservation = bytesFlag(f, 'memory-reservation')
+    }
+    if (f.changed.has('memory-swap')) body.MemorySwap = bytesFlag(f, 'memory-swap', undefined, true)
     if (f.changed.has('restart')) body.RestartPolicy = parseRestartPolicy(str(f, 'restart'))
 
     const client = await ctx.client()
