@@ -7,6 +7,15 @@ import { render } from '../template/index.ts'
 const paths: Record<string, (n: string) => string> = {
   container: (n) => `/containers/${encodeURIComponent(n)}/json`,
   image: (n) => `/images/${encodeURIComponent(n)}/json`,
+  volume: (n) => `/volumes/${encodeURIComponent(n)}`,
+}
+
+/** The -f/--format flag every inspect command has. */
+export const inspectFormatFlag = {
+  long: 'format',
+  short: 'f',
+  kind: 'string' as const,
+  desc: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates",
 }
 
 /** Go's json.Indent(raw, "", "    ") of what the daemon sent. */
@@ -65,12 +74,7 @@ export const command: CommandDef = {
   short: 'Return low-level information on berth objects',
   args: { min: 1 },
   flags: [
-    {
-      long: 'format',
-      short: 'f',
-      kind: 'string',
-      desc: "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates",
-    },
+    inspectFormatFlag,
     {
       long: 'size',
       short: 's',
