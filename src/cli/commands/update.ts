@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, forEach, out, str } from '../command.ts'
 import { parseRestartPolicy } from '../containeropts.ts'
-import { bytesFlag, parseNanoCpus } from '../hostopts.ts'
+import { bytesFlag, hostFlags, parseNanoCpus } from '../hostopts.ts'
 
 function flagErr(v: string, flag: string, why: string): CliError {
   return new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125)
@@ -15,6 +15,13 @@ const intFlag = (long: string, desc: string, short?: string) => ({
   desc,
 })
 
+// The size and CPU-set flags are run's own (same names, types and help).
+const sharedFlags = hostFlags.filter((fl) =>
+  ['cpus', 'cpuset-cpus', 'cpuset-mems', 'memory', 'memory-reservation', 'memory-swap'].includes(
+    fl.long,
+  ),
+)
+
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   short: 'Update configuration of one or more containers',
@@ -24,22 +31,7 @@ export const command: CommandDef = {
     intFlag('cpu-period', 'Limit CPU CFS (Completely Fair Scheduler) period'),
     intFlag('cpu-quota', 'Limit CPU CFS (Completely Fair Scheduler) quota'),
     intFlag('cpu-shares', 'CPU shares (relative weight)', 'c'),
-    { long: 'cpus', kind: 'string', typeName: 'decimal', desc: 'Number of CPUs' },
-    { long: 'cpuset-cpus', kind: 'string', desc: 'CPUs in which to allow execution (0-3, 0,1)' },
-    { long: 'cpuset-mems', kind: 'string', desc: 'MEMs in which to allow execution (0-3, 0,1)' },
-    { long: 'memory', short: 'm', kind: 'string', typeName: 'bytes', desc: 'Memory limit' },
-    {
-      long: 'memory-reservation',
-      kind: 'string',
-      typeName: 'bytes',
-      desc: 'Memory soft limit',
-    },
-    {
-      long: 'memory-swap',
-      kind: 'string',
-      typeName: 'bytes',
-      desc: 'Swap limit equal to memory plus swap: -1 to enable unlimited swap',
-    },
+    ...sharedFlags,
     intFlag('pids-limit', 'Tune container pids limit (set -1 for unlimited)'),
     { long: 'restart', kind: 'string', desc: 'Restart policy to apply when a container exits' },
   ],
