@@ -1,0 +1,122 @@
+// The network seam: what the container lifecycle asks of networking, and nothing more.
+// The container module calls it at create, start, exit, remove and daemon start; it never
+// looks inside. Today's modes (a private namespace with loopback only, `host`,
+// `container:NAME`) are its first implementation; the bridge with NAT, published ports and
+// user-defined networks is a second one behind the same interface.
+
+/** Docker's EndpointSettings, as inspect shows it under NetworkSettings.Networks.NAME. */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null
+  Links: string[] | null
+  Aliases: string[] | null
+  MacAddress: string
+  DriverOpts: Record<string, string> | null
+  NetworkID: string
+  EndpointID: string
+  Gateway: string
+  IPAddress: string
+  IPPrefixLen: number
+  IPv6Gateway: string
+  GlobalIPv6Address: string
+  GlobalIPv6PrefixLen: number
+  DNSNames: string[] | null
+}
+
+/** One published port on the host (Docker's PortBinding). */
+export interface PortBinding {
+  HostIp: string
+  HostPort: string
+}
+
+/** Docker's NetworkSettings, as inspect shows it. */
+export interface NetworkSettings {
+  Bridge: string
+  SandboxID: string
+  SandboxKey: string
+  HairpinMode: boolean
+  LinkLocalIPv6Address: string
+  LinkLocalIPv6PrefixLen: number
+  /** "80/tcp" → bindings (null when exposed but not published). */
+  Ports: Record<string, PortBinding[] | null>
+  SecondaryIPAddresses: null
+  SecondaryIPv6Addresses: null
+  EndpointID: string
+  Gateway: string
+  GlobalIPv6Address: string
+  GlobalIPv6PrefixLen: number
+  IPAddress: string
+  IPPrefixLen: number
+  IPv6Gateway: string
+  MacAddress: string
+  Networks: Record<string, EndpointSettings>
+}
+
+/**
+ * What networking needs to know of a container: its identity, Docker's network-related
+ * config and host config fields, and the directory where its /etc files live.
+ */
+export interface NetworkedContainer {
+  id: string
+  name: string
+  hostname: string
+  domainname: string
+  /** The container's own directory (hostname, hosts and resolv.conf are written here). */
+  dir: string
+  /** Config.ExposedPorts ("80/tcp" → {}). */
+  exposedPorts: Record<string, object>
+  /** HostConfig: NetworkMode, PortBindings, PublishAllPorts, Dns, DnsSearch, DnsOptions, ExtraHosts, Links. */
+  hostConfig: {
+    NetworkMode?: string
+    PortBindings?: Record<string, PortBinding[] | null> | null
+    PublishAllPorts?: boolean
+    Dns?: string[] | null
+    DnsSearch?: string[] | null
+    DnsOptions?: string[] | null
+    ExtraHosts?: string[] | null
+    Links?: string[] | null
+  }
+  /** NetworkingConfig.EndpointsConfig from the create request (aliases, static IPs, MAC). */
+  endpoints: Record<string, Partial<EndpointSettings>>
+}
+
+/** Where a container's process finds its network, for the OCI spec. */
+export interface PreparedNetwork {
+  /** Share the host's network namespace. */
+  hostNetwork?: boolean
+  /** Join this existing network namespace (a bind-mounted netns file, or /proc/PID/ns/net). */
+  netnsPath?: string
+  /** The directory whose hostname, hosts and resolv.conf the container sees at /etc. */
+  etcDir: string
+}
+
+/**
+ * The network seam. Every method is idempotent where it says so, because a killed daemon may
+ * have left any step half done; reconcile() at daemon start puts the host back in line with
+ * the containers that exist.
+ */
+export interface NetworkManager {
+  /**
+   * At create: checks the container's network settings (mode, ports, networks named, static
+   * addresses) and writes its /etc files. Nothing on the host changes yet. Returns Docker's
+   * warnings (for example published ports discarded under `--network host`).
+   */
+  plan(c: NetworkedContainer): Promise<{ warnings: string[] }>
+  /**
+   * At start, before the runtime creates the container: makes the namespace (and, for the
+   * bridge, the interface, address, routes, NAT and port rules) and returns where it is.
+   * A failure leaves nothing made.
+   */
+  prepare(c: NetworkedContainer): Promise<PreparedNetwork>
+  /** After the container's process ended: gives back what prepare made. Idempotent. */
+  release(c: NetworkedContainer): Promise<void>
+  /** When the container is removed: forgets it (addresses, aliases). Idempotent. */
+  remove(c: NetworkedContainer): Promise<void>
+  /**
+   * At daemon start: `running` are the containers whose process is alive (their networks stay
+   * as they are, rebuilt where missing); everything else made for a container not among them
+   * is released.
+   */
+  reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void>
+  /** inspect's NetworkSettings for a container (running or not). */
+  settings(c: NetworkedContainer, running: boolean): Promise<NetworkSettings>
+}
