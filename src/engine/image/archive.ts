@@ -4,7 +4,7 @@ import { posix } from 'node:path'
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tarStream from 'tar-stream'
-import { hex, isDigest, sha256, type Digest } from '../digest.ts'
+import { hex, isDigest, type Digest } from '../digest.ts'
 import { InvalidArgument, isBerthError, NotFound } from '../errors.ts'
 import type { BlobInfo } from '../content/types.ts'
 import {
@@ -15,38 +15,30 @@ import {
   type Reference,
 } from '../reference/reference.ts'
 import { applyChanges } from './changes.ts'
-import type { LocalImageStore, NewImage, Platform, StoredLayer } from './local.ts'
+import type { LocalImageStore, NewImage, StoredLayer } from './local.ts'
 import {
-  countBytes,
-  decompress,
-  detectCompression,
-  peek,
-  readSmall,
-  tee,
-  type Compression,
-} from './streams.ts'
+  ANNOTATION,
+  candidateManifests,
+  descriptorOf,
+  encodeManifest,
+  configPlatform,
+  layerMediaType,
+  MEDIA,
+  noMatchingManifest,
+  parseManifest,
+  parsePlatform,
+  platformMatcher,
+  type Descriptor,
+  type ImageManifest,
+  type ParsedManifest,
+  type Platform,
+} from './manifest.ts'
+import { countBytes, decompress, detectCompression, peek, readSmall, tee } from './streams.ts'
 import type { ImageConfig, ProgressSink } from './types.ts'
 import { faultPoint } from '../fault.ts'
 
-export const MEDIA = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  layer: {
-    none: 'application/vnd.oci.image.layer.v1.tar',
-    gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-    zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  },
-} as const
-
 const META_FILES = new Set(['manifest.json', 'index.json', 'oci-layout', 'repositories'])
 const META_LIMIT = 16 * 1024 * 1024
-
-function layerMediaType(c: Compression): string {
-  return MEDIA.layer[c]
-}
 
 /** An archive member name, cleaned; names that climb out of the archive are refused. */
 function cleanName(name: string): string {
@@ -325,14 +317,6 @@ function fromDockerManifest(
   })
 }
 
-interface Descriptor {
-  mediaType?: string
-  digest?: string
-  size?: number
-  annotations?: Record<string, string>
-  platform?: { os?: string; architecture?: string; variant?: string }
-}
-
 async function fromOciIndex(
   store: LocalImageStore,
   buf: Buffer,
@@ -340,77 +324,59 @@ async function fromOciIndex(
 ): Promise<Candidate[]> {
   const inArchive = new Set([...files.values()].map((f) => f.digest))
   const readBlob = async (d: Descriptor, what: string): Promise<Buffer> => {
-    if (typeof d.digest !== 'string' || !isDigest(d.digest)) {
-      throw new InvalidArgument(
-        `invalid archive: ${what} has an invalid digest ${JSON.stringify(d.digest)}`,
-      )
-    }
     if (!inArchive.has(d.digest))
       throw new InvalidArgument(`invalid archive: ${what} ${d.digest} is not in the archive`)
     return store.blobs.readAll(d.digest)
   }
-  const index = parseJson<{ manifests?: Descriptor[] }>(buf, 'index.json')
-  if (!index || !Array.isArray(index.manifests))
-    throw new InvalidArgument('invalid archive: index.json has no manifests')
-  const out: Candidate[] = []
-  for (const top of index.manifests) {
-    const tags = nameFromAnnotations(top.annotations)
-    let desc = top
-    for (let depth = 0; isIndexType(desc.mediaType); depth++) {
-      if (depth > 4) throw new InvalidArgument('invalid archive: image indexes nested too deep')
-      const inner = parseJson<{ manifests?: Descriptor[] }>(
-        await readBlob(desc, 'image index'),
-        `index ${desc.digest}`,
-      )
-      const pick = choosePlatform(inner.manifests ?? [], store.platform)
-      if (!pick) {
-        const p = store.platform
-        throw new InvalidArgument(
-          `no match for platform in manifest ${desc.digest}: ${p.os}/${p.architecture}: not found`,
-        )
-      }
-      desc = pick
+  const parse = (bytes: Buffer, what: string, mediaType?: string): ParsedManifest => {
+    try {
+      return parseManifest(bytes, mediaType)
+    } catch (err) {
+      throw new InvalidArgument(`invalid archive: ${what}: ${(err as Error).message}`, {
+        cause: err,
+      })
     }
-    const mf = parseJson<{ config?: Descriptor; layers?: Descriptor[] }>(
-      await readBlob(desc, 'manifest'),
-      `manifest ${desc.digest}`,
-    )
-    if (!mf?.config || !Array.isArray(mf.layers))
-      throw new InvalidArgument(`invalid archive: manifest ${desc.digest} lacks config or layers`)
-    const config = mf.config
-    await readBlob(config, 'config') // presence check; the bytes are read again when building
+  }
+  const matcher = platformMatcher(store.platform)
+  /** The image manifest a descriptor leads to on this platform; indexes are walked. */
+  const imageOf = async (d: Descriptor, depth: number): Promise<ImageManifest | undefined> => {
+    const parsed = parse(await readBlob(d, 'manifest'), `manifest ${d.digest}`, d.mediaType)
+    if (parsed.kind === 'manifest') return parsed.manifest
+    if (depth >= 4) throw new InvalidArgument('invalid archive: image indexes nested too deep')
+    for (const c of candidateManifests(parsed.index, matcher)) {
+      const m = await imageOf(c, depth + 1)
+      if (!m) continue
+      // An entry that names no platform is taken when its config is for this one.
+      if (c.platform) return m
+      const config = parseJson<ImageConfig>(await readBlob(m.config, 'config'), 'config')
+      if (matcher.match(configPlatform(config))) return m
+    }
+    throw noMatchingManifest(d.digest, matcher)
+  }
+  const index = parse(buf, 'index.json', MEDIA.ociIndex)
+  if (index.kind !== 'index') throw new InvalidArgument('invalid archive: index.json is no index')
+  const out: Candidate[] = []
+  for (const top of index.index.manifests) {
+    const mf = await imageOf(top, 0)
+    if (!mf) continue
+    await readBlob(mf.config, 'config') // presence check; the bytes are read again when building
     const layers: Candidate['layers'] = []
     for (const l of mf.layers) {
-      if (typeof l.digest !== 'string' || !isDigest(l.digest) || !inArchive.has(l.digest)) {
-        throw new InvalidArgument(
-          `invalid archive: layer ${JSON.stringify(l.digest)} is not in the archive`,
-        )
+      if (!inArchive.has(l.digest)) {
+        throw new InvalidArgument(`invalid archive: layer ${l.digest} is not in the archive`)
       }
       const info = await store.blobs.info(l.digest)
       layers.push({ blob: info, mediaType: l.mediaType })
     }
-    out.push({ configDigest: config.digest as Digest, layers, tags })
+    out.push({ configDigest: mf.config.digest, layers, tags: nameFromAnnotations(top.annotations) })
   }
   return out
 }
 
-function isIndexType(t?: string): boolean {
-  return t === MEDIA.ociIndex || t === MEDIA.dockerList
-}
-
-function choosePlatform(ms: Descriptor[], p: Platform): Descriptor | undefined {
-  const ok = ms.filter(
-    (m) => m.platform?.os === p.os && m.platform?.architecture === p.architecture,
-  )
-  return (
-    ok.find((m) => !p.variant || !m.platform?.variant || m.platform.variant === p.variant) ?? ok[0]
-  )
-}
-
 /** The name an OCI layout gives an image: containerd's full name, or a full reference in ref.name. */
 function nameFromAnnotations(a?: Record<string, string>): Reference[] {
-  const full = a?.['io.containerd.image.name']
-  const refName = a?.['org.opencontainers.image.ref.name']
+  const full = a?.[ANNOTATION.imageName]
+  const refName = a?.[ANNOTATION.refName]
   for (const n of [full, refName]) {
     if (!n) continue
     try {
@@ -516,39 +482,32 @@ async function writeArchive(
     for (const l of it.record.layers) {
       const path = `blobs/sha256/${hex(l.diffID)}`
       layerPaths.push(path)
-      layerDescs.push({ mediaType: MEDIA.layer.none, digest: l.diffID, size: l.diffSize })
+      layerDescs.push({ mediaType: MEDIA.layer.none, digest: l.diffID, size: l.diffSize! })
       if (written.has(path)) continue
       written.add(path)
       const { stream } = await decompress(await store.blobs.open(l.blob))
       const entry = pack.entry({ name: path, size: l.diffSize, mode: 0o644, mtime: EPOCH })
       await pipeline(stream, new Verify(l.diffID), entry)
     }
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MEDIA.ociManifest,
-        config: { mediaType: MEDIA.ociConfig, digest: id, size: it.configBytes.length },
-        layers: layerDescs,
-      }),
-    )
-    const mdigest = sha256(manifest)
-    const mpath = `blobs/sha256/${hex(mdigest)}`
+    const manifest = encodeManifest({
+      schemaVersion: 2,
+      mediaType: MEDIA.ociManifest,
+      config: descriptorOf(MEDIA.ociConfig, it.configBytes),
+      layers: layerDescs,
+    })
+    const desc = descriptorOf(MEDIA.ociManifest, manifest)
+    const mpath = `blobs/sha256/${hex(desc.digest)}`
     if (!written.has(mpath)) {
       await addFile(pack, mpath, manifest)
       written.add(mpath)
-    }
-    const desc: Descriptor = {
-      mediaType: MEDIA.ociManifest,
-      digest: mdigest,
-      size: manifest.length,
     }
     if (it.tags.length === 0) indexEntries.push(desc)
     for (const t of it.tags) {
       indexEntries.push({
         ...desc,
         annotations: {
-          'io.containerd.image.name': fullString(t),
-          'org.opencontainers.image.ref.name': t.tag ?? 'latest',
+          [ANNOTATION.imageName]: fullString(t),
+          [ANNOTATION.refName]: t.tag ?? 'latest',
         },
       })
       const fam = familiarName(t)
@@ -564,7 +523,7 @@ async function writeArchive(
   await addFile(
     pack,
     'index.json',
-    JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: indexEntries }),
+    encodeManifest({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: indexEntries }),
   )
   await addFile(pack, 'manifest.json', JSON.stringify(manifestJson))
   await addFile(pack, 'oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }))
@@ -575,18 +534,12 @@ async function writeArchive(
 
 // ---- import
 
-function parsePlatform(s: string | undefined, def: Platform): Platform {
+/** import's --platform: containerd's specifier; only Linux images run here. */
+function importPlatform(s: string | undefined, def: Platform): Platform {
   if (!s) return def
-  const parts = s.toLowerCase().split('/')
-  if (parts.length > 3 || parts.some((p) => !/^[a-z0-9_-]+$/.test(p))) {
-    throw new InvalidArgument(`"${s}": unknown operating system or architecture: invalid argument`)
-  }
-  const [os, arch, variant] = parts.length === 1 ? ['linux', parts[0], undefined] : parts
-  if (os !== 'linux') throw new InvalidArgument(`operating system is not supported: ${os}`)
-  const norm: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64' }
-  const p: Platform = { os, architecture: norm[arch] ?? arch }
-  if (variant) p.variant = variant
-  return p
+  const p = parsePlatform(s)
+  if (p.os !== 'linux') throw new InvalidArgument(`operating system is not supported: ${p.os}`)
+  return { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) }
 }
 
 /** docker import: stores the tar as one layer blob and unpacks it in the same pass. */
@@ -595,7 +548,7 @@ export async function importRootfs(
   tar: Readable,
   opts: { changes: string[]; message?: string; platform?: string; signal?: AbortSignal },
 ): Promise<NewImage & { config: ImageConfig }> {
-  const platform = parsePlatform(opts.platform, store.platform)
+  const platform = importPlatform(opts.platform, store.platform)
   const runConfig = applyChanges({}, opts.changes)
   const head = await peek(tar, 4)
   const compression = detectCompression(head)

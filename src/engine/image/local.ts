@@ -17,6 +17,7 @@ import {
   type Reference,
 } from '../reference/reference.ts'
 import { importRootfs, loadArchive, saveArchive } from './archive.ts'
+import { hostPlatform, type Platform } from './manifest.ts'
 import type {
   DeleteResponseItem,
   Image,
@@ -26,12 +27,6 @@ import type {
   LayerDescriptor,
   ProgressSink,
 } from './types.ts'
-
-export interface Platform {
-  os: string
-  architecture: string
-  variant?: string
-}
 
 export interface LocalImageStoreOptions {
   /** e.g. <dataRoot>/images */
@@ -72,23 +67,6 @@ export interface SaveItem {
   record: ImageRecord
   configBytes: Buffer
   tags: Reference[]
-}
-
-const GOARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loong64: 'loong64',
-}
-
-export function hostPlatform(): Platform {
-  const p: Platform = { os: 'linux', architecture: GOARCH[process.arch] ?? process.arch }
-  if (process.arch === 'arm') p.variant = 'v7'
-  return p
 }
 
 interface DeleteConflict {
