@@ -2,7 +2,6 @@
 // Everything that touches the container's root goes through descriptors and openat2
 // (RESOLVE_IN_ROOT), so no symlink or `..` inside the container reaches the host.
 import { faultPoint } from '../fault.ts'
-import { once } from 'node:events'
 import { constants, fstat, open as openCb, type BigIntStats } from 'node:fs'
 import {
   chmod,
@@ -19,12 +18,12 @@ import {
   utimes,
 } from 'node:fs/promises'
 import { posix } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import type { BlobStore } from '../content/types.ts'
 import type { Digest } from '../digest.ts'
-import { Conflict, InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
+import { InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { applyChanges } from '../image/changes.ts'
 import type {
@@ -33,7 +32,9 @@ import type {
   ImageRunConfig,
   ImageStore,
   LayerDescriptor,
+  LayerIngest,
 } from '../image/types.ts'
+import { LayerIngester } from '../image/ingest.ts'
 import { changes as layerChanges, diffTar, overlayDirs, type Change } from '../layer/diff.ts'
 import { END_OF_ARCHIVE, TarEntries } from '../layer/tarwrite.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
@@ -176,7 +177,11 @@ function tryOpenInRoot(
 }
 
 export class ContainerFiles implements ContainerFilesApi {
-  constructor(private readonly deps: FilesDeps) {}
+  private readonly ingest: LayerIngest
+
+  constructor(private readonly deps: FilesDeps) {
+    this.ingest = new LayerIngester({ blobs: deps.blobs, layers: deps.layers })
+  }
 
   async changes(ref: string): Promise<Change[]> {
     const c = await this.deps.containers.get(ref)
@@ -417,7 +422,7 @@ export class ContainerFiles implements ContainerFilesApi {
 
   async commit(ref: string, opts: CommitOptions): Promise<{ Id: string }> {
     const c = await this.deps.containers.get(ref)
-    const { images, layers, blobs } = this.deps
+    const { images } = this.deps
     const parent = await images.get(c.image)
     const changed = applyChanges(
       (opts.config && Object.keys(opts.config).length > 0
@@ -435,51 +440,21 @@ export class ContainerFiles implements ContainerFilesApi {
     let paused = false
     let diffID: Digest
     let blob: { digest: Digest; size: number }
-    const writer = await blobs.ingest()
-    try {
-      if (opts.pause && c.state.Running && !c.state.Paused) {
-        await this.deps.pause(c.id)
-        paused = true
-        faultPoint('commit.paused')
-      }
-      try {
-        const source = diffTar(await this.dirs(c.id))
-        const toBlob = new PassThrough({ highWaterMark: 256 * 1024 })
-        const toLayer = new PassThrough({ highWaterMark: 256 * 1024 })
-        const feeding = (async () => {
-          try {
-            for await (const chunk of source) {
-              // Listen for both drains before waiting on either, or one could be missed.
-              const waits: Promise<unknown>[] = []
-              if (!toBlob.write(chunk)) waits.push(once(toBlob, 'drain'))
-              if (!toLayer.write(chunk)) waits.push(once(toLayer, 'drain'))
-              await Promise.all(waits)
-            }
-            toBlob.end()
-            toLayer.end()
-          } catch (err) {
-            toBlob.destroy(err as Error)
-            toLayer.destroy(err as Error)
-            throw err
-          }
-        })()
-        const [fed, written, unpacked] = await Promise.allSettled([
-          feeding,
-          pipeline(toBlob, writer),
-          layers.unpack(toLayer),
-        ])
-        for (const s of [fed, written, unpacked]) if (s.status === 'rejected') throw s.reason
-        diffID = (unpacked as PromiseFulfilledResult<{ diffID: Digest }>).value.diffID
-      } finally {
-        if (paused) await this.deps.resume(c.id)
-      }
-      blob = await writer.commit()
-    } catch (err) {
-      await writer.abort()
-      throw err
+    if (opts.pause && c.state.Running && !c.state.Paused) {
+      await this.deps.pause(c.id)
+      paused = true
+      faultPoint('commit.paused')
     }
-    if (blob.digest !== diffID) {
-      throw new Conflict(`layer digest mismatch: ${blob.digest} != ${diffID}`)
+    try {
+      const layer = await this.ingest.writeLayer({
+        tar: diffTar(await this.dirs(c.id)),
+        compression: 'none',
+        mediaType: LAYER_MEDIA_TYPE,
+      })
+      diffID = layer.diffID
+      blob = { digest: layer.blob, size: layer.blobSize }
+    } finally {
+      if (paused) await this.deps.resume(c.id)
     }
 
     const created = new Date().toISOString()

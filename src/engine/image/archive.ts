@@ -22,7 +22,6 @@ import {
   descriptorOf,
   encodeManifest,
   configPlatform,
-  layerMediaType,
   MEDIA,
   noMatchingManifest,
   parseManifest,
@@ -33,7 +32,7 @@ import {
   type ParsedManifest,
   type Platform,
 } from './manifest.ts'
-import { countBytes, decompress, detectCompression, peek, readSmall, tee } from './streams.ts'
+import { countBytes, decompress, readSmall } from './streams.ts'
 import type { ImageConfig, ProgressSink } from './types.ts'
 import { faultPoint } from '../fault.ts'
 
@@ -150,18 +149,11 @@ export async function loadArchive(
       for (const [i, l] of c.layers.entries()) {
         const diffID = diffIDs[i]
         const existed = await store.layers.has(diffID)
-        const blob = await store.blobs.open(l.blob.digest)
-        const head = await peek(blob, 4)
-        const compression = detectCompression(head)
-        await store.layers.unpack(blob, { expectedDiffID: diffID, signal: opts.signal })
+        const { size: _size, ...sl } = await store.ingest.writeLayer(
+          { stored: l.blob.digest, ...(l.mediaType ? { mediaType: l.mediaType } : {}) },
+          { diffID, ...(opts.signal ? { signal: opts.signal } : {}) },
+        )
         if (!existed) newLayers.add(diffID)
-        const sl: StoredLayer = {
-          diffID,
-          blob: l.blob.digest,
-          mediaType: l.mediaType ?? layerMediaType(compression),
-          blobSize: l.blob.size,
-        }
-        if (compression === 'none') sl.diffSize = l.blob.size
         layers.push(sl)
       }
       items.push({ configDigest: c.configDigest, layers, tags: c.tags })
@@ -550,36 +542,17 @@ export async function importRootfs(
 ): Promise<NewImage & { config: ImageConfig }> {
   const platform = importPlatform(opts.platform, store.platform)
   const runConfig = applyChanges({}, opts.changes)
-  const head = await peek(tar, 4)
-  const compression = detectCompression(head)
-  const [toBlob, toLayer] = tee(tar)
-  const writer = await store.blobs.ingest()
-  let diffID: Digest | undefined
-  let blob: BlobInfo
+  let layer: StoredLayer
   try {
-    const unpacking = (async () => {
-      const info = await store.layers.unpack(toLayer, { signal: opts.signal })
-      diffID = info.diffID
-      return info
-    })()
-    const writing = pipeline(toBlob, writer, { signal: opts.signal })
-    const settled = await Promise.allSettled([unpacking, writing])
-    for (const s of settled) {
-      if (s.status === 'rejected') {
-        toBlob.destroy()
-        toLayer.destroy()
-        throw s.reason
-      }
-    }
-    blob = await writer.commit()
+    const { size: _size, ...l } = await store.ingest.writeLayer(
+      { blob: tar },
+      opts.signal ? { signal: opts.signal } : {},
+    )
+    layer = l
   } catch (err) {
-    await writer.abort()
-    if (diffID && !store.usedContent().layers.has(diffID))
-      await store.layers.delete(diffID).catch(() => undefined)
     throw asLoadError(err)
   }
   faultPoint('import.after-layer')
-  const d = diffID as unknown as Digest
   const created = new Date().toISOString()
   const comment = opts.message || 'Imported from -'
   const config: ImageConfig = {
@@ -589,17 +562,10 @@ export async function importRootfs(
     created,
     comment,
     config: runConfig,
-    rootfs: { type: 'layers', diff_ids: [d] },
+    rootfs: { type: 'layers', diff_ids: [layer.diffID] },
     history: [{ created, comment }],
   }
   const configInfo = await store.blobs.put(JSON.stringify(config))
-  const layer: StoredLayer = {
-    diffID: d,
-    blob: blob.digest,
-    mediaType: layerMediaType(compression),
-    blobSize: blob.size,
-  }
-  if (compression === 'none') layer.diffSize = blob.size
   faultPoint('import.before-record')
   return { configDigest: configInfo.digest, layers: [layer], tags: [], config }
 }

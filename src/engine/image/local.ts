@@ -17,6 +17,7 @@ import {
   type Reference,
 } from '../reference/reference.ts'
 import { importRootfs, loadArchive, saveArchive } from './archive.ts'
+import { LayerIngester } from './ingest.ts'
 import { hostPlatform, type Platform } from './manifest.ts'
 import type {
   DeleteResponseItem,
@@ -25,6 +26,7 @@ import type {
   ImageStore,
   ImageUsage,
   LayerDescriptor,
+  LayerIngest,
   ProgressSink,
 } from './types.ts'
 
@@ -35,6 +37,8 @@ export interface LocalImageStoreOptions {
   layers: LayerStore
   usage: ImageUsage
   platform?: Platform
+  /** How layers come in; by default one over `blobs` and `layers`. */
+  ingest?: LayerIngest
 }
 
 /** A layer as recorded: the descriptor plus the size of its uncompressed tar once known. */
@@ -87,6 +91,7 @@ export class LocalImageStore implements ImageStore {
   readonly blobs: BlobStore
   readonly layers: LayerStore
   readonly platform: Platform
+  readonly ingest: LayerIngest
   private readonly usage: ImageUsage
   private readonly recordDir: string
   private readonly refsFile: string
@@ -102,6 +107,7 @@ export class LocalImageStore implements ImageStore {
     this.layers = opts.layers
     this.usage = opts.usage
     this.platform = opts.platform ?? hostPlatform()
+    this.ingest = opts.ingest ?? new LayerIngester({ blobs: opts.blobs, layers: opts.layers })
     this.recordDir = join(opts.dir, 'metadata')
     this.refsFile = join(opts.dir, 'references.json')
   }
