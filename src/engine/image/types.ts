@@ -151,22 +151,33 @@ export interface DeleteResponseItem {
   Deleted?: string
 }
 
-export interface ImageStore extends ImageReader {
-  /** Records a new image from a config and layers already in the content and layer stores. */
-  create(input: {
-    config: ImageConfig
-    layers: LayerDescriptor[]
-    tags?: string[]
-    parent?: Digest
-    /** "name@sha256:..." of the manifest the image came by (pull). */
-    repoDigests?: string[]
-    /**
-     * The digest of the config's exact bytes when they are already in the content store (pull,
-     * load): the image ID must be the digest of the bytes the registry served, not of a
-     * re-serialisation. When absent, `config` is serialised and stored.
-     */
-    configDigest?: Digest
-  }): Promise<Image>
+/** A new image from a config and layers already in the content and layer stores. */
+export interface NewImageInput {
+  config: ImageConfig
+  layers: LayerDescriptor[]
+  /** Familiar tagged references ("name:tag") to point at the image; moved from any other. */
+  tags?: string[]
+  parent?: Digest
+  /** "name@sha256:..." of the manifest the image came by (pull). */
+  repoDigests?: string[]
+  /**
+   * The digest of the config's exact bytes when they are already in the content store (pull,
+   * load): the image ID must be the digest of the bytes the registry served, not of a
+   * re-serialisation. When absent, `config` is serialised and stored.
+   */
+  configDigest?: Digest
+}
+
+/**
+ * What flows that make images (load, import, commit; next pull and build) need of the store.
+ * create emits no event: each flow reports itself as Docker does (see events.ts).
+ */
+export interface ImageCreator {
+  /** Records the image (or merges into the one with the same ID) and moves its tags, atomically. */
+  create(input: NewImageInput): Promise<Image>
+}
+
+export interface ImageStore extends ImageReader, ImageCreator {
   tag(source: string, target: string): Promise<void>
   remove(ref: string, opts: { force: boolean; noPrune: boolean }): Promise<DeleteResponseItem[]>
   prune(opts: {

@@ -1,40 +1,60 @@
-// docker save / load / import: docker-archive and OCI image layout tars, streamed.
+// docker load: docker-archive and OCI image layout tars (plain, gzip or zstd), streamed. Every
+// member is spooled into the content store (checked against its name when it is a
+// blobs/sha256/<hex> member); then the manifests are read, each layer goes through the ingest
+// path, and the images are recorded one by one. What a failed load added is removed again.
 import { createHash } from 'node:crypto'
 import { posix } from 'node:path'
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tarStream from 'tar-stream'
-import { hex, isDigest, type Digest } from '../digest.ts'
-import { InvalidArgument, isBerthError, NotFound } from '../errors.ts'
-import type { BlobInfo } from '../content/types.ts'
-import {
-  familiarName,
-  fullString,
-  parseNamed,
-  tagNameOnly,
-  type Reference,
-} from '../reference/reference.ts'
-import { applyChanges } from './changes.ts'
-import type { LocalImageStore, NewImage, StoredLayer } from './local.ts'
+import type { BlobInfo, BlobStore } from '../content/types.ts'
+import { isDigest, type Digest } from '../digest.ts'
+import { InvalidArgument, isBerthError } from '../errors.ts'
+import type { EventSink } from '../events/types.ts'
+import { faultPoint } from '../fault.ts'
+import type { LayerStore } from '../layer/types.ts'
+import { parseNamed, tagNameOnly, type Reference } from '../reference/reference.ts'
+import { emitImageEvent } from './events.ts'
 import {
   ANNOTATION,
   candidateManifests,
-  descriptorOf,
-  encodeManifest,
   configPlatform,
   MEDIA,
   noMatchingManifest,
   parseManifest,
-  parsePlatform,
   platformMatcher,
   type Descriptor,
   type ImageManifest,
   type ParsedManifest,
   type Platform,
 } from './manifest.ts'
-import { countBytes, decompress, readSmall } from './streams.ts'
-import type { ImageConfig, ProgressSink } from './types.ts'
-import { faultPoint } from '../fault.ts'
+import { decompress, readSmall } from './streams.ts'
+import type {
+  ImageConfig,
+  ImageCreator,
+  ImageReader,
+  LayerDescriptor,
+  LayerIngest,
+  ProgressSink,
+} from './types.ts'
+
+/** What load needs: the stores, the ingest path, and the image store's public face. */
+export interface LoadDeps {
+  blobs: BlobStore
+  layers: Pick<LayerStore, 'has' | 'delete'>
+  ingest: LayerIngest
+  images: ImageReader & ImageCreator
+  /** Which image of a multi-platform archive to take. */
+  platform: Platform
+  events?: EventSink
+}
+
+interface LoadedImage {
+  configDigest: Digest
+  config: ImageConfig
+  layers: LayerDescriptor[]
+  tags: Reference[]
+}
 
 const META_FILES = new Set(['manifest.json', 'index.json', 'oci-layout', 'repositories'])
 const META_LIMIT = 16 * 1024 * 1024
@@ -60,30 +80,10 @@ function parseJson<T>(buf: Buffer, what: string): T {
   }
 }
 
-function asLoadError(err: unknown): unknown {
+export function asLoadError(err: unknown): unknown {
   if (isBerthError(err)) return err
   const msg = err instanceof Error ? err.message : String(err)
   return new InvalidArgument(`invalid archive: ${msg}`, { cause: err })
-}
-
-/** Hashes what passes; fails at the end when the digest differs from `want`. */
-class Verify extends Transform {
-  private readonly h = createHash('sha256')
-  constructor(private readonly want: Digest) {
-    super()
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.h.update(chunk)
-    cb(null, chunk)
-  }
-  override _flush(cb: TransformCallback): void {
-    const got = `sha256:${this.h.digest('hex')}`
-    cb(
-      got === this.want
-        ? null
-        : new InvalidArgument(`digest mismatch: expected ${this.want}, got ${got}`),
-    )
-  }
 }
 
 interface ArchiveFile {
@@ -98,7 +98,7 @@ interface Candidate {
 }
 
 export async function loadArchive(
-  store: LocalImageStore,
+  store: LoadDeps,
   archive: Readable,
   opts: { signal?: AbortSignal; progress?: ProgressSink },
 ): Promise<{ loaded: string[] }> {
@@ -128,7 +128,7 @@ export async function loadArchive(
       )
     } else throw new InvalidArgument('invalid archive: neither manifest.json nor index.json found')
 
-    const items: NewImage[] = []
+    const items: LoadedImage[] = []
     for (const c of mergeCandidates(candidates)) {
       const config = parseJson<ImageConfig>(
         await store.blobs.readAll(c.configDigest),
@@ -145,7 +145,7 @@ export async function loadArchive(
           `invalid manifest, layers length mismatch: expected ${diffIDs.length}, got ${c.layers.length}`,
         )
       }
-      const layers: StoredLayer[] = []
+      const layers: LayerDescriptor[] = []
       for (const [i, l] of c.layers.entries()) {
         const diffID = diffIDs[i]
         const existed = await store.layers.has(diffID)
@@ -156,10 +156,10 @@ export async function loadArchive(
         if (!existed) newLayers.add(diffID)
         layers.push(sl)
       }
-      items.push({ configDigest: c.configDigest, layers, tags: c.tags })
+      items.push({ configDigest: c.configDigest, config, layers, tags: c.tags })
     }
     faultPoint('load.after-layers')
-    const loaded = await store.recordLoaded(items, opts.progress)
+    const loaded = await record(store, items, opts.progress)
     await collect(store, newBlobs, new Set())
     return { loaded }
   } catch (err) {
@@ -168,13 +168,58 @@ export async function loadArchive(
   }
 }
 
+/**
+ * Records the images, one by one as Docker does, with Docker's messages: a tag taken from
+ * another image is announced, then each image by its tags (or its ID when it has none).
+ */
+async function record(
+  store: LoadDeps,
+  items: LoadedImage[],
+  progress?: ProgressSink,
+): Promise<string[]> {
+  const loaded: string[] = []
+  for (const n of items) {
+    for (const t of n.tags) {
+      const prev = await store.images.resolve(t.familiar).then(
+        (img) => img.id,
+        () => undefined,
+      )
+      if (prev !== undefined && prev !== n.configDigest) {
+        progress?.({
+          stream: `The image ${t.familiar} already exists, renaming the old one with ID ${prev} to empty string\n`,
+        })
+      }
+    }
+    const img = await store.images.create({
+      config: n.config,
+      configDigest: n.configDigest,
+      layers: n.layers,
+      tags: n.tags.map((t) => t.familiar),
+    })
+    faultPoint('load.mid-record')
+    emitImageEvent(store.events, 'load', img.id, img.id, img)
+    if (n.tags.length === 0) {
+      progress?.({ stream: `Loaded image ID: ${n.configDigest}\n` })
+      loaded.push(n.configDigest)
+    }
+    for (const t of n.tags) {
+      progress?.({ stream: `Loaded image: ${t.familiar}\n` })
+      loaded.push(t.familiar)
+    }
+  }
+  return loaded
+}
+
 /** Deletes what this operation added that no recorded image uses. */
-async function collect(
-  store: LocalImageStore,
-  blobs: Set<Digest>,
-  layers: Set<Digest>,
-): Promise<void> {
-  const used = store.usedContent()
+async function collect(store: LoadDeps, blobs: Set<Digest>, layers: Set<Digest>): Promise<void> {
+  const used = { blobs: new Set<Digest>(), layers: new Set<Digest>() }
+  for (const img of await store.images.list()) {
+    used.blobs.add(img.id)
+    for (const l of img.layers) {
+      used.blobs.add(l.blob)
+      used.layers.add(l.diffID)
+    }
+  }
   for (const d of layers)
     if (!used.layers.has(d)) await store.layers.delete(d).catch(() => undefined)
   for (const d of blobs) if (!used.blobs.has(d)) await store.blobs.delete(d).catch(() => undefined)
@@ -182,7 +227,7 @@ async function collect(
 
 /** Streams every member into the content store; keeps only the small metadata files in memory. */
 async function spool(
-  store: LocalImageStore,
+  store: LoadDeps,
   archive: Readable,
   newBlobs: Set<Digest>,
   signal?: AbortSignal,
@@ -235,7 +280,7 @@ async function spool(
 }
 
 async function ingestEntry(
-  store: LocalImageStore,
+  store: LoadDeps,
   entry: AsyncIterable<Buffer>,
   name: string,
   size: number,
@@ -310,7 +355,7 @@ function fromDockerManifest(
 }
 
 async function fromOciIndex(
-  store: LocalImageStore,
+  store: LoadDeps,
   buf: Buffer,
   files: Map<string, ArchiveFile>,
 ): Promise<Candidate[]> {
@@ -392,180 +437,4 @@ function mergeCandidates(cs: Candidate[]): Candidate[] {
         if (!prev.tags.some((x) => x.familiar === t.familiar)) prev.tags.push(t)
   }
   return [...by.values()]
-}
-
-// ---- save
-
-export async function saveArchive(
-  store: LocalImageStore,
-  refs: string[],
-  opts: { signal?: AbortSignal },
-): Promise<Readable> {
-  if (refs.length === 0) throw new InvalidArgument('no images specified')
-  const items = await store.resolveForSave(refs)
-  // Sizes of the uncompressed layer tars go in the tar headers, so learn them before writing.
-  for (const it of items) {
-    const sizes = new Map<Digest, number>()
-    for (const l of it.record.layers) {
-      if (!(await store.blobs.has(l.blob)))
-        throw new NotFound(`layer blob ${l.blob} of image ${it.record.id} is missing`)
-      if (l.diffSize !== undefined) continue
-      const { stream, compression } = await decompress(await store.blobs.open(l.blob))
-      sizes.set(l.diffID, compression === 'none' ? l.blobSize : await countBytes(stream))
-      if (compression === 'none') stream.destroy()
-    }
-    if (sizes.size > 0) {
-      await store.rememberDiffSizes(it.record.id, sizes)
-      it.record = {
-        ...it.record,
-        layers: it.record.layers.map((l) => ({
-          ...l,
-          diffSize: l.diffSize ?? sizes.get(l.diffID),
-        })),
-      }
-    }
-  }
-  const pack = tarStream.pack()
-  const out = new PassThrough({ highWaterMark: 1024 * 1024 })
-  pipeline(pack, out).catch(() => undefined)
-  const abort = () => out.destroy(new Error('save aborted'))
-  opts.signal?.addEventListener('abort', abort, { once: true })
-  writeArchive(store, items, pack)
-    .catch((err: unknown) => {
-      pack.destroy(err as Error)
-      out.destroy(err as Error)
-    })
-    .finally(() => opts.signal?.removeEventListener('abort', abort))
-  return out
-}
-
-const EPOCH = new Date(0)
-
-function addFile(pack: tarStream.Pack, name: string, data: Buffer | string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry(
-      { name, mode: 0o644, mtime: EPOCH },
-      typeof data === 'string' ? Buffer.from(data) : data,
-      (err) => (err ? reject(err) : resolve()),
-    )
-  })
-}
-
-async function writeArchive(
-  store: LocalImageStore,
-  items: Awaited<ReturnType<LocalImageStore['resolveForSave']>>,
-  pack: tarStream.Pack,
-): Promise<void> {
-  const written = new Set<string>()
-  const manifestJson: { Config: string; RepoTags: string[] | null; Layers: string[] }[] = []
-  const indexEntries: Descriptor[] = []
-  const repositories: Record<string, Record<string, string>> = {}
-  pack.entry({ name: 'blobs/', type: 'directory', mode: 0o755, mtime: EPOCH })
-  pack.entry({ name: 'blobs/sha256/', type: 'directory', mode: 0o755, mtime: EPOCH })
-  for (const it of items) {
-    const id = it.record.id
-    const configPath = `blobs/sha256/${hex(id)}`
-    if (!written.has(configPath)) {
-      await addFile(pack, configPath, it.configBytes)
-      written.add(configPath)
-    }
-    const layerPaths: string[] = []
-    const layerDescs: Descriptor[] = []
-    for (const l of it.record.layers) {
-      const path = `blobs/sha256/${hex(l.diffID)}`
-      layerPaths.push(path)
-      layerDescs.push({ mediaType: MEDIA.layer.none, digest: l.diffID, size: l.diffSize! })
-      if (written.has(path)) continue
-      written.add(path)
-      const { stream } = await decompress(await store.blobs.open(l.blob))
-      const entry = pack.entry({ name: path, size: l.diffSize, mode: 0o644, mtime: EPOCH })
-      await pipeline(stream, new Verify(l.diffID), entry)
-    }
-    const manifest = encodeManifest({
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: descriptorOf(MEDIA.ociConfig, it.configBytes),
-      layers: layerDescs,
-    })
-    const desc = descriptorOf(MEDIA.ociManifest, manifest)
-    const mpath = `blobs/sha256/${hex(desc.digest)}`
-    if (!written.has(mpath)) {
-      await addFile(pack, mpath, manifest)
-      written.add(mpath)
-    }
-    if (it.tags.length === 0) indexEntries.push(desc)
-    for (const t of it.tags) {
-      indexEntries.push({
-        ...desc,
-        annotations: {
-          [ANNOTATION.imageName]: fullString(t),
-          [ANNOTATION.refName]: t.tag ?? 'latest',
-        },
-      })
-      const fam = familiarName(t)
-      repositories[fam] ??= {}
-      repositories[fam][t.tag ?? 'latest'] = hex(it.record.layers.at(-1)?.diffID ?? id)
-    }
-    manifestJson.push({
-      Config: configPath,
-      RepoTags: it.tags.length > 0 ? it.tags.map((t) => t.familiar) : null,
-      Layers: layerPaths,
-    })
-  }
-  await addFile(
-    pack,
-    'index.json',
-    encodeManifest({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: indexEntries }),
-  )
-  await addFile(pack, 'manifest.json', JSON.stringify(manifestJson))
-  await addFile(pack, 'oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }))
-  if (Object.keys(repositories).length > 0)
-    await addFile(pack, 'repositories', JSON.stringify(repositories))
-  pack.finalize()
-}
-
-// ---- import
-
-/** import's --platform: containerd's specifier; only Linux images run here. */
-function importPlatform(s: string | undefined, def: Platform): Platform {
-  if (!s) return def
-  const p = parsePlatform(s)
-  if (p.os !== 'linux') throw new InvalidArgument(`operating system is not supported: ${p.os}`)
-  return { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) }
-}
-
-/** docker import: stores the tar as one layer blob and unpacks it in the same pass. */
-export async function importRootfs(
-  store: LocalImageStore,
-  tar: Readable,
-  opts: { changes: string[]; message?: string; platform?: string; signal?: AbortSignal },
-): Promise<NewImage & { config: ImageConfig }> {
-  const platform = importPlatform(opts.platform, store.platform)
-  const runConfig = applyChanges({}, opts.changes)
-  let layer: StoredLayer
-  try {
-    const { size: _size, ...l } = await store.ingest.writeLayer(
-      { blob: tar },
-      opts.signal ? { signal: opts.signal } : {},
-    )
-    layer = l
-  } catch (err) {
-    throw asLoadError(err)
-  }
-  faultPoint('import.after-layer')
-  const created = new Date().toISOString()
-  const comment = opts.message || 'Imported from -'
-  const config: ImageConfig = {
-    architecture: platform.architecture,
-    os: platform.os,
-    ...(platform.variant ? { variant: platform.variant } : {}),
-    created,
-    comment,
-    config: runConfig,
-    rootfs: { type: 'layers', diff_ids: [layer.diffID] },
-    history: [{ created, comment }],
-  }
-  const configInfo = await store.blobs.put(JSON.stringify(config))
-  faultPoint('import.before-record')
-  return { configDigest: configInfo.digest, layers: [layer], tags: [], config }
 }
