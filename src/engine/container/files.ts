@@ -1,7 +1,7 @@
-// A container's files: diff, export, the archive endpoints behind `docker cp`, and commit.
-// Everything that touches the container's root goes through descriptors and openat2
-// (RESOLVE_IN_ROOT), so no symlink or `..` inside the container reaches the host.
-import { faultPoint } from '../fault.ts'
+// A container's files: diff, export, the archive endpoints behind `docker cp`, and what commit
+// (image/commit.ts) needs of the container. Everything that touches the container's root goes
+// through descriptors and openat2 (RESOLVE_IN_ROOT), so no symlink or `..` inside the container
+// reaches the host.
 import { constants, fstat, open as openCb, type BigIntStats } from 'node:fs'
 import {
   chmod,
@@ -22,19 +22,14 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import type { BlobStore } from '../content/types.ts'
-import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { applyChanges } from '../image/changes.ts'
-import type {
-  HistoryEntry,
-  ImageConfig,
-  ImageRunConfig,
-  ImageStore,
-  LayerDescriptor,
-  LayerIngest,
-} from '../image/types.ts'
+import { containerAttributes } from '../events/bus.ts'
+import type { EventSink } from '../events/types.ts'
+import { ImageCommitter } from '../image/commit.ts'
 import { LayerIngester } from '../image/ingest.ts'
+import type { ImageRunConfig, ImageStore } from '../image/types.ts'
 import { changes as layerChanges, diffTar, overlayDirs, type Change } from '../layer/diff.ts'
 import { END_OF_ARCHIVE, TarEntries } from '../layer/tarwrite.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
@@ -96,12 +91,11 @@ export interface FilesDeps {
   unmount(target: string): Promise<void>
   pause(id: string): Promise<void>
   resume(id: string): Promise<void>
+  /** Where commit reports (pause, unpause, tag, commit). */
+  events?: EventSink
   resolveUser?(rootfs: string, user: string): Promise<{ uid: number; gid: number }>
 }
 
-const EMPTY_LAYER: Digest =
-  'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
-const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar'
 const O_PATH = 0o10000000
 
 // Go's os.FileMode type bits.
@@ -177,10 +171,15 @@ function tryOpenInRoot(
 }
 
 export class ContainerFiles implements ContainerFilesApi {
-  private readonly ingest: LayerIngest
+  private readonly committer: ImageCommitter
 
   constructor(private readonly deps: FilesDeps) {
-    this.ingest = new LayerIngester({ blobs: deps.blobs, layers: deps.layers })
+    this.committer = new ImageCommitter({
+      images: deps.images,
+      ingest: new LayerIngester({ blobs: deps.blobs, layers: deps.layers }),
+      freezer: { pause: (id) => deps.pause(id), resume: (id) => deps.resume(id) },
+      ...(deps.events ? { events: deps.events } : {}),
+    })
   }
 
   async changes(ref: string): Promise<Change[]> {
@@ -420,10 +419,9 @@ export class ContainerFiles implements ContainerFilesApi {
     )
   }
 
+  /** Commit happens on the image side (image/commit.ts); this gives it what the container has. */
   async commit(ref: string, opts: CommitOptions): Promise<{ Id: string }> {
     const c = await this.deps.containers.get(ref)
-    const { images } = this.deps
-    const parent = await images.get(c.image)
     const changed = applyChanges(
       (opts.config && Object.keys(opts.config).length > 0
         ? opts.config
@@ -434,72 +432,20 @@ export class ContainerFiles implements ContainerFilesApi {
       { ...(changed as ContainerConfig), Image: c.config.Image },
       c.config as ImageRunConfig,
     )
-    const tags = opts.repo ? [`${opts.repo}:${opts.tag || 'latest'}`] : []
-
-    // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
-    let paused = false
-    let diffID: Digest
-    let blob: { digest: Digest; size: number }
-    if (opts.pause && c.state.Running && !c.state.Paused) {
-      await this.deps.pause(c.id)
-      paused = true
-      faultPoint('commit.paused')
-    }
-    try {
-      const layer = await this.ingest.writeLayer({
-        tar: diffTar(await this.dirs(c.id)),
-        compression: 'none',
-        mediaType: LAYER_MEDIA_TYPE,
-      })
-      diffID = layer.diffID
-      blob = { digest: layer.blob, size: layer.blobSize }
-    } finally {
-      if (paused) await this.deps.resume(c.id)
-    }
-
-    const created = new Date().toISOString()
-    const empty = diffID === EMPTY_LAYER
-    const base: ImageConfig = parent?.config ?? {
-      architecture: 'amd64',
-      os: 'linux',
-      rootfs: { type: 'layers', diff_ids: [] },
-    }
-    const history: HistoryEntry[] = [
-      ...(base.history ?? []),
-      {
-        created,
-        created_by: (c.config.Cmd ?? []).join(' '),
-        ...(opts.author ? { author: opts.author } : {}),
-        ...(opts.comment ? { comment: opts.comment } : {}),
-        ...(empty ? { empty_layer: true } : {}),
+    const image = await this.committer.commit({
+      container: {
+        id: c.id,
+        image: c.image,
+        config: c.config as ImageRunConfig,
+        eventAttributes: containerAttributes(c),
       },
-    ]
-    const parentLayers: LayerDescriptor[] = parent?.layers ?? []
-    const newLayers: LayerDescriptor[] = empty
-      ? parentLayers
-      : [
-          ...parentLayers,
-          { diffID, blob: blob.digest, mediaType: LAYER_MEDIA_TYPE, blobSize: blob.size },
-        ]
-    const imageConfig: ImageConfig = {
-      architecture: base.architecture,
-      os: base.os,
-      ...(base.variant ? { variant: base.variant } : {}),
-      created,
+      config: config as ImageRunConfig,
+      diff: async () => diffTar(await this.dirs(c.id)),
+      pause: opts.pause && c.state.Running && !c.state.Paused,
+      ...(opts.repo ? { repo: opts.repo } : {}),
+      ...(opts.tag ? { tag: opts.tag } : {}),
       ...(opts.author ? { author: opts.author } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
-      config: config as ImageRunConfig,
-      container: c.id,
-      container_config: c.config as ImageRunConfig,
-      rootfs: { type: 'layers', diff_ids: newLayers.map((l) => l.diffID) },
-      history,
-    }
-    faultPoint('commit.before-record')
-    const image = await images.create({
-      config: imageConfig,
-      layers: newLayers,
-      tags,
-      ...(parent ? { parent: parent.id } : {}),
     })
     return { Id: image.id }
   }
