@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { Conflict, InvalidArgument, Internal, NotFound, isBerthError } from '../errors.ts'
 import type { ExecHandle, ExecRuntime, User } from '../runtime/types.ts'
 import { parseDetachKeys } from './detachkeys.ts'
-import { containerEnv, type Logger } from './service.ts'
+import type { Logger } from '../logger.ts'
+import { containerEnv } from './service.ts'
 import type {
   Container,
   ContainerReader,

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os'
 import { Conflict, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
 import { containerAttributes } from '../events/bus.ts'
 import type { EventSink } from '../events/types.ts'
+import type { Logger } from '../logger.ts'
 import type { Runtime, SpecResources } from '../runtime/types.ts'
 import { cgroupDirs, cgroupPids } from './cgroup.ts'
 import { validateName } from './names.ts'
@@ -62,7 +63,7 @@ export interface LifecycleDeps {
   containers: LifecycleHost
   runtime: Pick<Runtime, 'pause' | 'resume' | 'update'>
   events?: EventSink
-  logger: { warn(msg: string, fields?: Record<string, unknown>): void }
+  logger: Logger
 }
 
 const MIN_MEMORY = 6 * 1024 * 1024

@@ -7,22 +7,17 @@
 import { readMountInfo } from '../layer/mount.ts'
 import { cgroupDirs, readCgroupFile } from './cgroup.ts'
 import type { LayerStore } from '../layer/types.ts'
+import type { Logger } from '../logger.ts'
 import type { ExitStatus, Runtime } from '../runtime/types.ts'
 import type { ContainerStore } from './store.ts'
 import type { Container } from './types.ts'
-
-export interface ReconcileLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void
-  info(msg: string, fields?: Record<string, unknown>): void
-  warn(msg: string, fields?: Record<string, unknown>): void
-}
 
 /** What reconciliation needs of the container service (its private steps, bound). */
 export interface ReconcileHost {
   store: ContainerStore
   runtime: Runtime
   layers: LayerStore
-  logger: ReconcileLogger
+  logger: Logger
   rootfs(id: string): string
   unmount(target: string): Promise<void>
   /** Follows a running container's exit again. */

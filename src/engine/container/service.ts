@@ -15,6 +15,7 @@ import type {
   User,
 } from '../runtime/types.ts'
 import { faultPoint } from '../fault.ts'
+import type { Logger } from '../logger.ts'
 import { AttachHub } from './attach.ts'
 import { ContainerMounts, combineMounts, withMountPropagation } from './mounts.ts'
 import type { VolumeStore } from '../volume/types.ts'
@@ -43,13 +44,6 @@ import type {
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void
-  info(msg: string, fields?: Record<string, unknown>): void
-  warn(msg: string, fields?: Record<string, unknown>): void
-  error(msg: string, fields?: Record<string, unknown>): void
-}
 
 /** What the container service needs from the other modules, passed in by the daemon's wiring. */
 export interface ContainerDeps {
