@@ -283,16 +283,22 @@ export function combineMounts(user: Mount[], etc: Mount[]): Mount[] {
   return [...user, ...etc.filter((m) => !dests.has(m.destination))]
 }
 
-/** Sets the rootfs propagation a shared or slave bind needs (moby's withMounts). */
-export function withMountPropagation<T extends object>(spec: T, c: Container): T {
-  const props = (c.mountPoints ?? []).filter((m) => m.Type === 'bind').map((m) => m.Propagation)
-  let root: string | undefined
-  if (props.some((p) => p === 'shared' || p === 'rshared')) root = 'shared'
-  else if (props.some((p) => p === 'slave' || p === 'rslave')) root = 'rslave'
+/**
+ * The root mount's propagation that the container's binds need: a shared bind needs a shared
+ * root, a slave one an rslave root (moby's WithMounts); undefined when none asks.
+ */
+export function rootfsPropagation(points: readonly MountPoint[]): string | undefined {
+  const props = points.filter((m) => m.Type === 'bind').map((m) => m.Propagation)
+  if (props.some((p) => p === 'shared' || p === 'rshared')) return 'shared'
+  if (props.some((p) => p === 'slave' || p === 'rslave')) return 'rslave'
+  return undefined
+}
+
+/** A spec's linux section with the propagation the container's binds need. */
+export function withMountPropagation<T extends { linux?: object }>(spec: T, c: Container): T {
+  const root = rootfsPropagation(c.mountPoints ?? [])
   if (root === undefined) return spec
-  const linux = (spec as { linux?: Record<string, unknown> }).linux
-  if (linux) linux.rootfsPropagation = root
-  return spec
+  return { ...spec, linux: { ...spec.linux, rootfsPropagation: root } }
 }
 
 export interface MountsDeps {

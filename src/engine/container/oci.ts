@@ -1,6 +1,8 @@
 // A container's Config and HostConfig as the runtime's SpecInput (moby's daemon/oci_linux.go),
 // and the create-time checks of HostConfig with Docker's words (daemon/daemon_unix.go). Pure:
 // the host's facts and the resolved devices and groups come in through the context.
+import { consoleSizeOf } from './console.ts'
+import { rootfsPropagation } from './mounts.ts'
 import { parseSignal } from './signals.ts'
 import { Internal, InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
@@ -435,6 +437,10 @@ export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
     }))
   }
   if (num(hc, 'OomScoreAdj') !== 0) input.oomScoreAdj = num(hc, 'OomScoreAdj')
+  const consoleSize = consoleSizeOf(c)
+  if (consoleSize) input.process.consoleSize = consoleSize
+  const propagation = rootfsPropagation(c.mountPoints ?? [])
+  if (propagation) input.rootfsPropagation = propagation
   return input
 }
 

@@ -11,17 +11,17 @@ import type {
   LogEntry,
   LogReadOptions,
   Runtime,
+  Spec,
   SpecInput,
   User,
 } from '../runtime/types.ts'
 import { faultPoint } from '../fault.ts'
 import type { Logger } from '../logger.ts'
 import { AttachHub } from './attach.ts'
-import { ContainerMounts, combineMounts, withMountPropagation } from './mounts.ts'
+import { ContainerMounts, combineMounts } from './mounts.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
 import { RestartManager, exitsOnNext, validateRestartPolicy } from './restart.ts'
-import { withConsoleSize } from './console.ts'
 import { confinementContext, hostFacts } from './confine.ts'
 import { specInputFor, verifyHostConfig } from './oci.ts'
 import { randomName, validateName } from './names.ts'
@@ -51,7 +51,7 @@ export interface ContainerDeps {
   images: ImageReader
   layers: LayerStore
   runtime: Runtime
-  ociSpec(input: SpecInput): object
+  ociSpec(input: SpecInput): Spec
   resolveUser(rootfs: string, user: string | undefined): Promise<User>
   readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
   mount(m: Mount): Promise<void>
@@ -321,10 +321,7 @@ export class ContainerService implements ContainerApi {
         }),
         ...net.spec,
       })
-      await writeJsonAtomic(
-        join(p.bundle, 'config.json'),
-        withConsoleSize(withMountPropagation(spec, c), c),
-      )
+      await writeJsonAtomic(join(p.bundle, 'config.json'), spec)
       const { pid } = await runtime.create({
         id: c.id,
         bundle: p.bundle,
