@@ -19,7 +19,6 @@ import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
-import { Internal } from '../engine/errors.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
@@ -74,8 +73,8 @@ export async function createEngine(opts: {
     blobs,
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
-    pause: (id) => runcOrThrow(runtime, ['pause', id]),
-    resume: (id) => runcOrThrow(runtime, ['resume', id]),
+    pause: (id) => runtime.pause(id),
+    resume: (id) => runtime.resume(id),
     resolveUser,
   })
   await blobs.init()
@@ -119,10 +118,4 @@ export async function createEngine(opts: {
       // Containers keep running under their monitors; nothing to stop here.
     },
   }
-}
-
-/** Freezes or thaws a container for commit (runc pause/resume). */
-async function runcOrThrow(runtime: ConmonRuntime, args: string[]): Promise<void> {
-  const r = await runtime.runcCmd(args)
-  if (r.code !== 0) throw new Internal(`runc ${args[0]}: ${r.stderr.trim()}`)
 }
