@@ -263,22 +263,36 @@ export class ConmonRuntime implements Runtime {
     return this.cli.state(id)
   }
 
+  /**
+   * conmon writes the exit file only once the container has exited, so a file that is there
+   * but cannot be read (or does not hold a number) still means an exit: with exit code 255 and
+   * the reason, as Docker reports an exit whose status is lost.
+   */
   async exitStatus(id: string): Promise<ExitStatus | undefined> {
     const path = this.exitFile(id)
     let text: string
     let mtimeNs: bigint
     try {
       // conmon writes the file whole (temp file, then rename): no partial reads.
-      const [t, st] = await Promise.all([readFile(path, 'utf8'), stat(path, { bigint: true })])
-      text = t
+      const st = await stat(path, { bigint: true })
       mtimeNs = st.mtimeNs
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined
-      throw err
+      return unknownExit(`cannot read the exit file ${path}: ${errText(err)}`)
+    }
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined
+      return unknownExit(`cannot read the exit file ${path}: ${errText(err)}`, mtimeNs)
     }
     const exitCode = Number.parseInt(text.trim(), 10)
-    if (!Number.isFinite(exitCode))
-      throw new Internal(`bad exit file ${path}: ${JSON.stringify(text)}`)
+    if (!Number.isFinite(exitCode)) {
+      return unknownExit(
+        `the exit file ${path} holds no exit code: ${JSON.stringify(text)}`,
+        mtimeNs,
+      )
+    }
     return { exitCode, finishedAt: isoNanos(mtimeNs) }
   }
 
@@ -382,6 +396,17 @@ export class ConmonRuntime implements Runtime {
     // conmon removes its link when it exits normally, but not when create fails.
     await rm(join(this.socketDir, id), { force: true })
   }
+}
+
+/** An exit whose code is lost (Docker's 255), with the reason. */
+function unknownExit(error: string, mtimeNs?: bigint): ExitStatus {
+  const finishedAt =
+    mtimeNs !== undefined ? isoNanos(mtimeNs) : isoNanos(BigInt(Date.now()) * 1_000_000n)
+  return { exitCode: 255, finishedAt, error }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** RFC 3339 UTC with nanoseconds, from nanoseconds since the epoch. */

@@ -106,6 +106,8 @@ export interface ExitStatus {
   exitCode: number
   /** ISO 8601 with nanoseconds when known. */
   finishedAt: string
+  /** Why the exit code is not known (its record could not be read): 255 then, as Docker's. */
+  error?: string
 }
 
 export type StdStream = 'stdin' | 'stdout' | 'stderr'
