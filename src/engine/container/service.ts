@@ -2,9 +2,7 @@
 // process runs as a task (task/), its network comes from the network seam (network/types.ts),
 // and its state changes go through one transition() (state.ts); exits and restart policies
 // are the supervisor's (supervisor.ts), reconciliation at daemon start is reconcile.ts's.
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
-import { Conflict, Internal, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
+import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
 import type { HostProfile } from '../host/types.ts'
@@ -18,16 +16,15 @@ import type { StartedTask, TaskRunner } from '../task/types.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import { AttachHub } from './attach.ts'
 import { containerEnv, entrypointAndArgs, mergeImageConfig } from './config.ts'
+import { createContainer } from './create.ts'
 import { rootfsConfinement } from './confine.ts'
 import { ContainerMounts } from './mounts.ts'
-import { randomName, validateName } from './names.ts'
-import { endpointsOf, networked } from './network.ts'
-import { verifyHostConfig } from './oci.ts'
+import { networked } from './network.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
-import { validateRestartPolicy } from './restart.ts'
-import { parseSignal } from './signals.ts'
-import { ContainerStates, ZERO_TIME, nowIso } from './state.ts'
+import { ContainerStates, ZERO_TIME } from './state.ts'
 import { ContainerStore } from './store.ts'
+import { parseSignal } from './signals.ts'
+import { ContainerSignals } from './stop.ts'
 import { Supervisor } from './supervisor.ts'
 import { containerPaths, containerTask, containerTaskRef } from './task.ts'
 import type {
@@ -35,19 +32,12 @@ import type {
   Container,
   ContainerApi,
   CreateRequest,
-  HostConfig,
-  MountPoint,
   WaitCondition,
   WaitResult,
 } from './types.ts'
-import { KeyedQueue, Waiters, settlesWithin } from './waiters.ts'
+import { KeyedQueue, Waiters } from './waiters.ts'
 
 export { containerEnv, entrypointAndArgs, mergeImageConfig }
-
-/** How long a container may take to go after a SIGKILL that was sent (moby's Kill). */
-const KILLED_EXIT_MS = 10_000
-/** How long to wait for an exit anyway when a signal could not be sent (moby's stop). */
-const UNSIGNALLED_EXIT_MS = 2_000
 
 /** What the container service needs from the other modules, passed in by the daemon's wiring. */
 export interface ContainerDeps {
@@ -84,6 +74,7 @@ export class ContainerService implements ContainerApi {
   private readonly queue = new KeyedQueue()
   private readonly hubs = new Map<string, AttachHub>()
   private readonly supervisor: Supervisor
+  private readonly signals: ContainerSignals
   /** Background cleanups of removed containers, awaited by settle(). */
   private readonly cleanups = new Set<Promise<void>>()
   /** Reconciliation work left for after init() (runtime cleanup, restarts, strays). */
@@ -93,6 +84,11 @@ export class ContainerService implements ContainerApi {
     this.store = new ContainerStore(deps.dir)
     this.states = new ContainerStates(this.store, deps.events)
     this.supervisor = new Supervisor(this, deps)
+    this.signals = new ContainerSignals({
+      ...deps,
+      states: this.states,
+      supervisor: this.supervisor,
+    })
     this.mounts = new ContainerMounts({
       volumes: deps.volumes,
       container: (ref) => this.store.get(ref),
@@ -132,92 +128,24 @@ export class ContainerService implements ContainerApi {
     return containerCgroupsPath(this.deps.host, id)
   }
 
-  async create(
+  create(
     req: CreateRequest,
     name: string | undefined,
   ): Promise<{ Id: string; Warnings: string[] }> {
-    if (!req.Image)
-      throw new InvalidArgument('Config cannot be empty in order to create a container')
-    const image = await this.deps.images.resolve(req.Image)
-    const { HostConfig: hostConfig = {}, NetworkingConfig: networking, ...userConfig } = req
-    const config = mergeImageConfig(userConfig, image.config.config)
-    if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
-      throw new InvalidArgument(
-        `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
-      )
-    }
-    const { path, args } = entrypointAndArgs(config)
-    const id = this.store.newId()
-    const hc: HostConfig = { NetworkMode: 'default', ...hostConfig }
-    const endpoints = endpointsOf(networking)
-    // The network checks the request first (as dockerd does) and writes the /etc files into
-    // the record being made.
-    const draft = await this.store.draft(id)
-    let finalName: string | undefined
-    let mountPoints: MountPoint[] = []
-    let rw = false
-    let warnings: string[]
-    try {
-      const planned = await this.deps.network.plan(
-        networked({ id, name: name ?? '', config, hostConfig: hc, endpoints }, draft),
-      )
-      warnings = planned.warnings
-      config.Hostname = planned.hostname
-      config.Image = req.Image
-      if (name) {
-        const valid = validateName(name)
-        this.store.reserveName(valid, id)
-        finalName = valid
-      } else {
-        let retry = 0
-        let picked: string
-        do picked = randomName(retry++)
-        while (this.store.nameTaken(picked))
-        this.store.reserveName(picked, id)
-        finalName = picked
-      }
-      validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
-      verifyHostConfig(hc, config, this.deps.host.facts)
-      mountPoints = await this.mounts.resolve(id, config, hc)
-      await this.deps.layers.createRW(
-        id,
-        image.layers.map((l) => l.diffID),
-      )
-      rw = true
-      faultPoint('create.after-rw')
-      const points = mountPoints
-      await this.store.create(
-        {
-          id,
-          name: finalName,
-          created: nowIso(),
-          path,
-          args,
-          config,
-          hostConfig: hc,
-          image: image.id,
-          imageRef: req.Image,
-          mountPoints,
-          ...(Object.keys(endpoints).length > 0 ? { endpoints } : {}),
-        },
-        async (dir) => {
-          await mkdir(join(dir, 'rootfs'))
-          await mkdir(join(dir, 'bundle'))
-          await this.mounts.populate(id, points, join(dir, 'rootfs'))
-          faultPoint('create.before-record')
-        },
-      )
-      faultPoint('create.after-record')
-    } catch (err) {
-      await this.store.discardDraft(id)
-      if (rw) await this.deps.layers.removeRW(id)
-      if (finalName !== undefined) this.store.releaseName(finalName, id)
-      await this.mounts.release(id, mountPoints, true)
-      throw err
-    }
-    this.deps.logger.debug('container created', { id, name: finalName })
-    this.states.emit(this.store.get(id), 'create')
-    return { Id: id, Warnings: warnings }
+    return createContainer(
+      {
+        store: this.store,
+        states: this.states,
+        mounts: this.mounts,
+        images: this.deps.images,
+        layers: this.deps.layers,
+        network: this.deps.network,
+        host: this.deps.host,
+        logger: this.deps.logger,
+      },
+      req,
+      name,
+    )
   }
 
   async start(ref: string): Promise<void> {
@@ -354,106 +282,17 @@ export class ContainerService implements ContainerApi {
   }
 
   async kill(ref: string, signal = 'KILL'): Promise<void> {
-    const signo = parseSignal(signal)
-    const c = this.store.get(ref)
-    if (!c.state.Running) {
-      throw new Conflict(`Cannot kill container: ${ref}: Container ${c.id} is not running`)
-    }
-    // A restarting container has no process: the note that it is stopped is enough.
-    if (await this.supervisor.noteManualStop(c, signal)) return
-    const exit = this.supervisor.exitHandled(c.id)
-    await this.deps.runtime.kill(c.id, String(signo))
-    this.states.emit(c, 'kill', { signal: String(signo) })
-    await this.thawAfterSignal(c)
-    // Like moby's Kill: after SIGKILL the answer waits (briefly) until the container is down,
-    // so a client that inspects next sees the exit code.
-    if (signo === 9 && exit) await settlesWithin(exit, KILLED_EXIT_MS)
+    parseSignal(signal)
+    await this.signals.kill(this.store.get(ref), ref, signal)
   }
 
-  /** Docker unpauses a container it signalled, so the signal is delivered. */
-  private async thawAfterSignal(c: Container): Promise<void> {
-    if (!c.state.Paused) return
-    try {
-      await this.deps.runtime.resume(c.id)
-    } catch (err) {
-      // Gone meanwhile is fine; a container still frozen is worth a line in the log.
-      if (c.state.Paused) {
-        this.deps.logger.warn('cannot unpause a signalled container', {
-          id: c.id,
-          error: String(err),
-        })
-      }
-      return
-    }
-    if (c.state.Status === 'paused') await this.states.transition(c, { kind: 'thaw' })
+  async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    await this.signals.stop(this.store.get(ref), ref, timeoutSeconds, signal)
   }
 
   /** A change of restart policy (docker update) applies from the next exit on. */
   restartPolicyChanged(id: string): void {
     this.supervisor.policyChanged(id)
-  }
-
-  /**
-   * Sends SIGKILL and waits, for a while, until the container's exit has been handled
-   * (moby's Kill). When it does not come, the error says why, in `wrap`'s words.
-   */
-  private async killAndWait(
-    c: Container,
-    exit: Promise<void>,
-    wrap: (why: string, cause?: unknown) => Error,
-  ): Promise<void> {
-    let failed: unknown
-    try {
-      await this.deps.runtime.kill(c.id, 'KILL')
-      this.states.emit(c, 'kill', { signal: '9' })
-      await this.thawAfterSignal(c)
-    } catch (err) {
-      failed = err
-    }
-    if (await settlesWithin(exit, failed === undefined ? KILLED_EXIT_MS : UNSIGNALLED_EXIT_MS)) {
-      return
-    }
-    if (failed !== undefined) {
-      const why = `Cannot kill container ${c.id}: ${failed instanceof Error ? failed.message : String(failed)}`
-      this.deps.logger.error('killing a container failed', { id: c.id, error: why })
-      throw wrap(why, failed)
-    }
-    throw wrap('tried to kill container, but did not receive an exit event')
-  }
-
-  async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
-    const c = this.store.get(ref)
-    if (!c.state.Running) throw new NotModified('container already stopped')
-    const stopSignal = signal || c.config.StopSignal || 'TERM'
-    const signo = parseSignal(stopSignal)
-    const timeout = timeoutSeconds ?? c.config.StopTimeout ?? 10
-    if (await this.supervisor.noteManualStop(c, 'KILL')) return
-    const exit = this.supervisor.exitHandled(c.id) ?? Promise.resolve()
-    // 1. The stop signal, and its time to work (moby's containerStop). A signal that could not
-    // be sent is logged, and the exit waited for a little anyway, as it may be under way.
-    let waitMs = timeout < 0 ? Infinity : timeout * 1000
-    try {
-      await this.deps.runtime.kill(c.id, String(signo))
-      this.states.emit(c, 'kill', { signal: String(signo) })
-      await this.thawAfterSignal(c)
-    } catch (err) {
-      this.deps.logger.warn('sending the stop signal failed; killing the container', {
-        id: c.id,
-        signal: signo,
-        error: String(err),
-      })
-      waitMs = UNSIGNALLED_EXIT_MS
-    }
-    const gone = waitMs === Infinity ? (await exit, true) : await settlesWithin(exit, waitMs)
-    // 2. Then SIGKILL.
-    if (!gone) {
-      await this.killAndWait(
-        c,
-        exit,
-        (why, cause) => new Internal(`cannot stop container: ${ref}: ${why}`, { cause }),
-      )
-    }
-    this.states.emit(c, 'stop')
   }
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
@@ -467,7 +306,7 @@ export class ContainerService implements ContainerApi {
       // A container that was waiting to restart has stopped doing so here: no process.
       if (!(await this.supervisor.noteManualStop(c, 'KILL'))) {
         const exit = this.supervisor.exitHandled(c.id) ?? Promise.resolve()
-        await this.killAndWait(
+        await this.signals.killAndWait(
           c,
           exit,
           (why, cause) =>
