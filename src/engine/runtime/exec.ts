@@ -9,7 +9,6 @@ import type { Readable, Writable } from 'node:stream'
 import { Conflict, errnoCode, Internal } from '../errors.ts'
 import type { ConmonRuntime } from './conmon.ts'
 import { runcMessage, startError } from './runc.ts'
-import { hostFacts } from './host.ts'
 import type { AttachConnection, ExecHandle, ExecRuntime, ExecSpawnOptions } from './types.ts'
 
 /** conmon's ctl message for a window resize (ctrl.c: WIN_RESIZE_EVENT). */
@@ -231,9 +230,4 @@ export class ConmonExec implements ExecRuntime {
   resizeConsole(bundleDir: string, height: number, width: number): Promise<void> {
     return resizeConsole(bundleDir, height, width)
   }
-}
-
-/** berthd's capability bounding set: all a process may be granted here (never more). */
-export async function hostCapabilities(): Promise<string[]> {
-  return (await hostFacts()).capabilities
 }
