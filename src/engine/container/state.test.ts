@@ -138,6 +138,22 @@ describe('container states', () => {
     assert.equal(events.length, 0)
   })
 
+  test("one container's moves go one at a time, each checked against the last", async () => {
+    const { states, written } = machine()
+    const c = container({ Status: 'paused', Running: true, Paused: true })
+    // A thaw and an exit at once: the exit comes second, and a thaw after it would be refused.
+    await Promise.all([
+      states.transition(c, { kind: 'thaw' }),
+      states.transition(c, { kind: 'exit', exit }),
+    ])
+    assert.deepEqual(
+      written.map((s) => s.Status),
+      ['running', 'exited'],
+    )
+    await assert.rejects(states.transition(c, { kind: 'thaw' }), { status: 409 })
+    assert.equal(c.state.Status, 'exited')
+  })
+
   test('not written: the start of a removal, and the exit of a --rm container', async () => {
     const { states, written } = machine()
     const c = container({ Status: 'exited' })

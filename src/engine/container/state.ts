@@ -7,6 +7,7 @@ import { containerAttributes } from '../events/bus.ts'
 import type { EventSink } from '../events/types.ts'
 import type { ExitStatus } from '../runtime/types.ts'
 import type { Container, ContainerState, ContainerStatus } from './types.ts'
+import { KeyedQueue } from './waiters.ts'
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z'
 
@@ -201,13 +202,20 @@ export interface StateWriter {
 }
 
 export class ContainerStates {
+  /** One container's moves happen one at a time, each checked against the state before it. */
+  private readonly queue = new KeyedQueue()
+
   constructor(
     private readonly store: StateWriter,
     private readonly events?: EventSink,
   ) {}
 
   /** Moves the container: checks the move, writes the state, then applies it and emits. */
-  async transition(c: Container, m: Move): Promise<void> {
+  transition(c: Container, m: Move): Promise<void> {
+    return this.queue.run(c.id, () => this.move(c, m))
+  }
+
+  private async move(c: Container, m: Move): Promise<void> {
     if (!allowed(c.state.Status, m.kind)) {
       throw new Conflict(
         `cannot change container ${c.id} (${m.kind}) while it is ${c.state.Status}`,

@@ -56,7 +56,10 @@ export class ContainerSignals {
       }
       return
     }
-    if (c.state.Status === 'paused') await this.deps.states.transition(c, { kind: 'thaw' })
+    // Its exit may be recorded first (a signal that killed it): then there is nothing to thaw.
+    await this.deps.states.transition(c, { kind: 'thaw' }).catch((err: unknown) => {
+      if (!(err instanceof Conflict)) throw err
+    })
   }
 
   /**
