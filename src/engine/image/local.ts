@@ -8,6 +8,8 @@ import { hex, isDigest, shortId, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, isBerthError, NotFound } from '../errors.ts'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
 import { faultPoint } from '../fault.ts'
+import { parsed } from '../grammar.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
 import type { LayerStore } from '../layer/types.ts'
 import {
   familiarName,
@@ -804,27 +806,7 @@ function matchLabel(labels: Record<string, string>, filter: string): boolean {
   return labels[filter.slice(0, eq)] === filter.slice(eq + 1)
 }
 
-/** Docker's `until` filter value: RFC 3339 time, Unix seconds, or a Go duration ago. */
+/** Docker's `until` filter value (a Go duration ago, a date, or unix seconds) in unix ms. */
 function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000
-  const t = Date.parse(v)
-  if (!Number.isNaN(t)) return t
-  const m = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.exec(v)
-  if (m) {
-    let ns = 0
-    for (const part of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-      const mult: Record<string, number> = {
-        ns: 1e-6,
-        us: 1e-3,
-        µs: 1e-3,
-        ms: 1,
-        s: 1e3,
-        m: 60e3,
-        h: 3600e3,
-      }
-      ns += Number(part[1]) * mult[part[2]]
-    }
-    return Date.now() - ns
-  }
-  throw new InvalidArgument(`failed to parse value as time or duration: "${v}"`)
+  return Number(parsed(() => timestampNanos(v))) / 1e6
 }
