@@ -266,8 +266,9 @@ async function logs(ctx: Ctx): Promise<void> {
     throw new InvalidArgument('Bad parameters: you must choose at least one stream')
   }
   const c = await containers(ctx).get(ctx.params.id as string)
+  // moby reads tail with strconv.Atoi and takes anything else (all, "", junk) as every line.
   const tailRaw = q.get('tail') ?? 'all'
-  const tail = tailRaw === 'all' || tailRaw === '' ? undefined : Number.parseInt(tailRaw, 10)
+  const tail = /^[-+]?\d+$/.test(tailRaw) ? Number(tailRaw) : undefined
   const entries = await containers(ctx).logs(c.id, {
     follow: q.bool('follow'),
     since: parseTime(q.get('since')),
