@@ -19,6 +19,7 @@ import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
+import { HostSystem } from '../engine/system/host.ts'
 import { Internal } from '../engine/errors.ts'
 import type { Logger } from './log.ts'
 
@@ -103,6 +104,12 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    system: new HostSystem({
+      layerDir: join(dataRoot, 'layers'),
+      // The drivers wired here: local volumes, and today's network modes (host, and none,
+      // whose driver Docker calls null); the bridge adds itself when it is wired.
+      plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+    }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length
