@@ -32,7 +32,7 @@ export async function createEngine(opts: {
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: join(dataRoot, 'run') })
-  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.

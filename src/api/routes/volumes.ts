@@ -38,7 +38,11 @@ function stringMap(v: unknown): Record<string, string> | null {
 async function list(ctx: Ctx): Promise<void> {
   const f = parseFilters(ctx.query.get('filters'))
   const vols = await volumes(ctx).list(f.toRecord())
-  sendJson(ctx, 200, { Volumes: vols, Warnings: null })
+  // A volume the driver cannot read is listed, and why is said here, as Docker's list warns.
+  const warnings = vols.flatMap((v) =>
+    v.Status?.Error ? [`volume ${v.Name}: ${v.Status.Error}`] : [],
+  )
+  sendJson(ctx, 200, { Volumes: vols, Warnings: warnings.length > 0 ? warnings : null })
 }
 
 async function create(ctx: Ctx): Promise<void> {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
+import { Conflict, Internal, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
 import {
   MS_BIND,
@@ -41,6 +41,17 @@ interface Meta {
   CreatedAt: string
   Labels: Record<string, string> | null
   Options: Record<string, string> | null
+}
+
+/** A volume as the store holds it: its meta, or why its meta.json could not be read. */
+interface Held extends Meta {
+  /** Set when meta.json exists but cannot be read (not persisted). */
+  unreadable?: string
+}
+
+/** Where the store reports what it finds wrong on disk. */
+export interface VolumeLogger {
+  warn(msg: string, fields?: Record<string, unknown>): void
 }
 
 function rfc3339Seconds(d: Date): string {
@@ -175,8 +186,18 @@ export function mountFlags(o: string): { flags: number; data: string } {
   return { flags, data: data.join(',') }
 }
 
+/** A volume's meta.json; undefined when there is none (a directory laid out as Docker's). */
+async function readMeta(path: string): Promise<Meta | undefined> {
+  const meta = await readJson<unknown>(path)
+  if (meta === undefined) return undefined
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new Error('not a JSON object')
+  }
+  return meta as Meta
+}
+
 export class LocalVolumeStore implements VolumeStore {
-  private readonly vols = new Map<string, Meta>()
+  private readonly vols = new Map<string, Held>()
   private readonly users = new Map<string, Set<string>>()
   /** Volumes with a device mounted on their _data, and how many containers mounted them. */
   private readonly mounted = new Map<string, number>()
@@ -184,7 +205,10 @@ export class LocalVolumeStore implements VolumeStore {
   private pruning = false
 
   /** dir: `<dataRoot>/volumes`. */
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly logger?: VolumeLogger,
+  ) {}
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o701 })
@@ -196,7 +220,24 @@ export class LocalVolumeStore implements VolumeStore {
       }
       const st = await stat(p).catch(() => undefined)
       if (!st?.isDirectory()) continue
-      const meta = await readJson<Meta>(join(p, META)).catch(() => undefined)
+      let meta: Meta | undefined
+      try {
+        meta = await readMeta(join(p, META))
+      } catch (err) {
+        // Neither dropped nor shown as a plain volume: its options (a device to mount, say)
+        // would be lost, and prune would take it for one without options.
+        const why = `cannot read ${join(p, META)}: ${(err as Error).message}`
+        this.logger?.warn(`volume ${entry}: ${why}`, { volume: entry })
+        this.vols.set(entry, {
+          Name: entry,
+          Driver: 'local',
+          CreatedAt: rfc3339Seconds(st.mtime),
+          Labels: null,
+          Options: null,
+          unreadable: why,
+        })
+        continue
+      }
       if (meta) {
         this.vols.set(entry, { ...meta, Name: entry })
         continue
@@ -230,7 +271,7 @@ export class LocalVolumeStore implements VolumeStore {
     return join(this.dir, name, DATA)
   }
 
-  private toApi(m: Meta): Volume {
+  private toApi(m: Held): Volume {
     return {
       Name: m.Name,
       Driver: m.Driver,
@@ -239,6 +280,7 @@ export class LocalVolumeStore implements VolumeStore {
       Labels: m.Labels,
       Scope: 'local',
       Options: m.Options,
+      ...(m.unreadable !== undefined ? { Status: { Error: m.unreadable } } : {}),
     }
   }
 
@@ -382,6 +424,8 @@ export class LocalVolumeStore implements VolumeStore {
       if (!everything) labels.push(ANONYMOUS_LABEL)
       const report: PruneReport = { VolumesDeleted: [], SpaceReclaimed: 0 }
       for (const m of [...this.vols.values()]) {
+        // A volume whose options cannot be read may have some: it is never pruned.
+        if (m.unreadable !== undefined) continue
         if (m.Options !== null || this.refs(m.Name).length > 0) continue
         if (!matchKV(labels, m.Labels)) continue
         const not = filters['label!']
@@ -411,6 +455,9 @@ export class LocalVolumeStore implements VolumeStore {
   async mount(name: string, ref: string): Promise<string> {
     const m = this.vols.get(name)
     if (!m) throw new NotFound(`get ${name}: no such volume`)
+    if (m.unreadable !== undefined) {
+      throw new Internal(`error while mounting volume '${this.path(name)}': ${m.unreadable}`)
+    }
     this.addRef(name, ref)
     const o = m.Options
     if (!o || (!o.type && !o.device)) return this.path(name)

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { LocalVolumeStore } from '../../engine/volume/local.ts'
+import { fakeEngine, request, startTestServer } from '../testing.ts'
+
+test('a volume whose meta.json cannot be read is listed with a warning, and inspect says why', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-api-vol-'))
+  try {
+    const first = new LocalVolumeStore(dir)
+    await first.init()
+    await first.create({ name: 'torn' })
+    await first.create({ name: 'fine' })
+    await writeFile(join(dir, 'torn', 'meta.json'), '{')
+    const volumes = new LocalVolumeStore(dir)
+    await volumes.init()
+    const srv = await startTestServer({ ...fakeEngine(), volumes })
+    try {
+      const list = await request(srv.socketPath, 'GET', '/volumes')
+      assert.equal(list.status, 200)
+      const body = list.json<{ Volumes: { Name: string }[]; Warnings: string[] | null }>()
+      assert.deepEqual(
+        body.Volumes.map((v) => v.Name),
+        ['fine', 'torn'],
+      )
+      assert.equal(body.Warnings?.length, 1)
+      assert.match(body.Warnings![0]!, /^volume torn: cannot read .*torn\/meta\.json: /)
+      const torn = await request(srv.socketPath, 'GET', '/volumes/torn')
+      assert.match(torn.json<{ Status: { Error: string } }>().Status.Error, /cannot read/)
+      await volumes.remove('torn')
+      const after = await request(srv.socketPath, 'GET', '/volumes')
+      assert.equal(after.json<{ Warnings: unknown }>().Warnings, null)
+    } finally {
+      await srv.close()
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
