@@ -15,7 +15,9 @@ import type {
   LayerDescriptor,
   ProgressSink,
 } from '../engine/image/types.ts'
+import { FakeEvents } from '../engine/events/testing.ts'
 import type { SystemApi, SystemInfo } from '../engine/system/types.ts'
+import { FakeVolumeStore } from '../engine/volume/testing.ts'
 import { createLogger, type Logger } from '../daemon/log.ts'
 import { createApiServer, type RouteSet } from './server.ts'
 
@@ -198,6 +200,8 @@ export class FakeSystem implements SystemApi {
 
 export interface FakeEngine extends Engine {
   images: FakeImageStore
+  volumes: FakeVolumeStore
+  events: FakeEvents
   system: FakeSystem
   closed: boolean
   close(): Promise<void>
@@ -217,6 +221,8 @@ export function fakeEngine(images: Image[] = [], dataRoot = '/var/lib/berth'): F
     dataRoot,
     images: store,
     containers: containers as unknown as Engine['containers'],
+    volumes: new FakeVolumeStore(`${dataRoot}/volumes`),
+    events: new FakeEvents(),
     system: new FakeSystem(),
     closed: false,
     async counts(): Promise<EngineCounts> {

@@ -18,9 +18,7 @@ function lifecycle(ctx: Ctx): LifecycleApi {
 }
 
 function events(ctx: Ctx): EventsApi {
-  const e = ctx.engine.events
-  if (!e) throw new Internal('events are not supported by this engine')
-  return e
+  return ctx.engine.events
 }
 
 const id = (ctx: Ctx): string => ctx.params.id as string

@@ -39,3 +39,40 @@ test('a volume whose meta.json cannot be read is listed with a warning, and insp
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('the volume routes over the fake store: create, list, inspect, remove, prune', async () => {
+  const engine = fakeEngine()
+  const srv = await startTestServer(engine)
+  const json = { 'Content-Type': 'application/json' }
+  try {
+    const c = await request(srv.socketPath, 'POST', '/volumes/create', {
+      body: JSON.stringify({ Name: 'web', Labels: { app: 'web' }, DriverOpts: {} }),
+      headers: json,
+    })
+    assert.equal(c.status, 201)
+    assert.equal(c.json<{ Mountpoint: string }>().Mountpoint, '/var/lib/berth/volumes/web/_data')
+    // Docker's driver options are strings: a number is refused at the boundary.
+    const bad = await request(srv.socketPath, 'POST', '/volumes/create', {
+      body: JSON.stringify({ Name: 'x1', DriverOpts: { type: 1 } }),
+      headers: json,
+    })
+    assert.equal(bad.status, 400)
+    assert.match(
+      bad.json<{ message: string }>().message,
+      /CreateOptions\.DriverOpts of type string/,
+    )
+    await engine.volumes.create({})
+    const list = await request(srv.socketPath, 'GET', '/volumes?filters={"label":["app=web"]}')
+    assert.deepEqual(
+      list.json<{ Volumes: { Name: string }[] }>().Volumes.map((v) => v.Name),
+      ['web'],
+    )
+    assert.equal((await request(srv.socketPath, 'GET', '/volumes/nope')).status, 404)
+    // Before API 1.42 a prune removed named volumes too.
+    const p41 = await request(srv.socketPath, 'POST', '/v1.41/volumes/prune')
+    assert.equal(p41.json<{ VolumesDeleted: string[] }>().VolumesDeleted.length, 2)
+    assert.equal((await request(srv.socketPath, 'DELETE', '/volumes/web')).status, 404)
+  } finally {
+    await srv.close()
+  }
+})
