@@ -12,7 +12,8 @@
 // directly under src/engine/, and sys/ and reference/, which are libraries rather than
 // modules, are open to all), and src/api reaches the engine through types.ts and engine.ts
 // and takes nothing from src/daemon. Tests wire real parts and fakes together, so *.test.ts
-// files and test helpers (testing.ts, testutil.ts, testkit.ts) are free of both rules.
+// files and test helpers (testing.ts, testutil.ts, testkit.ts, and fakes in fake.ts) are free
+// of both rules.
 import { dirname, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -21,7 +22,7 @@ const root = dirname(fileURLToPath(import.meta.url))
 /** Engine folders whose every file may be imported from anywhere in the engine. */
 const OPEN_ENGINE_DIRS = new Set(['sys', 'reference'])
 
-const TEST_HELPERS = new Set(['testing.ts', 'testutil.ts', 'testkit.ts'])
+const TEST_HELPERS = new Set(['testing.ts', 'testutil.ts', 'testkit.ts', 'fake.ts'])
 
 const LAYER_ALLOWS = {
   lib: ['lib'],

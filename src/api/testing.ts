@@ -15,9 +15,9 @@ import type {
   LayerDescriptor,
   ProgressSink,
 } from '../engine/image/types.ts'
-import { FakeEvents } from '../engine/events/testing.ts'
+import { FakeEvents } from '../engine/events/fake.ts'
 import type { SystemApi, SystemInfo } from '../engine/system/types.ts'
-import { FakeVolumeStore } from '../engine/volume/testing.ts'
+import { FakeVolumeStore } from '../engine/volume/fake.ts'
 import { createLogger, type Logger } from '../daemon/log.ts'
 import { createApiServer, type RouteSet } from './server.ts'
 

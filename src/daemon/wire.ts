@@ -41,6 +41,7 @@ export async function createEngine(opts: {
     blobs,
     layers,
     usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
+    events,
   })
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
@@ -77,6 +78,7 @@ export async function createEngine(opts: {
     unmount: async (target) => unmount(target),
     pause: (id) => runcOrThrow(runtime, ['pause', id]),
     resume: (id) => runcOrThrow(runtime, ['resume', id]),
+    events,
     resolveUser,
   })
   await blobs.init()

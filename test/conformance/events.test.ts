@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { EventBus } from '../../src/engine/events/bus.ts'
-import { FakeEvents } from '../../src/engine/events/testing.ts'
+import { FakeEvents } from '../../src/engine/events/fake.ts'
 import { eventsSuite } from './events.ts'
 
 eventsSuite('EventBus', () => new EventBus())

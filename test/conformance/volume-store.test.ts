@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalVolumeStore } from '../../src/engine/volume/local.ts'
-import { FakeVolumeStore } from '../../src/engine/volume/testing.ts'
+import { FakeVolumeStore } from '../../src/engine/volume/fake.ts'
 import { volumeStoreSuite } from './volume-store.ts'
 
 volumeStoreSuite('LocalVolumeStore', async () => {
