@@ -81,26 +81,7 @@ install_packages() {
 # Installs exactly the tree in package-lock.json.
 install_npm_deps() {
   step "Installing npm dependencies (npm ci)"
-  # (npm prints its whole usage text after a refusal; the error lines above it are enough)
-  if run npm ci --no-audit --no-fund 2>&1 | sed '/^npm error Clean install a project/,$d'; then
-    return
-  fi
-  # npm 11.16 and later reject a lock file that leaves out optional platform packages the
-  # registry does not have (npm/cli#9846; node-unix-socket's darwin and arm builds here).
-  # `npm install` from the same lock installs the same tree; the check below proves the lock
-  # was not changed, so a lock that is really out of date still fails.
-  echo "setup.sh: npm ci refused package-lock.json; installing from it with npm install instead" >&2
-  local before after
-  before=$(sha256sum package-lock.json)
-  cp package-lock.json package-lock.json.setup-bak
-  run rm -rf node_modules
-  run npm install --no-audit --no-fund
-  after=$(sha256sum package-lock.json)
-  mv -f package-lock.json.setup-bak package-lock.json
-  if [ "$before" != "$after" ]; then
-    echo "setup.sh: package-lock.json is out of date with package.json; update it and commit it" >&2
-    exit 1
-  fi
+  run npm ci --no-audit --no-fund
 }
 
 if $npm_only; then
