@@ -14,6 +14,8 @@ export interface CommandDef {
   /** usage after the command path, e.g. "[OPTIONS] IMAGE [COMMAND] [ARG...]" */
   usage: string
   short: string
+  /** the help's description when longer than short (cobra's Long) */
+  long?: string
   flags: FlagDef[]
   /** false for run/create/exec: flags stop at the image name */
   interspersed?: boolean
