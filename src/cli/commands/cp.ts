@@ -159,6 +159,12 @@ export const command: CommandDef = {
   usage:
     '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
   short: 'Copy files/folders between a container and the local filesystem',
+  long: `Copy files/folders between a container and the local filesystem
+
+Use '-' as the source to read a tar archive from stdin
+and extract it to a directory destination in a container.
+Use '-' as the destination to stream a tar archive of a
+container source to stdout.`,
   aliases: ['berth container cp', 'berth cp'],
   args: { min: 2, max: 2 },
   flags: [
