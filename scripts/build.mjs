@@ -10,7 +10,7 @@
 //   dist/berth.mjs             the same command under its old name
 import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
-import { chmod, rm, writeFile } from 'node:fs/promises'
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
 
@@ -60,6 +60,12 @@ await build({
   define: { ...common.define, 'import.meta.url': '__berthCliUrl' },
   banner: { js: 'var __berthCliUrl = require("node:url").pathToFileURL(__filename).href;' },
 })
+// vm.Script (the launcher) has no loader for import(): node:* modules must be required
+const cli = await readFile('dist/berth-cli.js', 'utf8')
+const dynamic = /\bimport\((["'])node:[^"']+\1\)/.exec(cli)
+if (dynamic) {
+  throw new Error(`dist/berth-cli.js has ${dynamic[0]}: import node:* modules statically in src/cli`)
+}
 await build({
   ...common,
   entryPoints: ['src/cli/launch.ts'],

@@ -107,6 +107,8 @@ export class Client {
   osType: string | undefined
   /** the daemon has experimental features on (its ping says so) */
   experimental = false
+  /** the ping's Swarm header: "inactive", or "active/manager" etc. */
+  swarm: string | undefined
   /** the daemon has accepted `version` (or named its own in a ping) */
   private settled = false
   private noDaemonTried = false
@@ -130,9 +132,10 @@ export class Client {
   }
 
   /** GET /_ping; records the daemon's API version. Rejects with ConnectError when nothing answers. */
-  async ping(): Promise<void> {
-    const res = await this.raw('GET', '/_ping', {})
+  async ping(signal?: AbortSignal): Promise<void> {
+    const res = await this.raw('GET', '/_ping', { signal })
     await readBody(res)
+    this.swarm = header(res, 'swarm')
     this.serverVersion = header(res, 'api-version')
     this.osType = header(res, 'ostype')
     this.experimental = header(res, 'docker-experimental') === 'true'

@@ -362,15 +362,6 @@ export const containerFlags: FlagDef[] = [
 export const createFlags: FlagDef[] = [...containerFlags, ...createOnlyFlags]
 export const runFlags: FlagDef[] = [...containerFlags, ...runOnlyFlags]
 
-/** opts.ValidateEnv, for exec's -e (run's values are checked as they are parsed). */
-export function expandEnv(v: string): string {
-  try {
-    return envValue(v)
-  } catch (e) {
-    throw new CliError((e as Error).message)
-  }
-}
-
 /**
  * kvfile.Parse: NAME=VALUE lines, '#' comments, surrounding space trimmed on the left; with
  * lookup (env files), NAME alone takes our environment's value and is left out when unset;
@@ -589,14 +580,19 @@ function healthcheck(f: ParsedFlags): Record<string, unknown> | undefined {
   ] as const) {
     if (v < 0) throw new Error(`--${name} cannot be negative`)
   }
-  return {
-    Test: cmd !== '' ? ['CMD-SHELL', cmd] : null,
+  // HealthConfig's fields are all omitempty
+  const h: Record<string, unknown> = {}
+  if (cmd !== '') h.Test = ['CMD-SHELL', cmd]
+  for (const [k, v] of Object.entries({
     Interval: interval,
     Timeout: timeout,
     StartPeriod: startPeriod,
     StartInterval: startInterval,
     Retries: retries,
+  })) {
+    if (v !== 0) h[k] = v
   }
+  return h
 }
 
 /** containerd's platforms.Parse and Format for --platform: os[/arch[/variant]], normalised. */
@@ -655,6 +651,9 @@ export async function parseContainerConfig(
   socketPath?: string,
 ): Promise<ContainerConfig> {
   const [image, ...cmd] = f.args as [string, ...string[]]
+  if (!bool(f, 'disable-content-trust')) {
+    throw new Error('image verification (--disable-content-trust=false) is not supported')
+  }
   const attach = list(f, 'attach')
   const mac = str(f, 'mac-address')
   if (mac !== '' && !isMAC(mac)) throw new Error(`${mac} is not a valid mac address`)
@@ -672,7 +671,11 @@ export async function parseContainerConfig(
   else if (f.changed.has('entrypoint')) entrypoint = ['']
   const ports = portSettings(list(f, 'publish'), list(f, 'expose'))
   const host = await hostOptions(f)
-  const env = [...(await readKVFiles(list(f, 'env-file'), true)), ...list(f, 'env')]
+  // docker passes -e through a map (its proxy settings step): one value per name, the last
+  // given; it also sends them in Go's random map order, which berth does not copy
+  const envByName = new Map<string, string>()
+  for (const e of list(f, 'env')) envByName.set(e.split('=')[0] as string, e)
+  const env = [...(await readKVFiles(list(f, 'env-file'), true)), ...envByName.values()]
   const labels = kvMap([...(await readKVFiles(list(f, 'label-file'), false)), ...list(f, 'label')])
   checkModes(f)
   const restart = parseRestartPolicy(str(f, 'restart'))
@@ -735,7 +738,7 @@ export async function parseContainerConfig(
       }
     }
     needs('1.25', 'stop timeout', f.changed.has('stop-timeout'))
-    needs('1.44', 'specify health-check start interval', (health?.StartInterval ?? 0) !== 0)
+    needs('1.44', 'specify health-check start interval', health?.StartInterval !== undefined)
     needs(
       '1.44',
       'specify mac-address per network',

@@ -1,4 +1,5 @@
 // create, attach, start and wait: the steps docker's run and start are built from.
+import { open, rm } from 'node:fs/promises'
 import type { Client } from './client.ts'
 import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './client.ts'
 import { CliError } from './command.ts'
@@ -61,7 +62,6 @@ async function openCIDFile(path: string): Promise<{
 }> {
   const none = { write: async () => {}, close: async () => {} }
   if (path === '') return none
-  const { open, rm } = await import('node:fs/promises')
   let fh
   try {
     fh = await open(path, 'wx')
@@ -159,7 +159,7 @@ export async function waitExit(
   onSent?: () => void,
 ): Promise<number> {
   const res = await client.request('POST', `/containers/${encodeURIComponent(id)}/wait`, {
-    query: { condition },
+    query: { condition: condition || undefined },
     onSent,
   })
   const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as {

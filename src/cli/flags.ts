@@ -31,6 +31,8 @@ export interface FlagDef {
   osType?: string
   /** docker's "experimental" annotation: needs a daemon with experimental features */
   experimental?: boolean
+  /** docker's "swarm" annotation: only for a swarm manager (docker hides it otherwise) */
+  swarm?: boolean
 }
 
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>

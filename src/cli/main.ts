@@ -485,7 +485,8 @@ export async function main(argv: string[]): Promise<number> {
     throw e
   }
   if (f.help || g.help) {
-    process.stdout.write(commandHelp(path, command))
+    const flags = await daemonFlags(command.flags, g.values.host as string[])
+    process.stdout.write(commandHelp(path, { ...command, flags }))
     return 0
   }
   const ae = argsError(path, command, f.args.length)
@@ -509,6 +510,29 @@ export async function main(argv: string[]): Promise<number> {
   }
   await checkAnnotatedFlags(ctx, command.flags, f.changed)
   return command.run(ctx, f)
+}
+
+/**
+ * docker's hideUnsupportedFeatures: a command's help leaves out the flags the daemon cannot
+ * take (a newer API, another OS, experimental or swarm features). That needs a ping, so it
+ * is asked only for commands with such flags, and when no daemon answers, all are listed.
+ */
+async function daemonFlags(flags: FlagDef[], hosts: string[]): Promise<FlagDef[]> {
+  const annotated = (d: FlagDef) => d.minAPI !== undefined || d.osType || d.experimental || d.swarm
+  if (!flags.some(annotated)) return flags
+  const { Client, compareVersions } = await import('./client.ts')
+  const c = new Client(resolveHost(hosts ?? []).socket)
+  try {
+    await c.ping(AbortSignal.timeout(2000))
+  } catch {
+    return flags
+  }
+  const unsupported = (d: FlagDef) =>
+    (d.minAPI !== undefined && compareVersions(c.version, d.minAPI) < 0) ||
+    (d.osType !== undefined && c.osType !== undefined && c.osType !== d.osType) ||
+    (d.experimental === true && !c.experimental) ||
+    (d.swarm === true && !(c.swarm ?? '').endsWith('/manager'))
+  return flags.map((d) => (unsupported(d) ? { ...d, hidden: true } : d))
 }
 
 /**

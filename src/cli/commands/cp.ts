@@ -205,19 +205,26 @@ container source to stdout.`,
     if (src.container) {
       const ctr = src.container
       let path = src.path
-      let stat = await statIn(client, ctr, path)
-      if (!stat)
-        throw new CliError(
-          `Error response from daemon: Could not find the file ${path} in container ${ctr}`,
-        )
-      if (follow && stat.mode & GO_SYMLINK && stat.linkTarget) {
-        path = stat.linkTarget
-        stat = (await statIn(client, ctr, path)) ?? stat
+      // as docker: a stat first only to follow a link (-L); the archive's answer says the rest
+      if (follow) {
+        const link = await statIn(client, ctr, path)
+        if (link && link.mode & GO_SYMLINK && link.linkTarget) {
+          path = link.linkTarget.startsWith('/')
+            ? link.linkTarget
+            : join(dirname(path), link.linkTarget)
+        }
       }
       const res = await client.request('GET', `/containers/${encodeURIComponent(ctr)}/archive`, {
         query: { path },
       })
-      const top = decodeStat(res.headers['x-docker-container-path-stat'])?.name ?? basename(path)
+      const stat = decodeStat(res.headers['x-docker-container-path-stat']) ?? {
+        name: basename(path),
+        size: 0,
+        mode: 0,
+        mtime: '',
+        linkTarget: '',
+      }
+      const top = stat.name
       if (dst.path === '-') {
         await pipeline(res, count, process.stdout, { end: false })
         return 0

@@ -4,7 +4,7 @@ import { kvMap, labelValue } from '../dockeropts.ts'
 import { bytesFlag, sizeValue } from '../hostopts.ts'
 import type { FlagDef } from '../flags.ts'
 
-const cluster = (f: Omit<FlagDef, 'minAPI'>): FlagDef => ({ ...f, minAPI: '1.42' })
+const cluster = (f: Omit<FlagDef, 'minAPI'>): FlagDef => ({ ...f, minAPI: '1.42', swarm: true })
 
 function topologies(values: readonly string[]): Array<{ Segments: Record<string, string> }> {
   return values.map((t) => ({ Segments: kvMap(t.split(',')) }))
