@@ -64,7 +64,9 @@ await build({
 const cli = await readFile('dist/berth-cli.js', 'utf8')
 const dynamic = /\bimport\((["'])node:[^"']+\1\)/.exec(cli)
 if (dynamic) {
-  throw new Error(`dist/berth-cli.js has ${dynamic[0]}: import node:* modules statically in src/cli`)
+  throw new Error(
+    `dist/berth-cli.js has ${dynamic[0]}: import node:* modules statically in src/cli`,
+  )
 }
 await build({
   ...common,

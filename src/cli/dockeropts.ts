@@ -240,7 +240,7 @@ export function gpuRequest(value: string): DeviceRequest {
       try {
         fields = csvFields(val)
       } catch (e) {
-        throw new Error(`failed to read gpu options: ${(e as Error).message}`)
+        throw new Error(`failed to read gpu options: ${(e as Error).message}`, { cause: e })
       }
       req.Options = kvMap(fields)
     } else throw new Error(`unexpected key '${key}' in '${field}'`)

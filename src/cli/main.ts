@@ -423,6 +423,9 @@ function argsError(path: string, def: CommandDef, n: number): CliError | undefin
   let verb = 'Run'
   if (min !== undefined && max !== undefined && min === max && n !== min) {
     msg = `requires ${min} argument${min === 1 ? '' : 's'}`
+  } else if (min !== undefined && max !== undefined && (n < min || n > max) && max > 0) {
+    // cli.RequiresRangeArgs
+    msg = `requires at least ${min} and at most ${max} argument${max === 1 ? '' : 's'}`
   } else if (max === 0 && n > 0) msg = 'accepts no arguments'
   else if (min !== undefined && n < min) {
     msg = `requires at least ${min} argument${min === 1 ? '' : 's'}`

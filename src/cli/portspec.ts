@@ -51,9 +51,9 @@ function splitParts(raw: string): [string, string, string] {
 
 /** nat.ParsePortSpec: [IP:][HOSTPORT:]CONTAINERPORT[/PROTO], ranges allowed */
 export function parsePortSpec(raw: string): Array<{ port: string; binding: PortBinding }> {
-  let [ip, hostPort, containerPort] = splitParts(raw)
-  let proto: string
-  ;[proto, containerPort] = splitProtoPort(containerPort)
+  const [rawIP, hostPort, rawContainerPort] = splitParts(raw)
+  let ip = rawIP
+  const [proto, containerPort] = splitProtoPort(rawContainerPort)
   if (ip.startsWith('[')) {
     if (!ip.endsWith(']'))
       throw new Error(`invalid IP address ${ip}: address ${ip}: missing ']' in address`)
@@ -129,7 +129,9 @@ export function portSettings(
     try {
       ;[start, end] = parsePortRange(port)
     } catch (err) {
-      throw new Error(`invalid range format for --expose: ${e}, error: ${(err as Error).message}`)
+      throw new Error(`invalid range format for --expose: ${e}, error: ${(err as Error).message}`, {
+        cause: err,
+      })
     }
     for (let i = start; i <= end; i++) exposed[`${i}/${proto}`] ??= {}
   }

@@ -12,6 +12,27 @@ import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 
+/**
+ * The deprecated fields dockerd still puts in NetworkSettings (API < 1.48), empty when no
+ * network gives them a value: templates such as {{.NetworkSettings.IPAddress}} then print an
+ * empty line, as with docker, rather than "<no value>".
+ */
+const DEFAULT_NETWORK_SETTINGS = {
+  HairpinMode: false,
+  LinkLocalIPv6Address: '',
+  LinkLocalIPv6PrefixLen: 0,
+  SecondaryIPAddresses: null,
+  SecondaryIPv6Addresses: null,
+  EndpointID: '',
+  Gateway: '',
+  GlobalIPv6Address: '',
+  GlobalIPv6PrefixLen: 0,
+  IPAddress: '',
+  IPPrefixLen: 0,
+  IPv6Gateway: '',
+  MacAddress: '',
+}
+
 function containers(ctx: Ctx): ContainerApi {
   return ctx.engine.containers
 }
@@ -121,6 +142,7 @@ export function inspect(c: Container, dataRoot: string): Record<string, unknown>
       SandboxID: '',
       Ports: {},
       SandboxKey: '',
+      ...DEFAULT_NETWORK_SETTINGS,
       Networks: {},
     },
   }
@@ -309,6 +331,19 @@ function parseTime(v: string | undefined): number | undefined {
 async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
   const out = inspect(c, ctx.engine.dataRoot)
+  // (a container whose layer is gone still inspects, with Data null as before)
+  const d = await ctx.engine.files?.layerDirs(c.id).catch(() => undefined)
+  if (d) {
+    out.GraphDriver = {
+      Data: {
+        LowerDir: d.lower.join(':'),
+        MergedDir: d.merged,
+        UpperDir: d.upper,
+        WorkDir: d.work,
+      },
+      Name: 'overlay2',
+    }
+  }
   if (ctx.query.bool('size')) {
     const s = await containers(ctx).sizes(c.id)
     Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })

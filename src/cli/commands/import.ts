@@ -9,7 +9,7 @@ export const command: CommandDef = {
   usage: '[OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
   short: 'Import the contents from a tarball to create a filesystem image',
   aliases: ['berth image import', 'berth import'],
-  args: { min: 1, max: 2 },
+  args: { min: 1 },
   flags: [
     {
       long: 'change',
