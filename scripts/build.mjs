@@ -12,7 +12,6 @@ import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { setFlagsFromString } from 'node:v8'
 
 function gitCommit() {
   try {
@@ -57,11 +56,24 @@ await build({
   entryPoints: ['src/cli/main.ts'],
   outfile: 'dist/berth-cli.js',
   format: 'cjs',
-  define: { ...common.define, 'import.meta.url': '__berthCliUrl' },
-  banner: { js: 'var __berthCliUrl = require("node:url").pathToFileURL(__filename).href;' },
+  // whitespace and syntax minified (names kept, for stack traces): less to read and parse
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // import.meta.url, worked out only when asked (autostart looks for berthd beside the CLI)
+  define: { ...common.define, 'import.meta': '__berthImportMeta' },
+  banner: {
+    js: 'var __berthImportMeta = { get url() { return require("node:url").pathToFileURL(__filename).href } };',
+  },
 })
 // vm.Script (the launcher) has no loader for import(): node:* modules must be required
-const cli = await readFile('dist/berth-cli.js', 'utf8')
+// The launcher reads the bundle as latin1 (no UTF-8 decoding, a one-byte string for V8):
+// esbuild writes ASCII but for regular expression literals, whose few non-ASCII characters
+// (Go's "µs") become \u escapes here, which mean the same in a pattern, string or template.
+const cli = (await readFile('dist/berth-cli.js', 'utf8')).replace(
+  /[^\x00-\x7f]/g,
+  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+)
+await writeFile('dist/berth-cli.js', cli)
 const dynamic = /\bimport\((["'])node:[^"']+\1\)/.exec(cli)
 if (dynamic) {
   throw new Error(
@@ -83,14 +95,31 @@ await writeFile(
   { mode: 0o755 },
 )
 
-// The code cache, made with every function compiled (V8's --no-lazy while compiling), so each
-// command finds its own functions in it; the flag is back to its default before the cache is
-// written, so the cache carries the flags every `berth` runs with and V8 accepts it.
+// The code cache: V8's compiled code for the bundle's top level and for what a run of the
+// CLI's help pages compiles (the entry, flag parsing and each command module's definitions),
+// taken after those runs. Functions a command needs beyond that compile on first use; a cache
+// of every function (--no-lazy) was measured slower to load than what it saves.
 const launcher = createRequire(import.meta.url)('../dist/berth.cjs')
 await rm(`dist/${launcher.CACHE}`, { force: true })
-setFlagsFromString('--no-lazy')
-const { script } = launcher.compileCli('dist', false)
-setFlagsFromString('--lazy')
+const { script, file } = launcher.compileCli('dist', false)
+const mod = { exports: {} }
+script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
+const write = process.stdout.write
+process.stdout.write = () => true
+try {
+  for (const args of [
+    ['--help'],
+    ['version', '--help'],
+    ['ps', '--help'],
+    ['images', '--help'],
+    ['run', '--help'],
+    ['exec', '--help'],
+  ]) {
+    await mod.exports.runCli(['--host', 'unix:///nonexistent', ...args])
+  }
+} finally {
+  process.stdout.write = write
+}
 await writeFile(`dist/${launcher.CACHE}`, script.createCachedData())
 if (launcher.compileCli('dist').script.cachedDataRejected) {
   throw new Error(`V8 refuses the code cache it just made (dist/${launcher.CACHE})`)

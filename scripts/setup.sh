@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets berth up on a fresh Debian 12 machine and runs its main job (scripts/demo.sh).
-# Run as root from anywhere: ./scripts/setup.sh
+# Sets berth up on a fresh Debian 12 machine, with everything its tests need, and runs its
+# main job (scripts/demo.sh). Run as root from anywhere: ./scripts/setup.sh
 #
 #   --deps-only   only install the Debian packages (used by .ci/run); EXTRA_PACKAGES adds more
 #   --npm-only    only install the npm dependencies from package-lock.json (used by .ci/run)
@@ -13,6 +13,10 @@ set -euo pipefail
 # the bridge network, busybox-static makes the offline test image, tini and catatonit back
 # `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo.
 PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl)
+# What `npm test` needs beside them: Debian's dockerd as the oracle the end-to-end tests
+# compare with (docker.io), tmux to drive terminals, setcap (libcap2-bin), docker-py
+# (python3-docker) for the SDK tests, and ip (iproute2) for network namespaces.
+TEST_PACKAGES=(docker.io tmux libcap2-bin python3-docker iproute2)
 
 deps_only=false
 npm_only=false
@@ -56,7 +60,9 @@ node_major() {
 }
 
 install_packages() {
-  local pkgs=("${PACKAGES[@]}")
+  local pkgs=("${PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+  local had_docker=false
+  dpkg-query -W -f='${Status}' docker.io 2>/dev/null | grep -q 'ok installed' && had_docker=true
   # shellcheck disable=SC2206 # EXTRA_PACKAGES is a space-separated list by design
   [ -n "${EXTRA_PACKAGES:-}" ] && pkgs+=(${EXTRA_PACKAGES})
   # Node 20 is usually there already (and from NodeSource, whose nodejs must not be mixed
@@ -74,6 +80,13 @@ install_packages() {
     echo "setup.sh: berth needs Node.js 20 or newer, and this machine's apt sources only" >&2
     echo "offer $(node --version 2>/dev/null || echo none). Install Node 20+ and run setup.sh again." >&2
     exit 1
+  fi
+  # The tests start Debian's dockerd themselves, in a temp dir of their own; the system
+  # service that installing docker.io starts under systemd is not wanted beside berthd.
+  if ! $had_docker && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    echo "setup.sh: docker.io is here for its dockerd, which the tests run on their own;" \
+      "stopping and disabling the system docker service it started"
+    run systemctl disable --now docker.service docker.socket || true
   fi
   echo "node $(node --version), npm $(npm --version), runc $(runc --version | head -1 | awk '{print $3}'), conmon $(conmon --version | head -1 | awk '{print $3}')"
 }
@@ -95,13 +108,12 @@ fi
 
 install_npm_deps
 
-step "Building dist/berth.mjs and dist/berthd.mjs"
+step "Building dist/ (berth and berthd)"
 run npm run build
 
 step "Putting berth and berthd on PATH"
-for bin in berth berthd; do
-  run ln -sfn "$repo/dist/$bin.mjs" "/usr/local/bin/$bin"
-done
+run ln -sfn "$repo/dist/berth.cjs" /usr/local/bin/berth
+run ln -sfn "$repo/dist/berthd.mjs" /usr/local/bin/berthd
 echo "berth -> $(readlink /usr/local/bin/berth)"
 echo "berthd -> $(readlink /usr/local/bin/berthd)"
 
@@ -113,6 +125,7 @@ fi
 step "Done"
 cat <<EOF
 berth is set up. Try:
-  berth run --rm busybox echo hello
+  berth run -it --rm busybox
   DOCKER_HOST=unix:///run/berth/berth.sock docker ps -a
+Its tests: npm test
 EOF

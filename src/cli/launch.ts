@@ -18,7 +18,8 @@ export const CACHE = `${BUNDLE}.cache`
 /** Compiles the bundle in dir as CommonJS would (same wrapper), with its code cache if any. */
 export function compileCli(dir: string, useCache = true): { script: Script; file: string } {
   const file = join(dir, BUNDLE)
-  const source = readFileSync(file, 'utf8')
+  // the bundle is ASCII (the build checks): read as latin1, it needs no UTF-8 decoding
+  const source = readFileSync(file, 'latin1')
   let cachedData: Buffer | undefined
   if (useCache) {
     try {
