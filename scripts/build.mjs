@@ -70,7 +70,7 @@ await build({
 // esbuild writes ASCII but for regular expression literals, whose few non-ASCII characters
 // (Go's "µs") become \u escapes here, which mean the same in a pattern, string or template.
 const cli = (await readFile('dist/berth-cli.js', 'utf8')).replace(
-  /[^\x00-\x7f]/g,
+  /[^\n\r\t -~]/g,
   (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
 )
 await writeFile('dist/berth-cli.js', cli)
