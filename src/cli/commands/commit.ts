@@ -54,6 +54,15 @@ export const command: CommandDef = {
       pause: bool(f, 'pause') ? '1' : '0',
       changes: list(f, 'change'),
     }
+    // as docker's client sends it: every field, empty or not (a repository without a tag gets
+    // "latest"), and pause only when it is off
+    Object.assign(query, {
+      repo: repo ?? '',
+      tag: tag ?? (repo !== undefined ? 'latest' : ''),
+      comment: str(f, 'message'),
+      author: str(f, 'author'),
+      pause: bool(f, 'pause') ? undefined : '0',
+    })
     const r = await client.json<{ Id: string }>('POST', '/commit', { query })
     out(`${r.Id}\n`)
     return 0
