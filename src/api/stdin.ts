@@ -61,4 +61,6 @@ export function forwardStdin(socket: Socket, t: StdinTarget): void {
     if (t.tty) t.onDetach()
     else t.onEnd()
   })
+  // hijack() hands the socket over paused; what arrived meanwhile is read now, in order.
+  socket.resume()
 }
