@@ -1,4 +1,9 @@
-import type { ContainerApi, ContainerFilesApi, ExecApi, LifecycleApi } from './container/types.ts'
+import type {
+  ContainerApi,
+  ContainerFilesApi,
+  ExecApi,
+  LifecycleApi,
+} from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { EventsApi } from './events/types.ts'
@@ -23,13 +28,13 @@ export interface Engine {
   /** The container lifecycle (API tests: FakeContainers). */
   readonly containers: ContainerApi
   /** exec and TTY resizing (API tests: FakeExecs). */
-  readonly execs?: ExecApi
+  readonly execs: ExecApi
   /** cp, diff, export and commit (API tests: FakeFiles). */
-  readonly files?: ContainerFilesApi
+  readonly files: ContainerFilesApi
   /** Named and anonymous volumes (API tests: FakeVolumeStore). */
   readonly volumes: VolumeApi
   /** pause, restart, rename, prune, top, stats, update (API tests: FakeLifecycle). */
-  readonly lifecycle?: LifecycleApi
+  readonly lifecycle: LifecycleApi
   /** The event bus behind GET /events (API tests: FakeEvents). */
   readonly events: EventsApi
   /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */

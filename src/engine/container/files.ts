@@ -6,7 +6,7 @@ import { constants, type BigIntStats } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { Readable } from 'node:stream'
-import { InvalidArgument, NotFound, errnoCode } from '../errors.ts'
+import { InvalidArgument, errnoCode } from '../errors.ts'
 import { containerAttributes } from '../events/types.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import type { ImageCommit, ImageRunConfig } from '../image/types.ts'
@@ -16,6 +16,7 @@ import { END_OF_ARCHIVE, TarEntries } from '../tar/write.ts'
 import { walkFd } from '../tar/walk.ts'
 import { mergeImageConfig } from './config.ts'
 import { openCpView, type CpView } from './cpview.ts'
+import { goBase, goFileMode, notFoundIn, rfc3339 } from './pathstat.ts'
 import { extractInRoot } from './extract.ts'
 import type {
   CommitOptions,
@@ -39,51 +40,6 @@ export interface FilesDeps {
   mount(m: Mount): Promise<void>
   unmount(target: string): Promise<void>
   resolveUser?(rootfs: string, user: string): Promise<{ uid: number; gid: number }>
-}
-
-// Go's os.FileMode type bits.
-const GO_DIR = 2 ** 31
-const GO_SYMLINK = 2 ** 27
-const GO_DEVICE = 2 ** 26
-const GO_PIPE = 2 ** 25
-const GO_SOCKET = 2 ** 24
-const GO_SETUID = 2 ** 23
-const GO_SETGID = 2 ** 22
-const GO_CHARDEV = 2 ** 21
-const GO_STICKY = 2 ** 20
-
-/** A stat's mode as Go's os.FileMode, which Docker's clients decode. */
-export function goFileMode(st: BigIntStats): number {
-  let m = Number(st.mode & 0o777n)
-  if (st.isDirectory()) m += GO_DIR
-  else if (st.isSymbolicLink()) m += GO_SYMLINK
-  else if (st.isFIFO()) m += GO_PIPE
-  else if (st.isSocket()) m += GO_SOCKET
-  else if (st.isCharacterDevice()) m += GO_DEVICE + GO_CHARDEV
-  else if (st.isBlockDevice()) m += GO_DEVICE
-  if (st.mode & 0o4000n) m += GO_SETUID
-  if (st.mode & 0o2000n) m += GO_SETGID
-  if (st.mode & 0o1000n) m += GO_STICKY
-  return m
-}
-
-function rfc3339(st: BigIntStats): string {
-  const ns = st.mtimeNs
-  const s = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '')
-  return `${s}${frac ? `.${frac}` : ''}Z`
-}
-
-/** Go's filepath.Base. */
-function goBase(p: string): string {
-  if (p === '') return '.'
-  const t = p.replace(/\/+$/, '')
-  if (t === '') return '/'
-  return t.slice(t.lastIndexOf('/') + 1)
-}
-
-function notFoundIn(path: string, ref: string): NotFound {
-  return new NotFound(`Could not find the file ${path} in container ${ref}`)
 }
 
 export class ContainerFiles implements ContainerFilesApi {
@@ -200,7 +156,7 @@ export class ContainerFiles implements ContainerFilesApi {
         name: goBase(absPath),
         size: Number(st.size),
         mode: goFileMode(st),
-        mtime: rfc3339(st),
+        mtime: rfc3339(st.mtimeNs),
         linkTarget,
       }
       return { stat, dirFd, base, st, absPath }

@@ -185,14 +185,14 @@ function restarting(c: Container): Conflict {
 }
 
 /** dockerd's errCannotUpdate: the cause's class, with the container named. */
-function cannotUpdate(id: string, err: unknown): unknown {
+export function cannotUpdate(id: string, err: unknown): unknown {
   if (!isBerthError(err) || !(err instanceof Error)) return err
   const Ctor = err.constructor as new (m: string, o?: { cause: unknown }) => Error
   return new Ctor(`Cannot update container ${id}: ${err.message}`, { cause: err })
 }
 
 /** The checks dockerd makes of the request alone (verifyContainerResources). */
-function verifyResources(r: UpdateRequest): void {
+export function verifyResources(r: UpdateRequest): void {
   if (r.Memory && r.Memory > 0 && r.Memory < MIN_MEMORY) {
     throw new InvalidArgument('Minimum memory limit allowed is 6MB')
   }

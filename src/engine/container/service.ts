@@ -116,12 +116,12 @@ export class ContainerService implements ContainerApi {
     return this.queue.run(id, fn)
   }
 
-  get(ref: string): Promise<Container> {
-    return Promise.resolve(this.store.get(ref))
+  async get(ref: string): Promise<Container> {
+    return this.store.get(ref)
   }
 
-  list(): Promise<Container[]> {
-    return Promise.resolve(this.store.list())
+  async list(): Promise<Container[]> {
+    return this.store.list()
   }
 
   /** The container's cgroup as created (for stats and top once its process is gone). */
