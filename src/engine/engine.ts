@@ -1,9 +1,4 @@
-import type {
-  ContainerApi,
-  ContainerFilesApi,
-  ExecApi,
-  LifecycleApi,
-} from './container/types.ts'
+import type { ContainerApi, ContainerFilesApi, ExecApi, LifecycleApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { EventsApi } from './events/types.ts'

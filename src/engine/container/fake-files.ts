@@ -18,6 +18,7 @@ import type {
   CommitOptions,
   ContainerConfig,
   ContainerFilesApi,
+  LayerDirs,
   PathStat,
   PutArchiveOptions,
 } from './types.ts'
@@ -153,6 +154,18 @@ export class FakeFiles implements ContainerFilesApi {
       cur = next
     }
     return cur
+  }
+
+  /** Where the fake layer store (layer/fake.ts) says an overlay's directories are. */
+  async layerDirs(ref: string): Promise<LayerDirs> {
+    const c = this.containers.entry(ref).c
+    const rw = `/memory/rw/${c.id}`
+    return {
+      lower: [`${rw}/empty`],
+      upper: `${rw}/upper`,
+      work: `${rw}/work`,
+      merged: `${rw}/merged`,
+    }
   }
 
   async changes(ref: string): Promise<Change[]> {

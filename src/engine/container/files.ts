@@ -23,6 +23,7 @@ import type {
   Container,
   ContainerConfig,
   ContainerFilesApi,
+  LayerDirs,
   PathStat,
   PutArchiveOptions,
 } from './types.ts'
@@ -48,6 +49,12 @@ export class ContainerFiles implements ContainerFilesApi {
   async changes(ref: string): Promise<Change[]> {
     const c = await this.deps.containers.get(ref)
     return this.deps.differ.changes(c.id)
+  }
+
+  async layerDirs(ref: string): Promise<LayerDirs> {
+    const c = await this.deps.containers.get(ref)
+    const dirs = await this.deps.differ.overlayDirs(c.id)
+    return { ...dirs, merged: posix.join(this.deps.containerDir(c.id), 'rootfs') }
   }
 
   /**

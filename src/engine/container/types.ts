@@ -240,6 +240,17 @@ export interface ContainerFilesApi {
   getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }>
   putArchive(ref: string, path: string, body: Readable, opts: PutArchiveOptions): Promise<void>
   commit(ref: string, opts: CommitOptions): Promise<{ Id: string }>
+  /** The overlay directories of the container's root filesystem (inspect's GraphDriver.Data). */
+  layerDirs(ref: string): Promise<LayerDirs>
+}
+
+/** Where a container's root filesystem lives, as inspect's GraphDriver.Data shows it. */
+export interface LayerDirs {
+  /** The image's layers' own directories, top first. */
+  lower: string[]
+  upper: string
+  work: string
+  merged: string
 }
 
 /** `docker top`: ps's columns and a row per process. */

@@ -2,7 +2,7 @@
 // the layer `docker commit` stores. Both walk only the upper directory, so they cost time in
 // proportion to what changed, not to the image's size.
 import type { BigIntStats } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
 import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
@@ -39,6 +39,15 @@ export class OverlayDiffer implements LayerDiffer {
 
   async diff(id: string): Promise<Readable> {
     return diffTar(await this.dirs(id))
+  }
+
+  async overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }> {
+    const m = await this.layers.rootfsMount(id, '/')
+    const { upper, lowers } = overlayDirs(m)
+    const work = m.options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length) ?? ''
+    // the layers' own directories, as docker shows them, not the short links the mount uses
+    const lower = await Promise.all(lowers.map((l) => realpath(l).catch(() => l)))
+    return { lower, upper, work }
   }
 
   private async dirs(id: string): Promise<OverlayDirs> {

@@ -69,4 +69,6 @@ export interface LayerDiffer {
   changes(id: string): Promise<Change[]>
   /** The read-write layer `id` as an uncompressed layer tar, streamed as it is read. */
   diff(id: string): Promise<Readable>
+  /** The read-write layer's overlay directories; the lowers as the layers' own paths. */
+  overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }>
 }
