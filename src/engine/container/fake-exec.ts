@@ -1,5 +1,5 @@
 // exec in the fake container engine (fake.ts): ExecService's rules and words over the fake's
-// processes. test/conformance/exec-api.ts holds it to ExecService's behaviour.
+// processes. test/conformance/container-side.ts holds it to ExecService's behaviour.
 import { randomBytes } from 'node:crypto'
 import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
 import { StartFailed } from '../runtime/runc.ts'

@@ -2,7 +2,7 @@
 // is a tree in memory, made from a seed (a busybox-like root unless told) when first used. diff,
 // export, the archive endpoints of docker cp and commit follow ContainerFiles' rules and words
 // (pathstat.ts); commit goes through the image side's ImageCommit as the real one does.
-// test/conformance/files-api.ts holds it to ContainerFiles' behaviour.
+// test/conformance/container-side.ts holds it to ContainerFiles' behaviour.
 import { posix } from 'node:path'
 import { Readable } from 'node:stream'
 import tar from 'tar-stream'

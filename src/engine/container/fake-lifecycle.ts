@@ -1,6 +1,6 @@
 // pause, unpause, restart, rename, prune, top, stats and update in the fake container engine
 // (fake.ts), with ContainerLifecycle's rules and words (and its pure parts: the update merge,
-// the resource checks, Docker's all-zero stats). test/conformance/lifecycle-api.ts holds it to
+// the resource checks, Docker's all-zero stats). test/conformance/container-side.ts holds it to
 // ContainerLifecycle's behaviour. top knows only ps's default columns (-ef).
 import { Conflict, InvalidArgument, NotModified } from '../errors.ts'
 import type { FakeContainers } from './fake.ts'
