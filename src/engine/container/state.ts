@@ -227,6 +227,18 @@ export class ContainerStates {
     if (ev) this.emit(c, ev.action, ev.extra)
   }
 
+  /**
+   * Sends a signal, then emits its 'kill' event, in the container's queue: the 'die' that the
+   * signal causes is a move queued behind it, so it always comes after, as moby's container
+   * lock orders them.
+   */
+  signal(c: Container, signo: number, send: () => Promise<void>): Promise<void> {
+    return this.queue.run(c.id, async () => {
+      await send()
+      this.emit(c, 'kill', { signal: String(signo) })
+    })
+  }
+
   /** A container event that is not a change of state (create, attach, kill, destroy...). */
   emit(c: Container, action: string, extra?: Record<string, string>): void {
     this.events?.emit({
