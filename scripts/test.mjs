@@ -23,7 +23,8 @@ const r = spawnSync(
     'tsx',
     '--test',
     '--test-concurrency=1',
-    '--test-timeout=180000',
+    // a guard against a hang, not a speed goal: a file's tests may take minutes on a loaded machine
+    '--test-timeout=600000',
     '--test-reporter=spec',
     ...files,
   ],
