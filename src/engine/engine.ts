@@ -1,10 +1,10 @@
-import type { ContainerApi, ExecApi } from './container/types.ts'
+import type { ContainerApi, ExecApi, GuardApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
 import type { LifecycleApi } from './container/lifecycle.ts'
 import type { EventsApi } from './events/types.ts'
-import type { SystemApi } from './system/types.ts'
+import type { DiskUsageApi, SystemApi } from './system/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -19,6 +19,11 @@ export interface Engine {
   readonly dataRoot: string
   readonly images: ImageStore
   readonly containers: ContainerApi
+  /**
+   * berth's guard over work left in containers (unsaved changes, the trash of removed ones),
+   * served under /berth/; absent in the API tests' fake engines.
+   */
+  readonly guard?: GuardApi
   /** exec and TTY resizing; absent in engines that run no processes (API tests). */
   readonly execs?: ExecApi
   /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
@@ -31,5 +36,7 @@ export interface Engine {
   readonly events: EventsApi
   /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */
   readonly system: SystemApi
+  /** `GET /system/df`; absent in the API tests' fake engines. */
+  readonly diskUsage?: DiskUsageApi
   counts(): Promise<EngineCounts>
 }
