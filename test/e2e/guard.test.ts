@@ -10,10 +10,12 @@ import { join } from 'node:path'
 import {
   berth,
   berthBin,
+  busyboxTar,
   docker,
   importBusybox,
   mountsUnder,
   startBerthd,
+  startDockerd,
   type Berthd,
   type RunResult,
 } from './harness.ts'
@@ -374,4 +376,37 @@ describe('berthd killed inside a move to the trash or back leaves it in one plac
       assert.equal(await whereIs(name, id), 'trash')
     })
   }
+})
+
+describe('berth against dockerd: docker behaviour', () => {
+  test('ps, rm, system df and the trash commands', async () => {
+    const dd = await startDockerd()
+    try {
+      const host = { socket: dd.socket }
+      const run = async (args: string[], input?: string) =>
+        berth(args, { host, ...(input !== undefined ? { input } : {}) })
+      assert.equal((await docker(['import', await busyboxTar(), 'busybox'], { host })).code, 0)
+      const c = await docker(['create', '--name', 'xx', 'busybox', 'true'], { host })
+      assert.equal(c.code, 0, c.stderr)
+      const ps = await run(['ps', '-a'])
+      assert.equal(ps.code, 0, ps.stderr)
+      assert.match(ps.stdout, /^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/m)
+      const df = await run(['system', 'df'])
+      assert.equal(df.code, 0, df.stderr)
+      assert.doesNotMatch(df.stdout, /Trash/)
+      const pr = await run(['container', 'prune'], 'n\n')
+      assert.equal(
+        pr.stdout,
+        'WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ',
+      )
+      const t = await run(['container', 'trash', 'ls'])
+      assert.equal(t.code, 1)
+      assert.match(t.stderr, /this daemon keeps no removed containers \(not berthd\)/)
+      const r = await run(['rm', 'xx'])
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stdout, 'xx\n')
+    } finally {
+      await dd.stop()
+    }
+  })
 })
