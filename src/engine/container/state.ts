@@ -3,8 +3,7 @@
 // the container's and emits the container's event: no caller can forget one of the three. The
 // container's other events (create, attach, kill, destroy, rename...) go out through emit().
 import { Conflict } from '../errors.ts'
-import { containerAttributes } from '../events/bus.ts'
-import type { EventSink } from '../events/types.ts'
+import { containerAttributes, type EventSink } from '../events/types.ts'
 import type { ExitStatus } from '../runtime/types.ts'
 import type { Container, ContainerState, ContainerStatus } from './types.ts'
 import { KeyedQueue } from './waiters.ts'

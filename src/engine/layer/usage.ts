@@ -6,7 +6,7 @@
 // what changed, never the image's size.
 import { INIT_DIRS, isInitStub, isWhiteoutStat } from './diff.ts'
 import type { RWUsage, UsagePath } from './types.ts'
-import { walkTree, type WalkItem } from './walk.ts'
+import { walkTree, type WalkItem } from '../tar/walk.ts'
 
 /** Below this depth, bytes are counted towards the ancestor at it (the tree stays small). */
 const MAX_DEPTH = 8
