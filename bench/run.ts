@@ -44,6 +44,7 @@ const PHASES = {
   startup: m.startup,
   idle: m.idle,
   cli: m.cli,
+  'ps-a': m.psAll,
 } satisfies Record<string, (ctx: m.Ctx) => Promise<void>>
 type Phase = keyof typeof PHASES
 

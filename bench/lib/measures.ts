@@ -793,3 +793,75 @@ export async function idle(ctx: Ctx): Promise<void> {
   }
   ctx.res.ratio(gs.daemonRss, 'berth', 'docker', 'berth/docker')
 }
+
+/** How many containers the ps-a row lists (issue 17's goal is stated for 200). */
+export const PS_CONTAINERS = 200
+/** docker's default ps table: berth's less the guard's UNSAVED column (and its request). */
+const PLAIN_PS_TABLE =
+  'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}'
+
+/**
+ * `ps -a` with 200 containers on berthd (issue 17): berth's CLI with the UNSAVED column (which
+ * asks berthd for every container's unsaved changes beside the list) against the same CLI with
+ * docker's table (no such request), and the docker CLI. A tenth of the containers ran and wrote
+ * a file, so there are changes to report. The goal: the column costs at most 1.2x.
+ */
+export async function psAll(ctx: Ctx): Promise<void> {
+  const g = 'ps-a'
+  group(
+    ctx,
+    g,
+    `ps -a (${PS_CONTAINERS} containers)`,
+    `ps -a on berthd holding ${PS_CONTAINERS} containers, a tenth of them with unsaved changes`,
+  )
+  const cli = ctx.clients.find((c) => c.id === 'berth-cli')
+  const peer = ctx.clients.find((c) => c.id === 'berth')
+  const maker = cli ?? peer
+  if (maker === undefined) {
+    unavailableRows(ctx, g, 'ms', ['berth-cli', 'berth'])
+    return
+  }
+  const ids: string[] = []
+  const dirty = Math.ceil(PS_CONTAINERS / 10)
+  await pool(
+    Array.from({ length: PS_CONTAINERS }, (_, i) => i),
+    ctx.parallel > 4 ? 4 : ctx.parallel,
+    async (i) => {
+      const r =
+        i < dirty
+          ? await ok(maker, ['run', '-d', IMAGE, 'sh', '-c', 'echo changed > /root/f'])
+          : await ok(maker, ['create', IMAGE, 'true'])
+      ids.push(idOf(r))
+    },
+  )
+  const vs: Variant[] = []
+  if (cli !== undefined) {
+    vs.push({
+      id: 'berth-cli',
+      label: `${cli.label}, with UNSAVED`,
+      ours: true,
+      once: async () => (await ok(cli, ['ps', '-a'])).ms,
+    })
+    vs.push({
+      id: 'plain',
+      label: `${cli.label}, docker's table`,
+      ours: true,
+      once: async () => (await ok(cli, ['ps', '-a', '--format', PLAIN_PS_TABLE])).ms,
+    })
+  }
+  if (peer !== undefined) {
+    vs.push({
+      id: 'berth',
+      label: peer.label,
+      ours: true,
+      once: async () => (await ok(peer, ['ps', '-a'])).ms,
+    })
+  }
+  try {
+    await interleave(ctx, g, 'ms', vs, ctx.runs, ctx.warmup)
+  } finally {
+    for (let i = 0; i < ids.length; i += 50) await rmForce(maker, ids.slice(i, i + 50))
+  }
+  unavailableRows(ctx, g, 'ms', ['berth-cli', 'berth'])
+  if (cli !== undefined) ctx.res.ratio(g, 'berth-cli', 'plain', 'unsaved/plain', 1.2)
+}

@@ -18,6 +18,8 @@ import { lifecycleRoutes } from './routes/lifecycle.ts'
 import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { volumeRoutes } from './routes/volumes.ts'
+import { guardRoutes } from './routes/guard.ts'
+import { diskUsageRoutes } from './routes/df.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
@@ -31,6 +33,8 @@ export const defaultRouteSets: RouteSet[] = [
   execRoutes,
   fileRoutes,
   volumeRoutes,
+  diskUsageRoutes,
+  guardRoutes,
 ]
 
 export interface ApiServerDeps {

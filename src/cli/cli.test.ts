@@ -79,7 +79,6 @@ describe('the berth command', () => {
       [['network', 'ls'], '--network host'],
       [['port', 'x'], '--network host'],
       [['container', 'port', 'x'], '--network host'],
-      [['system', 'df'], '`berth ps -as`'],
       [['compose', 'up'], 'DOCKER_HOST=unix:///run/berth/berth.sock'],
       [['swarm', 'init'], 'swarm mode is not supported'],
     ] as Array<[string[], string]>) {

@@ -150,7 +150,7 @@ function parseOrUndefined(s: string): Reference | undefined {
   }
 }
 
-function imageContext(
+export function imageContext(
   i: ImageSummary,
   trunc: boolean,
   repo: string,

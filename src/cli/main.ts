@@ -177,6 +177,7 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       prune: 'container-prune',
       rename: 'rename',
       restart: 'restart',
+      restore: 'container-restore',
       rm: 'rm',
       remove: 'rm',
       run: 'run',
@@ -184,6 +185,7 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       stats: 'stats',
       stop: 'stop',
       top: 'top',
+      trash: 'container-trash',
       unpause: 'unpause',
       update: 'update',
       wait: 'wait',
@@ -219,6 +221,16 @@ const hidden: Record<string, Entry> = {
     short: 'Display detailed information on one or more containers',
     load: () => import('./commands/container-inspect.ts'),
   },
+  'container-restore': {
+    short: 'Bring back a removed container from the trash',
+    load: () => import('./commands/container-restore.ts'),
+  },
+  'container-trash': {
+    short: 'Manage the removed containers berthd keeps',
+    load: () => import('./commands/container-trash.ts'),
+  },
+  'system-df': { short: 'Show berth disk usage', load: () => import('./commands/system-df.ts') },
+  'system-prune': { short: 'Remove unused data', load: () => import('./commands/system-prune.ts') },
 }
 
 /**
@@ -273,16 +285,6 @@ const pending: Record<string, Pending> = {
   builder: {
     short: 'Manage builds',
     say: 'builder is not there yet: berth has no build yet, so no build cache.',
-  },
-  'system-df': {
-    unlisted: true,
-    short: 'Show berth disk usage',
-    say: 'system df is not there yet. Meanwhile, `berth ps -as`, `berth images` and `berth volume ls` show what takes space.',
-  },
-  'system-prune': {
-    unlisted: true,
-    short: 'Remove unused data',
-    say: 'system prune is not there yet. Meanwhile, `berth container prune`, `berth image prune` and `berth volume prune` remove what is unused.',
   },
   'volume-update': {
     unlisted: true,

@@ -1,6 +1,9 @@
 // docker's PromptForConfirmation: "<message> [y/N] ", one line from stdin, yes only for y/Y.
-export async function confirm(message: string): Promise<boolean> {
-  process.stdout.write(`${message} [y/N] `)
+export async function confirm(
+  message: string,
+  to: NodeJS.WritableStream = process.stdout,
+): Promise<boolean> {
+  to.write(`${message} [y/N] `)
   const line = await readLine()
   const a = line.trim().toLowerCase()
   return a === 'y' || a === 'yes'

@@ -27,11 +27,16 @@ interface Sent {
   body: unknown
 }
 
-/** The requests a client sent, without docker's version pings, queries and bodies parsed. */
+/**
+ * The requests a client sent, without docker's version pings and berth's own questions to
+ * berthd (/berth/v1/: the guard's unsaved changes, which only add to what is printed), queries
+ * and bodies parsed.
+ */
 function sent(p: RecordingProxy): Sent[] {
   return p
     .take()
     .filter((r) => !/\/_ping$/.test(r.url.split('?')[0] ?? ''))
+    .filter((r) => !/^(\/v[\d.]+)?\/berth\/v1\//.test(r.url))
     .map((r) => {
       const u = new URL(r.url, 'http://x')
       // each client has a proxy of its own, whose path --use-api-socket passes on

@@ -1,6 +1,19 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ConfigError, parseArgs, type ParseResult } from './config.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, applyConfigFile, parseArgs, type ParseResult } from './config.ts'
+
+/** The settings parsed, less the bookkeeping for the configuration file. */
+function settings(r: ParseResult): ParseResult {
+  if (r.action !== 'run') return r
+  const { configFile, configFileGiven, fromFlags, ...config } = r.config
+  void configFile
+  void configFileGiven
+  void fromFlags
+  return { action: 'run', config: config as never }
+}
 
 const defaults = {
   socketPath: '/run/berth/berth.sock',
@@ -30,12 +43,22 @@ const ok: [string[], ParseResult][] = [
     },
   ],
   [['--group', 'docker'], { action: 'run', config: { ...defaults, group: 'docker' } as never }],
+  [
+    ['--keep-removed', '24h'],
+    { action: 'run', config: { ...defaults, keepRemovedMs: 86_400_000 } as never },
+  ],
+  [
+    ['--keep-removed=1h30m'],
+    { action: 'run', config: { ...defaults, keepRemovedMs: 5_400_000 } as never },
+  ],
+  [['--keep-removed', '0'], { action: 'run', config: { ...defaults, keepRemovedMs: 0 } as never }],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
 ]
 for (const [argv, want] of ok) {
-  test(`parses ${argv.join(' ') || '(nothing)'}`, () => assert.deepEqual(parseArgs(argv), want))
+  test(`parses ${argv.join(' ') || '(nothing)'}`, () =>
+    assert.deepEqual(settings(parseArgs(argv)), want))
 }
 
 const bad: [string[], string][] = [
@@ -48,6 +71,11 @@ const bad: [string[], string][] = [
     'invalid host: tcp://0.0.0.0:2375: berthd listens only on unix:// sockets',
   ],
   [['--data-root', 'rel'], '--data-root must be an absolute path: rel'],
+  [
+    ['--keep-removed', '1 day'],
+    'invalid argument "1 day" for "--keep-removed" flag: time: unknown unit " day" in duration "1 day"',
+  ],
+  [['--keep-removed', '-1h'], '--keep-removed must not be negative: -1h'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
 ]
 for (const [argv, message] of bad) {
@@ -61,3 +89,56 @@ for (const [argv, message] of bad) {
       },
     ))
 }
+
+test('the configuration file: keep-removed and the other settings, as dockerd reads daemon.json', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berthd-cfg-'))
+  try {
+    const file = join(dir, 'daemon.json')
+    const load = async (argv: string[], text?: string) => {
+      if (text !== undefined) await writeFile(file, text)
+      const r = parseArgs(['--config-file', file, ...argv])
+      if (r.action !== 'run') throw new Error(r.action)
+      return applyConfigFile(r.config)
+    }
+    const c = await load(
+      [],
+      '{"keep-removed": "24h", "log-level": "debug", "data-root": "/srv/b/"}',
+    )
+    assert.equal(c.keepRemovedMs, 86_400_000)
+    assert.equal(c.logLevel, 'debug')
+    assert.equal(c.dataRoot, '/srv/b')
+    const refused = async (argv: string[], text: string, why: string) =>
+      assert.rejects(load(argv, text), (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.equal(err.message, `unable to configure the Docker daemon with file ${file}: ${why}`)
+        return true
+      })
+    await refused(
+      ['--keep-removed', '1h'],
+      '{"keep-removed": "2h"}',
+      'the following directives are specified both as a flag and in the configuration file: keep-removed: (from flag: 1h, from file: 2h)',
+    )
+    await refused(
+      [],
+      '{"keep-removed": "2h", "bridge": "none"}',
+      "the following directives don't match any configuration option: bridge",
+    )
+    await refused(
+      [],
+      '{"keep-removed": "1 day"}',
+      'invalid argument "1 day" for "--keep-removed" flag: time: unknown unit " day" in duration "1 day"',
+    )
+    await refused([], '{"keep-removed": 5}', 'keep-removed must be a string, got 5')
+    // A file named on the command line must exist; the default one may be absent.
+    await rm(file)
+    await assert.rejects(load([]), ConfigError)
+    const dflt = parseArgs(['--keep-removed', '1h'])
+    if (dflt.action !== 'run') throw new Error(dflt.action)
+    assert.equal(
+      (await applyConfigFile({ ...dflt.config, configFile: file })).keepRemovedMs,
+      3_600_000,
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})

@@ -1,4 +1,7 @@
-// berthd's command line: a few dockerd-style flags, parsed strictly.
+// berthd's command line: a few dockerd-style flags, parsed strictly, and the daemon's
+// configuration file (dockerd's daemon.json, with the same keys as the flags).
+import { readFile } from 'node:fs/promises'
+import { parseDurationMs } from '../lib/duration.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
 
 export interface DaemonConfig {
@@ -8,10 +11,22 @@ export interface DaemonConfig {
   logLevel: LogLevel
   /** Group that may use the socket; root's group when unset. */
   group?: string
+  /**
+   * `--keep-removed`: how long a removed container's record and writable layer stay in the
+   * trash (ms), for `berth container restore`. Absent or 0: removed at once, as Docker does.
+   */
+  keepRemovedMs?: number
+  /** `--config-file`: the JSON file read at start (default DEFAULT_CONFIG_FILE). */
+  configFile?: string
+  /** Whether --config-file was given (then a missing file is an error). */
+  configFileGiven?: boolean
+  /** The settings given as flags, as typed (`data-root`: ...): the file must not repeat them. */
+  fromFlags?: Record<string, string>
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
 export const DEFAULT_DATA_ROOT = '/var/lib/berth'
+export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json'
 
 export type ParseResult =
   { action: 'run'; config: DaemonConfig } | { action: 'help' } | { action: 'version' }
@@ -24,10 +39,14 @@ export const USAGE = `Usage:	berthd [OPTIONS]
 A container engine that speaks the Docker Engine API
 
 Options:
+      --config-file string Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
       --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
       --group string       Group for the unix socket (default "root")
   -h, --help               Print usage
   -H, --host string        Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
+      --keep-removed duration
+                           Keep removed containers in the trash this long, for
+                           "berth container restore" (default 0s: no trash)
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -v, --version            Print version information and quit
 `
@@ -48,7 +67,12 @@ export function parseHost(host: string): string {
   throw new ConfigError(`invalid host: ${host}`)
 }
 
-const LONG_WITH_VALUE: Record<string, 'host' | 'data-root' | 'log-level' | 'group'> = {
+const LONG_WITH_VALUE: Record<
+  string,
+  'host' | 'data-root' | 'log-level' | 'group' | 'keep-removed' | 'config-file'
+> = {
+  '--config-file': 'config-file',
+  '--keep-removed': 'keep-removed',
   '--host': 'host',
   '-H': 'host',
   '--data-root': 'data-root',
@@ -63,7 +87,9 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     socketPath: DEFAULT_SOCKET,
     dataRoot: DEFAULT_DATA_ROOT,
     logLevel: 'info',
+    configFile: DEFAULT_CONFIG_FILE,
   }
+  const fromFlags: Record<string, string> = {}
   let hostSeen = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -95,6 +121,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       if (i + 1 >= argv.length) throw new ConfigError(`flag needs an argument: ${flag}`)
       value = argv[++i]!
     }
+    if (key !== 'config-file') fromFlags[key === 'host' ? 'hosts' : key] = value
     switch (key) {
       case 'host':
         if (hostSeen) throw new ConfigError('berthd listens on one socket; give --host once')
@@ -113,7 +140,100 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'group':
         cfg.group = value
         break
+      case 'keep-removed':
+        cfg.keepRemovedMs = parseKeepRemoved(value)
+        break
+      case 'config-file':
+        if (!value.startsWith('/'))
+          throw new ConfigError(`--config-file must be an absolute path: ${value}`)
+        cfg.configFile = value
+        cfg.configFileGiven = true
+        break
     }
   }
+  if (Object.keys(fromFlags).length > 0) cfg.fromFlags = fromFlags
   return { action: 'run', config: cfg }
+}
+
+/** The keys the configuration file may hold (dockerd's names for the same settings). */
+const FILE_KEYS = ['data-root', 'log-level', 'group', 'keep-removed'] as const
+
+/**
+ * Reads the configuration file into the settings, as dockerd does: unknown keys and keys also
+ * given as flags are errors; a missing file is fine unless it was named with --config-file.
+ */
+export async function applyConfigFile(cfg: DaemonConfig): Promise<DaemonConfig> {
+  const path = cfg.configFile ?? DEFAULT_CONFIG_FILE
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !cfg.configFileGiven) return cfg
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    )
+  }
+  const fail = (why: string): ConfigError =>
+    new ConfigError(`unable to configure the Docker daemon with file ${path}: ${why}`)
+  let file: unknown
+  try {
+    file = JSON.parse(text)
+  } catch (err) {
+    throw fail((err as Error).message)
+  }
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw fail('the configuration must be a JSON object')
+  }
+  const entries = Object.entries(file as Record<string, unknown>)
+  const unknown = entries.filter(([k]) => !(FILE_KEYS as readonly string[]).includes(k))
+  if (unknown.length > 0) {
+    throw fail(
+      `the following directives don't match any configuration option: ${unknown.map(([k]) => k).join(', ')}`,
+    )
+  }
+  const both = entries.filter(([k]) => cfg.fromFlags?.[k] !== undefined)
+  if (both.length > 0) {
+    throw fail(
+      `the following directives are specified both as a flag and in the configuration file: ${both.map(([k, v]) => `${k}: (from flag: ${cfg.fromFlags?.[k] ?? ''}, from file: ${String(v)})`).join(', ')}`,
+    )
+  }
+  const out: DaemonConfig = { ...cfg }
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') throw fail(`${k} must be a string, got ${JSON.stringify(v)}`)
+    switch (k) {
+      case 'data-root':
+        if (!v.startsWith('/')) throw fail(`data-root must be an absolute path: ${v}`)
+        out.dataRoot = v.replace(/(.)\/+$/, '$1')
+        break
+      case 'log-level':
+        if (!isLogLevel(v)) throw fail(`unable to parse logging level: ${v}`)
+        out.logLevel = v
+        break
+      case 'group':
+        out.group = v
+        break
+      case 'keep-removed':
+        try {
+          out.keepRemovedMs = parseKeepRemoved(v)
+        } catch (err) {
+          throw fail((err as Error).message)
+        }
+        break
+    }
+  }
+  return out
+}
+
+/** `--keep-removed` (and daemon.json's `keep-removed`): a Go duration, not negative. */
+export function parseKeepRemoved(value: string): number {
+  let ms: number
+  try {
+    ms = parseDurationMs(value)
+  } catch (err) {
+    throw new ConfigError(
+      `invalid argument ${JSON.stringify(value)} for "--keep-removed" flag: ${(err as Error).message}`,
+    )
+  }
+  if (ms < 0) throw new ConfigError(`--keep-removed must not be negative: ${value}`)
+  return ms
 }

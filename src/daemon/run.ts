@@ -8,12 +8,16 @@ import { dirname } from 'node:path'
 import type { Engine } from '../engine/engine.ts'
 import { createApiServer } from '../api/server.ts'
 import { BERTH_VERSION, API_VERSION } from '../api/version.ts'
-import { ConfigError, USAGE, parseArgs, type DaemonConfig } from './config.ts'
+import { ConfigError, USAGE, applyConfigFile, parseArgs, type DaemonConfig } from './config.ts'
 import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
 
 export type ClosableEngine = Engine & { close(): Promise<void> }
-export type CreateEngineFn = (opts: { dataRoot: string; logger: Logger }) => Promise<ClosableEngine>
+export type CreateEngineFn = (opts: {
+  dataRoot: string
+  logger: Logger
+  keepRemovedMs?: number
+}) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
   readonly server: Server
@@ -55,7 +59,11 @@ export async function runDaemon(
   let engine: ClosableEngine | undefined
   try {
     logger.info('Starting up', { version: BERTH_VERSION, 'data-root': config.dataRoot })
-    engine = await createEngine({ dataRoot: config.dataRoot, logger })
+    engine = await createEngine({
+      dataRoot: config.dataRoot,
+      logger,
+      ...(config.keepRemovedMs ? { keepRemovedMs: config.keepRemovedMs } : {}),
+    })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.
     await rm(config.socketPath, { force: true })
@@ -128,7 +136,7 @@ export async function daemonMain(
       io.stdout(`berthd version ${BERTH_VERSION}, API ${API_VERSION}\n`)
       return io.exit(0)
     }
-    config = parsed.config
+    config = await applyConfigFile(parsed.config)
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`berthd: ${err.message}\nSee 'berthd --help'.\n`)

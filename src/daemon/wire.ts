@@ -27,11 +27,14 @@ import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { HostSystem } from '../engine/system/host.ts'
+import { DiskUsageReport } from '../engine/system/df.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
   dataRoot: string
   logger: Logger
+  /** `--keep-removed`: how long removed containers stay in the trash (ms); 0: no trash. */
+  keepRemovedMs?: number
 }): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
@@ -92,6 +95,7 @@ export async function createEngine(opts: {
     logger,
     volumes,
     events,
+    keepRemovedMs: opts.keepRemovedMs ?? 0,
   })
   const lifecycle = new ContainerLifecycle({ containers, runtime, logger })
   const execs = new ExecService({
@@ -118,6 +122,11 @@ export async function createEngine(opts: {
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
     resolveUser,
+    changes: {
+      changing: (id) => containers.tracker.changing(id),
+      settled: (c) => containers.tracker.settled(c),
+      committed: (id, image, at) => containers.tracker.committed(id, image, at),
+    },
   })
   await blobs.init()
   await layers.init()
@@ -139,11 +148,18 @@ export async function createEngine(opts: {
     dataRoot,
     images,
     containers,
+    guard: containers,
     execs,
     files,
     volumes,
     lifecycle,
     events,
+    diskUsage: new DiskUsageReport({
+      images,
+      layerSize: async (d) => (await layers.info(d)).size,
+      containers,
+      volumes,
+    }),
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.
@@ -163,7 +179,8 @@ export async function createEngine(opts: {
       }
     },
     async close(): Promise<void> {
-      // Containers keep running under their monitors; nothing to stop here.
+      // Containers keep running under their monitors; only the trash's timer stops.
+      containers.removed.close()
     },
   }
 }

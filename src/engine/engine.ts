@@ -1,8 +1,14 @@
-import type { ContainerApi, ContainerFilesApi, ExecApi, LifecycleApi } from './container/types.ts'
+import type {
+  ContainerApi,
+  ContainerFilesApi,
+  ExecApi,
+  GuardApi,
+  LifecycleApi,
+} from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { EventsApi } from './events/types.ts'
-import type { SystemApi } from './system/types.ts'
+import type { DiskUsageApi, SystemApi } from './system/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -22,6 +28,11 @@ export interface Engine {
   readonly images: ImageStore
   /** The container lifecycle (API tests: FakeContainers). */
   readonly containers: ContainerApi
+  /**
+   * berth's guard over work left in containers (unsaved changes, the trash of removed ones),
+   * served under /berth/; absent in the API tests' fake engines.
+   */
+  readonly guard?: GuardApi
   /** exec and TTY resizing (API tests: FakeExecs). */
   readonly execs: ExecApi
   /** cp, diff, export and commit (API tests: FakeFiles). */
@@ -34,5 +45,7 @@ export interface Engine {
   readonly events: EventsApi
   /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */
   readonly system: SystemApi
+  /** `GET /system/df`; absent in the API tests' fake engines. */
+  readonly diskUsage?: DiskUsageApi
   counts(): Promise<EngineCounts>
 }

@@ -32,6 +32,10 @@ export const FAULT_POINTS = [
   'load.mid-record',
   'commit.paused',
   'commit.before-record',
+  'trash.before-move',
+  'trash.after-move',
+  'restore.before-move',
+  'restore.after-move',
 ] as const
 
 export type FaultPoint = (typeof FAULT_POINTS)[number]

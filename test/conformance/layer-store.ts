@@ -158,6 +158,15 @@ export function layerStoreSuite(name: string, make: () => Promise<LayerStoreFixt
       assert.equal((await s.rootfsMount('c2', '/t')).options[0]?.split(':').length, 1)
       await assert.rejects(s.rootfsMount('nope', '/t'), NotFound)
       assert.equal(await s.rwSize('c1'), 0)
+      // A new read-write layer holds nothing of the container's.
+      assert.deepEqual(await s.rwUsage('c1', new Set()), {
+        bytes: 0,
+        files: 0,
+        deleted: 0,
+        lastChange: 0,
+        top: [],
+      })
+      await assert.rejects(s.rwUsage('nope', new Set()), NotFound)
       // A layer under a container is kept.
       await assert.rejects(s.delete(a.diffID), Conflict)
       await s.removeRW('c1')

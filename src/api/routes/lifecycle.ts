@@ -64,17 +64,22 @@ export function parseTimestamp(value: string, nowMs = Date.now()): bigint {
   return parsed(() => timestampNanos(value, nowMs))
 }
 
-async function prune(ctx: Ctx): Promise<void> {
-  const f = parseFilters(ctx.query.get('filters'))
+/** The containers `POST /containers/prune`'s filters accept (until, label, label!). */
+export function pruneMatch(filters: string | undefined): (c: Container) => boolean {
+  const f = parseFilters(filters)
   f.validate(['until', 'label', 'label!'])
   let until: bigint | undefined
   for (const v of f.get('until')) until = parseTimestamp(v)
-  const match = (c: Container): boolean => {
+  return (c: Container): boolean => {
     if (until !== undefined && BigInt(Date.parse(c.created)) * 1_000_000n > until) return false
     if (!f.matchKV('label', c.config.Labels)) return false
     if (f.has('label!') && notLabelMatches(f, c.config.Labels)) return false
     return true
   }
+}
+
+async function prune(ctx: Ctx): Promise<void> {
+  const match = pruneMatch(ctx.query.get('filters'))
   sendJson(ctx, 200, await lifecycle(ctx).prune(match))
 }
 

@@ -2,6 +2,7 @@ import type { CommandDef } from '../command.ts'
 import { bool, encodeFilters, filterFlag, list, out } from '../command.ts'
 import { confirm } from '../prompt.ts'
 import { humanSize } from '../../lib/units.ts'
+import { berthOnly, pruneReport, type Unsaved } from '../guard.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS]',
@@ -12,14 +13,26 @@ export const command: CommandDef = {
     { long: 'force', short: 'f', kind: 'bool', desc: 'Do not prompt for confirmation' },
   ],
   async run(ctx, f) {
-    const warning = 'WARNING! This will remove all stopped containers.'
-    if (!bool(f, 'force') && !(await confirm(warning + '\nAre you sure you want to continue?')))
-      return 0
+    const filters = encodeFilters(list(f, 'filter'))
     const client = await ctx.client()
+    if (!bool(f, 'force')) {
+      // berth's guard: what these containers hold that no image or volume does, before asking.
+      const unsaved = await berthOnly<Unsaved[]>(client, 'GET', '/berth/v1/containers/unsaved', {
+        prune: true,
+        filters,
+      })
+      const warning = 'WARNING! This will remove all stopped containers.\n'
+      if (
+        !(await confirm(
+          warning + pruneReport(unsaved ?? []) + 'Are you sure you want to continue?',
+        ))
+      )
+        return 0
+    }
     const rep = await client.json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>(
       'POST',
       '/containers/prune',
-      { query: { filters: encodeFilters(list(f, 'filter')) } },
+      { query: { filters } },
     )
     let s = ''
     const deleted = rep.ContainersDeleted ?? []

@@ -3,6 +3,10 @@ import { bool, encodeFilters, filterFlag, formatFlagDesc, int, list, out, str } 
 import { containerContext, containerHeaders } from '../formatters.ts'
 import type { ContainerSummary } from '../formatters.ts'
 import { formatRows } from '../template/index.ts'
+import { berthOnly, unsavedCell, type Unsaved } from '../guard.ts'
+
+const DEFAULT_TABLE =
+  'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Unsaved}}\t{{.Ports}}\t{{.Names}}'
 
 export const command: CommandDef = {
   usage: '[OPTIONS]',
@@ -39,29 +43,43 @@ export const command: CommandDef = {
     let format = str(f, 'format')
     const quiet = bool(f, 'quiet')
     let size = bool(f, 'size')
+    let table = false
     if (quiet) format = '{{.ID}}'
     else if (!format || format === 'table') {
-      format =
-        'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}'
+      table = true
+      format = DEFAULT_TABLE
       if (size) format += '\t{{.Size}}'
     } else if (format.includes('.Size')) size = true
+    // berthd says what each container holds unsaved (its own route, asked beside the list).
+    const wantUnsaved = !quiet && (format.includes('.Unsaved') || format === 'json')
     let limit = int(f, 'last')
     if (bool(f, 'latest') && limit === -1) limit = 1
     const client = await ctx.client()
-    const cs = await client.json<ContainerSummary[]>('GET', '/containers/json', {
-      query: {
-        all: bool(f, 'all') || undefined,
-        limit: limit > 0 ? limit : undefined,
-        size: size && !quiet ? true : undefined,
-        filters: encodeFilters(list(f, 'filter')),
-      },
-    })
+    const [cs, unsaved] = await Promise.all([
+      client.json<ContainerSummary[]>('GET', '/containers/json', {
+        query: {
+          all: bool(f, 'all') || undefined,
+          limit: limit > 0 ? limit : undefined,
+          size: size && !quiet ? true : undefined,
+          filters: encodeFilters(list(f, 'filter')),
+        },
+      }),
+      wantUnsaved
+        ? berthOnly<Unsaved[]>(client, 'GET', '/berth/v1/containers/unsaved')
+        : Promise.resolve(undefined),
+    ])
+    // Another daemon (dockerd): docker's own table.
+    if (table && unsaved === undefined) format = format.replace('\t{{.Unsaved}}', '')
+    const byId = new Map((unsaved ?? []).map((u) => [u.Id, u]))
     const now = Date.now()
     out(
       formatRows(
         format,
-        cs.map((c) => containerContext(c, !bool(f, 'no-trunc'), now)),
-        containerHeaders,
+        cs.map((c) => ({
+          ...containerContext(c, !bool(f, 'no-trunc'), now),
+          Unsaved: () => unsavedCell(byId.get(c.Id)),
+        })),
+        { ...containerHeaders, Unsaved: 'UNSAVED' },
       ),
     )
     return 0

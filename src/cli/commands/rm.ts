@@ -1,5 +1,8 @@
 import type { CommandDef } from '../command.ts'
-import { bool, forEach, out } from '../command.ts'
+import { bool, err, forEach, out } from '../command.ts'
+import { DaemonError, type Client } from '../client.ts'
+import { berthOnly, lossReport, type TrashList, type Unsaved } from '../guard.ts'
+import { confirm } from '../prompt.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
@@ -23,8 +26,24 @@ export const command: CommandDef = {
   ],
   async run(ctx, f) {
     const client = await ctx.client()
+    // berth's guard: someone at a terminal is told what would be lost and asked. -f, and
+    // anything not typed at a terminal (scripts, pipes), keep docker's behaviour.
+    const guarded = !bool(f, 'force') && process.stdin.isTTY === true
+    let trashSeconds: number | undefined
     return forEach(f.args, async (n) => {
       const name = n.replace(/^\/+/, '')
+      if (guarded) {
+        const u = await unsavedOf(client, name)
+        if (u?.Unsaved) {
+          trashSeconds ??=
+            (await berthOnly<TrashList>(client, 'GET', '/berth/v1/trash'))?.KeepSeconds ?? 0
+          err(lossReport(u, trashSeconds))
+          if (!(await confirm(`Remove container ${u.Name} and these changes?`, process.stderr))) {
+            err(`Kept ${u.Name}.\n`)
+            return
+          }
+        }
+      }
       const res = await client.request('DELETE', `/containers/${encodeURIComponent(name)}`, {
         query: {
           force: bool(f, 'force') || undefined,
@@ -36,4 +55,23 @@ export const command: CommandDef = {
       out(n + '\n')
     })
   },
+}
+
+/**
+ * The container's changes, when they would be lost by this removal: a stopped container's,
+ * measured now. A running one cannot be removed without -f (the daemon says so), and an
+ * unknown name is the daemon's to report, so neither is asked about.
+ */
+async function unsavedOf(client: Client, name: string): Promise<Unsaved | undefined> {
+  try {
+    const u = await berthOnly<Unsaved>(
+      client,
+      'GET',
+      `/berth/v1/containers/${encodeURIComponent(name)}/unsaved`,
+    )
+    return u?.Current ? u : undefined
+  } catch (e) {
+    if (e instanceof DaemonError) return undefined
+    throw e
+  }
 }

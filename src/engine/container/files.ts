@@ -41,6 +41,12 @@ export interface FilesDeps {
   mount(m: Mount): Promise<void>
   unmount(target: string): Promise<void>
   resolveUser?(rootfs: string, user: string): Promise<{ uid: number; gid: number }>
+  /** Told of changes made to a container's layer here, and of commits (unsaved.ts). */
+  changes?: {
+    changing(id: string): Promise<void>
+    settled(c: Container): void
+    committed(id: string, image: string, at: number): Promise<void>
+  }
 }
 
 export class ContainerFiles implements ContainerFilesApi {
@@ -257,6 +263,22 @@ export class ContainerFiles implements ContainerFilesApi {
       return !m.RW && (dest === d || dest.startsWith(d === '/' ? d : `${d}/`))
     })
     if (inReadOnly) throw new InvalidArgument('mounted volume is marked read-only')
+    // What the container holds is about to change: remembered before it does.
+    await this.deps.changes?.changing(c.id)
+    try {
+      await this.putArchiveIn(c, ref, path, body, opts)
+    } finally {
+      this.deps.changes?.settled(c)
+    }
+  }
+
+  private async putArchiveIn(
+    c: Container,
+    ref: string,
+    path: string,
+    body: Readable,
+    opts: PutArchiveOptions,
+  ): Promise<void> {
     await this.withRootfs(
       c,
       async (root) => {
@@ -299,6 +321,7 @@ export class ContainerFiles implements ContainerFilesApi {
       { ...(changed as ContainerConfig), Image: c.config.Image },
       c.config as ImageRunConfig,
     )
+    let diffStarted = 0
     const image = await commits.commit({
       container: {
         id: c.id,
@@ -307,13 +330,19 @@ export class ContainerFiles implements ContainerFilesApi {
         eventAttributes: containerAttributes(c),
       },
       config: config as ImageRunConfig,
-      diff: () => differ.diff(c.id),
+      diff: () => {
+        // Changes made after this moment are not in the image (the container is paused now
+        // unless asked not to be).
+        diffStarted = Date.now()
+        return differ.diff(c.id)
+      },
       pause: opts.pause && c.state.Running && !c.state.Paused,
       ...(opts.repo ? { repo: opts.repo } : {}),
       ...(opts.tag ? { tag: opts.tag } : {}),
       ...(opts.author ? { author: opts.author } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
     })
+    await this.deps.changes?.committed(c.id, image.id, diffStarted)
     return { Id: image.id }
   }
 }

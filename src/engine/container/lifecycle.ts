@@ -119,9 +119,7 @@ export class ContainerLifecycle implements LifecycleApi {
     const deleted: string[] = []
     let space = 0
     for (const c of this.store.list()) {
-      const s = c.state
-      if (s.Running || s.Paused || s.Restarting || s.Status === 'removing') continue
-      if (!match(c)) continue
+      if (!prunable(c) || !match(c)) continue
       try {
         const { rw } = await this.deps.containers.sizes(c.id)
         await this.deps.containers.remove(c.id, { force: false, volumes: false })
@@ -178,6 +176,12 @@ export class ContainerLifecycle implements LifecycleApi {
     this.emit(c, 'update')
     return { Warnings: null }
   }
+}
+
+/** Whether `container prune` removes the container: it is stopped (created, exited or dead). */
+export function prunable(c: Container): boolean {
+  const s = c.state
+  return !(s.Running || s.Paused || s.Restarting || s.Status === 'removing')
 }
 
 function restarting(c: Container): Conflict {

@@ -16,6 +16,8 @@ import type { Container } from './types.ts'
 /** What reconciliation needs of the container service (its private steps, bound). */
 export interface ReconcileHost {
   store: ContainerStore
+  /** Removed containers whose writable layers the trash keeps: not strays. */
+  kept: ReadonlySet<string>
   runtime: Runtime
   layers: LayerStore
   logger: Logger
@@ -182,7 +184,7 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
   // Strays: read-write layers and runtime state with no container record.
   const known = new Set(containers.map((c) => c.id))
   for (const id of rwIds) {
-    if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue
+    if (known.has(id) || h.kept.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue
     logger.info('reconcile: removing a read-write layer with no container', { id })
     jobs.push(() => layers.removeRW(id))
   }

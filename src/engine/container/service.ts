@@ -2,6 +2,7 @@
 // process runs as a task (task/), its network comes from the network seam (network/types.ts),
 // and its state changes go through one transition() (state.ts); exits and restart policies
 // are the supervisor's (supervisor.ts), reconciliation at daemon start is reconcile.ts's.
+import { isDigest } from '../digest.ts'
 import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
@@ -11,6 +12,7 @@ import type { LayerStore, Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager, NetworkSettings } from '../network/types.ts'
 import type { HostDevices, LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
+import { dirname, join } from 'node:path'
 import type { StartedTask, TaskRunner } from '../task/types.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import { AttachHub } from './attach.ts'
@@ -26,14 +28,22 @@ import { parseSignal } from './signals.ts'
 import { ContainerSignals } from './stop.ts'
 import { Supervisor } from './supervisor.ts'
 import { containerPaths, containerTask, containerTaskRef } from './task.ts'
+import { prunable } from './lifecycle.ts'
+import { ContainerTrash } from './trash.ts'
 import type {
   AttachSession,
   Container,
   ContainerApi,
   CreateRequest,
+  GuardApi,
+  RestoreResult,
+  TrashList,
+  TrashPurgeReport,
+  UnsavedChanges,
   WaitCondition,
   WaitResult,
 } from './types.ts'
+import { UnsavedTracker } from './unsaved.ts'
 import { KeyedQueue, Waiters } from './waiters.ts'
 
 export { containerEnv, entrypointAndArgs, mergeImageConfig }
@@ -60,13 +70,20 @@ export interface ContainerDeps {
   volumes?: VolumeStore
   /** Where lifecycle events go (GET /events); none when absent. */
   events?: EventSink
+  /**
+   * How long a removed container's record and writable layer are kept in the trash, in ms
+   * (`berthd --keep-removed`); 0 or absent: removed at once, as Docker does.
+   */
+  keepRemovedMs?: number
+  /** Where the trash is (default: `trash` beside `dir`). */
+  trashDir?: string
 }
 
 /**
  * Operations on one container are serialised; nothing is held across a slow runtime call
  * longer than needed.
  */
-export class ContainerService implements ContainerApi {
+export class ContainerService implements ContainerApi, GuardApi {
   readonly store: ContainerStore
   readonly states: ContainerStates
   readonly waiters = new Waiters()
@@ -80,6 +97,12 @@ export class ContainerService implements ContainerApi {
   private readonly cleanups = new Set<Promise<void>>()
   /** Reconciliation work left for after init() (runtime cleanup, restarts, strays). */
   reconciled: Promise<void> = Promise.resolve()
+  /** Each container's changes outside its volumes (unsaved.ts). */
+  readonly tracker: UnsavedTracker
+  /** Removed containers kept for a while (trash.ts); off unless keepRemovedMs is set. */
+  readonly removed: ContainerTrash
+  /** What is remembered of the containers' changes, loaded after init() in the background. */
+  private unsavedLoaded: Promise<void> = Promise.resolve()
 
   constructor(private readonly deps: ContainerDeps) {
     this.store = new ContainerStore(deps.dir)
@@ -89,6 +112,27 @@ export class ContainerService implements ContainerApi {
       ...deps,
       states: this.states,
       supervisor: this.supervisor,
+    })
+    const measure = (id: string, skip: ReadonlySet<string>) => deps.layers.rwUsage(id, skip)
+    const imageExists = async (id: string) =>
+      isDigest(id) && (await deps.images.get(id)) !== undefined
+    this.tracker = new UnsavedTracker({
+      dir: (id) => this.store.containerDir(id),
+      measure,
+      imageExists,
+      logger: deps.logger,
+    })
+    this.removed = new ContainerTrash({
+      dir: deps.trashDir ?? join(dirname(deps.dir), 'trash'),
+      keepMs: deps.keepRemovedMs ?? 0,
+      store: this.store,
+      states: this.states,
+      measure,
+      removeRW: (id) => deps.layers.removeRW(id),
+      imageExists,
+      network: deps.network,
+      ...(deps.volumes ? { volumes: deps.volumes } : {}),
+      logger: deps.logger,
     })
     this.mounts = new ContainerMounts({
       volumes: deps.volumes,
@@ -107,8 +151,13 @@ export class ContainerService implements ContainerApi {
   /** Loads the records and reconciles them with the runtime (the slow part in the background). */
   async init(): Promise<void> {
     await this.store.init()
+    // Before reconciliation, which must leave the layers the trash keeps alone.
+    await this.removed.init()
     for (const c of this.store.list()) await this.mounts.restore(c)
     this.reconciled = (await reconcile(this.reconcileHost())).background
+    this.unsavedLoaded = this.tracker.load(this.store.list()).catch((err: unknown) => {
+      this.deps.logger.warn('loading what containers changed failed', { error: String(err) })
+    })
   }
 
   /** Runs fn after every earlier operation on the container (also used by files.ts). */
@@ -172,6 +221,7 @@ export class ContainerService implements ContainerApi {
       // A container that ran before left its monitor's files; clear them (the runtime's own
       // record went when its exit was handled). Docker keeps the log across restarts.
       if (c.state.StartedAt !== ZERO_TIME) await tasks.forget(c.id)
+      this.tracker.started(c.id)
       const net = await network.prepare(nc)
       try {
         started = await tasks.start(
@@ -326,7 +376,9 @@ export class ContainerService implements ContainerApi {
    * Removes a container. With deferCleanup (a --rm container that just exited) the record
    * goes first and the waiters hear of it at once; the runtime record, mount and layer are
    * cleared right after in the background. A crash in between leaves strays that the next
-   * start removes, never a record without its filesystem.
+   * start removes, never a record without its filesystem. With the trash on, the record and
+   * the writable layer are kept there instead of deleted (a --rm container's only when it
+   * turns out to hold changes); every client sees the same removal.
    */
   async removeLocked(
     c: Container,
@@ -336,23 +388,28 @@ export class ContainerService implements ContainerApi {
     const { tasks, network } = this.deps
     const dir = this.store.containerDir(c.id)
     const nc = networked(c, dir)
+    const keep = this.removed.takes(c)
     await this.states.transition(c, { kind: 'removing' })
     const clearRuntime = async (): Promise<void> => {
       if (how.deferCleanup) await tasks.discard(c.id)
       else await tasks.forget(c.id)
       faultPoint('rm.after-runtime')
     }
+    const unsaved = this.tracker.record(c.id)
     const clearRest = async (): Promise<void> => {
       // An exited --rm container's network is released here rather than at its exit.
       if (how.deferCleanup) await network.release(nc)
       await network.remove(nc)
-      await this.deps.layers.removeRW(c.id)
+      if (!keep) await this.deps.layers.removeRW(c.id)
       await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
+      if (keep) this.removed.settle(c.id, unsaved)
     }
     if (!how.deferCleanup) await clearRuntime()
     // The rootfs is mounted inside the record's directory: never delete through it.
     await this.unmountRootfs(c.id)
-    await this.store.delete(c)
+    if (keep) await this.removed.put(c, { pending: how.deferCleanup === true })
+    else await this.store.delete(c)
+    this.tracker.forget(c.id)
     this.states.emit(c, 'destroy')
     faultPoint('rm.after-record')
     if (how.deferCleanup) {
@@ -368,7 +425,7 @@ export class ContainerService implements ContainerApi {
     }
     this.supervisor.forget(c.id)
     this.waiters.removed(c.id, { StatusCode: c.state.ExitCode, Error: null })
-    this.deps.logger.debug('container removed', { id: c.id })
+    this.deps.logger.debug('container removed', { id: c.id, kept: keep })
   }
 
   /** Unmounts a container's root filesystem; nothing mounted is fine, a failure is logged. */
@@ -406,6 +463,51 @@ export class ContainerService implements ContainerApi {
     await this.reconciled
     await this.supervisor.settle()
     await Promise.all([...this.cleanups])
+    await this.tracker.settle()
+    await this.removed.settleAll()
+  }
+
+  /** The supervisor's word that a container's process ended: its layer is measured once. */
+  layerSettled(c: Container): void {
+    this.tracker.settled(c)
+  }
+
+  // ---- the guard (GuardApi): unsaved changes and the trash
+
+  async unsaved(ref: string): Promise<UnsavedChanges> {
+    await this.unsavedLoaded
+    return this.tracker.exact(this.store.get(ref))
+  }
+
+  async unsavedAll(): Promise<UnsavedChanges[]> {
+    await this.unsavedLoaded
+    return Promise.all(this.store.list().map((c) => this.tracker.known(c)))
+  }
+
+  async unsavedPrunable(match: (c: Container) => boolean): Promise<UnsavedChanges[]> {
+    await this.unsavedLoaded
+    const out: UnsavedChanges[] = []
+    for (const c of this.store.list()) {
+      if (prunable(c) && match(c)) out.push(await this.tracker.exact(c))
+    }
+    return out
+  }
+
+  async trash(): Promise<TrashList> {
+    return {
+      KeepSeconds: Math.floor(this.removed.keepMs / 1000),
+      Entries: await this.removed.list(),
+    }
+  }
+
+  async restore(ref: string, name?: string): Promise<RestoreResult> {
+    const r = await this.removed.restore(ref, name)
+    await this.tracker.load([this.store.get(r.Id)])
+    return r
+  }
+
+  purge(refs?: string[]): Promise<TrashPurgeReport> {
+    return this.removed.purge(refs)
   }
 
   private reconcileHost(): ReconcileHost {
@@ -414,6 +516,7 @@ export class ContainerService implements ContainerApi {
     const dirOf = (id: string): string => this.store.containerDir(id)
     return {
       store: this.store,
+      kept: this.removed.ids(),
       runtime,
       layers,
       logger,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
 import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
@@ -192,6 +192,50 @@ export class ContainerStore {
       throw err
     }
     this.releaseName(old, c.id)
+  }
+
+  /** Reads a whole record kept outside the store (a removed container in the trash). */
+  async readRecord(dir: string): Promise<Container | undefined> {
+    const [cfg, st] = await Promise.all([
+      readJson<ConfigRecord>(join(dir, 'config.json')),
+      readJson<StateRecord>(join(dir, 'state.json')),
+    ])
+    return cfg === undefined || st === undefined ? undefined : this.fromRecords(cfg, st)
+  }
+
+  /** Writes a record's state where it is kept outside the store (before it comes back). */
+  async writeStateAt(dir: string, c: Container): Promise<void> {
+    const st: StateRecord = {
+      name: c.name,
+      state: c.state,
+      restartCount: c.restartCount,
+      manuallyStopped: c.manuallyStopped === true,
+    }
+    await writeJsonAtomic(join(dir, 'state.json'), st)
+  }
+
+  /**
+   * Moves a container's directory out of the store (into the trash) in one rename: from then
+   * on it is in no list and its name is free. A crash leaves it in one place or the other.
+   */
+  async moveOut(c: Container, dest: string): Promise<void> {
+    await rename(this.containerDir(c.id), dest)
+    await fsyncDir(dirname(dest))
+    await fsyncDir(this.dir)
+    this.byId.delete(c.id)
+    this.releaseName(c.name, c.id)
+  }
+
+  /**
+   * Makes a record kept outside the store a container again, in one rename. Its name must be
+   * reserved for it (reserveName) first.
+   */
+  async moveIn(c: Container, from: string): Promise<void> {
+    await rename(from, this.containerDir(c.id))
+    await fsyncDir(this.dir)
+    await fsyncDir(dirname(from))
+    this.byId.set(c.id, c)
+    this.byName.set(c.name, c.id)
   }
 
   async delete(c: Container): Promise<void> {

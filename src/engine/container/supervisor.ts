@@ -21,6 +21,8 @@ export interface SupervisorHost {
   locked<T>(id: string, fn: () => Promise<T>): Promise<T>
   /** Starts a container with its lock held (a restart by policy). */
   startLocked(c: Container): Promise<void>
+  /** The container's process ended and its task is finished: its layer holds still. */
+  layerSettled?(c: Container): void
   /** Removes an exited --rm container with its lock held; the cleanup may come after. */
   removeLocked(
     c: Container,
@@ -111,6 +113,7 @@ export class Supervisor {
         this.deps.logger.warn('releasing a network failed', { id, error: String(err) })
       })
       waiters.exited(id, result)
+      if (!restart) this.host.layerSettled?.(c)
       if (restart) this.scheduleRestart(c, restart.delayMs)
     })
   }

@@ -354,3 +354,95 @@ export interface LifecycleApi {
   stats(ref: string): Promise<StatsJson>
   update(ref: string, req: UpdateRequest): Promise<{ Warnings: string[] | null }>
 }
+
+/** A place in a container's writable layer and the bytes under it. */
+export interface UnsavedPath {
+  Path: string
+  Size: number
+}
+
+/**
+ * What a container holds in its writable layer outside its volumes and binds, and whether a
+ * commit holds it: what removing the container would lose. berth's own; Docker has no such
+ * object, so it is served under /berth/ and never in Docker's JSON.
+ */
+export interface UnsavedChanges {
+  Id: string
+  Name: string
+  /** True when there are changes and no image committed after the last of them holds them. */
+  Unsaved: boolean
+  /** Bytes of the files it wrote. */
+  Size: number
+  /** Files, symlinks and devices it made or changed (directories are not counted). */
+  Files: number
+  /** Files of its image it deleted. */
+  Deleted: number
+  /** When it last changed anything (RFC 3339); '' when never. */
+  LastChange: string
+  /** Where the bytes are, biggest first. */
+  Top: UnsavedPath[]
+  /** The image of a commit made after the last change ('' when none): the changes are in it. */
+  SavedIn: string
+  /** When the layer was measured (RFC 3339); '' when it has not been yet. */
+  MeasuredAt: string
+  /**
+   * True when nothing can have changed since it was measured (the container is not running);
+   * a running container's figures are those of the last look, taken in the background.
+   */
+  Current: boolean
+}
+
+/** A removed container kept in the trash (`berthd --keep-removed`). */
+export interface TrashEntry {
+  Id: string
+  /** Its name when it was removed (without the leading slash). */
+  Name: string
+  Image: string
+  ImageID: string
+  Command: string
+  /** RFC 3339. */
+  RemovedAt: string
+  ExpiresAt: string
+  /** Bytes it keeps on disk: its writable layer's files and its record (logs included). */
+  Size: number
+  /** Its changes when it was removed (Current false until they are measured). */
+  Changes: UnsavedChanges
+}
+
+export interface TrashList {
+  /** How long a removed container is kept, in seconds (0: the trash is off). */
+  KeepSeconds: number
+  Entries: TrashEntry[]
+}
+
+export interface RestoreResult {
+  Id: string
+  Name: string
+  Warnings: string[]
+}
+
+export interface TrashPurgeReport {
+  Deleted: string[]
+  SpaceReclaimed: number
+}
+
+/** berth's guard over work left in containers: unsaved changes and the trash of removed ones. */
+export interface GuardApi {
+  /** One container's changes, measured now when they may have changed since the last look. */
+  unsaved(ref: string): Promise<UnsavedChanges>
+  /**
+   * Every container's changes as known now, without waiting for any measurement (those that
+   * may be out of date are measured again in the background).
+   */
+  unsavedAll(): Promise<UnsavedChanges[]>
+  /**
+   * The changes of the containers `container prune` would remove with these filters (stopped,
+   * and accepted by `match`), each measured now when it may have changed.
+   */
+  unsavedPrunable(match: (c: Container) => boolean): Promise<UnsavedChanges[]>
+  trash(): Promise<TrashList>
+  /** Brings a removed container back, stopped, under its name when free (or `name`). */
+  restore(ref: string, name?: string): Promise<RestoreResult>
+  /** Deletes the given entries (by ID, ID prefix or name), or all of them. */
+  purge(refs?: string[]): Promise<TrashPurgeReport>
+}

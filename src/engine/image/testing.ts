@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream'
 import * as tarStream from 'tar-stream'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound } from '../errors.ts'
-import type { LayerInfo, LayerStore, Mount } from '../layer/types.ts'
+import type { LayerInfo, LayerStore, Mount, RWUsage } from '../layer/types.ts'
 import { decompress } from './streams.ts'
 
 export { FakeUsage } from './fake.ts'
@@ -57,6 +57,9 @@ export class FakeLayerStore implements LayerStore {
   }
   async rwSize(): Promise<number> {
     return 0
+  }
+  async rwUsage(): Promise<RWUsage> {
+    return { bytes: 0, files: 0, deleted: 0, lastChange: 0, top: [] }
   }
   async removeRW(): Promise<void> {}
   async listRW(): Promise<string[]> {

@@ -26,8 +26,20 @@ const S_IFCHR = 0o020000n
 // Mount points the runtime makes in a root filesystem that lacks them. Docker keeps them in an
 // "init" layer between the image and the container's layer, so they never show in diff or
 // commit; berth has no init layer and leaves them out here instead.
-const INIT_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv'])
-const INIT_DIRS = new Set(['/etc', '/dev', '/proc', '/sys', '/dev/pts', '/dev/shm'])
+export const INIT_FILES: ReadonlySet<string> = new Set([
+  '/etc/hostname',
+  '/etc/hosts',
+  '/etc/resolv.conf',
+  '/.dockerenv',
+])
+export const INIT_DIRS: ReadonlySet<string> = new Set([
+  '/etc',
+  '/dev',
+  '/proc',
+  '/sys',
+  '/dev/pts',
+  '/dev/shm',
+])
 
 /** The differ over the layer store's overlay mounts (its read-write layer's upper directory). */
 export class OverlayDiffer implements LayerDiffer {
@@ -66,7 +78,8 @@ export function overlayDirs(m: Mount): OverlayDirs {
   return { upper, lowers }
 }
 
-function isWhiteout(st: WalkItem['st']): boolean {
+/** An overlay whiteout: a character device 0/0 (a deleted file). */
+export function isWhiteoutStat(st: WalkItem['st']): boolean {
   return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n
 }
 
@@ -79,7 +92,7 @@ function isOpaque(path: string): boolean {
   }
 }
 
-function isInitStub(item: WalkItem): boolean {
+export function isInitStub(item: WalkItem): boolean {
   return INIT_FILES.has(item.rel) && item.st.isFile() && item.st.size === 0n
 }
 
@@ -152,7 +165,7 @@ export async function changes(dirs: OverlayDirs): Promise<Change[]> {
         if (!keep) continue
       }
       let kind: ChangeKind
-      if (isWhiteout(st)) kind = 2
+      if (isWhiteoutStat(st)) kind = 2
       else {
         const low = await lowerStat(lowers, rel)
         if (low === undefined && !INIT_DIRS.has(rel)) kind = 1
@@ -210,7 +223,7 @@ async function* diffBlocks(dirs: OverlayDirs): AsyncGenerator<Buffer> {
     if (isInitStub(item)) continue
     // A directory holding only the runtime's mount points: nothing of the container's.
     if (INIT_DIRS.has(rel) && st.isDirectory() && !(await hasRealContent(dirs.upper, rel))) continue
-    if (isWhiteout(st)) {
+    if (isWhiteoutStat(st)) {
       const slash = name.lastIndexOf('/')
       yield encodeHeader({
         name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`,

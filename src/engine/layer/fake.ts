@@ -9,7 +9,7 @@ import tar from 'tar-stream'
 import { decompress } from '../compression.ts'
 import { isDigest, parseDigest, type Digest } from '../digest.ts'
 import { BerthError, Conflict, InvalidArgument, NotFound } from '../errors.ts'
-import type { LayerInfo, LayerStore, Mount } from './types.ts'
+import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
 import { cleanName } from '../tar/names.ts'
 
 const RW_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
@@ -107,6 +107,11 @@ export class MemoryLayerStore implements LayerStore {
     checkRWId(id)
     if (!this.rw.has(id)) throw new NotFound(`no such read-write layer: ${id}`)
     return 0 // nothing can write into a layer kept in memory
+  }
+
+  async rwUsage(id: string): Promise<RWUsage> {
+    await this.rwSize(id)
+    return { bytes: 0, files: 0, deleted: 0, lastChange: 0, top: [] }
   }
 
   async removeRW(id: string): Promise<void> {

@@ -32,7 +32,8 @@ import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { fsyncDir, readJson } from '../fsutil.ts'
 import { readMountInfo } from '../sys/mountinfo.ts'
 import { unmount } from './mount.ts'
-import type { LayerInfo, LayerStore, Mount } from './types.ts'
+import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
+import { upperUsage } from './usage.ts'
 import { layerDigest, unpackLayer } from './unpack.ts'
 
 interface RWMeta {
@@ -233,6 +234,11 @@ export class LocalLayerStore implements LayerStore {
     }
     await walk(`${this.rwDir(id)}/upper`)
     return total
+  }
+
+  async rwUsage(id: string, skip: ReadonlySet<string>): Promise<RWUsage> {
+    await this.rwMeta(id)
+    return upperUsage(`${this.rwDir(id)}/upper`, skip)
   }
 
   /** Removes a read-write layer, detaching anything still mounted from it; absent is fine. */

@@ -8,6 +8,27 @@ export interface LayerInfo {
   size: number
 }
 
+/** A place in a container's writable layer and the bytes under it. */
+export interface UsagePath {
+  /** The path inside the container (`/root/data`). */
+  path: string
+  bytes: number
+}
+
+/** What a container's writable layer holds of its own (rwUsage). */
+export interface RWUsage {
+  /** Bytes of the regular files it wrote (a file linked under several names once). */
+  bytes: number
+  /** Files, symlinks and devices it made or changed; directories are not counted. */
+  files: number
+  /** Files of the image it deleted (overlay whiteouts). */
+  deleted: number
+  /** When it last changed anything (ms since the epoch, the newest ctime); 0 when never. */
+  lastChange: number
+  /** Where the bytes are, biggest first (a few places). */
+  top: UsagePath[]
+}
+
 /** An OCI mount description; the runtime performs it. */
 export interface Mount {
   type: string
@@ -47,6 +68,12 @@ export interface LayerStore {
   rootfsMount(id: string, target: string): Promise<Mount>
   /** Size of what the container changed (bytes in its upper directory). */
   rwSize(id: string): Promise<number>
+  /**
+   * What the container changed, less the runtime's mount point stubs and the paths in `skip`
+   * (the mount points of its volumes, binds and tmpfs mounts, whose contents live elsewhere).
+   * Walks the upper directory: it costs time in proportion to what changed.
+   */
+  rwUsage(id: string, skip: ReadonlySet<string>): Promise<RWUsage>
   removeRW(id: string): Promise<void>
   /** The IDs of the read-write layers there are (for reconciliation at start). */
   listRW(): Promise<string[]>

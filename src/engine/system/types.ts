@@ -1,5 +1,8 @@
 // What the engine and its host really have, as `GET /info` reports it: facts read from the
 // host (cgroup version, the data root's filesystem) and the drivers the engine is wired with.
+import type { Container } from '../container/types.ts'
+import type { Image } from '../image/types.ts'
+import type { Volume } from '../volume/types.ts'
 
 export interface SystemInfo {
   /** "2" on a unified cgroup v2 host; "1" on a legacy or hybrid one (Docker's rule). */
@@ -16,4 +19,21 @@ export interface SystemInfo {
 /** The engine's answer to `GET /info`'s questions about itself and its host. */
 export interface SystemApi {
   info(): Promise<SystemInfo>
+}
+
+/** What `GET /system/df?type=` may ask for. */
+export type DiskUsageKind = 'image' | 'container' | 'volume' | 'build-cache'
+
+/** moby's SystemDiskUsage, in the engine's terms; the API writes Docker's shape. */
+export interface DiskUsage {
+  /** Every layer's unpacked size, once. */
+  layersSize?: number
+  images?: { image: Image; containers: number; sharedSize: number }[]
+  containers?: { container: Container; rw: number; rootfs: number }[]
+  volumes?: Volume[]
+}
+
+/** `docker system df`: what the images, containers and volumes hold on disk. */
+export interface DiskUsageApi {
+  diskUsage(kinds?: ReadonlySet<DiskUsageKind>): Promise<DiskUsage>
 }
