@@ -122,15 +122,18 @@ export function parseGpuInformation(text: string): Record<string, string> {
 
 async function findGpus(root: string, warnings: string[]): Promise<NvidiaGpu[]> {
   const procDir = await tryInRoot(root, '/proc/driver/nvidia/gpus')
-  const found: Omit<NvidiaGpu, 'index'>[] = []
-  for (const bus of await list(procDir)) {
+  const buses = await list(procDir)
+  // Read at once; warnings kept in bus order.
+  const notes: string[][] = buses.map(() => [])
+  const read = async (bus: string, i: number): Promise<Omit<NvidiaGpu, 'index'> | undefined> => {
+    const warn = (w: string) => notes[i]?.push(w)
     const text = await readText(posix.join(procDir as string, bus, 'information'))
-    if (text === undefined) continue
+    if (text === undefined) return undefined
     const info = parseGpuInformation(text)
     const minor = Number(info['Device Minor'])
     if (!Number.isInteger(minor)) {
-      warnings.push(`GPU at ${bus}: no device minor in its information file`)
-      continue
+      warn(`GPU at ${bus}: no device minor in its information file`)
+      return undefined
     }
     const g: Omit<NvidiaGpu, 'index'> = {
       minor,
@@ -140,9 +143,13 @@ async function findGpus(root: string, warnings: string[]): Promise<NvidiaGpu[]> 
     if (info.Model) g.model = info.Model
     const node = await charNode(root, `/dev/nvidia${minor}`)
     if (node) g.node = node
-    else warnings.push(`GPU ${g.uuid ?? bus}: /dev/nvidia${minor} is missing`)
-    found.push(g)
+    else warn(`GPU ${g.uuid ?? bus}: /dev/nvidia${minor} is missing`)
+    return g
   }
+  const found = (await Promise.all(buses.map(read))).filter(
+    (g): g is Omit<NvidiaGpu, 'index'> => g !== undefined,
+  )
+  warnings.push(...notes.flat())
   if (found.length > 0) {
     // NVML (and so nvidia-smi) numbers GPUs in PCI bus order.
     found.sort((a, b) => ((a.busId as string) < (b.busId as string) ? -1 : 1))
@@ -150,12 +157,10 @@ async function findGpus(root: string, warnings: string[]): Promise<NvidiaGpu[]> 
   }
   // Without the driver's /proc files (some containerised hosts), the device nodes are all
   // there is: numbered by minor.
-  const nodes: HostDeviceNode[] = []
-  for (const name of await list(await tryInRoot(root, '/dev'))) {
-    if (!/^nvidia\d+$/.test(name)) continue
-    const n = await charNode(root, `/dev/${name}`)
-    if (n) nodes.push(n)
-  }
+  const names = (await list(await tryInRoot(root, '/dev'))).filter((n) => /^nvidia\d+$/.test(n))
+  const nodes = (await Promise.all(names.map((n) => charNode(root, `/dev/${n}`)))).filter(
+    (n): n is HostDeviceNode => n !== undefined,
+  )
   nodes.sort((a, b) => a.minor - b.minor)
   return nodes.map((node, index) => ({ index, minor: node.minor, node }))
 }
@@ -182,14 +187,15 @@ async function findLibraries(
   }
   const native = nativeLibFlags()
   const lib32 = lib32Flags()
+  const wanted = entries.filter(
+    (e) => (e.flags === native || e.flags === lib32) && libraryFor(e.key) !== undefined,
+  )
+  const files = await Promise.all(wanted.map((e) => regularFile(root, e.path)))
   const byPath = new Map<string, DriverLibrary>()
-  for (const e of entries) {
-    const isNative = e.flags === native
-    const is32 = lib32 !== undefined && e.flags === lib32
-    if (!isNative && !is32) continue
-    const name = libraryFor(e.key)
-    if (name === undefined) continue
-    const file = await regularFile(root, e.path)
+  for (const [i, e] of wanted.entries()) {
+    const is32 = e.flags !== native
+    const name = libraryFor(e.key) as string
+    const file = files[i]
     if (file === undefined) continue
     const key = `${is32 ? '32' : '64'}:${file.path}`
     let lib = byPath.get(key)
@@ -213,45 +219,43 @@ async function findLibraries(
 }
 
 async function findBinaries(root: string): Promise<DriverBinary[]> {
-  const out: DriverBinary[] = []
-  for (const [name, capability] of Object.entries(BINARIES)) {
-    for (const dir of BINARY_DIRS) {
-      const f = await regularFile(root, posix.join(dir, name))
-      if (f) {
-        out.push({ ...f, name, capability })
-        break
-      }
-    }
-  }
-  return out
+  // The first of the PATH directories that has it, as a shell would find it.
+  const found = await Promise.all(
+    Object.entries(BINARIES).map(async ([name, capability]) => {
+      const hits = await Promise.all(BINARY_DIRS.map((d) => regularFile(root, posix.join(d, name))))
+      const f = hits.find((h) => h !== undefined)
+      return f && { ...f, name, capability }
+    }),
+  )
+  return found.filter((b): b is DriverBinary => b !== undefined)
 }
 
 async function findFirmware(root: string, version: string | undefined): Promise<DriverFile[]> {
   if (version === undefined) return []
   const dir = `/lib/firmware/nvidia/${version}`
-  const out: DriverFile[] = []
-  for (const name of await list(await tryInRoot(root, dir))) {
-    if (!/^gsp.*\.bin$/.test(name)) continue
-    const f = await regularFile(root, posix.join(dir, name))
-    // Mounted where the driver looks for it, under the host's own path.
-    if (f) out.push({ hostPath: f.hostPath, path: posix.join(dir, name) })
-  }
-  return out
+  const names = (await list(await tryInRoot(root, dir))).filter((n) => /^gsp.*\.bin$/.test(n))
+  const files = await Promise.all(names.map((n) => regularFile(root, posix.join(dir, n))))
+  // Mounted where the driver looks for it, under the host's own path.
+  return names.flatMap((n, i) => {
+    const f = files[i]
+    return f ? [{ hostPath: f.hostPath, path: posix.join(dir, n) }] : []
+  })
 }
 
 async function findIpc(root: string): Promise<DriverIpc[]> {
-  const out: DriverIpc[] = []
-  for (const [path, capability] of Object.entries(IPC_PATHS)) {
-    const hostPath = await tryInRoot(root, path)
-    if (hostPath === undefined) continue
-    try {
-      await lstat(hostPath)
-    } catch {
-      continue
-    }
-    out.push({ hostPath, path, capability })
-  }
-  return out
+  const found = await Promise.all(
+    Object.entries(IPC_PATHS).map(async ([path, capability]) => {
+      const hostPath = await tryInRoot(root, path)
+      if (hostPath === undefined) return undefined
+      try {
+        await lstat(hostPath)
+      } catch {
+        return undefined
+      }
+      return { hostPath, path, capability }
+    }),
+  )
+  return found.filter((i): i is DriverIpc => i !== undefined)
 }
 
 /**
@@ -260,35 +264,38 @@ async function findIpc(root: string): Promise<DriverIpc[]> {
  */
 export async function discoverNvidia(root: string): Promise<NvidiaHost | undefined> {
   const warnings: string[] = []
-  const versionText = await readText(await tryInRoot(root, '/proc/driver/nvidia/version'))
-  const version = versionText === undefined ? undefined : parseDriverVersion(versionText)
-  const gpus = await findGpus(root, warnings)
-  const control: NvidiaHost['control'] = {}
-  const ctl = await charNode(root, '/dev/nvidiactl')
-  if (ctl) control.ctl = ctl
-  const uvm = await charNode(root, '/dev/nvidia-uvm')
-  if (uvm) control.uvm = uvm
-  const uvmTools = await charNode(root, '/dev/nvidia-uvm-tools')
-  if (uvmTools) control.uvmTools = uvmTools
-  const modeset = await charNode(root, '/dev/nvidia-modeset')
-  if (modeset) control.modeset = modeset
+  const [versionText, gpus, ctl, uvm, uvmTools, modeset] = await Promise.all([
+    tryInRoot(root, '/proc/driver/nvidia/version').then(readText),
+    findGpus(root, warnings),
+    charNode(root, '/dev/nvidiactl'),
+    charNode(root, '/dev/nvidia-uvm'),
+    charNode(root, '/dev/nvidia-uvm-tools'),
+    charNode(root, '/dev/nvidia-modeset'),
+  ])
   if (versionText === undefined && ctl === undefined && gpus.length === 0) return undefined
   if (ctl === undefined) warnings.push('/dev/nvidiactl is missing: CUDA cannot reach the driver')
+  const control: NvidiaHost['control'] = {}
+  if (ctl) control.ctl = ctl
+  if (uvm) control.uvm = uvm
+  if (uvmTools) control.uvmTools = uvmTools
+  if (modeset) control.modeset = modeset
 
-  const caps: HostDeviceNode[] = []
-  for (const name of await list(await tryInRoot(root, '/dev/nvidia-caps'))) {
-    const n = await charNode(root, `/dev/nvidia-caps/${name}`)
-    if (n) caps.push(n)
-  }
-  const libs = await findLibraries(root, version, warnings)
+  const version = versionText === undefined ? undefined : parseDriverVersion(versionText)
+  const capNames = await list(await tryInRoot(root, '/dev/nvidia-caps'))
+  const [caps, libs, binaries, ipc] = await Promise.all([
+    Promise.all(capNames.map((n) => charNode(root, `/dev/nvidia-caps/${n}`))),
+    findLibraries(root, version, warnings),
+    findBinaries(root),
+    findIpc(root),
+  ])
   const host: NvidiaHost = {
     gpus,
     control,
-    caps,
+    caps: caps.filter((c): c is HostDeviceNode => c !== undefined),
     libraries: libs.libraries,
-    binaries: await findBinaries(root),
+    binaries,
     firmware: await findFirmware(root, libs.version),
-    ipc: await findIpc(root),
+    ipc,
     warnings,
   }
   if (libs.version !== undefined) host.driverVersion = libs.version
