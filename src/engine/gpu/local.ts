@@ -3,7 +3,7 @@
 // knows (device numbers, the container's library layout). Facts are read afresh each time,
 // so a driver loaded or a spec generated after berthd started is seen without a restart.
 import { posix } from 'node:path'
-import { hasKind } from './cdi.ts'
+import { hasKind, type CdiDeviceNode } from './cdi.ts'
 import {
   CDI_SPEC_DIRS,
   containerLayout,
@@ -20,6 +20,7 @@ import {
   fillNode,
   plan,
   planCdiEdits,
+  type FilledNode,
   type HostFacts,
 } from './plan.ts'
 import type { DeviceEdits, GpuInventory, GpuRequestInput, Gpus } from './types.ts'
@@ -116,8 +117,8 @@ export class LocalGpus implements Gpus {
     return out
   }
 
-  private async fillCdiNodes(nodes: NonNullable<ReturnType<typeof planCdiEdits>['deviceNodes']>) {
-    const filled = []
+  private async fillCdiNodes(nodes: readonly CdiDeviceNode[]): Promise<FilledNode[]> {
+    const filled: FilledNode[] = []
     for (const d of nodes) {
       const host = await deviceNode(this.hostRoot, d.hostPath || d.path)
       filled.push(fillNode(d, host))

@@ -126,7 +126,8 @@ export type GpuProvider = 'cdi' | 'discovery'
 
 /**
  * The edits one container's OCI spec needs for its devices: a pure description, applied by
- * the spec builder. Device nodes carry their cgroup access; an empty access adds no rule.
+ * the spec builder. Device nodes carry their cgroup access (an empty access adds no rule);
+ * a node without uid/gid belongs to the container process's user (CDI's rule).
  */
 export interface DeviceEdits {
   devices: DeviceNode[]
