@@ -14,7 +14,7 @@ import { makeBusyboxRootfs } from '../runtime/testutil.ts'
 import { LocalGpus } from './local.ts'
 import { parseDeviceRequests } from './request.ts'
 import { CLI_REQUESTS, FAKE_DRIVER, FAKE_GPUS, fakeNvidiaCdiSpec, makeFakeHost } from './testkit.ts'
-import type { DeviceEdits } from './types.ts'
+import type { GpuEdits } from './types.ts'
 
 const [G0, G1, G2] = FAKE_GPUS.map((g) => g.uuid) as [string, string, string]
 
@@ -41,7 +41,26 @@ done
 grep -q "FAKE libcuda ${FAKE_DRIVER}" /usr/lib64/libcuda.so.1 && echo "libcuda is the driver's"
 echo x > /usr/lib64/libcuda.so.1 2>/dev/null || echo "libcuda is read-only"
 env | grep ^NVIDIA_ | /bin/busybox sort | /bin/busybox sed 's/^/env /'
+l=/usr/lib/x86_64-linux-gnu/libcuda.so
+[ -L $l ] && echo "link $l -> $(readlink $l)"
+
 nvidia-smi -L | /bin/busybox sed 's/^/smi /'
+`
+
+/** nvidia-cdi-hook create-symlinks, as far as the fake spec uses it (runc gives it no PATH). */
+const FAKE_CDI_HOOK = `#!${process.execPath}
+const fs = require('node:fs')
+const path = require('node:path')
+const state = JSON.parse(fs.readFileSync(0, 'utf8'))
+const spec = JSON.parse(fs.readFileSync(path.join(state.bundle, 'config.json'), 'utf8'))
+const root = path.resolve(state.bundle, spec.root.path)
+const args = process.argv.slice(2)
+for (let i = 0; i < args.length; i++) {
+  if (args[i] !== '--link') continue
+  const [target, link] = args[++i].split('::')
+  fs.mkdirSync(path.dirname(path.join(root, link)), { recursive: true })
+  fs.symlinkSync(target, path.join(root, link))
+}
 `
 
 describe('GPU edits in real containers', () => {
@@ -62,19 +81,13 @@ describe('GPU edits in real containers', () => {
   })
 
   /** Runs the probe in a fresh busybox container with the edits; its output's lines. */
-  async function probe(edits: DeviceEdits): Promise<string[]> {
+  async function probe(edits: GpuEdits): Promise<string[]> {
     const id = randomBytes(32).toString('hex')
     made.push(id)
     const rootfs = await makeBusyboxRootfs(join(dir, `rootfs-${id.slice(0, 8)}`))
     const bundle = join(dir, 'bundles', id)
     await mkdir(bundle, { recursive: true })
-    const env = ['PATH=/usr/bin:/bin']
-    for (const e of edits.env) {
-      const k = e.slice(0, e.indexOf('=') + 1)
-      const i = env.findIndex((x) => x.startsWith(k))
-      if (i >= 0) env.splice(i, 1)
-      env.push(e)
-    }
+    // The edits reach the spec as the task runner passes them: one typed edit.
     const spec = ociSpec({
       id,
       rootfs,
@@ -82,13 +95,13 @@ describe('GPU edits in real containers', () => {
       hostname: 'gpu',
       process: {
         args: ['sh', '-c', PROBE],
-        env,
+        env: ['PATH=/usr/bin:/bin'],
         cwd: '/',
         user: { uid: 0, gid: 0, additionalGids: [] },
         terminal: false,
       },
-      mounts: edits.mounts,
-      devices: edits.devices,
+      mounts: [],
+      deviceEdits: edits,
     })
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec))
     const logPath = join(bundle, 'ctr.log')
@@ -105,7 +118,6 @@ describe('GPU edits in real containers', () => {
     deviceRequests: parseDeviceRequests(CLI_REQUESTS[flags]),
     env: [],
     privileged: false,
-    envSelects: false,
   })
 
   test('discovery, --gpus "device=0,2": GPUs 0 and 2 only, compute and utility files', async () => {
@@ -163,6 +175,9 @@ describe('GPU edits in real containers', () => {
     const h = await makeFakeHost(join(dir, 'host2'))
     await mkdir(join(h.root, 'etc/cdi'))
     await writeFile(join(h.root, 'etc/cdi/nvidia.yaml'), fakeNvidiaCdiSpec(h))
+    // The spec's createRuntime hook, as nvidia-cdi-hook create-symlinks does it: a link in the
+    // container's root filesystem, made on the host before the process runs.
+    await writeFile(join(h.root, 'usr/bin/nvidia-cdi-hook'), FAKE_CDI_HOOK, { mode: 0o755 })
     const gpus = new LocalGpus({ hostRoot: h.root })
     const edits = await gpus.edits(
       input('--device nvidia.com/gpu=0 --device nvidia.com/gpu=1'),
@@ -181,6 +196,10 @@ describe('GPU edits in real containers', () => {
     assert.deepEqual(
       lines.filter((l) => l.startsWith('env ')),
       ['env NVIDIA_VISIBLE_DEVICES=void'],
+    )
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('link ')),
+      ['link /usr/lib/x86_64-linux-gnu/libcuda.so -> libcuda.so.1'],
     )
   })
 })

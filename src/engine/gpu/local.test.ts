@@ -17,7 +17,7 @@ import {
   makeFakeHost,
   type FakeHost,
 } from './testkit.ts'
-import type { DeviceEdits, GpuRequestInput } from './types.ts'
+import type { GpuEdits, GpuRequestInput } from './types.ts'
 
 const [G0, G1, G2] = FAKE_GPUS.map((g) => g.uuid) as [string, string, string]
 
@@ -26,13 +26,12 @@ function input(flags: string | null, env: string[] = [], more: Partial<GpuReques
     deviceRequests: flags === null ? [] : parseDeviceRequests(CLI_REQUESTS[flags]),
     env: ['PATH=/usr/bin:/bin', ...env],
     privileged: false,
-    envSelects: false,
     ...more,
   }
 }
 
 /** What a test compares: nodes with their cgroup access, mount targets, variables. */
-function summary(e: DeviceEdits | undefined) {
+function summary(e: GpuEdits | undefined) {
   if (e === undefined) return undefined
   return {
     devices: e.devices.map((d) => `${d.path} ${d.type} ${d.major}:${d.minor} ${d.access}`),
@@ -70,6 +69,8 @@ describe('LocalGpus on a fake host', () => {
   let dir: string
   let host: FakeHost
   let gpus: LocalGpus
+  /** The same host under the daemon setting --gpus-from-env. */
+  let fromEnv: LocalGpus
   let rootfs: string
 
   before(async () => {
@@ -77,6 +78,7 @@ describe('LocalGpus on a fake host', () => {
     await mkdir(join(dir, 'host'))
     host = await makeFakeHost(join(dir, 'host'))
     gpus = new LocalGpus({ hostRoot: host.root })
+    fromEnv = new LocalGpus({ hostRoot: host.root, fromEnv: true })
     rootfs = join(dir, 'rootfs')
     await mkdir(rootfs)
   })
@@ -245,26 +247,18 @@ describe('LocalGpus on a fake host', () => {
     test("without --gpus, the image's NVIDIA_VISIBLE_DEVICES gives GPUs only with the daemon setting", async () => {
       const env = ['NVIDIA_VISIBLE_DEVICES=1', 'NVIDIA_DRIVER_CAPABILITIES=utility']
       assert.equal(await gpus.edits(input(null, env), rootfs), undefined)
-      const s = summary(await gpus.edits(input(null, env, { envSelects: true }), rootfs))
+      const s = summary(await fromEnv.edits(input(null, env), rootfs))
       assert.deepEqual(s?.devices, [gpuNode(0), '/dev/nvidiactl c 195:255 rw'])
       assert.deepEqual(s?.env, [])
       assert.equal(
-        await gpus.edits(
-          input(null, ['NVIDIA_VISIBLE_DEVICES=void'], { envSelects: true }),
-          rootfs,
-        ),
+        await fromEnv.edits(input(null, ['NVIDIA_VISIBLE_DEVICES=void']), rootfs),
         undefined,
       )
-      assert.equal(await gpus.edits(input(null, [], { envSelects: true }), rootfs), undefined)
+      assert.equal(await fromEnv.edits(input(null, []), rootfs), undefined)
     })
 
     test('NVIDIA_VISIBLE_DEVICES=none: the driver without a GPU', async () => {
-      const s = summary(
-        await gpus.edits(
-          input(null, ['NVIDIA_VISIBLE_DEVICES=none'], { envSelects: true }),
-          rootfs,
-        ),
-      )
+      const s = summary(await fromEnv.edits(input(null, ['NVIDIA_VISIBLE_DEVICES=none']), rootfs))
       assert.deepEqual(s?.devices, CTL)
       assert.deepEqual(s?.gpus, [])
     })
@@ -358,6 +352,7 @@ describe('LocalGpus on a fake host', () => {
 
   describe('a CDI spec for nvidia.com/gpu', () => {
     let cdiGpus: LocalGpus
+    let cdiFromEnv: LocalGpus
     before(async () => {
       // The same host with NVIDIA's generated spec: `--gpus` now goes through CDI.
       await mkdir(join(dir, 'cdihost'))
@@ -365,6 +360,7 @@ describe('LocalGpus on a fake host', () => {
       await mkdir(join(h.root, 'etc/cdi'))
       await writeFile(join(h.root, 'etc/cdi/nvidia.yaml'), fakeNvidiaCdiSpec(h))
       cdiGpus = new LocalGpus({ hostRoot: h.root })
+      cdiFromEnv = new LocalGpus({ hostRoot: h.root, fromEnv: true })
     })
 
     const common = {
@@ -431,12 +427,7 @@ describe('LocalGpus on a fake host', () => {
     })
 
     test("the daemon setting maps the image's GPUs to CDI devices too", async () => {
-      const s = summary(
-        await cdiGpus.edits(
-          input(null, ['NVIDIA_VISIBLE_DEVICES=2'], { envSelects: true }),
-          rootfs,
-        ),
-      )
+      const s = summary(await cdiFromEnv.edits(input(null, ['NVIDIA_VISIBLE_DEVICES=2']), rootfs))
       assert.deepEqual(s?.gpus, ['nvidia.com/gpu=2'])
     })
 

@@ -23,7 +23,7 @@ import {
   type FilledNode,
   type HostFacts,
 } from './plan.ts'
-import type { DeviceEdits, GpuInventory, GpuRequestInput, Gpus } from './types.ts'
+import type { GpuEdits, GpuInventory, GpuRequestInput, Gpus } from './types.ts'
 
 export interface LocalGpusOptions {
   /**
@@ -32,15 +32,22 @@ export interface LocalGpusOptions {
    */
   hostRoot?: string
   cdiSpecDirs?: string[]
+  /**
+   * The daemon setting (--gpus-from-env): a container whose environment sets
+   * NVIDIA_VISIBLE_DEVICES gets those GPUs without asking, as under NVIDIA's runtime.
+   */
+  fromEnv?: boolean
 }
 
 export class LocalGpus implements Gpus {
   readonly hostRoot: string
   readonly cdiSpecDirs: string[]
+  readonly fromEnv: boolean
 
   constructor(opts: LocalGpusOptions = {}) {
     this.hostRoot = posix.resolve(opts.hostRoot ?? '/')
     this.cdiSpecDirs = opts.cdiSpecDirs ?? [...CDI_SPEC_DIRS]
+    this.fromEnv = opts.fromEnv === true
   }
 
   private async facts(): Promise<HostFacts> {
@@ -81,17 +88,17 @@ export class LocalGpus implements Gpus {
 
   async check(input: GpuRequestInput): Promise<void> {
     const facts = await this.facts()
-    const p = plan(input, facts)
+    const p = plan(input, facts, this.fromEnv)
     if (p === undefined) return
     // CDI's device nodes must be readable on the host now, or the start would fail later.
     await this.fillCdiNodes(planCdiEdits(p).deviceNodes ?? [])
   }
 
-  async edits(input: GpuRequestInput, rootfs: string): Promise<DeviceEdits | undefined> {
+  async edits(input: GpuRequestInput, rootfs: string): Promise<GpuEdits | undefined> {
     const facts = await this.facts()
-    const p = plan(input, facts)
+    const p = plan(input, facts, this.fromEnv)
     if (p === undefined) return undefined
-    let out: DeviceEdits | undefined
+    let out: GpuEdits | undefined
     if (p.discovery !== undefined && facts.nvidia !== undefined) {
       const layout = await containerLayout(rootfs)
       out = discoveryEdits(facts.nvidia, p.discovery.gpus, p.discovery.capabilities, layout)

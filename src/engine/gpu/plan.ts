@@ -2,7 +2,7 @@
 // facts (discovery's findings, the CDI registry, the host's device nodes) come in as data.
 import { posix } from 'node:path'
 import type { Mount } from '../layer/types.ts'
-import type { DeviceNode } from '../runtime/types.ts'
+import type { DeviceNode, HookStage, StagedHook } from '../runtime/types.ts'
 import { InvalidArgument } from '../errors.ts'
 import {
   hasKind,
@@ -25,13 +25,12 @@ import {
 import { claimsFor } from './request.ts'
 import type {
   ContainerLayout,
-  DeviceEdits,
   DriverCapability,
+  GpuEdits,
   GpuRequestInput,
   HostDeviceNode,
   NvidiaGpu,
   NvidiaHost,
-  SpecHook,
 } from './types.ts'
 
 /** The CDI kind NVIDIA's generator writes, and the one `--gpus` maps to (as dockerd does). */
@@ -113,9 +112,10 @@ export function selectGpus(host: NvidiaHost, devices: NvidiaWants['devices']): N
  * What a container gets: its requests go to drivers as dockerd sends them; `--gpus` goes to a
  * CDI spec for nvidia.com/gpu when one exists and to discovery otherwise; the environment
  * (NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES) is read as NVIDIA's toolkit reads it.
- * Returns undefined when the container asks for nothing.
+ * With `fromEnv` (the daemon setting --gpus-from-env), a container whose environment asks for GPUs gets
+ * them without a request, as under NVIDIA's runtime. Undefined when it asks for nothing.
  */
-export function plan(input: GpuRequestInput, facts: HostFacts): Plan | undefined {
+export function plan(input: GpuRequestInput, facts: HostFacts, fromEnv = false): Plan | undefined {
   checkMigRequests(input.env, input.privileged)
   const claims = claimsFor(input.deviceRequests, nvidiaAvailable(facts))
   const cdiForNvidia = hasKind(facts.cdi, NVIDIA_KIND)
@@ -151,9 +151,9 @@ export function plan(input: GpuRequestInput, facts: HostFacts): Plan | undefined
   // Discovery serves what the environment asks for (a request's variables included), and the
   // nvidia.com/gpu names when no CDI spec provides that kind.
   let wants: NvidiaWants | undefined
-  if (!cdiForNvidia && (nvidiaClaimed || input.envSelects)) {
+  if (!cdiForNvidia && (nvidiaClaimed || fromEnv)) {
     wants = nvidiaWants([...input.env, ...env])
-  } else if (cdiForNvidia && input.envSelects && !nvidiaClaimed) {
+  } else if (cdiForNvidia && fromEnv && !nvidiaClaimed) {
     const w = nvidiaWants(input.env)
     if (w !== undefined && w.devices !== 'none') {
       cdiNames.push(
@@ -225,7 +225,7 @@ export function discoveryEdits(
   gpus: readonly NvidiaGpu[],
   caps: readonly DriverCapability[],
   layout: ContainerLayout,
-): DeviceEdits {
+): GpuEdits {
   // libnvidia-container's rules: the control node always, UVM with compute's libraries
   // (compute or video), modeset with display; each node allowed read and write.
   const devices: DeviceNode[] = []
@@ -322,7 +322,7 @@ export function cdiEdits(
   merged: CdiContainerEdits,
   nodes: readonly FilledNode[],
   hostSide: (p: string) => string,
-): DeviceEdits {
+): GpuEdits {
   if (merged.intelRdt !== undefined) {
     throw new InvalidArgument(
       `CDI device injection failed: ${names.join(', ')}: intelRdt edits are not supported by berth`,
@@ -363,8 +363,8 @@ export function cdiEdits(
     .map((m, i) => ({ m, i }))
     .sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i)
     .map(({ m }) => m)
-  const hooks: SpecHook[] = (merged.hooks ?? []).map((h) => {
-    const hook: SpecHook = { stage: h.hookName as SpecHook['stage'], path: hostSide(h.path) }
+  const hooks: StagedHook[] = (merged.hooks ?? []).map((h) => {
+    const hook: StagedHook = { stage: h.hookName as HookStage, path: hostSide(h.path) }
     if (h.args !== undefined) hook.args = [...h.args]
     if (h.env !== undefined) hook.env = [...h.env]
     if (h.timeout !== undefined) hook.timeout = h.timeout
@@ -389,7 +389,7 @@ export function planCdiEdits(p: Plan): CdiContainerEdits {
 }
 
 /** Two sets of edits as one: later devices and mounts replace earlier ones at the same path. */
-export function combineEdits(a: DeviceEdits, b: DeviceEdits): DeviceEdits {
+export function combineEdits(a: GpuEdits, b: GpuEdits): GpuEdits {
   const devices = [
     ...a.devices.filter((d) => !b.devices.some((x) => x.path === d.path)),
     ...b.devices,

@@ -2,8 +2,7 @@
 // discovery, devices named in CDI specs), what a container asks for (Docker's
 // HostConfig.DeviceRequests, NVIDIA's variables in its environment), and the answer: a pure
 // description of the edits its OCI spec needs. No I/O here.
-import type { Mount } from '../layer/types.ts'
-import type { DeviceNode } from '../runtime/types.ts'
+import type { DeviceEdits } from '../runtime/types.ts'
 
 /** One entry of HostConfig.DeviceRequests, as the Engine API defines it. */
 export interface DeviceRequest {
@@ -101,19 +100,6 @@ export interface NvidiaHost {
   warnings: string[]
 }
 
-/** The stages an OCI hook runs at (the runtime spec's names). */
-export type HookStage =
-  'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop'
-
-export interface SpecHook {
-  stage: HookStage
-  /** Absolute path on the host. */
-  path: string
-  args?: string[]
-  env?: string[]
-  timeout?: number
-}
-
 /** Where a container's root filesystem keeps libraries (libnvidia-container's choice). */
 export interface ContainerLayout {
   libDir: string
@@ -125,19 +111,11 @@ export interface ContainerLayout {
 export type GpuProvider = 'cdi' | 'discovery'
 
 /**
- * The edits one container's OCI spec needs for its devices: a pure description, applied by
- * the spec builder. Device nodes carry their cgroup access (an empty access adds no rule);
- * a node without uid/gid belongs to the container process's user (CDI's rule).
+ * The edits one container's OCI spec needs for its GPUs (the runtime's DeviceEdits, applied by
+ * the spec builder), and where they came from. Device nodes carry their cgroup access.
  */
-export interface DeviceEdits {
-  devices: DeviceNode[]
-  /** Bind mounts (read-only for driver files), in the order to mount them. */
-  mounts: Mount[]
-  /** KEY=VALUE; a key already in the process's environment is replaced. */
-  env: string[]
-  hooks: SpecHook[]
-  additionalGids: number[]
-  /** What provided them, and the GPUs the container gets (for logs and inspect). */
+export interface GpuEdits extends DeviceEdits {
+  /** What provided them, and the GPUs the container gets (for logs and the record). */
   providers: GpuProvider[]
   gpus: string[]
 }
@@ -161,8 +139,6 @@ export interface GpuRequestInput {
   /** The container's environment (image's and its own, in order; later entries win). */
   env: string[]
   privileged: boolean
-  /** The daemon setting: a container whose environment asks for GPUs gets them. */
-  envSelects: boolean
 }
 
 /** The GPU module as the container lifecycle and the API use it. */
@@ -174,5 +150,5 @@ export interface Gpus {
    */
   check(input: GpuRequestInput): Promise<void>
   /** The edits for a container at start, or undefined when it asks for no device. */
-  edits(input: GpuRequestInput, rootfs: string): Promise<DeviceEdits | undefined>
+  edits(input: GpuRequestInput, rootfs: string): Promise<GpuEdits | undefined>
 }
