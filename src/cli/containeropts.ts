@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, bool, list, str } from './command.ts'
+import { gpuFlags } from './gpus.ts'
 import { hostFlags, hostOptions } from './hostopts.ts'
 import { parseVolumeOpts, volumeFlags } from './volumeopts.ts'
 
@@ -49,6 +50,7 @@ export const createFlags: FlagDef[] = [
     desc: 'Restart policy to apply when a container exits',
   },
   ...hostFlags,
+  ...gpuFlags,
   ...volumeFlags,
 ]
 

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { CliError, bool, int, list, str } from './command.ts'
 import type { FlagDef, ParsedFlags } from './flags.ts'
+import { deviceRequests } from './gpus.ts'
 
 export const hostFlags: FlagDef[] = [
   { long: 'cap-add', kind: 'list', desc: 'Add Linux capabilities' },
@@ -246,6 +247,8 @@ export async function hostOptions(f: ParsedFlags): Promise<{
     sysctls[k] = v
   }
   const cpus = str(f, 'cpus')
+  // --gpus, and CDI names given to --device, are DeviceRequests.
+  const gpus = deviceRequests(f)
   const hostConfig: Record<string, unknown> = {
     CapAdd: list(f, 'cap-add'),
     CapDrop: list(f, 'cap-drop'),
@@ -266,7 +269,8 @@ export async function hostOptions(f: ParsedFlags): Promise<{
     CpuQuota: int(f, 'cpu-quota'),
     CpusetCpus: str(f, 'cpuset-cpus'),
     CpusetMems: str(f, 'cpuset-mems'),
-    Devices: list(f, 'device').map(parseDevice),
+    Devices: gpus.devices.map(parseDevice),
+    DeviceRequests: gpus.requests,
     Ulimits: list(f, 'ulimit').map(parseUlimit),
   }
   if (f.changed.has('pids-limit')) hostConfig.PidsLimit = int(f, 'pids-limit')

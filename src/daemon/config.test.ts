@@ -30,6 +30,11 @@ const ok: [string[], ParseResult][] = [
     },
   ],
   [['--group', 'docker'], { action: 'run', config: { ...defaults, group: 'docker' } as never }],
+  [['--gpus-from-env'], { action: 'run', config: { ...defaults, gpusFromEnv: true } as never }],
+  [
+    ['--gpus-from-env=false'],
+    { action: 'run', config: { ...defaults, gpusFromEnv: false } as never },
+  ],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
@@ -49,6 +54,10 @@ const bad: [string[], string][] = [
   ],
   [['--data-root', 'rel'], '--data-root must be an absolute path: rel'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
+  [
+    ['--gpus-from-env=yes'],
+    'invalid argument "yes" for "--gpus-from-env" flag: strconv.ParseBool: parsing "yes": invalid syntax',
+  ],
 ]
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')}`, () =>

@@ -8,6 +8,11 @@ export interface DaemonConfig {
   logLevel: LogLevel
   /** Group that may use the socket; root's group when unset. */
   group?: string
+  /**
+   * Every container whose environment sets NVIDIA_VISIBLE_DEVICES gets those GPUs without
+   * --gpus, as under NVIDIA's runtime (`nvidia-docker`); off unless set.
+   */
+  gpusFromEnv?: boolean
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
@@ -26,6 +31,7 @@ A container engine that speaks the Docker Engine API
 Options:
       --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
       --group string       Group for the unix socket (default "root")
+      --gpus-from-env      Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
   -h, --help               Print usage
   -H, --host string        Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
   -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
@@ -58,6 +64,15 @@ const LONG_WITH_VALUE: Record<string, 'host' | 'data-root' | 'log-level' | 'grou
   '-G': 'group',
 }
 
+/** A boolean flag's value as pflag reads it (Go's strconv.ParseBool). */
+function parseBoolFlag(flag: string, value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false
+  throw new ConfigError(
+    `invalid argument "${value}" for "${flag}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`,
+  )
+}
+
 export function parseArgs(argv: readonly string[]): ParseResult {
   const cfg: DaemonConfig = {
     socketPath: DEFAULT_SOCKET,
@@ -79,6 +94,10 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       // -Hunix:///x, as pflag allows
       flag = arg.slice(0, 2)
       value = arg.slice(2).replace(/^=/, '')
+    }
+    if (flag === '--gpus-from-env') {
+      cfg.gpusFromEnv = parseBoolFlag(flag, value ?? 'true')
+      continue
     }
     const key = LONG_WITH_VALUE[flag]
     if (!key) {

@@ -13,7 +13,12 @@ import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
 
 export type ClosableEngine = Engine & { close(): Promise<void> }
-export type CreateEngineFn = (opts: { dataRoot: string; logger: Logger }) => Promise<ClosableEngine>
+export type CreateEngineFn = (opts: {
+  dataRoot: string
+  logger: Logger
+  /** The daemon setting --gpus-from-env. */
+  gpusFromEnv?: boolean
+}) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
   readonly server: Server
@@ -55,7 +60,11 @@ export async function runDaemon(
   let engine: ClosableEngine | undefined
   try {
     logger.info('Starting up', { version: BERTH_VERSION, 'data-root': config.dataRoot })
-    engine = await createEngine({ dataRoot: config.dataRoot, logger })
+    engine = await createEngine({
+      dataRoot: config.dataRoot,
+      logger,
+      gpusFromEnv: config.gpusFromEnv === true,
+    })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.
     await rm(config.socketPath, { force: true })

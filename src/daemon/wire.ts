@@ -10,6 +10,7 @@ import { EventBus } from '../engine/events/bus.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
+import { LocalGpus } from '../engine/gpu/local.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
@@ -24,14 +25,23 @@ import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import type { Logger } from './log.ts'
 
+/**
+ * Tests' fake host root for GPU discovery and CDI specs (an internal setting, not a flag: a
+ * real host's devices and driver files are under /).
+ */
+export const GPU_ROOT_ENV = 'BERTH_TEST_GPU_ROOT'
+
 export async function createEngine(opts: {
   dataRoot: string
   logger: Logger
+  gpusFromEnv?: boolean
 }): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
-  const host = await rootProfile(dataRoot)
+  const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
+  const host = await rootProfile(dataRoot, gpuRoot ? { gpuRoot } : {})
+  const gpus = new LocalGpus({ hostRoot: host.gpuRoot, fromEnv: opts.gpusFromEnv === true })
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
@@ -79,6 +89,7 @@ export async function createEngine(opts: {
     tasks,
     network,
     host,
+    gpus,
     readLog,
     mount,
     unmount: unmountDetached,
@@ -124,6 +135,22 @@ export async function createEngine(opts: {
   }
   await volumes.init()
   await containers.init()
+  // What serves --gpus, said once (read in the background: it never delays the start).
+  void gpus.inventory().then(
+    (inv) => {
+      if (inv.provider !== 'none') {
+        logger.info('GPUs found', {
+          by: inv.provider,
+          gpus: inv.gpus.length,
+          ...(inv.driverVersion ? { driver: inv.driverVersion } : {}),
+        })
+      } else if (opts.gpusFromEnv) {
+        logger.warn('--gpus-from-env is set but no NVIDIA GPU was found')
+      }
+      for (const w of inv.warnings) logger.warn(`GPU: ${w}`)
+    },
+    (err: unknown) => logger.warn('reading the GPUs failed', { error: String(err) }),
+  )
 
   return {
     dataRoot,
@@ -134,6 +161,7 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    gpus,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

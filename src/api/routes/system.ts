@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
+import type { GpuInventory } from '../../engine/gpu/types.ts'
 import type { Router, Ctx } from '../router.ts'
 import { sendJson, sendText } from '../http.ts'
 import { API_VERSION, BERTH_VERSION, GIT_COMMIT, MIN_API_VERSION, goArch } from '../version.ts'
@@ -80,7 +81,7 @@ function localTime(d: Date): string {
 
 export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
   const { engine } = ctx
-  const counts = await engine.counts()
+  const [counts, gpus] = await Promise.all([engine.counts(), engine.gpus?.inventory()])
   const info: Record<string, unknown> = {
     ID: daemonId(engine.dataRoot),
     Containers: counts.containers,
@@ -164,10 +165,29 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     RuncCommit: { ID: '', Expected: '' },
     InitCommit: { ID: '', Expected: '' },
     SecurityOptions: ['name=seccomp,profile=builtin'],
-    CDISpecDirs: ['/etc/cdi', '/var/run/cdi'],
-    Warnings: [],
+    CDISpecDirs: gpus?.cdiSpecDirs ?? ['/etc/cdi', '/var/run/cdi'],
+    // Docker 28's list of devices the CDI driver (and here, GPU discovery) offers.
+    DiscoveredDevices: (gpus?.devices ?? []).map((d) => ({ Source: d.source, ID: d.id })),
+    // berth's own: the GPUs and who provides them, for `berth info`.
+    GPUs: gpuInfo(gpus),
+    Warnings: (gpus?.warnings ?? []).map((w) => `WARNING: GPU: ${w}`),
   }
   return info
+}
+
+/** The GPUs as /info shows them: who provides them (cdi, discovery or none), and each GPU. */
+function gpuInfo(inv: GpuInventory | undefined): Record<string, unknown> {
+  return {
+    Provider: inv?.provider ?? 'none',
+    DriverVersion: inv?.driverVersion ?? '',
+    Devices: (inv?.gpus ?? []).map((g) => ({
+      Index: g.index,
+      Minor: g.minor,
+      UUID: g.uuid ?? '',
+      BusID: g.busId ?? '',
+      Model: g.model ?? '',
+    })),
+  }
 }
 
 export function systemRoutes(r: Router): void {

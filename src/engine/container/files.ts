@@ -31,6 +31,7 @@ import { ImageCommitter } from '../image/commit.ts'
 import { LayerIngester } from '../image/ingest.ts'
 import type { ImageRunConfig, ImageStore } from '../image/types.ts'
 import { changes as layerChanges, diffTar, overlayDirs, type Change } from '../layer/diff.ts'
+import { readGpuRecord } from './gpu.ts'
 import { END_OF_ARCHIVE, TarEntries } from '../layer/tarwrite.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
 import { cleanName } from '../layer/unpack.ts'
@@ -187,8 +188,11 @@ export class ContainerFiles implements ContainerFilesApi {
     return layerChanges(await this.dirs(c.id))
   }
 
+  /** The container's layer, with the mount points its GPU files were given (left out). */
   private async dirs(id: string): Promise<ReturnType<typeof overlayDirs>> {
-    return overlayDirs(await this.deps.layers.rootfsMount(id, '/'))
+    const dirs = overlayDirs(await this.deps.layers.rootfsMount(id, '/'))
+    const gpus = await readGpuRecord(this.deps.containerDir(id))
+    return gpus ? { ...dirs, stubs: gpus.mountTargets } : dirs
   }
 
   /**

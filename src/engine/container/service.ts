@@ -5,6 +5,7 @@
 import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
+import type { GpuEdits, Gpus } from '../gpu/types.ts'
 import type { HostProfile } from '../host/types.ts'
 import { containerCgroupsPath } from '../host/profile.ts'
 import type { ImageReader } from '../image/types.ts'
@@ -18,6 +19,7 @@ import { AttachHub } from './attach.ts'
 import { containerEnv, entrypointAndArgs, mergeImageConfig } from './config.ts'
 import { createContainer } from './create.ts'
 import { rootfsConfinement } from './confine.ts'
+import { gpuRequest, recordGpus } from './gpu.ts'
 import { ContainerMounts } from './mounts.ts'
 import { networked } from './network.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
@@ -50,6 +52,8 @@ export interface ContainerDeps {
   tasks: TaskRunner
   network: NetworkManager
   host: HostProfile
+  /** GPUs: checked at create, their edits made at each start. */
+  gpus: Gpus
   readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
   /** Mounts a root filesystem outside a start (to fill volumes at create). */
   mount(m: Mount): Promise<void>
@@ -141,6 +145,7 @@ export class ContainerService implements ContainerApi {
         layers: this.deps.layers,
         network: this.deps.network,
         host: this.deps.host,
+        gpus: this.deps.gpus,
         logger: this.deps.logger,
       },
       req,
@@ -179,10 +184,12 @@ export class ContainerService implements ContainerApi {
             rootfs: await this.deps.layers.rootfsMount(c.id, paths.rootfs),
             network: net,
             host: this.deps.host.facts,
-            inRootfs: async (rootfs) => ({
-              mounts: await this.mounts.prepare(c, rootfs),
-              ...(await rootfsConfinement(c.hostConfig, rootfs)),
-            }),
+            inRootfs: async (rootfs) => {
+              const mounts = await this.mounts.prepare(c, rootfs)
+              const confinement = await rootfsConfinement(c.hostConfig, rootfs)
+              const gpus = await this.gpus(c, dir, rootfs)
+              return { mounts, ...confinement, ...(gpus ? { deviceEdits: gpus } : {}) }
+            },
             // Connect the clients that attached before start, so that no output is lost.
             onCreated: async () => {
               await this.hubs.get(c.id)?.ensureConnected()
@@ -207,6 +214,24 @@ export class ContainerService implements ContainerApi {
       await this.failStart(c, err)
       throw err
     }
+  }
+
+  /**
+   * The GPU edits of this start (the host's facts read now, so a restart sees a driver
+   * loaded meanwhile), recorded before the process runs.
+   */
+  private async gpus(c: Container, dir: string, rootfs: string): Promise<GpuEdits | undefined> {
+    const env = containerEnv(c.config, c.config.Hostname ?? '')
+    const edits = await this.deps.gpus.edits(gpuRequest(c.hostConfig, env), rootfs)
+    await recordGpus(dir, edits)
+    if (edits) {
+      this.deps.logger.debug('container gets GPUs', {
+        id: c.id,
+        gpus: edits.gpus.join(', '),
+        by: edits.providers.join(', '),
+      })
+    }
+    return edits
   }
 
   /** Records a failed start as Docker does (the state stays), and removes a --rm container. */

@@ -5,12 +5,16 @@ import { DEFAULT_CGROUP_PARENT, cgroupsPath } from './cgroups.ts'
 import type { HostProfile } from './types.ts'
 
 /** The profile of a berthd running as root with its state under dataRoot. */
-export async function rootProfile(dataRoot: string): Promise<HostProfile> {
+export async function rootProfile(
+  dataRoot: string,
+  opts: { gpuRoot?: string } = {},
+): Promise<HostProfile> {
   return {
     rootless: false,
     cgroupParent: DEFAULT_CGROUP_PARENT,
     runtimeDir: join(dataRoot, 'run'),
     facts: await hostFacts(),
+    gpuRoot: opts.gpuRoot ?? '/',
   }
 }
 
