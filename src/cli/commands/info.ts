@@ -31,6 +31,36 @@ interface Info {
   Experimental?: boolean
   LiveRestoreEnabled?: boolean
   Warnings?: string[] | null
+  CDISpecDirs?: string[] | null
+  DiscoveredDevices?: { Source: string; ID: string }[] | null
+  GPUs?: {
+    Provider?: string
+    DriverVersion?: string
+    Devices?: { Index: number; UUID?: string; Model?: string }[] | null
+  }
+}
+
+/** The GPUs and who provides them: a CDI spec, berth's own discovery, or nobody. */
+function gpuLines(info: Info): string[] {
+  const l: string[] = []
+  const dirs = info.CDISpecDirs ?? []
+  if (dirs.length > 0) l.push(' CDI spec directories:', ...dirs.map((d) => `  ${d}`))
+  const found = info.DiscoveredDevices ?? []
+  if (found.length > 0) {
+    l.push(' Discovered Devices:', ...found.map((d) => `  ${d.Source}: ${d.ID}`))
+  }
+  const g = info.GPUs
+  if (g === undefined) return l
+  const gpus = g.Devices ?? []
+  const driver = g.DriverVersion ? ` (NVIDIA driver ${g.DriverVersion})` : ''
+  if (g.Provider === 'cdi') l.push(` GPUs: ${gpus.length}, provided by a CDI spec${driver}`)
+  else if (g.Provider === 'discovery') l.push(` GPUs: ${gpus.length}, found by discovery${driver}`)
+  else l.push(' GPUs: none (no CDI spec for nvidia.com/gpu, no NVIDIA driver found)')
+  for (const d of gpus) {
+    const uuid = d.UUID ? ` (UUID: ${d.UUID})` : ''
+    l.push(`  GPU ${d.Index}: ${d.Model || 'NVIDIA GPU'}${uuid}`)
+  }
+  return l
 }
 
 export const command: CommandDef = {
@@ -79,6 +109,7 @@ export const command: CommandDef = {
     l.push(` Logging Driver: ${info.LoggingDriver ?? ''}`)
     l.push(` Cgroup Driver: ${info.CgroupDriver ?? ''}`)
     l.push(` Cgroup Version: ${info.CgroupVersion ?? ''}`)
+    l.push(...gpuLines(info))
     l.push(
       ` Runtimes: ${Object.keys(info.Runtimes ?? {})
         .sort()
