@@ -4,7 +4,7 @@ import type { VolumeApi } from './volume/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
 import type { LifecycleApi } from './container/lifecycle.ts'
 import type { EventsApi } from './events/types.ts'
-import type { Gpus } from './gpu/types.ts'
+import type { SystemApi } from './system/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -23,13 +23,13 @@ export interface Engine {
   readonly execs?: ExecApi
   /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
   readonly files?: ContainerFilesApi
-  /** Named and anonymous volumes; absent in engines without a data root (API tests). */
-  readonly volumes?: VolumeApi
+  /** Named and anonymous volumes (API tests: FakeVolumeStore). */
+  readonly volumes: VolumeApi
   /** pause, restart, rename, prune, top, stats, update; absent in API tests' fake engines. */
   readonly lifecycle?: LifecycleApi
-  /** The event bus behind GET /events; absent in API tests' fake engines. */
-  readonly events?: EventsApi
-  /** What the host offers for --gpus and CDI devices (/info); absent in API tests' fakes. */
-  readonly gpus?: Pick<Gpus, 'inventory'>
+  /** The event bus behind GET /events (API tests: FakeEvents). */
+  readonly events: EventsApi
+  /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */
+  readonly system: SystemApi
   counts(): Promise<EngineCounts>
 }

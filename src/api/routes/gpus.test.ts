@@ -32,10 +32,9 @@ describe('/info and GPUs', () => {
   let withGpus: TestServer
   let without: TestServer
   before(async () => {
-    withGpus = await startTestServer({
-      ...fakeEngine(),
-      gpus: { inventory: () => Promise.resolve(inventory) },
-    })
+    const engine = fakeEngine()
+    engine.system.facts.gpus = inventory
+    withGpus = await startTestServer(engine)
     without = await startTestServer(fakeEngine())
   })
   after(async () => {

@@ -81,7 +81,8 @@ function localTime(d: Date): string {
 
 export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
   const { engine } = ctx
-  const [counts, gpus] = await Promise.all([engine.counts(), engine.gpus?.inventory()])
+  const counts = await engine.counts()
+  const sys = await engine.system.info()
   const info: Record<string, unknown> = {
     ID: daemonId(engine.dataRoot),
     Containers: counts.containers,
@@ -89,19 +90,13 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     ContainersPaused: counts.paused,
     ContainersStopped: counts.stopped,
     Images: counts.images,
-    Driver: 'overlay2',
-    DriverStatus: [
-      ['Backing Filesystem', 'extfs'],
-      ['Supports d_type', 'true'],
-      ['Using metacopy', 'false'],
-      ['Native Overlay Diff', 'true'],
-      ['userxattr', 'false'],
-    ],
+    Driver: sys.storageDriver,
+    DriverStatus: sys.driverStatus,
     Plugins: {
-      Volume: ['local'],
-      Network: ['bridge', 'host', 'null'],
+      Volume: sys.plugins.volume,
+      Network: sys.plugins.network,
       Authorization: null,
-      Log: ['json-file', 'local'],
+      Log: sys.plugins.log,
     },
     MemoryLimit: true,
     SwapLimit: true,
@@ -119,8 +114,8 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     NGoroutines: 0,
     SystemTime: localTime(new Date()),
     LoggingDriver: 'json-file',
-    CgroupDriver: 'cgroupfs',
-    CgroupVersion: '1',
+    CgroupDriver: sys.cgroupDriver,
+    CgroupVersion: sys.cgroupVersion,
     NEventsListener: 0,
     KernelVersion: os.release(),
     OperatingSystem: await operatingSystem(),
@@ -165,12 +160,12 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     RuncCommit: { ID: '', Expected: '' },
     InitCommit: { ID: '', Expected: '' },
     SecurityOptions: ['name=seccomp,profile=builtin'],
-    CDISpecDirs: gpus?.cdiSpecDirs ?? ['/etc/cdi', '/var/run/cdi'],
-    // Docker 28's list of devices the CDI driver (and here, GPU discovery) offers.
-    DiscoveredDevices: (gpus?.devices ?? []).map((d) => ({ Source: d.source, ID: d.id })),
+    CDISpecDirs: sys.gpus?.cdiSpecDirs ?? ['/etc/cdi', '/var/run/cdi'],
+    // Docker 28's list of the devices the CDI driver (and here, GPU discovery) offers.
+    DiscoveredDevices: (sys.gpus?.devices ?? []).map((d) => ({ Source: d.source, ID: d.id })),
     // berth's own: the GPUs and who provides them, for `berth info`.
-    GPUs: gpuInfo(gpus),
-    Warnings: (gpus?.warnings ?? []).map((w) => `WARNING: GPU: ${w}`),
+    GPUs: gpuInfo(sys.gpus),
+    Warnings: (sys.gpus?.warnings ?? []).map((w) => `WARNING: GPU: ${w}`),
   }
   return info
 }

@@ -1,5 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, bool, list, out, str } from '../command.ts'
+import { familiarName, parseNamed, tagNameOnly } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
@@ -33,12 +34,15 @@ export const command: CommandDef = {
     let repo: string | undefined
     let tag: string | undefined
     if (ref) {
-      const at = ref.lastIndexOf(':')
-      if (at > ref.lastIndexOf('/')) {
-        repo = ref.slice(0, at)
-        tag = ref.slice(at + 1)
-      } else repo = ref
-      if (ref.includes('@')) throw new CliError('refusing to create a tag with a digest reference')
+      let r
+      try {
+        r = tagNameOnly(parseNamed(ref))
+      } catch (e) {
+        throw new CliError((e as Error).message)
+      }
+      if (r.digest) throw new CliError('refusing to create a tag with a digest reference')
+      repo = familiarName(r)
+      tag = r.tag
     }
     const client = await ctx.client()
     const query: Record<string, string | string[] | undefined> = {
@@ -50,6 +54,15 @@ export const command: CommandDef = {
       pause: bool(f, 'pause') ? '1' : '0',
       changes: list(f, 'change'),
     }
+    // as docker's client sends it: every field, empty or not (a repository without a tag gets
+    // "latest"), and pause only when it is off
+    Object.assign(query, {
+      repo: repo ?? '',
+      tag: tag ?? (repo !== undefined ? 'latest' : ''),
+      comment: str(f, 'message'),
+      author: str(f, 'author'),
+      pause: bool(f, 'pause') ? undefined : '0',
+    })
     const r = await client.json<{ Id: string }>('POST', '/commit', { query })
     out(`${r.Id}\n`)
     return 0
