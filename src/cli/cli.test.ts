@@ -2,8 +2,16 @@
 // stock docker CLI on the same daemon where docker's output is the reference.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { stat } from 'node:fs/promises'
-import { berth, docker, importBusybox, startBerthd, type Berthd } from '../../test/e2e/harness.ts'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  apiRequest,
+  berth,
+  docker,
+  importBusybox,
+  startBerthd,
+  type Berthd,
+} from '../../test/e2e/harness.ts'
 
 let d: Berthd
 const b = (args: string[], input?: string) => berth(args, { host: d, input })
@@ -84,9 +92,37 @@ describe('the berth command', () => {
   })
 
   test('attach -it, as the tutorial writes it, attaches without a word about -i and -t', async () => {
-    const run = await b(['run', '-d', '--name', 'att', 'busybox', 'sh', '-c', 'sleep 1; echo done'])
+    // The container says "done" only once the test, having seen berth attach (the attach
+    // event), drops a file in its bind mount: a fixed sleep could end it before a slow attach.
+    const sig = await mkdtemp('/tmp/bt-att-')
+    const since = Math.floor(Date.now() / 1000) - 1
+    const run = await b([
+      'run',
+      '-d',
+      '-v',
+      `${sig}:/sig`,
+      '--name',
+      'att',
+      'busybox',
+      'sh',
+      '-c',
+      'until [ -e /sig/go ]; do sleep 0.05; done; echo done',
+    ])
     assert.equal(run.code, 0, run.stderr)
-    const r = await b(['attach', '-it', 'att'])
+    const attached = b(['attach', '-it', 'att'])
+    const filters = encodeURIComponent(JSON.stringify({ event: ['attach'], container: ['att'] }))
+    for (;;) {
+      const until = Math.floor(Date.now() / 1000) + 1
+      const ev = await apiRequest(
+        d,
+        'GET',
+        `/events?since=${since}&until=${until}&filters=${filters}`,
+      )
+      if (ev.body.trim() !== '') break
+    }
+    await writeFile(join(sig, 'go'), '')
+    const r = await attached
+    await rm(sig, { recursive: true, force: true })
     assert.deepEqual(
       { code: r.code, stdout: r.stdout, stderr: r.stderr },
       {
