@@ -206,7 +206,15 @@ describe('through the API', () => {
     assert.deepEqual(
       (JSON.parse(inspect.body) as { HostConfig: { DeviceRequests: unknown } }).HostConfig
         .DeviceRequests,
-      [{ Driver: 'nvidia', Count: 1, Capabilities: [['gpu', 'utility']], Options: {} }],
+      [
+        {
+          Driver: 'nvidia',
+          Count: 1,
+          DeviceIDs: null,
+          Capabilities: [['gpu', 'utility']],
+          Options: {},
+        },
+      ],
     )
     ok(await docker(['rm', id], { host: d }), 'rm')
   })
