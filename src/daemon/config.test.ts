@@ -35,6 +35,10 @@ const ok: [string[], ParseResult][] = [
     ['--gpus-from-env=false'],
     { action: 'run', config: { ...defaults, gpusFromEnv: false } as never },
   ],
+  [
+    ['--cdi-spec-dir', '/a', '--cdi-spec-dir=/b'],
+    { action: 'run', config: { ...defaults, cdiSpecDirs: ['/a', '/b'] } as never },
+  ],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
@@ -54,6 +58,8 @@ const bad: [string[], string][] = [
   ],
   [['--data-root', 'rel'], '--data-root must be an absolute path: rel'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
+  [['--cdi-spec-dir', 'cdi'], '--cdi-spec-dir must be an absolute path: cdi'],
+  [['--cdi-spec-dir'], 'flag needs an argument: --cdi-spec-dir'],
   [
     ['--gpus-from-env=yes'],
     'invalid argument "yes" for "--gpus-from-env" flag: strconv.ParseBool: parsing "yes": invalid syntax',

@@ -13,6 +13,8 @@ export interface DaemonConfig {
    * --gpus, as under NVIDIA's runtime (`nvidia-docker`); off unless set.
    */
   gpusFromEnv?: boolean
+  /** Where CDI specs are read (dockerd's --cdi-spec-dir); /etc/cdi and /var/run/cdi unless set. */
+  cdiSpecDirs?: string[]
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
@@ -29,6 +31,7 @@ export const USAGE = `Usage:	berthd [OPTIONS]
 A container engine that speaks the Docker Engine API
 
 Options:
+      --cdi-spec-dir list  CDI specification directories to use (default [/etc/cdi,/var/run/cdi])
       --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
       --group string       Group for the unix socket (default "root")
       --gpus-from-env      Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
@@ -97,6 +100,18 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     }
     if (flag === '--gpus-from-env') {
       cfg.gpusFromEnv = parseBoolFlag(flag, value ?? 'true')
+      continue
+    }
+    if (flag === '--cdi-spec-dir') {
+      if (value === undefined) {
+        if (i + 1 >= argv.length) throw new ConfigError(`flag needs an argument: ${flag}`)
+        value = argv[++i]!
+      }
+      // Specs are found under the host's root: a relative directory would depend on our cwd.
+      if (!value.startsWith('/')) {
+        throw new ConfigError(`--cdi-spec-dir must be an absolute path: ${value}`)
+      }
+      cfg.cdiSpecDirs = [...(cfg.cdiSpecDirs ?? []), value]
       continue
     }
     const key = LONG_WITH_VALUE[flag]

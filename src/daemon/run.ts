@@ -18,6 +18,8 @@ export type CreateEngineFn = (opts: {
   logger: Logger
   /** The daemon setting --gpus-from-env. */
   gpusFromEnv?: boolean
+  /** The daemon setting --cdi-spec-dir (the GPU module's default when absent). */
+  cdiSpecDirs?: string[]
 }) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
@@ -64,6 +66,7 @@ export async function runDaemon(
       dataRoot: config.dataRoot,
       logger,
       gpusFromEnv: config.gpusFromEnv === true,
+      ...(config.cdiSpecDirs ? { cdiSpecDirs: config.cdiSpecDirs } : {}),
     })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.

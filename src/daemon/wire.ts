@@ -36,13 +36,18 @@ export async function createEngine(opts: {
   dataRoot: string
   logger: Logger
   gpusFromEnv?: boolean
+  cdiSpecDirs?: string[]
 }): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
   const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
   const host = await rootProfile(dataRoot, gpuRoot ? { gpuRoot } : {})
-  const gpus = new LocalGpus({ hostRoot: host.gpuRoot, fromEnv: opts.gpusFromEnv === true })
+  const gpus = new LocalGpus({
+    hostRoot: host.gpuRoot,
+    fromEnv: opts.gpusFromEnv === true,
+    ...(opts.cdiSpecDirs ? { cdiSpecDirs: opts.cdiSpecDirs } : {}),
+  })
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })

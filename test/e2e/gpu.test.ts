@@ -394,6 +394,37 @@ fs.symlinkSync(target, at)
   })
 })
 
+describe('berthd --cdi-spec-dir: where CDI specs are read', () => {
+  let e: Berthd
+  before(async () => {
+    // A spec in a directory of our own, and one for the same kind where berthd no longer looks.
+    const spec = (from: string) =>
+      `cdiVersion: 0.6.0\nkind: example.com/dev\ndevices:\n  - name: one\n    containerEdits:\n      env: [CDI_FROM=${from}]\n`
+    await mkdir(join(host.root, 'opt/cdi'), { recursive: true })
+    await writeFile(join(host.root, 'opt/cdi/example.yaml'), spec('opt'))
+    await mkdir(join(host.root, 'etc/cdi'), { recursive: true })
+    await writeFile(join(host.root, 'etc/cdi/example.yaml'), spec('etc'))
+    e = await startBerthd({ env: gpuEnv(), args: ['--cdi-spec-dir', '/opt/cdi'] })
+    await importBusybox(e)
+  })
+  after(async () => {
+    await e?.stop()
+    await rm(join(host.root, 'etc/cdi/example.yaml'), { force: true })
+  })
+
+  test('info shows the directory and its devices; a container gets the edits from there', async () => {
+    const i = ok(await docker(['info'], { host: e }), 'info')
+    assert.match(i, / CDI spec directories:\n {2}\/opt\/cdi\n/)
+    assert.match(i, / {2}cdi: example.com\/dev=one\n/)
+    const r = await docker(
+      ['run', '--rm', '--device', 'example.com/dev=one', 'busybox', 'sh', '-c', 'echo $CDI_FROM'],
+      { host: e },
+    )
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, 'opt\n')
+  })
+})
+
 describe('berthd --gpus-from-env: what nvidia-docker did', () => {
   let e: Berthd
   before(async () => {
