@@ -481,6 +481,35 @@ describe('berthd --gpus-from-env: what nvidia-docker did', () => {
     ok(await docker(['rm', '-f', 'jupyter'], { host: e }), 'rm')
   })
 
+  test("--runtime=nvidia (nvidia-docker 2's way): that container gets its environment's GPUs", async () => {
+    for (const cli of [docker, berth]) {
+      const all = await cli(['run', '--rm', '--runtime=nvidia', 'cudaish', 'nvidia-smi', '-L'], {
+        host: d,
+      })
+      assert.equal(all.stdout, smi([G0, G1, G2]).join('\n') + '\n', all.stderr)
+      const one = await cli(
+        ['run', '--rm', '--runtime', 'nvidia', '-e', 'NVIDIA_VISIBLE_DEVICES=2', 'busybox'].concat([
+          'nvidia-smi',
+          '-L',
+        ]),
+        { host: d },
+      )
+      assert.equal(one.stdout, smi([G2]).join('\n') + '\n', one.stderr)
+      const bad = await cli(['run', '--rm', '--runtime', 'foo', 'busybox', 'true'], { host: d })
+      assert.equal(bad.code, 125)
+      assert.ok(
+        bad.stderr.includes('Error response from daemon: unknown or invalid runtime name: foo'),
+        bad.stderr,
+      )
+    }
+    // docker prints the runtimes in Go's map order; berth sorts them.
+    assert.match(
+      ok(await docker(['info'], { host: d }), 'info'),
+      / Runtimes: (nvidia runc|runc nvidia)\n/,
+    )
+    assert.match(ok(await berth(['info'], { host: d }), 'info'), / Runtimes: nvidia runc\n/)
+  })
+
   test('-e NVIDIA_VISIBLE_DEVICES chooses; void and an image without it get none', async () => {
     const list = async (b: Berthd, args: string[]) => {
       const r = await docker(['run', '--rm', ...args, 'sh', '-c', 'nvidia-smi -L'], { host: b })
@@ -533,6 +562,11 @@ describe('a host without a GPU', () => {
     })
     assert.equal(api.status, 400)
     assert.deepEqual(JSON.parse(api.body), { message: NO_GPU })
+    // No GPU, no runtime "nvidia".
+    const rt = await docker(['run', '--runtime=nvidia', 'busybox', 'true'], { host: bare })
+    assert.equal(rt.code, 125)
+    assert.ok(rt.stderr.includes('unknown or invalid runtime name: nvidia'), rt.stderr)
+    assert.match(ok(await docker(['info'], { host: bare }), 'info'), / Runtimes: runc\n/)
     assert.equal(ok(await docker(['ps', '-aq'], { host: bare }), 'ps'), '')
     assert.match(
       ok(await berth(['info'], { host: bare }), 'info'),

@@ -59,6 +59,7 @@ describe('/info and GPUs', () => {
       ],
     })
     assert.deepEqual(i['Warnings'], ['WARNING: GPU: GPU GPU-bb: /dev/nvidia2 is missing'])
+    assert.deepEqual(i['Runtimes'], { runc: { path: 'runc' }, nvidia: { path: 'runc' } })
   })
 
   test('an engine without a GPU module: none, and no warning', async () => {
@@ -66,5 +67,6 @@ describe('/info and GPUs', () => {
     assert.deepEqual(i['DiscoveredDevices'], [])
     assert.deepEqual(i['GPUs'], { Provider: 'none', DriverVersion: '', Devices: [] })
     assert.deepEqual(i['Warnings'], [])
+    assert.deepEqual(i['Runtimes'], { runc: { path: 'runc' } })
   })
 })

@@ -147,7 +147,11 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: BERTH_VERSION,
-    Runtimes: { runc: { path: 'runc' } },
+    // "nvidia" is runc with the GPUs a container's environment names, where there are GPUs.
+    Runtimes: {
+      runc: { path: 'runc' },
+      ...(sys.gpus && sys.gpus.provider !== 'none' ? { nvidia: { path: 'runc' } } : {}),
+    },
     DefaultRuntime: 'runc',
     Swarm: {
       NodeID: '',

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { faultPoint } from '../fault.ts'
-import type { Gpus } from '../gpu/types.ts'
+import { NVIDIA_RUNTIME, type Gpus } from '../gpu/types.ts'
 import type { HostProfile } from '../host/types.ts'
 import type { ImageReader } from '../image/types.ts'
 import type { LayerStore } from '../layer/types.ts'
@@ -81,6 +81,11 @@ export async function createContainer(
     }
     validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
     verifyHostConfig(hc, config, x.host.facts)
+    // runc, and "nvidia" (runc with the GPUs the environment names; the GPU module checks it).
+    const runtime = hc.Runtime ?? ''
+    if (runtime !== '' && runtime !== 'runc' && runtime !== NVIDIA_RUNTIME) {
+      throw new InvalidArgument(`unknown or invalid runtime name: ${String(runtime)}`)
+    }
     // GPUs the host cannot give are refused now, in Docker's words, so no container is left.
     await x.gpus.check(gpuRequest(hc, config.Env ?? []))
     mountPoints = await x.mounts.resolve(id, config, hc)

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
 import { parseDeviceRequests } from '../gpu/request.ts'
-import type { GpuEdits, GpuRequestInput } from '../gpu/types.ts'
+import { NVIDIA_RUNTIME, type GpuEdits, type GpuRequestInput } from '../gpu/types.ts'
 import type { HostConfig } from './types.ts'
 
 /** What a container asks of the GPU module; `env` is its process's environment. */
@@ -14,6 +14,7 @@ export function gpuRequest(hc: HostConfig, env: readonly string[]): GpuRequestIn
     deviceRequests: parseDeviceRequests(hc.DeviceRequests),
     env: [...env],
     privileged: hc.Privileged === true,
+    nvidiaRuntime: hc.Runtime === NVIDIA_RUNTIME,
   }
 }
 

@@ -257,6 +257,28 @@ describe('LocalGpus on a fake host', () => {
       assert.equal(await fromEnv.edits(input(null, []), rootfs), undefined)
     })
 
+    test('--runtime=nvidia: the environment gives GPUs to that container alone', async () => {
+      const env = ['NVIDIA_VISIBLE_DEVICES=1', 'NVIDIA_DRIVER_CAPABILITIES=utility']
+      await gpus.check(input(null, env, { nvidiaRuntime: true }))
+      const s = summary(await gpus.edits(input(null, env, { nvidiaRuntime: true }), rootfs))
+      assert.deepEqual(s?.devices, [gpuNode(0), '/dev/nvidiactl c 195:255 rw'])
+      assert.deepEqual(s?.gpus, [`1 (${G1})`])
+      assert.equal(await gpus.edits(input(null, [], { nvidiaRuntime: true }), rootfs), undefined)
+    })
+
+    test("--runtime=nvidia where there is no NVIDIA driver: dockerd's words", async () => {
+      await mkdir(join(dir, 'bare'), { recursive: true })
+      const bare = new LocalGpus({ hostRoot: join(dir, 'bare') })
+      await assert.rejects(
+        bare.check(input(null, ['NVIDIA_VISIBLE_DEVICES=all'], { nvidiaRuntime: true })),
+        (err: unknown) =>
+          err instanceof InvalidArgument &&
+          err.message === 'unknown or invalid runtime name: nvidia',
+      )
+      // Without the runtime, the image's variable asks for nothing.
+      await bare.check(input(null, ['NVIDIA_VISIBLE_DEVICES=all']))
+    })
+
     test('NVIDIA_VISIBLE_DEVICES=none: the driver without a GPU', async () => {
       const s = summary(await fromEnv.edits(input(null, ['NVIDIA_VISIBLE_DEVICES=none']), rootfs))
       assert.deepEqual(s?.devices, CTL)

@@ -18,12 +18,20 @@ import {
   combineEdits,
   discoveryEdits,
   fillNode,
+  nvidiaAvailable,
   plan,
   planCdiEdits,
   type FilledNode,
   type HostFacts,
 } from './plan.ts'
-import type { GpuEdits, GpuInventory, GpuRequestInput, Gpus } from './types.ts'
+import { InvalidArgument } from '../errors.ts'
+import {
+  NVIDIA_RUNTIME,
+  type GpuEdits,
+  type GpuInventory,
+  type GpuRequestInput,
+  type Gpus,
+} from './types.ts'
 
 export interface LocalGpusOptions {
   /**
@@ -88,7 +96,11 @@ export class LocalGpus implements Gpus {
 
   async check(input: GpuRequestInput): Promise<void> {
     const facts = await this.facts()
-    const p = plan(input, facts, this.fromEnv)
+    // The runtime "nvidia" is there only where NVIDIA's driver is (dockerd's, when configured).
+    if (input.nvidiaRuntime === true && !nvidiaAvailable(facts)) {
+      throw new InvalidArgument(`unknown or invalid runtime name: ${NVIDIA_RUNTIME}`)
+    }
+    const p = plan(input, facts, this.fromEnv || input.nvidiaRuntime === true)
     if (p === undefined) return
     // CDI's device nodes must be readable on the host now, or the start would fail later.
     await this.fillCdiNodes(planCdiEdits(p).deviceNodes ?? [])
@@ -96,7 +108,7 @@ export class LocalGpus implements Gpus {
 
   async edits(input: GpuRequestInput, rootfs: string): Promise<GpuEdits | undefined> {
     const facts = await this.facts()
-    const p = plan(input, facts, this.fromEnv)
+    const p = plan(input, facts, this.fromEnv || input.nvidiaRuntime === true)
     if (p === undefined) return undefined
     let out: GpuEdits | undefined
     if (p.discovery !== undefined && facts.nvidia !== undefined) {

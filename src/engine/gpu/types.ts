@@ -133,12 +133,20 @@ export interface GpuInventory {
   warnings: string[]
 }
 
+/** HostConfig.Runtime that asks for NVIDIA's runtime; /info lists it where there are GPUs. */
+export const NVIDIA_RUNTIME = 'nvidia'
+
 /** What one container asks for, as the spec builder knows it. */
 export interface GpuRequestInput {
   deviceRequests: DeviceRequest[]
   /** The container's environment (image's and its own, in order; later entries win). */
   env: string[]
   privileged: boolean
+  /**
+   * The container asked for the runtime "nvidia" (`--runtime=nvidia`, nvidia-docker 2's way):
+   * its environment's NVIDIA_VISIBLE_DEVICES gives it GPUs, as NVIDIA's runtime did.
+   */
+  nvidiaRuntime?: boolean
 }
 
 /** The GPU module as the container lifecycle and the API use it. */
