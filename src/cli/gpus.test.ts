@@ -26,4 +26,40 @@ describe('--gpus and CDI device names', () => {
     ])
     assert.equal((await sent([])).DeviceRequests, null)
   })
+
+  // What docker 28.2.2 prints for each (its flag parser quotes the value as Go's %q does).
+  const refused: [string, string][] = [
+    ['count=x', 'invalid count (x): value must be either "all" or an integer: invalid syntax'],
+    ['count=1,count=2', "gpu request key 'count' can be specified only once"],
+    ['foo=bar', "unexpected key 'foo' in 'foo=bar'"],
+    ['a"b', 'parse error on line 1, column 2: bare " in non-quoted-field'],
+    ['', 'EOF'],
+    ['"a"b', 'parse error on line 1, column 3: extraneous or missing " in quoted-field'],
+    ['"abc', 'parse error on line 1, column 5: extraneous or missing " in quoted-field'],
+    ['x,"y"z', 'parse error on line 1, column 5: extraneous or missing " in quoted-field'],
+    ['"all",  "count=2"', 'parse error on line 1, column 9: bare " in non-quoted-field'],
+    [' all', 'invalid count ( all): value must be either "all" or an integer: invalid syntax'],
+    ['all,', 'invalid count (): value must be either "all" or an integer: invalid syntax'],
+    [
+      'options=a=b,c',
+      'invalid count (c): value must be either "all" or an integer: invalid syntax',
+    ],
+  ]
+  for (const [value, why] of refused) {
+    test(`refuses --gpus ${JSON.stringify(value)} in docker's words`, () => {
+      assert.throws(() => parseFlags(createFlags, ['--gpus', value, 'busybox'], false), {
+        message: `invalid argument ${JSON.stringify(value)} for "--gpus" flag: ${why}`,
+      })
+    })
+  }
+
+  test('accepted as docker accepts them', async () => {
+    const one = async (v: string) =>
+      ((await sent(['--gpus', v])).DeviceRequests as Record<string, unknown>[])[0]!
+    assert.equal((await one('"all"')).Count, -1)
+    assert.equal((await one('all,2')).Count, 2)
+    assert.deepEqual((await one('"options=a=b,c=d"')).Options, { a: 'b', c: 'd' })
+    assert.deepEqual((await one('capabilities=utility')).Capabilities, [['utility', 'gpu']])
+    assert.deepEqual((await one('"device=0,""2"""')).DeviceIDs, ['0', '"2"'])
+  })
 })

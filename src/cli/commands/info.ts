@@ -83,16 +83,18 @@ function securityOptions(opts: string[]): Array<{ name: string; profile?: string
   })
 }
 
-/** berth's GPUs (after docker's lines): a CDI spec, berth's own discovery, or nobody. */
+/**
+ * berth's GPUs (after docker's lines): a CDI spec or berth's own discovery. Without any, berth
+ * info is docker info, line for line.
+ */
 function gpuLines(info: Info): string[] {
   const g = info.GPUs
-  if (g === undefined) return []
+  if (g === undefined || g.Provider === 'none') return []
   const gpus = g.Devices ?? []
   const driver = g.DriverVersion ? ` (NVIDIA driver ${g.DriverVersion})` : ''
   const l: string[] = []
   if (g.Provider === 'cdi') l.push(` GPUs: ${gpus.length}, provided by a CDI spec${driver}`)
-  else if (g.Provider === 'discovery') l.push(` GPUs: ${gpus.length}, found by discovery${driver}`)
-  else l.push(' GPUs: none (no CDI spec for nvidia.com/gpu, no NVIDIA driver found)')
+  else l.push(` GPUs: ${gpus.length}, found by discovery${driver}`)
   for (const d of gpus) {
     const uuid = d.UUID ? ` (UUID: ${d.UUID})` : ''
     l.push(`  GPU ${d.Index}: ${d.Model || 'NVIDIA GPU'}${uuid}`)
