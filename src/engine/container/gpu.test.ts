@@ -28,7 +28,7 @@ describe("a container's GPUs", () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  test('the request: DeviceRequests checked, the environment and --privileged', () => {
+  test('the request: DeviceRequests checked, the environment, --privileged and --runtime', () => {
     assert.deepEqual(
       gpuRequest({ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }], Privileged: true }, [
         'A=1',
@@ -39,9 +39,12 @@ describe("a container's GPUs", () => {
         ],
         env: ['A=1'],
         privileged: true,
+        nvidiaRuntime: false,
       },
     )
     assert.deepEqual(gpuRequest({}, []).deviceRequests, [])
+    assert.equal(gpuRequest({ Runtime: 'nvidia' }, []).nvidiaRuntime, true)
+    assert.equal(gpuRequest({ Runtime: 'runc' }, []).nvidiaRuntime, false)
     assert.throws(() => gpuRequest({ DeviceRequests: [{ Count: 'x' }] }, []), InvalidArgument)
   })
 
