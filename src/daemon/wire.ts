@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerFiles } from '../engine/container/files.ts'
+import { readGpuRecord } from '../engine/container/gpu.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { ContainerLifecycle } from '../engine/container/lifecycle.ts'
 import { EventBus } from '../engine/events/bus.ts'
@@ -11,16 +12,20 @@ import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
 import { LocalGpus } from '../engine/gpu/local.ts'
+import { ImageCommitter } from '../engine/image/commit.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
+import { OverlayDiffer } from '../engine/layer/diff.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
+import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { LocalNetworks } from '../engine/network/modes.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
+import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { HostSystem } from '../engine/system/host.ts'
@@ -42,7 +47,7 @@ export async function createEngine(opts: {
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
   const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
-  const host = await rootProfile(dataRoot, gpuRoot ? { gpuRoot } : {})
+  const host = rootProfile(dataRoot, await hostFacts(), gpuRoot ? { gpuRoot } : {})
   const gpus = new LocalGpus({
     hostRoot: host.gpuRoot,
     fromEnv: opts.gpusFromEnv === true,
@@ -68,6 +73,7 @@ export async function createEngine(opts: {
   const tasks = new LocalTaskRunner({
     runtime,
     host,
+    spec: ociSpec,
     mount,
     unmount: unmountDetached,
     resolveUser,
@@ -96,6 +102,7 @@ export async function createEngine(opts: {
     network,
     host,
     gpus,
+    devices: localDevices,
     readLog,
     mount,
     unmount: unmountDetached,
@@ -117,13 +124,20 @@ export async function createEngine(opts: {
     containerDir: (id) => containers.store.containerDir(id),
     locked: (id, fn) => containers.locked(id, fn),
     layers,
-    images,
-    blobs,
+    // A container's GPU files' mount points are not its changes.
+    differ: new OverlayDiffer(layers, async (id) => {
+      const record = await readGpuRecord(containers.store.containerDir(id))
+      return record?.mountTargets ?? []
+    }),
+    // Commit is the image side's: it takes the diff while the runtime holds the container frozen.
+    commits: new ImageCommitter({
+      images,
+      ingest: images.ingest,
+      freezer: { pause: (id) => runtime.pause(id), resume: (id) => runtime.resume(id) },
+      events,
+    }),
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
-    pause: (id) => runtime.pause(id),
-    resume: (id) => runtime.resume(id),
-    events,
     resolveUser,
   })
   await blobs.init()
@@ -169,9 +183,9 @@ export async function createEngine(opts: {
     events,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
-      // The drivers wired here: local volumes, and today's network modes (host, and none,
-      // whose driver Docker calls null); the bridge adds itself when it is wired.
-      plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+      // The drivers wired here: local volumes; the network manager names its own.
+      plugins: { volume: ['local'], log: ['json-file'] },
+      networks: network,
       gpus,
     }),
     async counts(): Promise<EngineCounts> {

@@ -6,13 +6,12 @@ import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
 import type { GpuEdits, Gpus } from '../gpu/types.ts'
-import type { HostProfile } from '../host/types.ts'
-import { containerCgroupsPath } from '../host/profile.ts'
+import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
 import type { ImageReader } from '../image/types.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager, NetworkSettings } from '../network/types.ts'
-import type { LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
+import type { HostDevices, LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
 import type { StartedTask, TaskRunner } from '../task/types.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import { AttachHub } from './attach.ts'
@@ -54,6 +53,8 @@ export interface ContainerDeps {
   host: HostProfile
   /** GPUs: checked at create, their edits made at each start. */
   gpus: Gpus
+  /** The host's device nodes, for --device and --privileged. */
+  devices: HostDevices
   readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
   /** Mounts a root filesystem outside a start (to fill volumes at create). */
   mount(m: Mount): Promise<void>
@@ -119,12 +120,12 @@ export class ContainerService implements ContainerApi {
     return this.queue.run(id, fn)
   }
 
-  get(ref: string): Promise<Container> {
-    return Promise.resolve(this.store.get(ref))
+  async get(ref: string): Promise<Container> {
+    return this.store.get(ref)
   }
 
-  list(): Promise<Container[]> {
-    return Promise.resolve(this.store.list())
+  async list(): Promise<Container[]> {
+    return this.store.list()
   }
 
   /** The container's cgroup as created (for stats and top once its process is gone). */
@@ -186,7 +187,7 @@ export class ContainerService implements ContainerApi {
             host: this.deps.host.facts,
             inRootfs: async (rootfs) => {
               const mounts = await this.mounts.prepare(c, rootfs)
-              const confinement = await rootfsConfinement(c.hostConfig, rootfs)
+              const confinement = await rootfsConfinement(c.hostConfig, rootfs, this.deps.devices)
               const gpus = await this.gpus(c, dir, rootfs)
               return { mounts, ...confinement, ...(gpus ? { deviceEdits: gpus } : {}) }
             },

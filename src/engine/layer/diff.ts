@@ -2,14 +2,16 @@
 // the layer `docker commit` stores. Both walk only the upper directory, so they cost time in
 // proportion to what changed, not to the image's size.
 import type { BigIntStats } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
 import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
-import { END_OF_ARCHIVE, TarEntries, encodeHeader } from './tarwrite.ts'
-import type { Mount } from './types.ts'
-import { walkFd, walkTree, type WalkItem } from './walk.ts'
+import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
+import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
+import type { Change, ChangeKind, LayerDiffer, LayerStore, Mount } from './types.ts'
+
+export type { Change, ChangeKind }
 
 export interface OverlayDirs {
   upper: string
@@ -23,14 +25,6 @@ export interface OverlayDirs {
   stubs?: readonly string[]
 }
 
-/** Docker's change kinds: 0 modified, 1 added, 2 deleted. */
-export type ChangeKind = 0 | 1 | 2
-
-export interface Change {
-  Path: string
-  Kind: ChangeKind
-}
-
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
 const S_IFMT = 0o170000n
 const S_IFCHR = 0o020000n
@@ -40,6 +34,41 @@ const S_IFCHR = 0o020000n
 // commit; berth has no init layer and leaves them out here instead.
 const INIT_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv'])
 const INIT_DIRS = new Set(['/etc', '/dev', '/proc', '/sys', '/dev/pts', '/dev/shm'])
+
+/** The differ over the layer store's overlay mounts (its read-write layer's upper directory). */
+export class OverlayDiffer implements LayerDiffer {
+  /**
+   * `stubs(id)`: mount points the runtime made in the layer for files injected at start (a
+   * container's GPU files), left out of its changes as the /etc files' are.
+   */
+  constructor(
+    private readonly layers: Pick<LayerStore, 'rootfsMount'>,
+    private readonly stubs: (id: string) => Promise<readonly string[]> = async () => [],
+  ) {}
+
+  async changes(id: string): Promise<Change[]> {
+    return changes(await this.dirs(id))
+  }
+
+  async diff(id: string): Promise<Readable> {
+    return diffTar(await this.dirs(id))
+  }
+
+  async overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }> {
+    const m = await this.layers.rootfsMount(id, '/')
+    const { upper, lowers } = overlayDirs(m)
+    const work = m.options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length) ?? ''
+    // the layers' own directories, as docker shows them, not the short links the mount uses
+    const lower = await Promise.all(lowers.map((l) => realpath(l).catch(() => l)))
+    return { lower, upper, work }
+  }
+
+  private async dirs(id: string): Promise<OverlayDirs> {
+    const dirs = overlayDirs(await this.layers.rootfsMount(id, '/'))
+    const stubs = await this.stubs(id)
+    return stubs.length > 0 ? { ...dirs, stubs } : dirs
+  }
+}
 
 /** The upper and lower directories of an overlay mount description (rootfsMount's). */
 export function overlayDirs(m: Mount): OverlayDirs {

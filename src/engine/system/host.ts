@@ -2,6 +2,7 @@
 // filesystem type of /sys/fs/cgroup, the backing filesystem from the data root's statfs magic.
 import { statfs } from 'node:fs/promises'
 import type { Gpus } from '../gpu/types.ts'
+import type { NetworkManager } from '../network/types.ts'
 import type { SystemApi, SystemInfo } from './types.ts'
 
 const CGROUP2_SUPER_MAGIC = 0x63677270
@@ -46,8 +47,10 @@ export async function backingFilesystem(dir: string): Promise<string> {
 export interface HostSystemOptions {
   /** The directory layers live in (overlay2's home). */
   layerDir: string
-  /** The drivers the engine is wired with. */
-  plugins: SystemInfo['plugins']
+  /** The volume and log drivers the engine is wired with. */
+  plugins: Omit<SystemInfo['plugins'], 'network'>
+  /** The network manager wired, asked for its drivers at each request. */
+  networks: Pick<NetworkManager, 'drivers'>
   cgroupRoot?: string
   /** The GPU module: asked afresh each time (a driver loaded or a CDI spec written is seen). */
   gpus?: Pick<Gpus, 'inventory'>
@@ -82,7 +85,7 @@ export class HostSystem implements SystemApi {
       ],
       plugins: {
         volume: [...this.opts.plugins.volume],
-        network: [...this.opts.plugins.network],
+        network: [...this.opts.networks.drivers()],
         log: [...this.opts.plugins.log],
       },
       ...(gpus ? { gpus } : {}),
