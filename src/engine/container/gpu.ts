@@ -4,8 +4,12 @@
 // and diff leave those out, as Docker leaves out the /etc files' mount points.
 import { join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
-import { parseDeviceRequests } from '../gpu/request.ts'
-import { NVIDIA_RUNTIME, type GpuEdits, type GpuRequestInput } from '../gpu/types.ts'
+import {
+  NVIDIA_RUNTIME,
+  parseDeviceRequests,
+  type GpuEdits,
+  type GpuRequestInput,
+} from '../gpu/types.ts'
 import type { HostConfig } from './types.ts'
 
 /** What a container asks of the GPU module; `env` is its process's environment. */

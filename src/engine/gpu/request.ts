@@ -19,57 +19,7 @@ export type Claim =
 /** The capabilities NVIDIA's driver answers to (moby's allNvidiaCaps, plus "gpu" and "nvidia"). */
 const NVIDIA_CAPSET = new Set(['gpu', 'nvidia', ...ALL_CAPABILITIES.filter((c) => c !== 'ngx')])
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-}
-
-function stringList(v: unknown, field: string): string[] {
-  if (v === null || v === undefined) return []
-  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
-    throw new InvalidArgument(`invalid DeviceRequests: ${field} must be a list of strings`)
-  }
-  return v
-}
-
-/** HostConfig.DeviceRequests from a request body; null and missing fields as Docker's zero values. */
-export function parseDeviceRequests(v: unknown): DeviceRequest[] {
-  if (v === null || v === undefined) return []
-  if (!Array.isArray(v)) throw new InvalidArgument('invalid DeviceRequests: must be a list')
-  return v.map((r): DeviceRequest => {
-    if (!isRecord(r)) throw new InvalidArgument('invalid DeviceRequests: entries must be objects')
-    const count = r.Count ?? 0
-    if (typeof count !== 'number' || !Number.isInteger(count)) {
-      throw new InvalidArgument('invalid DeviceRequests: Count must be an integer')
-    }
-    const driver = r.Driver ?? ''
-    if (typeof driver !== 'string') {
-      throw new InvalidArgument('invalid DeviceRequests: Driver must be a string')
-    }
-    const capsRaw = r.Capabilities ?? []
-    if (!Array.isArray(capsRaw)) {
-      throw new InvalidArgument('invalid DeviceRequests: Capabilities must be a list of lists')
-    }
-    const options: Record<string, string> = {}
-    if (r.Options !== null && r.Options !== undefined) {
-      if (!isRecord(r.Options)) {
-        throw new InvalidArgument('invalid DeviceRequests: Options must be an object')
-      }
-      for (const [k, o] of Object.entries(r.Options)) {
-        if (typeof o !== 'string') {
-          throw new InvalidArgument('invalid DeviceRequests: Options values must be strings')
-        }
-        options[k] = o
-      }
-    }
-    return {
-      Driver: driver,
-      Count: count,
-      DeviceIDs: stringList(r.DeviceIDs, 'DeviceIDs'),
-      Capabilities: capsRaw.map((c) => stringList(c, 'Capabilities')),
-      Options: options,
-    }
-  })
-}
+export { parseDeviceRequests } from './types.ts'
 
 /** Go's %v of a [][]string: [[compute utility gpu]]. */
 export function formatCapabilities(caps: readonly (readonly string[])[]): string {
