@@ -1,6 +1,7 @@
 // Flag parsing with cobra/pflag's rules and error words: long flags with '=' or a separate
 // value, combined shorthands (-it, -e=X, -eX), '--' terminator, and (for run/create/exec) flags
 // stopping at the first positional argument.
+import { goQuote } from '../lib/units.ts'
 
 export type FlagKind = 'bool' | 'string' | 'list' | 'int' | 'uint'
 
@@ -87,7 +88,7 @@ export function parseFlags(defs: FlagDef[], argv: string[], interspersed = true)
   const set = (flag: FlagDef, raw: string) => {
     const d = (flag.into !== undefined ? byLong.get(flag.into) : undefined) ?? flag
     const invalid = (why: string) =>
-      new FlagError(`invalid argument "${raw}" for "${flagName(flag)}" flag: ${why}`)
+      new FlagError(`invalid argument ${goQuote(raw)} for "${flagName(flag)}" flag: ${why}`)
     changed.add(flag.long)
     changed.add(d.long)
     if (d.kind === 'bool') {

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, list } from './command.ts'
-import { ramInBytes } from '../lib/units.ts'
+import { goQuote, ramInBytes } from '../lib/units.ts'
 
 export const volumeFlags: FlagDef[] = [
   { long: 'volume', short: 'v', kind: 'list', typeName: 'list', desc: 'Bind mount a volume' },
@@ -60,27 +60,51 @@ function boolValue(key: string, val: string, hasValue: boolean): boolean {
   )
 }
 
-/** A CSV record as Go's encoding/csv reads one line (quotes allowed around a field). */
+/** Go's csv.ParseError text: the line is always 1 here, the column a 1-based byte index. */
+function csvError(s: string, at: number, why: string): Error {
+  return new Error(`parse error on line 1, column ${Buffer.byteLength(s.slice(0, at)) + 1}: ${why}`)
+}
+
+/**
+ * The first record of `s` as Go's encoding/csv reads it (docker's --gpus and --mount): fields
+ * may be quoted ("" is a quote inside), a quote elsewhere is an error in Go's words, and an
+ * empty value is io.EOF.
+ */
 export function csvFields(s: string): string[] {
+  if (s === '' || s === '\n' || s === '\r\n') throw new Error('EOF')
   const out: string[] = []
-  let cur = ''
-  let quoted = false
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i] as string
-    if (quoted) {
-      if (ch === '"' && s[i + 1] === '"') {
-        cur += '"'
-        i++
-      } else if (ch === '"') quoted = false
-      else cur += ch
-    } else if (ch === '"' && cur === '') quoted = true
-    else if (ch === ',') {
-      out.push(cur)
-      cur = ''
-    } else cur += ch
+  let i = 0
+  for (;;) {
+    let field = ''
+    if (s[i] === '"') {
+      i++
+      for (;;) {
+        const q = s.indexOf('"', i)
+        if (q < 0) throw csvError(s, s.length, 'extraneous or missing " in quoted-field')
+        field += s.slice(i, q)
+        if (s[q + 1] === '"') {
+          field += '"'
+          i = q + 2
+          continue
+        }
+        i = q + 1
+        if (i < s.length && !',\r\n'.includes(s[i]!)) {
+          throw csvError(s, q, 'extraneous or missing " in quoted-field')
+        }
+        break
+      }
+    } else {
+      let j = i
+      for (; j < s.length && s[j] !== ',' && s[j] !== '\n'; j++) {
+        if (s[j] === '"') throw csvError(s, j, 'bare " in non-quoted-field')
+      }
+      field = s.slice(i, j).replace(/\r$/, '')
+      i = j
+    }
+    out.push(field)
+    if (s[i] !== ',') return out
+    i++
   }
-  out.push(cur)
-  return out
 }
 
 type Obj = Record<string, unknown>
@@ -100,10 +124,16 @@ function setOnMap(target: Obj, kv: string): void {
 export function parseMountFlag(raw: string): Obj {
   const value = raw.trim()
   const fail = (msg: string): CliError =>
-    new CliError(`invalid argument "${raw}" for "--mount" flag: ${msg}`, 125)
+    new CliError(`invalid argument ${goQuote(raw)} for "--mount" flag: ${msg}`, 125)
   if (value === '') throw fail('value is empty')
   const m: Obj = { Type: 'volume' }
-  for (const field of csvFields(value)) {
+  let fields: string[]
+  try {
+    fields = csvFields(value)
+  } catch (err) {
+    throw fail((err as Error).message)
+  }
+  for (const field of fields) {
     const eq = field.indexOf('=')
     const hasValue = eq >= 0
     let key = hasValue ? field.slice(0, eq) : field

@@ -52,6 +52,15 @@ const ok: [string[], ParseResult][] = [
     { action: 'run', config: { ...defaults, keepRemovedMs: 5_400_000 } as never },
   ],
   [['--keep-removed', '0'], { action: 'run', config: { ...defaults, keepRemovedMs: 0 } as never }],
+  [['--gpus-from-env'], { action: 'run', config: { ...defaults, gpusFromEnv: true } as never }],
+  [
+    ['--gpus-from-env=false'],
+    { action: 'run', config: { ...defaults, gpusFromEnv: false } as never },
+  ],
+  [
+    ['--cdi-spec-dir', '/a', '--cdi-spec-dir=/b'],
+    { action: 'run', config: { ...defaults, cdiSpecDirs: ['/a', '/b'] } as never },
+  ],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
@@ -77,6 +86,12 @@ const bad: [string[], string][] = [
   ],
   [['--keep-removed', '-1h'], '--keep-removed must not be negative: -1h'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
+  [['--cdi-spec-dir', 'cdi'], '--cdi-spec-dir must be an absolute path: cdi'],
+  [['--cdi-spec-dir'], 'flag needs an argument: --cdi-spec-dir'],
+  [
+    ['--gpus-from-env=yes'],
+    'invalid argument "yes" for "--gpus-from-env" flag: strconv.ParseBool: parsing "yes": invalid syntax',
+  ],
 ]
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')}`, () =>

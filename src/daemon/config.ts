@@ -22,6 +22,13 @@ export interface DaemonConfig {
   configFileGiven?: boolean
   /** The settings given as flags, as typed (`data-root`: ...): the file must not repeat them. */
   fromFlags?: Record<string, string>
+  /**
+   * Every container whose environment sets NVIDIA_VISIBLE_DEVICES gets those GPUs without
+   * --gpus, as under NVIDIA's runtime (`nvidia-docker`); off unless set.
+   */
+  gpusFromEnv?: boolean
+  /** Where CDI specs are read (dockerd's --cdi-spec-dir); /etc/cdi and /var/run/cdi unless set. */
+  cdiSpecDirs?: string[]
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
@@ -39,9 +46,11 @@ export const USAGE = `Usage:	berthd [OPTIONS]
 A container engine that speaks the Docker Engine API
 
 Options:
+      --cdi-spec-dir list  CDI specification directories to use (default [/etc/cdi,/var/run/cdi])
       --config-file string Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
       --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
       --group string       Group for the unix socket (default "root")
+      --gpus-from-env      Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
   -h, --help               Print usage
   -H, --host string        Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
       --keep-removed duration
@@ -82,6 +91,15 @@ const LONG_WITH_VALUE: Record<
   '-G': 'group',
 }
 
+/** A boolean flag's value as pflag reads it (Go's strconv.ParseBool). */
+function parseBoolFlag(flag: string, value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false
+  throw new ConfigError(
+    `invalid argument "${value}" for "${flag}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`,
+  )
+}
+
 export function parseArgs(argv: readonly string[]): ParseResult {
   const cfg: DaemonConfig = {
     socketPath: DEFAULT_SOCKET,
@@ -105,6 +123,22 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       // -Hunix:///x, as pflag allows
       flag = arg.slice(0, 2)
       value = arg.slice(2).replace(/^=/, '')
+    }
+    if (flag === '--gpus-from-env') {
+      cfg.gpusFromEnv = parseBoolFlag(flag, value ?? 'true')
+      continue
+    }
+    if (flag === '--cdi-spec-dir') {
+      if (value === undefined) {
+        if (i + 1 >= argv.length) throw new ConfigError(`flag needs an argument: ${flag}`)
+        value = argv[++i]!
+      }
+      // Specs are found under the host's root: a relative directory would depend on our cwd.
+      if (!value.startsWith('/')) {
+        throw new ConfigError(`--cdi-spec-dir must be an absolute path: ${value}`)
+      }
+      cfg.cdiSpecDirs = [...(cfg.cdiSpecDirs ?? []), value]
+      continue
     }
     const key = LONG_WITH_VALUE[flag]
     if (!key) {

@@ -17,6 +17,10 @@ export type CreateEngineFn = (opts: {
   dataRoot: string
   logger: Logger
   keepRemovedMs?: number
+  /** The daemon setting --gpus-from-env. */
+  gpusFromEnv?: boolean
+  /** The daemon setting --cdi-spec-dir (the GPU module's default when absent). */
+  cdiSpecDirs?: string[]
 }) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
@@ -63,6 +67,8 @@ export async function runDaemon(
       dataRoot: config.dataRoot,
       logger,
       ...(config.keepRemovedMs ? { keepRemovedMs: config.keepRemovedMs } : {}),
+      gpusFromEnv: config.gpusFromEnv === true,
+      ...(config.cdiSpecDirs ? { cdiSpecDirs: config.cdiSpecDirs } : {}),
     })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.

@@ -4,12 +4,14 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerFiles } from '../engine/container/files.ts'
+import { readGpuRecord } from '../engine/container/gpu.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { ContainerLifecycle } from '../engine/container/lifecycle.ts'
 import { EventBus } from '../engine/events/bus.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
+import { LocalGpus } from '../engine/gpu/local.ts'
 import { ImageCommitter } from '../engine/image/commit.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
 import { OverlayDiffer } from '../engine/layer/diff.ts'
@@ -30,16 +32,30 @@ import { HostSystem } from '../engine/system/host.ts'
 import { DiskUsageReport } from '../engine/system/df.ts'
 import type { Logger } from './log.ts'
 
+/**
+ * Tests' fake host root for GPU discovery and CDI specs (an internal setting, not a flag: a
+ * real host's devices and driver files are under /).
+ */
+export const GPU_ROOT_ENV = 'BERTH_TEST_GPU_ROOT'
+
 export async function createEngine(opts: {
   dataRoot: string
   logger: Logger
   /** `--keep-removed`: how long removed containers stay in the trash (ms); 0: no trash. */
   keepRemovedMs?: number
+  gpusFromEnv?: boolean
+  cdiSpecDirs?: string[]
 }): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
-  const host = rootProfile(dataRoot, await hostFacts())
+  const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
+  const host = rootProfile(dataRoot, await hostFacts(), gpuRoot ? { gpuRoot } : {})
+  const gpus = new LocalGpus({
+    hostRoot: host.gpuRoot,
+    fromEnv: opts.gpusFromEnv === true,
+    ...(opts.cdiSpecDirs ? { cdiSpecDirs: opts.cdiSpecDirs } : {}),
+  })
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
@@ -88,6 +104,7 @@ export async function createEngine(opts: {
     tasks,
     network,
     host,
+    gpus,
     devices: localDevices,
     readLog,
     mount,
@@ -111,7 +128,11 @@ export async function createEngine(opts: {
     containerDir: (id) => containers.store.containerDir(id),
     locked: (id, fn) => containers.locked(id, fn),
     layers,
-    differ: new OverlayDiffer(layers),
+    // A container's GPU files' mount points are not its changes.
+    differ: new OverlayDiffer(layers, async (id) => {
+      const record = await readGpuRecord(containers.store.containerDir(id))
+      return record?.mountTargets ?? []
+    }),
     // Commit is the image side's: it takes the diff while the runtime holds the container frozen.
     commits: new ImageCommitter({
       images,
@@ -143,6 +164,22 @@ export async function createEngine(opts: {
   }
   await volumes.init()
   await containers.init()
+  // What serves --gpus, said once (read in the background: it never delays the start).
+  void gpus.inventory().then(
+    (inv) => {
+      if (inv.provider !== 'none') {
+        logger.info('GPUs found', {
+          by: inv.provider,
+          gpus: inv.gpus.length,
+          ...(inv.driverVersion ? { driver: inv.driverVersion } : {}),
+        })
+      } else if (opts.gpusFromEnv) {
+        logger.warn('--gpus-from-env is set but no NVIDIA GPU was found')
+      }
+      for (const w of inv.warnings) logger.warn(`GPU: ${w}`)
+    },
+    (err: unknown) => logger.warn('reading the GPUs failed', { error: String(err) }),
+  )
 
   return {
     dataRoot,
@@ -165,6 +202,7 @@ export async function createEngine(opts: {
       // The drivers wired here: local volumes; the network manager names its own.
       plugins: { volume: ['local'], log: ['json-file'] },
       networks: network,
+      gpus,
     }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

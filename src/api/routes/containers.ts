@@ -101,6 +101,7 @@ export function inspect(
       Privileged: false,
       ReadonlyRootfs: false,
       ...c.hostConfig,
+      DeviceRequests: deviceRequests(c.hostConfig.DeviceRequests),
       // Every container logs as json-file does (what /info says): docker-py's run() reads
       // the output back only for json-file or journald, and Docker fills an empty Type in.
       LogConfig: { Type: 'json-file', Config: {} },
@@ -127,6 +128,21 @@ export function inspect(
     // The container's network manager says what its network is.
     NetworkSettings: net,
   }
+}
+
+/**
+ * DeviceRequests as dockerd shows them: Go's struct, every field there (null where not given),
+ * since a request's nulls were left out when it was read.
+ */
+function deviceRequests(v: unknown): unknown {
+  if (!Array.isArray(v)) return null
+  return v.map((r: Record<string, unknown>) => ({
+    Driver: r.Driver ?? '',
+    Count: r.Count ?? 0,
+    DeviceIDs: r.DeviceIDs ?? null,
+    Capabilities: r.Capabilities ?? null,
+    Options: r.Options ?? null,
+  }))
 }
 
 /** The filters `docker ps` sends; unknown keys are refused as Docker does. */

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
+import type { GpuInventory } from '../../engine/gpu/types.ts'
 import type { Router, Ctx } from '../router.ts'
 import { sendJson, sendText } from '../http.ts'
 import {
@@ -146,7 +147,11 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     Labels: [],
     ExperimentalBuild: false,
     ServerVersion: BERTH_VERSION,
-    Runtimes: { runc: { path: 'runc' } },
+    // "nvidia" is runc with the GPUs a container's environment names, where there are GPUs.
+    Runtimes: {
+      runc: { path: 'runc' },
+      ...(sys.gpus && sys.gpus.provider !== 'none' ? { nvidia: { path: 'runc' } } : {}),
+    },
     DefaultRuntime: 'runc',
     Swarm: {
       NodeID: '',
@@ -163,10 +168,29 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     RuncCommit: { ID: '', Expected: '' },
     InitCommit: { ID: '', Expected: '' },
     SecurityOptions: ['name=seccomp,profile=builtin'],
-    CDISpecDirs: ['/etc/cdi', '/var/run/cdi'],
-    Warnings: [],
+    CDISpecDirs: sys.gpus?.cdiSpecDirs ?? ['/etc/cdi', '/var/run/cdi'],
+    // Docker 28's list of the devices the CDI driver (and here, GPU discovery) offers.
+    DiscoveredDevices: (sys.gpus?.devices ?? []).map((d) => ({ Source: d.source, ID: d.id })),
+    // berth's own: the GPUs and who provides them, for `berth info`.
+    GPUs: gpuInfo(sys.gpus),
+    Warnings: (sys.gpus?.warnings ?? []).map((w) => `WARNING: GPU: ${w}`),
   }
   return info
+}
+
+/** The GPUs as /info shows them: who provides them (cdi, discovery or none), and each GPU. */
+function gpuInfo(inv: GpuInventory | undefined): Record<string, unknown> {
+  return {
+    Provider: inv?.provider ?? 'none',
+    DriverVersion: inv?.driverVersion ?? '',
+    Devices: (inv?.gpus ?? []).map((g) => ({
+      Index: g.index,
+      Minor: g.minor,
+      UUID: g.uuid ?? '',
+      BusID: g.busId ?? '',
+      Model: g.model ?? '',
+    })),
+  }
 }
 
 export function systemRoutes(r: Router): void {

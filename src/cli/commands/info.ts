@@ -25,6 +25,12 @@ interface Info {
   Plugins?: { Volume?: string[]; Network?: string[]; Authorization?: string[]; Log?: string[] }
   CDISpecDirs?: string[] | null
   DiscoveredDevices?: Array<{ Source: string; ID: string }> | null
+  /** berth's own: the GPUs and who provides them. */
+  GPUs?: {
+    Provider?: string
+    DriverVersion?: string
+    Devices?: Array<{ Index: number; UUID?: string; Model?: string }> | null
+  }
   Swarm?: { LocalNodeState?: string }
   Runtimes?: Record<string, unknown>
   DefaultRuntime?: string
@@ -77,6 +83,25 @@ function securityOptions(opts: string[]): Array<{ name: string; profile?: string
   })
 }
 
+/**
+ * berth's GPUs (after docker's lines): a CDI spec or berth's own discovery. Without any, berth
+ * info is docker info, line for line.
+ */
+function gpuLines(info: Info): string[] {
+  const g = info.GPUs
+  if (g === undefined || g.Provider === 'none') return []
+  const gpus = g.Devices ?? []
+  const driver = g.DriverVersion ? ` (NVIDIA driver ${g.DriverVersion})` : ''
+  const l: string[] = []
+  if (g.Provider === 'cdi') l.push(` GPUs: ${gpus.length}, provided by a CDI spec${driver}`)
+  else l.push(` GPUs: ${gpus.length}, found by discovery${driver}`)
+  for (const d of gpus) {
+    const uuid = d.UUID ? ` (UUID: ${d.UUID})` : ''
+    l.push(`  GPU ${d.Index}: ${d.Model || 'NVIDIA GPU'}${uuid}`)
+  }
+  return l
+}
+
 /** docker's prettyPrintServerInfo, line for line. */
 function serverInfo(info: Info): string[] {
   const l: string[] = []
@@ -109,6 +134,7 @@ function serverInfo(info: Info): string[] {
     l.push(' Discovered Devices:')
     for (const d of info.DiscoveredDevices!) l.push(`  ${d.Source}: ${d.ID}`)
   }
+  l.push(...gpuLines(info))
   l.push(` Swarm: ${info.Swarm?.LocalNodeState ?? ''}`)
   const runtimes = Object.keys(info.Runtimes ?? {})
   if (runtimes.length > 0) {

@@ -5,12 +5,14 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { faultPoint } from '../fault.ts'
+import { NVIDIA_RUNTIME, type Gpus } from '../gpu/types.ts'
 import type { HostProfile } from '../host/types.ts'
 import type { ImageReader } from '../image/types.ts'
 import type { LayerStore } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager } from '../network/types.ts'
 import { entrypointAndArgs, mergeImageConfig } from './config.ts'
+import { gpuRequest } from './gpu.ts'
 import type { ContainerMounts } from './mounts.ts'
 import { randomName, validateName } from './names.ts'
 import { endpointsOf, networked } from './network.ts'
@@ -29,6 +31,7 @@ export interface CreateContext {
   layers: LayerStore
   network: NetworkManager
   host: HostProfile
+  gpus: Pick<Gpus, 'check'>
   logger: Logger
 }
 
@@ -78,6 +81,13 @@ export async function createContainer(
     }
     validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
     verifyHostConfig(hc, config, x.host.facts)
+    // runc, and "nvidia" (runc with the GPUs the environment names; the GPU module checks it).
+    const runtime = hc.Runtime ?? ''
+    if (runtime !== '' && runtime !== 'runc' && runtime !== NVIDIA_RUNTIME) {
+      throw new InvalidArgument(`unknown or invalid runtime name: ${String(runtime)}`)
+    }
+    // GPUs the host cannot give are refused now, in Docker's words, so no container is left.
+    await x.gpus.check(gpuRequest(hc, config.Env ?? []))
     mountPoints = await x.mounts.resolve(id, config, hc)
     await x.layers.createRW(
       id,

@@ -2,7 +2,7 @@
 // daemon/oci_linux.go), and the create-time checks of HostConfig with Docker's words
 // (daemon/daemon_unix.go). Pure: the host's facts come in.
 import { parseSignal } from './signals.ts'
-import { Internal, InvalidArgument } from '../errors.ts'
+import { InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
 import { DEFAULT_CAPABILITIES, normalizeCaps, tweakCapabilities } from '../caps.ts'
 import type { HostFacts } from '../host/types.ts'
@@ -157,15 +157,6 @@ export function parseCpuset(s: string): number[] | undefined {
  * ShmSize 64 MiB. Mutates hc.
  */
 export function verifyHostConfig(hc: HostConfig, config: ContainerConfig, host: HostFacts): void {
-  // --gpus: no device driver is registered yet, so refuse as dockerd does without one.
-  const requests = hc.DeviceRequests
-  if (Array.isArray(requests) && requests.length > 0) {
-    const r = requests[0] as { Driver?: string; Capabilities?: string[][] }
-    const caps = (r.Capabilities ?? []).map((c) => `[${c.join(' ')}]`).join(' ')
-    throw new Internal(
-      `could not select device driver "${r.Driver ?? ''}" with capabilities: [${caps}]`,
-    )
-  }
   const memory = num(hc, 'Memory')
   const swap = num(hc, 'MemorySwap')
   const reservation = num(hc, 'MemoryReservation')

@@ -6,6 +6,7 @@ import { isDigest } from '../digest.ts'
 import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
+import type { GpuEdits, Gpus } from '../gpu/types.ts'
 import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
 import type { ImageReader } from '../image/types.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
@@ -19,6 +20,7 @@ import { AttachHub } from './attach.ts'
 import { containerEnv, entrypointAndArgs, mergeImageConfig } from './config.ts'
 import { createContainer } from './create.ts'
 import { rootfsConfinement } from './confine.ts'
+import { gpuRequest, recordGpus } from './gpu.ts'
 import { ContainerMounts } from './mounts.ts'
 import { networked } from './network.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
@@ -59,6 +61,8 @@ export interface ContainerDeps {
   tasks: TaskRunner
   network: NetworkManager
   host: HostProfile
+  /** GPUs: checked at create, their edits made at each start. */
+  gpus: Gpus
   /** The host's device nodes, for --device and --privileged. */
   devices: HostDevices
   readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
@@ -191,6 +195,7 @@ export class ContainerService implements ContainerApi, GuardApi {
         layers: this.deps.layers,
         network: this.deps.network,
         host: this.deps.host,
+        gpus: this.deps.gpus,
         logger: this.deps.logger,
       },
       req,
@@ -230,10 +235,12 @@ export class ContainerService implements ContainerApi, GuardApi {
             rootfs: await this.deps.layers.rootfsMount(c.id, paths.rootfs),
             network: net,
             host: this.deps.host.facts,
-            inRootfs: async (rootfs) => ({
-              mounts: await this.mounts.prepare(c, rootfs),
-              ...(await rootfsConfinement(c.hostConfig, rootfs, this.deps.devices)),
-            }),
+            inRootfs: async (rootfs) => {
+              const mounts = await this.mounts.prepare(c, rootfs)
+              const confinement = await rootfsConfinement(c.hostConfig, rootfs, this.deps.devices)
+              const gpus = await this.gpus(c, dir, rootfs)
+              return { mounts, ...confinement, ...(gpus ? { deviceEdits: gpus } : {}) }
+            },
             // Connect the clients that attached before start, so that no output is lost.
             onCreated: async () => {
               await this.hubs.get(c.id)?.ensureConnected()
@@ -258,6 +265,24 @@ export class ContainerService implements ContainerApi, GuardApi {
       await this.failStart(c, err)
       throw err
     }
+  }
+
+  /**
+   * The GPU edits of this start (the host's facts read now, so a restart sees a driver
+   * loaded meanwhile), recorded before the process runs.
+   */
+  private async gpus(c: Container, dir: string, rootfs: string): Promise<GpuEdits | undefined> {
+    const env = containerEnv(c.config, c.config.Hostname ?? '')
+    const edits = await this.deps.gpus.edits(gpuRequest(c.hostConfig, env), rootfs)
+    await recordGpus(dir, edits)
+    if (edits) {
+      this.deps.logger.debug('container gets GPUs', {
+        id: c.id,
+        gpus: edits.gpus.join(', '),
+        by: edits.providers.join(', '),
+      })
+    }
+    return edits
   }
 
   /** Records a failed start as Docker does (the state stays), and removes a --rm container. */

@@ -31,6 +31,11 @@ export interface HostProfile {
   readonly runtimeDir: string
   /** What confinement may grant here: capabilities, hard limits, CPUs, an init, arch, kernel. */
   readonly facts: HostFacts
+  /**
+   * Where GPU discovery and the CDI specs are read: "/" on a real host. Tests point it at a
+   * fake host root (device nodes, driver files, a linker cache, CDI specs); not a user setting.
+   */
+  readonly gpuRoot: string
 }
 
 /**

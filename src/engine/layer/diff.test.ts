@@ -139,3 +139,72 @@ describe('diffTar', () => {
     assert.equal(await readFile(`${out}/${long}/ünïcödé-${'c'.repeat(110)}`, 'utf8'), 'x')
   })
 })
+
+describe("mount points of a container's GPU files", () => {
+  const stubs = [
+    '/usr/bin/nvidia-smi',
+    '/usr/lib64/libcuda.so.1',
+    '/usr/lib64/libcuda.so',
+    '/tmp/nvidia-mps',
+    '/var/run/nvidia-persistenced/socket',
+  ]
+  let low: string
+
+  /** An upper directory holding what runc leaves for the GPU mounts, plus `extra`. */
+  async function upperWith(name: string, extra: (up: string) => Promise<void>) {
+    const up = `${dir}/${name}`
+    for (const d of ['usr/bin', 'usr/lib64', 'tmp/nvidia-mps', 'var/run/nvidia-persistenced']) {
+      await mkdir(`${up}/${d}`, { recursive: true })
+    }
+    for (const f of ['usr/bin/nvidia-smi', 'usr/lib64/libcuda.so.1', 'usr/lib64/libcuda.so']) {
+      await writeFile(`${up}/${f}`, '')
+    }
+    await writeFile(`${up}/var/run/nvidia-persistenced/socket`, '')
+    await extra(up)
+    return { upper: up, lowers: [low], stubs }
+  }
+
+  async function tarNames(dirs: Parameters<typeof diffTar>[0]): Promise<string[]> {
+    const chunks: Buffer[] = []
+    for await (const c of diffTar(dirs)) chunks.push(c as Buffer)
+    const tarPath = `${dir}/stubs.tar`
+    await writeFile(tarPath, Buffer.concat(chunks))
+    const r = spawnSync('tar', ['-tf', tarPath], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    return r.stdout.split('\n').filter((l) => l !== '')
+  }
+
+  before(async () => {
+    low = `${dir}/gpulower`
+    await mkdir(`${low}/usr/bin`, { recursive: true })
+    await writeFile(`${low}/usr/bin/ls`, 'ls')
+    const imageTime = new Date('2020-01-01T00:00:00Z')
+    for (const d of ['usr', 'usr/bin']) await utimes(`${low}/${d}`, imageTime, imageTime)
+  })
+
+  test('only mount points: no change, an empty layer', async () => {
+    const dirs = await upperWith('gpu1', async () => {})
+    assert.deepEqual(await changes(dirs), [])
+    assert.deepEqual(await tarNames(dirs), [])
+    // Without the record they are the container's own files, as Docker shows them.
+    assert.ok((await changes({ ...dirs, stubs: [] })).some((c) => c.Path === '/usr/lib64'))
+  })
+
+  test("the container's own files beside them are kept, and a mount point that was written to", async () => {
+    const dirs = await upperWith('gpu2', async (up) => {
+      await writeFile(`${up}/usr/bin/mine`, 'mine')
+      await writeFile(`${up}/usr/lib64/libcuda.so`, 'not empty')
+    })
+    assert.deepEqual(
+      (await changes(dirs)).map((c) => `${'CAD'[c.Kind]} ${c.Path}`),
+      ['C /usr', 'C /usr/bin', 'A /usr/bin/mine', 'A /usr/lib64', 'A /usr/lib64/libcuda.so'],
+    )
+    assert.deepEqual(await tarNames(dirs), [
+      'usr/',
+      'usr/bin/',
+      'usr/bin/mine',
+      'usr/lib64/',
+      'usr/lib64/libcuda.so',
+    ])
+  })
+})

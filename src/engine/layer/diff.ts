@@ -17,6 +17,12 @@ export interface OverlayDirs {
   upper: string
   /** Lower directories, top first (as overlay's lowerdir lists them). */
   lowers: string[]
+  /**
+   * Mount points the runtime made for mounts beyond the /etc files (GPU driver files): each
+   * is left out while it is an empty file or holds nothing of the container's, and so is a
+   * directory that holds nothing but such mount points.
+   */
+  stubs?: readonly string[]
 }
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
@@ -43,7 +49,14 @@ export const INIT_DIRS: ReadonlySet<string> = new Set([
 
 /** The differ over the layer store's overlay mounts (its read-write layer's upper directory). */
 export class OverlayDiffer implements LayerDiffer {
-  constructor(private readonly layers: Pick<LayerStore, 'rootfsMount'>) {}
+  /**
+   * `stubs(id)`: mount points the runtime made in the layer for files injected at start (a
+   * container's GPU files), left out of its changes as the /etc files' are.
+   */
+  constructor(
+    private readonly layers: Pick<LayerStore, 'rootfsMount'>,
+    private readonly stubs: (id: string) => Promise<readonly string[]> = async () => [],
+  ) {}
 
   async changes(id: string): Promise<Change[]> {
     return changes(await this.dirs(id))
@@ -63,7 +76,9 @@ export class OverlayDiffer implements LayerDiffer {
   }
 
   private async dirs(id: string): Promise<OverlayDirs> {
-    return overlayDirs(await this.layers.rootfsMount(id, '/'))
+    const dirs = overlayDirs(await this.layers.rootfsMount(id, '/'))
+    const stubs = await this.stubs(id)
+    return stubs.length > 0 ? { ...dirs, stubs } : dirs
   }
 }
 
@@ -92,8 +107,32 @@ function isOpaque(path: string): boolean {
   }
 }
 
+/** Which paths are the runtime's mount points, and which directories only hold them. */
+interface StubRules {
+  files: ReadonlySet<string>
+  dirs: ReadonlySet<string>
+}
+
+function stubRules(dirs: OverlayDirs): StubRules {
+  const stubs = dirs.stubs ?? []
+  if (stubs.length === 0) return { files: INIT_FILES, dirs: INIT_DIRS }
+  const files = new Set([...INIT_FILES, ...stubs])
+  const holders = new Set([...INIT_DIRS, ...stubs])
+  for (const p of stubs) {
+    for (let d = p.slice(0, p.lastIndexOf('/')); d !== ''; d = d.slice(0, d.lastIndexOf('/'))) {
+      holders.add(d)
+    }
+  }
+  return { files, dirs: holders }
+}
+
+function isStub(item: WalkItem, rules: StubRules): boolean {
+  return rules.files.has(item.rel) && item.st.isFile() && item.st.size === 0n
+}
+
+/** One of the runtime's own /etc stubs (no GPU mount points: those are per container). */
 export function isInitStub(item: WalkItem): boolean {
-  return INIT_FILES.has(item.rel) && item.st.isFile() && item.st.size === 0n
+  return isStub(item, { files: INIT_FILES, dirs: INIT_DIRS })
 }
 
 /** Opens the lower directories for lookups; close with closeLowers. */
@@ -128,13 +167,13 @@ async function lowerStat(fds: number[], rel: string): Promise<BigIntStats | unde
 }
 
 /** True when the upper directory holds something under `rel` other than runtime stubs. */
-async function hasRealContent(upper: string, rel: string): Promise<boolean> {
+async function hasRealContent(upper: string, rel: string, rules: StubRules): Promise<boolean> {
   const fd = await openDir(`${upper}${rel}`).catch(() => undefined)
   if (fd === undefined) return false
   try {
     for await (const item of walkFd(fd, rel)) {
-      if (item.st.isDirectory() && INIT_DIRS.has(item.rel)) continue
-      if (!isInitStub(item)) return true
+      if (item.st.isDirectory() && rules.dirs.has(item.rel)) continue
+      if (!isStub(item, rules)) return true
     }
     return false
   } finally {
@@ -151,15 +190,16 @@ export async function changes(dirs: OverlayDirs): Promise<Change[]> {
   const out: Change[] = []
   const changedDirs = new Set<string>()
   const lowers = await openLowers(dirs.lowers)
+  const rules = stubRules(dirs)
   const initKeep = new Map<string, boolean>()
   try {
     for await (const item of walkTree(dirs.upper)) {
       const { rel, st } = item
-      if (isInitStub(item)) continue
-      if (INIT_DIRS.has(rel) && st.isDirectory()) {
+      if (isStub(item, rules)) continue
+      if (rules.dirs.has(rel) && st.isDirectory()) {
         let keep = initKeep.get(rel)
         if (keep === undefined) {
-          keep = await hasRealContent(dirs.upper, rel)
+          keep = await hasRealContent(dirs.upper, rel, rules)
           initKeep.set(rel, keep)
         }
         if (!keep) continue
@@ -217,12 +257,14 @@ export function diffTar(dirs: OverlayDirs): Readable {
 
 async function* diffBlocks(dirs: OverlayDirs): AsyncGenerator<Buffer> {
   const entries = new TarEntries()
+  const rules = stubRules(dirs)
   for await (const item of walkTree(dirs.upper)) {
     const { rel, st } = item
     const name = rel.slice(1)
-    if (isInitStub(item)) continue
+    if (isStub(item, rules)) continue
     // A directory holding only the runtime's mount points: nothing of the container's.
-    if (INIT_DIRS.has(rel) && st.isDirectory() && !(await hasRealContent(dirs.upper, rel))) continue
+    if (rules.dirs.has(rel) && st.isDirectory() && !(await hasRealContent(dirs.upper, rel, rules)))
+      continue
     if (isWhiteoutStat(st)) {
       const slash = name.lastIndexOf('/')
       yield encodeHeader({

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import {
   applyEdits,
   consoleSizeEdit,
+  deviceEditsEdit,
   devicesEdit,
   idMappingsEdit,
   mountsEdit,
@@ -13,7 +14,7 @@ import {
   specEdits,
 } from './edits.ts'
 import { baseSpec } from './spec.ts'
-import type { DeviceNode, Spec, SpecInput } from './types.ts'
+import type { DeviceEdits, DeviceNode, Spec, SpecInput } from './types.ts'
 
 function input(over: Partial<SpecInput> = {}): SpecInput {
   return {
@@ -79,6 +80,91 @@ describe('spec edits', () => {
     assert.equal(devicesEdit([])(base()).linux.devices, undefined)
   })
 
+  test('devicesEdit: an empty access makes the node but adds no rule; a node replaces one at its path', () => {
+    const fifo: DeviceNode = { path: '/dev/fifo', type: 'p', major: 0, minor: 0, access: '' }
+    const s0 = base()
+    const s = devicesEdit([tun, fifo])(s0)
+    assert.deepEqual(
+      s.linux.devices?.map((d) => d.path),
+      ['/dev/net/tun', '/dev/fifo'],
+    )
+    assert.equal(s.linux.resources.devices.length, s0.linux.resources.devices.length + 1)
+    assert.ok(s.linux.resources.devices.every((r) => r.access !== ''))
+    const again = devicesEdit([{ ...tun, minor: 201, access: 'r' }])(s)
+    assert.deepEqual(
+      again.linux.devices?.map((d) => `${d.path} ${d.minor}`),
+      ['/dev/fifo 0', '/dev/net/tun 201'],
+    )
+  })
+
+  test('deviceEditsEdit: nodes owned by the user, mounts after, variables replaced, hooks, groups', () => {
+    const gpu: DeviceNode = { path: '/dev/nvidia0', type: 'c', major: 195, minor: 0, access: 'rw' }
+    const owned: DeviceNode = { ...gpu, path: '/dev/nvidiactl', minor: 255, uid: 0, gid: 0 }
+    const e: DeviceEdits = {
+      devices: [gpu, owned],
+      mounts: [
+        {
+          type: 'bind',
+          source: '/h/libcuda.so.1',
+          destination: '/usr/lib64/libcuda.so.1',
+          options: ['bind', 'ro'],
+        },
+        {
+          type: 'bind',
+          source: '/h/smi',
+          destination: '/usr/bin/nvidia-smi',
+          options: ['bind', 'ro'],
+        },
+      ],
+      env: ['NVIDIA_VISIBLE_DEVICES=0', 'CUDA_CACHE=/x'],
+      hooks: [
+        { stage: 'createRuntime', path: '/usr/bin/hook', args: ['hook', 'a'] },
+        { stage: 'createRuntime', path: '/usr/bin/hook', args: ['hook', 'b'] },
+        { stage: 'poststop', path: '/usr/bin/after' },
+      ],
+      additionalGids: [44, 10],
+    }
+    const i = input({
+      process: {
+        ...input().process,
+        env: ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=all'],
+        user: { uid: 1000, gid: 1001, additionalGids: [10] },
+      },
+      mounts: [{ type: 'bind', source: '/mine', destination: '/usr/bin/nvidia-smi', options: [] }],
+    })
+    const s0 = mountsEdit(i.mounts)(base(i))
+    const s = deviceEditsEdit(e)(s0)
+    assert.deepEqual(s.linux.devices, [
+      { path: '/dev/nvidia0', type: 'c', major: 195, minor: 0, uid: 1000, gid: 1001 },
+      { path: '/dev/nvidiactl', type: 'c', major: 195, minor: 255, uid: 0, gid: 0 },
+    ])
+    assert.deepEqual(
+      s.linux.resources.devices.slice(-2).map((r) => `${r.type} ${r.major}:${r.minor} ${r.access}`),
+      ['c 195:0 rw', 'c 195:255 rw'],
+    )
+    assert.deepEqual(
+      s.mounts.slice(-2).map((m) => `${m.source} ${m.destination}`),
+      ['/h/libcuda.so.1 /usr/lib64/libcuda.so.1', '/h/smi /usr/bin/nvidia-smi'],
+    )
+    assert.equal(s.mounts.length, s0.mounts.length + 1)
+    assert.deepEqual(s.process.env, ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=0', 'CUDA_CACHE=/x'])
+    assert.deepEqual(s.process.user.additionalGids, [10, 44])
+    assert.deepEqual(s.hooks, {
+      createRuntime: [
+        { path: '/usr/bin/hook', args: ['hook', 'a'] },
+        { path: '/usr/bin/hook', args: ['hook', 'b'] },
+      ],
+      poststop: [{ path: '/usr/bin/after' }],
+    })
+    // Root's nodes keep no owner (they are root's already); nothing asked, nothing changed.
+    const root = deviceEditsEdit(e)(base())
+    assert.equal(root.linux.devices?.[0]?.uid, undefined)
+    assert.equal(deviceEditsEdit(undefined)(s0), s0)
+    // The input is left as it was.
+    assert.deepEqual(s0.process.env, ['PATH=/bin', 'NVIDIA_VISIBLE_DEVICES=all'])
+    assert.equal(s0.hooks, undefined)
+  })
+
   test("networkEdit: own namespace with Docker's sysctls, a path to join, or the host's", () => {
     const own = networkEdit({})(base({ sysctls: { 'net.ipv4.ping_group_range': '1 1' } }))
     assert.deepEqual(own.linux.namespaces[1], { type: 'network' })
@@ -125,13 +211,28 @@ describe('spec edits', () => {
       rootfsPropagation: 'rslave',
       process: { ...input().process, terminal: true, consoleSize: { height: 1, width: 2 } },
       mounts: [{ type: 'bind', source: '/a', destination: '/a', options: [] }],
+      deviceEdits: {
+        devices: [{ ...tun, path: '/dev/gpu' }],
+        mounts: [{ type: 'bind', source: '/b', destination: '/b', options: [] }],
+        env: ['GPU=1'],
+        hooks: [],
+        additionalGids: [],
+      },
     })
     const s = applyEdits(base(i), specEdits(i))
-    assert.equal(s.mounts.at(-1)?.destination, '/a')
-    assert.equal(s.linux.devices?.[0]?.path, '/dev/net/tun')
+    // The injected devices' mounts and nodes come after the container's own.
+    assert.deepEqual(
+      s.mounts.slice(-2).map((m) => m.destination),
+      ['/a', '/b'],
+    )
+    assert.deepEqual(
+      s.linux.devices?.map((d) => d.path),
+      ['/dev/net/tun', '/dev/gpu'],
+    )
+    assert.deepEqual(s.process.env, ['GPU=1'])
     assert.ok(!s.linux.namespaces.some((n) => n.type === 'network'))
     assert.equal(s.linux.rootfsPropagation, 'rslave')
     assert.deepEqual(s.process.consoleSize, { height: 1, width: 2 })
-    assert.equal(specEdits(i).length, 6)
+    assert.equal(specEdits(i).length, 7)
   })
 })

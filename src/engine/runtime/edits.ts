@@ -1,10 +1,12 @@
 // Edits of the OCI spec: each feature that changes a container's spec beyond the base (its
-// mounts, devices, network namespace, root propagation, console, user namespace; later CDI
-// devices and hooks) is a pure SpecEdit here, and specEdits() is the one place where they are
-// listed, in the order they apply. Adding a feature is one edit and one line in that list.
+// mounts, devices, injected devices such as GPUs with their files, variables and hooks, network
+// namespace, root propagation, console, user namespace) is a pure SpecEdit here, and
+// specEdits() is the one place where they are listed, in the order they apply. Adding a
+// feature is one edit and one line in that list.
 import type { Mount } from '../layer/types.ts'
 import type {
   ConsoleSize,
+  DeviceEdits,
   DeviceNode,
   IdMapping,
   Spec,
@@ -24,6 +26,7 @@ export function specEdits(input: SpecInput): SpecEdit[] {
   return [
     mountsEdit(input.mounts),
     devicesEdit(input.devices ?? []),
+    deviceEditsEdit(input.deviceEdits),
     networkEdit(input),
     rootfsPropagationEdit(input.rootfsPropagation),
     consoleSizeEdit(input.process.consoleSize),
@@ -56,8 +59,9 @@ function allowsEveryDevice(rules: readonly SpecDeviceRule[]): boolean {
 }
 
 /**
- * Device nodes made in the container, each allowed in its device cgroup with its access
- * (nothing to allow when every device is, as under --privileged).
+ * Device nodes made in the container, each replacing a node at its path, and each allowed in
+ * its device cgroup with its access: nothing to allow for an empty access (a CDI node with
+ * permissions "none", a fifo), nor when every device is, as under --privileged.
  */
 export function devicesEdit(devices: readonly DeviceNode[]): SpecEdit {
   return (s) => {
@@ -65,23 +69,70 @@ export function devicesEdit(devices: readonly DeviceNode[]): SpecEdit {
     const rules = s.linux.resources.devices
     const added: SpecDeviceRule[] = allowsEveryDevice(rules)
       ? []
-      : devices.map((d) => ({
-          allow: true,
-          type: d.type === 'b' ? 'b' : 'c',
-          major: d.major,
-          minor: d.minor,
-          access: d.access,
-        }))
+      : devices
+          .filter((d) => d.access !== '')
+          .map((d) => ({
+            allow: true,
+            type: d.type === 'b' ? 'b' : 'c',
+            major: d.major,
+            minor: d.minor,
+            access: d.access,
+          }))
+    const paths = new Set(devices.map((d) => d.path))
     return {
       ...s,
       linux: {
         ...s.linux,
         resources: { ...s.linux.resources, devices: [...rules, ...added] },
         devices: [
-          ...(s.linux.devices ?? []),
+          ...(s.linux.devices ?? []).filter((d) => !paths.has(d.path)),
           ...devices.map(({ access: _access, ...d }) => ({ ...d })),
         ],
       },
+    }
+  }
+}
+
+/**
+ * Injected devices (GPUs, CDI devices) with what comes with them: their nodes (owned by the
+ * process's user when the edit names no owner, as CDI says), their mounts after the
+ * container's own (replacing one at the same destination), variables that replace the
+ * process's, hooks at their stages after any already there, and supplementary groups.
+ */
+export function deviceEditsEdit(e: DeviceEdits | undefined): SpecEdit {
+  return (s) => {
+    if (e === undefined) return s
+    const { uid, gid } = s.process.user
+    const nodes = e.devices.map((d) => {
+      const n = { ...d }
+      if (n.uid === undefined && uid > 0) n.uid = uid
+      if (n.gid === undefined && gid > 0) n.gid = gid
+      return n
+    })
+    const withNodes = devicesEdit(nodes)(s)
+    const dests = new Set(e.mounts.map((m) => m.destination))
+    const mounts = [
+      ...withNodes.mounts.filter((m) => !dests.has(m.destination)),
+      ...e.mounts.map((m) => ({ ...m, options: [...m.options] })),
+    ]
+    const env = [...s.process.env]
+    for (const kv of e.env) {
+      const key = kv.slice(0, kv.indexOf('=') + 1) || kv
+      const i = env.findIndex((x) => x.startsWith(key))
+      if (i >= 0) env[i] = kv
+      else env.push(kv)
+    }
+    const gids = [...(s.process.user.additionalGids ?? [])]
+    for (const g of e.additionalGids) if (!gids.includes(g)) gids.push(g)
+    let hooks = s.hooks
+    for (const { stage, ...hook } of e.hooks) {
+      hooks = { ...hooks, [stage]: [...(hooks?.[stage] ?? []), hook] }
+    }
+    return {
+      ...withNodes,
+      mounts,
+      process: { ...s.process, env, user: { ...s.process.user, additionalGids: gids } },
+      ...(hooks !== undefined ? { hooks } : {}),
     }
   }
 }

@@ -58,6 +58,36 @@ export interface SpecInput {
   rootfsPropagation?: string
   /** A user namespace with these mappings (rootless); the host's IDs when absent. */
   idMappings?: { uid: IdMapping[]; gid: IdMapping[] }
+  /** Devices injected with what they need (GPUs by discovery or a CDI spec), applied last. */
+  deviceEdits?: DeviceEdits
+}
+
+/**
+ * What injecting devices changes in a spec (the container edits of a CDI spec, or what GPU
+ * discovery found): nodes, mounts, variables, hooks and groups. Applied as one spec edit.
+ */
+export interface DeviceEdits {
+  /**
+   * Nodes made in the container, each allowed in the device cgroup with its access (an empty
+   * access adds no rule); a node without uid or gid belongs to the process's user (CDI's rule).
+   * A node replaces one already at its path.
+   */
+  devices: DeviceNode[]
+  /** Mounts after the container's own, in order; each replaces one at its destination. */
+  mounts: Mount[]
+  /** KEY=VALUE; each replaces the key in the process's environment, or is added. */
+  env: string[]
+  hooks: StagedHook[]
+  /** Supplementary groups of the process. */
+  additionalGids: number[]
+}
+
+/** The points where the runtime runs hooks (the runtime spec's names). */
+export type HookStage = keyof SpecHooks
+
+/** A hook and the point where it runs. */
+export interface StagedHook extends SpecHook {
+  stage: HookStage
 }
 
 export interface SpecSecurity {
@@ -76,7 +106,10 @@ export interface SpecResources {
   pids?: { limit: number }
 }
 
-/** A device node in the container, allowed in its device cgroup with `access` (e.g. "rwm"). */
+/**
+ * A device node in the container, allowed in its device cgroup with `access` (e.g. "rwm"; an
+ * empty access adds no rule).
+ */
 export interface DeviceNode {
   path: string
   type: 'b' | 'c' | 'u' | 'p'

@@ -1,6 +1,7 @@
 // Host facts for SystemInfo, read the way dockerd reads them: the cgroup mode from the
 // filesystem type of /sys/fs/cgroup, the backing filesystem from the data root's statfs magic.
 import { statfs } from 'node:fs/promises'
+import type { Gpus } from '../gpu/types.ts'
 import type { NetworkManager } from '../network/types.ts'
 import type { SystemApi, SystemInfo } from './types.ts'
 
@@ -51,6 +52,8 @@ export interface HostSystemOptions {
   /** The network manager wired, asked for its drivers at each request. */
   networks: Pick<NetworkManager, 'drivers'>
   cgroupRoot?: string
+  /** The GPU module: asked afresh each time (a driver loaded or a CDI spec written is seen). */
+  gpus?: Pick<Gpus, 'inventory'>
 }
 
 /** SystemInfo read from this host; the host facts are read once (they do not change under us). */
@@ -68,7 +71,7 @@ export class HostSystem implements SystemApi {
       this.facts = undefined
       throw err
     })
-    const { cgroup, backing } = await this.facts
+    const [{ cgroup, backing }, gpus] = await Promise.all([this.facts, this.opts.gpus?.inventory()])
     return {
       cgroupVersion: cgroup,
       cgroupDriver: 'cgroupfs',
@@ -85,6 +88,7 @@ export class HostSystem implements SystemApi {
         network: [...this.opts.networks.drivers()],
         log: [...this.opts.plugins.log],
       },
+      ...(gpus ? { gpus } : {}),
     }
   }
 }

@@ -3,6 +3,7 @@
 import type { Container } from '../container/types.ts'
 import type { Image } from '../image/types.ts'
 import type { Volume } from '../volume/types.ts'
+import type { GpuInventory } from '../gpu/types.ts'
 
 export interface SystemInfo {
   /** "2" on a unified cgroup v2 host; "1" on a legacy or hybrid one (Docker's rule). */
@@ -14,6 +15,8 @@ export interface SystemInfo {
   driverStatus: [string, string][]
   /** The drivers this engine has: Docker's Plugins section. */
   plugins: { volume: string[]; network: string[]; log: string[] }
+  /** What serves --gpus and CDI names: the GPUs, who provides them, the CDI devices. */
+  gpus?: GpuInventory
 }
 
 /** The engine's answer to `GET /info`'s questions about itself and its host. */

@@ -24,7 +24,14 @@ describe('taskSpecInput', () => {
       terminal: false,
     })
     assert.equal(i.readonlyRootfs, false)
-    for (const k of ['security', 'resources', 'devices', 'cgroupsPath', 'idMappings'] as const) {
+    for (const k of [
+      'security',
+      'resources',
+      'devices',
+      'deviceEdits',
+      'cgroupsPath',
+      'idMappings',
+    ] as const) {
       assert.equal(i[k], undefined, k)
     }
   })
@@ -55,6 +62,19 @@ describe('taskSpecInput', () => {
     )
     assert.deepEqual(i.process.user.additionalGids, [20, 27])
     assert.deepEqual(i.devices, [tun, null_])
+  })
+
+  test('injected devices (GPUs) found with the root filesystem reach the spec input', () => {
+    const deviceEdits = {
+      devices: [{ path: '/dev/nvidia0', type: 'c' as const, major: 195, minor: 0, access: 'rw' }],
+      mounts: [bind('/usr/bin/nvidia-smi')],
+      env: ['NVIDIA_VISIBLE_DEVICES=0'],
+      hooks: [],
+      additionalGids: [],
+    }
+    const i = taskSpecInput(parts, { rootfs: '/r', user, adds: { deviceEdits } })
+    assert.deepEqual(i.deviceEdits, deviceEdits)
+    assert.equal(i.devices, undefined)
   })
 
   test('network, console, propagation; the host gives the cgroup and ID mappings', () => {

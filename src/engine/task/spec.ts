@@ -70,6 +70,7 @@ export function taskSpecInput(
   if (conf.resources) input.resources = conf.resources
   const devices = [...(conf.devices ?? []), ...(adds.devices ?? [])]
   if (devices.length > 0) input.devices = devices
+  if (adds.deviceEdits) input.deviceEdits = adds.deviceEdits
   if (conf.shmSize !== undefined) input.shmSize = conf.shmSize
   if (conf.sysctls) input.sysctls = conf.sysctls
   if (conf.rlimits) input.rlimits = conf.rlimits

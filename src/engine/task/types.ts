@@ -5,6 +5,7 @@
 import type { Mount } from '../layer/types.ts'
 import type {
   ConsoleSize,
+  DeviceEdits,
   DeviceNode,
   ExitStatus,
   OutputChunk,
@@ -69,6 +70,8 @@ export interface RootfsAdditions {
   /** Supplementary groups (`--group-add`, looked up in the root filesystem's /etc/group). */
   additionalGids?: number[]
   devices?: DeviceNode[]
+  /** Injected devices (GPUs) with their files, variables and hooks. */
+  deviceEdits?: DeviceEdits
 }
 
 export interface TaskSpec {
