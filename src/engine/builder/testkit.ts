@@ -1,0 +1,239 @@
+// Test helpers for the builder: a real engine's stores in a temp data root with busybox imported,
+// a builder over them, context tars from directories, and image file listings. Not used by the
+// daemon.
+import { execFile } from 'node:child_process'
+import { createReadStream } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmod, cp, lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { promisify } from 'node:util'
+import tar from 'tar-stream'
+import { LocalBlobStore } from '../content/local.ts'
+import { LocalImageStore } from '../image/local.ts'
+import { LocalLayerStore } from '../layer/local.ts'
+import { mountOverlay, unmount } from '../layer/mount.ts'
+import { Builder } from './build.ts'
+import { BuildCache } from './cache.ts'
+import { LocalBuildExecutor, buildImagesOver } from './executor-local.ts'
+import type { FileEntry } from './testdata/corpus.ts'
+import type { BuildEvent, BuildOptions, BuildResult, LayerRef } from './types.ts'
+
+const run = promisify(execFile)
+const REPO = new URL('../../../', import.meta.url).pathname
+
+let busyboxTar: Promise<string> | undefined
+
+/** The busybox root filesystem tar the repository's script makes (once per process). */
+export function busybox(): Promise<string> {
+  busyboxTar ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bb-busybox-'))
+    const out = join(dir, 'busybox.tar')
+    await run(join(REPO, 'scripts/make-busybox-rootfs.sh'), [out])
+    return out
+  })()
+  return busyboxTar
+}
+
+export interface TestEngine {
+  dir: string
+  images: LocalImageStore
+  layers: LocalLayerStore
+  blobs: LocalBlobStore
+  executor: LocalBuildExecutor
+  builder: Builder
+  build(
+    context: Readable,
+    opts?: Partial<BuildOptions>,
+  ): Promise<{ result: BuildResult; events: BuildEvent[] }>
+  close(): Promise<void>
+}
+
+/** Stores in a fresh data root, busybox:latest imported, a builder over them. */
+export async function testEngine(dataRoot?: string): Promise<TestEngine> {
+  const dir = dataRoot ?? (await mkdtemp(join(tmpdir(), 'bb-engine-')))
+  const blobs = new LocalBlobStore(join(dir, 'content'))
+  const layers = new LocalLayerStore(join(dir, 'layers'))
+  const images = new LocalImageStore({
+    dir: join(dir, 'images'),
+    blobs,
+    layers,
+    usage: { containersUsing: async () => [] },
+  })
+  await blobs.init()
+  await layers.init()
+  await images.init()
+  await images.importRootfs(createReadStream(await busybox()), {
+    changes: [],
+    tag: 'busybox:latest',
+  })
+  const executor = new LocalBuildExecutor({
+    layers,
+    blobs,
+    dir: join(dir, 'builder'),
+    mount: (m) => mountOverlay(m),
+    unmount: (t) => unmount(t, { detach: true }),
+  })
+  await executor.init()
+  const cache = new BuildCache(join(dir, 'builder', 'cache'))
+  await cache.init()
+  const builder = new Builder({
+    executor,
+    images: buildImagesOver(images),
+    cache,
+    tmpDir: join(dir, 'builder', 'tmp'),
+    layersInUse: async () =>
+      new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
+  })
+  return {
+    dir,
+    images,
+    layers,
+    blobs,
+    executor,
+    builder,
+    async build(context, opts = {}) {
+      const events: BuildEvent[] = []
+      const result = await builder.build(
+        context,
+        {
+          tags: [],
+          buildArgs: {},
+          labels: {},
+          noCache: false,
+          pull: false,
+          network: 'none',
+          extraHosts: [],
+          ...opts,
+        },
+        (e) => events.push(e),
+      )
+      return { result, events }
+    },
+    async close() {
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A context tar of a directory, as a client sends it (files, dirs and symlinks; modes kept). */
+export async function tarDir(dir: string): Promise<Readable> {
+  const pack = tar.pack()
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const r = rel === '' ? name : `${rel}/${name}`
+      const p = join(dir, r)
+      const st = await lstat(p)
+      const header = { name: r, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 }
+      if (st.isDirectory()) {
+        pack.entry({ ...header, type: 'directory' })
+        await walk(r)
+      } else if (st.isSymbolicLink()) {
+        pack.entry({ ...header, type: 'symlink', linkname: await readlink(p) })
+      } else if (st.isFile()) {
+        pack.entry({ ...header, type: 'file' }, await readFile(p))
+      }
+    }
+  }
+  await walk('')
+  pack.finalize()
+  return Readable.from(pack)
+}
+
+/** A copy of a corpus case's context with its modes set (git keeps only the x bit). */
+export async function caseContext(
+  contextDir: string,
+  modes: Record<string, string> = {},
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bb-case-'))
+  await cp(contextDir, dir, { recursive: true, verbatimSymlinks: true })
+  for (const [p, m] of Object.entries(modes)) await chmod(join(dir, p), Number.parseInt(m, 8))
+  return dir
+}
+
+/** Every path of a root filesystem as the corpus records it (no times). */
+export async function listRoot(root: string): Promise<Map<string, FileEntry>> {
+  const out = new Map<string, FileEntry>()
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of await readdir(join(root, rel))) {
+      const r = `${rel}/${name}`
+      const p = join(root, r)
+      const st = await lstat(p)
+      const e: FileEntry = {
+        path: r,
+        type: st.isDirectory()
+          ? 'dir'
+          : st.isSymbolicLink()
+            ? 'symlink'
+            : st.isFile()
+              ? 'file'
+              : 'other',
+        mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+        uid: st.uid,
+        gid: st.gid,
+      }
+      if (st.isFile()) {
+        const body = await readFile(p)
+        e.size = body.length
+        e.sha256 = createHash('sha256').update(body).digest('hex')
+      }
+      if (st.isSymbolicLink()) e.link = await readlink(p)
+      out.set(r, e)
+      if (st.isDirectory()) await walk(r)
+    }
+  }
+  await walk('')
+  return out
+}
+
+/** The files of an image's layers. */
+export async function listImage(
+  engine: TestEngine,
+  layers: LayerRef[],
+): Promise<Map<string, FileEntry>> {
+  const snap = await engine.executor.snapshot(layers)
+  try {
+    return await listRoot(snap.root)
+  } finally {
+    await snap.release()
+  }
+}
+
+// Paths a container runtime makes in every root, which are no part of an image: the oracle's
+// listings come from `docker export` of a container and may hold them, berth's never do.
+const RUNTIME = new Set([
+  '/.dockerenv',
+  '/etc/hostname',
+  '/etc/hosts',
+  '/etc/resolv.conf',
+  '/dev',
+  '/proc',
+  '/sys',
+  '/etc',
+])
+
+/** Drops runtime paths and what is compared only loosely (content kept only as sha256). */
+export function normalizeListing(files: FileEntry[]): FileEntry[] {
+  return files
+    .filter((f) => !RUNTIME.has(f.path) && !/^\/(dev|proc|sys)\//.test(f.path))
+    .map(({ content: _c, ...f }) =>
+      f.type === 'deleted' ? { path: f.path, type: 'deleted', mode: '', uid: 0, gid: 0 } : f,
+    )
+}
+
+/** Files that differ from the base's, sorted, with deletions (the recorder's rule). */
+export function changedFiles(
+  base: Map<string, FileEntry>,
+  img: Map<string, FileEntry>,
+): FileEntry[] {
+  const out: FileEntry[] = []
+  for (const [p, e] of img) {
+    const b = base.get(p)
+    if (b && JSON.stringify(b) === JSON.stringify(e)) continue
+    out.push(e)
+  }
+  for (const p of base.keys())
+    if (!img.has(p)) out.push({ path: p, type: 'deleted', mode: '', uid: 0, gid: 0 })
+  return normalizeListing(out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
+}

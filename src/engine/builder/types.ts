@@ -1,0 +1,196 @@
+// The builder's interfaces and data: what a build is asked to do, what it reports while it runs,
+// and the narrow executor seam it runs its steps through (a snapshot of layers to work in, a
+// process runner, one ingest path for layers, and image access), so that the runtime, layer and
+// image modules behind it can change without the builder changing.
+import type { Readable } from 'node:stream'
+import type { Digest } from '../digest.ts'
+import type { ImageConfig } from '../image/types.ts'
+
+export type NetworkMode = 'default' | 'none' | 'host'
+
+export interface BuildOptions {
+  /** The Dockerfile's path inside the context ("Dockerfile" when empty). */
+  dockerfile?: string
+  /** References to tag the result with (`-t`, repeated). */
+  tags: string[]
+  /** `--build-arg`; a null value means the variable was named without a value (it is unset). */
+  buildArgs: Record<string, string | null>
+  /** `--label`, set on the result. */
+  labels: Record<string, string>
+  target?: string
+  noCache: boolean
+  /** Fetch FROM images even when they are here (needs the registry client). */
+  pull: boolean
+  /** The network RUN steps get unless they ask for another: default, none or host. */
+  network: NetworkMode
+  /** `--add-host` entries, `host:ip`. */
+  extraHosts: string[]
+  /** `--platform`; only this host's platform can be built. */
+  platform?: string
+  /** `--secret` contents by id, for RUN --mount=type=secret. */
+  secrets?: Map<string, Buffer>
+  signal?: AbortSignal
+}
+
+/** A step of the build, in the order the Dockerfile gives them (reachable stages only). */
+export interface StepInfo {
+  /** Index in BuildPlanEvent.steps. */
+  index: number
+  /** The stage's index in the Dockerfile. */
+  stage: number
+  /** The stage's name, or "stage-N". */
+  stageName: string
+  /** The instruction as written, continuations joined (BuildKit's vertex name without prefix). */
+  text: string
+  /** Whether the step runs or copies something (its result may be cached). */
+  heavy: boolean
+}
+
+export type BuildEvent =
+  | { type: 'plan'; steps: StepInfo[] }
+  | { type: 'start'; step: number }
+  /** A step that needed no work: metadata only, or its result found in the cache. */
+  | { type: 'done'; step: number; cached: boolean; durationMs: number; id?: string }
+  | { type: 'running'; step: number; id: string }
+  | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: Buffer }
+  | { type: 'error'; step: number; message: string }
+  | { type: 'warning'; message: string }
+  /** A FROM image that is not here is being fetched. */
+  | { type: 'pull'; ref: string; status: string }
+
+export type BuildEventSink = (e: BuildEvent) => void
+
+export interface BuildResult {
+  imageId: Digest
+  tags: string[]
+  /** Build args given that no ARG declared. */
+  unusedArgs: string[]
+}
+
+/** The engine's build entry point, as the API and tests see it. */
+export interface BuildApi {
+  /** Builds from a context tar (plain or gzip), read as a stream. */
+  build(context: Readable, opts: BuildOptions, onEvent: BuildEventSink): Promise<BuildResult>
+  /** Space the build cache holds, for `system df`. */
+  cacheUsage(): Promise<CacheRecordInfo[]>
+  /** Removes cache records (all, or those unused for longer than `until` ms ago). */
+  prune(opts: {
+    all: boolean
+    untilMs?: number
+    keepBytes?: number
+  }): Promise<{ deleted: string[]; spaceReclaimed: number }>
+}
+
+/** One layer as the content store holds it: what ingest returns. */
+export interface LayerRef {
+  /** sha256 of the uncompressed tar. */
+  diffID: Digest
+  /** The blob it is stored as. */
+  blob: Digest
+  mediaType: string
+  /** The blob's size in bytes. */
+  size: number
+}
+
+/** An image the build starts from: its config and its layers. */
+export interface BaseImage {
+  id: Digest
+  config: ImageConfig
+  layers: LayerRef[]
+}
+
+/** A writable root filesystem over a list of layers, mounted for a step to work in. */
+export interface Snapshot {
+  /** Host path of the mounted root filesystem. */
+  readonly root: string
+  /**
+   * The snapshot's changes as one reproducible layer: entries in byte order, modification times
+   * clamped to `epoch` (seconds since 1970), owners and modes kept, directories that did not
+   * change left out unless something below them changed. undefined when nothing changed.
+   */
+  commit(opts: { epoch: number; signal?: AbortSignal }): Promise<LayerRef | undefined>
+  /** Unmounts and removes it; safe to call more than once. */
+  release(): Promise<void>
+}
+
+export interface StepMount {
+  type: 'bind' | 'tmpfs'
+  /** Host path (bind) or '' (tmpfs). */
+  source: string
+  /** Absolute path inside the root. */
+  destination: string
+  readOnly: boolean
+  /** tmpfs size in bytes; 0 for the default. */
+  size?: number
+}
+
+/** What one RUN step's process needs. */
+export interface StepProcess {
+  args: string[]
+  env: string[]
+  cwd: string
+  /** A Docker user spec (`name`, `uid:gid`, ...), resolved in the root; '' for root. */
+  user: string
+  mounts: StepMount[]
+  network: NetworkMode
+  /** Lines for /etc/hosts beyond localhost (`--add-host`). */
+  extraHosts: { host: string; ip: string }[]
+}
+
+export type OutputSink = (stream: 'stdout' | 'stderr', data: Buffer) => void
+
+/**
+ * What the builder needs from the rest of the engine to run steps. Today's implementation sits
+ * on the layer store and runc; the engine's task runner and ingest path replace it.
+ */
+export interface BuildExecutor {
+  /** A snapshot over `layers` (bottom first; none for an empty root). */
+  snapshot(layers: LayerRef[], signal?: AbortSignal): Promise<Snapshot>
+  /**
+   * Runs a process in a snapshot's root with a container's confinement; resolves with its exit
+   * code. The process is killed when `signal` aborts. The `id` names it in messages.
+   */
+  run(
+    root: string,
+    id: string,
+    proc: StepProcess,
+    output: OutputSink,
+    signal: AbortSignal,
+  ): Promise<number>
+  /** Turns an uncompressed layer tar into a layer in the stores (the one ingest path). */
+  writeLayer(tar: Readable, signal?: AbortSignal): Promise<LayerRef>
+  /** Whether a layer the cache refers to is still stored. */
+  hasLayer(layer: LayerRef): Promise<boolean>
+}
+
+export interface BuildImages {
+  /** A local image by reference or ID, or undefined when there is none. */
+  find(ref: string): Promise<BaseImage | undefined>
+  /** Records the result and moves its tags, all at once. */
+  create(config: ImageConfig, layers: LayerRef[], tags: string[]): Promise<Digest>
+  /**
+   * Fetches an image that is not here; absent until the registry client is wired in, and then
+   * FROM of a missing image says so clearly.
+   */
+  pull?(
+    ref: string,
+    platform: string,
+    signal: AbortSignal,
+    progress: (status: string) => void,
+  ): Promise<BaseImage>
+}
+
+/** A cached step result, for `system df` and `builder prune`. */
+export interface CacheRecordInfo {
+  id: string
+  description: string
+  /** Bytes of its layer (0 for a step without one). */
+  size: number
+  createdAt: string
+  lastUsedAt: string
+  usageCount: number
+  /** Whether an image still uses its layer. */
+  inUse: boolean
+  /** What kind of record: a step result or a RUN --mount=type=cache directory. */
+  type: 'regular' | 'exec.cachemount'
+}
