@@ -50,9 +50,12 @@ export interface TestEngine {
   close(): Promise<void>
 }
 
-/** Stores in a fresh data root, busybox:latest imported, a builder over them. */
-export async function testEngine(dataRoot?: string): Promise<TestEngine> {
-  const dir = dataRoot ?? (await mkdtemp(join(tmpdir(), 'bb-engine-')))
+/**
+ * Stores in a fresh data root, busybox:latest imported (or, to have the very same image, loaded
+ * from another engine's), a builder over them.
+ */
+export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<TestEngine> {
+  const dir = await mkdtemp(join(tmpdir(), 'bb-engine-'))
   const blobs = new LocalBlobStore(join(dir, 'content'))
   const layers = new LocalLayerStore(join(dir, 'layers'))
   const images = new LocalImageStore({
@@ -64,10 +67,10 @@ export async function testEngine(dataRoot?: string): Promise<TestEngine> {
   await blobs.init()
   await layers.init()
   await images.init()
-  await images.importRootfs(createReadStream(await busybox()), {
-    changes: [],
-    tag: 'busybox:latest',
-  })
+  if (opts.baseFrom) await images.load(await opts.baseFrom.images.save(['busybox:latest'], {}), {})
+  else {
+    await images.importRootfs(createReadStream(await busybox()), { changes: [], tag: 'busybox:latest' })
+  }
   const executor = new LocalBuildExecutor({
     layers,
     blobs,
