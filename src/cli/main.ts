@@ -56,6 +56,7 @@ const commands: Record<string, Entry> = {
     load: () => import('./commands/attach.ts'),
   },
   images: { short: 'List images', load: () => import('./commands/images.ts') },
+  build: { short: 'Build an image from a Dockerfile', load: () => import('./commands/build.ts') },
   version: {
     short: 'Show the berth version information',
     load: () => import('./commands/version.ts'),
@@ -127,9 +128,14 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       remove: 'volume-rm',
     },
   },
+  builder: {
+    short: 'Manage builds',
+    subs: { build: 'build', prune: 'builder-prune' },
+  },
   image: {
     short: 'Manage images',
     subs: {
+      build: 'build',
       history: 'history',
       import: 'import',
       inspect: 'image-inspect',
@@ -201,6 +207,10 @@ const hidden: Record<string, Entry> = {
     load: () => import('./commands/image-inspect.ts'),
   },
   'image-prune': { short: 'Remove unused images', load: () => import('./commands/image-prune.ts') },
+  'builder-prune': {
+    short: 'Remove build cache',
+    load: () => import('./commands/builder-prune.ts'),
+  },
   'container-prune': {
     short: 'Remove all stopped containers',
     load: () => import('./commands/container-prune.ts'),

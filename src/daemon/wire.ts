@@ -20,6 +20,9 @@ import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { Internal } from '../engine/errors.ts'
+import { Builder } from '../engine/builder/build.ts'
+import { BuildCache } from '../engine/builder/cache.ts'
+import { LocalBuildExecutor, buildImagesOver } from '../engine/builder/executor-local.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
@@ -93,6 +96,26 @@ export async function createEngine(opts: {
   }
   await volumes.init()
   await containers.init()
+  // The builder runs its steps through its own executor seam (today's layer store and runc).
+  const buildExecutor = new LocalBuildExecutor({
+    layers,
+    blobs,
+    dir: join(dataRoot, 'builder'),
+    mount: (m) => mountOverlay(m),
+    unmount: (target) => unmount(target, { detach: true }),
+  })
+  await buildExecutor.init()
+  const buildCache = new BuildCache(join(dataRoot, 'builder', 'cache'))
+  await buildCache.init()
+  const builder = new Builder({
+    executor: buildExecutor,
+    images: buildImagesOver(images),
+    cache: buildCache,
+    tmpDir: join(dataRoot, 'builder', 'tmp'),
+    layersInUse: async () =>
+      new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
+  })
+  await builder.init()
 
   return {
     dataRoot,
@@ -103,6 +126,7 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    builder,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

@@ -35,9 +35,11 @@ function summary(events: BuildEvent[]): { cached: string[]; built: string[]; run
 async function leftovers(engine: TestEngine): Promise<string[]> {
   const out: string[] = []
   for (const id of await engine.layers.listRW()) out.push(`rw layer ${id}`)
-  for (const m of await readMountInfo()) if (m.mountPoint.startsWith(engine.dir)) out.push(`mount ${m.mountPoint}`)
+  for (const m of await readMountInfo())
+    if (m.mountPoint.startsWith(engine.dir)) out.push(`mount ${m.mountPoint}`)
   for (const d of ['tmp', 'mnt', 'tasks']) {
-    for (const n of await readdir(join(engine.dir, 'builder', d)).catch(() => [])) out.push(`${d}/${n}`)
+    for (const n of await readdir(join(engine.dir, 'builder', d)).catch(() => []))
+      out.push(`${d}/${n}`)
   }
   return out
 }
@@ -53,7 +55,8 @@ describe('builder', { concurrency: false }, () => {
 
   test('an unchanged rebuild reuses every step and starts no process', async () => {
     const dir = await contextDir({
-      Dockerfile: 'FROM busybox\nCOPY a.txt /a\nRUN cat /a > /b\nCOPY b.txt /c\nCMD ["cat", "/c"]\n',
+      Dockerfile:
+        'FROM busybox\nCOPY a.txt /a\nRUN cat /a > /b\nCOPY b.txt /c\nCMD ["cat", "/c"]\n',
       'a.txt': 'a',
       'b.txt': 'b',
     })
@@ -91,7 +94,9 @@ describe('builder', { concurrency: false }, () => {
   })
 
   test('a build arg busts the cache only of the steps that use it', async () => {
-    const dir = await contextDir({ Dockerfile: 'FROM busybox\nRUN echo one > /one\nARG V=1\nRUN echo $V > /v\n' })
+    const dir = await contextDir({
+      Dockerfile: 'FROM busybox\nRUN echo one > /one\nARG V=1\nRUN echo $V > /v\n',
+    })
     await engine.build(await tarDir(dir), { buildArgs: { V: '1' } })
     const other = summary((await engine.build(await tarDir(dir), { buildArgs: { V: '2' } })).events)
     assert.deepEqual(other.cached, ['RUN echo one > /one'])
@@ -100,7 +105,10 @@ describe('builder', { concurrency: false }, () => {
   })
 
   test('--no-cache runs every step and gives the same image', async () => {
-    const dir = await contextDir({ Dockerfile: 'FROM busybox\nCOPY f /f\nRUN echo x > /x && touch /y\n', f: 'f' })
+    const dir = await contextDir({
+      Dockerfile: 'FROM busybox\nCOPY f /f\nRUN echo x > /x && touch /y\n',
+      f: 'f',
+    })
     const first = await engine.build(await tarDir(dir))
     const again = await engine.build(await tarDir(dir), { noCache: true })
     assert.equal(summary(again.events).runs, 1)
@@ -121,8 +129,13 @@ describe('builder', { concurrency: false }, () => {
       assert.equal(b.result.imageId, a.result.imageId)
       const img = await engine.images.resolve(a.result.imageId)
       assert.equal(img.config.created, '1970-01-01T00:00:00Z')
-      const epoch = await engine.build(await tarDir(dir), { buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } })
-      assert.equal((await engine.images.resolve(epoch.result.imageId)).config.created, '2023-11-14T22:13:20Z')
+      const epoch = await engine.build(await tarDir(dir), {
+        buildArgs: { SOURCE_DATE_EPOCH: '1700000000' },
+      })
+      assert.equal(
+        (await engine.images.resolve(epoch.result.imageId)).config.created,
+        '2023-11-14T22:13:20Z',
+      )
     } finally {
       await other.close()
       await rm(dir, { recursive: true })
@@ -138,19 +151,39 @@ describe('builder', { concurrency: false }, () => {
     })
     const r = await engine.build(await tarDir(dir), { noCache: true })
     const img = await engine.images.resolve(r.result.imageId)
-    const files = await listImage(engine, img.layers.map((l) => ({ diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize })))
+    const files = await listImage(
+      engine,
+      img.layers.map((l) => ({
+        diffID: l.diffID,
+        blob: l.blob,
+        mediaType: l.mediaType,
+        size: l.blobSize,
+      })),
+    )
     assert.ok(files.has('/l') && files.has('/r'))
     await rm(dir, { recursive: true })
   })
 
   test('a cache mount keeps its files between builds and out of the image', async () => {
     const id = `keep-${process.pid}`
-    const one = await contextDir({ Dockerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=${id} echo kept > /c/file\n` })
-    const two = await contextDir({ Dockerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=${id} cat /c/file > /seen\n` })
+    const one = await contextDir({
+      Dockerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=${id} echo kept > /c/file\n`,
+    })
+    const two = await contextDir({
+      Dockerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=${id} cat /c/file > /seen\n`,
+    })
     await engine.build(await tarDir(one))
     const r = await engine.build(await tarDir(two))
     const img = await engine.images.resolve(r.result.imageId)
-    const files = await listImage(engine, img.layers.map((l) => ({ diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize })))
+    const files = await listImage(
+      engine,
+      img.layers.map((l) => ({
+        diffID: l.diffID,
+        blob: l.blob,
+        mediaType: l.mediaType,
+        size: l.blobSize,
+      })),
+    )
     assert.equal(files.get('/seen')?.size, 5)
     assert.equal(files.has('/c'), false)
     await rm(one, { recursive: true })
@@ -161,12 +194,29 @@ describe('builder', { concurrency: false }, () => {
     const okDir = await contextDir({ Dockerfile: 'FROM busybox\nLABEL v=1\n' })
     const ok = await engine.build(await tarDir(okDir), { tags: ['kept:1'] })
     const before = (await engine.images.list()).length
-    const dir = await contextDir({ Dockerfile: 'FROM busybox\nRUN echo partial > /p\nRUN echo out; echo err >&2; exit 7\n' })
+    const dir = await contextDir({
+      Dockerfile: 'FROM busybox\nRUN echo partial > /p\nRUN echo out; echo err >&2; exit 7\n',
+    })
     const events: BuildEvent[] = []
     await assert.rejects(
-      engine.builder.build(await tarDir(dir), { tags: ['kept:1'], buildArgs: {}, labels: {}, noCache: true, pull: false, network: 'none', extraHosts: [] }, (e) => events.push(e)),
+      engine.builder.build(
+        await tarDir(dir),
+        {
+          tags: ['kept:1'],
+          buildArgs: {},
+          labels: {},
+          noCache: true,
+          pull: false,
+          network: 'none',
+          extraHosts: [],
+        },
+        (e) => events.push(e),
+      ),
       (err: Error & { exitCode?: number; outputTail?: string[] }) => {
-        assert.equal(err.message, 'process "/bin/sh -c echo out; echo err >&2; exit 7" did not complete successfully: exit code: 7')
+        assert.equal(
+          err.message,
+          'process "/bin/sh -c echo out; echo err >&2; exit 7" did not complete successfully: exit code: 7',
+        )
         assert.equal(err.exitCode, 7)
         assert.deepEqual(err.outputTail?.sort(), ['err', 'out'])
         return true
@@ -185,7 +235,16 @@ describe('builder', { concurrency: false }, () => {
     const started = Date.now()
     const p = engine.builder.build(
       await tarDir(dir),
-      { tags: [], buildArgs: {}, labels: {}, noCache: true, pull: false, network: 'none', extraHosts: [], signal: ac.signal },
+      {
+        tags: [],
+        buildArgs: {},
+        labels: {},
+        noCache: true,
+        pull: false,
+        network: 'none',
+        extraHosts: [],
+        signal: ac.signal,
+      },
       (e) => {
         if (e.type === 'running') ac.abort(new Error('client went away'))
       },
@@ -198,7 +257,10 @@ describe('builder', { concurrency: false }, () => {
 
   test('FROM an image that is not here says so', async () => {
     const dir = await contextDir({ Dockerfile: 'FROM nosuchimage:1\n' })
-    await assert.rejects(engine.build(await tarDir(dir)), /nosuchimage:1: no such image here, and berth cannot pull images yet/)
+    await assert.rejects(
+      engine.build(await tarDir(dir)),
+      /nosuchimage:1: no such image here, and berth cannot pull images yet/,
+    )
     await rm(dir, { recursive: true })
   })
 })

@@ -28,7 +28,7 @@ import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
-import type { HistoryEntry, ImageConfig } from '../image/types.ts'
+import type { ImageConfig } from '../image/types.ts'
 import { resolveUser } from '../runtime/user.ts'
 import { BuildCache, cacheKey } from './cache.ts'
 import { BuildContext, hasWildcards } from './context.ts'
@@ -136,6 +136,12 @@ export class Builder implements BuildApi {
   private readonly locks = new Map<string, Promise<void>>()
 
   constructor(private readonly deps: BuilderDeps) {}
+
+  /** Removes what builds cut short by a dying daemon left in the temp directory. */
+  async init(): Promise<void> {
+    await rm(this.deps.tmpDir, { recursive: true, force: true })
+    await mkdir(this.deps.tmpDir, { recursive: true, mode: 0o700 })
+  }
 
   async build(context: Readable, opts: BuildOptions, emit: BuildEventSink): Promise<BuildResult> {
     const platform = hostPlatform()
@@ -363,7 +369,13 @@ export class Builder implements BuildApi {
       run.emit({ type: 'start', step })
       try {
         const cached = await this.dispatch(run, state, pc, step)
-        run.emit({ type: 'done', step, cached, durationMs: Date.now() - t0, id: configId(state) })
+        run.emit({
+          type: 'done',
+          step,
+          cached,
+          durationMs: Date.now() - t0,
+          id: configId(run, state),
+        })
       } catch (err) {
         const e =
           err instanceof DockerfileError && err.startLine === undefined
@@ -871,25 +883,7 @@ export class Builder implements BuildApi {
   }
 
   private async finish(run: Run, s: StageState): Promise<Digest> {
-    const created = new Date(run.epoch * 1000).toISOString().replace('.000Z', 'Z')
-    const rc = { ...s.config.config }
-    if (Object.keys(run.opts.labels).length > 0)
-      rc.Labels = { ...(rc.Labels ?? {}), ...run.opts.labels }
-    const history: HistoryEntry[] = (s.config.history ?? []).map((h) => ({
-      ...h,
-      created: h.created ?? created,
-    }))
-    const config: ImageConfig = {
-      architecture: s.config.architecture,
-      os: s.config.os,
-      ...(s.config.variant ? { variant: s.config.variant } : {}),
-      created,
-      ...(s.config.author ? { author: s.config.author } : {}),
-      config: rc,
-      rootfs: { type: 'layers', diff_ids: s.layers.map((l) => l.diffID) },
-      history,
-    }
-    return this.deps.images.create(config, s.layers, run.opts.tags)
+    return this.deps.images.create(imageConfig(run, s), s.layers, run.opts.tags)
   }
 
   async cacheUsage(): Promise<CacheRecordInfo[]> {
@@ -946,15 +940,31 @@ export class Builder implements BuildApi {
   }
 }
 
-/** The ID an image of the state so far would have (what the classic stream shows per step). */
-function configId(s: StageState): string {
+/**
+ * The image config a state makes: dates at the epoch (SOURCE_DATE_EPOCH or 1970), the --label
+ * labels, no host-specific fields, keys in a fixed order so the same build gives the same ID.
+ */
+function imageConfig(run: Run, s: StageState): ImageConfig {
+  const created = new Date(run.epoch * 1000).toISOString().replace('.000Z', 'Z')
+  const rc = { ...s.config.config }
+  if (Object.keys(run.opts.labels).length > 0)
+    rc.Labels = { ...(rc.Labels ?? {}), ...run.opts.labels }
+  return {
+    architecture: s.config.architecture,
+    os: s.config.os,
+    ...(s.config.variant ? { variant: s.config.variant } : {}),
+    created,
+    ...(s.config.author ? { author: s.config.author } : {}),
+    config: rc,
+    rootfs: { type: 'layers', diff_ids: s.layers.map((l) => l.diffID) },
+    history: (s.config.history ?? []).map((h) => ({ ...h, created: h.created ?? created })),
+  }
+}
+
+/** The ID the image of the state so far would have (what the classic stream shows per step). */
+function configId(run: Run, s: StageState): string {
   return `sha256:${createHash('sha256')
-    .update(
-      JSON.stringify({
-        ...s.config,
-        rootfs: { type: 'layers', diff_ids: s.layers.map((l) => l.diffID) },
-      }),
-    )
+    .update(JSON.stringify(imageConfig(run, s)))
     .digest('hex')}`
 }
 

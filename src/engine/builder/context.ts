@@ -51,6 +51,71 @@ class Hasher extends Transform {
   }
 }
 
+/** A tar header's size field: octal, or GNU base-256 for large sizes. */
+function headerSize(block: Buffer): number {
+  const f = block.subarray(124, 136)
+  if (f[0]! & 0x80) {
+    let n = 0
+    for (let i = 1; i < f.length; i++) n = n * 256 + f[i]!
+    return n
+  }
+  const v = Number.parseInt(
+    f
+      .toString('latin1')
+      .replace(/[\0 ]+$/, '')
+      .trim() || '0',
+    8,
+  )
+  return Number.isNaN(v) ? 0 : v
+}
+
+/**
+ * The tar as it came, made whole at its end: the docker CLI sends a context whose last file is
+ * not padded and has no end-of-archive blocks when it adds a Dockerfile from outside the context
+ * (dockerd's reader accepts that). A stream cut inside an entry's data is still an error.
+ */
+async function* completeTar(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending = Buffer.alloc(0)
+  // Bytes of the current entry's data, then its padding, still to come before the next header.
+  let dataLeft = 0
+  let padLeft = 0
+  let zeros = 0
+  for await (const chunk of source) {
+    yield chunk
+    let buf = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk
+    pending = Buffer.alloc(0)
+    while (buf.length > 0) {
+      if (dataLeft > 0 || padLeft > 0) {
+        const n = Math.min(buf.length, dataLeft > 0 ? dataLeft : padLeft)
+        if (dataLeft > 0) dataLeft -= n
+        else padLeft -= n
+        buf = buf.subarray(n)
+        continue
+      }
+      if (buf.length < 512) {
+        pending = Buffer.from(buf)
+        break
+      }
+      const block = buf.subarray(0, 512)
+      buf = buf.subarray(512)
+      if (block.every((b) => b === 0)) {
+        zeros++
+        continue
+      }
+      zeros = 0
+      const size = headerSize(block)
+      dataLeft = size
+      padLeft = (512 - (size % 512)) % 512
+    }
+  }
+  if (dataLeft > 0 || pending.length > 0) {
+    throw new InvalidArgument('failed to read the build context: unexpected EOF in the tar')
+  }
+  // The end the sender left out: the last entry's padding and the two zero blocks.
+  if (padLeft > 0) yield Buffer.alloc(padLeft)
+  if (zeros < 2) yield Buffer.alloc(512 * (2 - zeros))
+}
+
 /** A tar entry's name as a clean relative path; '' for the root; refused when it climbs out. */
 function cleanEntryName(name: string): string {
   const n = posix.normalize(`/${name}`).slice(1).replace(/\/$/, '')
@@ -107,7 +172,11 @@ export class BuildContext implements SourceTree {
     const ctx = new BuildContext(dir)
     ctx.entries.set('', { type: 'dir', mode: 0o755, size: 0 })
     const extract = tar.extract()
-    const feeding = pipeline(Readable.from(decompress(stream)), extract, signal ? { signal } : {})
+    const feeding = pipeline(
+      Readable.from(completeTar(decompress(stream))),
+      extract,
+      signal ? { signal } : {},
+    )
     const consuming = (async () => {
       for await (const entry of extract as AsyncIterable<TarEntry>) {
         try {

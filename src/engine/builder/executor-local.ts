@@ -384,8 +384,20 @@ export class LocalBuildExecutor implements BuildExecutor {
       })
       child.stdout.on('data', (b: Buffer) => output('stdout', b))
       child.stderr.on('data', (b: Buffer) => output('stderr', b))
-      const onAbort = () => void this.runcCmd(['kill', id, 'KILL'])
+      // The abort can come before runc has made the container, when a kill finds nothing: keep
+      // killing until runc run itself is gone (only on this cancel path, never while building).
+      let closed = false
+      child.once('close', () => (closed = true))
+      const onAbort = () => {
+        void (async () => {
+          while (!closed) {
+            await this.runcCmd(['kill', '--all', id, 'KILL'])
+            if (!closed) await new Promise((r) => setTimeout(r, 100))
+          }
+        })()
+      }
       signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) onAbort()
       try {
         const [code, sig] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null]
         if (signal.aborted) throw signal.reason ?? new Error('aborted')

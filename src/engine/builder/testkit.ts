@@ -69,7 +69,10 @@ export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<
   await images.init()
   if (opts.baseFrom) await images.load(await opts.baseFrom.images.save(['busybox:latest'], {}), {})
   else {
-    await images.importRootfs(createReadStream(await busybox()), { changes: [], tag: 'busybox:latest' })
+    await images.importRootfs(createReadStream(await busybox()), {
+      changes: [],
+      tag: 'busybox:latest',
+    })
   }
   const executor = new LocalBuildExecutor({
     layers,
