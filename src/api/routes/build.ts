@@ -109,17 +109,15 @@ async function build(ctx: Ctx): Promise<void> {
   const classic = new ClassicStream((m) => {
     if (!quiet) stream.write(m)
   })
-  let planned = false
   let result
   try {
     result = await builder.build(ctx.req, opts, (e) => {
-      if (e.type === 'plan') planned = true
       classic.handle(e)
       if (berth) stream.write({ id: 'berth.build', aux: berthEvent(e) })
     })
   } catch (err) {
-    // Before the first step, the error is the response; after, it ends the stream.
-    if (!planned || !stream.started) throw err
+    // Before anything was sent, the error is the response; after, it ends the stream.
+    if (!stream.started) throw err
     logError({ req: ctx.req, res: ctx.res, logger: ctx.logger }, err)
     classic.flushAll()
     stream.write(errorMessage(err))

@@ -137,7 +137,7 @@ export const command: CommandDef = {
       body: ctxTar.tar,
       headers: { 'Content-Type': 'application/x-tar' },
     })
-    const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns ?? 100)
+    const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
     let imageId = ''
     let failure: string | undefined
     for await (const m of jsonLines<JSONMessage>(res)) {

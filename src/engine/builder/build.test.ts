@@ -2,10 +2,14 @@
 // a step and what does not), reproducibility across data roots, parallel stages, failures and
 // cancellation leaving nothing behind.
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import tar from 'tar-stream'
 import { readMountInfo } from '../layer/mount.ts'
 import { listImage, tarDir, testEngine, type TestEngine } from './testkit.ts'
 import type { BuildEvent } from './types.ts'
@@ -253,6 +257,72 @@ describe('builder', { concurrency: false }, () => {
     assert.ok(Date.now() - started < 30_000, 'the step was not killed')
     assert.deepEqual(await leftovers(engine), [])
     await rm(dir, { recursive: true })
+  })
+
+  test('ADD of a URL, --checksum, --unpack; COPY --parents; --add-host; --label', async () => {
+    const payload = 'downloaded\n'
+    const server = http.createServer((req, res) => {
+      if (req.url === '/files/thing.txt') res.end(payload)
+      else {
+        res.statusCode = 404
+        res.end()
+      }
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as AddressInfo).port
+    const sum = createHash('sha256').update(payload).digest('hex')
+    const dir = await contextDir({
+      Dockerfile: [
+        'FROM busybox',
+        `ADD http://127.0.0.1:${port}/files/thing.txt /dl/`,
+        `ADD --checksum=sha256:${sum} http://127.0.0.1:${port}/files/thing.txt /checked`,
+        'ADD --unpack=false a.tar /packed/',
+        'COPY --parents src/*/x.txt /p/',
+        'COPY --parents ./src/./one/x.txt /q/',
+        'RUN grep myhost /etc/hosts > /hosts',
+        '',
+      ].join('\n'),
+      'src/one/x.txt': '1',
+      'src/two/x.txt': '2',
+    })
+    const pack = tar.pack()
+    pack.entry({ name: 'inside' }, 'x')
+    pack.finalize()
+    const chunks: Buffer[] = []
+    for await (const c of pack) chunks.push(c as Buffer)
+    await writeFile(join(dir, 'a.tar'), Buffer.concat(chunks))
+    try {
+      const r = await engine.build(await tarDir(dir), {
+        extraHosts: ['myhost:10.1.2.3'],
+        labels: { 'org.example': 'yes' },
+      })
+      const img = await engine.images.resolve(r.result.imageId)
+      assert.deepEqual(img.config.config?.Labels, { 'org.example': 'yes' })
+      const files = await listImage(
+        engine,
+        img.layers.map((l) => ({
+          diffID: l.diffID,
+          blob: l.blob,
+          mediaType: l.mediaType,
+          size: l.blobSize,
+        })),
+      )
+      assert.equal(files.get('/dl/thing.txt')?.sha256, sum)
+      assert.equal(files.get('/dl/thing.txt')?.mode, '0600')
+      assert.equal(files.get('/checked')?.sha256, sum)
+      assert.equal(files.get('/packed/a.tar')?.type, 'file')
+      assert.ok(files.has('/p/src/one/x.txt') && files.has('/p/src/two/x.txt'))
+      assert.ok(files.has('/q/one/x.txt'))
+      assert.equal(files.get('/hosts')?.size, '10.1.2.3\tmyhost\n'.length)
+      const bad = await contextDir({
+        Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/files/thing.txt /x\n`,
+      })
+      await assert.rejects(engine.build(await tarDir(bad)), /digest mismatch sha256:0{64}: sha256:/)
+      await rm(bad, { recursive: true })
+    } finally {
+      server.close()
+      await rm(dir, { recursive: true })
+    }
   })
 
   test('FROM an image that is not here says so', async () => {

@@ -202,6 +202,13 @@ export class Builder implements BuildApi {
       const order = await this.resolve(run, platform)
       run.steps = stepList(plan, order)
       emit({ type: 'plan', steps: run.steps })
+      const syntax = df.directives.syntax
+      if (syntax && !/^(docker\.io\/)?docker\/dockerfile(-upstream)?([:@]|$)/.test(syntax)) {
+        emit({
+          type: 'warning',
+          message: `berth parses Dockerfiles itself; the syntax directive (${syntax}) is ignored`,
+        })
+      }
       const result = await this.runStages(run, order)
       const image = await this.finish(run, result)
       return {
@@ -495,6 +502,10 @@ export class Builder implements BuildApi {
 
     // Where the sources come from, and what identifies them for the cache.
     type Prepared = {
+      /** Where these sources go when not the instruction's destination (--parents). */
+      dest?: string
+      /** Whether archives among them are unpacked (ADD). */
+      unpack: boolean
       root: string
       srcs: { name: string; followed: string }[]
       ignored?: (r: string) => boolean
@@ -512,15 +523,36 @@ export class Builder implements BuildApi {
       if (source === undefined) {
         const srcs: { name: string; followed: string }[] = []
         for (const src of locals) {
+          // --parents keeps each source's path below the context (or below a /./ in it).
+          const pivot =
+            cmd.parents && src.includes('/./')
+              ? posix.normalize(src.slice(0, src.indexOf('/./'))).replace(/^\/+/, '')
+              : ''
           const matched = run.ctx.sources(src)
           for (const followed of matched) {
             const name = hasWildcards(src) ? followed : posix.normalize(`/${src}`).slice(1)
-            srcs.push({ name, followed })
             identity.push([src, followed, run.ctx.digest(followed, exclude)])
+            if (!cmd.parents) {
+              srcs.push({ name, followed })
+              continue
+            }
+            const keep = pivot === '' ? name : posix.relative(pivot, name)
+            const isDir = run.ctx.entry(followed)?.type === 'dir'
+            const sub = isDir ? keep : posix.dirname(keep)
+            prepared.push({
+              dest: `${posix.join(dest, sub === '.' ? '' : sub)}/`,
+              unpack: false,
+              root: run.ctx.root,
+              srcs: [{ name, followed }],
+              ignored: (r) => run.ctx.ignored(r),
+            })
           }
         }
-        if (srcs.length > 0)
-          prepared.push({ root: run.ctx.root, srcs, ignored: (r) => run.ctx.ignored(r) })
+        if (srcs.length > 0) {
+          // ADD unpacks local archives unless --unpack=false.
+          const unpack = add && cmd.unpack !== false
+          prepared.push({ root: run.ctx.root, srcs, unpack, ignored: (r) => run.ctx.ignored(r) })
+        }
       } else {
         const layers =
           source.kind === 'stage'
@@ -539,26 +571,39 @@ export class Builder implements BuildApi {
             await snap.release()
             throw err
           }
-          prepared.push({ root: snap.root, srcs, release: () => snap.release() })
+          prepared.push({ root: snap.root, srcs, unpack: false, release: () => snap.release() })
         }
       }
-      // Heredoc files and downloads are files of their own, made in a directory of the step.
-      if (cmd.contents.length > 0 || urls.length > 0) {
+      // Heredoc files and downloads are files of their own, each made in a directory of the step.
+      for (const c of cmd.contents) {
         const dir = await mkdtemp(join(run.tmp, 'inline-'))
-        const srcs: { name: string; followed: string }[] = []
-        for (const c of cmd.contents) {
-          const name = posix.basename(posix.normalize(`/${c.path}`))
-          await writeFile(join(dir, name), c.data, { mode: 0o644 })
-          await chmod(join(dir, name), 0o644)
-          srcs.push({ name, followed: name })
-          identity.push(['inline', name, createHash('sha256').update(c.data).digest('hex')])
-        }
-        for (const url of urls) {
+        const name = posix.basename(posix.normalize(`/${c.path}`))
+        await writeFile(join(dir, name), c.data, { mode: 0o644 })
+        await chmod(join(dir, name), 0o644)
+        identity.push(['inline', name, createHash('sha256').update(c.data).digest('hex')])
+        prepared.push({
+          root: dir,
+          srcs: [{ name, followed: name }],
+          unpack: false,
+          release: () => rm(dir, { recursive: true, force: true }),
+        })
+      }
+      for (const url of urls) {
+        const dir = await mkdtemp(join(run.tmp, 'download-'))
+        const release = () => rm(dir, { recursive: true, force: true })
+        try {
           const { name, sha256 } = await download(url, dir, cmd.checksum, run.signal)
-          srcs.push({ name, followed: name })
-          identity.push(['url', url, name, sha256])
+          identity.push(['url', url, name, sha256, cmd.unpack === true])
+          prepared.push({
+            root: dir,
+            srcs: [{ name, followed: name }],
+            unpack: cmd.unpack === true,
+            release,
+          })
+        } catch (err) {
+          await release()
+          throw err
         }
-        prepared.push({ root: dir, srcs, release: () => rm(dir, { recursive: true, force: true }) })
       }
       const numericChown = cmd.chown === '' || /^\d+(:\d+)?$/.test(cmd.chown)
       const key = {
@@ -591,7 +636,7 @@ export class Builder implements BuildApi {
           for (const p of prepared) {
             await copyInto({
               destRoot: snap.root,
-              dest,
+              dest: p.dest ?? dest,
               srcRoot: p.root,
               srcs: p.srcs,
               ...(p.ignored ? { ignored: p.ignored } : {}),
@@ -600,7 +645,7 @@ export class Builder implements BuildApi {
               chown: owner ?? (source === undefined ? { uid: 0, gid: 0 } : undefined),
               ...(owner ? { archiveOwner: owner } : {}),
               ...(mode ? { chmod: mode } : {}),
-              unpack: add && p.root === run.ctx.root,
+              unpack: p.unpack,
             })
           }
         },

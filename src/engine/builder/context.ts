@@ -118,9 +118,12 @@ async function* completeTar(source: AsyncIterable<Buffer>): AsyncGenerator<Buffe
 
 /** A tar entry's name as a clean relative path; '' for the root; refused when it climbs out. */
 function cleanEntryName(name: string): string {
-  const n = posix.normalize(`/${name}`).slice(1).replace(/\/$/, '')
-  if (n.startsWith('..')) throw new InvalidArgument(`invalid build context: ${name} is outside it`)
-  return n
+  // As moby's untar: an absolute name is taken below the root, a climbing one is refused.
+  const n = posix.normalize(name.replace(/^\/+/, '') || '.').replace(/\/$/, '')
+  if (n === '..' || n.startsWith('../')) {
+    throw new InvalidArgument(`invalid build context: ${JSON.stringify(name)} is outside it`)
+  }
+  return n === '.' ? '' : n
 }
 
 /** filepath.Match for one path component (`*`, `?`, `[...]`, backslash escapes). */
