@@ -50,6 +50,5 @@ test('tty: one redrawn block with states and times', () => {
   assert.match(text, /\[\+\] Building [0-9.]+s \(3\/4\)\n/)
   assert.match(text, / => CACHED \[3\/4\] COPY \. \/app +[0-9.]+s\n/)
   assert.match(text, / => ERROR \[4\/4\] RUN make +[0-9.]+s\n/)
-  for (const line of text.split('\n'))
-    assert.ok(line.replace(ANSI, '').length <= 60, line)
+  for (const line of text.split('\n')) assert.ok(line.replace(ANSI, '').length <= 60, line)
 })
