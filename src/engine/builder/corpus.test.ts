@@ -77,7 +77,7 @@ describe('Dockerfile corpus against BuildKit', { concurrency: false }, () => {
     test(`${c.name}: ${c.spec.about}`, async () => {
       const want: EngineResult =
         c.spec.expect === 'classic' ? c.expected.classic : c.expected.buildkit
-      const dir = await caseContext(join(caseDir(c.name), 'context'), c.spec.modes)
+      const dir = await caseContext(join(caseDir(c.name), 'context'), c.spec.modes, c.spec.symlinks)
       try {
         let result
         try {

@@ -4,7 +4,17 @@
 import { execFile } from 'node:child_process'
 import { createReadStream } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { chmod, cp, lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises'
+import {
+  chmod,
+  cp,
+  lstat,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+} from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -151,9 +161,11 @@ export async function tarDir(dir: string): Promise<Readable> {
 export async function caseContext(
   contextDir: string,
   modes: Record<string, string> = {},
+  symlinks: Record<string, string> = {},
 ): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'bb-case-'))
   await cp(contextDir, dir, { recursive: true, verbatimSymlinks: true })
+  for (const [p, t] of Object.entries(symlinks)) await symlink(t, join(dir, p))
   for (const [p, m] of Object.entries(modes)) await chmod(join(dir, p), Number.parseInt(m, 8))
   return dir
 }

@@ -30,6 +30,11 @@ export interface CaseSpec {
   drop?: string[]
   /** Permission bits to give context paths before building (git keeps only the x bit). */
   modes?: Record<string, string>
+  /**
+   * Symlinks to make in the context before building (path: target), kept out of the repository
+   * where a dangling or looping one would trip tools that walk it.
+   */
+  symlinks?: Record<string, string>
 }
 
 export interface FileEntry {

@@ -17,7 +17,7 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -153,6 +153,7 @@ async function build(
   if (existsSync(join(dir, 'oracle'))) {
     await cp(join(dir, 'oracle'), context, { recursive: true, verbatimSymlinks: true })
   }
+  for (const [p, t] of Object.entries(spec.symlinks ?? {})) await symlink(t, join(context, p))
   for (const [p, m] of Object.entries(spec.modes ?? {}))
     await chmod(join(context, p), parseInt(m, 8))
   const dockerfile = join(context, spec.dockerfile ?? 'Dockerfile')
