@@ -190,6 +190,22 @@ describe('builder', { concurrency: false }, () => {
     )
     assert.equal(files.get('/seen')?.size, 5)
     assert.equal(files.has('/c'), false)
+    const seeded = await contextDir({
+      Dockerfile: `FROM busybox\nRUN --mount=type=cache,target=/c,id=seed-${process.pid},from=busybox,source=/etc cat /c/group > /group\n`,
+    })
+    const g = await engine.build(await tarDir(seeded))
+    const gimg = await engine.images.resolve(g.result.imageId)
+    const gfiles = await listImage(
+      engine,
+      gimg.layers.map((l) => ({
+        diffID: l.diffID,
+        blob: l.blob,
+        mediaType: l.mediaType,
+        size: l.blobSize,
+      })),
+    )
+    assert.equal(gfiles.get('/group')?.sha256, files.get('/etc/group')?.sha256)
+    await rm(seeded, { recursive: true })
     await rm(one, { recursive: true })
     await rm(two, { recursive: true })
   })

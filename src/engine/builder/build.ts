@@ -134,6 +134,8 @@ function shortId(d: string): string {
 
 export class Builder implements BuildApi {
   private readonly locks = new Map<string, Promise<void>>()
+  /** Cache mounts steps are using now, and how many. */
+  private readonly inUse = new Map<string, number>()
 
   constructor(private readonly deps: BuilderDeps) {}
 
@@ -737,7 +739,9 @@ export class Builder implements BuildApi {
           mountKeys.push(['bind', target, m.readOnly, m.source, layers.map((l) => l.diffID)])
         }
       } else if (m.type === 'cache') {
-        mountKeys.push(['cache', target, m.cacheId || posix.normalize(m.target)])
+        // A cache mount's contents are not part of the key: the step's result is not promised
+        // to be the same whatever the cache holds, as with BuildKit.
+        mountKeys.push(['cache', target, m.cacheId || posix.normalize(m.target), m.sharing])
       } else if (m.type === 'tmpfs') {
         mountKeys.push(['tmpfs', target, m.sizeLimit])
       } else {
@@ -776,12 +780,47 @@ export class Builder implements BuildApi {
             })
           } else if (m.type === 'cache') {
             const id = m.cacheId || posix.normalize(m.target)
-            const dir = await this.deps.cache.mount(id, {
-              uid: m.uid ?? 0,
-              gid: m.gid ?? 0,
-              mode: m.mode ?? 0o755,
-            })
-            if (m.sharing === 'locked') releases.push(await this.lock(`cache:${id}`))
+            // from= fills a new cache directory with a stage's or image's files.
+            const seed = from
+              ? async (dir: string) => {
+                  const layers =
+                    from.kind === 'stage'
+                      ? (await run.stages.get(from.index)!.done).layers
+                      : run.images.get(from.ref)!.layers
+                  const src = await this.deps.executor.snapshot(layers, run.signal)
+                  try {
+                    const rel = (await rootSources(src.root, m.source || '/'))[0]!
+                    await copyInto({
+                      destRoot: dir,
+                      dest: '/',
+                      srcRoot: src.root,
+                      srcs: [rel],
+                      unpack: false,
+                    })
+                  } finally {
+                    await src.release()
+                  }
+                }
+              : undefined
+            const owner = { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o755 }
+            let dir: string
+            if (m.sharing === 'private' && this.inUse.has(id)) {
+              // In use by another step: this one gets a directory of its own, as BuildKit's
+              // private sharing does (kept for this step only).
+              dir = await mkdtemp(join(run.tmp, 'cache-'))
+              await chown(dir, owner.uid, owner.gid)
+              await chmod(dir, owner.mode)
+              if (seed) await seed(dir)
+            } else {
+              if (m.sharing === 'locked') releases.push(await this.lock(`cache:${id}`))
+              dir = await this.deps.cache.mount(id, owner, seed)
+              this.inUse.set(id, (this.inUse.get(id) ?? 0) + 1)
+              releases.push(async () => {
+                const n = (this.inUse.get(id) ?? 1) - 1
+                if (n === 0) this.inUse.delete(id)
+                else this.inUse.set(id, n)
+              })
+            }
             stepMounts.push({
               type: 'bind',
               source: dir,

@@ -97,7 +97,11 @@ export class BuildCache {
   }
 
   /** The persistent directory of a cache mount, made (owned and moded as asked) on first use. */
-  async mount(id: string, owner: { uid: number; gid: number; mode: number }): Promise<string> {
+  async mount(
+    id: string,
+    owner: { uid: number; gid: number; mode: number },
+    seed?: (dir: string) => Promise<void>,
+  ): Promise<string> {
     const name = createHash('sha256').update(id).digest('hex')
     const dir = join(this.dir, 'mounts', name)
     const now = new Date().toISOString()
@@ -107,6 +111,12 @@ export class BuildCache {
         await mkdir(dir, { mode: owner.mode })
         await chown(dir, owner.uid, owner.gid)
         await chmod(dir, owner.mode)
+        if (seed) {
+          await seed(dir).catch(async (err: unknown) => {
+            await rm(dir, { recursive: true, force: true })
+            throw err
+          })
+        }
       } catch (err) {
         if (errnoCode(err) !== 'EEXIST') throw err
       }
