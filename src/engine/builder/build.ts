@@ -29,7 +29,6 @@ import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import type { ImageConfig } from '../image/types.ts'
-import { resolveUser } from '../runtime/user.ts'
 import { BuildCache, cacheKey } from './cache.ts'
 import { BuildContext, hasWildcards } from './context.ts'
 import { copyInto, parseChmod, type Owner } from './copy.ts'
@@ -467,7 +466,9 @@ export class Builder implements BuildApi {
       `WORKDIR ${wd}`,
       async (snap) => {
         const owner =
-          user === '' ? undefined : await resolveUser(snap.root, user).catch(() => undefined)
+          user === ''
+            ? undefined
+            : await this.deps.executor.userIds(snap.root, user).catch(() => undefined)
         await mkdirAll(snap.root, wd, owner)
       },
     )

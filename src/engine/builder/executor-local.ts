@@ -300,6 +300,11 @@ export class LocalBuildExecutor implements BuildExecutor {
     }
   }
 
+  async userIds(root: string, user: string): Promise<{ uid: number; gid: number }> {
+    const u = await resolveUser(root, user)
+    return { uid: u.uid, gid: u.gid }
+  }
+
   async hasLayer(layer: LayerRef): Promise<boolean> {
     return (await this.deps.layers.has(layer.diffID)) && (await this.deps.blobs.has(layer.blob))
   }

@@ -161,6 +161,8 @@ export interface BuildExecutor {
   writeLayer(tar: Readable, signal?: AbortSignal): Promise<LayerRef>
   /** Whether a layer the cache refers to is still stored. */
   hasLayer(layer: LayerRef): Promise<boolean>
+  /** A Docker user spec's ids as the root's /etc/passwd and /etc/group give them. */
+  userIds(root: string, user: string): Promise<{ uid: number; gid: number }>
 }
 
 export interface BuildImages {
