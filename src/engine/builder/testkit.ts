@@ -2,7 +2,7 @@
 // a builder over them, context tars from directories, and image file listings. Not used by the
 // daemon.
 import { execFile } from 'node:child_process'
-import { createReadStream } from 'node:fs'
+import { createReadStream, rmSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import {
   chmod,
@@ -39,6 +39,7 @@ let busyboxTar: Promise<string> | undefined
 export function busybox(): Promise<string> {
   busyboxTar ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bb-busybox-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     const out = join(dir, 'busybox.tar')
     await run(join(REPO, 'scripts/make-busybox-rootfs.sh'), [out])
     return out
