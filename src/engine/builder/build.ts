@@ -154,6 +154,7 @@ export class Builder implements BuildApi {
         )
       }
     }
+    await this.deps.cache.load()
     if (opts.pull && !this.deps.images.pull) {
       throw new InvalidArgument(
         '--pull needs the registry client, which this berthd does not have yet',
@@ -972,6 +973,7 @@ export class Builder implements BuildApi {
   }
 
   async cacheUsage(): Promise<CacheRecordInfo[]> {
+    await this.deps.cache.load()
     const inUse = (await this.deps.layersInUse?.()) ?? new Set<string>()
     const out: CacheRecordInfo[] = this.deps.cache.list().map((r) => ({
       id: r.key.slice(0, 25),
@@ -1003,6 +1005,7 @@ export class Builder implements BuildApi {
     untilMs?: number
     keepBytes?: number
   }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    await this.deps.cache.load()
     const inUse = (await this.deps.layersInUse?.()) ?? new Set<string>()
     const cutoff = opts.untilMs === undefined ? Infinity : Date.now() - opts.untilMs
     const deleted: string[] = []

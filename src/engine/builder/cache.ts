@@ -37,9 +37,20 @@ export class BuildCache {
 
   constructor(private readonly dir: string) {}
 
+  private loaded: Promise<void> | undefined
+
   async init(): Promise<void> {
     await mkdir(join(this.dir, 'records'), { recursive: true, mode: 0o700 })
     await mkdir(join(this.dir, 'mounts'), { recursive: true, mode: 0o700 })
+  }
+
+  /** Reads the records, once, when a build or prune first needs them (not at daemon start). */
+  load(): Promise<void> {
+    this.loaded ??= this.readAll()
+    return this.loaded
+  }
+
+  private async readAll(): Promise<void> {
     for (const name of await readdir(join(this.dir, 'records'))) {
       if (!name.endsWith('.json')) {
         // A temporary file left by a write that was cut short.
