@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Engine } from '../engine/engine.ts'
 import { InvalidArgument } from '../engine/errors.ts'
-import type { Logger } from '../daemon/log.ts'
+import type { Logger } from '../engine/logger.ts'
 import { Router, type Ctx } from './router.ts'
 import { Query } from './query.ts'
 import { writeError } from './errors.ts'
@@ -108,6 +108,7 @@ export function createApiServer(engine: Engine, deps: ApiServerDeps): http.Serve
         res,
         engine,
         logger,
+        operation: m.operation,
         params: m.params,
         query: new Query(new URLSearchParams(search)),
         apiVersion,

@@ -1,6 +1,7 @@
 // Container routes: decode the request, call the container service, encode Docker's shapes.
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
+import type { NetworkSettings } from '../../engine/network/types.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readBody, readJson, sendJson, sendStatus } from '../http.ts'
@@ -8,6 +9,8 @@ import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
 import { humanDuration } from '../../lib/units.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
+import { parsed } from '../../engine/grammar.ts'
 import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
@@ -43,6 +46,7 @@ function unixSeconds(iso: string): number {
 
 export function summary(
   c: Container,
+  net: NetworkSettings,
   size?: { rw: number; rootfs: number },
 ): Record<string, unknown> {
   return {
@@ -58,12 +62,16 @@ export function summary(
     State: c.state.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: net.Networks },
     Mounts: mountPoints(c),
   }
 }
 
-export function inspect(c: Container, dataRoot: string): Record<string, unknown> {
+export function inspect(
+  c: Container,
+  dataRoot: string,
+  net: NetworkSettings,
+): Record<string, unknown> {
   const dir = `${dataRoot}/containers/${c.id}`
   return {
     Id: c.id,
@@ -116,13 +124,8 @@ export function inspect(c: Container, dataRoot: string): Record<string, unknown>
       Labels: {},
       ...c.config,
     },
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      Ports: {},
-      SandboxKey: '',
-      Networks: {},
-    },
+    // The container's network manager says what its network is.
+    NetworkSettings: net,
   }
 }
 
@@ -159,7 +162,8 @@ async function list(ctx: Ctx): Promise<void> {
   const size = ctx.query.bool('size')
   const out = []
   for (const c of items) {
-    const s = summary(c, size ? await containers(ctx).sizes(c.id) : undefined)
+    const net = await containers(ctx).networkSettings(c.id)
+    const s = summary(c, net, size ? await containers(ctx).sizes(c.id) : undefined)
     out.push({ ...s, Image: await shownImage(ctx, c) })
   }
   sendJson(ctx, 200, out)
@@ -264,8 +268,9 @@ async function logs(ctx: Ctx): Promise<void> {
     throw new InvalidArgument('Bad parameters: you must choose at least one stream')
   }
   const c = await containers(ctx).get(ctx.params.id as string)
+  // moby reads tail with strconv.Atoi and takes anything else (all, "", junk) as every line.
   const tailRaw = q.get('tail') ?? 'all'
-  const tail = tailRaw === 'all' || tailRaw === '' ? undefined : Number.parseInt(tailRaw, 10)
+  const tail = /^[-+]?\d+$/.test(tailRaw) ? Number(tailRaw) : undefined
   const entries = await containers(ctx).logs(c.id, {
     follow: q.bool('follow'),
     since: parseTime(q.get('since')),
@@ -297,18 +302,15 @@ export function rfc3339NanoFixed(time: string): string {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}Z`
 }
 
-/** Docker's since/until: unix seconds (fractional allowed); RFC 3339 too. */
+/** logs' since/until: unix seconds (the client's forms too, lib/timestamp.ts); 0 is none. */
 function parseTime(v: string | undefined): number | undefined {
   if (v === undefined || v === '' || v === '0') return undefined
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t)) throw new InvalidArgument(`invalid value for "since": ${v}`)
-  return t / 1000
+  return Number(parsed(() => timestampNanos(v))) / 1e9
 }
 
 async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
-  const out = inspect(c, ctx.engine.dataRoot)
+  const out = inspect(c, ctx.engine.dataRoot, await containers(ctx).networkSettings(c.id))
   if (ctx.query.bool('size')) {
     const s = await containers(ctx).sizes(c.id)
     Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })
