@@ -1,6 +1,5 @@
 // POST /build (the classic builder's endpoint, which the docker CLI uses without buildx) and
 // POST /build/prune. The request body is the build context, streamed to the engine as it arrives.
-import { StepFailed } from '../../engine/builder/errors.ts'
 import type { BuildEvent, BuildOptions, NetworkMode } from '../../engine/builder/types.ts'
 import { InvalidArgument, Unavailable } from '../../engine/errors.ts'
 import { familiarString, parseNamed, tagNameOnly } from '../../engine/reference/reference.ts'
@@ -50,9 +49,8 @@ function networkMode(raw: string | undefined): NetworkMode {
 }
 
 /** Docker's error line, with the exit code of a failed step. */
-function errorMessage(err: unknown): JsonMessage {
+function errorMessage(err: unknown, code: number | undefined): JsonMessage {
   const message = messageOf(err)
-  const code = err instanceof StepFailed ? err.exitCode : undefined
   return { errorDetail: code === undefined ? { message } : { code, message }, error: message }
 }
 
@@ -110,8 +108,10 @@ async function build(ctx: Ctx): Promise<void> {
     if (!quiet) stream.write(m)
   })
   let result
+  let exitCode: number | undefined
   try {
     result = await builder.build(ctx.req, opts, (e) => {
+      if (e.type === 'error') exitCode = e.exitCode
       classic.handle(e)
       if (berth) stream.write({ id: 'berth.build', aux: berthEvent(e) })
     })
@@ -120,7 +120,7 @@ async function build(ctx: Ctx): Promise<void> {
     if (!stream.started) throw err
     logError({ req: ctx.req, res: ctx.res, logger: ctx.logger }, err)
     classic.flushAll()
-    stream.write(errorMessage(err))
+    stream.write(errorMessage(err, exitCode))
     stream.end()
     return
   }

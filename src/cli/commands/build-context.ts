@@ -9,7 +9,7 @@ import { lstat, readFile, readdir, readlink } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import tar, { type Header } from 'tar-stream'
-import { PatternMatcher, readIgnoreFile } from '../../engine/builder/dockerignore.ts'
+import { PatternMatcher, readIgnoreFile } from '../../lib/dockerignore.ts'
 import { CliError } from '../command.ts'
 
 export interface PackedContext {

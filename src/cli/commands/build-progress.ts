@@ -2,11 +2,25 @@
 // on a terminal a live view like BuildKit's (each step with its state, whether it came from the
 // cache, its time, and the running step's last output lines, redrawn in place); otherwise, or with
 // --progress=plain, BuildKit's plain lines (#N for each step, its output, DONE/CACHED/ERROR).
-import type { BuildEvent, StepInfo } from '../../engine/builder/types.ts'
+/** A step as the plan event lists it (berthd's BuildEvent, as JSON). */
+interface StepInfo {
+  index: number
+  stage: number
+  stageName: string
+  text: string
+  heavy: boolean
+}
 
+/** The build events berthd sends in its berth.build aux messages (output as text). */
 type WireEvent =
-  | Exclude<BuildEvent, { type: 'output' }>
+  | { type: 'plan'; steps: StepInfo[] }
+  | { type: 'start'; step: number }
+  | { type: 'done'; step: number; cached: boolean; durationMs: number; id?: string }
+  | { type: 'running'; step: number; id: string }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: string }
+  | { type: 'error'; step: number; message: string; exitCode?: number }
+  | { type: 'warning'; message: string }
+  | { type: 'pull'; ref: string; status: string }
 
 interface StepView {
   info: StepInfo

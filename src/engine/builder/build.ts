@@ -45,7 +45,8 @@ import {
   type ArgContext,
   type StageState,
 } from './dispatch.ts'
-import { PatternMatcher } from './dockerignore.ts'
+import { PatternMatcher } from '../../lib/dockerignore.ts'
+import { parsed } from '../grammar.ts'
 import { DockerfileError, StepFailed, goQuote } from './errors.ts'
 import {
   parseDockerfile,
@@ -390,7 +391,12 @@ export class Builder implements BuildApi {
           err instanceof DockerfileError && err.startLine === undefined
             ? Object.assign(err, { startLine: pc.cmd.startLine, endLine: pc.cmd.endLine })
             : err
-        run.emit({ type: 'error', step, message: (e as Error).message })
+        run.emit({
+          type: 'error',
+          step,
+          message: (e as Error).message,
+          ...(e instanceof StepFailed ? { exitCode: e.exitCode } : {}),
+        })
         throw e
       }
     }
@@ -490,7 +496,8 @@ export class Builder implements BuildApi {
       if (!/^https?:\/\//.test(cmd.srcs[0]!))
         throw new DockerfileError('checksum requires HTTP(S) or Git sources')
     }
-    const exclude = cmd.excludes.length > 0 ? new PatternMatcher(cmd.excludes) : undefined
+    const exclude =
+      cmd.excludes.length > 0 ? parsed(() => new PatternMatcher(cmd.excludes)) : undefined
     const add = cmd.kind === 'add'
     const words = [
       cmd.kind.toUpperCase(),

@@ -23,7 +23,8 @@ import tar from 'tar-stream'
 import { decompress } from '../compression.ts'
 import { InvalidArgument, errnoCode } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
-import { PatternMatcher, readIgnoreFile } from './dockerignore.ts'
+import { parsed } from '../grammar.ts'
+import { PatternMatcher, readIgnoreFile } from '../../lib/dockerignore.ts'
 
 export interface ContextEntry {
   type: 'file' | 'dir' | 'symlink'
@@ -325,7 +326,7 @@ export class BuildContext implements SourceTree {
     const specific = await this.readText(`${dockerfile}.dockerignore`)
     const text = specific ?? (await this.readText('.dockerignore'))
     const patterns = text === undefined ? [] : readIgnoreFile(text)
-    this.ignore = new PatternMatcher(patterns)
+    this.ignore = parsed(() => new PatternMatcher(patterns))
     this.ignoredCache.clear()
     this.presentCache.clear()
     return patterns

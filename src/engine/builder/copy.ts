@@ -28,7 +28,7 @@ import tar from 'tar-stream'
 import { decompress, detectCompression } from '../compression.ts'
 import { InvalidArgument, errnoCode } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
-import type { PatternMatcher } from './dockerignore.ts'
+import type { PatternMatcher } from '../../lib/dockerignore.ts'
 
 export interface Owner {
   uid: number

@@ -4,7 +4,7 @@
 // and its history. Pure: the instructions that change files (RUN, COPY, ADD, and WORKDIR's mkdir)
 // are carried out in build.ts.
 import { posix } from 'node:path'
-import { parseSignal } from '../container/signals.ts'
+import { parseSignal } from '../../lib/signal.ts'
 import type { HistoryEntry, ImageConfig, ImageRunConfig } from '../image/types.ts'
 import { DockerfileError, goQuote } from './errors.ts'
 import type { ArgDef, Command, CopyCommand } from './instructions.ts'

@@ -53,7 +53,8 @@ export type BuildEvent =
   | { type: 'done'; step: number; cached: boolean; durationMs: number; id?: string }
   | { type: 'running'; step: number; id: string }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: Buffer }
-  | { type: 'error'; step: number; message: string }
+  /** A step failed; exitCode when it was a RUN whose process exited non-zero. */
+  | { type: 'error'; step: number; message: string; exitCode?: number }
   | { type: 'warning'; message: string }
   /** A FROM image that is not here is being fetched. */
   | { type: 'pull'; ref: string; status: string }

@@ -4,7 +4,7 @@
 // left out when it or any of its parent directories is. Written here because @balena/dockerignore
 // follows the older fileutils rules (no parent-directory matching for `!` exceptions).
 import { posix } from 'node:path'
-import { InvalidArgument } from '../errors.ts'
+import { ParseError } from './errors.ts'
 
 /** The patterns of a .dockerignore file, as Docker reads them. */
 export function readIgnoreFile(text: string): string[] {
@@ -97,7 +97,7 @@ function compile(cleaned: string): Pick<Pattern, 'type' | 're'> {
   try {
     return { type, re: new RegExp(`${re}$`, 'u') }
   } catch {
-    throw new InvalidArgument('syntax error in pattern')
+    throw new ParseError('syntax error in pattern')
   }
 }
 
@@ -126,7 +126,7 @@ function checkSyntax(p: string): void {
     else if (c === '[' && !open) open = true
     else if (c === ']' && open) open = false
   }
-  if (open) throw new InvalidArgument('syntax error in pattern')
+  if (open) throw new ParseError('syntax error in pattern')
 }
 
 export class PatternMatcher {
@@ -142,7 +142,7 @@ export class PatternMatcher {
       raw = clean(raw)
       let exclusion = false
       if (raw.startsWith('!')) {
-        if (raw.length === 1) throw new InvalidArgument('illegal exclusion pattern: "!"')
+        if (raw.length === 1) throw new ParseError('illegal exclusion pattern: "!"')
         exclusion = true
         exclusions = true
         raw = raw.slice(1)
