@@ -24,7 +24,11 @@ import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { Builder } from '../engine/builder/build.ts'
 import { BuildCache } from '../engine/builder/cache.ts'
-import { LocalBuildExecutor, buildImagesOver } from '../engine/builder/executor-local.ts'
+import { TaskExecutor } from '../engine/builder/executor.ts'
+import { buildImagesOver } from '../engine/builder/images.ts'
+import { emitImageEvent } from '../engine/image/events.ts'
+import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
+import { EngineDiskUsage } from '../engine/system/df.ts'
 import { HostSystem } from '../engine/system/host.ts'
 import type { Logger } from './log.ts'
 
@@ -49,6 +53,8 @@ export async function createEngine(opts: {
     layers,
     usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
     events,
+    // The build cache keeps its layers through garbage collection and image removal.
+    roots: [{ held: () => builder.held() }],
   })
   const mount = async (m: Mount): Promise<void> => mountOverlay(m)
   // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
@@ -113,9 +119,36 @@ export async function createEngine(opts: {
     events,
     resolveUser,
   })
+  // Builds: RUN steps are tasks in networks the seam prepares; layers come in through ingest.
+  const buildExecutor = new TaskExecutor({
+    layers,
+    blobs,
+    ingest: images.ingest,
+    tasks,
+    networks: network,
+    diff: { dirs: overlayDirs, tar: stepDiffTar },
+    mount,
+    unmount: unmountDetached,
+    resolveUser,
+    dir: join(dataRoot, 'builder'),
+    logger,
+  })
+  const builder: Builder = new Builder({
+    executor: buildExecutor,
+    images: buildImagesOver(images, {
+      onTag: (img, tag) => emitImageEvent(events, 'tag', img.id, tag, img),
+    }),
+    cache: new BuildCache(join(dataRoot, 'builder', 'cache')),
+    tmpDir: join(dataRoot, 'builder', 'tmp'),
+    imageLayers: async () =>
+      new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
+    content: images,
+  })
   await blobs.init()
   await layers.init()
   await images.init()
+  await buildExecutor.init()
+  await builder.init()
   const collected = await images.collectGarbage()
   if (collected.blobs > 0 || collected.layers > 0) {
     logger.info(
@@ -128,26 +161,6 @@ export async function createEngine(opts: {
   }
   await volumes.init()
   await containers.init()
-  // The builder runs its steps through its own executor seam (today's layer store and runc).
-  const buildExecutor = new LocalBuildExecutor({
-    layers,
-    blobs,
-    dir: join(dataRoot, 'builder'),
-    mount: (m) => mountOverlay(m),
-    unmount: (target) => unmount(target, { detach: true }),
-  })
-  await buildExecutor.init()
-  const buildCache = new BuildCache(join(dataRoot, 'builder', 'cache'))
-  await buildCache.init()
-  const builder = new Builder({
-    executor: buildExecutor,
-    images: buildImagesOver(images),
-    cache: buildCache,
-    tmpDir: join(dataRoot, 'builder', 'tmp'),
-    layersInUse: async () =>
-      new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
-  })
-  await builder.init()
 
   return {
     dataRoot,
@@ -164,6 +177,13 @@ export async function createEngine(opts: {
       // The drivers wired here: local volumes, and today's network modes (host, and none,
       // whose driver Docker calls null); the bridge adds itself when it is wired.
       plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+      usage: new EngineDiskUsage({
+        images,
+        layerSize: async (d) => (await layers.info(d).catch(() => ({ size: 0 }))).size,
+        containers,
+        volumes,
+        builder,
+      }),
     }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

@@ -218,7 +218,7 @@ describe('POST /build', () => {
       setTimeout(() => reject(new Error('the build never started its step')), 60_000).unref()
     })
     // The step's process is killed and its files go; wait for berthd to finish cleaning up.
-    const tasks = join(d.dataRoot, 'builder', 'tasks')
+    const tasks = join(d.dataRoot, 'builder', 'steps')
     for (let i = 0; i < 100 && (await readdir(tasks)).length > 0; i++)
       await new Promise((r) => setTimeout(r, 100))
     assert.deepEqual(await readdir(tasks), [])

@@ -8,7 +8,7 @@ import { logError, messageOf } from '../errors.ts'
 import { sendJson } from '../http.ts'
 import type { Ctx, Router } from '../router.ts'
 import { JsonStream, type JsonMessage } from '../stream.ts'
-import { parseTimestamp } from './images.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
@@ -140,29 +140,54 @@ async function build(ctx: Ctx): Promise<void> {
   stream.end()
 }
 
+/** The build cache filters moby passes on to BuildKit (its cacheFields), and until/unused-for. */
+const CACHE_FILTERS = ['id', 'parent', 'type', 'description', 'inuse', 'shared', 'private']
+
+/**
+ * moby's build-cache prune filters: `until` (or its older name `unused-for`) is a duration or a
+ * timestamp, once; it keeps what was used since then.
+ */
+function keepDuration(f: ReturnType<typeof parseFilters>, now: number): number | undefined {
+  const until = f.get('until')
+  const unusedFor = f.get('unused-for')
+  if (until.length > 0 && unusedFor.length > 0)
+    throw new InvalidArgument('conflicting filters: "until" and "unused-for"')
+  const key = unusedFor.length > 0 ? 'unused-for' : 'until'
+  const values = [...until, ...unusedFor]
+  if (values.length === 0) return undefined
+  if (values.length > 1) throw new InvalidArgument('filters expect only one value')
+  let at: number
+  try {
+    at = Number(timestampNanos(values[0]!, now)) / 1e6
+  } catch (err) {
+    throw new InvalidArgument(
+      `"${key}" filter expects a duration (e.g., '24h') or a timestamp: ${(err as Error).message}`,
+      { cause: err },
+    )
+  }
+  return Math.max(now - at, 0)
+}
+
 async function prune(ctx: Ctx): Promise<void> {
   const builder = ctx.engine.builder
   if (!builder) throw new Unavailable('this daemon has no builder')
   const filters = parseFilters(ctx.query.get('filters'))
-  filters.validate([
-    'until',
-    'unused-for',
-    'id',
-    'parent',
-    'type',
-    'description',
-    'inuse',
-    'shared',
-    'private',
-  ])
-  let untilMs: number | undefined
-  const now = Date.now()
-  for (const v of [...filters.get('until'), ...filters.get('unused-for')]) {
-    untilMs = now - parseTimestamp(v, now)
+  filters.validate(['until', 'unused-for', ...CACHE_FILTERS])
+  for (const k of CACHE_FILTERS) {
+    if (filters.has(k)) {
+      throw new InvalidArgument(
+        `the ${k} filter of builder prune is not supported by berth; until is`,
+      )
+    }
   }
+  const keep = keepDuration(filters, Date.now())
+  // keep-storage (API < 1.48) and its newer name reserved-space: bytes of cache to keep.
+  const keepBytes = ctx.query.int('reserved-space', ctx.query.int('keep-storage', 0))
+  if (keepBytes < 0) throw new InvalidArgument('keep-storage must not be negative')
   const r = await builder.prune({
     all: ctx.query.bool('all'),
-    ...(untilMs !== undefined ? { untilMs } : {}),
+    ...(keep !== undefined ? { keepDuration: keep } : {}),
+    ...(keepBytes > 0 ? { keepBytes } : {}),
   })
   sendJson(ctx, 200, { CachesDeleted: r.deleted, SpaceReclaimed: r.spaceReclaimed })
 }

@@ -41,10 +41,12 @@ async function leftovers(engine: TestEngine): Promise<string[]> {
   for (const id of await engine.layers.listRW()) out.push(`rw layer ${id}`)
   for (const m of await readMountInfo())
     if (m.mountPoint.startsWith(engine.dir)) out.push(`mount ${m.mountPoint}`)
-  for (const d of ['tmp', 'mnt', 'tasks']) {
+  for (const d of ['tmp', 'mnt', 'steps']) {
     for (const n of await readdir(join(engine.dir, 'builder', d)).catch(() => []))
       out.push(`${d}/${n}`)
   }
+  // A step's process runs under conmon: no runtime state may outlive it.
+  for (const id of await engine.runtime.knownIds()) out.push(`runtime state ${id}`)
   return out
 }
 
@@ -66,11 +68,14 @@ describe('builder', { concurrency: false }, () => {
     })
     const first = await engine.build(await tarDir(dir))
     assert.deepEqual(summary(first.events).cached, [])
+    const runs = engine.taskRuns()
     const second = await engine.build(await tarDir(dir))
     assert.equal(second.result.imageId, first.result.imageId)
     const s = summary(second.events)
     assert.deepEqual(s.built, [])
     assert.equal(s.runs, 0)
+    // The task runner itself started nothing.
+    assert.equal(engine.taskRuns(), runs)
     await rm(dir, { recursive: true })
   })
 
@@ -250,8 +255,9 @@ describe('builder', { concurrency: false }, () => {
   })
 
   test('aborting the build kills the running step and cleans up', async () => {
-    const dir = await contextDir({ Dockerfile: 'FROM busybox\nRUN sleep 60\n' })
+    const dir = await contextDir({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })
     const ac = new AbortController()
+    const runs = engine.taskRuns()
     const started = Date.now()
     const p = engine.builder.build(
       await tarDir(dir),
@@ -266,10 +272,12 @@ describe('builder', { concurrency: false }, () => {
         signal: ac.signal,
       },
       (e) => {
-        if (e.type === 'running') ac.abort(new Error('client went away'))
+        // Once the step's process has written: it runs.
+        if (e.type === 'output') ac.abort(new Error('client went away'))
       },
     )
     await assert.rejects(p, /client went away/)
+    assert.equal(engine.taskRuns(), runs + 1)
     assert.ok(Date.now() - started < 30_000, 'the step was not killed')
     assert.deepEqual(await leftovers(engine), [])
     await rm(dir, { recursive: true })

@@ -18,9 +18,7 @@ import {
   readFile,
   readdir,
   rm,
-  rmdir,
   stat,
-  utimes,
   writeFile,
 } from 'node:fs/promises'
 import { join, posix } from 'node:path'
@@ -28,7 +26,7 @@ import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
-import type { ImageConfig } from '../image/types.ts'
+import type { ContentCollector, ContentRoot, ImageConfig } from '../image/types.ts'
 import { BuildCache, cacheKey } from './cache.ts'
 import { BuildContext, hasWildcards } from './context.ts'
 import { copyInto, parseChmod, type Owner } from './copy.ts'
@@ -95,8 +93,10 @@ export interface BuilderDeps {
   cache: BuildCache
   /** Where contexts are unpacked and step files are made, on the data root's filesystem. */
   tmpDir: string
-  /** Layers images use (for `builder prune` and `system df`'s "in use"). */
-  layersInUse?: () => Promise<Set<string>>
+  /** Layers images use: a cache record on one is shared (system df, builder prune). */
+  imageLayers: () => Promise<Set<string>>
+  /** Frees what pruned records held, unless an image (or another record) still holds it. */
+  content: ContentCollector
 }
 
 const PROXY_ARGS = ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY']
@@ -116,6 +116,8 @@ interface Run {
   ctx: BuildContext
   lex: Lexer
   images: Map<string, BaseImage>
+  /** Layers of cache records this build uses (system df's "in use"). */
+  used: Set<string>
   stages: Map<number, StageRun>
   steps: StepInfo[]
   emit: BuildEventSink
@@ -128,12 +130,51 @@ interface Run {
   abort: () => void
 }
 
+/** What a running build holds: the images it reads and the cache records' layers it uses. */
+interface Live {
+  images: Map<string, BaseImage>
+  used: Set<string>
+}
+
+/** Many builds at once, or one prune alone: a prune waits for running builds, and builds for it. */
+class Gate {
+  private active = 0
+  private idle: (() => void)[] = []
+  private exclusive: Promise<void> | undefined
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive
+    this.active++
+    try {
+      return await fn()
+    } finally {
+      if (--this.active === 0) for (const wake of this.idle.splice(0)) wake()
+    }
+  }
+
+  async alone<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.exclusive) await this.exclusive
+    let done!: () => void
+    this.exclusive = new Promise((r) => (done = r))
+    try {
+      if (this.active > 0) await new Promise<void>((r) => this.idle.push(r))
+      return await fn()
+    } finally {
+      this.exclusive = undefined
+      done()
+    }
+  }
+}
+
 function shortId(d: string): string {
   return d.replace(/^sha256:/, '').slice(0, 12)
 }
 
-export class Builder implements BuildApi {
+export class Builder implements BuildApi, ContentRoot {
   private readonly locks = new Map<string, Promise<void>>()
+  private readonly gate = new Gate()
+  /** The running builds: the images they read (held) and the cached layers they use. */
+  private readonly running = new Set<Live>()
   /** Cache mounts steps are using now, and how many. */
   private readonly inUse = new Map<string, number>()
 
@@ -143,9 +184,36 @@ export class Builder implements BuildApi {
   async init(): Promise<void> {
     await rm(this.deps.tmpDir, { recursive: true, force: true })
     await mkdir(this.deps.tmpDir, { recursive: true, mode: 0o700 })
+    await this.deps.cache.init()
   }
 
-  async build(context: Readable, opts: BuildOptions, emit: BuildEventSink): Promise<BuildResult> {
+  build(context: Readable, opts: BuildOptions, emit: BuildEventSink): Promise<BuildResult> {
+    return this.gate.shared(() => this.buildNow(context, opts, emit))
+  }
+
+  /**
+   * What the build cache holds (every record's layer) and what running builds read: the image
+   * store's garbage collection and removals keep these.
+   */
+  async held(): Promise<{ layers: Set<Digest>; blobs: Set<Digest> }> {
+    await this.deps.cache.load()
+    const layers = new Set<Digest>()
+    const blobs = new Set<Digest>()
+    const hold = (l: LayerRef) => {
+      layers.add(l.diffID)
+      blobs.add(l.blob)
+    }
+    for (const r of this.deps.cache.list()) if (r.layer) hold(r.layer)
+    for (const live of this.running)
+      for (const img of live.images.values()) img.layers.forEach(hold)
+    return { layers, blobs }
+  }
+
+  private async buildNow(
+    context: Readable,
+    opts: BuildOptions,
+    emit: BuildEventSink,
+  ): Promise<BuildResult> {
     const platform = hostPlatform()
     if (opts.platform) {
       const want = parsePlatform(opts.platform)
@@ -167,6 +235,9 @@ export class Builder implements BuildApi {
     const id = randomBytes(12).toString('hex')
     await mkdir(this.deps.tmpDir, { recursive: true, mode: 0o700 })
     const tmp = await mkdtemp(join(this.deps.tmpDir, `build-${id}-`))
+    const images = new Map<string, BaseImage>()
+    const live: Live = { images, used: new Set() }
+    this.running.add(live)
     try {
       const ctx = await BuildContext.fromTar(context, join(tmp, 'context'), controller.signal)
       const dockerfile = opts.dockerfile || 'Dockerfile'
@@ -187,7 +258,8 @@ export class Builder implements BuildApi {
         plan,
         ctx,
         lex: new Lexer(plan.escapeToken),
-        images: new Map(),
+        images,
+        used: live.used,
         stages: new Map(),
         steps: [],
         emit,
@@ -225,6 +297,7 @@ export class Builder implements BuildApi {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort)
       controller.abort()
+      this.running.delete(live)
       await rm(tmp, { recursive: true, force: true })
     }
   }
@@ -436,7 +509,10 @@ export class Builder implements BuildApi {
       const hit = cache.get(k)
       if (hit && (!hit.layer || (await executor.hasLayer(hit.layer)))) {
         await cache.touch(k)
-        if (hit.layer) s.layers.push(hit.layer)
+        if (hit.layer) {
+          run.used.add(hit.layer.diffID)
+          s.layers.push(hit.layer)
+        }
         s.config.history = [
           ...(s.config.history ?? []),
           historyEntry(description, hit.layer !== undefined),
@@ -453,7 +529,10 @@ export class Builder implements BuildApi {
       await snap.release()
     }
     await cache.put(k, layer, description)
-    if (layer) s.layers.push(layer)
+    if (layer) {
+      run.used.add(layer.diffID)
+      s.layers.push(layer)
+    }
     s.config.history = [...(s.config.history ?? []), historyEntry(description, layer !== undefined)]
     return false
   }
@@ -472,11 +551,12 @@ export class Builder implements BuildApi {
       { op: 'mkdir', parent: s.layers.map((l) => l.diffID), path: wd, user },
       `WORKDIR ${wd}`,
       async (snap) => {
+        const root = await snap.root()
         const owner =
           user === ''
             ? undefined
-            : await this.deps.executor.userIds(snap.root, user).catch(() => undefined)
-        await mkdirAll(snap.root, wd, owner)
+            : await this.deps.executor.userIds(root, user).catch(() => undefined)
+        await mkdirAll(root, wd, owner)
       },
     )
   }
@@ -576,13 +656,15 @@ export class Builder implements BuildApi {
         if (locals.length > 0) {
           const snap = await this.deps.executor.snapshot(layers, run.signal)
           const srcs: { name: string; followed: string }[] = []
+          let root: string
           try {
-            for (const src of locals) srcs.push(...(await rootSources(snap.root, src)))
+            root = await snap.root()
+            for (const src of locals) srcs.push(...(await rootSources(root, src)))
           } catch (err) {
             await snap.release()
             throw err
           }
-          prepared.push({ root: snap.root, srcs, unpack: false, release: () => snap.release() })
+          prepared.push({ root, srcs, unpack: false, release: () => snap.release() })
         }
       }
       // Heredoc files and downloads are files of their own, each made in a directory of the step.
@@ -634,11 +716,12 @@ export class Builder implements BuildApi {
         description,
         async (snap) => {
           const linked = cmd.link && cmd.chmod === ''
+          const destRoot = await snap.root()
           const owner =
             cmd.chown === ''
               ? undefined
               : await chownOwner(
-                  linked ? undefined : snap.root,
+                  linked ? undefined : destRoot,
                   cmd.chown,
                   this.deps.executor,
                   s.layers,
@@ -646,7 +729,7 @@ export class Builder implements BuildApi {
                 )
           for (const p of prepared) {
             await copyInto({
-              destRoot: snap.root,
+              destRoot,
               dest: p.dest ?? dest,
               srcRoot: p.root,
               srcs: p.srcs,
@@ -798,11 +881,12 @@ export class Builder implements BuildApi {
                       : run.images.get(from.ref)!.layers
                   const src = await this.deps.executor.snapshot(layers, run.signal)
                   try {
-                    const rel = (await rootSources(src.root, m.source || '/'))[0]!
+                    const srcRoot = await src.root()
+                    const rel = (await rootSources(srcRoot, m.source || '/'))[0]!
                     await copyInto({
                       destRoot: dir,
                       dest: '/',
-                      srcRoot: src.root,
+                      srcRoot,
                       srcs: [rel],
                       unpack: false,
                     })
@@ -888,7 +972,7 @@ export class Builder implements BuildApi {
             releases.push(() => src.release())
             stepMounts.push({
               type: 'bind',
-              source: await resolveInRoot(src.root, m.source || '/'),
+              source: await resolveInRoot(await src.root(), m.source || '/'),
               destination: target,
               readOnly: m.readOnly,
             })
@@ -903,18 +987,9 @@ export class Builder implements BuildApi {
           }
           stepMounts.push({ type: 'bind', source: dir, destination: '/dev/pipes', readOnly: true })
         }
-        const stubs = await missingPaths(snap.root, [
-          wd,
-          ...stepMounts.map((m) => m.destination),
-          '/etc/hosts',
-          '/etc/resolv.conf',
-          '/etc/hostname',
-          '/proc',
-          '/sys',
-          '/dev',
-        ])
-        await mkdirAll(snap.root, wd, undefined)
+        const taskId = randomBytes(32).toString('hex')
         const proc: StepProcess = {
+          id: taskId,
           args: argv,
           env: stepEnv,
           cwd: wd,
@@ -923,13 +998,10 @@ export class Builder implements BuildApi {
           network,
           extraHosts,
         }
-        const taskId = randomBytes(32).toString('hex')
         run.emit({ type: 'running', step, id: taskId })
         const tail: string[] = []
         let partial = ''
-        const code = await this.deps.executor.run(
-          snap.root,
-          taskId,
+        const code = await snap.run(
           proc,
           (stream, data) => {
             run.emit({ type: 'output', step, stream, data })
@@ -949,10 +1021,6 @@ export class Builder implements BuildApi {
             tail.slice(-10),
           )
         }
-        await removeStubs(
-          snap.root,
-          stubs.filter((p) => p !== wd),
-        )
       } finally {
         for (const r of releases.reverse()) await r()
       }
@@ -981,7 +1049,9 @@ export class Builder implements BuildApi {
 
   async cacheUsage(): Promise<CacheRecordInfo[]> {
     await this.deps.cache.load()
-    const inUse = (await this.deps.layersInUse?.()) ?? new Set<string>()
+    const shared = await this.deps.imageLayers()
+    const inUse = new Set<string>()
+    for (const live of this.running) for (const d of live.used) inUse.add(d)
     const out: CacheRecordInfo[] = this.deps.cache.list().map((r) => ({
       id: r.key.slice(0, 25),
       description: r.description,
@@ -990,6 +1060,7 @@ export class Builder implements BuildApi {
       lastUsedAt: r.lastUsedAt,
       usageCount: r.usageCount,
       inUse: r.layer !== undefined && inUse.has(r.layer.diffID),
+      shared: r.layer !== undefined && shared.has(r.layer.diffID),
       type: 'regular',
     }))
     for (const m of this.deps.cache.listMounts()) {
@@ -1000,38 +1071,73 @@ export class Builder implements BuildApi {
         createdAt: m.createdAt,
         lastUsedAt: m.lastUsedAt,
         usageCount: 1,
-        inUse: false,
+        inUse: this.inUse.has(m.id),
+        shared: false,
         type: 'exec.cachemount',
       })
     }
     return out
   }
 
-  async prune(opts: {
+  /**
+   * Removes cache records and cache mounts: those not used within `keepDuration` ms, and without
+   * `all` only those no image shares; then, oldest first, while the rest is over `keepBytes`. The
+   * layers they held are freed unless an image still uses them. Waits for running builds.
+   */
+  prune(opts: {
     all: boolean
-    untilMs?: number
+    keepDuration?: number
     keepBytes?: number
   }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
-    await this.deps.cache.load()
-    const inUse = (await this.deps.layersInUse?.()) ?? new Set<string>()
-    const cutoff = opts.untilMs === undefined ? Infinity : Date.now() - opts.untilMs
-    const deleted: string[] = []
-    let reclaimed = 0
-    for (const r of this.deps.cache.list()) {
-      if (Date.parse(r.lastUsedAt) > cutoff) continue
-      const used = r.layer !== undefined && inUse.has(r.layer.diffID)
-      if (used && !opts.all) continue
-      await this.deps.cache.drop(r.key)
-      deleted.push(r.key.slice(0, 25))
-      if (!used) reclaimed += r.layer?.size ?? 0
-    }
-    for (const m of this.deps.cache.listMounts()) {
-      if (Date.parse(m.lastUsedAt) > cutoff) continue
-      reclaimed += await duBytes(m.dir)
-      await this.deps.cache.dropMount(m.id)
-      deleted.push(createHash('sha256').update(m.id).digest('hex').slice(0, 25))
-    }
-    return { deleted, spaceReclaimed: reclaimed }
+    return this.gate.alone(async () => {
+      await this.deps.cache.load()
+      const shared = await this.deps.imageLayers()
+      const cutoff = opts.keepDuration ? Date.now() - opts.keepDuration : Infinity
+      type Item = { id: string; lastUsed: number; size: number; drop: () => Promise<void> }
+      const items: Item[] = []
+      const freed: LayerRef[] = []
+      for (const r of this.deps.cache.list()) {
+        if (!opts.all && r.layer && shared.has(r.layer.diffID)) continue
+        items.push({
+          id: r.key.slice(0, 25),
+          lastUsed: Date.parse(r.lastUsedAt),
+          size: r.layer?.size ?? 0,
+          drop: async () => {
+            await this.deps.cache.drop(r.key)
+            if (r.layer) freed.push(r.layer)
+          },
+        })
+      }
+      let reclaimed = 0
+      for (const m of this.deps.cache.listMounts()) {
+        const size = await duBytes(m.dir)
+        items.push({
+          id: createHash('sha256').update(m.id).digest('hex').slice(0, 25),
+          lastUsed: Date.parse(m.lastUsedAt),
+          size,
+          drop: async () => {
+            await this.deps.cache.dropMount(m.id)
+            reclaimed += size
+          },
+        })
+      }
+      items.sort((a, b) => a.lastUsed - b.lastUsed)
+      let total = items.reduce((n, i) => n + i.size, 0)
+      const deleted: string[] = []
+      for (const i of items) {
+        const old = i.lastUsed <= cutoff
+        const over = opts.keepBytes !== undefined && opts.keepBytes > 0 && total > opts.keepBytes
+        if (opts.keepBytes ? !(old && over) : !old) continue
+        await i.drop()
+        total -= i.size
+        deleted.push(i.id)
+      }
+      const r = await this.deps.content.release({
+        layers: freed.map((l) => l.diffID),
+        blobs: freed.map((l) => l.blob),
+      })
+      return { deleted, spaceReclaimed: reclaimed + r.reclaimed }
+    })
   }
 }
 
@@ -1107,48 +1213,6 @@ async function mkdirAll(root: string, path: string, owner: Owner | undefined): P
   }
 }
 
-/** Of the given in-root paths, the first component of each that does not exist yet (what a mount would create). */
-async function missingPaths(root: string, paths: string[]): Promise<string[]> {
-  const out = new Set<string>()
-  for (const p of paths) {
-    let cur = ''
-    for (const part of p.split('/').filter((x) => x !== '')) {
-      cur = `${cur}/${part}`
-      try {
-        await lstat(join(root, cur))
-      } catch {
-        out.add(cur)
-        break
-      }
-    }
-  }
-  return [...out]
-}
-
-/** Removes mount points the step's runtime made, when they are still empty; restores their parents' times. */
-async function removeStubs(root: string, stubs: string[]): Promise<void> {
-  for (const stub of stubs.sort((a, b) => b.length - a.length)) {
-    const host = join(root, stub)
-    const parent = posix.dirname(host)
-    const pst = await stat(parent).catch(() => undefined)
-    const rmEmpty = async (p: string): Promise<boolean> => {
-      const st = await lstat(p).catch(() => undefined)
-      if (!st) return true
-      if (st.isDirectory()) {
-        for (const n of await readdir(p)) if (!(await rmEmpty(join(p, n)))) return false
-        await rmdir(p)
-        return true
-      }
-      if (st.isFile() && st.size === 0) {
-        await rm(p)
-        return true
-      }
-      return false
-    }
-    if ((await rmEmpty(host)) && pst) await utimes(parent, pst.atime, pst.mtime)
-  }
-}
-
 /** Sources in a stage's or image's root: globs matched per component, symlinks followed inside it. */
 async function rootSources(
   root: string,
@@ -1208,7 +1272,7 @@ async function chownOwner(
   const lookup = async (file: string, name: string): Promise<[number, number] | undefined> => {
     if (!root) {
       snap = snap ?? (await executor.snapshot(parents, signal))
-      root = snap.root
+      root = await snap.root()
     }
     try {
       const text = await readFile(await resolveInRoot(root, file), 'utf8')

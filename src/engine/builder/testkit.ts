@@ -26,7 +26,16 @@ import { LocalLayerStore } from '../layer/local.ts'
 import { mountOverlay, unmount } from '../layer/mount.ts'
 import { Builder } from './build.ts'
 import { BuildCache } from './cache.ts'
-import { LocalBuildExecutor, buildImagesOver } from './executor-local.ts'
+import { TaskExecutor } from './executor.ts'
+import { buildImagesOver } from './images.ts'
+import { rootProfile } from '../host/profile.ts'
+import { overlayDirs, stepDiffTar } from '../layer/diff.ts'
+import { nullLogger } from '../logger.ts'
+import { LocalNetworks } from '../network/modes.ts'
+import { ConmonRuntime } from '../runtime/conmon.ts'
+import { resolveUser } from '../runtime/user.ts'
+import { LocalTaskRunner } from '../task/runner.ts'
+import type { TaskRunner } from '../task/types.ts'
 import type { FileEntry } from './testdata/corpus.ts'
 import type { BuildEvent, BuildOptions, BuildResult, LayerRef } from './types.ts'
 
@@ -52,8 +61,11 @@ export interface TestEngine {
   images: LocalImageStore
   layers: LocalLayerStore
   blobs: LocalBlobStore
-  executor: LocalBuildExecutor
+  executor: TaskExecutor
   builder: Builder
+  runtime: ConmonRuntime
+  /** How many processes the task runner has run for builds (RUN steps). */
+  taskRuns(): number
   build(
     context: Readable,
     opts?: Partial<BuildOptions>,
@@ -69,11 +81,12 @@ export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<
   const dir = await mkdtemp(join(tmpdir(), 'bb-engine-'))
   const blobs = new LocalBlobStore(join(dir, 'content'))
   const layers = new LocalLayerStore(join(dir, 'layers'))
-  const images = new LocalImageStore({
+  const images: LocalImageStore = new LocalImageStore({
     dir: join(dir, 'images'),
     blobs,
     layers,
     usage: { containersUsing: async () => [] },
+    roots: [{ held: () => builder.held() }],
   })
   await blobs.init()
   await layers.init()
@@ -85,24 +98,53 @@ export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<
       tag: 'busybox:latest',
     })
   }
-  const executor = new LocalBuildExecutor({
+  const host = await rootProfile(dir)
+  const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
+  const runner = new LocalTaskRunner({
+    runtime,
+    host,
+    mount: async (m) => mountOverlay(m),
+    unmount: async (t) => unmount(t, { detach: true }),
+    resolveUser,
+    logger: nullLogger,
+  })
+  let runs = 0
+  const tasks: TaskRunner = Object.assign(Object.create(runner) as TaskRunner, {
+    run: (...a: Parameters<TaskRunner['run']>) => {
+      runs++
+      return runner.run(...a)
+    },
+  })
+  const executor = new TaskExecutor({
     layers,
     blobs,
+    ingest: images.ingest,
+    tasks,
+    networks: new LocalNetworks({
+      peers: {
+        peer: () => {
+          throw new Error('no containers here')
+        },
+      },
+    }),
+    diff: { dirs: overlayDirs, tar: stepDiffTar },
+    mount: async (m) => mountOverlay(m),
+    unmount: async (t) => unmount(t, { detach: true }),
+    resolveUser,
     dir: join(dir, 'builder'),
-    mount: (m) => mountOverlay(m),
-    unmount: (t) => unmount(t, { detach: true }),
+    logger: nullLogger,
   })
   await executor.init()
-  const cache = new BuildCache(join(dir, 'builder', 'cache'))
-  await cache.init()
-  const builder = new Builder({
+  const builder: Builder = new Builder({
     executor,
     images: buildImagesOver(images),
-    cache,
+    cache: new BuildCache(join(dir, 'builder', 'cache')),
     tmpDir: join(dir, 'builder', 'tmp'),
-    layersInUse: async () =>
+    imageLayers: async () =>
       new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
+    content: images,
   })
+  await builder.init()
   return {
     dir,
     images,
@@ -110,6 +152,8 @@ export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<
     blobs,
     executor,
     builder,
+    runtime,
+    taskRuns: () => runs,
     async build(context, opts = {}) {
       const events: BuildEvent[] = []
       const result = await builder.build(
@@ -213,7 +257,7 @@ export async function listImage(
 ): Promise<Map<string, FileEntry>> {
   const snap = await engine.executor.snapshot(layers)
   try {
-    return await listRoot(snap.root)
+    return await listRoot(await snap.root())
   } finally {
     await snap.release()
   }

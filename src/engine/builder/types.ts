@@ -74,10 +74,14 @@ export interface BuildApi {
   build(context: Readable, opts: BuildOptions, onEvent: BuildEventSink): Promise<BuildResult>
   /** Space the build cache holds, for `system df`. */
   cacheUsage(): Promise<CacheRecordInfo[]>
-  /** Removes cache records (all, or those unused for longer than `until` ms ago). */
+  /**
+   * Removes cache records and cache mounts not used within `keepDuration` ms (all when absent);
+   * without `all`, records whose layer an image shares stay. With `keepBytes`, only the oldest
+   * until what is left fits. Frees the disk their layers took unless an image still uses them.
+   */
   prune(opts: {
     all: boolean
-    untilMs?: number
+    keepDuration?: number
     keepBytes?: number
   }): Promise<{ deleted: string[]; spaceReclaimed: number }>
 }
@@ -100,14 +104,23 @@ export interface BaseImage {
   layers: LayerRef[]
 }
 
-/** A writable root filesystem over a list of layers, mounted for a step to work in. */
+/**
+ * A writable root filesystem over a list of layers: the builder works in it (COPY, WORKDIR), or a
+ * RUN step's process does, and its changes become at most one layer.
+ */
 export interface Snapshot {
-  /** Host path of the mounted root filesystem. */
-  readonly root: string
+  /** Mounts it (once) for the builder's own work and returns the host path of its root. */
+  root(): Promise<string>
   /**
-   * The snapshot's changes as one reproducible layer: entries in byte order, modification times
-   * clamped to `epoch` (seconds since 1970), owners and modes kept, directories that did not
-   * change left out unless something below them changed. undefined when nothing changed.
+   * Runs a process in it with a container's confinement, never seen as a container; resolves
+   * with its exit code. The process is killed, and everything made for it removed, when
+   * `signal` aborts. The builder's own mount is given up for the process's life.
+   */
+  run(proc: StepProcess, output: OutputSink, signal: AbortSignal): Promise<number>
+  /**
+   * Its changes as one reproducible layer: entries in byte order, modification times clamped
+   * to `epoch` (seconds since 1970), owners and modes kept, directories that did not change
+   * left out unless something below them changed. undefined when nothing changed.
    */
   commit(opts: { epoch: number; signal?: AbortSignal }): Promise<LayerRef | undefined>
   /** Unmounts and removes it; safe to call more than once. */
@@ -127,6 +140,8 @@ export interface StepMount {
 
 /** What one RUN step's process needs. */
 export interface StepProcess {
+  /** 64 hex: the runtime's ID for the step (never a container's). */
+  id: string
   args: string[]
   env: string[]
   cwd: string
@@ -141,25 +156,13 @@ export interface StepProcess {
 export type OutputSink = (stream: 'stdout' | 'stderr', data: Buffer) => void
 
 /**
- * What the builder needs from the rest of the engine to run steps. Today's implementation sits
- * on the layer store and runc; the engine's task runner and ingest path replace it.
+ * What the builder needs from the rest of the engine to work in layers and run steps: the layer
+ * store's read-write layers, the task runner, the network seam and the one ingest path, behind
+ * an adapter (executor.ts) so that those modules can change without the builder changing.
  */
 export interface BuildExecutor {
   /** A snapshot over `layers` (bottom first; none for an empty root). */
   snapshot(layers: LayerRef[], signal?: AbortSignal): Promise<Snapshot>
-  /**
-   * Runs a process in a snapshot's root with a container's confinement; resolves with its exit
-   * code. The process is killed when `signal` aborts. The `id` names it in messages.
-   */
-  run(
-    root: string,
-    id: string,
-    proc: StepProcess,
-    output: OutputSink,
-    signal: AbortSignal,
-  ): Promise<number>
-  /** Turns an uncompressed layer tar into a layer in the stores (the one ingest path). */
-  writeLayer(tar: Readable, signal?: AbortSignal): Promise<LayerRef>
   /** Whether a layer the cache refers to is still stored. */
   hasLayer(layer: LayerRef): Promise<boolean>
   /** A Docker user spec's ids as the root's /etc/passwd and /etc/group give them. */
@@ -192,8 +195,10 @@ export interface CacheRecordInfo {
   createdAt: string
   lastUsedAt: string
   usageCount: number
-  /** Whether an image still uses its layer. */
+  /** Whether a running build uses it now. */
   inUse: boolean
+  /** Whether an image uses its layer too (its space is the image's as well). */
+  shared: boolean
   /** What kind of record: a step result or a RUN --mount=type=cache directory. */
   type: 'regular' | 'exec.cachemount'
 }

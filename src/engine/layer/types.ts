@@ -8,6 +8,13 @@ export interface LayerInfo {
   size: number
 }
 
+/** The directories of an overlay mount (a read-write layer over its parents). */
+export interface OverlayDirs {
+  upper: string
+  /** Lower directories, top first (as overlay's lowerdir lists them). */
+  lowers: string[]
+}
+
 /** An OCI mount description; the runtime performs it. */
 export interface Mount {
   type: string

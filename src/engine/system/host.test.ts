@@ -55,6 +55,7 @@ test('HostSystem reports the host facts and the drivers it was wired with', asyn
     const sys = new HostSystem({
       layerDir: dir,
       plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+      usage: { df: async () => ({}) },
     })
     const info = await sys.info()
     assert.equal(info.cgroupVersion, await cgroupVersion())

@@ -1,7 +1,7 @@
 // Host facts for SystemInfo, read the way dockerd reads them: the cgroup mode from the
 // filesystem type of /sys/fs/cgroup, the backing filesystem from the data root's statfs magic.
 import { statfs } from 'node:fs/promises'
-import type { SystemApi, SystemInfo } from './types.ts'
+import type { DiskUsage, DiskUsageApi, DiskUsageKind, SystemApi, SystemInfo } from './types.ts'
 
 const CGROUP2_SUPER_MAGIC = 0x63677270
 
@@ -48,6 +48,8 @@ export interface HostSystemOptions {
   /** The drivers the engine is wired with. */
   plugins: SystemInfo['plugins']
   cgroupRoot?: string
+  /** Where `system df` gets its answer. */
+  usage: DiskUsageApi
 }
 
 /** SystemInfo read from this host; the host facts are read once (they do not change under us). */
@@ -55,6 +57,10 @@ export class HostSystem implements SystemApi {
   private facts: Promise<{ cgroup: '1' | '2'; backing: string }> | undefined
 
   constructor(private readonly opts: HostSystemOptions) {}
+
+  df(kinds: ReadonlySet<DiskUsageKind>): Promise<DiskUsage> {
+    return this.opts.usage.df(kinds)
+  }
 
   async info(): Promise<SystemInfo> {
     this.facts ??= (async () => ({
