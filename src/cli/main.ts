@@ -247,10 +247,6 @@ const registryHint =
   '`berth load` reads an archive from `docker save`, and `berth import` a root filesystem tarball'
 
 const pending: Record<string, Pending> = {
-  build: {
-    short: 'Build an image from a Dockerfile',
-    say: 'build is not there yet. Meanwhile, set a container up by hand and `berth commit` it, or `berth import` a root filesystem tarball.',
-  },
   pull: {
     short: 'Download an image from a registry',
     say: `pull is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
@@ -278,10 +274,6 @@ const pending: Record<string, Pending> = {
   network: {
     short: 'Manage networks',
     say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
-  },
-  builder: {
-    short: 'Manage builds',
-    say: 'builder is not there yet: berth has no build yet, so no build cache.',
   },
   'system-df': {
     unlisted: true,
@@ -324,7 +316,11 @@ const pending: Record<string, Pending> = {
     say: 'content trust is not supported.',
     unlisted: true,
   },
-  buildx: { short: 'Docker Buildx', say: 'there is no buildx (and no build yet).', unlisted: true },
+  buildx: {
+    short: 'Docker Buildx',
+    say: "there is no buildx: `berth build` (and `docker build` without buildx) builds with berth's own builder.",
+    unlisted: true,
+  },
   ...Object.fromEntries(
     ['config', 'node', 'secret', 'service', 'stack', 'swarm'].map((n) => [
       n,

@@ -143,6 +143,8 @@ export async function createEngine(opts: {
     imageLayers: async () =>
       new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
     content: images,
+    // The registry client plugs in here: `puller: { pull(ref, platform, signal, progress) }`
+    // (ImagePuller in builder/types.ts). Without it FROM of a missing image is a clear 404.
   })
   await blobs.init()
   await layers.init()

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import tar from 'tar-stream'
+import { NotFound } from '../errors.ts'
 import { readMountInfo } from '../layer/mount.ts'
+import { formatPlatform, hostPlatform } from './plan.ts'
 import { listImage, tarDir, testEngine, type TestEngine } from './testkit.ts'
 import type { BuildEvent } from './types.ts'
 
@@ -349,12 +351,48 @@ describe('builder', { concurrency: false }, () => {
     }
   })
 
-  test('FROM an image that is not here says so', async () => {
-    const dir = await contextDir({ Dockerfile: 'FROM nosuchimage:1\n' })
+  test("FROM an image that is not here: Docker's words, or the puller hook fetches it", async () => {
+    const dir = await contextDir({ Dockerfile: 'FROM nosuchimage:1\nRUN true\n' })
     await assert.rejects(
       engine.build(await tarDir(dir)),
-      /nosuchimage:1: no such image here, and berth cannot pull images yet/,
+      (err: Error) =>
+        err instanceof NotFound &&
+        err.message ===
+          'No such image: nosuchimage:1: berth cannot pull images yet; load or import it first (docker load, docker import)',
     )
+    await assert.rejects(
+      engine.build(await tarDir(dir), { pull: true }),
+      /--pull needs the registry client/,
+    )
+    // The hook the registry client plugs into: asked for what is missing, with the platform.
+    const asked: string[] = []
+    const busybox = (await engine.images.resolve('busybox'))!
+    const pulling = await testEngine({
+      baseFrom: engine,
+      puller: {
+        async pull(ref, platform, _signal, progress) {
+          asked.push(`${ref} ${platform}`)
+          progress('Pulling from library/nosuchimage')
+          return {
+            id: busybox.id,
+            config: busybox.config,
+            layers: busybox.layers.map((l) => ({
+              diffID: l.diffID,
+              blob: l.blob,
+              mediaType: l.mediaType,
+              size: l.blobSize,
+            })),
+          }
+        },
+      },
+    })
+    try {
+      const r = await pulling.build(await tarDir(dir))
+      assert.deepEqual(asked, [`nosuchimage:1 ${formatPlatform(hostPlatform())}`])
+      assert.ok(r.events.some((e) => e.type === 'pull' && e.ref === 'nosuchimage:1'))
+    } finally {
+      await pulling.close()
+    }
     await rm(dir, { recursive: true })
   })
 })

@@ -44,6 +44,7 @@ import {
   type StageState,
 } from './dispatch.ts'
 import { PatternMatcher } from '../../lib/dockerignore.ts'
+import { familiarString, parseDockerRef, tagNameOnly } from '../../lib/reference.ts'
 import { parsed } from '../grammar.ts'
 import { DockerfileError, StepFailed, goQuote } from './errors.ts'
 import {
@@ -79,6 +80,7 @@ import type {
   BuildOptions,
   BuildResult,
   CacheRecordInfo,
+  ImagePuller,
   LayerRef,
   NetworkMode,
   Snapshot,
@@ -95,6 +97,11 @@ export interface BuilderDeps {
   tmpDir: string
   /** Layers images use: a cache record on one is shared (system df, builder prune). */
   imageLayers: () => Promise<Set<string>>
+  /**
+   * Fetches FROM images that are not here (and all of them with --pull). Absent until the
+   * registry client is wired in (daemon/wire.ts); FROM of a missing image then says so.
+   */
+  puller?: ImagePuller
   /** Frees what pruned records held, unless an image (or another record) still holds it. */
   content: ContentCollector
 }
@@ -166,6 +173,17 @@ class Gate {
   }
 }
 
+/** Docker's words for a missing image, and what to do about it while berth cannot pull. */
+function missingImage(ref: string): string {
+  let shown = ref
+  try {
+    shown = familiarString(tagNameOnly(parseDockerRef(ref)))
+  } catch {
+    // An ID or a reference of another shape: shown as written.
+  }
+  return `No such image: ${shown}: berth cannot pull images yet; load or import it first (docker load, docker import)`
+}
+
 function shortId(d: string): string {
   return d.replace(/^sha256:/, '').slice(0, 12)
 }
@@ -224,7 +242,7 @@ export class Builder implements BuildApi, ContentRoot {
       }
     }
     await this.deps.cache.load()
-    if (opts.pull && !this.deps.images.pull) {
+    if (opts.pull && !this.deps.puller) {
       throw new InvalidArgument(
         '--pull needs the registry client, which this berthd does not have yet',
       )
@@ -370,17 +388,13 @@ export class Builder implements BuildApi, ContentRoot {
     ref: string,
     platform: ReturnType<typeof hostPlatform>,
   ): Promise<BaseImage> {
-    const images = this.deps.images
     if (!run.opts.pull) {
-      const found = await images.find(ref)
+      const found = await this.deps.images.find(ref)
       if (found) return found
     }
-    if (!images.pull) {
-      throw new NotFound(
-        `${ref}: no such image here, and berth cannot pull images yet; load or import it first (docker load, docker import)`,
-      )
-    }
-    return images.pull(ref, formatPlatform(platform), run.signal, (status) =>
+    const puller = this.deps.puller
+    if (!puller) throw new NotFound(missingImage(ref))
+    return puller.pull(ref, formatPlatform(platform), run.signal, (status) =>
       run.emit({ type: 'pull', ref, status }),
     )
   }

@@ -37,7 +37,7 @@ import { resolveUser } from '../runtime/user.ts'
 import { LocalTaskRunner } from '../task/runner.ts'
 import type { TaskRunner } from '../task/types.ts'
 import type { FileEntry } from './testdata/corpus.ts'
-import type { BuildEvent, BuildOptions, BuildResult, LayerRef } from './types.ts'
+import type { BuildEvent, BuildOptions, BuildResult, ImagePuller, LayerRef } from './types.ts'
 
 const run = promisify(execFile)
 const REPO = new URL('../../../', import.meta.url).pathname
@@ -77,7 +77,9 @@ export interface TestEngine {
  * Stores in a fresh data root, busybox:latest imported (or, to have the very same image, loaded
  * from another engine's), a builder over them.
  */
-export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<TestEngine> {
+export async function testEngine(
+  opts: { baseFrom?: TestEngine; puller?: ImagePuller } = {},
+): Promise<TestEngine> {
   const dir = await mkdtemp(join(tmpdir(), 'bb-engine-'))
   const blobs = new LocalBlobStore(join(dir, 'content'))
   const layers = new LocalLayerStore(join(dir, 'layers'))
@@ -143,6 +145,7 @@ export async function testEngine(opts: { baseFrom?: TestEngine } = {}): Promise<
     imageLayers: async () =>
       new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
     content: images,
+    ...(opts.puller ? { puller: opts.puller } : {}),
   })
   await builder.init()
   return {

@@ -169,21 +169,24 @@ export interface BuildExecutor {
   userIds(root: string, user: string): Promise<{ uid: number; gid: number }>
 }
 
-export interface BuildImages {
-  /** A local image by reference or ID, or undefined when there is none. */
-  find(ref: string): Promise<BaseImage | undefined>
-  /** Records the result and moves its tags, all at once. */
-  create(config: ImageConfig, layers: LayerRef[], tags: string[]): Promise<Digest>
-  /**
-   * Fetches an image that is not here; absent until the registry client is wired in, and then
-   * FROM of a missing image says so clearly.
-   */
-  pull?(
+/**
+ * Fetches a base image that is not here (FROM, or `--pull`): the hook the registry client
+ * plugs into. It stores the image, then answers what FROM needs of it.
+ */
+export interface ImagePuller {
+  pull(
     ref: string,
     platform: string,
     signal: AbortSignal,
     progress: (status: string) => void,
   ): Promise<BaseImage>
+}
+
+export interface BuildImages {
+  /** A local image by reference or ID, or undefined when there is none. */
+  find(ref: string): Promise<BaseImage | undefined>
+  /** Records the result and moves its tags, all at once. */
+  create(config: ImageConfig, layers: LayerRef[], tags: string[]): Promise<Digest>
 }
 
 /** A cached step result, for `system df` and `builder prune`. */
