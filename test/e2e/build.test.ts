@@ -158,6 +158,127 @@ describe('docker build against berthd', () => {
   })
 })
 
+describe('docker build: the cache as a user sees it', () => {
+  // The tutorial's shape: FROM, WORKDIR, COPY, RUN, ENV, CMD, and a second stage.
+  const tutorial = {
+    Dockerfile: [
+      'FROM busybox AS deps',
+      'WORKDIR /app',
+      'COPY package.json .',
+      'RUN wc -c package.json > deps.txt',
+      'FROM busybox',
+      'ENV MODE=production',
+      'WORKDIR /app',
+      'COPY --from=deps /app/deps.txt .',
+      'COPY src/ src/',
+      'RUN cat src/*.js > bundle.js',
+      'CMD ["sh", "-c", "echo $MODE; cat deps.txt bundle.js"]',
+      '',
+    ].join('\n'),
+    'package.json': '{"name":"app"}',
+    'src/index.js': 'one\n',
+  }
+
+  test('multi-stage: a changed file rebuilds exactly the steps after it; --no-cache all', async () => {
+    const c = await context('tutorial', tutorial)
+    const first = await docker(['build', '-t', 'tut:1', c], host())
+    assert.equal(first.code, 0, first.stderr)
+    const r = await docker(['run', '--rm', 'tut:1'], host())
+    assert.equal(r.stdout, 'production\n14 package.json\none\n')
+
+    await writeFile(join(c, 'src/index.js'), 'two\n')
+    const second = await docker(['build', '-t', 'tut:1', c], host())
+    assert.equal(second.code, 0, second.stderr)
+    // The deps stage and the steps before COPY src/ come from the cache; the rest runs.
+    assert.match(second.stdout, /RUN wc -c package.json > deps.txt\n ---> Using cache\n/)
+    assert.match(second.stdout, /COPY --from=deps \/app\/deps.txt .\n ---> Using cache\n/)
+    assert.doesNotMatch(second.stdout, /COPY src\/ src\/\n ---> Using cache/)
+    assert.match(second.stdout, /RUN cat src\/\*.js > bundle.js\n ---> Running in /)
+    const r2 = await docker(['run', '--rm', 'tut:1'], host())
+    assert.equal(r2.stdout, 'production\n14 package.json\ntwo\n')
+
+    const none = await docker(['build', '--no-cache', '-t', 'tut:1', c], host())
+    assert.equal(none.code, 0, none.stderr)
+    assert.doesNotMatch(none.stdout, /Using cache/)
+    assert.equal((none.stdout.match(/ ---> Running in /g) ?? []).length, 2)
+  })
+
+  test('the same context twice gives the same image ID (reproducible, like BuildKit)', async () => {
+    const c = await context('repro', tutorial)
+    const ids: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const b = await docker(['build', '-q', '--no-cache', c], host())
+      assert.equal(b.code, 0, b.stderr)
+      ids.push(b.stdout.trim())
+    }
+    assert.match(ids[0]!, /^sha256:[0-9a-f]{64}$/)
+    assert.equal(ids[1], ids[0])
+  })
+
+  test('a changed --build-arg reruns the steps that use it, and only those', async () => {
+    const c = await context('args', {
+      Dockerfile: 'FROM busybox\nRUN echo before > /b\nARG V=1\nRUN echo $V > /v\n',
+    })
+    assert.equal((await docker(['build', '--build-arg', 'V=1', c], host())).code, 0)
+    const b = await docker(['build', '--build-arg', 'V=2', c], host())
+    assert.equal(b.code, 0, b.stderr)
+    assert.match(b.stdout, /RUN echo before > \/b\n ---> Using cache\n/)
+    assert.match(b.stdout, /RUN echo \$V > \/v\n ---> Running in /)
+  })
+
+  test("FROM an image that is not here: Docker's words", async () => {
+    const c = await context('missing', { Dockerfile: 'FROM nosuchimage\nRUN true\n' })
+    const b = await docker(['build', c], host())
+    assert.equal(b.code, 1)
+    assert.match(b.stderr, /No such image: nosuchimage:latest: berth cannot pull images yet/)
+  })
+
+  test('berth build says CACHED for steps the cache gives', async () => {
+    const c = await context('berthcache', {
+      Dockerfile: 'FROM busybox\nCOPY a.txt /\nRUN cat /a.txt > /b.txt\n',
+      'a.txt': 'a\n',
+    })
+    assert.equal((await berth(['build', '--progress=plain', c], host())).code, 0)
+    const b = await berth(['build', '--progress=plain', c], host())
+    assert.equal(b.code, 0, b.stderr)
+    assert.match(b.stderr, /#\d+ \[3\/3\] RUN cat \/a.txt > \/b.txt\n#\d+ CACHED\n/)
+  })
+
+  test('system df shows the build cache; image rm and prune keep it; builder prune empties it', async () => {
+    const c = await context('roots', {
+      Dockerfile: 'FROM busybox\nRUN head -c 100000 /dev/zero > /zeros\n',
+    })
+    assert.equal((await docker(['build', '-t', 'roots:1', c], host())).code, 0)
+    const df = await docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}'], host())
+    assert.equal(df.code, 0, df.stderr)
+    assert.match(df.stdout, /^Build Cache [1-9]\d*$/m)
+    const v = await docker(['system', 'df', '-v', '--format', '{{json .BuildCache}}'], host())
+    assert.match(v.stdout, /head -c 100000/)
+
+    // The image goes; the cache keeps the layer, so the next build reuses it and runs.
+    assert.equal((await docker(['rmi', 'roots:1'], host())).code, 0)
+    // Every image goes, the base too; the base comes back with the same layers.
+    assert.equal((await docker(['image', 'prune', '-a', '-f'], host())).code, 0)
+    assert.equal((await docker(['images', '-aq'], host())).stdout, '')
+    await importBusybox(d)
+    const again = await docker(['build', '-t', 'roots:1', c], host())
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /Using cache/)
+    const r = await docker(['run', '--rm', 'roots:1', 'wc', '-c', '/zeros'], host())
+    assert.equal(r.stdout.trim(), '100000 /zeros')
+
+    assert.equal((await docker(['builder', 'prune', '-a', '-f'], host())).code, 0)
+    const after = await docker(
+      ['system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Size}}'],
+      host(),
+    )
+    assert.match(after.stdout, /^Build Cache 0 0B$/m)
+    // The image still has its layers.
+    const r2 = await docker(['run', '--rm', 'roots:1', 'wc', '-c', '/zeros'], host())
+    assert.equal(r2.stdout.trim(), '100000 /zeros')
+  })
+})
+
 describe('POST /build', () => {
   function contextTar(files: Record<string, string>): Promise<Buffer> {
     const pack = tar.pack()
@@ -256,5 +377,23 @@ describe('berth build', () => {
       b.stderr,
       /ERROR: failed to solve: process "\/bin\/sh -c echo last words; exit 2" did not complete successfully: exit code: 2/,
     )
+  })
+})
+
+describe('the build cache across a daemon restart', () => {
+  test('a build after berthd restarts uses the cache, even with the image gone', async () => {
+    const c = await context('restart', {
+      Dockerfile: 'FROM busybox\nCOPY f.txt /\nRUN cat /f.txt > /g.txt\n',
+      'f.txt': 'kept\n',
+    })
+    assert.equal((await docker(['build', '-t', 'restart:1', c], host())).code, 0)
+    assert.equal((await docker(['rmi', 'restart:1'], host())).code, 0)
+    // Start-up collects what no image holds: the cache's layers must not be among it.
+    await d.restart()
+    const b = await docker(['build', '-t', 'restart:1', c], host())
+    assert.equal(b.code, 0, b.stderr)
+    assert.match(b.stdout, /RUN cat \/f.txt > \/g.txt\n ---> Using cache\n/)
+    const r = await docker(['run', '--rm', 'restart:1', 'cat', '/g.txt'], host())
+    assert.equal(r.stdout, 'kept\n')
   })
 })
