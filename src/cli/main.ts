@@ -216,6 +216,10 @@ const hidden: Record<string, Entry> = {
     load: () => import('./commands/image-inspect.ts'),
   },
   'image-prune': { short: 'Remove unused images', load: () => import('./commands/image-prune.ts') },
+  'system-df': {
+    short: 'Show berth disk usage',
+    load: () => import('./commands/system-df.ts'),
+  },
   'builder-prune': {
     short: 'Remove build cache',
     load: () => import('./commands/builder-prune.ts'),
@@ -274,11 +278,6 @@ const pending: Record<string, Pending> = {
   network: {
     short: 'Manage networks',
     say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
-  },
-  'system-df': {
-    unlisted: true,
-    short: 'Show berth disk usage',
-    say: 'system df is not there yet. Meanwhile, `berth ps -as`, `berth images` and `berth volume ls` show what takes space.',
   },
   'system-prune': {
     unlisted: true,

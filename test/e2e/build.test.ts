@@ -252,6 +252,10 @@ describe('docker build: the cache as a user sees it', () => {
     const df = await docker(['system', 'df', '--format', '{{.Type}} {{.TotalCount}}'], host())
     assert.equal(df.code, 0, df.stderr)
     assert.match(df.stdout, /^Build Cache [1-9]\d*$/m)
+    // berth's own table is docker's.
+    const table = await docker(['system', 'df'], host())
+    assert.match(table.stdout, /^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE\nImages /)
+    assert.equal((await berth(['system', 'df'], host())).stdout, table.stdout)
     const v = await docker(['system', 'df', '-v', '--format', '{{json .BuildCache}}'], host())
     assert.match(v.stdout, /head -c 100000/)
 
