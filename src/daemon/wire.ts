@@ -24,7 +24,7 @@ import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { Builder } from '../engine/builder/build.ts'
 import { BuildCache } from '../engine/builder/cache.ts'
-import { TaskExecutor } from '../engine/builder/executor.ts'
+import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
 import { buildImagesOver } from '../engine/builder/images.ts'
 import { emitImageEvent } from '../engine/image/events.ts'
 import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
@@ -124,7 +124,14 @@ export async function createEngine(opts: {
     layers,
     blobs,
     ingest: images.ingest,
-    tasks,
+    tasks: new LocalTaskRunner({
+      runtime,
+      host,
+      mount,
+      unmount: unmountDetached,
+      resolveUser: stepUserLookup(resolveUser),
+      logger,
+    }),
     networks: network,
     diff: { dirs: overlayDirs, tar: stepDiffTar },
     mount,

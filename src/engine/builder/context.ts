@@ -4,12 +4,13 @@
 // inside the context (`..` cannot leave it), symlinks followed within it, globs matched per path
 // component, and .dockerignore'd paths absent.
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import {
   chmod,
   link as hardlink,
   lstat,
   mkdir,
+  open,
   readFile,
   readdir,
   readlink,
@@ -279,10 +280,22 @@ export class BuildContext implements SourceTree {
         return
       case 'file':
       case 'contiguous-file': {
-        const hasher = new Hasher()
-        await pipeline(entry, hasher, createWriteStream(path, { mode: 0o600, flags: 'wx' }))
-        await chmod(path, mode)
-        this.entries.set(rel, { type: 'file', mode, size: hasher.size, sha256: hasher.digest() })
+        // One handle per file, written chunk by chunk as the tar gives them: a context is often
+        // thousands of small files, where a stream pipeline per file costs more than the bytes.
+        const hash = createHash('sha256')
+        let size = 0
+        const fh = await open(path, 'wx', 0o600)
+        try {
+          for await (const chunk of entry as AsyncIterable<Buffer>) {
+            hash.update(chunk)
+            size += chunk.length
+            await fh.write(chunk)
+          }
+          await fh.chmod(mode)
+        } finally {
+          await fh.close()
+        }
+        this.entries.set(rel, { type: 'file', mode, size, sha256: hash.digest('hex') })
         return
       }
       case 'symlink':

@@ -60,6 +60,20 @@ const SANDBOX_HOSTNAME = 'buildkitsandbox'
 /** Paths the runtime makes in a root that lacks them, as mount points. */
 const RUNTIME_PATHS = ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname', '/proc', '/sys', '/dev']
 
+type ResolveUser = (rootfs: string, user: string | undefined) => Promise<User>
+
+/**
+ * The user lookup for the task runner that runs build steps: a step gets only the groups
+ * /etc/group lists the user in (BuildKit's GetExecUser), not its primary group again as a
+ * container does, so `id` in a RUN prints what it prints under BuildKit.
+ */
+export function stepUserLookup(resolve: ResolveUser): ResolveUser {
+  return async (rootfs, user) => {
+    const u = await resolve(rootfs, user)
+    return { ...u, additionalGids: u.additionalGids.slice(1) }
+  }
+}
+
 export class TaskExecutor implements BuildExecutor {
   constructor(private readonly deps: TaskExecutorDeps) {}
 

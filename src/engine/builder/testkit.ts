@@ -26,7 +26,7 @@ import { LocalLayerStore } from '../layer/local.ts'
 import { mountOverlay, unmount } from '../layer/mount.ts'
 import { Builder } from './build.ts'
 import { BuildCache } from './cache.ts'
-import { TaskExecutor } from './executor.ts'
+import { TaskExecutor, stepUserLookup } from './executor.ts'
 import { buildImagesOver } from './images.ts'
 import { rootProfile } from '../host/profile.ts'
 import { overlayDirs, stepDiffTar } from '../layer/diff.ts'
@@ -107,7 +107,7 @@ export async function testEngine(
     host,
     mount: async (m) => mountOverlay(m),
     unmount: async (t) => unmount(t, { detach: true }),
-    resolveUser,
+    resolveUser: stepUserLookup(resolveUser),
     logger: nullLogger,
   })
   let runs = 0
