@@ -19,6 +19,7 @@ import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { volumeRoutes } from './routes/volumes.ts'
 import { guardRoutes } from './routes/guard.ts'
+import { buildRoutes } from './routes/build.ts'
 import { diskUsageRoutes } from './routes/df.ts'
 
 /** A set of routes: a function that adds them to the router. */
@@ -33,6 +34,7 @@ export const defaultRouteSets: RouteSet[] = [
   execRoutes,
   fileRoutes,
   volumeRoutes,
+  buildRoutes,
   diskUsageRoutes,
   guardRoutes,
 ]

@@ -23,7 +23,7 @@ import { FakeFiles } from '../engine/container/fake-files.ts'
 import { FakeLifecycle } from '../engine/container/fake-lifecycle.ts'
 import { ImageCommitter } from '../engine/image/commit.ts'
 import { FakeEvents } from '../engine/events/fake.ts'
-import type { SystemApi, SystemInfo } from '../engine/system/types.ts'
+import type { DiskUsage, SystemApi, SystemInfo } from '../engine/system/types.ts'
 import { FakeVolumeStore } from '../engine/volume/fake.ts'
 import { createLogger } from '../daemon/log.ts'
 import type { Logger } from '../engine/logger.ts'
@@ -219,6 +219,9 @@ export class FakeSystem implements SystemApi {
   }
   async info(): Promise<SystemInfo> {
     return structuredClone(this.facts)
+  }
+  async df(): Promise<DiskUsage> {
+    return { layersSize: 0, images: [], containers: [], volumes: [], buildCache: [] }
   }
 }
 

@@ -74,13 +74,13 @@ describe('the berth command', () => {
       [['pull', 'busybox'], '`berth load`'],
       [['image', 'pull', 'busybox'], '`berth import`'],
       [['push', 'busybox'], '`berth save'],
-      [['build', '.'], '`berth commit`'],
       [['login'], 'cannot reach registries'],
       [['network', 'ls'], '--network host'],
       [['port', 'x'], '--network host'],
       [['container', 'port', 'x'], '--network host'],
       [['compose', 'up'], 'DOCKER_HOST=unix:///run/berth/berth.sock'],
       [['swarm', 'init'], 'swarm mode is not supported'],
+      [['system', 'prune'], '`berth image prune`'],
     ] as Array<[string[], string]>) {
       const r = await b(args)
       assert.equal(r.code, 1, args.join(' '))

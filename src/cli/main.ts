@@ -61,6 +61,7 @@ const commands: Record<string, Entry> = {
     load: () => import('./commands/attach.ts'),
   },
   images: { short: 'List images', load: () => import('./commands/images.ts') },
+  build: { short: 'Build an image from a Dockerfile', load: () => import('./commands/build.ts') },
   version: {
     short: 'Show the berth version information',
     load: () => import('./commands/version.ts'),
@@ -132,6 +133,10 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       remove: 'volume-rm',
       update: 'volume-update',
     },
+  },
+  builder: {
+    short: 'Manage builds',
+    subs: { build: 'build', prune: 'builder-prune' },
   },
   image: {
     short: 'Manage images',
@@ -213,6 +218,10 @@ const hidden: Record<string, Entry> = {
     load: () => import('./commands/image-inspect.ts'),
   },
   'image-prune': { short: 'Remove unused images', load: () => import('./commands/image-prune.ts') },
+  'builder-prune': {
+    short: 'Remove build cache',
+    load: () => import('./commands/builder-prune.ts'),
+  },
   'container-prune': {
     short: 'Remove all stopped containers',
     load: () => import('./commands/container-prune.ts'),
@@ -250,10 +259,6 @@ const registryHint =
   '`berth load` reads an archive from `docker save`, and `berth import` a root filesystem tarball'
 
 const pending: Record<string, Pending> = {
-  build: {
-    short: 'Build an image from a Dockerfile',
-    say: 'build is not there yet. Meanwhile, set a container up by hand and `berth commit` it, or `berth import` a root filesystem tarball.',
-  },
   pull: {
     short: 'Download an image from a registry',
     say: `pull is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
@@ -281,10 +286,6 @@ const pending: Record<string, Pending> = {
   network: {
     short: 'Manage networks',
     say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
-  },
-  builder: {
-    short: 'Manage builds',
-    say: 'builder is not there yet: berth has no build yet, so no build cache.',
   },
   'volume-update': {
     unlisted: true,
@@ -317,7 +318,11 @@ const pending: Record<string, Pending> = {
     say: 'content trust is not supported.',
     unlisted: true,
   },
-  buildx: { short: 'Docker Buildx', say: 'there is no buildx (and no build yet).', unlisted: true },
+  buildx: {
+    short: 'Docker Buildx',
+    say: "there is no buildx: `berth build` (and `docker build` without buildx) builds with berth's own builder.",
+    unlisted: true,
+  },
   ...Object.fromEntries(
     ['config', 'node', 'secret', 'service', 'stack', 'swarm'].map((n) => [
       n,

@@ -28,6 +28,12 @@ import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
+import { Builder } from '../engine/builder/build.ts'
+import { BuildCache } from '../engine/builder/cache.ts'
+import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
+import { buildImagesOver } from '../engine/builder/images.ts'
+import { emitImageEvent } from '../engine/image/events.ts'
+import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
 import { HostSystem } from '../engine/system/host.ts'
 import { DiskUsageReport } from '../engine/system/df.ts'
 import type { Logger } from './log.ts'
@@ -69,6 +75,8 @@ export async function createEngine(opts: {
     layers,
     usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
     events,
+    // The build cache keeps its layers through garbage collection and image removal.
+    roots: [{ held: () => builder.held() }],
   })
   const mount = async (m: Mount): Promise<void> => mountOverlay(m)
   // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
@@ -149,9 +157,46 @@ export async function createEngine(opts: {
       committed: (id, image, at) => containers.tracker.committed(id, image, at),
     },
   })
+  // Builds: RUN steps are tasks in networks the seam prepares; layers come in through ingest.
+  const buildExecutor = new TaskExecutor({
+    layers,
+    blobs,
+    ingest: images.ingest,
+    tasks: new LocalTaskRunner({
+      runtime,
+      host,
+      spec: ociSpec,
+      mount,
+      unmount: unmountDetached,
+      resolveUser: stepUserLookup(resolveUser),
+      logger,
+    }),
+    networks: network,
+    diff: { dirs: overlayDirs, tar: stepDiffTar },
+    mount,
+    unmount: unmountDetached,
+    resolveUser,
+    dir: join(dataRoot, 'builder'),
+    logger,
+  })
+  const builder: Builder = new Builder({
+    executor: buildExecutor,
+    images: buildImagesOver(images, {
+      onTag: (img, tag) => emitImageEvent(events, 'tag', img.id, tag, img),
+    }),
+    cache: new BuildCache(join(dataRoot, 'builder', 'cache')),
+    tmpDir: join(dataRoot, 'builder', 'tmp'),
+    imageLayers: async () =>
+      new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
+    content: images,
+    // The registry client plugs in here: `puller: { pull(ref, platform, signal, progress) }`
+    // (ImagePuller in builder/types.ts). Without it FROM of a missing image is a clear 404.
+  })
   await blobs.init()
   await layers.init()
   await images.init()
+  await buildExecutor.init()
+  await builder.init()
   const collected = await images.collectGarbage()
   if (collected.blobs > 0 || collected.layers > 0) {
     logger.info(
@@ -191,11 +236,13 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    builder,
     diskUsage: new DiskUsageReport({
       images,
       layerSize: async (d) => (await layers.info(d)).size,
       containers,
       volumes,
+      builder,
     }),
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),

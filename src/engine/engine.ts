@@ -8,6 +8,7 @@ import type {
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
 import type { EventsApi } from './events/types.ts'
+import type { BuildApi } from './builder/types.ts'
 import type { DiskUsageApi, SystemApi } from './system/types.ts'
 
 export interface EngineCounts {
@@ -47,5 +48,7 @@ export interface Engine {
   readonly system: SystemApi
   /** `GET /system/df`; absent in the API tests' fake engines. */
   readonly diskUsage?: DiskUsageApi
+  /** Dockerfile builds and the build cache; absent in API tests' fake engines. */
+  readonly builder?: BuildApi
   counts(): Promise<EngineCounts>
 }

@@ -1,4 +1,5 @@
 // GET /system/df: moby's SystemDiskUsage in Docker's shape (`docker system df`).
+import type { CacheRecordInfo } from '../../engine/builder/types.ts'
 import { InvalidArgument, Internal } from '../../engine/errors.ts'
 import type { DiskUsageKind } from '../../engine/system/types.ts'
 import { sendJson } from '../http.ts'
@@ -7,6 +8,22 @@ import { versionAtLeast } from '../version.ts'
 import { summary } from './containers.ts'
 
 const KINDS: readonly DiskUsageKind[] = ['container', 'image', 'volume', 'build-cache']
+
+function cacheJson(r: CacheRecordInfo): Record<string, unknown> {
+  return {
+    ID: r.id,
+    Parent: '',
+    Parents: null,
+    Type: r.type,
+    Description: r.description,
+    InUse: r.inUse,
+    Shared: r.shared,
+    Size: r.size,
+    CreatedAt: r.createdAt,
+    LastUsedAt: r.lastUsedAt,
+    UsageCount: r.usageCount,
+  }
+}
 
 async function df(ctx: Ctx): Promise<void> {
   const report = ctx.engine.diskUsage
@@ -53,8 +70,7 @@ async function df(ctx: Ctx): Promise<void> {
     out.Containers = list
   }
   if (du.volumes) out.Volumes = du.volumes
-  // The build cache is the builder's to report; this engine keeps none yet.
-  if (kinds === undefined || kinds.has('build-cache')) out.BuildCache = []
+  if (du.buildCache) out.BuildCache = du.buildCache.map(cacheJson)
   sendJson(ctx, 200, out)
 }
 

@@ -25,6 +25,8 @@ import { FileImageMetadata, type ImageMetadataStore, type ImageRecord } from './
 import { saveArchive } from './save.ts'
 import { parseTag } from './tags.ts'
 import type {
+  ContentCollector,
+  ContentRoot,
   DeleteResponseItem,
   Image,
   ImageConfig,
@@ -47,6 +49,8 @@ interface StoreDeps {
   ingest?: LayerIngest
   /** Where the image events go (tag, untag, delete, prune, load, save, import). */
   events?: EventSink
+  /** Others that keep layers and blobs (the build cache): collection and removal spare them. */
+  roots?: ContentRoot[]
 }
 
 /** Records on disk under `dir` (e.g. <dataRoot>/images), or wherever `metadata` keeps them. */
@@ -58,13 +62,14 @@ interface Entry {
   config: ImageConfig
 }
 
-export class LocalImageStore implements ImageStore {
+export class LocalImageStore implements ImageStore, ContentCollector {
   readonly blobs: BlobStore
   readonly layers: LayerStore
   readonly platform: Platform
   readonly ingest: LayerIngest
   private readonly usage: ImageUsage
   private readonly events: EventSink | undefined
+  private readonly roots: ContentRoot[]
   private readonly meta: ImageMetadataStore
   private images = new Map<Digest, Entry>()
   /** familiar tagged reference ("busybox:latest") → image ID */
@@ -77,6 +82,7 @@ export class LocalImageStore implements ImageStore {
     this.layers = opts.layers
     this.usage = opts.usage
     this.events = opts.events
+    this.roots = opts.roots ?? []
     this.platform = opts.platform ?? hostPlatform()
     this.ingest = opts.ingest ?? new LayerIngester({ blobs: opts.blobs, layers: opts.layers })
     this.meta = 'metadata' in opts ? opts.metadata : new FileImageMetadata(opts.dir)
@@ -321,7 +327,7 @@ export class LocalImageStore implements ImageStore {
     await this.meta.deleteRecord(id)
     this.images.delete(id)
     for (const [k, v] of [...this.refs]) if (v === id) this.refs.delete(k)
-    const used = this.usedContent()
+    const used = await this.usedContent()
     // A forced rmi can leave a stopped container on these layers: keep them for it.
     const inUse = (await this.usage.containersUsing(id)).length > 0
     for (const l of e.record.layers) {
@@ -385,7 +391,7 @@ export class LocalImageStore implements ImageStore {
    * stands on (its image was removed with -f) is kept: the layer store refuses to delete it.
    */
   async collectGarbage(): Promise<{ blobs: number; layers: number }> {
-    const used = this.usedContent()
+    const used = await this.usedContent()
     let layers = 0
     for (const l of await this.layers.list()) {
       if (used.layers.has(l.diffID)) continue
@@ -402,8 +408,31 @@ export class LocalImageStore implements ImageStore {
     return { blobs: orphans.length, layers }
   }
 
-  /** Blobs and layers any recorded image uses. */
-  private usedContent(): { blobs: Set<Digest>; layers: Set<Digest> } {
+  release(candidates: { layers: Digest[]; blobs: Digest[] }): Promise<{ reclaimed: number }> {
+    return this.lock(async () => {
+      const used = await this.usedContent()
+      let reclaimed = 0
+      for (const d of new Set(candidates.layers)) {
+        if (used.layers.has(d) || !(await this.layers.has(d))) continue
+        try {
+          const size = await this.layerSize(d)
+          await this.layers.delete(d)
+          this.layerSizes.delete(d)
+          reclaimed += size
+        } catch (err) {
+          // A layer a container's read-write layer still sits on stays.
+          if (!(err instanceof Conflict)) throw err
+        }
+      }
+      for (const d of new Set(candidates.blobs)) {
+        if (!used.blobs.has(d)) await this.blobs.delete(d).catch(() => undefined)
+      }
+      return { reclaimed }
+    })
+  }
+
+  /** Blobs and layers any recorded image, or any root (the build cache), holds. */
+  private async usedContent(): Promise<{ blobs: Set<Digest>; layers: Set<Digest> }> {
     const blobs = new Set<Digest>()
     const layers = new Set<Digest>()
     for (const e of this.images.values()) {
@@ -412,6 +441,11 @@ export class LocalImageStore implements ImageStore {
         blobs.add(l.blob)
         layers.add(l.diffID)
       }
+    }
+    for (const root of this.roots) {
+      const held = await root.held()
+      for (const d of held.layers) layers.add(d)
+      for (const d of held.blobs) blobs.add(d)
     }
     return { blobs, layers }
   }

@@ -105,6 +105,25 @@ export interface LayerIngest {
   writeLayer(input: LayerInput, opts?: WriteLayerOptions): Promise<IngestedLayer>
 }
 
+/**
+ * Something besides the images that keeps layers and blobs: the build cache. The image store's
+ * garbage collection and its removals (rmi, image prune) keep whatever a root holds, so a root
+ * is asked each time; it is given to the store at wiring.
+ */
+export interface ContentRoot {
+  /** The layers (by diffID) and blobs it holds now. */
+  held(): Promise<{ layers: Set<Digest>; blobs: Set<Digest> }>
+}
+
+/** How a root gives back what it no longer holds (builder prune). */
+export interface ContentCollector {
+  /**
+   * Deletes those of the given layers and blobs that no image and no root holds now, under the
+   * store's lock; returns the bytes freed (the layers' unpacked sizes, as image removal counts).
+   */
+  release(candidates: { layers: Digest[]; blobs: Digest[] }): Promise<{ reclaimed: number }>
+}
+
 export interface Image {
   /** The config's digest, which is the image ID. */
   id: Digest

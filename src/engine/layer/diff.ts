@@ -2,28 +2,17 @@
 // the layer `docker commit` stores. Both walk only the upper directory, so they cost time in
 // proportion to what changed, not to the image's size.
 import type { BigIntStats } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
+import { lstat, realpath, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
 import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
 import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
 import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
-import type { Change, ChangeKind, LayerDiffer, LayerStore, Mount } from './types.ts'
+import type { Change, ChangeKind, LayerDiffer, LayerStore, Mount, OverlayDirs } from './types.ts'
 
-export type { Change, ChangeKind }
-
-export interface OverlayDirs {
-  upper: string
-  /** Lower directories, top first (as overlay's lowerdir lists them). */
-  lowers: string[]
-  /**
-   * Mount points the runtime made for mounts beyond the /etc files (GPU driver files): each
-   * is left out while it is an empty file or holds nothing of the container's, and so is a
-   * directory that holds nothing but such mount points.
-   */
-  stubs?: readonly string[]
-}
+export type { Change, ChangeKind, OverlayDirs }
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
 const S_IFMT = 0o170000n
@@ -292,4 +281,132 @@ async function* diffBlocks(dirs: OverlayDirs): AsyncGenerator<Buffer> {
     }
   }
   yield END_OF_ARCHIVE
+}
+
+/** The lower layers' own entry at a path (a symlink not followed), from the topmost that has one. */
+async function lowerLstat(fds: number[], rel: string): Promise<BigIntStats | undefined> {
+  for (const root of fds) {
+    let fd: number
+    try {
+      fd = openInRoot(root, rel, { nofollow: true })
+    } catch {
+      continue
+    }
+    try {
+      return await lstat(fdPath(fd), { bigint: true })
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    } finally {
+      await closeFd(fd)
+    }
+  }
+  return undefined
+}
+
+interface StepEntry {
+  item: WalkItem
+  /** Written even with nothing kept below it (new, or its metadata differs from below). */
+  own: boolean
+  opaque: boolean
+  whiteout: boolean
+}
+
+/**
+ * The entries of an upper directory a build step's layer must hold, in byte order: every file,
+ * link and whiteout; a directory only when it is new, its metadata changed, it is opaque, or
+ * something below it is kept (overlayfs copies a directory up when only a mount point the
+ * runtime made came and went in it).
+ */
+async function stepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
+  const out: StepEntry[] = []
+  const stack: { index: number; rel: string }[] = []
+  const keep = (upTo: string) => {
+    for (const s of stack) if (upTo.startsWith(`${s.rel}/`)) out[s.index]!.own = true
+  }
+  const lowers = await openLowers(dirs.lowers)
+  try {
+    for await (const walked of walkTree(dirs.upper)) {
+      // Entries are read after the walk, when its descriptors are closed; nothing writes to a
+      // finished step's upper directory and the walk saw only real directories on the way, so
+      // the plain path is safe.
+      const item: WalkItem = { ...walked, path: join(dirs.upper, walked.rel) }
+      while (stack.length > 0 && !item.rel.startsWith(`${stack[stack.length - 1]!.rel}/`))
+        stack.pop()
+      if (item.st.isDirectory()) {
+        const opaque = isOpaque(item.path)
+        const low = await lowerLstat(lowers, item.rel)
+        const same =
+          low !== undefined &&
+          low.isDirectory() &&
+          low.mode === item.st.mode &&
+          low.uid === item.st.uid &&
+          low.gid === item.st.gid &&
+          low.mtimeMs / 1000n === item.st.mtimeMs / 1000n
+        out.push({ item, own: !same || opaque, opaque, whiteout: false })
+        if (!same || opaque) keep(item.rel)
+        stack.push({ index: out.length - 1, rel: item.rel })
+        continue
+      }
+      out.push({ item, own: true, opaque: false, whiteout: isWhiteoutStat(item.st) })
+      keep(item.rel)
+    }
+  } finally {
+    await closeLowers(lowers)
+  }
+  return out.filter((p) => p.own)
+}
+
+async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<Buffer> {
+  const tar = new TarEntries()
+  const epochMs = BigInt(epoch) * 1000n
+  for (const { item, opaque, whiteout } of entries) {
+    const name = item.rel.slice(1)
+    const st =
+      item.st.mtimeMs <= epochMs
+        ? item.st
+        : (Object.create(item.st, { mtimeMs: { value: epochMs } }) as BigIntStats)
+    const mtime = Number(st.mtimeMs / 1000n)
+    if (whiteout) {
+      const slash = name.lastIndexOf('/')
+      yield encodeHeader({
+        name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`,
+        type: '0',
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime,
+      })
+      continue
+    }
+    yield* tar.entry(item.path, name, st)
+    if (opaque) {
+      yield encodeHeader({
+        name: `${name}/.wh..wh..opq`,
+        type: '0',
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime,
+      })
+    }
+  }
+  yield END_OF_ARCHIVE
+}
+
+/**
+ * A build step's changes as a reproducible layer tar, or undefined when it changed nothing:
+ * entries in byte order, modification times clamped to `epoch` (seconds since 1970), owners
+ * and modes kept, whiteouts owned by root, and directories that did not change left out unless
+ * something below them changed (so the same step gives the same bytes on any host). The upper
+ * directory must not change while the tar is read.
+ */
+export async function stepDiffTar(
+  dirs: OverlayDirs,
+  opts: { epoch: number },
+): Promise<Readable | undefined> {
+  const entries = await stepEntries(dirs)
+  if (entries.length === 0) return undefined
+  return Readable.from(stepBlocks(entries, opts.epoch), { objectMode: false })
 }

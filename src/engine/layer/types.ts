@@ -29,6 +29,19 @@ export interface RWUsage {
   top: UsagePath[]
 }
 
+/** The directories of an overlay mount (a read-write layer over its parents). */
+export interface OverlayDirs {
+  upper: string
+  /** Lower directories, top first (as overlay's lowerdir lists them). */
+  lowers: string[]
+  /**
+   * Mount points the runtime made for mounts beyond the /etc files (GPU driver files): each
+   * is left out while it is an empty file or holds nothing of the container's, and so is a
+   * directory that holds nothing but such mount points.
+   */
+  stubs?: readonly string[]
+}
+
 /** An OCI mount description; the runtime performs it. */
 export interface Mount {
   type: string

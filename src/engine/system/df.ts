@@ -1,6 +1,8 @@
 // `docker system df`'s facts, as moby's SystemDiskUsage gathers them: the images with the
 // containers using each and the bytes they share with other images, the size of every layer
-// once, the containers with the sizes of their writable layers, and the volumes with theirs.
+// once, the containers with the sizes of their writable layers, the volumes with theirs, and
+// the build cache's records.
+import type { CacheRecordInfo } from '../builder/types.ts'
 import type { Container } from '../container/types.ts'
 import type { Digest } from '../digest.ts'
 import type { Image } from '../image/types.ts'
@@ -16,6 +18,8 @@ export interface DiskUsageDeps {
     sizes(ref: string): Promise<{ rw: number; rootfs: number }>
   }
   volumes: { usage(): Promise<Volume[]> }
+  /** The builder's cache (absent in an engine without a builder). */
+  builder?: { cacheUsage(): Promise<CacheRecordInfo[]> }
 }
 
 export class DiskUsageReport implements DiskUsageApi {
@@ -58,6 +62,7 @@ export class DiskUsageReport implements DiskUsageApi {
       }
     }
     if (want('volume')) out.volumes = await this.deps.volumes.usage()
+    if (want('build-cache')) out.buildCache = (await this.deps.builder?.cacheUsage()) ?? []
     return out
   }
 }

@@ -3,6 +3,7 @@
 import type { Container } from '../container/types.ts'
 import type { Image } from '../image/types.ts'
 import type { Volume } from '../volume/types.ts'
+import type { CacheRecordInfo } from '../builder/types.ts'
 import type { GpuInventory } from '../gpu/types.ts'
 
 export interface SystemInfo {
@@ -34,6 +35,8 @@ export interface DiskUsage {
   images?: { image: Image; containers: number; sharedSize: number }[]
   containers?: { container: Container; rw: number; rootfs: number }[]
   volumes?: Volume[]
+  /** The builder's cache records (none when the engine has no builder). */
+  buildCache?: CacheRecordInfo[]
 }
 
 /** `docker system df`: what the images, containers and volumes hold on disk. */

@@ -1,0 +1,200 @@
+// Build benchmark (issue 11): berth's builder against Docker's classic builder and BuildKit, on
+// the tutorial's shape of Dockerfile (two stages, FROM, WORKDIR, COPY, RUN, ENV, CMD).
+//
+//   node --import tsx bench/build.ts [--runs N] [--no-build] [--big-mb N]
+//
+// Engines: `berth` = the stock docker v28 CLI (no buildx: POST /build) against berthd;
+// `classic` = the same CLI against Debian's dockerd (its classic builder); `buildkit` = Debian's
+// docker 20.10 client with DOCKER_BUILDKIT=1 against that dockerd (its BuildKit 0.8). dockerd
+// runs in a network namespace of its own (harness inOwnNetns), in a temp dir, removed at the end;
+// it has no bridge there, so every engine builds with --network none.
+// Rows: `cold` (--no-cache), `cached` (nothing changed), `edit` (one source file changed: the
+// steps after its COPY run again). Each row is the median wall time of the client command over
+// N interleaved rounds; then berthd's peak memory, and with --big-mb N its peak while it builds a
+// context of N MB. Writes bench/results/build.md.
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  dockerBin,
+  importBusybox,
+  removeTree,
+  repoRoot,
+  startBerthd,
+  startDockerd,
+  type Berthd,
+  type Dockerd,
+} from '../test/e2e/harness.ts'
+import { cleanEnv } from './lib/engines.ts'
+
+const DOCKERFILE = `FROM busybox AS deps
+WORKDIR /app
+COPY package.json .
+RUN wc -c package.json > deps.txt && head -c 5000000 /dev/urandom > /app/blob
+FROM busybox
+ENV MODE=production
+WORKDIR /app
+COPY --from=deps /app/deps.txt .
+COPY src/ src/
+RUN cat src/index.js > bundle.js && find src -type f | wc -l > count.txt
+CMD ["sh", "-c", "echo $MODE; cat deps.txt bundle.js count.txt"]
+`
+
+interface Engine {
+  id: 'berth' | 'classic' | 'buildkit'
+  label: string
+  bin: string
+  env: Record<string, string>
+}
+
+function sh(bin: string, args: string[], env: Record<string, string>): Promise<number> {
+  const started = process.hrtime.bigint()
+  return new Promise((resolve, reject) => {
+    execFile(
+      bin,
+      args,
+      { env: cleanEnv(env), maxBuffer: 64 << 20, timeout: 600_000 },
+      (err, _stdout, stderr) => {
+        if (err) reject(new Error(`${bin} ${args.join(' ')}: ${err.message}\n${stderr}`))
+        else resolve(Number(process.hrtime.bigint() - started) / 1e6)
+      },
+    )
+  })
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** A process's peak resident memory (VmHWM), in MB. */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN)
+  return Math.round(kb / 1024)
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      'no-build': { type: 'boolean' },
+      'big-mb': { type: 'string', default: '0' },
+    },
+  })
+  const runs = Number(values.runs)
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs wants a positive integer')
+  if (!values['no-build']) await sh('npm', ['run', 'build', '--prefix', repoRoot], {})
+  const work = await mkdtemp(join(tmpdir(), 'bench-build-'))
+  let berthd: Berthd | undefined
+  let dockerd: Dockerd | undefined
+  try {
+    berthd = await startBerthd()
+    dockerd = await startDockerd()
+    await importBusybox(berthd)
+    await importBusybox(dockerd)
+    const v28 = await dockerBin()
+    const cfg = join(work, 'config')
+    await mkdir(cfg)
+    const base = { DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' }
+    const engines: Engine[] = [
+      {
+        id: 'berth',
+        label: 'berth (docker v28 CLI → berthd)',
+        bin: v28,
+        env: { ...base, DOCKER_HOST: `unix://${berthd.socket}`, DOCKER_BUILDKIT: '0' },
+      },
+      {
+        id: 'classic',
+        label: 'Docker classic builder (v28 CLI → dockerd 20.10)',
+        bin: v28,
+        env: { ...base, DOCKER_HOST: `unix://${dockerd.socket}`, DOCKER_BUILDKIT: '0' },
+      },
+      {
+        id: 'buildkit',
+        label: 'BuildKit (docker 20.10 CLI → dockerd 20.10)',
+        bin: '/usr/bin/docker',
+        env: { ...base, DOCKER_HOST: `unix://${dockerd.socket}`, DOCKER_BUILDKIT: '1' },
+      },
+    ]
+    const ctx = join(work, 'ctx')
+    await mkdir(join(ctx, 'src'), { recursive: true })
+    await writeFile(join(ctx, 'Dockerfile'), DOCKERFILE)
+    await writeFile(join(ctx, 'package.json'), '{"name":"app"}')
+    await writeFile(join(ctx, 'src/index.js'), 'start\n')
+    // A source tree of a few thousand files, as a real project's.
+    for (let d = 0; d < 40; d++) {
+      await mkdir(join(ctx, 'src', `m${d}`))
+      for (let f = 0; f < 50; f++)
+        await writeFile(join(ctx, 'src', `m${d}`, `f${f}.js`), `export const v = ${d * 50 + f}\n`)
+    }
+    const build = (e: Engine, extra: string[] = []) =>
+      sh(
+        e.bin,
+        ['build', '-q', '--network', 'none', '-t', `bench-build:${e.id}`, ...extra, ctx],
+        e.env,
+      )
+    // A first build each, untimed: the base image's files are read once everywhere.
+    for (const e of engines) await build(e)
+    const rows = ['cold', 'cached', 'edit'] as const
+    const samples = new Map<string, number[]>()
+    let edit = 0
+    for (let i = 0; i < runs; i++) {
+      for (const row of rows) {
+        if (row === 'edit') await writeFile(join(ctx, 'src/index.js'), `edit ${++edit}\n`)
+        for (const e of engines) {
+          const ms = await build(e, row === 'cold' ? ['--no-cache'] : [])
+          const k = `${row} ${e.id}`
+          samples.set(k, [...(samples.get(k) ?? []), ms])
+          console.error(`${k}: ${ms.toFixed(0)} ms`)
+        }
+      }
+    }
+    const peak = await peakRssMb(berthd.pid)
+    let big = ''
+    const bigMb = Number(values['big-mb'])
+    if (bigMb > 0) {
+      // berthd's peak memory while it takes a context of bigMb MB (streamed, never held).
+      const bctx = join(work, 'big')
+      await mkdir(bctx)
+      await writeFile(join(bctx, 'Dockerfile'), 'FROM busybox\nCOPY big /big\n')
+      await sh('dd', ['if=/dev/urandom', `of=${join(bctx, 'big')}`, 'bs=1M', `count=${bigMb}`], {})
+      await writeFile(`/proc/${berthd.pid}/clear_refs`, '5')
+      const ms = await sh(v28, ['build', '-q', '--network', 'none', bctx], engines[0]!.env)
+      big = `A ${bigMb} MB context (COPY of one ${bigMb} MB file): ${ms.toFixed(0)} ms, berthd's peak RSS ${await peakRssMb(berthd.pid)} MB.`
+    }
+    const head = `| row | ${engines.map((e) => e.label).join(' | ')} | berth/classic | berth/buildkit |`
+    const lines = [head, `|---|${engines.map(() => '---:').join('|')}|---:|---:|`]
+    for (const row of rows) {
+      const m = engines.map((e) => median(samples.get(`${row} ${e.id}`)!))
+      lines.push(
+        `| ${row} | ${m.map((x) => `${x.toFixed(0)} ms`).join(' | ')} | ${(m[0]! / m[1]!).toFixed(2)} | ${(m[0]! / m[2]!).toFixed(2)} |`,
+      )
+    }
+    const md = [
+      '# Build benchmark',
+      '',
+      `Median wall time of \`docker build -q\` over ${runs} interleaved rounds, ${new Date().toISOString()}.`,
+      'cold = --no-cache; cached = nothing changed; edit = one source file changed (the last COPY and RUN run).',
+      'The context holds a source tree of 2000 files.',
+      '',
+      ...lines,
+      '',
+      `berthd's peak RSS over the whole run: ${peak} MB.`,
+      ...(big ? ['', big] : []),
+      '',
+    ].join('\n')
+    await mkdir(join(repoRoot, 'bench/results'), { recursive: true })
+    await writeFile(join(repoRoot, 'bench/results/build.md'), md)
+    console.log(md)
+  } finally {
+    await berthd?.stop()
+    await dockerd?.stop()
+    await removeTree(work)
+  }
+}
+
+await main()

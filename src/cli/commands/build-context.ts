@@ -1,0 +1,155 @@
+// The build context `berth build` sends: a directory packed as a tar while it is read (never held
+// in memory), minus what .dockerignore (or <Dockerfile>.dockerignore) leaves out, with the
+// Dockerfile and the ignore file always in it (the daemon reads them; it applies the patterns
+// again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
+// own, as the docker CLI sends it.
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises'
+import { isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { Readable } from 'node:stream'
+import tar, { type Header } from 'tar-stream'
+import { PatternMatcher, readIgnoreFile } from '../../lib/dockerignore.ts'
+import { CliError } from '../command.ts'
+
+export interface PackedContext {
+  tar: Readable
+  /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
+  dockerfile: string
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Packs `dir`. `dockerfile` is the -f value ('' for DIR/Dockerfile); `dockerfileText` a Dockerfile
+ * read from stdin (-f -).
+ */
+export async function packDirectory(
+  dir: string,
+  dockerfile: string,
+  dockerfileText?: string,
+): Promise<PackedContext> {
+  const root = resolve(dir)
+  try {
+    if (!(await lstat(root)).isDirectory())
+      throw new CliError(`unable to prepare context: path "${dir}" not found`)
+  } catch (e) {
+    if (e instanceof CliError) throw e
+    throw new CliError(`unable to prepare context: path "${dir}" not found`)
+  }
+  let name: string
+  let extra: { name: string; body: Buffer } | undefined
+  if (dockerfileText !== undefined) {
+    name = `.dockerfile.${randomBytes(10).toString('hex')}`
+    extra = { name, body: Buffer.from(dockerfileText) }
+  } else {
+    const abs = dockerfile === '' ? join(root, 'Dockerfile') : resolve(dockerfile)
+    const rel = relative(root, abs)
+    const body = await readIfExists(abs)
+    if (body === undefined) {
+      throw new CliError(
+        `unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${abs}: no such file or directory`,
+      )
+    }
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      name = `.dockerfile.${randomBytes(10).toString('hex')}`
+      extra = { name, body: Buffer.from(body) }
+    } else {
+      name = rel.split(sep).join('/')
+    }
+  }
+  const ignoreText =
+    (extra === undefined ? await readIfExists(join(root, `${name}.dockerignore`)) : undefined) ??
+    (await readIfExists(join(root, '.dockerignore')))
+  const matcher = new PatternMatcher(ignoreText === undefined ? [] : readIgnoreFile(ignoreText))
+  const always = new Set([name, '.dockerignore', `${name}.dockerignore`])
+
+  const pack = tar.pack()
+  const entry = (
+    header: Partial<Header> & { name: string },
+    body?: Readable | Buffer,
+  ): Promise<void> =>
+    new Promise((res, rej) => {
+      if (body === undefined) {
+        pack.entry(header, (e) => (e ? rej(e) : res()))
+        return
+      }
+      if (Buffer.isBuffer(body)) {
+        pack.entry(header, body, (e) => (e ? rej(e) : res()))
+        return
+      }
+      const sink = pack.entry(header, (e) => (e ? rej(e) : res()))
+      body.on('error', rej)
+      body.pipe(sink)
+    })
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await readdir(join(root, rel))).sort((a, b) =>
+      Buffer.compare(Buffer.from(a), Buffer.from(b)),
+    )
+    for (const n of names) {
+      const r = rel === '' ? n : `${rel}/${n}`
+      const p = join(root, r)
+      const st = await lstat(p)
+      const ignored = !always.has(r) && matcher.matches(r)
+      if (ignored && !(st.isDirectory() && !matcher.canSkipDir(r))) continue
+      const header = { name: r, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 }
+      if (st.isDirectory()) {
+        if (!ignored) await entry({ ...header, type: 'directory' })
+        await walk(r)
+      } else if (st.isSymbolicLink()) {
+        await entry({ ...header, type: 'symlink', linkname: await readlink(p) })
+      } else if (st.isFile()) {
+        await entry({ ...header, type: 'file', size: st.size }, createReadStream(p))
+      }
+    }
+  }
+  ;(async () => {
+    try {
+      await walk('')
+      if (extra)
+        await entry({ name: extra.name, mode: 0o644, mtime: new Date(), type: 'file' }, extra.body)
+      pack.finalize()
+    } catch (e) {
+      pack.destroy(e as Error)
+    }
+  })()
+  return { tar: Readable.from(pack), dockerfile: name }
+}
+
+/** A context tar from stdin (`-`), or a Dockerfile there, which then makes an empty context. */
+export async function contextFromStdin(stdin: Readable): Promise<PackedContext> {
+  const chunks: Buffer[] = []
+  let size = 0
+  const it = stdin[Symbol.asyncIterator]()
+  // Enough to tell a tar (ustar at 257) or a compressed stream from a Dockerfile.
+  while (size < 512) {
+    const r = await it.next()
+    if (r.done) break
+    chunks.push(r.value as Buffer)
+    size += (r.value as Buffer).length
+  }
+  const head = Buffer.concat(chunks)
+  const compressed = head[0] === 0x1f && head[1] === 0x8b
+  const isTar = compressed || head.subarray(257, 262).toString('latin1') === 'ustar'
+  const rest = (async function* () {
+    yield head
+    for (;;) {
+      const r = await it.next()
+      if (r.done) return
+      yield r.value as Buffer
+    }
+  })()
+  if (isTar) return { tar: Readable.from(rest), dockerfile: 'Dockerfile' }
+  const body: Buffer[] = []
+  for await (const c of rest) body.push(c)
+  const pack = tar.pack()
+  pack.entry({ name: 'Dockerfile', mode: 0o644, type: 'file' }, Buffer.concat(body))
+  pack.finalize()
+  return { tar: Readable.from(pack), dockerfile: 'Dockerfile' }
+}

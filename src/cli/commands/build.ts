@@ -1,0 +1,167 @@
+// berth build: sends the context to POST /build and shows the build as BuildKit does (a live view
+// on a terminal, plain lines otherwise).
+import { writeFile } from 'node:fs/promises'
+import { jsonLines, type JSONMessage } from '../client.ts'
+import type { CommandDef } from '../command.ts'
+import { bool, CliError, err, list, out, str } from '../command.ts'
+import { BuildProgress } from './build-progress.ts'
+import { contextFromStdin, packDirectory, type PackedContext } from './build-context.ts'
+
+/** KEY=VALUE pairs for the API (`--build-arg KEY` takes KEY from this environment, as docker does). */
+function keyValues(values: string[], fromEnv: boolean): Record<string, string | null> {
+  const outMap: Record<string, string | null> = {}
+  for (const v of values) {
+    const eq = v.indexOf('=')
+    if (eq < 0) outMap[v] = fromEnv ? (process.env[v] ?? null) : ''
+    else outMap[v.slice(0, eq)] = v.slice(eq + 1)
+  }
+  return outMap
+}
+
+export const command: CommandDef = {
+  usage: '[OPTIONS] PATH | -',
+  short: 'Build an image from a Dockerfile',
+  aliases: ['berth image build', 'berth builder build', 'berth build'],
+  args: { min: 1, max: 1 },
+  flags: [
+    {
+      long: 'add-host',
+      kind: 'list',
+      typeName: 'list',
+      desc: 'Add a custom host-to-IP mapping ("host:ip")',
+    },
+    { long: 'build-arg', kind: 'list', typeName: 'list', desc: 'Set build-time variables' },
+    {
+      long: 'cache-from',
+      kind: 'list',
+      typeName: 'strings',
+      desc: 'Images to consider as cache sources',
+    },
+    {
+      long: 'file',
+      short: 'f',
+      kind: 'string',
+      desc: "Name of the Dockerfile (Default is 'PATH/Dockerfile')",
+    },
+    { long: 'iidfile', kind: 'string', desc: 'Write the image ID to the file' },
+    { long: 'label', kind: 'list', typeName: 'list', desc: 'Set metadata for an image' },
+    {
+      long: 'network',
+      kind: 'string',
+      desc: 'Set the networking mode for the RUN instructions during build',
+      typeName: 'string',
+    },
+    { long: 'no-cache', kind: 'bool', desc: 'Do not use cache when building the image' },
+    { long: 'platform', kind: 'string', desc: 'Set platform if server is multi-platform capable' },
+    {
+      long: 'progress',
+      kind: 'string',
+      desc: 'Set type of progress output ("auto", "plain", "tty", "quiet")',
+    },
+    { long: 'pull', kind: 'bool', desc: 'Always attempt to pull a newer version of the image' },
+    {
+      long: 'quiet',
+      short: 'q',
+      kind: 'bool',
+      desc: 'Suppress the build output and print image ID on success',
+    },
+    {
+      long: 'rm',
+      kind: 'bool',
+      desc: 'Remove intermediate containers after a successful build (always)',
+    },
+    { long: 'force-rm', kind: 'bool', desc: 'Always remove intermediate containers' },
+    {
+      long: 'secret',
+      kind: 'list',
+      typeName: 'stringArray',
+      desc: 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")',
+    },
+    {
+      long: 'tag',
+      short: 't',
+      kind: 'list',
+      typeName: 'list',
+      desc: 'Name and optionally a tag in the "name:tag" format',
+    },
+    { long: 'target', kind: 'string', desc: 'Set the target build stage to build.' },
+  ],
+  async run(ctx, f) {
+    const path = f.args[0]!
+    const progressFlag = str(f, 'progress') || 'auto'
+    if (!['auto', 'plain', 'tty', 'quiet'].includes(progressFlag)) {
+      throw new CliError(`invalid progress mode "${progressFlag}": use auto, plain, tty or quiet`)
+    }
+    const quiet = bool(f, 'quiet') || progressFlag === 'quiet'
+    const tty = progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true)
+    const mode = quiet ? 'quiet' : tty ? 'tty' : 'plain'
+    if (list(f, 'secret').length > 0) {
+      throw new CliError(
+        "--secret needs BuildKit's session, which the classic build API lacks; berth cannot pass secrets yet",
+      )
+    }
+    const file = str(f, 'file')
+    let ctxTar: PackedContext
+    if (path === '-') {
+      if (file === '-')
+        throw new CliError(
+          "invalid argument: can't use stdin for both build context and dockerfile",
+        )
+      ctxTar = await contextFromStdin(process.stdin)
+    } else if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) {
+      throw new CliError(
+        `unable to prepare context: remote build contexts (${path}) are not supported by berth`,
+      )
+    } else {
+      const text = file === '-' ? (await readStdin()).toString('utf8') : undefined
+      ctxTar = await packDirectory(path, file === '-' ? '' : file, text)
+    }
+    const client = await ctx.client()
+    const labels = keyValues(list(f, 'label'), false)
+    const res = await client.request('POST', '/build', {
+      query: {
+        t: list(f, 'tag'),
+        dockerfile: ctxTar.dockerfile,
+        buildargs: JSON.stringify(keyValues(list(f, 'build-arg'), true)),
+        labels: JSON.stringify(labels),
+        target: str(f, 'target') || undefined,
+        nocache: bool(f, 'no-cache') || undefined,
+        pull: bool(f, 'pull') || undefined,
+        q: quiet || undefined,
+        networkmode: str(f, 'network') || undefined,
+        extrahosts: list(f, 'add-host'),
+        platform: str(f, 'platform') || undefined,
+        berthprogress: true,
+        rm: true,
+      },
+      body: ctxTar.tar,
+      headers: { 'Content-Type': 'application/x-tar' },
+    })
+    const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
+    let imageId = ''
+    let failure: string | undefined
+    for await (const m of jsonLines<JSONMessage>(res)) {
+      if (m.errorDetail?.message || m.error) {
+        failure = m.errorDetail?.message ?? m.error
+        continue
+      }
+      if (m.id === 'berth.build' && m.aux !== undefined) progress.handle(m.aux)
+      else if (m.aux && typeof m.aux === 'object' && 'ID' in m.aux)
+        imageId = String((m.aux as { ID: string }).ID)
+      else if (quiet && m.stream?.startsWith('sha256:')) imageId = m.stream.trim()
+    }
+    progress.end()
+    if (failure !== undefined) throw new CliError(`ERROR: failed to solve: ${failure}`)
+    progress.finished(imageId, list(f, 'tag'))
+    if (quiet) out(`${imageId}\n`)
+    const iid = str(f, 'iidfile')
+    if (iid) await writeFile(iid, imageId)
+    return 0
+  },
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}

@@ -1,0 +1,43 @@
+import type { CommandDef } from '../command.ts'
+import { bool, encodeFilters, filterFlag, list, out } from '../command.ts'
+import { humanSize } from '../../lib/units.ts'
+import { confirm } from '../prompt.ts'
+
+export const command: CommandDef = {
+  usage: '[OPTIONS]',
+  short: 'Remove build cache',
+  args: { max: 0 },
+  flags: [
+    {
+      long: 'all',
+      short: 'a',
+      kind: 'bool',
+      desc: 'Remove all unused build cache, not just dangling ones',
+    },
+    { ...filterFlag, short: undefined, desc: 'Provide filter values (e.g. "until=24h")' },
+    { long: 'force', short: 'f', kind: 'bool', desc: 'Do not prompt for confirmation' },
+  ],
+  async run(ctx, f) {
+    const all = bool(f, 'all')
+    const warning = all
+      ? 'WARNING! This will remove all build cache.'
+      : 'WARNING! This will remove all dangling build cache.'
+    if (!bool(f, 'force') && !(await confirm(warning + '\nAre you sure you want to continue?')))
+      return 0
+    const client = await ctx.client()
+    const rep = await client.json<{ CachesDeleted?: string[] | null; SpaceReclaimed?: number }>(
+      'POST',
+      '/build/prune',
+      { query: { all: all || undefined, filters: encodeFilters(list(f, 'filter')) } },
+    )
+    let s = ''
+    const deleted = rep.CachesDeleted ?? []
+    if (deleted.length > 0) {
+      s += 'Deleted build cache objects:\n'
+      for (const d of deleted) s += `${d}\n`
+    }
+    s += `\nTotal reclaimed space: ${humanSize(rep.SpaceReclaimed ?? 0)}\n`
+    out(s)
+    return 0
+  },
+}

@@ -1,0 +1,207 @@
+// The builder's interfaces and data: what a build is asked to do, what it reports while it runs,
+// and the narrow executor seam it runs its steps through (a snapshot of layers to work in, a
+// process runner, one ingest path for layers, and image access), so that the runtime, layer and
+// image modules behind it can change without the builder changing.
+import type { Readable } from 'node:stream'
+import type { Digest } from '../digest.ts'
+import type { ImageConfig } from '../image/types.ts'
+
+export type NetworkMode = 'default' | 'none' | 'host'
+
+export interface BuildOptions {
+  /** The Dockerfile's path inside the context ("Dockerfile" when empty). */
+  dockerfile?: string
+  /** References to tag the result with (`-t`, repeated). */
+  tags: string[]
+  /** `--build-arg`; a null value means the variable was named without a value (it is unset). */
+  buildArgs: Record<string, string | null>
+  /** `--label`, set on the result. */
+  labels: Record<string, string>
+  target?: string
+  noCache: boolean
+  /** Fetch FROM images even when they are here (needs the registry client). */
+  pull: boolean
+  /** The network RUN steps get unless they ask for another: default, none or host. */
+  network: NetworkMode
+  /** `--add-host` entries, `host:ip`. */
+  extraHosts: string[]
+  /** `--platform`; only this host's platform can be built. */
+  platform?: string
+  /** `--secret` contents by id, for RUN --mount=type=secret. */
+  secrets?: Map<string, Buffer>
+  signal?: AbortSignal
+}
+
+/** A step of the build, in the order the Dockerfile gives them (reachable stages only). */
+export interface StepInfo {
+  /** Index in BuildPlanEvent.steps. */
+  index: number
+  /** The stage's index in the Dockerfile. */
+  stage: number
+  /** The stage's name, or "stage-N". */
+  stageName: string
+  /** The instruction as written, continuations joined (BuildKit's vertex name without prefix). */
+  text: string
+  /** Whether the step runs or copies something (its result may be cached). */
+  heavy: boolean
+}
+
+export type BuildEvent =
+  | { type: 'plan'; steps: StepInfo[] }
+  | { type: 'start'; step: number }
+  /** A step that needed no work: metadata only, or its result found in the cache. */
+  | { type: 'done'; step: number; cached: boolean; durationMs: number; id?: string }
+  | { type: 'running'; step: number; id: string }
+  | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: Buffer }
+  /** A step failed; exitCode when it was a RUN whose process exited non-zero. */
+  | { type: 'error'; step: number; message: string; exitCode?: number }
+  | { type: 'warning'; message: string }
+  /** A FROM image that is not here is being fetched. */
+  | { type: 'pull'; ref: string; status: string }
+
+export type BuildEventSink = (e: BuildEvent) => void
+
+export interface BuildResult {
+  imageId: Digest
+  tags: string[]
+  /** Build args given that no ARG declared. */
+  unusedArgs: string[]
+}
+
+/** The engine's build entry point, as the API and tests see it. */
+export interface BuildApi {
+  /** Builds from a context tar (plain or gzip), read as a stream. */
+  build(context: Readable, opts: BuildOptions, onEvent: BuildEventSink): Promise<BuildResult>
+  /** Space the build cache holds, for `system df`. */
+  cacheUsage(): Promise<CacheRecordInfo[]>
+  /**
+   * Removes cache records and cache mounts not used within `keepDuration` ms (all when absent);
+   * without `all`, records whose layer an image shares stay. With `keepBytes`, only the oldest
+   * until what is left fits. Frees the disk their layers took unless an image still uses them.
+   */
+  prune(opts: {
+    all: boolean
+    keepDuration?: number
+    keepBytes?: number
+  }): Promise<{ deleted: string[]; spaceReclaimed: number }>
+}
+
+/** One layer as the content store holds it: what ingest returns. */
+export interface LayerRef {
+  /** sha256 of the uncompressed tar. */
+  diffID: Digest
+  /** The blob it is stored as. */
+  blob: Digest
+  mediaType: string
+  /** The blob's size in bytes. */
+  size: number
+}
+
+/** An image the build starts from: its config and its layers. */
+export interface BaseImage {
+  id: Digest
+  config: ImageConfig
+  layers: LayerRef[]
+}
+
+/**
+ * A writable root filesystem over a list of layers: the builder works in it (COPY, WORKDIR), or a
+ * RUN step's process does, and its changes become at most one layer.
+ */
+export interface Snapshot {
+  /** Mounts it (once) for the builder's own work and returns the host path of its root. */
+  root(): Promise<string>
+  /**
+   * Runs a process in it with a container's confinement, never seen as a container; resolves
+   * with its exit code. The process is killed, and everything made for it removed, when
+   * `signal` aborts. The builder's own mount is given up for the process's life.
+   */
+  run(proc: StepProcess, output: OutputSink, signal: AbortSignal): Promise<number>
+  /**
+   * Its changes as one reproducible layer: entries in byte order, modification times clamped
+   * to `epoch` (seconds since 1970), owners and modes kept, directories that did not change
+   * left out unless something below them changed. undefined when nothing changed.
+   */
+  commit(opts: { epoch: number; signal?: AbortSignal }): Promise<LayerRef | undefined>
+  /** Unmounts and removes it; safe to call more than once. */
+  release(): Promise<void>
+}
+
+export interface StepMount {
+  type: 'bind' | 'tmpfs'
+  /** Host path (bind) or '' (tmpfs). */
+  source: string
+  /** Absolute path inside the root. */
+  destination: string
+  readOnly: boolean
+  /** tmpfs size in bytes; 0 for the default. */
+  size?: number
+}
+
+/** What one RUN step's process needs. */
+export interface StepProcess {
+  /** 64 hex: the runtime's ID for the step (never a container's). */
+  id: string
+  args: string[]
+  env: string[]
+  cwd: string
+  /** A Docker user spec (`name`, `uid:gid`, ...), resolved in the root; '' for root. */
+  user: string
+  mounts: StepMount[]
+  network: NetworkMode
+  /** Lines for /etc/hosts beyond localhost (`--add-host`). */
+  extraHosts: { host: string; ip: string }[]
+}
+
+export type OutputSink = (stream: 'stdout' | 'stderr', data: Buffer) => void
+
+/**
+ * What the builder needs from the rest of the engine to work in layers and run steps: the layer
+ * store's read-write layers, the task runner, the network seam and the one ingest path, behind
+ * an adapter (executor.ts) so that those modules can change without the builder changing.
+ */
+export interface BuildExecutor {
+  /** A snapshot over `layers` (bottom first; none for an empty root). */
+  snapshot(layers: LayerRef[], signal?: AbortSignal): Promise<Snapshot>
+  /** Whether a layer the cache refers to is still stored. */
+  hasLayer(layer: LayerRef): Promise<boolean>
+  /** A Docker user spec's ids as the root's /etc/passwd and /etc/group give them. */
+  userIds(root: string, user: string): Promise<{ uid: number; gid: number }>
+}
+
+/**
+ * Fetches a base image that is not here (FROM, or `--pull`): the hook the registry client
+ * plugs into. It stores the image, then answers what FROM needs of it.
+ */
+export interface ImagePuller {
+  pull(
+    ref: string,
+    platform: string,
+    signal: AbortSignal,
+    progress: (status: string) => void,
+  ): Promise<BaseImage>
+}
+
+export interface BuildImages {
+  /** A local image by reference or ID, or undefined when there is none. */
+  find(ref: string): Promise<BaseImage | undefined>
+  /** Records the result and moves its tags, all at once. */
+  create(config: ImageConfig, layers: LayerRef[], tags: string[]): Promise<Digest>
+}
+
+/** A cached step result, for `system df` and `builder prune`. */
+export interface CacheRecordInfo {
+  id: string
+  description: string
+  /** Bytes of its layer (0 for a step without one). */
+  size: number
+  createdAt: string
+  lastUsedAt: string
+  usageCount: number
+  /** Whether a running build uses it now. */
+  inUse: boolean
+  /** Whether an image uses its layer too (its space is the image's as well). */
+  shared: boolean
+  /** What kind of record: a step result or a RUN --mount=type=cache directory. */
+  type: 'regular' | 'exec.cachemount'
+}
