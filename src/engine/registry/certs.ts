@@ -1,0 +1,107 @@
+// TLS material for one registry as Docker reads it (moby registry.ReadCertsDirectory): the
+// system's CAs plus every *.crt in certs.d/HOST:PORT/, and a client certificate from each
+// *.cert with its *.key beside it.
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { rootCertificates } from 'node:tls'
+import { errnoCode, InvalidArgument } from '../errors.ts'
+
+export const DEFAULT_CERTS_DIR = '/etc/docker/certs.d'
+
+/** Where Go's crypto/x509 looks for the system's CA bundle on Linux, in its order. */
+const SYSTEM_CA_FILES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/pki/tls/cacert.pem',
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+]
+
+let systemCAs: Promise<string[]> | undefined
+
+/** The system's CA bundle (what Docker trusts), or Node's own roots when there is none. */
+export function systemCertificates(): Promise<string[]> {
+  systemCAs ??= (async () => {
+    for (const f of SYSTEM_CA_FILES) {
+      try {
+        return [await readFile(f, 'utf8')]
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err
+      }
+    }
+    return [...rootCertificates]
+  })()
+  return systemCAs
+}
+
+/** Options for node:tls connect, as undici's `connect` takes them. */
+export interface TlsOptions {
+  /** Replaces Node's roots, so it holds the system's too; absent: the system's only. */
+  ca?: string[]
+  cert?: Buffer
+  key?: Buffer
+  rejectUnauthorized: boolean
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await readFile(p)
+    return true
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
+  }
+}
+
+/**
+ * The TLS options for a registry. An insecure one skips verification and, like Docker, reads no
+ * files; a secure one trusts the system's CAs and those in certsDir/NAME/.
+ */
+export async function tlsOptionsFor(
+  name: string,
+  insecure: boolean,
+  certsDir: string,
+): Promise<TlsOptions> {
+  if (insecure) return { rejectUnauthorized: false }
+  const dir = join(certsDir, name.replace(/\//g, '_'))
+  let names: string[]
+  try {
+    names = (await readdir(dir)).sort()
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      return { ca: await systemCertificates(), rejectUnauthorized: true }
+    throw err
+  }
+  const extra: string[] = []
+  let cert: Buffer | undefined
+  let key: Buffer | undefined
+  for (const f of names) {
+    if (f.endsWith('.crt')) {
+      extra.push(await readFile(join(dir, f), 'utf8'))
+    } else if (f.endsWith('.cert')) {
+      const keyName = f.slice(0, -'.cert'.length) + '.key'
+      if (!(await exists(join(dir, keyName)))) {
+        throw new InvalidArgument(
+          `missing key ${keyName} for client certificate ${f}. CA certificates must use the extension .crt`,
+        )
+      }
+      cert = await readFile(join(dir, f))
+      key = await readFile(join(dir, keyName))
+    } else if (f.endsWith('.key')) {
+      const certName = f.slice(0, -'.key'.length) + '.cert'
+      if (!(await exists(join(dir, certName))))
+        throw new InvalidArgument(`missing client certificate ${certName} for key ${f}`)
+    }
+  }
+  const opts: TlsOptions = {
+    ca: [...(await systemCertificates()), ...extra],
+    rejectUnauthorized: true,
+  }
+  if (cert && key) {
+    opts.cert = cert
+    opts.key = key
+  }
+  return opts
+}
