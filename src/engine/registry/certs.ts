@@ -1,7 +1,7 @@
 // TLS material for one registry as Docker reads it (moby registry.ReadCertsDirectory): the
 // system's CAs plus every *.crt in certs.d/HOST:PORT/, and a client certificate from each
 // *.cert with its *.key beside it.
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { rootCertificates } from 'node:tls'
 import { errnoCode, InvalidArgument } from '../errors.ts'
@@ -46,7 +46,7 @@ export interface TlsOptions {
 
 async function exists(p: string): Promise<boolean> {
   try {
-    await readFile(p)
+    await stat(p)
     return true
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false
@@ -55,24 +55,24 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
- * The TLS options for a registry. An insecure one skips verification and, like Docker, reads no
- * files; a secure one trusts the system's CAs and those in certsDir/NAME/.
+ * The TLS options for a registry: the system's CAs and those in certsDir/NAME/, and the client
+ * certificate there. An insecure registry skips verification; unlike Docker, which reads no files
+ * for one, it still presents the client certificate, so a loopback registry that asks for one
+ * can be used.
  */
 export async function tlsOptionsFor(
   name: string,
   insecure: boolean,
   certsDir: string,
 ): Promise<TlsOptions> {
-  if (insecure) return { rejectUnauthorized: false }
   const dir = join(certsDir, name.replace(/\//g, '_'))
   let names: string[]
   try {
     names = (await readdir(dir)).sort()
   } catch (err) {
     const code = errnoCode(err)
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-      return { ca: await systemCertificates(), rejectUnauthorized: true }
-    throw err
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err
+    names = []
   }
   const extra: string[] = []
   let cert: Buffer | undefined
@@ -95,10 +95,9 @@ export async function tlsOptionsFor(
         throw new InvalidArgument(`missing client certificate ${certName} for key ${f}`)
     }
   }
-  const opts: TlsOptions = {
-    ca: [...(await systemCertificates()), ...extra],
-    rejectUnauthorized: true,
-  }
+  const opts: TlsOptions = insecure
+    ? { rejectUnauthorized: false }
+    : { ca: [...(await systemCertificates()), ...extra], rejectUnauthorized: true }
   if (cert && key) {
     opts.cert = cert
     opts.key = key

@@ -363,11 +363,17 @@ class Session {
         const ch = parseChallenges(res.headers['www-authenticate']).find(
           (c) => c.scheme === 'bearer',
         )
-        await res.body.dump()
-        this.client.tokens.drop(this.tokenKey(conn.challenge, scopes))
-        if (ch?.params.scope) scopes = normalizeScopes([...scopes, ...ch.params.scope.split(' ')])
-        attempt--
-        continue
+        const wider = normalizeScopes([...scopes, ...(ch?.params.scope?.split(' ') ?? [])])
+        // A token refused as too narrow for what it already asked is final; an expired or
+        // revoked one, or one the registry wants wider, is worth a fresh one.
+        const same = JSON.stringify(wider) === JSON.stringify(normalizeScopes(scopes))
+        if (!(ch?.params.error === 'insufficient_scope' && same)) {
+          await res.body.dump()
+          this.client.tokens.drop(this.tokenKey(conn.challenge, scopes))
+          scopes = wider
+          attempt--
+          continue
+        }
       }
       if (resendable && attempt < policy.attempts && isRetryableStatus(res.status)) {
         await res.body.dump()

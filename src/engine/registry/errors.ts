@@ -222,6 +222,10 @@ function networkDetail(err: unknown, url: URL, inBody: boolean): string {
       return 'tls: failed to verify certificate: x509: certificate has expired or is not yet valid'
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return `tls: failed to verify certificate: x509: certificate is not valid for ${url.hostname}`
+    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+      return 'remote error: tls: certificate required'
+    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+      return 'remote error: tls: bad certificate'
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
     case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
       return 'http: server gave HTTP response to HTTPS client'
@@ -267,19 +271,4 @@ const RETRYABLE_CODES = new Set([
 export function isRetryableNetworkError(err: unknown): boolean {
   const code = errnoCode(err) ?? errnoCode((err as { cause?: unknown } | undefined)?.cause)
   return code !== undefined && RETRYABLE_CODES.has(code)
-}
-
-/** Whether the error is the TLS handshake failing, which sends an insecure registry to HTTP. */
-export function isTlsOrConnectError(err: unknown): boolean {
-  const code = errnoCode(err) ?? errnoCode((err as { cause?: unknown } | undefined)?.cause)
-  if (code === undefined) return false
-  return (
-    code.startsWith('ERR_SSL') ||
-    code.startsWith('ERR_TLS') ||
-    code === 'EPROTO' ||
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'UND_ERR_SOCKET' ||
-    code.includes('CERT')
-  )
 }
