@@ -1,14 +1,26 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ConfigError, parseArgs, type ParseResult } from './config.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { applyConfigFile, ConfigError, parseArgs, type ParseResult } from './config.ts'
 
 const defaults = {
   socketPath: '/run/berth/berth.sock',
   dataRoot: '/var/lib/berth',
   logLevel: 'info',
+  insecureRegistries: [],
+  configFile: '/etc/berth/daemon.json',
 }
 
-const ok: [string[], ParseResult][] = [
+/** The parse result without the set of flags given, which the tables do not spell out. */
+function parsed(argv: string[]): unknown {
+  const r = parseArgs(argv)
+  if (r.action !== 'run') return r
+  return { action: r.action, config: r.config }
+}
+
+const ok: [string[], unknown][] = [
   [[], { action: 'run', config: { ...defaults } as never }],
   [
     ['--host', 'unix:///tmp/x.sock'],
@@ -30,12 +42,20 @@ const ok: [string[], ParseResult][] = [
     },
   ],
   [['--group', 'docker'], { action: 'run', config: { ...defaults, group: 'docker' } as never }],
+  [
+    ['--insecure-registry', 'reg.lan:5000', '--insecure-registry=10.0.0.0/8'],
+    {
+      action: 'run',
+      config: { ...defaults, insecureRegistries: ['reg.lan:5000', '10.0.0.0/8'] } as never,
+    },
+  ],
+  [['--config-file', '/x.json'], { action: 'run', config: { ...defaults, configFile: '/x.json' } }],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
 ]
 for (const [argv, want] of ok) {
-  test(`parses ${argv.join(' ') || '(nothing)'}`, () => assert.deepEqual(parseArgs(argv), want))
+  test(`parses ${argv.join(' ') || '(nothing)'}`, () => assert.deepEqual(parsed(argv), want))
 }
 
 const bad: [string[], string][] = [
@@ -49,6 +69,7 @@ const bad: [string[], string][] = [
   ],
   [['--data-root', 'rel'], '--data-root must be an absolute path: rel'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
+  [['--insecure-registry', 'ftp://x'], "insecure registry ftp://x should not contain '://'"],
 ]
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')}`, () =>
@@ -61,3 +82,72 @@ for (const [argv, message] of bad) {
       },
     ))
 }
+
+async function withFile(
+  content: string | undefined,
+  argv: string[],
+  fn: (r: Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'berthd-config-'))
+  try {
+    const file = join(dir, 'daemon.json')
+    if (content !== undefined) await writeFile(file, content)
+    const r = parseArgs(['--config-file', file, ...argv]) as Extract<ParseResult, { action: 'run' }>
+    await fn(applyConfigFile(r.config, r.given))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+test('daemon.json: insecure-registries and the flags it shares with the command line', () =>
+  withFile(
+    JSON.stringify({
+      'insecure-registries': ['reg.lan:5000'],
+      'data-root': '/srv/x/',
+      'log-level': 'warn',
+    }),
+    [],
+    async (r) => {
+      assert.deepEqual(await r, {
+        ...defaults,
+        configFile: ((await r) as { configFile: string }).configFile,
+        insecureRegistries: ['reg.lan:5000'],
+        dataRoot: '/srv/x',
+        logLevel: 'warn',
+      })
+    },
+  ))
+
+test("daemon.json: a key given as a flag too is refused in dockerd's words", () =>
+  withFile(JSON.stringify({ 'insecure-registries': ['b'] }), ['--insecure-registry', 'a'], (r) =>
+    assert.rejects(r, {
+      message:
+        'the following directives are specified both as a flag and in the configuration file: insecure-registries: (from flag: [a], from file: [b])',
+    }),
+  ))
+
+test('daemon.json: unknown keys, bad values and bad JSON are refused', async () => {
+  await withFile(JSON.stringify({ 'live-restore': true }), [], (r) =>
+    assert.rejects(r, {
+      message: "the following directives don't match any configuration option: live-restore",
+    }),
+  )
+  await withFile(JSON.stringify({ 'insecure-registries': ['-bad'] }), [], (r) =>
+    assert.rejects(r, { message: 'invalid index name (-bad). Cannot begin or end with a hyphen' }),
+  )
+  await withFile('{', [], (r) =>
+    assert.rejects(
+      r,
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message.startsWith('unable to configure the Docker daemon with file '),
+    ),
+  )
+})
+
+test('daemon.json: a missing default file is fine, a missing named one is not', async () => {
+  const cfg = parseArgs([]) as Extract<ParseResult, { action: 'run' }>
+  const missing = { ...cfg.config, configFile: '/nonexistent/berth/daemon.json' }
+  assert.deepEqual(await applyConfigFile(missing, cfg.given), missing)
+  await withFile(undefined, [], (r) => assert.rejects(r, /no such file or directory/))
+})

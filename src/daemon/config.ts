@@ -1,4 +1,8 @@
-// berthd's command line: a few dockerd-style flags, parsed strictly.
+// berthd's command line: a few dockerd-style flags, parsed strictly, and dockerd's daemon.json
+// for the same settings.
+import { readFile } from 'node:fs/promises'
+import { isBerthError } from '../engine/errors.ts'
+import { parseInsecureRegistries } from '../engine/registry/endpoint.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
 
 export interface DaemonConfig {
@@ -8,13 +12,20 @@ export interface DaemonConfig {
   logLevel: LogLevel
   /** Group that may use the socket; root's group when unset. */
   group?: string
+  /** Registries reached without TLS verification, and over plain HTTP (--insecure-registry). */
+  insecureRegistries?: string[]
+  /** The daemon.json read at start; a missing default one is no error. */
+  configFile?: string
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
 export const DEFAULT_DATA_ROOT = '/var/lib/berth'
+export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json'
 
 export type ParseResult =
-  { action: 'run'; config: DaemonConfig } | { action: 'help' } | { action: 'version' }
+  | { action: 'run'; config: DaemonConfig; given: ReadonlySet<string> }
+  | { action: 'help' }
+  | { action: 'version' }
 
 /** A command line berthd cannot run with; main prints `berthd: MESSAGE` and exits 1. */
 export class ConfigError extends Error {}
@@ -24,12 +35,14 @@ export const USAGE = `Usage:	berthd [OPTIONS]
 A container engine that speaks the Docker Engine API
 
 Options:
-      --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
-      --group string       Group for the unix socket (default "root")
-  -h, --help               Print usage
-  -H, --host string        Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
-  -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
-  -v, --version            Print version information and quit
+      --config-file string        Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
+      --data-root string          Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
+      --group string              Group for the unix socket (default "root")
+  -h, --help                      Print usage
+  -H, --host string               Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
+      --insecure-registry list    Enable insecure registry communication
+  -l, --log-level string          Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
+  -v, --version                   Print version information and quit
 `
 
 /** `unix:///path` to its path; berthd listens only on unix sockets. */
@@ -48,7 +61,9 @@ export function parseHost(host: string): string {
   throw new ConfigError(`invalid host: ${host}`)
 }
 
-const LONG_WITH_VALUE: Record<string, 'host' | 'data-root' | 'log-level' | 'group'> = {
+type Key = 'host' | 'data-root' | 'log-level' | 'group' | 'insecure-registry' | 'config-file'
+
+const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
   '-H': 'host',
   '--data-root': 'data-root',
@@ -56,6 +71,8 @@ const LONG_WITH_VALUE: Record<string, 'host' | 'data-root' | 'log-level' | 'grou
   '-l': 'log-level',
   '--group': 'group',
   '-G': 'group',
+  '--insecure-registry': 'insecure-registry',
+  '--config-file': 'config-file',
 }
 
 export function parseArgs(argv: readonly string[]): ParseResult {
@@ -63,8 +80,11 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     socketPath: DEFAULT_SOCKET,
     dataRoot: DEFAULT_DATA_ROOT,
     logLevel: 'info',
+    insecureRegistries: [],
+    configFile: DEFAULT_CONFIG_FILE,
   }
   let hostSeen = false
+  const given = new Set<Key>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') return { action: 'help' }
@@ -113,7 +133,132 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'group':
         cfg.group = value
         break
+      case 'insecure-registry':
+        ;(cfg.insecureRegistries ??= []).push(value)
+        break
+      case 'config-file':
+        cfg.configFile = value
+        break
     }
+    given.add(key)
   }
-  return { action: 'run', config: cfg }
+  checkInsecure(cfg.insecureRegistries ?? [])
+  return { action: 'run', config: cfg, given }
+}
+
+function checkInsecure(list: string[]): void {
+  try {
+    parseInsecureRegistries(list)
+  } catch (err) {
+    if (isBerthError(err)) throw new ConfigError(err.message)
+    throw err
+  }
+}
+
+/** daemon.json keys berthd knows, and the flag each one shares with the command line. */
+const FILE_KEYS: Record<string, Key> = {
+  'insecure-registries': 'insecure-registry',
+  'data-root': 'data-root',
+  'log-level': 'log-level',
+  group: 'group',
+  hosts: 'host',
+}
+
+/**
+ * Merges daemon.json into a parsed command line, with dockerd's rules: a key given both ways is
+ * an error, an unknown key is an error, and a missing file is an error only when --config-file
+ * named it.
+ */
+export async function applyConfigFile(
+  cfg: DaemonConfig,
+  given: ReadonlySet<string>,
+): Promise<DaemonConfig> {
+  const path = cfg.configFile ?? DEFAULT_CONFIG_FILE
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code === 'ENOENT' && !given.has('config-file')) return cfg
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    )
+  }
+  let file: Record<string, unknown>
+  try {
+    const v = JSON.parse(text) as unknown
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new Error('not a JSON object')
+    file = v as Record<string, unknown>
+  } catch (err) {
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    )
+  }
+  const unknown = Object.keys(file).filter((k) => !(k in FILE_KEYS))
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `the following directives don't match any configuration option: ${unknown.join(', ')}`,
+    )
+  }
+  const conflicts = Object.keys(file)
+    .filter((k) => given.has(FILE_KEYS[k]!))
+    .map((k) => `${k}: (from flag: ${flagValue(cfg, k)}, from file: ${fileValue(file[k])})`)
+  if (conflicts.length > 0) {
+    throw new ConfigError(
+      `the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`,
+    )
+  }
+  const out: DaemonConfig = { ...cfg, insecureRegistries: [...(cfg.insecureRegistries ?? [])] }
+  const str = (k: string): string => {
+    const v = file[k]
+    if (typeof v !== 'string') throw new ConfigError(`invalid value for ${k} in ${path}`)
+    return v
+  }
+  const strs = (k: string): string[] => {
+    const v = file[k]
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new ConfigError(`invalid value for ${k} in ${path}`)
+    return v as string[]
+  }
+  if ('insecure-registries' in file) {
+    out.insecureRegistries = strs('insecure-registries')
+    checkInsecure(out.insecureRegistries)
+  }
+  if ('data-root' in file) {
+    const v = str('data-root')
+    if (!v.startsWith('/')) throw new ConfigError(`data-root must be an absolute path: ${v}`)
+    out.dataRoot = v.replace(/(.)\/+$/, '$1')
+  }
+  if ('log-level' in file) {
+    const v = str('log-level')
+    if (!isLogLevel(v)) throw new ConfigError(`unable to parse logging level: ${v}`)
+    out.logLevel = v
+  }
+  if ('group' in file) out.group = str('group')
+  if ('hosts' in file) {
+    const hosts = strs('hosts')
+    if (hosts.length !== 1) throw new ConfigError('berthd listens on one socket; give one host')
+    out.socketPath = parseHost(hosts[0]!)
+  }
+  return out
+}
+
+function flagValue(cfg: DaemonConfig, fileKey: string): string {
+  switch (fileKey) {
+    case 'insecure-registries':
+      return `[${(cfg.insecureRegistries ?? []).join(' ')}]`
+    case 'data-root':
+      return cfg.dataRoot
+    case 'log-level':
+      return cfg.logLevel
+    case 'group':
+      return cfg.group ?? ''
+    default:
+      return `[unix://${cfg.socketPath}]`
+  }
+}
+
+function fileValue(v: unknown): string {
+  return Array.isArray(v) ? `[${v.join(' ')}]` : String(v)
 }

@@ -8,7 +8,7 @@ import { dirname } from 'node:path'
 import type { Engine } from '../engine/engine.ts'
 import { createApiServer } from '../api/server.ts'
 import { BERTH_VERSION, API_VERSION } from '../api/version.ts'
-import { ConfigError, USAGE, parseArgs, type DaemonConfig } from './config.ts'
+import { ConfigError, USAGE, applyConfigFile, parseArgs, type DaemonConfig } from './config.ts'
 import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
 
@@ -128,7 +128,7 @@ export async function daemonMain(
       io.stdout(`berthd version ${BERTH_VERSION}, API ${API_VERSION}\n`)
       return io.exit(0)
     }
-    config = parsed.config
+    config = await applyConfigFile(parsed.config, parsed.given)
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`berthd: ${err.message}\nSee 'berthd --help'.\n`)
