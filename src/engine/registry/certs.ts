@@ -1,7 +1,7 @@
 // TLS material for one registry as Docker reads it (moby registry.ReadCertsDirectory): the
 // system's CAs plus every *.crt in certs.d/HOST:PORT/, and a client certificate from each
 // *.cert with its *.key beside it.
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { rootCertificates } from 'node:tls'
 import { errnoCode, InvalidArgument } from '../errors.ts'
@@ -44,16 +44,6 @@ export interface TlsOptions {
   rejectUnauthorized: boolean
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p)
-    return true
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false
-    throw err
-  }
-}
-
 /**
  * The TLS options for a registry: the system's CAs and those in certsDir/NAME/, and the client
  * certificate there. An insecure registry skips verification; unlike Docker, which reads no files
@@ -82,7 +72,7 @@ export async function tlsOptionsFor(
       extra.push(await readFile(join(dir, f), 'utf8'))
     } else if (f.endsWith('.cert')) {
       const keyName = f.slice(0, -'.cert'.length) + '.key'
-      if (!(await exists(join(dir, keyName)))) {
+      if (!names.includes(keyName)) {
         throw new InvalidArgument(
           `missing key ${keyName} for client certificate ${f}. CA certificates must use the extension .crt`,
         )
@@ -91,7 +81,7 @@ export async function tlsOptionsFor(
       key = await readFile(join(dir, keyName))
     } else if (f.endsWith('.key')) {
       const certName = f.slice(0, -'.key'.length) + '.cert'
-      if (!(await exists(join(dir, certName))))
+      if (!names.includes(certName))
         throw new InvalidArgument(`missing client certificate ${certName} for key ${f}`)
     }
   }

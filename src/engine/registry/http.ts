@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, type Dispatcher, interceptors, request } from 'undici'
 import { Internal } from '../errors.ts'
 import { tlsOptionsFor } from './certs.ts'
-import { isRetryableNetworkError, networkError } from './errors.ts'
+import { networkError } from './errors.ts'
 import type { Endpoint, RetryPolicy } from './types.ts'
 
 export type Headers = Record<string, string | string[]>
@@ -132,5 +132,3 @@ export async function readLimited(body: Readable, limit: number, what: string): 
   }
   return Buffer.concat(chunks)
 }
-
-export { isRetryableNetworkError }
