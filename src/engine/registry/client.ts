@@ -619,7 +619,9 @@ class RemoteRepository implements Repository {
       )
     }
 
+    let started = false
     async function* bytes(): AsyncGenerator<Buffer> {
+      started = true
       const hash = verify ? createHash('sha256') : undefined
       let received = 0
       let resumes = 0
@@ -681,7 +683,12 @@ class RemoteRepository implements Repository {
         if (res) discard(res.body)
       }
     }
-    return Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 })
+    const out = Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 })
+    // Destroyed before its first read, the generator never runs its cleanup: free the answer.
+    out.once('close', () => {
+      if (!started) discard(first.body)
+    })
+    return out
   }
 
   async pushBlob(
