@@ -32,6 +32,8 @@ export const FAULT_POINTS = [
   'load.mid-record',
   'commit.paused',
   'commit.before-record',
+  'pull.after-layer',
+  'pull.before-record',
 ] as const
 
 export type FaultPoint = (typeof FAULT_POINTS)[number]

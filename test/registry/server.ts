@@ -19,8 +19,10 @@ export interface RegistryServerOptions {
   /** Token auth: the issuer's realm and the certificate its tokens are signed with. */
   token?: { realm: string; rootCert: string }
   tls?: { cert: string; key: string; clientCA?: string }
-  /** Extra top-level YAML (already indented). */
+  /** Extra YAML under http: (already indented). */
   extraHttp?: string
+  /** Extra top-level YAML (validation:, proxy: ...). */
+  extra?: string
 }
 
 export interface RegistryServer {
@@ -67,7 +69,8 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
     `storage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\n` +
     `  maintenance:\n    uploadpurging:\n      enabled: false\n` +
     `http:\n  addr: 127.0.0.1:0\n  secret: berth-test-secret\n${tls}${opts.extraHttp ?? ''}` +
-    auth
+    auth +
+    (opts.extra ?? '')
   await writeFile(join(dir, 'config.yml'), config)
 
   const proc = spawn(REGISTRY_BIN, ['serve', join(dir, 'config.yml')], {

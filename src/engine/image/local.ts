@@ -33,6 +33,7 @@ import type {
   LayerIngest,
   NewImageInput,
   ProgressSink,
+  RetainedContent,
 } from './types.ts'
 
 export type { ImageRecord } from './records.ts'
@@ -47,6 +48,8 @@ interface StoreDeps {
   ingest?: LayerIngest
   /** Where the image events go (tag, untag, delete, prune, load, save, import). */
   events?: EventSink
+  /** Content kept for pulls under way, which neither GC nor rmi may delete. */
+  retained?: RetainedContent
 }
 
 /** Records on disk under `dir` (e.g. <dataRoot>/images), or wherever `metadata` keeps them. */
@@ -65,6 +68,7 @@ export class LocalImageStore implements ImageStore {
   readonly ingest: LayerIngest
   private readonly usage: ImageUsage
   private readonly events: EventSink | undefined
+  private readonly retained: RetainedContent | undefined
   private readonly meta: ImageMetadataStore
   private images = new Map<Digest, Entry>()
   /** familiar tagged reference ("busybox:latest") → image ID */
@@ -77,6 +81,7 @@ export class LocalImageStore implements ImageStore {
     this.layers = opts.layers
     this.usage = opts.usage
     this.events = opts.events
+    this.retained = opts.retained
     this.platform = opts.platform ?? hostPlatform()
     this.ingest = opts.ingest ?? new LayerIngester({ blobs: opts.blobs, layers: opts.layers })
     this.meta = 'metadata' in opts ? opts.metadata : new FileImageMetadata(opts.dir)
@@ -194,6 +199,7 @@ export class LocalImageStore implements ImageStore {
         mediaType: l.mediaType,
         blobSize: l.blobSize,
         ...(l.diffSize !== undefined ? { diffSize: l.diffSize } : {}),
+        ...(l.urls !== undefined ? { urls: [...l.urls] } : {}),
       })),
       repoTags: this.tagsOf(e.record.id),
       repoDigests: [...e.record.repoDigests],
@@ -402,10 +408,10 @@ export class LocalImageStore implements ImageStore {
     return { blobs: orphans.length, layers }
   }
 
-  /** Blobs and layers any recorded image uses. */
+  /** Blobs and layers any recorded image uses, and those retained for pulls. */
   private usedContent(): { blobs: Set<Digest>; layers: Set<Digest> } {
-    const blobs = new Set<Digest>()
-    const layers = new Set<Digest>()
+    const blobs = new Set<Digest>(this.retained?.blobs())
+    const layers = new Set<Digest>(this.retained?.layers())
     for (const e of this.images.values()) {
       blobs.add(e.record.id)
       for (const l of e.record.layers) {

@@ -57,10 +57,12 @@ import type {
   LoginResult,
   ManifestInfo,
   PushedBy,
+  PushedStream,
   RegistryClient,
   RegistryOptions,
   Repository,
   RetryPolicy,
+  StreamPushOptions,
 } from './types.ts'
 
 /** containerd's and Docker's cap on a manifest's size. */
@@ -691,6 +693,63 @@ class RemoteRepository implements Repository {
     return out
   }
 
+  /**
+   * Asks the registry to mount the blob from each source in turn: 'mounted' on a 201; on a 202
+   * the registry opened an upload instead, whose location is returned for the caller to use or
+   * give up. A refusal only means this source will not do.
+   */
+  private async tryMount(
+    digest: Digest,
+    from: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ mounted: boolean; location?: string }> {
+    for (const src of from) {
+      if (src === this.path) continue
+      const res = await this.session.fetch({
+        method: 'POST',
+        target: `/v2/${this.path}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(src)}`,
+        scopes: [...this.scopes, repositoryScope(src, ['pull'])],
+        signal,
+      })
+      await res.body.dump()
+      if (res.status === 201) return { mounted: true }
+      if (res.status === 202) {
+        const loc = header(res, 'location')
+        return loc ? { mounted: false, location: new URL(loc, res.url).href } : { mounted: false }
+      }
+    }
+    return { mounted: false }
+  }
+
+  async mountBlob(
+    digest: Digest,
+    from: readonly string[],
+    opts: CallOptions = {},
+  ): Promise<string | undefined> {
+    for (const src of from) {
+      if (src === this.path) continue
+      const r = await this.tryMount(digest, [src], opts.signal)
+      if (r.mounted) return src
+      // The upload the registry opened in its place is not wanted: cancel it, as Docker does.
+      if (r.location) await this.cancelUpload(r.location, opts.signal)
+    }
+    return undefined
+  }
+
+  private async cancelUpload(location: string, signal?: AbortSignal): Promise<void> {
+    try {
+      const res = await this.session.fetch({
+        method: 'DELETE',
+        target: location,
+        scopes: this.scopes,
+        signal,
+      })
+      await res.body.dump()
+    } catch {
+      // An upload left open expires on the registry's side.
+    }
+  }
+
   async pushBlob(
     digest: Digest,
     size: number,
@@ -698,28 +757,12 @@ class RemoteRepository implements Repository {
     opts: BlobPushOptions = {},
   ): Promise<PushedBy> {
     const signal = opts.signal
-    let location: string | undefined
-    for (const from of opts.mountFrom ?? []) {
-      if (from === this.path) continue
-      const res = await this.session.fetch({
-        method: 'POST',
-        target: `/v2/${this.path}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
-        scopes: [...this.scopes, repositoryScope(from, ['pull'])],
-        signal,
-      })
-      await res.body.dump()
-      if (res.status === 201) {
-        opts.onProgress?.(size)
-        return 'mounted'
-      }
-      // 202: the registry would not mount but opened an upload, which we use. A refusal only
-      // means this source will not do; the upload still can.
-      if (res.status === 202) {
-        const loc = header(res, 'location')
-        if (loc) location = new URL(loc, res.url).href
-        break
-      }
+    const mount = await this.tryMount(digest, opts.mountFrom ?? [], signal)
+    if (mount.mounted) {
+      opts.onProgress?.(size)
+      return 'mounted'
     }
+    let location = mount.location
     const policy = this.session.retry
     for (let attempt = 1; ; attempt++) {
       try {
@@ -812,6 +855,74 @@ class RemoteRepository implements Repository {
     })
     if (res.status !== 201 && res.status !== 204) throw await this.session.fail(res)
     await res.body.dump()
+  }
+
+  async pushStream(
+    open: () => Promise<Readable>,
+    opts: StreamPushOptions = {},
+  ): Promise<PushedStream> {
+    const policy = this.session.retry
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.streamOnce(open, opts)
+      } catch (err) {
+        if (opts.signal?.aborted || attempt >= policy.attempts || !isRetryableUpload(err)) throw err
+        await wait(backoff(policy, attempt), opts.signal)
+      }
+    }
+  }
+
+  /** One streamed upload: POST, one PATCH with the whole stream (hashed as it goes), PUT. */
+  private async streamOnce(
+    open: () => Promise<Readable>,
+    opts: StreamPushOptions,
+  ): Promise<PushedStream> {
+    const signal = opts.signal
+    let { location } = await this.startUpload(signal)
+    const hash = createHash('sha256')
+    let sent = 0
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length
+        hash.update(chunk)
+        opts.onProgress?.(sent)
+        cb(null, chunk)
+      },
+    })
+    const source = await open()
+    let ended = false
+    counter.once('end', () => (ended = true))
+    source.on('error', (err) => counter.destroy(err))
+    source.pipe(counter)
+    try {
+      const res = await this.session.fetch({
+        method: 'PATCH',
+        target: location,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: counter,
+        scopes: this.scopes,
+        signal,
+      })
+      if (res.status !== 202) throw await this.session.fail(res)
+      await res.body.dump()
+      const loc = header(res, 'location')
+      if (loc) location = new URL(loc, res.url).href
+    } finally {
+      source.destroy()
+      counter.destroy()
+    }
+    if (!ended) throw new Internal('upload stream ended before its source')
+    const digest: Digest = `sha256:${hash.digest('hex')}`
+    const res = await this.session.fetch({
+      method: 'PUT',
+      target: withQuery(location, 'digest', digest),
+      headers: { 'content-length': '0' },
+      scopes: this.scopes,
+      signal,
+    })
+    if (res.status !== 201 && res.status !== 204) throw await this.session.fail(res)
+    await res.body.dump()
+    return { digest, size: sent }
   }
 
   /** PATCHes the stream in chunks with Content-Range; returns the last Location. */

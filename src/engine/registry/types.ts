@@ -2,6 +2,7 @@
 // No I/O here; client.ts implements them over undici.
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
+import type { Image, Progress } from '../image/types.ts'
 
 /**
  * Docker's AuthConfig (api/types/registry), as the X-Registry-Auth header and `POST /auth`
@@ -133,8 +134,33 @@ export interface Repository {
     open: () => Promise<Readable>,
     opts?: BlobPushOptions,
   ): Promise<PushedBy>
+  /**
+   * Mounts a blob from the first of the other repositories on the same registry that gives it;
+   * returns that repository, or undefined when none would.
+   */
+  mountBlob(
+    digest: Digest,
+    from: readonly string[],
+    opts?: CallOptions,
+  ): Promise<string | undefined>
+  /**
+   * Uploads a stream whose digest is not known beforehand (a layer compressed on the way): one
+   * streamed PATCH, then the PUT that names the digest the bytes had. `open()` is called again
+   * for each retry.
+   */
+  pushStream(open: () => Promise<Readable>, opts?: StreamPushOptions): Promise<PushedStream>
   /** Every tag, following the registry's pagination. */
   listTags(opts?: CallOptions): Promise<string[]>
+}
+
+export interface StreamPushOptions extends CallOptions {
+  /** Bytes of the stream sent so far (the count restarts with a retry). */
+  onProgress?: (sent: number) => void
+}
+
+export interface PushedStream {
+  digest: Digest
+  size: number
 }
 
 export interface LoginResult {
@@ -157,4 +183,62 @@ export interface RegistryClient {
   login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
   /** Closes idle connections. */
   close(): Promise<void>
+}
+
+// ---- pull, push and login: what the rest of berth asks of the registry module
+
+/** One of Docker's JSON progress messages (the API adds the drawn `progress` text). */
+export interface TransferProgress extends Progress {
+  /** push's last message per tag: {Tag, Digest, Size}. */
+  aux?: { Tag: string; Digest: string; Size: number }
+}
+
+export type TransferProgressSink = (p: TransferProgress) => void
+
+export interface PullOptions {
+  /** Every tag of the repository (docker pull --all-tags); the reference must name no tag. */
+  allTags?: boolean
+  /** os[/arch[/variant]] to choose in an index; the host's by default. */
+  platform?: string
+  auth?: AuthConfig
+  signal?: AbortSignal
+  progress?: TransferProgressSink
+}
+
+export interface PulledImage {
+  /** The familiar reference it was pulled by: busybox:latest, x@sha256:... */
+  ref: string
+  /** The digest of the manifest or index the reference resolved to. */
+  digest: Digest
+  image: Image
+  /** False when the image was here already and the reference pointed at it. */
+  updated: boolean
+}
+
+export interface PushOptions {
+  /** Every local tag of the repository (docker push --all-tags); the reference names no tag. */
+  allTags?: boolean
+  auth?: AuthConfig
+  signal?: AbortSignal
+  progress?: TransferProgressSink
+}
+
+export interface PushedTag {
+  tag: string
+  digest: Digest
+  size: number
+}
+
+/** The registry module's face: what the API routes, the builder and the CLI's flows call. */
+export interface RegistryApi {
+  /**
+   * Pulls NAME[:TAG|@DIGEST] (the tag defaults to latest), or every tag with `allTags`. Errors
+   * before the first progress message are thrown with Docker's words and status; later ones
+   * too (the API sends those in the stream).
+   */
+  pull(ref: string, opts?: PullOptions): Promise<PulledImage[]>
+  /** Pushes NAME[:TAG] (latest by default), or every local tag of NAME with `allTags`. */
+  push(ref: string, opts?: PushOptions): Promise<PushedTag[]>
+  /** Checks credentials with the registry (POST /auth). */
+  login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
 }
