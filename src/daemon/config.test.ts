@@ -50,6 +50,18 @@ const ok: [string[], unknown][] = [
     },
   ],
   [['--config-file', '/x.json'], { action: 'run', config: { ...defaults, configFile: '/x.json' } }],
+  [
+    ['--max-concurrent-downloads', '6', '--max-concurrent-uploads=2', '--registry-certs', '/c'],
+    {
+      action: 'run',
+      config: {
+        ...defaults,
+        maxConcurrentDownloads: 6,
+        maxConcurrentUploads: 2,
+        registryCertsDir: '/c',
+      } as never,
+    },
+  ],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
@@ -70,6 +82,9 @@ const bad: [string[], string][] = [
   [['--data-root', 'rel'], '--data-root must be an absolute path: rel'],
   [['extra'], '"berthd" accepts no arguments, got "extra"'],
   [['--insecure-registry', 'ftp://x'], "insecure registry ftp://x should not contain '://'"],
+  [['--max-concurrent-downloads', '0'], 'invalid max concurrent downloads: 0'],
+  [['--max-concurrent-uploads', 'x'], 'invalid argument "x" for max concurrent uploads'],
+  [['--registry-certs', 'certs'], '--registry-certs must be an absolute path: certs'],
 ]
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')}`, () =>
@@ -115,6 +130,17 @@ test('daemon.json: insecure-registries and the flags it shares with the command 
         dataRoot: '/srv/x',
         logLevel: 'warn',
       })
+    },
+  ))
+
+test('daemon.json: the registry limits', () =>
+  withFile(
+    JSON.stringify({ 'max-concurrent-downloads': 8, 'max-concurrent-uploads': 1 }),
+    [],
+    async (r) => {
+      const c = (await r) as { maxConcurrentDownloads: number; maxConcurrentUploads: number }
+      assert.equal(c.maxConcurrentDownloads, 8)
+      assert.equal(c.maxConcurrentUploads, 1)
     },
   ))
 

@@ -16,6 +16,11 @@ export interface DaemonConfig {
   insecureRegistries?: string[]
   /** The daemon.json read at start; a missing default one is no error. */
   configFile?: string
+  /** Layers a pull fetches at once, and a push sends at once (dockerd's defaults: 3 and 5). */
+  maxConcurrentDownloads?: number
+  maxConcurrentUploads?: number
+  /** Per-registry CAs and client certificates, in HOST:PORT folders (Docker's certs.d). */
+  registryCertsDir?: string
 }
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock'
@@ -41,6 +46,9 @@ Options:
   -h, --help                      Print usage
   -H, --host string               Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
       --insecure-registry list    Enable insecure registry communication
+      --max-concurrent-downloads int   Set the max concurrent downloads (default 3)
+      --max-concurrent-uploads int     Set the max concurrent uploads (default 5)
+      --registry-certs string     Per-registry TLS files, in HOST:PORT folders (default "/etc/docker/certs.d")
   -l, --log-level string          Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -v, --version                   Print version information and quit
 `
@@ -61,7 +69,16 @@ export function parseHost(host: string): string {
   throw new ConfigError(`invalid host: ${host}`)
 }
 
-type Key = 'host' | 'data-root' | 'log-level' | 'group' | 'insecure-registry' | 'config-file'
+type Key =
+  | 'host'
+  | 'data-root'
+  | 'log-level'
+  | 'group'
+  | 'insecure-registry'
+  | 'config-file'
+  | 'max-concurrent-downloads'
+  | 'max-concurrent-uploads'
+  | 'registry-certs'
 
 const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
@@ -73,6 +90,9 @@ const LONG_WITH_VALUE: Record<string, Key> = {
   '-G': 'group',
   '--insecure-registry': 'insecure-registry',
   '--config-file': 'config-file',
+  '--max-concurrent-downloads': 'max-concurrent-downloads',
+  '--max-concurrent-uploads': 'max-concurrent-uploads',
+  '--registry-certs': 'registry-certs',
 }
 
 export function parseArgs(argv: readonly string[]): ParseResult {
@@ -139,11 +159,35 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'config-file':
         cfg.configFile = value
         break
+      case 'max-concurrent-downloads':
+        cfg.maxConcurrentDownloads = concurrency(value, 'downloads')
+        break
+      case 'max-concurrent-uploads':
+        cfg.maxConcurrentUploads = concurrency(value, 'uploads')
+        break
+      case 'registry-certs':
+        if (!value.startsWith('/'))
+          throw new ConfigError(`--registry-certs must be an absolute path: ${value}`)
+        cfg.registryCertsDir = value
+        break
     }
     given.add(key)
   }
   checkInsecure(cfg.insecureRegistries ?? [])
   return { action: 'run', config: cfg, given }
+}
+
+/** dockerd's check of --max-concurrent-downloads and -uploads (berth wants at least one). */
+function concurrency(value: unknown, what: 'downloads' | 'uploads'): number {
+  const n =
+    typeof value === 'number' ? value : /^-?[0-9]+$/.test(String(value)) ? Number(value) : NaN
+  if (!Number.isInteger(n)) {
+    throw new ConfigError(
+      `invalid argument ${JSON.stringify(String(value))} for max concurrent ${what}`,
+    )
+  }
+  if (n < 1) throw new ConfigError(`invalid max concurrent ${what}: ${n}`)
+  return n
 }
 
 function checkInsecure(list: string[]): void {
@@ -162,6 +206,8 @@ const FILE_KEYS: Record<string, Key> = {
   'log-level': 'log-level',
   group: 'group',
   hosts: 'host',
+  'max-concurrent-downloads': 'max-concurrent-downloads',
+  'max-concurrent-uploads': 'max-concurrent-uploads',
 }
 
 /**
@@ -236,6 +282,12 @@ export async function applyConfigFile(
     out.logLevel = v
   }
   if ('group' in file) out.group = str('group')
+  if ('max-concurrent-downloads' in file) {
+    out.maxConcurrentDownloads = concurrency(file['max-concurrent-downloads'], 'downloads')
+  }
+  if ('max-concurrent-uploads' in file) {
+    out.maxConcurrentUploads = concurrency(file['max-concurrent-uploads'], 'uploads')
+  }
   if ('hosts' in file) {
     const hosts = strs('hosts')
     if (hosts.length !== 1) throw new ConfigError('berthd listens on one socket; give one host')
@@ -254,6 +306,10 @@ function flagValue(cfg: DaemonConfig, fileKey: string): string {
       return cfg.logLevel
     case 'group':
       return cfg.group ?? ''
+    case 'max-concurrent-downloads':
+      return String(cfg.maxConcurrentDownloads)
+    case 'max-concurrent-uploads':
+      return String(cfg.maxConcurrentUploads)
     default:
       return `[unix://${cfg.socketPath}]`
   }

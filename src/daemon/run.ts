@@ -13,7 +13,19 @@ import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
 
 export type ClosableEngine = Engine & { close(): Promise<void> }
-export type CreateEngineFn = (opts: { dataRoot: string; logger: Logger }) => Promise<ClosableEngine>
+export interface EngineOptions {
+  dataRoot: string
+  logger: Logger
+  /** How the registry client reaches registries (--insecure-registry, certs.d, limits). */
+  registry?: {
+    insecureRegistries?: string[]
+    certsDir?: string
+    maxConcurrentDownloads?: number
+    maxConcurrentUploads?: number
+  }
+}
+
+export type CreateEngineFn = (opts: EngineOptions) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
   readonly server: Server
@@ -55,7 +67,20 @@ export async function runDaemon(
   let engine: ClosableEngine | undefined
   try {
     logger.info('Starting up', { version: BERTH_VERSION, 'data-root': config.dataRoot })
-    engine = await createEngine({ dataRoot: config.dataRoot, logger })
+    engine = await createEngine({
+      dataRoot: config.dataRoot,
+      logger,
+      registry: {
+        insecureRegistries: config.insecureRegistries ?? [],
+        ...(config.registryCertsDir ? { certsDir: config.registryCertsDir } : {}),
+        ...(config.maxConcurrentDownloads
+          ? { maxConcurrentDownloads: config.maxConcurrentDownloads }
+          : {}),
+        ...(config.maxConcurrentUploads
+          ? { maxConcurrentUploads: config.maxConcurrentUploads }
+          : {}),
+      },
+    })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.
     await rm(config.socketPath, { force: true })

@@ -16,18 +16,20 @@ import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
 import { LocalNetworks } from '../engine/network/modes.ts'
+import { PullLeases } from '../engine/registry/leases.ts'
+import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
-import type { Logger } from './log.ts'
+import { BERTH_VERSION } from '../api/version.ts'
+import type { EngineOptions } from './run.ts'
 
-export async function createEngine(opts: {
-  dataRoot: string
-  logger: Logger
-}): Promise<Engine & { close(): Promise<void> }> {
+export async function createEngine(
+  opts: EngineOptions,
+): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
@@ -37,6 +39,8 @@ export async function createEngine(opts: {
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
   const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
   const events = new EventBus()
+  // What pulls under way (or cut short) hold: the image store's GC and rmi leave it alone.
+  const leases = new PullLeases(join(dataRoot, 'registry', 'leases'))
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.
   const images: LocalImageStore = new LocalImageStore({
@@ -45,6 +49,25 @@ export async function createEngine(opts: {
     layers,
     usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
     events,
+    retained: leases,
+  })
+  const reg = opts.registry ?? {}
+  const registry = new RegistryService({
+    dir: join(dataRoot, 'registry'),
+    leases,
+    blobs,
+    layers,
+    ingest: images.ingest,
+    images,
+    events,
+    logger,
+    options: {
+      insecureRegistries: reg.insecureRegistries ?? [],
+      ...(reg.certsDir ? { certsDir: reg.certsDir } : {}),
+      userAgent: `berth/${BERTH_VERSION}`,
+    },
+    ...(reg.maxConcurrentDownloads ? { maxConcurrentDownloads: reg.maxConcurrentDownloads } : {}),
+    ...(reg.maxConcurrentUploads ? { maxConcurrentUploads: reg.maxConcurrentUploads } : {}),
   })
   const mount = async (m: Mount): Promise<void> => mountOverlay(m)
   // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
@@ -112,6 +135,8 @@ export async function createEngine(opts: {
   await blobs.init()
   await layers.init()
   await images.init()
+  // Leases first: the collection must see what interrupted pulls completed.
+  await registry.init()
   const collected = await images.collectGarbage()
   if (collected.blobs > 0 || collected.layers > 0) {
     logger.info(
@@ -134,6 +159,7 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    registry,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length
@@ -147,7 +173,8 @@ export async function createEngine(opts: {
       }
     },
     async close(): Promise<void> {
-      // Containers keep running under their monitors; nothing to stop here.
+      // Containers keep running under their monitors; only idle registry connections close.
+      await registry.close()
     },
   }
 }

@@ -12,6 +12,7 @@ import { JsonStream } from '../stream.ts'
 import { errorLine, logError } from '../errors.ts'
 import { globToRegExp, splitRef } from '../refs.ts'
 import { versionAtLeast, versionLessThan } from '../version.ts'
+import { pullImage } from './registry.ts'
 
 const LIST_FILTERS = ['dangling', 'label', 'before', 'since', 'reference', 'until']
 const PRUNE_FILTERS = ['dangling', 'label', 'label!', 'until']
@@ -478,12 +479,11 @@ async function importImage(ctx: Ctx, src: string): Promise<void> {
 async function createImage(ctx: Ctx): Promise<void> {
   const fromImage = ctx.query.get('fromImage') ?? ''
   if (fromImage !== '') {
-    let ref = fromImage.replace(/:$/, '')
-    const tag = ctx.query.get('tag') ?? ''
-    if (tag !== '') ref = /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? `${ref}@${tag}` : `${ref}:${tag}`
-    if (splitRef(ref).familiarName === 'scratch')
+    const name = fromImage.replace(/:$/, '')
+    if (splitRef(name).familiarName === 'scratch')
       throw new Forbidden("'scratch' is a reserved name")
-    throw new Internal(`pull is not supported by this berthd yet: cannot fetch ${ref}`)
+    await pullImage(ctx, name, ctx.query.get('tag') ?? '')
+    return
   }
   await importImage(ctx, ctx.query.get('fromSrc') ?? '')
 }
