@@ -1,9 +1,11 @@
 // create, attach, start and wait: the steps docker's run and start are built from.
 import type { Client } from './client.ts'
-import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './client.ts'
+import { DaemonError, JSONMessageError, readBody } from './client.ts'
 import { CliError } from './command.ts'
 import type { ContainerConfig } from './containeropts.ts'
+import { authHeaderFor } from './credentials.ts'
 import { hijack, streamHijacked } from './hijack.ts'
+import { displayProgress } from './progress.ts'
 import { familiarString, parseNormalizedNamed } from './reference.ts'
 
 export function withHelp(msg: string, cmd: string): string {
@@ -26,18 +28,25 @@ export function toStatusError(e: unknown, cmd = 'run'): CliError {
   return new CliError(withHelp(msg, cmd), 125)
 }
 
-async function pullImage(client: Client, image: string, quiet: boolean): Promise<void> {
+/** docker's pullImage for run and create: the progress on stderr, credentials as for pull. */
+async function pullImage(
+  client: Client,
+  image: string,
+  quiet: boolean,
+  configFlag?: string,
+): Promise<void> {
   const r = parseNormalizedNamed(image)
   const res = await client.request('POST', '/images/create', {
     query: {
       fromImage: familiarString({ name: r.name }),
-      tag: r.digest ? undefined : (r.tag ?? 'latest'),
+      tag: r.digest ?? r.tag ?? 'latest',
+    },
+    headers: {
+      'X-Registry-Auth': await authHeaderFor(r.name.slice(0, r.name.indexOf('/')), configFlag),
     },
   })
   try {
-    await displayJSONMessages(res, (s) => {
-      if (!quiet) process.stderr.write(s)
-    })
+    await displayProgress(res, quiet ? { write: () => true } : process.stderr)
   } catch (e) {
     if (e instanceof JSONMessageError) throw new DaemonError(e.message, 500)
     throw e
@@ -50,6 +59,7 @@ export async function createContainer(
   cfg: ContainerConfig,
   pull: string,
   quiet: boolean,
+  configFlag?: string,
 ): Promise<string> {
   const post = () =>
     client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
@@ -63,7 +73,7 @@ export async function createContainer(
   } catch {
     // an image ID or something the daemon will judge
   }
-  if (pull === 'always') await pullImage(client, cfg.image, quiet)
+  if (pull === 'always') await pullImage(client, cfg.image, quiet, configFlag)
   let resp
   try {
     resp = await post()
@@ -77,7 +87,7 @@ export async function createContainer(
       throw e
     }
     process.stderr.write(`Unable to find image '${ref}' locally\n`)
-    await pullImage(client, cfg.image, quiet)
+    await pullImage(client, cfg.image, quiet, configFlag)
     resp = await post()
   }
   for (const w of resp.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`)

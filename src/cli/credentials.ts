@@ -249,3 +249,16 @@ export class CredentialStore {
     return found
   }
 }
+
+/**
+ * The X-Registry-Auth header for an image reference's registry (docker.io, localhost:5000...),
+ * from config.json or its helper; sent even when empty, as the docker CLI does.
+ */
+export async function authHeaderFor(
+  domain: string,
+  configFlag?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const store = new CredentialStore(configDir(configFlag, env), env)
+  return encodeAuthHeader(await store.get(domain))
+}

@@ -3,7 +3,7 @@
 // asked), or token auth fed by test/registry/tokens.ts. Fails loudly when the binary is missing.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
@@ -19,6 +19,11 @@ export interface RegistryServerOptions {
   /** Token auth: the issuer's realm and the certificate its tokens are signed with. */
   token?: { realm: string; rootCert: string }
   tls?: { cert: string; key: string; clientCA?: string }
+  /**
+   * The address to listen on (default 127.0.0.1). Docker counts loopback registries as
+   * insecure; one on another of the host's addresses is a secure one.
+   */
+  host?: string
   /** Extra YAML under http: (already indented). */
   extraHttp?: string
   /** Extra top-level YAML (validation:, proxy: ...). */
@@ -26,7 +31,7 @@ export interface RegistryServerOptions {
 }
 
 export interface RegistryServer {
-  /** 127.0.0.1:PORT, the registry's name in references. */
+  /** HOST:PORT (127.0.0.1:PORT by default), the registry's name in references. */
   name: string
   url: string
   dir: string
@@ -45,6 +50,16 @@ async function htpasswdFile(path: string, users: Record<string, string>): Promis
     lines.push(stdout.trim())
   }
   await writeFile(path, lines.join('\n') + '\n')
+}
+
+/** One of the host's own addresses that is not loopback, for a registry Docker calls secure. */
+export function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  throw new Error(
+    'this host has no IPv4 address besides loopback: the secure-registry tests need one',
+  )
 }
 
 export async function startRegistry(opts: RegistryServerOptions = {}): Promise<RegistryServer> {
@@ -68,7 +83,7 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
     `log:\n  level: info\n  accesslog:\n    disabled: true\n` +
     `storage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\n` +
     `  maintenance:\n    uploadpurging:\n      enabled: false\n` +
-    `http:\n  addr: 127.0.0.1:0\n  secret: berth-test-secret\n${tls}${opts.extraHttp ?? ''}` +
+    `http:\n  addr: ${opts.host ?? '127.0.0.1'}:0\n  secret: berth-test-secret\n${tls}${opts.extraHttp ?? ''}` +
     auth +
     (opts.extra ?? '')
   await writeFile(join(dir, 'config.yml'), config)
@@ -96,7 +111,7 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
     lines.on('line', (l) => {
       if (started) return
       log.push(l)
-      const m = /listening on (127\.0\.0\.1:[0-9]+)/.exec(l)
+      const m = /listening on ([0-9.]+:[0-9]+)/.exec(l)
       if (m) {
         started = true
         clearTimeout(timer)

@@ -24,7 +24,7 @@ export const command: CommandDef = {
     cfg.body.AttachStderr = true
     try {
       const client = await ctx.client()
-      const id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
+      const id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'), ctx.config)
       out(id + '\n')
     } catch (e) {
       const se = toStatusError(e, 'create')

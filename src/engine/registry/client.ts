@@ -30,6 +30,7 @@ import {
   goMethod,
   isRetryableNetworkError,
   networkError,
+  NoBasicAuthCredentials,
   responseError,
   statusLine,
 } from './errors.ts'
@@ -225,7 +226,9 @@ class Session {
     if (!ch) return undefined
     if (ch.scheme === 'basic') {
       if (!this.creds.username || !this.creds.password) {
-        throw new Unauthorized(`${goMethod(method)} "${url}": no basic auth credentials`)
+        throw new Unauthorized(`${goMethod(method)} "${url}": no basic auth credentials`, {
+          cause: new NoBasicAuthCredentials(),
+        })
       }
       return basicHeader(this.creds)
     }

@@ -12,6 +12,18 @@ import {
   Unavailable,
 } from '../errors.ts'
 
+/**
+ * The cause of the Unauthorized thrown when a registry asks for Basic credentials and none were
+ * given. Push reports it bare, as Docker does ("no basic auth credentials"); pull with the
+ * request it stopped.
+ */
+export class NoBasicAuthCredentials extends Error {
+  constructor() {
+    super('no basic auth credentials')
+    this.name = 'NoBasicAuthCredentials'
+  }
+}
+
 /** One entry of a registry's {"errors": [...]} body. */
 export interface RegistryErrorEntry {
   code: string

@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import type { BlobStore } from '../content/types.ts'
 import type { Digest } from '../digest.ts'
-import { InvalidArgument, isBerthError, NotFound } from '../errors.ts'
+import { InvalidArgument, isBerthError, NotFound, Unauthorized } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { emitImageEvent } from '../image/events.ts'
 import {
@@ -39,6 +39,7 @@ import {
   tagNameOnly,
   type Reference,
 } from '../reference/reference.ts'
+import { NoBasicAuthCredentials } from './errors.ts'
 import type { Limiter } from './limit.ts'
 import { shortDigest, throttled } from './progress.ts'
 import type { BlobSources, CompressedBlob } from './sources.ts'
@@ -89,7 +90,15 @@ export async function push(
   })
   const job: Job = { deps, repo, sink, signal: opts.signal }
   const out: PushedTag[] = []
-  for (const { tag, image } of targets) out.push(await pushTag(job, named, tag, image))
+  try {
+    for (const { tag, image } of targets) out.push(await pushTag(job, named, tag, image))
+  } catch (err) {
+    // Docker's push reports missing credentials without the request they stopped.
+    if (isBerthError(err) && err.cause instanceof NoBasicAuthCredentials) {
+      throw new Unauthorized(err.cause.message, { cause: err })
+    }
+    throw err
+  }
   const what = opts.allTags ? familiarName(named) : tagNameOnly(named).familiar
   emitImageEvent(deps.events, 'push', what, what)
   return out
