@@ -21,6 +21,11 @@ export type Fault =
   | { kind: 'corrupt'; at: number }
   /** Forward without the request's Range header, as a registry that ignores ranges answers. */
   | { kind: 'ignore-range' }
+  /**
+   * Forward `after` bytes of the body, then hold the rest (the connection stays open) until the
+   * proxy stops; `onStall` is told when the bytes have gone.
+   */
+  | { kind: 'stall'; after: number; onStall?: () => void }
   /** Forward with the whole body replaced, and the digest header removed (a lying registry). */
   | { kind: 'rewrite'; fn: (body: Buffer) => Buffer; headers?: Record<string, string> }
 
@@ -115,7 +120,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         res.writeHead(upRes.statusCode ?? 502, headers)
         let offset = 0
         upRes.on('data', (c: Buffer) => {
-          if (fault.kind === 'drop') {
+          if (fault.kind === 'stall') {
+            if (offset + c.length >= fault.after) {
+              res.write(c.subarray(0, Math.max(0, fault.after - offset)))
+              offset = fault.after
+              upRes.pause()
+              upRes.removeAllListeners('data')
+              fault.onStall?.()
+              return
+            }
+          } else if (fault.kind === 'drop') {
             if (offset + c.length >= fault.after) {
               res.write(c.subarray(0, Math.max(0, fault.after - offset)))
               offset = fault.after
