@@ -43,6 +43,7 @@ const PHASES = {
   'save-load': m.saveLoad,
   startup: m.startup,
   idle: m.idle,
+  cli: m.cli,
 } satisfies Record<string, (ctx: m.Ctx) => Promise<void>>
 type Phase = keyof typeof PHASES
 
@@ -211,6 +212,22 @@ function goals(res: Results, o: Options): Goal[] {
     'berth/docker',
     0.5,
   )
+  // issue 16: the berth command's start-up
+  for (const c of m.CLI_COMMANDS.slice(0, 3)) {
+    const row = res.find(`cli-${c.id}`, 'own')
+    out.push({
+      text: `\`berth ${c.title}\`: berth's own cost above \`node -e 0\``,
+      target: '≤ 15 ms',
+      measured: row?.median != null ? fmt(row.median, 'ms') : '–',
+      met: row?.median != null ? row.median <= 15 : null,
+    })
+  }
+  ratioGoal(
+    '`berth run --rm true`: within 1.2× of `node -e 0` + the docker CLI on berthd',
+    'cli-run-rm',
+    'berth-cli/floor',
+    1.2,
+  )
   const mb = 1e6 / 2 ** 20 // MiB per MB
   const at100 = o.idleCount === 100
   const n = o.idleCount
@@ -283,7 +300,7 @@ async function main(): Promise<void> {
   const notes = [
     'This machine is shared with other engineers (builds and tests run beside the benchmark), so the numbers are noisy; compare engines within one run, not across runs.',
     `Timed rows: ${o.warmup} warm-up round(s), then ${o.runs} measured (${o.heavyRuns} for parallel, commit, save and load); in each round every engine runs once, in turn (interleaved). A time is the wall clock from spawning the client to its exit.`,
-    'No engine sets up networking: dockerd runs with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf); berth has no network yet.',
+    'No engine sets up networking: dockerd runs in a network namespace of its own (so the host keeps its devices) with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf); berth has no network yet.',
     'Memory: the monitor is the process each engine keeps per container (conmon for berth and podman, containerd-shim-runc-v2 for dockerd); PSS shares pages among processes that map them, so it is what a container adds. Daemon growth is the daemon VmRSS after minus before, over N.',
   ]
 

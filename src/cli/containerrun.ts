@@ -1,4 +1,5 @@
 // create, attach, start and wait: the steps docker's run and start are built from.
+import { open, rm } from 'node:fs/promises'
 import type { Client } from './client.ts'
 import { DaemonError, JSONMessageError, readBody } from './client.ts'
 import { CliError } from './command.ts'
@@ -6,7 +7,7 @@ import type { ContainerConfig } from './containeropts.ts'
 import { authHeaderFor } from './credentials.ts'
 import { hijack, streamHijacked } from './hijack.ts'
 import { displayProgress } from './progress.ts'
-import { familiarString, parseNormalizedNamed } from './reference.ts'
+import { familiarString, parseNamed } from '../lib/reference.ts'
 
 export function withHelp(msg: string, cmd: string): string {
   return `berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information`
@@ -35,14 +36,15 @@ async function pullImage(
   quiet: boolean,
   configFlag?: string,
 ): Promise<void> {
-  const r = parseNormalizedNamed(image)
+  const r = parseNamed(image)
   const res = await client.request('POST', '/images/create', {
     query: {
-      fromImage: familiarString({ name: r.name }),
+      // docker 28 sends the name fully qualified
+      fromImage: r.name,
       tag: r.digest ?? r.tag ?? 'latest',
     },
     headers: {
-      'X-Registry-Auth': await authHeaderFor(r.name.slice(0, r.name.indexOf('/')), configFlag),
+      'X-Registry-Auth': await authHeaderFor(r.domain, configFlag),
     },
   })
   try {
@@ -50,6 +52,47 @@ async function pullImage(
   } catch (e) {
     if (e instanceof JSONMessageError) throw new DaemonError(e.message, 500)
     throw e
+  }
+}
+
+/** docker's validatePullOpt */
+export function checkPullOption(v: string): void {
+  if (!['always', 'missing', 'never', ''].includes(v)) {
+    throw new Error(`invalid pull option: '${v}': must be one of "always", "missing" or "never"`)
+  }
+}
+
+/**
+ * --cidfile: refused when the file exists, created before the container, removed again when no
+ * ID was written to it (docker's cidFile).
+ */
+async function openCIDFile(path: string): Promise<{
+  write(id: string): Promise<void>
+  close(): Promise<void>
+}> {
+  const none = { write: async () => {}, close: async () => {} }
+  if (path === '') return none
+  let fh
+  try {
+    fh = await open(path, 'wx')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new CliError(
+        `container ID file found, make sure the other container isn't running or delete ${path}`,
+      )
+    }
+    throw new CliError(`failed to create the container ID file: ${(e as Error).message}`)
+  }
+  let written = false
+  return {
+    async write(id) {
+      await fh.write(id)
+      written = true
+    },
+    async close() {
+      await fh.close()
+      if (!written) await rm(path, { force: true })
+    },
   }
 }
 
@@ -63,35 +106,43 @@ export async function createContainer(
 ): Promise<string> {
   const post = () =>
     client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
-      query: { name: cfg.name || undefined },
-      body: cfg.body,
+      query: { platform: cfg.platform || undefined, name: cfg.name || undefined },
+      bodyFor: cfg.bodyFor,
     })
   let ref = cfg.image
   try {
-    const r = parseNormalizedNamed(cfg.image)
+    const r = parseNamed(cfg.image)
     ref = familiarString({ ...r, tag: r.digest ? r.tag : (r.tag ?? 'latest') })
   } catch {
     // an image ID or something the daemon will judge
   }
-  if (pull === 'always') await pullImage(client, cfg.image, quiet, configFlag)
-  let resp
+  const cid = await openCIDFile(cfg.cidfile)
   try {
-    resp = await post()
-  } catch (e) {
-    if (
-      !(e instanceof DaemonError) ||
-      e.status !== 404 ||
-      pull !== 'missing' ||
-      !/no such image/i.test(e.message)
-    ) {
-      throw e
+    if (pull === 'always') await pullImage(client, cfg.image, quiet, configFlag)
+    let resp
+    try {
+      resp = await post()
+    } catch (e) {
+      if (
+        !(e instanceof DaemonError) ||
+        e.status !== 404 ||
+        pull !== 'missing' ||
+        !/no such image/i.test(e.message)
+      ) {
+        throw e
+      }
+      if (!quiet) process.stderr.write(`Unable to find image '${ref}' locally\n`)
+      await pullImage(client, cfg.image, quiet, configFlag)
+      resp = await post()
     }
-    process.stderr.write(`Unable to find image '${ref}' locally\n`)
-    await pullImage(client, cfg.image, quiet, configFlag)
-    resp = await post()
+    const warnings = [...(resp.Warnings ?? [])]
+    if (cfg.loopbackDNS) warnings.push(`Localhost DNS (${cfg.loopbackDNS}) may fail in containers.`)
+    for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`)
+    await cid.write(resp.Id)
+    return resp.Id
+  } finally {
+    await cid.close()
   }
-  for (const w of resp.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`)
-  return resp.Id
 }
 
 /**
@@ -119,7 +170,7 @@ export async function waitExit(
   onSent?: () => void,
 ): Promise<number> {
   const res = await client.request('POST', `/containers/${encodeURIComponent(id)}/wait`, {
-    query: { condition },
+    query: { condition: condition || undefined },
     onSent,
   })
   const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as {
@@ -166,4 +217,25 @@ export async function attachContainer(
   // a rejection is read later by whoever awaits done
   done.catch(() => undefined)
   return { done }
+}
+
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
+
+/**
+ * --sig-proxy: the signals berth receives go to the container (POST /kill) instead of ending
+ * berth. Returns the function that stops forwarding.
+ */
+export function proxySignals(client: Client, id: string): () => void {
+  const forward = (sig: NodeJS.Signals) => {
+    client
+      .request('POST', `/containers/${encodeURIComponent(id)}/kill`, {
+        query: { signal: sig.slice(3) },
+      })
+      .then((r) => r.resume())
+      .catch(() => undefined)
+  }
+  for (const s of PROXIED) process.on(s, forward)
+  return () => {
+    for (const s of PROXIED) process.off(s, forward)
+  }
 }

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, list } from './command.ts'
-import { ramInBytes } from './hostopts.ts'
+import { ramInBytes } from '../lib/units.ts'
 
 export const volumeFlags: FlagDef[] = [
   { long: 'volume', short: 'v', kind: 'list', typeName: 'list', desc: 'Bind mount a volume' },
@@ -61,7 +61,7 @@ function boolValue(key: string, val: string, hasValue: boolean): boolean {
 }
 
 /** A CSV record as Go's encoding/csv reads one line (quotes allowed around a field). */
-function csvFields(s: string): string[] {
+export function csvFields(s: string): string[] {
   const out: string[] = []
   let cur = ''
   let quoted = false

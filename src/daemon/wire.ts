@@ -25,6 +25,7 @@ import { readLog } from '../engine/runtime/logs.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { BERTH_VERSION } from '../api/version.ts'
+import { HostSystem } from '../engine/system/host.ts'
 import type { EngineOptions } from './run.ts'
 
 export async function createEngine(
@@ -37,7 +38,7 @@ export async function createEngine(
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
-  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
   // What pulls under way (or cut short) hold: the image store's GC and rmi leave it alone.
   const leases = new PullLeases(join(dataRoot, 'registry', 'leases'))
@@ -160,6 +161,12 @@ export async function createEngine(
     lifecycle,
     events,
     registry,
+    system: new HostSystem({
+      layerDir: join(dataRoot, 'layers'),
+      // The drivers wired here: local volumes, and today's network modes (host, and none,
+      // whose driver Docker calls null); the bridge adds itself when it is wired.
+      plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+    }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

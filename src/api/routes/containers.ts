@@ -9,6 +9,8 @@ import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
 import { humanDuration } from '../../lib/units.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
+import { parsed } from '../../engine/grammar.ts'
 import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
@@ -266,8 +268,9 @@ async function logs(ctx: Ctx): Promise<void> {
     throw new InvalidArgument('Bad parameters: you must choose at least one stream')
   }
   const c = await containers(ctx).get(ctx.params.id as string)
+  // moby reads tail with strconv.Atoi and takes anything else (all, "", junk) as every line.
   const tailRaw = q.get('tail') ?? 'all'
-  const tail = tailRaw === 'all' || tailRaw === '' ? undefined : Number.parseInt(tailRaw, 10)
+  const tail = /^[-+]?\d+$/.test(tailRaw) ? Number(tailRaw) : undefined
   const entries = await containers(ctx).logs(c.id, {
     follow: q.bool('follow'),
     since: parseTime(q.get('since')),
@@ -299,18 +302,28 @@ export function rfc3339NanoFixed(time: string): string {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}Z`
 }
 
-/** Docker's since/until: unix seconds (fractional allowed); RFC 3339 too. */
+/** logs' since/until: unix seconds (the client's forms too, lib/timestamp.ts); 0 is none. */
 function parseTime(v: string | undefined): number | undefined {
   if (v === undefined || v === '' || v === '0') return undefined
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t)) throw new InvalidArgument(`invalid value for "since": ${v}`)
-  return t / 1000
+  return Number(parsed(() => timestampNanos(v))) / 1e9
 }
 
 async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
   const out = inspect(c, ctx.engine.dataRoot, await containers(ctx).networkSettings(c.id))
+  // (a container whose layer is gone still inspects, with Data null as before)
+  const d = await ctx.engine.files?.layerDirs(c.id).catch(() => undefined)
+  if (d) {
+    out.GraphDriver = {
+      Data: {
+        LowerDir: d.lower.join(':'),
+        MergedDir: d.merged,
+        UpperDir: d.upper,
+        WorkDir: d.work,
+      },
+      Name: 'overlay2',
+    }
+  }
   if (ctx.query.bool('size')) {
     const s = await containers(ctx).sizes(c.id)
     Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })

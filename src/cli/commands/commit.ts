@@ -1,5 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, bool, list, out, str } from '../command.ts'
+import { parseNamed, tagNameOnly } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
@@ -33,21 +34,27 @@ export const command: CommandDef = {
     let repo: string | undefined
     let tag: string | undefined
     if (ref) {
-      const at = ref.lastIndexOf(':')
-      if (at > ref.lastIndexOf('/')) {
-        repo = ref.slice(0, at)
-        tag = ref.slice(at + 1)
-      } else repo = ref
-      if (ref.includes('@')) throw new CliError('refusing to create a tag with a digest reference')
+      let r
+      try {
+        r = tagNameOnly(parseNamed(ref))
+      } catch (e) {
+        throw new CliError((e as Error).message)
+      }
+      if (r.digest) throw new CliError('refusing to create a tag with a digest reference')
+      // docker 28 sends the repository fully qualified (docker.io/library/x)
+      repo = `${r.domain}/${r.path}`
+      tag = r.tag
     }
     const client = await ctx.client()
+    // as docker's client sends it: every field, empty or not (a repository without a tag gets
+    // "latest"), and pause only when it is off
     const query: Record<string, string | string[] | undefined> = {
       container,
-      repo,
-      tag,
-      comment: str(f, 'message') || undefined,
-      author: str(f, 'author') || undefined,
-      pause: bool(f, 'pause') ? '1' : '0',
+      repo: repo ?? '',
+      tag: tag ?? (repo !== undefined ? 'latest' : ''),
+      comment: str(f, 'message'),
+      author: str(f, 'author'),
+      pause: bool(f, 'pause') ? undefined : '0',
       changes: list(f, 'change'),
     }
     const r = await client.json<{ Id: string }>('POST', '/commit', { query })

@@ -3,13 +3,13 @@ import type { Readable } from 'node:stream'
 import { displayJSONMessages, JSONMessageError } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { CliError, list, out, str } from '../command.ts'
-import { familiarString, parseNormalizedNamed } from '../reference.ts'
+import { familiarName, parseNamed } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
   short: 'Import the contents from a tarball to create a filesystem image',
   aliases: ['berth image import', 'berth import'],
-  args: { min: 1, max: 2 },
+  args: { min: 1 },
   flags: [
     {
       long: 'change',
@@ -26,8 +26,8 @@ export const command: CommandDef = {
     let tag: string | undefined
     if (refArg) {
       try {
-        const r = parseNormalizedNamed(refArg)
-        repo = familiarString({ name: r.name })
+        const r = parseNamed(refArg)
+        repo = familiarName(r)
         tag = r.tag
       } catch (e) {
         throw new CliError((e as Error).message)
@@ -52,13 +52,15 @@ export const command: CommandDef = {
     }
     const client = await ctx.client()
     const res = await client.request('POST', '/images/create', {
+      // as docker's client: the reference as given once it parses (the daemon splits off the
+      // tag), the platform in lower case
       query: {
         fromSrc,
-        repo,
-        tag,
+        repo: repo !== undefined ? refArg : undefined,
+        tag: tag !== undefined && !refArg ? tag : undefined,
         message: str(f, 'message') || undefined,
         changes: list(f, 'change'),
-        platform: str(f, 'platform') || undefined,
+        platform: str(f, 'platform').toLowerCase() || undefined,
       },
       body,
       headers: body ? { 'Content-Type': 'application/x-tar' } : {},

@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, str } from '../command.ts'
 import { StdcopyDemuxer } from '../hijack.ts'
-import { getTimestamp } from '../../lib/units.ts'
+import { getTimestamp } from '../../lib/timestamp.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER',
@@ -33,7 +33,7 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const client = await ctx.client()
     const name = f.args[0]
-    const c = await client.json<{ Config: { Tty: boolean } }>(
+    const c = await client.json<{ Id: string; Config: { Tty: boolean } }>(
       'GET',
       `/containers/${encodeURIComponent(name)}/json`,
     )
@@ -45,7 +45,8 @@ export const command: CommandDef = {
     } catch (e) {
       throw new CliError((e as Error).message)
     }
-    const res = await client.request('GET', `/containers/${encodeURIComponent(name)}/logs`, {
+    // as docker: the logs of the container the name found, by its ID
+    const res = await client.request('GET', `/containers/${c.Id}/logs`, {
       query: {
         stdout: true,
         stderr: true,

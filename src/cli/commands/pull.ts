@@ -3,7 +3,8 @@ import type { CommandDef } from '../command.ts'
 import { bool, CliError, out, str } from '../command.ts'
 import { authHeaderFor, CredentialsError } from '../credentials.ts'
 import { displayProgress } from '../progress.ts'
-import { familiarString, parseNormalizedNamed, ReferenceError } from '../reference.ts'
+import { ParseError } from '../../lib/errors.ts'
+import { parseNamed, type Reference } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] NAME[:TAG|@DIGEST]',
@@ -33,11 +34,11 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const all = bool(f, 'all-tags')
     const quiet = bool(f, 'quiet')
-    let ref
+    let ref: Reference
     try {
-      ref = parseNormalizedNamed(f.args[0]!)
+      ref = parseNamed(f.args[0]!)
     } catch (e) {
-      if (e instanceof ReferenceError) throw new CliError(e.message)
+      if (e instanceof ParseError) throw new CliError(e.message)
       throw e
     }
     const nameOnly = ref.tag === undefined && ref.digest === undefined
@@ -46,10 +47,9 @@ export const command: CommandDef = {
       ref = { ...ref, tag: 'latest' }
       if (!quiet) out('Using default tag: latest\n')
     }
-    const domain = ref.name.slice(0, ref.name.indexOf('/'))
     let auth: string
     try {
-      auth = await authHeaderFor(domain, ctx.config)
+      auth = await authHeaderFor(ref.domain, ctx.config)
     } catch (e) {
       if (e instanceof CredentialsError) throw new CliError(e.message)
       throw e
@@ -57,7 +57,8 @@ export const command: CommandDef = {
     const client = await ctx.client()
     const res = await client.request('POST', '/images/create', {
       query: {
-        fromImage: familiarString({ name: ref.name }),
+        // docker 28 sends the name fully qualified
+        fromImage: ref.name,
         tag: all ? undefined : (ref.digest ?? ref.tag),
         platform: str(f, 'platform') || undefined,
       },

@@ -3,7 +3,8 @@ import type { CommandDef } from '../command.ts'
 import { bool, CliError, out, str } from '../command.ts'
 import { authHeaderFor, CredentialsError } from '../credentials.ts'
 import { displayProgress } from '../progress.ts'
-import { familiarString, parseNormalizedNamed, ReferenceError } from '../reference.ts'
+import { ParseError } from '../../lib/errors.ts'
+import { parseNamed, type Reference } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] NAME[:TAG]',
@@ -28,11 +29,11 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const all = bool(f, 'all-tags')
     const quiet = bool(f, 'quiet')
-    let ref
+    let ref: Reference
     try {
-      ref = parseNormalizedNamed(f.args[0]!)
+      ref = parseNamed(f.args[0]!)
     } catch (e) {
-      if (e instanceof ReferenceError) throw new CliError(e.message)
+      if (e instanceof ParseError) throw new CliError(e.message)
       throw e
     }
     if (ref.digest !== undefined) throw new CliError('cannot push a digest reference')
@@ -45,17 +46,16 @@ export const command: CommandDef = {
       // berth keeps one platform per image; there is no index to take one manifest from.
       throw new CliError('--platform is not supported: berth images are single-platform')
     }
-    const domain = ref.name.slice(0, ref.name.indexOf('/'))
     let auth: string
     try {
-      auth = await authHeaderFor(domain, ctx.config)
+      auth = await authHeaderFor(ref.domain, ctx.config)
     } catch (e) {
       if (e instanceof CredentialsError) throw new CliError(e.message)
       throw e
     }
     const client = await ctx.client()
-    const name = familiarString({ name: ref.name })
-    const res = await client.request('POST', `/images/${name}/push`, {
+    // docker 28 sends the name fully qualified
+    const res = await client.request('POST', `/images/${ref.name}/push`, {
       query: { tag: all ? undefined : ref.tag },
       headers: { 'X-Registry-Auth': auth },
     })
