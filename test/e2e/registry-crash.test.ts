@@ -230,3 +230,54 @@ describe('a pull killed at any moment', () => {
     assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(), '3000000')
   })
 })
+
+describe('a push killed at any moment', () => {
+  test('kill -9 while a layer is being uploaded', async () => {
+    const ref = `${reg.name}/crash/push:1`
+    const name = `src-${Math.random().toString(36).slice(2, 8)}`
+    await ok(['run', '--name', name, 'busybox', 'sh', '-c', 'head -c 20000000 /dev/urandom > /big'])
+    await ok(['commit', name, ref])
+    await ok(['rm', name])
+    const before = JSON.parse(await ok(['image', 'inspect', ref])) as [{ Id: string }]
+
+    // Killed as soon as the big layer's first bytes are on their way.
+    const req = http.request({
+      socketPath: d.socket,
+      method: 'POST',
+      path: `/images/${encodeURIComponent(ref.slice(0, ref.lastIndexOf(':')))}/push?tag=1`,
+      headers: { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
+    })
+    const seen: string[] = []
+    let pushing!: () => void
+    const uploading = new Promise<void>((res) => (pushing = res))
+    const ended = new Promise<void>((res) => {
+      req.on('response', (resp) => {
+        resp.setEncoding('utf8')
+        resp.on('data', (c: string) => {
+          seen.push(c)
+          if (/"status":"Pushing","progressDetail":\{"current":[1-9]/.test(c)) pushing()
+        })
+        resp.on('error', () => res())
+        resp.on('close', () => res())
+      })
+      req.on('error', () => res())
+    })
+    req.end()
+    await uploading
+    await d.kill9()
+    await ended
+    assert.ok(!seen.join('').includes(' digest: '), 'the push was cut short')
+    await d.restart()
+
+    // The image is whole and unchanged, nothing half written is left, and the push starts over.
+    const after = JSON.parse(await ok(['image', 'inspect', ref])) as [{ Id: string }]
+    assert.equal(after[0].Id, before[0].Id)
+    assert.deepEqual(await names(join(d.dataRoot, 'content/ingest')), [])
+    const again = await ok(['push', ref])
+    assert.match(again, /^1: digest: sha256:[0-9a-f]{64} size: \d+$/m)
+    await ok(['rmi', ref])
+    await ok(['pull', ref])
+    assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(), '20000000')
+    await ok(['rmi', ref])
+  })
+})
