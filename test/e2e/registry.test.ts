@@ -362,7 +362,7 @@ describe('TLS and insecure registries', () => {
     await ok(['pull', ref])
   })
 
-  test('plain HTTP off loopback only for a registry daemon.json names insecure', async () => {
+  test('plain HTTP off loopback only for a registry daemon.json or --insecure-registry names', async () => {
     const ref = `${insecureHost.name}/plain/img:1`
     await ok(['tag', 'busybox', ref])
     await ok(['push', ref])
@@ -390,6 +390,17 @@ describe('TLS and insecure registries', () => {
       assert.match(JSON.parse(t.body).message, /x509: certificate signed by unknown authority/)
     } finally {
       await strict.stop()
+    }
+    // --insecure-registry on the command line, here as a CIDR holding the registry's address.
+    const flagged = await startBerthd({
+      args: ['--insecure-registry', `${insecureHost.name.split(':')[0]}/32`],
+    })
+    try {
+      const r = await docker(['pull', ref], { host: flagged })
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, new RegExp(`Status: Downloaded newer image for ${ref}`))
+    } finally {
+      await flagged.stop()
     }
   })
 })
