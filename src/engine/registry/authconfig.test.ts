@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { InvalidArgument } from '../errors.ts'
-import { authConfigFromJson, decodeAuthHeader } from './authconfig.ts'
+import {
+  authConfigFromJson,
+  authForRegistry,
+  decodeAuthHeader,
+  decodeRegistryConfig,
+} from './authconfig.ts'
 
 /** What the docker CLI sends: base64.URLEncoding (padded) of the JSON. */
 function cliHeader(json: string): string {
@@ -51,5 +56,35 @@ describe('X-Registry-Auth', () => {
       email: '',
     })
     assert.throws(() => authConfigFromJson('x'), InvalidArgument)
+  })
+})
+
+describe('X-Registry-Config (POST /build)', () => {
+  test("each registry's credentials, keyed as config.json keys them", () => {
+    const header = cliHeader(
+      JSON.stringify({
+        'https://index.docker.io/v1/': { username: 'hub', password: 'h' },
+        'localhost:5000': { Username: 'alice', Password: 's' },
+        'http://reg.example:8080/v2/': { username: 'bob', password: 'b' },
+      }),
+    )
+    const configs = decodeRegistryConfig(header)
+    assert.deepEqual(authForRegistry(configs, 'docker.io'), { username: 'hub', password: 'h' })
+    assert.deepEqual(authForRegistry(configs, 'localhost:5000'), {
+      username: 'alice',
+      password: 's',
+    })
+    assert.deepEqual(authForRegistry(configs, 'reg.example:8080'), {
+      username: 'bob',
+      password: 'b',
+    })
+    assert.equal(authForRegistry(configs, 'other:5000'), undefined)
+  })
+
+  test('a header that does not decode gives no credentials', () => {
+    assert.equal(decodeRegistryConfig(undefined).size, 0)
+    assert.equal(decodeRegistryConfig('%%%').size, 0)
+    assert.equal(decodeRegistryConfig(cliHeader('[1]')).size, 0)
+    assert.equal(decodeRegistryConfig(cliHeader('{"x:1":7}')).size, 0)
   })
 })

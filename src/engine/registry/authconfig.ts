@@ -2,6 +2,7 @@
 // docker CLI sends it) and the JSON body of POST /auth. Field names match case-insensitively, as
 // Go's encoding/json does.
 import { InvalidArgument } from '../errors.ts'
+import { registryOfServerAddress } from './endpoint.ts'
 import type { AuthConfig } from './types.ts'
 
 const FIELDS: (keyof AuthConfig)[] = [
@@ -56,4 +57,37 @@ export function decodeAuthHeader(header: string | undefined): {
       }),
     }
   }
+}
+
+/**
+ * The X-Registry-Config header of POST /build: base64url of one JSON object mapping registries
+ * (as config.json names them: a host[:port], or https://index.docker.io/v1/ for Docker Hub) to
+ * AuthConfigs. Like X-Registry-Auth, a header that does not decode means no credentials.
+ */
+export function decodeRegistryConfig(header: string | undefined): Map<string, AuthConfig> {
+  const out = new Map<string, AuthConfig>()
+  if (!header) return out
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))
+  } catch {
+    return out
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return out
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    try {
+      out.set(registryOfServerAddress(key), authConfigFromJson(v))
+    } catch {
+      // an entry that does not parse gives no credentials, as Docker ignores it
+    }
+  }
+  return out
+}
+
+/** The credentials of `configs` for a reference's registry (docker.io, localhost:5000). */
+export function authForRegistry(
+  configs: ReadonlyMap<string, AuthConfig>,
+  domain: string,
+): AuthConfig | undefined {
+  return configs.get(domain === 'index.docker.io' ? 'docker.io' : domain)
 }

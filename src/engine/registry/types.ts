@@ -242,3 +242,11 @@ export interface RegistryApi {
   /** Checks credentials with the registry (POST /auth). */
   login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
 }
+
+/**
+ * What the builder (FROM of an image that is not here) and any other engine part that needs an
+ * image pulled takes as a constructor argument: berthd passes its RegistryService. The image is
+ * in the image store, tagged as the reference names it, when the promise resolves; progress
+ * messages are Docker's (pass them on as a build's "aux"-less JSON lines, or drop them).
+ */
+export type ImagePuller = Pick<RegistryApi, 'pull'>
