@@ -111,8 +111,9 @@ async function pushImage(ctx: Ctx): Promise<void> {
 
 /** POST /auth: checks credentials with the registry, as `docker login` asks. */
 async function postAuth(ctx: Ctx): Promise<void> {
-  const registry = registryOf(ctx)
+  // The body is judged first: a malformed one is a 400 whatever the engine can reach.
   const auth = authConfigFromJson((await readJson<unknown>(ctx)) ?? null)
+  const registry = registryOf(ctx)
   const r = await registry.login(auth, { signal: ctx.signal })
   sendJson(ctx, 200, { IdentityToken: r.identityToken ?? '', Status: r.status })
 }
