@@ -2,9 +2,6 @@
 // (as Docker does) by its network manager, and bind-mounted into it at start.
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Mount } from '../layer/types.ts'
-
-export const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'] as const
 
 /** The host's own names and resolvers, as they are (the host's network: loopback ones work). */
 export async function writeHostEtcFiles(dir: string, hostname: string): Promise<void> {
@@ -48,14 +45,4 @@ export function resolvConfFor(host: string): string {
     lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4')
   }
   return lines.join('\n').replace(/\n*$/, '\n')
-}
-
-/** The bind mounts of a directory's /etc files, for the runtime. */
-export function etcMounts(dir: string): Mount[] {
-  return ETC_FILES.map((f) => ({
-    type: 'bind',
-    source: join(dir, f),
-    destination: `/etc/${f}`,
-    options: ['rbind', 'rprivate'],
-  }))
 }
