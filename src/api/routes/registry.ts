@@ -4,6 +4,7 @@
 // daemon draws for a 200-column line.
 import type { Digest } from '../../engine/digest.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
+// eslint-disable-next-line berth/boundaries -- X-Registry-Auth decoding is wire format, kept beside the client it feeds (to move under src/lib)
 import { authConfigFromJson, decodeAuthHeader } from '../../engine/registry/authconfig.ts'
 import type { AuthConfig, RegistryApi, TransferProgress } from '../../engine/registry/types.ts'
 import { progressString } from '../../lib/progress.ts'

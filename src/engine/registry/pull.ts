@@ -19,6 +19,7 @@ import type { Digest } from '../digest.ts'
 import { Internal, InvalidArgument, isBerthError, NotFound, type BerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
+// eslint-disable-next-line berth/boundaries -- the manifest code and image events seams-images made for pull and push to share (to move under image/types.ts or src/lib)
 import { emitImageEvent } from '../image/events.ts'
 import {
   candidateManifests,
@@ -35,6 +36,7 @@ import {
   type ImageManifest,
   type Platform,
   type PlatformMatcher,
+  // eslint-disable-next-line berth/boundaries -- the manifest code and image events seams-images made for pull and push to share (to move under image/types.ts or src/lib)
 } from '../image/manifest.ts'
 import type {
   Image,

@@ -8,6 +8,7 @@ import type { BlobStore } from '../content/types.ts'
 import type { Digest } from '../digest.ts'
 import { Internal } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
+// eslint-disable-next-line berth/boundaries -- the host platform from the shared manifest code (to move under src/lib)
 import { hostPlatform, type Platform } from '../image/manifest.ts'
 import type { ImageCreator, ImageReader, IngestedLayer, LayerIngest } from '../image/types.ts'
 import type { Logger } from '../logger.ts'
