@@ -29,6 +29,7 @@ import {
 } from './lib/engines.ts'
 import { machine, versions } from './lib/machine.ts'
 import * as m from './lib/measures.ts'
+import { pull } from './lib/pull.ts'
 import { fmt, markdown, svg } from './lib/report.ts'
 import { type Goal, type Report, Results } from './lib/results.ts'
 import { abortAll, isAborted, must } from './lib/proc.ts'
@@ -45,6 +46,7 @@ const PHASES = {
   idle: m.idle,
   cli: m.cli,
   'ps-a': m.psAll,
+  pull,
 } satisfies Record<string, (ctx: m.Ctx) => Promise<void>>
 type Phase = keyof typeof PHASES
 
@@ -230,6 +232,15 @@ function goals(res: Results, o: Options): Goal[] {
     1.2,
   )
   const mb = 1e6 / 2 ** 20 // MiB per MB
+  // issue 12: pull
+  ratioGoal(
+    'cold pull of a 250 MB image: at least 1.5× faster than Docker',
+    'pull',
+    'berth/docker',
+    1 / 1.5,
+  )
+  ratioGoal('cold pull: within 1.3× of the floor (plain HTTP + gunzip)', 'pull', 'berth/floor', 1.3)
+  valueGoal('berthd memory during the pull', 'pull-rss', '< 150 MB (143 MiB)', (v) => v < 150 * mb)
   const at100 = o.idleCount === 100
   const n = o.idleCount
   valueGoal(

@@ -15,8 +15,9 @@ set -euo pipefail
 PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl)
 # What `npm test` needs beside them: Debian's dockerd as the oracle the end-to-end tests
 # compare with (docker.io), tmux to drive terminals, setcap (libcap2-bin), docker-py
-# (python3-docker) for the SDK tests, and ip (iproute2) for network namespaces.
-TEST_PACKAGES=(docker.io tmux libcap2-bin python3-docker iproute2)
+# (python3-docker) for the SDK tests, ip (iproute2) for network namespaces, and the reference
+# registry server (docker-registry) with htpasswd (apache2-utils) for the registry tests.
+TEST_PACKAGES=(docker.io tmux libcap2-bin python3-docker iproute2 docker-registry apache2-utils)
 
 deps_only=false
 npm_only=false

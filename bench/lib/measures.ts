@@ -44,9 +44,9 @@ export interface Ctx {
 }
 
 /** One attempt's outcome: a number, or a number with failures counted inside it. */
-type Sample = number | { value: number; failures: number; error?: string }
+export type Sample = number | { value: number; failures: number; error?: string }
 
-interface Variant {
+export interface Variant {
   id: string
   label: string
   /** the row's group, when not the one interleave() was given (one run over several groups) */
@@ -82,18 +82,18 @@ function idOf(r: Done): string {
   return r.stdout.trim().split('\n').pop()?.trim() ?? ''
 }
 
-function group(ctx: Ctx, id: string, title: string, what: string, short = id) {
+export function group(ctx: Ctx, id: string, title: string, what: string, short = id) {
   ctx.groups.push({ id, title, what, short })
 }
 
-function unavailableRows(ctx: Ctx, g: string, unit: Unit, ids: EngineId[]) {
+export function unavailableRows(ctx: Ctx, g: string, unit: Unit, ids: EngineId[]) {
   for (const id of ids) {
     const why = ctx.missing.get(id)
     if (why !== undefined) ctx.res.add(emptyRow(g, id, LABELS[id], unit, 'unavailable', why))
   }
 }
 
-async function interleave(
+export async function interleave(
   ctx: Ctx,
   g: string,
   unit: Unit,
@@ -165,13 +165,17 @@ async function interleave(
   }
 }
 
-const ours = (c: Client) => c.engine === 'berth'
+export const ours = (c: Client) => c.engine === 'berth'
 
 function clientVariants(ctx: Ctx, once: (c: Client) => () => Promise<Sample>): Variant[] {
   return ctx.clients.map((c) => ({ id: c.id, label: c.label, ours: ours(c), once: once(c) }))
 }
 
-function standardRatios(ctx: Ctx, g: string, goals: { docker?: number; runc?: number } = {}) {
+export function standardRatios(
+  ctx: Ctx,
+  g: string,
+  goals: { docker?: number; runc?: number } = {},
+) {
   if (ctx.res.find(g, 'berth-base') !== undefined) {
     ctx.res.ratio(g, 'berth', 'berth-base', 'berth/baseline')
   }
@@ -470,7 +474,7 @@ export async function commit(ctx: Ctx): Promise<void> {
 }
 
 /** Imports the Debian tar once per engine; returns the engines where that failed, and why. */
-async function importDebian(ctx: Ctx, tar: string): Promise<Map<string, string>> {
+export async function importDebian(ctx: Ctx, tar: string): Promise<Map<string, string>> {
   const failed = new Map<string, string>()
   const done = new Set<string>()
   for (const c of ctx.clients) {

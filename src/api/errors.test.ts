@@ -11,6 +11,7 @@ import {
   InvalidArgument,
   NotFound,
   NotModified,
+  Unauthorized,
   Unavailable,
 } from '../engine/errors.ts'
 import { ParseError } from '../lib/errors.ts'
@@ -23,6 +24,7 @@ type ErrorClass = new (message: string, options?: { cause?: unknown }) => Error
 /** class, its code (BerthErrors), its HTTP status: Docker's errdefs mapping. */
 const CATALOGUE: [ErrorClass, string | undefined, number][] = [
   [InvalidArgument, 'invalid_argument', 400],
+  [Unauthorized, 'unauthorized', 401],
   [Forbidden, 'forbidden', 403],
   [NotFound, 'not_found', 404],
   [Conflict, 'conflict', 409],
@@ -44,7 +46,7 @@ describe('error catalogue', () => {
     )
     const listed = CATALOGUE.map(([cls]) => cls)
     for (const cls of exported) assert.ok(listed.includes(cls), `${cls.name} is not catalogued`)
-    assert.equal(exported.length, 7)
+    assert.equal(exported.length, 8)
   })
 
   for (const [cls, code, status] of CATALOGUE) {

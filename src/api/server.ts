@@ -13,6 +13,7 @@ import { isHijacked } from './hijack.ts'
 import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from './version.ts'
 import { systemRoutes } from './routes/system.ts'
 import { imageRoutes } from './routes/images.ts'
+import { registryRoutes } from './routes/registry.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { lifecycleRoutes } from './routes/lifecycle.ts'
 import { execRoutes } from './routes/exec.ts'
@@ -29,6 +30,7 @@ export type RouteSet = (r: Router) => void
 export const defaultRouteSets: RouteSet[] = [
   systemRoutes,
   imageRoutes,
+  registryRoutes,
   containerRoutes,
   lifecycleRoutes,
   execRoutes,

@@ -71,10 +71,6 @@ describe('the berth command', () => {
 
   test('a command berth does not have yet says what to use meanwhile, and exits 1', async () => {
     for (const [args, hint] of [
-      [['pull', 'busybox'], '`berth load`'],
-      [['image', 'pull', 'busybox'], '`berth import`'],
-      [['push', 'busybox'], '`berth save'],
-      [['login'], 'cannot reach registries'],
       [['network', 'ls'], '--network host'],
       [['port', 'x'], '--network host'],
       [['container', 'port', 'x'], '--network host'],

@@ -8,6 +8,8 @@ export interface Ctx {
   /** the command path as docker prints it, e.g. "berth run" or "berth image ls" */
   path: string
   host: string
+  /** --config: where config.json (and so the registry credentials) lives; '' for the default. */
+  config?: string
 }
 
 export interface CommandDef {

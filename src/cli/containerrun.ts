@@ -1,11 +1,13 @@
 // create, attach, start and wait: the steps docker's run and start are built from.
 import { open, rm } from 'node:fs/promises'
 import type { Client } from './client.ts'
-import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './client.ts'
+import { DaemonError, JSONMessageError, readBody } from './client.ts'
 import { CliError } from './command.ts'
 import type { ContainerConfig } from './containeropts.ts'
+import { authHeaderFor } from './credentials.ts'
 import { hijack, streamHijacked } from './hijack.ts'
-import { familiarName, familiarString, parseNamed } from '../lib/reference.ts'
+import { displayProgress } from './progress.ts'
+import { familiarString, parseNamed } from '../lib/reference.ts'
 
 export function withHelp(msg: string, cmd: string): string {
   return `berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information`
@@ -27,18 +29,26 @@ export function toStatusError(e: unknown, cmd = 'run'): CliError {
   return new CliError(withHelp(msg, cmd), 125)
 }
 
-async function pullImage(client: Client, image: string, quiet: boolean): Promise<void> {
+/** docker's pullImage for run and create: the progress on stderr, credentials as for pull. */
+async function pullImage(
+  client: Client,
+  image: string,
+  quiet: boolean,
+  configFlag?: string,
+): Promise<void> {
   const r = parseNamed(image)
   const res = await client.request('POST', '/images/create', {
     query: {
-      fromImage: familiarName(r),
-      tag: r.digest ? undefined : (r.tag ?? 'latest'),
+      // docker 28 sends the name fully qualified
+      fromImage: r.name,
+      tag: r.digest ?? r.tag ?? 'latest',
+    },
+    headers: {
+      'X-Registry-Auth': await authHeaderFor(r.domain, configFlag),
     },
   })
   try {
-    await displayJSONMessages(res, (s) => {
-      if (!quiet) process.stderr.write(s)
-    })
+    await displayProgress(res, quiet ? { write: () => true } : process.stderr)
   } catch (e) {
     if (e instanceof JSONMessageError) throw new DaemonError(e.message, 500)
     throw e
@@ -92,6 +102,7 @@ export async function createContainer(
   cfg: ContainerConfig,
   pull: string,
   quiet: boolean,
+  configFlag?: string,
 ): Promise<string> {
   const post = () =>
     client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
@@ -107,7 +118,7 @@ export async function createContainer(
   }
   const cid = await openCIDFile(cfg.cidfile)
   try {
-    if (pull === 'always') await pullImage(client, cfg.image, quiet)
+    if (pull === 'always') await pullImage(client, cfg.image, quiet, configFlag)
     let resp
     try {
       resp = await post()
@@ -121,7 +132,7 @@ export async function createContainer(
         throw e
       }
       if (!quiet) process.stderr.write(`Unable to find image '${ref}' locally\n`)
-      await pullImage(client, cfg.image, quiet)
+      await pullImage(client, cfg.image, quiet, configFlag)
       resp = await post()
     }
     const warnings = [...(resp.Warnings ?? [])]

@@ -118,6 +118,10 @@ const commands: Record<string, Entry> = {
     short: 'Block until one or more containers stop, then print their exit codes',
     load: () => import('./commands/wait.ts'),
   },
+  pull: { short: 'Download an image from a registry', load: () => import('./commands/pull.ts') },
+  push: { short: 'Upload an image to a registry', load: () => import('./commands/push.ts') },
+  login: { short: 'Authenticate to a registry', load: () => import('./commands/login.ts') },
+  logout: { short: 'Log out from a registry', load: () => import('./commands/logout.ts') },
 }
 
 const management: Record<string, { short: string; subs: Record<string, string> }> = {
@@ -507,6 +511,7 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: Ctx = {
     path,
     host: `unix://${socket}`,
+    config: String(g.values.config ?? ''),
     async client() {
       if (client) return client
       const { Client } = await import('./client.ts')

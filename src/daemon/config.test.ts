@@ -3,25 +3,24 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, applyConfigFile, parseArgs, type ParseResult } from './config.ts'
-
-/** The settings parsed, less the bookkeeping for the configuration file. */
-function settings(r: ParseResult): ParseResult {
-  if (r.action !== 'run') return r
-  const { configFile, configFileGiven, fromFlags, ...config } = r.config
-  void configFile
-  void configFileGiven
-  void fromFlags
-  return { action: 'run', config: config as never }
-}
+import { applyConfigFile, ConfigError, parseArgs, type ParseResult } from './config.ts'
 
 const defaults = {
   socketPath: '/run/berth/berth.sock',
   dataRoot: '/var/lib/berth',
   logLevel: 'info',
+  insecureRegistries: [],
+  configFile: '/etc/berth/daemon.json',
 }
 
-const ok: [string[], ParseResult][] = [
+/** The parse result without the set of flags given, which the tables do not spell out. */
+function parsed(argv: string[]): unknown {
+  const r = parseArgs(argv)
+  if (r.action !== 'run') return r
+  return { action: r.action, config: r.config }
+}
+
+const ok: [string[], unknown][] = [
   [[], { action: 'run', config: { ...defaults } as never }],
   [
     ['--host', 'unix:///tmp/x.sock'],
@@ -61,13 +60,32 @@ const ok: [string[], ParseResult][] = [
     ['--cdi-spec-dir', '/a', '--cdi-spec-dir=/b'],
     { action: 'run', config: { ...defaults, cdiSpecDirs: ['/a', '/b'] } as never },
   ],
+  [
+    ['--insecure-registry', 'reg.lan:5000', '--insecure-registry=10.0.0.0/8'],
+    {
+      action: 'run',
+      config: { ...defaults, insecureRegistries: ['reg.lan:5000', '10.0.0.0/8'] } as never,
+    },
+  ],
+  [['--config-file', '/x.json'], { action: 'run', config: { ...defaults, configFile: '/x.json' } }],
+  [
+    ['--max-concurrent-downloads', '6', '--max-concurrent-uploads=2', '--registry-certs', '/c'],
+    {
+      action: 'run',
+      config: {
+        ...defaults,
+        maxConcurrentDownloads: 6,
+        maxConcurrentUploads: 2,
+        registryCertsDir: '/c',
+      } as never,
+    },
+  ],
   [['--version'], { action: 'version' }],
   [['--help'], { action: 'help' }],
   [['-h'], { action: 'help' }],
 ]
 for (const [argv, want] of ok) {
-  test(`parses ${argv.join(' ') || '(nothing)'}`, () =>
-    assert.deepEqual(settings(parseArgs(argv)), want))
+  test(`parses ${argv.join(' ') || '(nothing)'}`, () => assert.deepEqual(parsed(argv), want))
 }
 
 const bad: [string[], string][] = [
@@ -92,6 +110,10 @@ const bad: [string[], string][] = [
     ['--gpus-from-env=yes'],
     'invalid argument "yes" for "--gpus-from-env" flag: strconv.ParseBool: parsing "yes": invalid syntax',
   ],
+  [['--insecure-registry', 'ftp://x'], "insecure registry ftp://x should not contain '://'"],
+  [['--max-concurrent-downloads', '0'], 'invalid max concurrent downloads: 0'],
+  [['--max-concurrent-uploads', 'x'], 'invalid argument "x" for max concurrent uploads'],
+  [['--registry-certs', 'certs'], '--registry-certs must be an absolute path: certs'],
 ]
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')}`, () =>
@@ -113,7 +135,7 @@ test('the configuration file: keep-removed and the other settings, as dockerd re
       if (text !== undefined) await writeFile(file, text)
       const r = parseArgs(['--config-file', file, ...argv])
       if (r.action !== 'run') throw new Error(r.action)
-      return applyConfigFile(r.config)
+      return applyConfigFile(r.config, r.given)
     }
     const c = await load(
       [],
@@ -131,7 +153,7 @@ test('the configuration file: keep-removed and the other settings, as dockerd re
     await refused(
       ['--keep-removed', '1h'],
       '{"keep-removed": "2h"}',
-      'the following directives are specified both as a flag and in the configuration file: keep-removed: (from flag: 1h, from file: 2h)',
+      'the following directives are specified both as a flag and in the configuration file: keep-removed: (from flag: 1h0m0s, from file: 2h)',
     )
     await refused(
       [],
@@ -150,10 +172,91 @@ test('the configuration file: keep-removed and the other settings, as dockerd re
     const dflt = parseArgs(['--keep-removed', '1h'])
     if (dflt.action !== 'run') throw new Error(dflt.action)
     assert.equal(
-      (await applyConfigFile({ ...dflt.config, configFile: file })).keepRemovedMs,
+      (await applyConfigFile({ ...dflt.config, configFile: file }, dflt.given)).keepRemovedMs,
       3_600_000,
     )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+})
+
+async function withFile(
+  content: string | undefined,
+  argv: string[],
+  fn: (r: Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'berthd-config-'))
+  try {
+    const file = join(dir, 'daemon.json')
+    if (content !== undefined) await writeFile(file, content)
+    const r = parseArgs(['--config-file', file, ...argv]) as Extract<ParseResult, { action: 'run' }>
+    await fn(applyConfigFile(r.config, r.given))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+test('daemon.json: insecure-registries and the flags it shares with the command line', () =>
+  withFile(
+    JSON.stringify({
+      'insecure-registries': ['reg.lan:5000'],
+      'data-root': '/srv/x/',
+      'log-level': 'warn',
+    }),
+    [],
+    async (r) => {
+      assert.deepEqual(await r, {
+        ...defaults,
+        configFile: ((await r) as { configFile: string }).configFile,
+        insecureRegistries: ['reg.lan:5000'],
+        dataRoot: '/srv/x',
+        logLevel: 'warn',
+      })
+    },
+  ))
+
+test('daemon.json: the registry limits', () =>
+  withFile(
+    JSON.stringify({ 'max-concurrent-downloads': 8, 'max-concurrent-uploads': 1 }),
+    [],
+    async (r) => {
+      const c = (await r) as { maxConcurrentDownloads: number; maxConcurrentUploads: number }
+      assert.equal(c.maxConcurrentDownloads, 8)
+      assert.equal(c.maxConcurrentUploads, 1)
+    },
+  ))
+
+test("daemon.json: a key given as a flag too is refused in dockerd's words", () =>
+  withFile(JSON.stringify({ 'insecure-registries': ['b'] }), ['--insecure-registry', 'a'], (r) =>
+    assert.rejects(
+      r,
+      /^Error: unable to configure the Docker daemon with file \S+: the following directives are specified both as a flag and in the configuration file: insecure-registries: \(from flag: \[a\], from file: \[b\]\)$/,
+    ),
+  ))
+
+test('daemon.json: unknown keys, bad values and bad JSON are refused', async () => {
+  await withFile(JSON.stringify({ 'live-restore': true }), [], (r) =>
+    assert.rejects(
+      r,
+      /^Error: unable to configure the Docker daemon with file \S+: the following directives don't match any configuration option: live-restore$/,
+    ),
+  )
+  await withFile(JSON.stringify({ 'insecure-registries': ['-bad'] }), [], (r) =>
+    assert.rejects(r, { message: 'invalid index name (-bad). Cannot begin or end with a hyphen' }),
+  )
+  await withFile('{', [], (r) =>
+    assert.rejects(
+      r,
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message.startsWith('unable to configure the Docker daemon with file '),
+    ),
+  )
+})
+
+test('daemon.json: a missing default file is fine, a missing named one is not', async () => {
+  const cfg = parseArgs([]) as Extract<ParseResult, { action: 'run' }>
+  const missing = { ...cfg.config, configFile: '/nonexistent/berth/daemon.json' }
+  assert.deepEqual(await applyConfigFile(missing, cfg.given), missing)
+  await withFile(undefined, [], (r) => assert.rejects(r, /no such file or directory/))
 })

@@ -1,7 +1,9 @@
-// berthd's command line: a few dockerd-style flags, parsed strictly, and the daemon's
-// configuration file (dockerd's daemon.json, with the same keys as the flags).
+// berthd's command line: a few dockerd-style flags, parsed strictly, and dockerd's daemon.json
+// for the same settings.
 import { readFile } from 'node:fs/promises'
+import { isBerthError } from '../engine/errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
+import { parseInsecureRegistries } from '../engine/registry/endpoint.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
 
 export interface DaemonConfig {
@@ -11,17 +13,20 @@ export interface DaemonConfig {
   logLevel: LogLevel
   /** Group that may use the socket; root's group when unset. */
   group?: string
+  /** Registries reached without TLS verification, and over plain HTTP (--insecure-registry). */
+  insecureRegistries?: string[]
+  /** The daemon.json read at start; a missing default one is no error. */
+  configFile?: string
+  /** Layers a pull fetches at once, and a push sends at once (dockerd's defaults: 3 and 5). */
+  maxConcurrentDownloads?: number
+  maxConcurrentUploads?: number
+  /** Per-registry CAs and client certificates, in HOST:PORT folders (Docker's certs.d). */
+  registryCertsDir?: string
   /**
    * `--keep-removed`: how long a removed container's record and writable layer stay in the
    * trash (ms), for `berth container restore`. Absent or 0: removed at once, as Docker does.
    */
   keepRemovedMs?: number
-  /** `--config-file`: the JSON file read at start (default DEFAULT_CONFIG_FILE). */
-  configFile?: string
-  /** Whether --config-file was given (then a missing file is an error). */
-  configFileGiven?: boolean
-  /** The settings given as flags, as typed (`data-root`: ...): the file must not repeat them. */
-  fromFlags?: Record<string, string>
   /**
    * Every container whose environment sets NVIDIA_VISIBLE_DEVICES gets those GPUs without
    * --gpus, as under NVIDIA's runtime (`nvidia-docker`); off unless set.
@@ -36,7 +41,9 @@ export const DEFAULT_DATA_ROOT = '/var/lib/berth'
 export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json'
 
 export type ParseResult =
-  { action: 'run'; config: DaemonConfig } | { action: 'help' } | { action: 'version' }
+  | { action: 'run'; config: DaemonConfig; given: ReadonlySet<string> }
+  | { action: 'help' }
+  | { action: 'version' }
 
 /** A command line berthd cannot run with; main prints `berthd: MESSAGE` and exits 1. */
 export class ConfigError extends Error {}
@@ -46,18 +53,21 @@ export const USAGE = `Usage:	berthd [OPTIONS]
 A container engine that speaks the Docker Engine API
 
 Options:
-      --cdi-spec-dir list  CDI specification directories to use (default [/etc/cdi,/var/run/cdi])
-      --config-file string Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
-      --data-root string   Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
-      --group string       Group for the unix socket (default "root")
-      --gpus-from-env      Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
-  -h, --help               Print usage
-  -H, --host string        Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
-      --keep-removed duration
-                           Keep removed containers in the trash this long, for
-                           "berth container restore" (default 0s: no trash)
-  -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
-  -v, --version            Print version information and quit
+      --cdi-spec-dir list         CDI specification directories to use (default [/etc/cdi,/var/run/cdi])
+      --config-file string        Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
+      --data-root string          Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
+      --gpus-from-env             Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
+      --group string              Group for the unix socket (default "root")
+  -h, --help                      Print usage
+  -H, --host string               Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
+      --insecure-registry list    Enable insecure registry communication
+      --keep-removed duration     Keep removed containers in the trash this long, for
+                                  "berth container restore" (default 0s: no trash)
+      --max-concurrent-downloads int   Set the max concurrent downloads (default 3)
+      --max-concurrent-uploads int     Set the max concurrent uploads (default 5)
+      --registry-certs string     Per-registry TLS files, in HOST:PORT folders (default "/etc/docker/certs.d")
+  -l, --log-level string          Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
+  -v, --version                   Print version information and quit
 `
 
 /** `unix:///path` to its path; berthd listens only on unix sockets. */
@@ -76,12 +86,19 @@ export function parseHost(host: string): string {
   throw new ConfigError(`invalid host: ${host}`)
 }
 
-const LONG_WITH_VALUE: Record<
-  string,
-  'host' | 'data-root' | 'log-level' | 'group' | 'keep-removed' | 'config-file'
-> = {
-  '--config-file': 'config-file',
-  '--keep-removed': 'keep-removed',
+type Key =
+  | 'host'
+  | 'data-root'
+  | 'log-level'
+  | 'group'
+  | 'insecure-registry'
+  | 'config-file'
+  | 'max-concurrent-downloads'
+  | 'max-concurrent-uploads'
+  | 'registry-certs'
+  | 'keep-removed'
+
+const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
   '-H': 'host',
   '--data-root': 'data-root',
@@ -89,6 +106,12 @@ const LONG_WITH_VALUE: Record<
   '-l': 'log-level',
   '--group': 'group',
   '-G': 'group',
+  '--insecure-registry': 'insecure-registry',
+  '--config-file': 'config-file',
+  '--max-concurrent-downloads': 'max-concurrent-downloads',
+  '--max-concurrent-uploads': 'max-concurrent-uploads',
+  '--registry-certs': 'registry-certs',
+  '--keep-removed': 'keep-removed',
 }
 
 /** A boolean flag's value as pflag reads it (Go's strconv.ParseBool). */
@@ -105,10 +128,11 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     socketPath: DEFAULT_SOCKET,
     dataRoot: DEFAULT_DATA_ROOT,
     logLevel: 'info',
+    insecureRegistries: [],
     configFile: DEFAULT_CONFIG_FILE,
   }
-  const fromFlags: Record<string, string> = {}
   let hostSeen = false
+  const given = new Set<Key>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === '--help' || arg === '-h') return { action: 'help' }
@@ -155,7 +179,6 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       if (i + 1 >= argv.length) throw new ConfigError(`flag needs an argument: ${flag}`)
       value = argv[++i]!
     }
-    if (key !== 'config-file') fromFlags[key === 'host' ? 'hosts' : key] = value
     switch (key) {
       case 'host':
         if (hostSeen) throw new ConfigError('berthd listens on one socket; give --host once')
@@ -174,88 +197,188 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       case 'group':
         cfg.group = value
         break
+      case 'insecure-registry':
+        ;(cfg.insecureRegistries ??= []).push(value)
+        break
+      case 'config-file':
+        cfg.configFile = value
+        break
+      case 'max-concurrent-downloads':
+        cfg.maxConcurrentDownloads = concurrency(value, 'downloads')
+        break
+      case 'max-concurrent-uploads':
+        cfg.maxConcurrentUploads = concurrency(value, 'uploads')
+        break
       case 'keep-removed':
         cfg.keepRemovedMs = parseKeepRemoved(value)
         break
-      case 'config-file':
+      case 'registry-certs':
         if (!value.startsWith('/'))
-          throw new ConfigError(`--config-file must be an absolute path: ${value}`)
-        cfg.configFile = value
-        cfg.configFileGiven = true
+          throw new ConfigError(`--registry-certs must be an absolute path: ${value}`)
+        cfg.registryCertsDir = value
         break
     }
+    given.add(key)
   }
-  if (Object.keys(fromFlags).length > 0) cfg.fromFlags = fromFlags
-  return { action: 'run', config: cfg }
+  checkInsecure(cfg.insecureRegistries ?? [])
+  return { action: 'run', config: cfg, given }
 }
 
-/** The keys the configuration file may hold (dockerd's names for the same settings). */
-const FILE_KEYS = ['data-root', 'log-level', 'group', 'keep-removed'] as const
+/** dockerd's check of --max-concurrent-downloads and -uploads (berth wants at least one). */
+function concurrency(value: unknown, what: 'downloads' | 'uploads'): number {
+  const n =
+    typeof value === 'number' ? value : /^-?[0-9]+$/.test(String(value)) ? Number(value) : NaN
+  if (!Number.isInteger(n)) {
+    throw new ConfigError(
+      `invalid argument ${JSON.stringify(String(value))} for max concurrent ${what}`,
+    )
+  }
+  if (n < 1) throw new ConfigError(`invalid max concurrent ${what}: ${n}`)
+  return n
+}
+
+function checkInsecure(list: string[]): void {
+  try {
+    parseInsecureRegistries(list)
+  } catch (err) {
+    if (isBerthError(err)) throw new ConfigError(err.message)
+    throw err
+  }
+}
+
+/** daemon.json keys berthd knows, and the flag each one shares with the command line. */
+const FILE_KEYS: Record<string, Key> = {
+  'insecure-registries': 'insecure-registry',
+  'data-root': 'data-root',
+  'log-level': 'log-level',
+  group: 'group',
+  hosts: 'host',
+  'max-concurrent-downloads': 'max-concurrent-downloads',
+  'max-concurrent-uploads': 'max-concurrent-uploads',
+  'keep-removed': 'keep-removed',
+}
 
 /**
- * Reads the configuration file into the settings, as dockerd does: unknown keys and keys also
- * given as flags are errors; a missing file is fine unless it was named with --config-file.
+ * Merges daemon.json into a parsed command line, with dockerd's rules: a key given both ways is
+ * an error, an unknown key is an error, and a missing file is an error only when --config-file
+ * named it.
  */
-export async function applyConfigFile(cfg: DaemonConfig): Promise<DaemonConfig> {
+export async function applyConfigFile(
+  cfg: DaemonConfig,
+  given: ReadonlySet<string>,
+): Promise<DaemonConfig> {
   const path = cfg.configFile ?? DEFAULT_CONFIG_FILE
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !cfg.configFileGiven) return cfg
+    const code = (err as { code?: string }).code
+    if (code === 'ENOENT' && !given.has('config-file')) return cfg
     throw new ConfigError(
       `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
     )
   }
+  let file: Record<string, unknown>
+  try {
+    const v = JSON.parse(text) as unknown
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new Error('not a JSON object')
+    file = v as Record<string, unknown>
+  } catch (err) {
+    throw new ConfigError(
+      `unable to configure the Docker daemon with file ${path}: ${(err as Error).message}`,
+    )
+  }
+  // dockerd's words for what is wrong with the file as a whole
   const fail = (why: string): ConfigError =>
     new ConfigError(`unable to configure the Docker daemon with file ${path}: ${why}`)
-  let file: unknown
-  try {
-    file = JSON.parse(text)
-  } catch (err) {
-    throw fail((err as Error).message)
-  }
-  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
-    throw fail('the configuration must be a JSON object')
-  }
-  const entries = Object.entries(file as Record<string, unknown>)
-  const unknown = entries.filter(([k]) => !(FILE_KEYS as readonly string[]).includes(k))
+  const unknown = Object.keys(file).filter((k) => !(k in FILE_KEYS))
   if (unknown.length > 0) {
     throw fail(
-      `the following directives don't match any configuration option: ${unknown.map(([k]) => k).join(', ')}`,
+      `the following directives don't match any configuration option: ${unknown.join(', ')}`,
     )
   }
-  const both = entries.filter(([k]) => cfg.fromFlags?.[k] !== undefined)
-  if (both.length > 0) {
+  const conflicts = Object.keys(file)
+    .filter((k) => given.has(FILE_KEYS[k]!))
+    .map((k) => `${k}: (from flag: ${flagValue(cfg, k)}, from file: ${fileValue(file[k])})`)
+  if (conflicts.length > 0) {
     throw fail(
-      `the following directives are specified both as a flag and in the configuration file: ${both.map(([k, v]) => `${k}: (from flag: ${cfg.fromFlags?.[k] ?? ''}, from file: ${String(v)})`).join(', ')}`,
+      `the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`,
     )
   }
-  const out: DaemonConfig = { ...cfg }
-  for (const [k, v] of entries) {
-    if (typeof v !== 'string') throw fail(`${k} must be a string, got ${JSON.stringify(v)}`)
-    switch (k) {
-      case 'data-root':
-        if (!v.startsWith('/')) throw fail(`data-root must be an absolute path: ${v}`)
-        out.dataRoot = v.replace(/(.)\/+$/, '$1')
-        break
-      case 'log-level':
-        if (!isLogLevel(v)) throw fail(`unable to parse logging level: ${v}`)
-        out.logLevel = v
-        break
-      case 'group':
-        out.group = v
-        break
-      case 'keep-removed':
-        try {
-          out.keepRemovedMs = parseKeepRemoved(v)
-        } catch (err) {
-          throw fail((err as Error).message)
-        }
-        break
+  const out: DaemonConfig = { ...cfg, insecureRegistries: [...(cfg.insecureRegistries ?? [])] }
+  const str = (k: string): string => {
+    const v = file[k]
+    if (typeof v !== 'string') throw new ConfigError(`invalid value for ${k} in ${path}`)
+    return v
+  }
+  const strs = (k: string): string[] => {
+    const v = file[k]
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new ConfigError(`invalid value for ${k} in ${path}`)
+    return v as string[]
+  }
+  if ('insecure-registries' in file) {
+    out.insecureRegistries = strs('insecure-registries')
+    checkInsecure(out.insecureRegistries)
+  }
+  if ('data-root' in file) {
+    const v = str('data-root')
+    if (!v.startsWith('/')) throw new ConfigError(`data-root must be an absolute path: ${v}`)
+    out.dataRoot = v.replace(/(.)\/+$/, '$1')
+  }
+  if ('log-level' in file) {
+    const v = str('log-level')
+    if (!isLogLevel(v)) throw new ConfigError(`unable to parse logging level: ${v}`)
+    out.logLevel = v
+  }
+  if ('group' in file) out.group = str('group')
+  if ('max-concurrent-downloads' in file) {
+    out.maxConcurrentDownloads = concurrency(file['max-concurrent-downloads'], 'downloads')
+  }
+  if ('max-concurrent-uploads' in file) {
+    out.maxConcurrentUploads = concurrency(file['max-concurrent-uploads'], 'uploads')
+  }
+  if ('keep-removed' in file) {
+    const v = file['keep-removed']
+    if (typeof v !== 'string') throw fail(`keep-removed must be a string, got ${JSON.stringify(v)}`)
+    try {
+      out.keepRemovedMs = parseKeepRemoved(v)
+    } catch (err) {
+      throw fail((err as Error).message)
     }
   }
+  if ('hosts' in file) {
+    const hosts = strs('hosts')
+    if (hosts.length !== 1) throw new ConfigError('berthd listens on one socket; give one host')
+    out.socketPath = parseHost(hosts[0]!)
+  }
   return out
+}
+
+function flagValue(cfg: DaemonConfig, fileKey: string): string {
+  switch (fileKey) {
+    case 'insecure-registries':
+      return `[${(cfg.insecureRegistries ?? []).join(' ')}]`
+    case 'data-root':
+      return cfg.dataRoot
+    case 'log-level':
+      return cfg.logLevel
+    case 'group':
+      return cfg.group ?? ''
+    case 'max-concurrent-downloads':
+      return String(cfg.maxConcurrentDownloads)
+    case 'max-concurrent-uploads':
+      return String(cfg.maxConcurrentUploads)
+    case 'keep-removed':
+      return goDuration(cfg.keepRemovedMs ?? 0)
+    default:
+      return `[unix://${cfg.socketPath}]`
+  }
+}
+
+function fileValue(v: unknown): string {
+  return Array.isArray(v) ? `[${v.join(' ')}]` : String(v)
 }
 
 /** `--keep-removed` (and daemon.json's `keep-removed`): a Go duration, not negative. */
@@ -270,4 +393,15 @@ export function parseKeepRemoved(value: string): number {
   }
   if (ms < 0) throw new ConfigError(`--keep-removed must not be negative: ${value}`)
   return ms
+}
+
+/** A duration as Go's time.Duration prints it (1h0m0s, 1m30s, 0s), for dockerd's conflict words. */
+function goDuration(ms: number): string {
+  if (ms === 0) return '0s'
+  const h = Math.floor(ms / 3_600_000)
+  const m = Math.floor((ms % 3_600_000) / 60_000)
+  const sec = (ms % 60_000) / 1000
+  if (h > 0) return `${h}h${m}m${sec}s`
+  if (m > 0) return `${m}m${sec}s`
+  return `${sec}s`
 }

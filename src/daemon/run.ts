@@ -13,15 +13,25 @@ import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
 
 export type ClosableEngine = Engine & { close(): Promise<void> }
-export type CreateEngineFn = (opts: {
+export interface EngineOptions {
   dataRoot: string
   logger: Logger
+  /** How the registry client reaches registries (--insecure-registry, certs.d, limits). */
+  /** `--keep-removed`: how long removed containers stay in the trash (ms); 0: no trash. */
   keepRemovedMs?: number
   /** The daemon setting --gpus-from-env. */
   gpusFromEnv?: boolean
   /** The daemon setting --cdi-spec-dir (the GPU module's default when absent). */
   cdiSpecDirs?: string[]
-}) => Promise<ClosableEngine>
+  registry?: {
+    insecureRegistries?: string[]
+    certsDir?: string
+    maxConcurrentDownloads?: number
+    maxConcurrentUploads?: number
+  }
+}
+
+export type CreateEngineFn = (opts: EngineOptions) => Promise<ClosableEngine>
 
 export interface RunningDaemon {
   readonly server: Server
@@ -69,6 +79,16 @@ export async function runDaemon(
       ...(config.keepRemovedMs ? { keepRemovedMs: config.keepRemovedMs } : {}),
       gpusFromEnv: config.gpusFromEnv === true,
       ...(config.cdiSpecDirs ? { cdiSpecDirs: config.cdiSpecDirs } : {}),
+      registry: {
+        insecureRegistries: config.insecureRegistries ?? [],
+        ...(config.registryCertsDir ? { certsDir: config.registryCertsDir } : {}),
+        ...(config.maxConcurrentDownloads
+          ? { maxConcurrentDownloads: config.maxConcurrentDownloads }
+          : {}),
+        ...(config.maxConcurrentUploads
+          ? { maxConcurrentUploads: config.maxConcurrentUploads }
+          : {}),
+      },
     })
     await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.
@@ -142,7 +162,7 @@ export async function daemonMain(
       io.stdout(`berthd version ${BERTH_VERSION}, API ${API_VERSION}\n`)
       return io.exit(0)
     }
-    config = await applyConfigFile(parsed.config)
+    config = await applyConfigFile(parsed.config, parsed.given)
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`berthd: ${err.message}\nSee 'berthd --help'.\n`)

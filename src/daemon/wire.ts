@@ -21,6 +21,8 @@ import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { LocalNetworks } from '../engine/network/modes.ts'
+import { PullLeases } from '../engine/registry/leases.ts'
+import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
@@ -36,7 +38,6 @@ import { emitImageEvent } from '../engine/image/events.ts'
 import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
 import { HostSystem } from '../engine/system/host.ts'
 import { DiskUsageReport } from '../engine/system/df.ts'
-import type { Logger } from './log.ts'
 
 /**
  * Tests' fake host root for GPU discovery and CDI specs (an internal setting, not a flag: a
@@ -44,14 +45,12 @@ import type { Logger } from './log.ts'
  */
 export const GPU_ROOT_ENV = 'BERTH_TEST_GPU_ROOT'
 
-export async function createEngine(opts: {
-  dataRoot: string
-  logger: Logger
-  /** `--keep-removed`: how long removed containers stay in the trash (ms); 0: no trash. */
-  keepRemovedMs?: number
-  gpusFromEnv?: boolean
-  cdiSpecDirs?: string[]
-}): Promise<Engine & { close(): Promise<void> }> {
+import { BERTH_VERSION } from '../api/version.ts'
+import type { EngineOptions } from './run.ts'
+
+export async function createEngine(
+  opts: EngineOptions,
+): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
@@ -67,6 +66,8 @@ export async function createEngine(opts: {
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
   const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
+  // What pulls under way (or cut short) hold: the image store's GC and rmi leave it alone.
+  const leases = new PullLeases(join(dataRoot, 'registry', 'leases'))
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.
   const images: LocalImageStore = new LocalImageStore({
@@ -77,6 +78,25 @@ export async function createEngine(opts: {
     events,
     // The build cache keeps its layers through garbage collection and image removal.
     roots: [{ held: () => builder.held() }],
+    retained: leases,
+  })
+  const reg = opts.registry ?? {}
+  const registry = new RegistryService({
+    dir: join(dataRoot, 'registry'),
+    leases,
+    blobs,
+    layers,
+    ingest: images.ingest,
+    images,
+    events,
+    logger,
+    options: {
+      insecureRegistries: reg.insecureRegistries ?? [],
+      ...(reg.certsDir ? { certsDir: reg.certsDir } : {}),
+      userAgent: `berth/${BERTH_VERSION}`,
+    },
+    ...(reg.maxConcurrentDownloads ? { maxConcurrentDownloads: reg.maxConcurrentDownloads } : {}),
+    ...(reg.maxConcurrentUploads ? { maxConcurrentUploads: reg.maxConcurrentUploads } : {}),
   })
   const mount = async (m: Mount): Promise<void> => mountOverlay(m)
   // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
@@ -195,6 +215,8 @@ export async function createEngine(opts: {
   await blobs.init()
   await layers.init()
   await images.init()
+  // Leases first: the collection must see what interrupted pulls completed.
+  await registry.init()
   await buildExecutor.init()
   await builder.init()
   const collected = await images.collectGarbage()
@@ -244,6 +266,7 @@ export async function createEngine(opts: {
       volumes,
       builder,
     }),
+    registry,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.
@@ -266,6 +289,8 @@ export async function createEngine(opts: {
     async close(): Promise<void> {
       // Containers keep running under their monitors; only the trash's timer stops.
       containers.removed.close()
+      // Containers keep running under their monitors; only idle registry connections close.
+      await registry.close()
     },
   }
 }

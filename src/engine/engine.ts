@@ -10,6 +10,7 @@ import type { VolumeApi } from './volume/types.ts'
 import type { EventsApi } from './events/types.ts'
 import type { BuildApi } from './builder/types.ts'
 import type { DiskUsageApi, SystemApi } from './system/types.ts'
+import type { RegistryApi } from './registry/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -50,5 +51,7 @@ export interface Engine {
   readonly diskUsage?: DiskUsageApi
   /** Dockerfile builds and the build cache; absent in API tests' fake engines. */
   readonly builder?: BuildApi
+  /** pull, push and login; absent in engines that reach no registry (API tests). */
+  readonly registry?: RegistryApi
   counts(): Promise<EngineCounts>
 }

@@ -15,6 +15,12 @@ export class InvalidArgument extends BerthError {
   readonly status = 400
 }
 
+/** Credentials a registry refused (docker login's 401). */
+export class Unauthorized extends BerthError {
+  readonly code = 'unauthorized'
+  readonly status = 401
+}
+
 export class Forbidden extends BerthError {
   readonly code = 'forbidden'
   readonly status = 403

@@ -36,6 +36,8 @@ export const FAULT_POINTS = [
   'trash.after-move',
   'restore.before-move',
   'restore.after-move',
+  'pull.after-layer',
+  'pull.before-record',
 ] as const
 
 export type FaultPoint = (typeof FAULT_POINTS)[number]

@@ -16,7 +16,8 @@ const REQUESTS = 300
 const PER_REQUEST_MS = 10_000
 
 // Operations that wait for something by design (a container's exit, an event, a client's
-// stream) or reach out of the machine (pull): a fuzzer cannot tell their waiting from a hang.
+// stream) or reach out of the machine (pull, push, and login, whose unreachable registry is a
+// 500 in dockerd too): a fuzzer cannot tell their waiting from a hang.
 const WAITING = new Set([
   'GET /events',
   'POST /containers/{id}/wait',
@@ -25,6 +26,8 @@ const WAITING = new Set([
   'GET /containers/{id}/stats',
   'POST /exec/{id}/start',
   'POST /images/create',
+  'POST /images/{name}/push',
+  'POST /auth',
 ])
 
 /** mulberry32: small, seeded, good enough to spread requests. */

@@ -14,6 +14,7 @@ import { globToRegExp } from '../../lib/glob.ts'
 import { familiarName, parseNamed, type Reference } from '../../engine/reference/reference.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { versionAtLeast, versionLessThan } from '../version.ts'
+import { pullImage } from './registry.ts'
 
 const LIST_FILTERS = ['dangling', 'label', 'before', 'since', 'reference', 'until']
 const PRUNE_FILTERS = ['dangling', 'label', 'label!', 'until']
@@ -466,12 +467,14 @@ async function importImage(ctx: Ctx, src: string): Promise<void> {
 async function createImage(ctx: Ctx): Promise<void> {
   const fromImage = ctx.query.get('fromImage') ?? ''
   if (fromImage !== '') {
-    let ref = fromImage.replace(/:$/, '')
+    const name = fromImage.replace(/:$/, '')
     const tag = ctx.query.get('tag') ?? ''
+    let ref = name
     if (tag !== '') ref = /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? `${ref}@${tag}` : `${ref}:${tag}`
     if (familiarName(parseNamed(ref)) === 'scratch')
       throw new Forbidden("'scratch' is a reserved name")
-    throw new Internal(`pull is not supported by this berthd yet: cannot fetch ${ref}`)
+    await pullImage(ctx, name, tag)
+    return
   }
   await importImage(ctx, ctx.query.get('fromSrc') ?? '')
 }

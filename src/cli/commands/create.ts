@@ -20,7 +20,7 @@ export const command: CommandDef = {
     }
     try {
       const client = await ctx.client()
-      const id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
+      const id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'), ctx.config)
       out(id + '\n')
     } catch (e) {
       // docker's create prints the daemon's error as it is, with status 1

@@ -38,7 +38,7 @@ export const command: CommandDef = {
     const client = await ctx.client()
     let id: string
     try {
-      id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
+      id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'), ctx.config)
     } catch (e) {
       throw toStatusError(e)
     }

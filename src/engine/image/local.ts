@@ -35,6 +35,7 @@ import type {
   LayerIngest,
   NewImageInput,
   ProgressSink,
+  RetainedContent,
 } from './types.ts'
 
 export type { ImageRecord } from './records.ts'
@@ -51,6 +52,8 @@ interface StoreDeps {
   events?: EventSink
   /** Others that keep layers and blobs (the build cache): collection and removal spare them. */
   roots?: ContentRoot[]
+  /** Content kept for pulls under way, which neither GC nor rmi may delete. */
+  retained?: RetainedContent
 }
 
 /** Records on disk under `dir` (e.g. <dataRoot>/images), or wherever `metadata` keeps them. */
@@ -70,6 +73,7 @@ export class LocalImageStore implements ImageStore, ContentCollector {
   private readonly usage: ImageUsage
   private readonly events: EventSink | undefined
   private readonly roots: ContentRoot[]
+  private readonly retained: RetainedContent | undefined
   private readonly meta: ImageMetadataStore
   private images = new Map<Digest, Entry>()
   /** familiar tagged reference ("busybox:latest") → image ID */
@@ -83,6 +87,7 @@ export class LocalImageStore implements ImageStore, ContentCollector {
     this.usage = opts.usage
     this.events = opts.events
     this.roots = opts.roots ?? []
+    this.retained = opts.retained
     this.platform = opts.platform ?? hostPlatform()
     this.ingest = opts.ingest ?? new LayerIngester({ blobs: opts.blobs, layers: opts.layers })
     this.meta = 'metadata' in opts ? opts.metadata : new FileImageMetadata(opts.dir)
@@ -200,6 +205,7 @@ export class LocalImageStore implements ImageStore, ContentCollector {
         mediaType: l.mediaType,
         blobSize: l.blobSize,
         ...(l.diffSize !== undefined ? { diffSize: l.diffSize } : {}),
+        ...(l.urls !== undefined ? { urls: [...l.urls] } : {}),
       })),
       repoTags: this.tagsOf(e.record.id),
       repoDigests: [...e.record.repoDigests],
@@ -431,10 +437,10 @@ export class LocalImageStore implements ImageStore, ContentCollector {
     })
   }
 
-  /** Blobs and layers any recorded image, or any root (the build cache), holds. */
+  /** Blobs and layers any recorded image or any root (the build cache) holds, and pulls retain. */
   private async usedContent(): Promise<{ blobs: Set<Digest>; layers: Set<Digest> }> {
-    const blobs = new Set<Digest>()
-    const layers = new Set<Digest>()
+    const blobs = new Set<Digest>(this.retained?.blobs())
+    const layers = new Set<Digest>(this.retained?.layers())
     for (const e of this.images.values()) {
       blobs.add(e.record.id)
       for (const l of e.record.layers) {

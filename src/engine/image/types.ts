@@ -60,6 +60,8 @@ export interface LayerDescriptor {
   blobSize: number
   /** Size of the uncompressed tar in bytes, when known (save needs it for its tar headers). */
   diffSize?: number
+  /** Where a non-distributable (foreign) layer is fetched from, as its descriptor named them. */
+  urls?: string[]
 }
 
 /**
@@ -185,6 +187,15 @@ export interface NewImageInput {
    * re-serialisation. When absent, `config` is serialised and stored.
    */
   configDigest?: Digest
+}
+
+/**
+ * Content that no image records yet but that must stay: what a pull under way (or one cut
+ * short, to be resumed) has gathered. Garbage collection and image removal leave it alone.
+ */
+export interface RetainedContent {
+  blobs(): Iterable<Digest>
+  layers(): Iterable<Digest>
 }
 
 /**

@@ -1,0 +1,151 @@
+// The registry module's face (RegistryApi): pull, push and login over the distribution client and
+// the content, layer and image stores, with the state they keep under <dataRoot>/registry:
+// pull leases (kept from the image GC) and what is known of blobs on registries.
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { Agent, type Dispatcher, interceptors, request } from 'undici'
+import type { BlobStore } from '../content/types.ts'
+import type { Digest } from '../digest.ts'
+import { Internal } from '../errors.ts'
+import type { EventSink } from '../events/types.ts'
+// eslint-disable-next-line berth/boundaries -- the host platform from the shared manifest code (to move under src/lib)
+import { hostPlatform, type Platform } from '../image/manifest.ts'
+import type { ImageCreator, ImageReader, IngestedLayer, LayerIngest } from '../image/types.ts'
+import type { Logger } from '../logger.ts'
+import { DistributionClient } from './client.ts'
+import { PullLeases } from './leases.ts'
+import { Limiter } from './limit.ts'
+import { pull } from './pull.ts'
+import { push } from './push.ts'
+import { BlobSources } from './sources.ts'
+import type {
+  AuthConfig,
+  CallOptions,
+  LoginResult,
+  PulledImage,
+  PullOptions,
+  PushedTag,
+  PushOptions,
+  RegistryApi,
+  RegistryClient,
+  RegistryOptions,
+} from './types.ts'
+
+/** Docker's defaults (--max-concurrent-downloads, --max-concurrent-uploads). */
+export const DEFAULT_CONCURRENT_DOWNLOADS = 3
+export const DEFAULT_CONCURRENT_UPLOADS = 5
+
+export interface RegistryServiceDeps {
+  /** <dataRoot>/registry: leases and blob sources. */
+  dir: string
+  blobs: BlobStore
+  layers: { has(diffID: Digest): Promise<boolean> }
+  ingest: LayerIngest
+  images: ImageReader & ImageCreator
+  events?: EventSink
+  logger?: Logger
+  /**
+   * The pull leases, made first when the image store must see them (as it does in berthd);
+   * by default <dir>/leases.
+   */
+  leases?: PullLeases
+  /** The client; by default a DistributionClient with `options`. */
+  client?: RegistryClient
+  options?: RegistryOptions
+  platform?: Platform
+  maxConcurrentDownloads?: number
+  maxConcurrentUploads?: number
+}
+
+export class RegistryService implements RegistryApi {
+  readonly leases: PullLeases
+  readonly client: RegistryClient
+  private readonly sources: BlobSources
+  private readonly downloads: Limiter
+  private readonly uploads: Limiter
+  private readonly inflight = new Map<Digest, Promise<IngestedLayer>>()
+
+  constructor(private readonly deps: RegistryServiceDeps) {
+    this.client = deps.client ?? new DistributionClient(deps.options ?? {})
+    this.leases = deps.leases ?? new PullLeases(join(deps.dir, 'leases'))
+    this.sources = new BlobSources(join(deps.dir, 'sources.json'))
+    this.downloads = new Limiter(deps.maxConcurrentDownloads ?? DEFAULT_CONCURRENT_DOWNLOADS)
+    this.uploads = new Limiter(deps.maxConcurrentUploads ?? DEFAULT_CONCURRENT_UPLOADS)
+  }
+
+  /** Reads the leases and sources. Call before the image store collects garbage. */
+  async init(): Promise<void> {
+    const { kept, expired } = await this.leases.init()
+    if (kept + expired > 0) {
+      this.deps.logger?.info('registry: pull leases read', { kept, expired })
+    }
+    await this.sources.init()
+  }
+
+  pull(ref: string, opts: PullOptions = {}): Promise<PulledImage[]> {
+    const d = this.deps
+    return pull(
+      {
+        client: this.client,
+        blobs: d.blobs,
+        layers: d.layers,
+        ingest: d.ingest,
+        images: d.images,
+        leases: this.leases,
+        sources: this.sources,
+        platform: d.platform ?? hostPlatform(),
+        downloads: this.downloads,
+        inflight: this.inflight,
+        fetchUrl,
+        ...(d.events ? { events: d.events } : {}),
+        ...(d.logger ? { logger: d.logger } : {}),
+      },
+      ref,
+      opts,
+    )
+  }
+
+  push(ref: string, opts: PushOptions = {}): Promise<PushedTag[]> {
+    const d = this.deps
+    return push(
+      {
+        client: this.client,
+        blobs: d.blobs,
+        images: d.images,
+        sources: this.sources,
+        uploads: this.uploads,
+        ...(d.events ? { events: d.events } : {}),
+        ...(d.logger ? { logger: d.logger } : {}),
+      },
+      ref,
+      opts,
+    )
+  }
+
+  login(auth: AuthConfig, opts: CallOptions = {}): Promise<LoginResult> {
+    return this.client.login(auth, opts)
+  }
+
+  close(): Promise<void> {
+    return this.client.close()
+  }
+}
+
+let foreignAgent: Dispatcher | undefined
+
+/** A foreign layer's URL, fetched with plain HTTP(S) and redirects; the ingest verifies it. */
+async function fetchUrl(url: string, signal?: AbortSignal): Promise<Readable> {
+  foreignAgent ??= new Agent({ connect: { timeout: 30_000 } }).compose(
+    interceptors.redirect({ maxRedirections: 5 }),
+  )
+  const res = await request(url, {
+    method: 'GET',
+    dispatcher: foreignAgent,
+    signal: signal ?? null,
+  })
+  if (res.statusCode !== 200) {
+    await res.body.dump()
+    throw new Internal(`GET ${url}: ${res.statusCode}`)
+  }
+  return res.body
+}
