@@ -1,0 +1,1279 @@
+// The bridge implementation of the network seam: Docker's default `bridge` network, user-
+// defined bridge networks with names, `host`, `none` and `container:NAME`, and published
+// ports. berth keeps the networks, the addresses (IPAM) and the host ports; netavark does the
+// plumbing (bridge, veth, addresses, routes, NAT and port rules) and starts aardvark-dns for
+// names on user-defined networks. Each container's namespace is a file under the data root,
+// so a killed daemon leaves running containers their network and published ports.
+import { randomBytes } from 'node:crypto'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Conflict, Forbidden, Internal, InvalidArgument, NotFound } from '../errors.ts'
+import {
+  contains,
+  defaultGateway,
+  formatCidr,
+  formatIPv4,
+  hostRoutes,
+  lastOf,
+  macForIPv4,
+  overlaps,
+  parseIPv4,
+  parseMac,
+  requireCidr,
+  type Cidr,
+} from './ipv4.ts'
+import {
+  hostGatewayIp,
+  hostNetworkHosts,
+  hostsFile,
+  parseExtraHosts,
+  readHostFile,
+  resolvConf,
+  writeEtc,
+  type HostEntry,
+} from './etc.ts'
+import { listFilter, pruneFilter, type FilterSubject } from './filters.ts'
+import {
+  HostPorts,
+  PortUnavailable,
+  ephemeralRange,
+  probePort,
+  type PortProbe,
+} from './hostports.ts'
+import {
+  DEFAULT_AARDVARK,
+  DEFAULT_NETAVARK,
+  Netavark,
+  type NetavarkConfig,
+  type NetavarkNetwork,
+  type NetavarkOptions,
+} from './netavark.ts'
+import { bootId, createNetns, isNetnsMounted, removeNetns } from './netns.ts'
+import { netavarkPorts, portMap, portRequests, publishesPorts } from './ports.ts'
+import {
+  NetworkFiles,
+  type Attachment,
+  type ContainerRecord,
+  type Live,
+  type LiveEndpoint,
+  type Mode,
+  type NetworkRecord,
+} from './store.ts'
+import type {
+  EndpointSettings,
+  NetworkApi,
+  NetworkContainers,
+  NetworkCreateRequest,
+  NetworkFilters,
+  NetworkManager,
+  NetworkResource,
+  NetworkSettings,
+  NetworkedContainer,
+  PreparedNetwork,
+} from './types.ts'
+
+type LogFields = Record<string, string | number | boolean | null | undefined>
+
+export interface NetworkLogger {
+  debug(msg: string, fields?: LogFields): void
+  info(msg: string, fields?: LogFields): void
+  warn(msg: string, fields?: LogFields): void
+}
+
+export interface BridgeOptions {
+  /** Where networks, container records, namespaces and netavark's config live. */
+  root: string
+  containers: NetworkContainers
+  logger: NetworkLogger
+  netavark?: Partial<NetavarkConfig>
+  /** The default bridge's device (berth0). */
+  defaultBridge?: string
+  /** The default bridge's subnet; by default the first of berth's pool the host does not use. */
+  defaultSubnet?: string
+  /** The host's files a container's own are made from. */
+  hostFiles?: { resolvConf: string; hosts: string }
+  /** How a host port is tested before it is taken (tests replace it). */
+  probe?: PortProbe
+}
+
+/** Names Docker reserves for its predefined networks. */
+const PREDEFINED = ['bridge', 'host', 'none']
+/** The pool the default bridge's subnet comes from, then user networks' (a /24 each). */
+const DEFAULT_POOL: Cidr[] = [requireCidr('10.66.0.0/16'), requireCidr('10.65.0.0/16')]
+const USER_POOL = {
+  first: requireCidr('10.67.0.0/16').network,
+  last: requireCidr('10.79.255.0/24').network,
+}
+
+const BRIDGE_NAME = 'com.docker.network.bridge.name'
+const MTU = 'com.docker.network.driver.mtu'
+const HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4'
+
+function randomId(): string {
+  return randomBytes(32).toString('hex')
+}
+
+function nowIso(): string {
+  return new Date().toISOString()
+}
+
+/** Serialises the steps that change what berth holds (addresses, ports, records). */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve()
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn)
+    this.tail = p.catch(() => undefined)
+    return p
+  }
+}
+
+/** Docker's NetworkMode, with the network it names when it names one. */
+function modeOf(networkMode: string | undefined): { mode: Mode; network?: string } {
+  const m = networkMode || 'default'
+  if (m === 'default' || m === 'bridge') return { mode: { kind: 'bridge' }, network: 'bridge' }
+  if (m === 'host') return { mode: { kind: 'host' } }
+  if (m === 'none') return { mode: { kind: 'none' } }
+  if (m.startsWith('container:')) {
+    const ref = m.slice('container:'.length)
+    if (ref === '') throw new InvalidArgument(`invalid network mode: ${m}`)
+    return { mode: { kind: 'container', ref } }
+  }
+  return { mode: { kind: 'bridge' }, network: m }
+}
+
+function emptyEndpoint(networkId: string): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: '',
+    DriverOpts: null,
+    NetworkID: networkId,
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  }
+}
+
+export class BridgeNetworking {
+  readonly manager: NetworkManager
+  readonly api: NetworkApi
+  private readonly files: NetworkFiles
+  private readonly netavark: Netavark
+  private readonly serial = new Serial()
+  private ports!: HostPorts
+  private boot = ''
+  private unavailable: Error | undefined
+  private readonly hostFiles: { resolvConf: string; hosts: string }
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.files = new NetworkFiles(opts.root)
+    this.netavark = new Netavark({
+      binary: opts.netavark?.binary ?? DEFAULT_NETAVARK,
+      aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
+      configDir: opts.netavark?.configDir ?? join(opts.root, 'netavark'),
+      lockFile: opts.netavark?.lockFile ?? join(opts.root, 'netavark.lock'),
+    })
+    this.hostFiles = opts.hostFiles ?? { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' }
+    this.manager = {
+      plan: (c) => this.serial.run(() => this.plan(c)),
+      prepare: (c) => this.serial.run(() => this.prepare(c)),
+      release: (c) => this.serial.run(() => this.release(c.id)),
+      remove: (c) =>
+        this.serial.run(async () => {
+          await this.release(c.id)
+          await this.files.deleteContainer(c.id)
+        }),
+      reconcile: (running, all) => this.serial.run(() => this.reconcile(running, all)),
+      settings: async (c, running) => this.settings(c, running),
+    }
+    this.api = {
+      create: (req) => this.serial.run(() => this.createNetwork(req)),
+      list: async (f) => this.listNetworks(f ?? {}),
+      inspect: async (ref) => this.resource(this.find(ref), true),
+      remove: (ref) => this.serial.run(() => this.removeNetwork(ref)),
+      connect: (ref, ctr, ep) => this.connect(ref, ctr, ep ?? {}),
+      disconnect: (ref, ctr, force) => this.disconnect(ref, ctr, force === true),
+      prune: (f) => this.serial.run(() => this.prune(f ?? {})),
+    }
+  }
+
+  /** Loads the records, makes the predefined networks once, and re-holds running ports. */
+  async init(): Promise<void> {
+    await this.files.load()
+    this.boot = await bootId()
+    this.ports = new HostPorts(await ephemeralRange(), this.opts.probe ?? probePort)
+    await this.netavark.check().catch((err: unknown) => {
+      this.unavailable = err instanceof Error ? err : new Error(String(err))
+    })
+    await this.ensurePredefined()
+    for (const rec of this.files.containers.values()) {
+      if (rec.live && rec.live.bootId === this.boot) this.ports.hold(rec.id, rec.live.ports)
+    }
+  }
+
+  private async ensurePredefined(): Promise<void> {
+    const byName = (name: string) =>
+      [...this.files.networks.values()].find((n) => n.predefined && n.Name === name)
+    if (!byName('bridge')) {
+      const device = this.opts.defaultBridge ?? 'berth0'
+      const subnet = this.opts.defaultSubnet
+        ? requireCidr(this.opts.defaultSubnet)
+        : await this.freeSubnet(DEFAULT_POOL.map((c) => [c.network, c.prefix]))
+      const gateway = formatIPv4(defaultGateway(subnet))
+      await this.files.saveNetwork({
+        Name: 'bridge',
+        Id: randomId(),
+        Created: nowIso(),
+        Driver: 'bridge',
+        Internal: false,
+        Attachable: false,
+        Options: {
+          'com.docker.network.bridge.default_bridge': 'true',
+          'com.docker.network.bridge.enable_icc': 'true',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+          [HOST_BINDING]: '0.0.0.0',
+          [BRIDGE_NAME]: device,
+          [MTU]: '1500',
+        },
+        Labels: {},
+        IPAM: {
+          Driver: 'default',
+          Options: null,
+          Config: [{ Subnet: formatCidr(subnet), Gateway: gateway }],
+        },
+        predefined: true,
+        bridge: {
+          device,
+          subnet: formatCidr(subnet),
+          gateway,
+          userSubnet: false,
+          dns: false,
+          hostBinding: '',
+        },
+      })
+    }
+    for (const [name, driver] of [
+      ['host', 'host'],
+      ['none', 'null'],
+    ] as const) {
+      if (byName(name)) continue
+      await this.files.saveNetwork({
+        Name: name,
+        Id: randomId(),
+        Created: nowIso(),
+        Driver: driver,
+        Internal: false,
+        Attachable: false,
+        Options: {},
+        Labels: {},
+        IPAM: { Driver: 'default', Options: null, Config: [] },
+        predefined: true,
+      })
+    }
+  }
+
+  /** The first candidate subnet that overlaps no network of berth's and no route of the host. */
+  private async freeSubnet(candidates: [number, number][]): Promise<Cidr> {
+    const taken: Cidr[] = [...(await hostRoutes())]
+    for (const n of this.files.networks.values()) {
+      if (n.bridge) taken.push(requireCidr(n.bridge.subnet))
+    }
+    for (const [network, prefix] of candidates) {
+      const c = { network, prefix }
+      if (!taken.some((t) => overlaps(t, c))) return c
+    }
+    throw new Forbidden(
+      'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network',
+    )
+  }
+
+  private *userCandidates(): Generator<[number, number]> {
+    for (let n = USER_POOL.first; n <= USER_POOL.last; n += 256) yield [n, 24]
+  }
+
+  // ---- lookups ----
+
+  /** A network by full ID, name, or unique ID prefix, as moby's FindNetwork. */
+  private find(ref: string): NetworkRecord {
+    const all = [...this.files.networks.values()]
+    const exact = all.find((n) => n.Id === ref) ?? all.find((n) => n.Name === ref)
+    if (exact) return exact
+    const byPrefix = ref === '' ? [] : all.filter((n) => n.Id.startsWith(ref))
+    if (byPrefix.length === 1) return byPrefix[0] as NetworkRecord
+    if (byPrefix.length > 1) {
+      throw new InvalidArgument(
+        `network ${ref} is ambiguous (${byPrefix.length} matches found based on ID prefix)`,
+      )
+    }
+    throw new NotFound(`network ${ref} not found`)
+  }
+
+  private predefined(name: string): NetworkRecord {
+    const n = [...this.files.networks.values()].find((x) => x.predefined && x.Name === name)
+    if (!n) throw new Internal(`the predefined network ${name} is missing`)
+    return n
+  }
+
+  private liveEndpoints(networkId: string): { rec: ContainerRecord; ep: LiveEndpoint }[] {
+    const out: { rec: ContainerRecord; ep: LiveEndpoint }[] = []
+    for (const rec of this.files.containers.values()) {
+      for (const ep of rec.live?.endpoints ?? []) {
+        if (ep.networkId === networkId) out.push({ rec, ep })
+      }
+    }
+    return out
+  }
+
+  private inUse(n: NetworkRecord): boolean {
+    if (n.Driver === 'bridge') return this.liveEndpoints(n.Id).length > 0
+    const kind = n.Driver === 'host' ? 'host' : 'none'
+    return [...this.files.containers.values()].some((r) => r.live && r.mode.kind === kind)
+  }
+
+  // ---- create: the container's attachments, checked; /etc files written ----
+
+  /** Checks one attachment's settings against its network, in Docker's words. */
+  private checkEndpoint(
+    n: NetworkRecord,
+    ep: Partial<EndpointSettings>,
+    links: string[],
+  ): Attachment {
+    if (!n.bridge) throw new Internal(`network ${n.Name} is not a bridge`)
+    const aliases = (ep.Aliases ?? []).filter((a) => a !== '')
+    if (n.predefined && aliases.length > 0) {
+      throw new InvalidArgument(
+        'network-scoped alias is supported only for containers in user defined networks',
+      )
+    }
+    const att: Attachment = { networkId: n.Id, aliases, links, driverOpts: ep.DriverOpts ?? null }
+    const ip = ep.IPAMConfig?.IPv4Address
+    if (ip) {
+      if (n.predefined) {
+        throw new InvalidArgument(
+          'user specified IP address is supported on user defined networks only',
+        )
+      }
+      if (!n.bridge.userSubnet) {
+        throw new InvalidArgument(
+          'user specified IP address is supported only when connecting to networks with user configured subnets',
+        )
+      }
+      const v = parseIPv4(ip)
+      if (v === undefined) throw new InvalidArgument(`invalid IPv4 address: ${ip}`)
+      if (!contains(requireCidr(n.bridge.subnet), v)) {
+        throw new InvalidArgument(
+          `Invalid address ${ip}: It does not belong to any of this network's subnets`,
+        )
+      }
+      att.ipv4 = formatIPv4(v)
+    }
+    if (ep.IPAMConfig?.IPv6Address) {
+      throw new InvalidArgument(`berth networks are IPv4 only: ${ep.IPAMConfig.IPv6Address}`)
+    }
+    if (ep.MacAddress) {
+      const mac = parseMac(ep.MacAddress)
+      if (mac === undefined) throw new InvalidArgument(`invalid MAC address: ${ep.MacAddress}`)
+      att.mac = mac
+    }
+    return att
+  }
+
+  /** The record a container's create makes: its mode and networks, all checked. */
+  private recordFor(c: NetworkedContainer): { rec: ContainerRecord; warnings: string[] } {
+    const hc = c.hostConfig
+    const { mode, network } = modeOf(hc.NetworkMode)
+    const warnings: string[] = []
+    const ports = publishesPorts(hc.PortBindings, hc.PublishAllPorts)
+    // Parse the ports even where they are discarded, so a bad one is refused everywhere.
+    portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts)
+    parseExtraHosts(hc.ExtraHosts)
+    for (const d of hc.Dns ?? []) {
+      if (parseIPv4(d) === undefined && !d.includes(':'))
+        throw new InvalidArgument(`invalid IP address: ${d}`)
+    }
+    const rec: ContainerRecord = { id: c.id, name: c.name, mode, attachments: [] }
+    const endpointKeys = Object.keys(c.endpoints ?? {})
+    if (mode.kind === 'host') {
+      if (ports) warnings.push('Published ports are discarded when using host network mode')
+    } else if (mode.kind === 'container') {
+      if (ports) {
+        throw new InvalidArgument(
+          'conflicting options: port publishing and the container type network mode',
+        )
+      }
+    }
+    if (mode.kind !== 'bridge') {
+      for (const k of endpointKeys) {
+        const n = this.find(k)
+        const own = mode.kind === 'host' ? 'host' : mode.kind === 'none' ? 'none' : ''
+        if (n.Name !== own) {
+          throw new InvalidArgument(
+            `Container cannot be connected to network endpoints: ${endpointKeys.join(', ')}`,
+          )
+        }
+      }
+      return { rec, warnings }
+    }
+    const primary = this.find(network as string)
+    if (primary.Driver === 'host')
+      return this.recordFor({ ...c, hostConfig: { ...hc, NetworkMode: 'host' } })
+    if (primary.Driver === 'null')
+      return this.recordFor({ ...c, hostConfig: { ...hc, NetworkMode: 'none' } })
+    const links = hc.Links ?? []
+    const epFor = (n: NetworkRecord): Partial<EndpointSettings> => {
+      const key = endpointKeys.find(
+        (k) => k === n.Name || k === n.Id || (k.length >= 12 && n.Id.startsWith(k)),
+      )
+      return key ? (c.endpoints[key] ?? {}) : {}
+    }
+    rec.attachments.push(
+      this.checkEndpoint(primary, epFor(primary), primary.predefined ? [] : links),
+    )
+    for (const k of endpointKeys) {
+      const n = this.find(k)
+      if (n.Id === primary.Id) continue
+      if (n.Driver !== 'bridge') {
+        throw new InvalidArgument(
+          `Container cannot be connected to network endpoints: ${endpointKeys.join(', ')}`,
+        )
+      }
+      rec.attachments.push(this.checkEndpoint(n, c.endpoints[k] ?? {}, n.predefined ? [] : links))
+    }
+    return { rec, warnings }
+  }
+
+  private async plan(c: NetworkedContainer): Promise<{ warnings: string[] }> {
+    const { rec, warnings } = this.recordFor(c)
+    await this.files.saveContainer(rec)
+    await this.writeEtcFor(c, rec)
+    return { warnings }
+  }
+
+  /** The record of a container, made from its config when it has none (made before berth had one). */
+  private async recordOf(c: NetworkedContainer): Promise<ContainerRecord> {
+    const rec = this.files.containers.get(c.id)
+    if (rec) {
+      if (rec.name !== c.name) {
+        rec.name = c.name
+        await this.files.saveContainer(rec)
+      }
+      return rec
+    }
+    const made = this.recordFor(c).rec
+    await this.files.saveContainer(made)
+    return made
+  }
+
+  // ---- start ----
+
+  private async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
+    const rec = await this.recordOf(c)
+    if (rec.live) await this.release(rec.id)
+    switch (rec.mode.kind) {
+      case 'host': {
+        rec.live = {
+          bootId: this.boot,
+          sandboxId: randomId(),
+          endpoints: [],
+          ports: [],
+          setups: [],
+        }
+        await this.files.saveContainer(rec)
+        await this.writeEtcFor(c, rec)
+        return { hostNetwork: true, etcDir: c.dir }
+      }
+      case 'container':
+        return this.joinContainer(c, rec, rec.mode.ref)
+      case 'none':
+        return this.prepareNone(c, rec)
+      case 'bridge':
+        return this.prepareBridge(c, rec)
+    }
+  }
+
+  private async joinContainer(
+    c: NetworkedContainer,
+    rec: ContainerRecord,
+    ref: string,
+  ): Promise<PreparedNetwork> {
+    const { container: target, running } = await this.opts.containers.get(ref)
+    if (!running) throw new Conflict(`cannot join network of a non running container: ${target.id}`)
+    if (target.id === c.id) throw new InvalidArgument('cannot join own network')
+    const trec = this.files.containers.get(target.id)
+    rec.live = { bootId: this.boot, sandboxId: '', endpoints: [], ports: [], setups: [] }
+    await this.files.saveContainer(rec)
+    if (trec?.mode.kind === 'host') return { hostNetwork: true, etcDir: target.dir }
+    if (trec?.live?.netns) return { netnsPath: trec.live.netns, etcDir: target.dir }
+    throw new Conflict(`cannot join network of a non running container: ${target.id}`)
+  }
+
+  private netnsPath(id: string): string {
+    return join(this.files.netnsDir, id)
+  }
+
+  private async prepareNone(c: NetworkedContainer, rec: ContainerRecord): Promise<PreparedNetwork> {
+    const netns = this.netnsPath(c.id)
+    rec.live = {
+      bootId: this.boot,
+      netns,
+      sandboxId: randomId(),
+      endpoints: [],
+      ports: [],
+      setups: [],
+    }
+    await this.files.saveContainer(rec)
+    try {
+      await createNetns(netns, { loopback: true })
+      await this.writeEtcFor(c, rec)
+    } catch (err) {
+      await this.release(rec.id)
+      throw err
+    }
+    return { netnsPath: netns, etcDir: c.dir }
+  }
+
+  /** The addresses in use on a network (running containers' endpoints). */
+  private usedAddresses(networkId: string): Set<number> {
+    const used = new Set<number>()
+    for (const { ep } of this.liveEndpoints(networkId)) used.add(parseIPv4(ep.ip) as number)
+    return used
+  }
+
+  /** An address for an attachment: its static one if free, else the lowest free one. */
+  private allocateAddress(n: NetworkRecord, att: Attachment, taken: Set<number>): number {
+    const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+    const subnet = requireCidr(b.subnet)
+    const gw = parseIPv4(b.gateway) as number
+    if (att.ipv4) {
+      const ip = parseIPv4(att.ipv4) as number
+      if (taken.has(ip) || ip === gw) throw new Forbidden('Address already in use')
+      return ip
+    }
+    const range = b.ipRange ? requireCidr(b.ipRange) : subnet
+    const last = lastOf(range)
+    for (let ip = range.network; ip <= last; ip++) {
+      if (ip === subnet.network || ip === lastOf(subnet) || ip === gw || taken.has(ip)) continue
+      return ip
+    }
+    throw new Forbidden(
+      `no available IPv4 addresses on this network's address pools: ${n.Name} (${n.Id})`,
+    )
+  }
+
+  private netavarkNetwork(n: NetworkRecord): NetavarkNetwork {
+    const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+    const options: Record<string, string> = { isolate: 'true' }
+    if (b.mtu) options.mtu = String(b.mtu)
+    return {
+      name: n.Name,
+      id: n.Id,
+      driver: 'bridge',
+      network_interface: b.device,
+      subnets: [{ subnet: b.subnet, gateway: b.gateway }],
+      ipv6_enabled: false,
+      internal: n.Internal,
+      dns_enabled: b.dns,
+      options,
+    }
+  }
+
+  /** Makes the endpoint of one attachment (address, MAC, IDs) and the netavark call for it. */
+  private endpointFor(
+    c: NetworkedContainer,
+    n: NetworkRecord,
+    att: Attachment,
+    ifname: string,
+    taken: Set<number>,
+  ): { ep: LiveEndpoint; setup: NetavarkOptions } {
+    const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+    const ip = this.allocateAddress(n, att, taken)
+    taken.add(ip)
+    const mac = att.mac ?? macForIPv4(ip)
+    const ep: LiveEndpoint = {
+      networkId: n.Id,
+      endpointId: randomId(),
+      ifname,
+      ip: formatIPv4(ip),
+      prefix: requireCidr(b.subnet).prefix,
+      gateway: n.Internal ? '' : b.gateway,
+      mac,
+    }
+    const setup: NetavarkOptions = {
+      container_id: c.id,
+      container_name: c.name,
+      networks: {
+        [n.Name]: {
+          interface_name: ifname,
+          static_ips: [ep.ip],
+          static_mac: mac,
+          ...(b.dns ? { aliases: [...att.aliases, c.id.slice(0, 12)] } : {}),
+        },
+      },
+      network_info: { [n.Name]: this.netavarkNetwork(n) },
+    }
+    const dns = c.hostConfig.Dns ?? []
+    if (b.dns && dns.length > 0) setup.dns_servers = dns
+    return { ep, setup }
+  }
+
+  private async prepareBridge(
+    c: NetworkedContainer,
+    rec: ContainerRecord,
+  ): Promise<PreparedNetwork> {
+    if (this.unavailable) throw new Internal(this.unavailable.message)
+    const networks = rec.attachments.map((a) => {
+      const n = this.files.networks.get(a.networkId)
+      if (!n) throw new NotFound(`network ${a.networkId} not found`)
+      return n
+    })
+    const netns = this.netnsPath(c.id)
+    const live: Live = {
+      bootId: this.boot,
+      netns,
+      sandboxId: randomId(),
+      endpoints: [],
+      ports: [],
+      setups: [],
+    }
+    networks.forEach((n, i) => {
+      const att = rec.attachments[i] as Attachment
+      const { ep, setup } = this.endpointFor(c, n, att, `eth${i}`, this.usedAddresses(n.Id))
+      live.endpoints.push(ep)
+      live.setups.push(setup)
+    })
+    const primary = networks[0]
+    const primaryEp = live.endpoints[0]
+    if (primary && primaryEp && !primary.Internal) {
+      const hc = c.hostConfig
+      const requests = portRequests(
+        c.exposedPorts,
+        hc.PortBindings,
+        hc.PublishAllPorts,
+        primary.bridge?.hostBinding ?? '',
+      )
+      try {
+        live.ports = await this.ports.allocate(c.id, requests, primaryEp.ip)
+      } catch (err) {
+        if (err instanceof PortUnavailable) {
+          throw new Internal(
+            `driver failed programming external connectivity on endpoint ${c.name} (${primaryEp.endpointId}): ${err.message}`,
+          )
+        }
+        throw err
+      }
+      if (live.ports.length > 0)
+        (live.setups[0] as NetavarkOptions).port_mappings = netavarkPorts(live.ports)
+    }
+    // The record says what is about to be made before it is made, so that a daemon killed
+    // half way leaves enough for reconcile to take it all down.
+    const done: NetavarkOptions[] = []
+    rec.live = { ...live, setups: [] }
+    await this.files.saveContainer(rec)
+    try {
+      await createNetns(netns)
+      for (const setup of live.setups) {
+        rec.live.setups = [...done, setup]
+        await this.files.saveContainer(rec)
+        await this.netavark.setup(netns, setup)
+        done.push(setup)
+      }
+      rec.live = live
+      await this.files.saveContainer(rec)
+      await this.writeEtcFor(c, rec)
+    } catch (err) {
+      await this.release(rec.id)
+      throw err
+    }
+    return { netnsPath: netns, etcDir: c.dir }
+  }
+
+  // ---- /etc files ----
+
+  private async writeEtcFor(c: NetworkedContainer, rec: ContainerRecord): Promise<void> {
+    const hc = c.hostConfig
+    const hostname = `${c.hostname}\n`
+    if (rec.mode.kind === 'container') return
+    const hostResolv = await readHostFile(this.hostFiles.resolvConf)
+    if (rec.mode.kind === 'host') {
+      const overridden =
+        (hc.Dns?.length ?? 0) + (hc.DnsSearch?.length ?? 0) + (hc.DnsOptions?.length ?? 0) > 0
+      await writeEtc(c.dir, {
+        hostname,
+        hosts: hostNetworkHosts(
+          await readHostFile(this.hostFiles.hosts),
+          parseExtraHosts(hc.ExtraHosts, '127.0.0.1'),
+        ),
+        // The host's resolvers work as they are in its own namespace, loopback ones included.
+        resolvConf: overridden
+          ? resolvConf({
+              hostText: hostResolv,
+              dns: hc.Dns,
+              dnsSearch: hc.DnsSearch,
+              dnsOptions: hc.DnsOptions,
+            })
+          : hostResolv,
+      })
+      return
+    }
+    const ep = rec.live?.endpoints[0]
+    const primary = rec.attachments[0]
+      ? this.files.networks.get(rec.attachments[0].networkId)
+      : undefined
+    const gateway = primary?.bridge ? parseIPv4(primary.bridge.gateway) : undefined
+    const embedded = ep && primary?.bridge?.dns ? primary.bridge.gateway : undefined
+    await writeEtc(c.dir, {
+      hostname,
+      hosts: hostsFile({
+        extraHosts: parseExtraHosts(hc.ExtraHosts, hostGatewayIp(gateway)),
+        links: await this.linkEntries(c, rec),
+        ...(ep ? { ip: ep.ip } : {}),
+        hostname: c.hostname,
+        domainname: c.domainname,
+      }),
+      resolvConf: resolvConf({
+        hostText: hostResolv,
+        dns: hc.Dns,
+        dnsSearch: hc.DnsSearch,
+        dnsOptions: hc.DnsOptions,
+        ...(embedded ? { embedded } : {}),
+      }),
+    })
+  }
+
+  /**
+   * `--link NAME:ALIAS` entries for /etc/hosts: the linked container's address on a network
+   * both share, under the alias, its short ID and its name (Docker's order). On the default
+   * bridge the linked container must be running there, as Docker requires; on a user network
+   * a link to a container that is not (yet) reachable is left out, as Docker resolves those late.
+   */
+  private async linkEntries(c: NetworkedContainer, rec: ContainerRecord): Promise<HostEntry[]> {
+    const out: HostEntry[] = []
+    const mine = rec.live?.endpoints ?? []
+    const primary = rec.attachments[0]
+      ? this.files.networks.get(rec.attachments[0].networkId)
+      : undefined
+    if (mine.length === 0 || !primary) return out
+    for (const link of c.hostConfig.Links ?? []) {
+      const { name, alias } = parseLink(link)
+      const { container: target, running } = await this.opts.containers.get(name)
+      const theirs = running ? (this.files.containers.get(target.id)?.live?.endpoints ?? []) : []
+      let shared: LiveEndpoint | undefined
+      if (primary.predefined) {
+        if (!running) {
+          throw new Conflict(
+            `Cannot link to a non running container: /${target.name} AS /${c.name}/${alias}`,
+          )
+        }
+        shared = theirs.find((e) => e.networkId === primary.Id)
+        if (!shared) {
+          throw new InvalidArgument(
+            `Cannot link to /${target.name}, as it does not belong to the default network`,
+          )
+        }
+      } else {
+        shared = theirs.find((e) => mine.some((m) => m.networkId === e.networkId))
+        if (!shared) continue
+      }
+      const short = target.id.slice(0, 12)
+      out.push({
+        ip: shared.ip,
+        names: alias === target.name ? [alias, short] : [alias, short, target.name],
+      })
+    }
+    return out
+  }
+
+  // ---- stop, remove, daemon start ----
+
+  /** Takes down what prepare made; each step is tolerant of it being gone already. */
+  private async release(id: string): Promise<void> {
+    const rec = this.files.containers.get(id)
+    const live = rec?.live
+    if (!rec || !live) return
+    if (live.bootId === this.boot && live.setups.length > 0) {
+      let netns = live.netns
+      let scratch: string | undefined
+      if (!netns || !(await isNetnsMounted(netns))) {
+        // The namespace went (someone unmounted it): netavark still removes the rules and
+        // aardvark entries when given an empty one.
+        scratch = join(this.files.netnsDir, `scratch-${id}`)
+        await createNetns(scratch)
+        netns = scratch
+      }
+      for (const setup of [...live.setups].reverse()) {
+        await this.netavark.teardown(netns, setup).catch((err: unknown) => {
+          this.opts.logger.warn('network teardown failed', { id, error: String(err) })
+        })
+      }
+      if (scratch) await removeNetns(scratch)
+    }
+    if (live.netns) await removeNetns(live.netns)
+    this.ports.release(id)
+    delete rec.live
+    await this.files.saveContainer(rec)
+  }
+
+  private async reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void> {
+    const runningIds = new Set(running.map((c) => c.id))
+    const allIds = new Set(all.map((c) => c.id))
+    for (const rec of [...this.files.containers.values()]) {
+      if (!allIds.has(rec.id)) {
+        await this.release(rec.id)
+        await this.files.deleteContainer(rec.id)
+        continue
+      }
+      const live = rec.live
+      if (!live) continue
+      if (live.bootId !== this.boot) {
+        // The host rebooted: the kernel holds nothing of it any more, only the file is left.
+        if (live.netns) await removeNetns(live.netns)
+        delete rec.live
+        await this.files.saveContainer(rec)
+      } else if (!runningIds.has(rec.id)) {
+        await this.release(rec.id)
+      } else {
+        await this.rebuildMissing(rec)
+      }
+    }
+    // Namespace files no record owns: left by a daemon killed before it wrote one.
+    const owned = new Set([...this.files.containers.values()].map((r) => r.live?.netns))
+    for (const f of await readdir(this.files.netnsDir)) {
+      const p = join(this.files.netnsDir, f)
+      if (!owned.has(p)) await removeNetns(p)
+    }
+    await this.ensureAardvark()
+  }
+
+  /** A running container whose bridge device went (deleted by hand) gets its network again. */
+  private async rebuildMissing(rec: ContainerRecord): Promise<void> {
+    const live = rec.live
+    if (!live?.netns || !(await isNetnsMounted(live.netns))) return
+    for (const setup of live.setups) {
+      const devices = Object.values(setup.network_info).map((n) => n.network_interface)
+      const present = await netDevices()
+      if (devices.every((d) => present.has(d))) continue
+      this.opts.logger.warn("rebuilding a running container's network", { id: rec.id })
+      await this.netavark.teardown(live.netns, setup).catch(() => undefined)
+      await this.netavark.setup(live.netns, setup)
+    }
+  }
+
+  /** aardvark-dns runs while a running container is on a network with names. */
+  private async ensureAardvark(): Promise<void> {
+    const needed = [...this.files.containers.values()].some((r) =>
+      r.live?.setups.some((s) => Object.values(s.network_info).some((n) => n.dns_enabled)),
+    )
+    if (!needed || (await this.netavark.aardvarkPid()) !== undefined) return
+    this.opts.logger.warn('aardvark-dns was not running; starting it')
+    await this.netavark.startAardvark()
+  }
+
+  // ---- inspect ----
+
+  private settings(c: NetworkedContainer, running: boolean): NetworkSettings {
+    let rec = this.files.containers.get(c.id)
+    if (!rec) {
+      try {
+        rec = this.recordFor(c).rec
+      } catch {
+        // A container whose network no longer exists shows none.
+      }
+    }
+    const live = running ? rec?.live : undefined
+    const s: NetworkSettings = {
+      Bridge: '',
+      SandboxID: live?.sandboxId ?? '',
+      SandboxKey: live?.netns ?? '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: live ? portMap(c.exposedPorts, live.ports) : {},
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: '',
+      Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      MacAddress: '',
+      Networks: {},
+    }
+    const mode = rec?.mode ?? modeOf(c.hostConfig.NetworkMode).mode
+    if (mode.kind === 'host' || mode.kind === 'none') {
+      const n = this.predefined(mode.kind)
+      s.Networks[n.Name] = emptyEndpoint(n.Id)
+      return s
+    }
+    if (mode.kind === 'container') return s
+    for (const att of rec?.attachments ?? []) {
+      const n = this.files.networks.get(att.networkId)
+      if (!n) continue
+      const e = emptyEndpoint(n.Id)
+      if (att.ipv4) e.IPAMConfig = { IPv4Address: att.ipv4 }
+      e.Aliases = att.aliases.length > 0 ? att.aliases : null
+      if (!n.predefined && att.links.length > 0) e.Links = att.links
+      e.DriverOpts = att.driverOpts
+      const ep = live?.endpoints.find((x) => x.networkId === n.Id)
+      if (ep) {
+        e.EndpointID = ep.endpointId
+        e.Gateway = ep.gateway
+        e.IPAddress = ep.ip
+        e.IPPrefixLen = ep.prefix
+        e.MacAddress = ep.mac
+        if (n.bridge?.dns) e.DNSNames = [c.name, ...att.aliases, c.id.slice(0, 12)]
+        // Docker fills the top-level fields from the default bridge's endpoint only.
+        if (n.predefined) {
+          s.EndpointID = ep.endpointId
+          s.Gateway = ep.gateway
+          s.IPAddress = ep.ip
+          s.IPPrefixLen = ep.prefix
+          s.MacAddress = ep.mac
+        }
+      }
+      s.Networks[n.Name] = e
+    }
+    return s
+  }
+
+  // ---- the /networks API ----
+
+  private resource(n: NetworkRecord, withContainers: boolean): NetworkResource {
+    const containers: NetworkResource['Containers'] = {}
+    if (withContainers && n.Driver === 'bridge') {
+      for (const { rec, ep } of this.liveEndpoints(n.Id)) {
+        containers[rec.id] = {
+          Name: rec.name,
+          EndpointID: ep.endpointId,
+          MacAddress: ep.mac,
+          IPv4Address: `${ep.ip}/${ep.prefix}`,
+          IPv6Address: '',
+        }
+      }
+    }
+    return {
+      Name: n.Name,
+      Id: n.Id,
+      Created: n.Created,
+      Scope: 'local',
+      Driver: n.Driver,
+      EnableIPv6: false,
+      IPAM: n.IPAM,
+      Internal: n.Internal,
+      Attachable: n.Attachable,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.Options,
+      Labels: n.Labels,
+    }
+  }
+
+  private subject(n: NetworkRecord): FilterSubject {
+    return {
+      id: n.Id,
+      name: n.Name,
+      driver: n.Driver,
+      labels: n.Labels,
+      predefined: n.predefined,
+      inUse: this.inUse(n),
+      created: n.Created,
+    }
+  }
+
+  private listNetworks(f: NetworkFilters): NetworkResource[] {
+    const match = listFilter(f)
+    return [...this.files.networks.values()]
+      .filter((n) => match(this.subject(n)))
+      .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0))
+      .map((n) => this.resource(n, false))
+  }
+
+  private async createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    const name = req.Name ?? ''
+    if (name === '' || /[/\s]/.test(name)) throw new InvalidArgument(`invalid name: ${name}`)
+    const driver = req.Driver || 'bridge'
+    if (PREDEFINED.includes(name) || name === 'default') {
+      throw new Forbidden(`operation is not permitted on predefined ${name} network `)
+    }
+    if (driver === 'host' || driver === 'null') {
+      throw new Forbidden(`only one instance of "${driver}" network is allowed`)
+    }
+    if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`)
+    if ([...this.files.networks.values()].some((n) => n.Name === name)) {
+      throw new Conflict(`network with name ${name} already exists`)
+    }
+    if (req.EnableIPv6)
+      throw new InvalidArgument('berth networks are IPv4 only: --ipv6 is not supported')
+    if (req.ConfigOnly || req.ConfigFrom?.Network) {
+      throw new InvalidArgument('berth does not support config-only networks')
+    }
+    const ipamDriver = req.IPAM?.Driver || 'default'
+    if (ipamDriver !== 'default') throw new NotFound(`plugin "${ipamDriver}" not found`)
+    const configs = req.IPAM?.Config ?? []
+    if (configs.length > 1) throw new InvalidArgument('berth networks have one IPv4 subnet')
+    const cfg = configs[0] ?? {}
+    const options = { ...(req.Options ?? {}) }
+    let subnet: Cidr
+    if (cfg.Subnet) {
+      subnet = requireCidr(cfg.Subnet)
+      for (const n of this.files.networks.values()) {
+        if (n.bridge && overlaps(requireCidr(n.bridge.subnet), subnet)) {
+          throw new Forbidden('Pool overlaps with other one on this address space')
+        }
+      }
+    } else {
+      if (cfg.IPRange || cfg.Gateway) {
+        throw new InvalidArgument(
+          'invalid pool request: a subnet is needed for an IP range or a gateway',
+        )
+      }
+      subnet = await this.freeSubnet([...this.userCandidates()])
+    }
+    let ipRange: string | undefined
+    if (cfg.IPRange) {
+      const r = requireCidr(cfg.IPRange, 'ip-range')
+      if (r.prefix < subnet.prefix || !contains(subnet, r.network)) {
+        throw new InvalidArgument(
+          `invalid ip-range ${cfg.IPRange}: it is not within the subnet ${formatCidr(subnet)}`,
+        )
+      }
+      ipRange = formatCidr(r)
+    }
+    let gateway = defaultGateway(subnet)
+    if (cfg.Gateway) {
+      const g = parseIPv4(cfg.Gateway)
+      if (g === undefined) throw new InvalidArgument(`invalid gateway address ${cfg.Gateway}`)
+      if (!contains(subnet, g)) {
+        throw new InvalidArgument(
+          `failed to allocate gateway (${cfg.Gateway}): Requested address is out of range`,
+        )
+      }
+      gateway = g
+    }
+    const id = randomId()
+    const device = options[BRIDGE_NAME] || `berth${id.slice(0, 10)}`
+    if (device.length > 15 || !/^[A-Za-z0-9_.-]+$/.test(device)) {
+      throw new InvalidArgument(`invalid bridge name: ${device}`)
+    }
+    if ([...this.files.networks.values()].some((n) => n.bridge?.device === device)) {
+      throw new Conflict(`bridge name ${device} is used by another network`)
+    }
+    const mtuText = options[MTU] ?? options.mtu
+    let mtu: number | undefined
+    if (mtuText !== undefined) {
+      mtu = Number(mtuText)
+      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+        throw new InvalidArgument(`invalid MTU: ${mtuText}`)
+    }
+    let hostBinding = ''
+    if (options[HOST_BINDING] && options[HOST_BINDING] !== '0.0.0.0') {
+      const v = parseIPv4(options[HOST_BINDING])
+      if (v === undefined)
+        throw new InvalidArgument(`invalid host binding address: ${options[HOST_BINDING]}`)
+      hostBinding = formatIPv4(v)
+    }
+    const ipamConfig = {
+      Subnet: formatCidr(subnet),
+      ...(ipRange ? { IPRange: ipRange } : {}),
+      Gateway: formatIPv4(gateway),
+    }
+    await this.files.saveNetwork({
+      Name: name,
+      Id: id,
+      Created: nowIso(),
+      Driver: 'bridge',
+      Internal: req.Internal === true,
+      Attachable: req.Attachable === true,
+      Options: options,
+      Labels: { ...(req.Labels ?? {}) },
+      IPAM: { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [ipamConfig] },
+      predefined: false,
+      bridge: {
+        device,
+        subnet: formatCidr(subnet),
+        gateway: formatIPv4(gateway),
+        ...(ipRange ? { ipRange } : {}),
+        userSubnet: cfg.Subnet !== undefined && cfg.Subnet !== '',
+        dns: true,
+        ...(mtu ? { mtu } : {}),
+        hostBinding,
+      },
+    })
+    return { Id: id, Warning: '' }
+  }
+
+  private async removeNetwork(ref: string): Promise<void> {
+    const n = this.find(ref)
+    if (n.predefined)
+      throw new Forbidden(`${n.Name} is a pre-defined network and cannot be removed`)
+    if (this.inUse(n)) {
+      throw new Forbidden(
+        `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`,
+      )
+    }
+    await this.files.deleteNetwork(n.Id)
+  }
+
+  private async prune(f: NetworkFilters): Promise<{ NetworksDeleted: string[] }> {
+    const match = pruneFilter(f)
+    const deleted: string[] = []
+    for (const n of [...this.files.networks.values()]) {
+      if (n.predefined || this.inUse(n) || !match(this.subject(n))) continue
+      await this.files.deleteNetwork(n.Id)
+      deleted.push(n.Name)
+    }
+    return { NetworksDeleted: deleted.sort() }
+  }
+
+  private async connect(ref: string, ctr: string, ep: Partial<EndpointSettings>): Promise<void> {
+    const n = this.find(ref)
+    if (n.Driver === 'host') {
+      throw new InvalidArgument(
+        'container cannot be disconnected from host network or connected to host network',
+      )
+    }
+    if (n.Driver === 'null') {
+      throw new InvalidArgument(
+        'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+      )
+    }
+    const { container: c } = await this.opts.containers.get(ctr)
+    await this.opts.containers.locked(c.id, async () => {
+      // Read again under the container's lock: it may have started or stopped meanwhile.
+      const { container, running } = await this.opts.containers.get(c.id)
+      await this.serial.run(() => this.connectLocked(n, container, running, ep))
+    })
+  }
+
+  private async connectLocked(
+    n: NetworkRecord,
+    c: NetworkedContainer,
+    running: boolean,
+    ep: Partial<EndpointSettings>,
+  ): Promise<void> {
+    const rec = await this.recordOf(c)
+    if (rec.mode.kind === 'host') {
+      throw new InvalidArgument(
+        'container cannot be disconnected from host network or connected to host network',
+      )
+    }
+    if (rec.mode.kind === 'none') {
+      throw new InvalidArgument(
+        'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+      )
+    }
+    if (rec.mode.kind === 'container') {
+      throw new InvalidArgument(
+        'container sharing network namespace with another container or host cannot be connected to any other network',
+      )
+    }
+    if (rec.attachments.some((a) => a.networkId === n.Id)) {
+      throw new Forbidden(`endpoint with name ${c.name} already exists in network ${n.Name}`)
+    }
+    const att = this.checkEndpoint(n, ep, ep.Links ?? [])
+    const live = running ? rec.live : undefined
+    if (live?.netns) {
+      if (this.unavailable) throw new Internal(this.unavailable.message)
+      const used = new Set(live.endpoints.map((e) => Number(e.ifname.slice(3))))
+      let i = 0
+      while (used.has(i)) i++
+      const { ep: endpoint, setup } = this.endpointFor(
+        c,
+        n,
+        att,
+        `eth${i}`,
+        this.usedAddresses(n.Id),
+      )
+      await this.netavark.setup(live.netns, setup)
+      live.endpoints.push(endpoint)
+      live.setups.push(setup)
+    }
+    rec.attachments.push(att)
+    await this.files.saveContainer(rec)
+  }
+
+  private async disconnect(ref: string, ctr: string, force: boolean): Promise<void> {
+    const { container: c } = await this.opts.containers.get(ctr)
+    await this.opts.containers.locked(c.id, async () => {
+      const { container, running } = await this.opts.containers.get(c.id)
+      await this.serial.run(() => this.disconnectLocked(ref, container, running, force))
+    })
+  }
+
+  private async disconnectLocked(
+    ref: string,
+    c: NetworkedContainer,
+    running: boolean,
+    force: boolean,
+  ): Promise<void> {
+    const rec = await this.recordOf(c)
+    let n: NetworkRecord | undefined
+    try {
+      n = this.find(ref)
+    } catch (err) {
+      // With force, a container may leave a network that no longer exists.
+      if (!force) throw err
+    }
+    if (n?.Driver === 'host' || (n === undefined && rec.mode.kind === 'host')) {
+      throw new InvalidArgument(
+        'container cannot be disconnected from host network or connected to host network',
+      )
+    }
+    const idx = rec.attachments.findIndex((a) =>
+      n ? a.networkId === n.Id : a.networkId.startsWith(ref),
+    )
+    if (idx < 0) {
+      throw new InvalidArgument(`container ${c.id} is not connected to network ${n?.Name ?? ref}`)
+    }
+    const att = rec.attachments[idx] as Attachment
+    const live = running ? rec.live : undefined
+    if (live) {
+      const sIdx = live.setups.findIndex((s) =>
+        Object.values(s.network_info).some((x) => x.id === att.networkId),
+      )
+      const setup = live.setups[sIdx]
+      if (setup && live.netns) {
+        await this.netavark.teardown(live.netns, setup)
+        if (setup.port_mappings) {
+          this.ports.release(c.id)
+          live.ports = []
+        }
+        live.setups.splice(sIdx, 1)
+      }
+      live.endpoints = live.endpoints.filter((e) => e.networkId !== att.networkId)
+    }
+    rec.attachments.splice(idx, 1)
+    await this.files.saveContainer(rec)
+  }
+}
+
+/** `NAME:ALIAS` or `NAME` (the alias is then the name); Docker's `/a:/b/c` form too. */
+export function parseLink(link: string): { name: string; alias: string } {
+  const colon = link.indexOf(':')
+  const name = (colon < 0 ? link : link.slice(0, colon)).replace(/^\//, '')
+  const rawAlias = colon < 0 ? name : link.slice(colon + 1)
+  const alias = rawAlias.includes('/') ? rawAlias.slice(rawAlias.lastIndexOf('/') + 1) : rawAlias
+  if (name === '' || alias === '') throw new InvalidArgument(`invalid link: ${link}`)
+  return { name, alias }
+}
+
+/** The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it). */
+async function netDevices(): Promise<Set<string>> {
+  const text = await readFile('/proc/net/dev', 'utf8')
+  return new Set(
+    text
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim() ?? '')
+      .filter((n) => n !== ''),
+  )
+}
