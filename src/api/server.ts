@@ -18,6 +18,7 @@ import { lifecycleRoutes } from './routes/lifecycle.ts'
 import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { volumeRoutes } from './routes/volumes.ts'
+import { networkRoutes } from './routes/networks.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
@@ -31,6 +32,7 @@ export const defaultRouteSets: RouteSet[] = [
   execRoutes,
   fileRoutes,
   volumeRoutes,
+  networkRoutes,
 ]
 
 export interface ApiServerDeps {

@@ -4,6 +4,7 @@ import type { VolumeApi } from './volume/types.ts'
 import type { ContainerFilesApi } from './container/files.ts'
 import type { LifecycleApi } from './container/lifecycle.ts'
 import type { EventsApi } from './events/types.ts'
+import type { NetworkApi } from './network/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -28,5 +29,7 @@ export interface Engine {
   readonly lifecycle?: LifecycleApi
   /** The event bus behind GET /events; absent in API tests' fake engines. */
   readonly events?: EventsApi
+  /** Networks (GET/POST /networks); absent in engines without bridge networking. */
+  readonly networks?: NetworkApi
   counts(): Promise<EngineCounts>
 }

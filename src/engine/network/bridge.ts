@@ -1176,10 +1176,10 @@ export class BridgeNetworking {
         'container sharing network namespace with another container or host cannot be connected to any other network',
       )
     }
+    const att = this.checkEndpoint(n, ep, ep.Links ?? [])
     if (rec.attachments.some((a) => a.networkId === n.Id)) {
       throw new Forbidden(`endpoint with name ${c.name} already exists in network ${n.Name}`)
     }
-    const att = this.checkEndpoint(n, ep, ep.Links ?? [])
     const live = running ? rec.live : undefined
     if (live?.netns) {
       if (this.unavailable) throw new Internal(this.unavailable.message)
