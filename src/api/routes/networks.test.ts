@@ -85,7 +85,7 @@ describe('/networks', () => {
         IPAM: {
           Driver: 'default',
           Options: {},
-          Config: [{ Subnet: '10.50.0.0/24', IPRange: '10.50.0.128/25', Gateway: '10.50.0.1' }],
+          Config: [{ Subnet: '10.50.0.0/24', IPRange: '10.50.0.128/25' }],
         },
         Internal: false,
         Attachable: false,

@@ -4,23 +4,17 @@
 // plumbing (bridge, veth, addresses, routes, NAT and port rules) and starts aardvark-dns for
 // names on user-defined networks. Each container's namespace is a file under the data root,
 // so a killed daemon leaves running containers their network and published ports.
-import { randomBytes } from 'node:crypto'
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Conflict, Forbidden, Internal, InvalidArgument, NotFound } from '../errors.ts'
 import {
   contains,
-  defaultGateway,
-  formatCidr,
   formatIPv4,
-  hostRoutes,
   lastOf,
   macForIPv4,
-  overlaps,
   parseIPv4,
   parseMac,
   requireCidr,
-  type Cidr,
 } from './ipv4.ts'
 import {
   hostGatewayIp,
@@ -32,7 +26,8 @@ import {
   writeEtc,
   type HostEntry,
 } from './etc.ts'
-import { listFilter, pruneFilter, type FilterSubject } from './filters.ts'
+import { NetworkCatalog, randomId } from './catalog.ts'
+import { networkSettings } from './settings.ts'
 import {
   HostPorts,
   PortUnavailable,
@@ -49,7 +44,7 @@ import {
   type NetavarkOptions,
 } from './netavark.ts'
 import { bootId, createNetns, isNetnsMounted, removeNetns } from './netns.ts'
-import { netavarkPorts, portMap, portRequests, publishesPorts } from './ports.ts'
+import { netavarkPorts, portRequests, publishesPorts } from './ports.ts'
 import {
   NetworkFiles,
   type Attachment,
@@ -63,10 +58,7 @@ import type {
   EndpointSettings,
   NetworkApi,
   NetworkContainers,
-  NetworkCreateRequest,
-  NetworkFilters,
   NetworkManager,
-  NetworkResource,
   NetworkSettings,
   NetworkedContainer,
   PreparedNetwork,
@@ -96,27 +88,6 @@ export interface BridgeOptions {
   probe?: PortProbe
 }
 
-/** Names Docker reserves for its predefined networks. */
-const PREDEFINED = ['bridge', 'host', 'none']
-/** The pool the default bridge's subnet comes from, then user networks' (a /24 each). */
-const DEFAULT_POOL: Cidr[] = [requireCidr('10.66.0.0/16'), requireCidr('10.65.0.0/16')]
-const USER_POOL = {
-  first: requireCidr('10.67.0.0/16').network,
-  last: requireCidr('10.79.255.0/24').network,
-}
-
-const BRIDGE_NAME = 'com.docker.network.bridge.name'
-const MTU = 'com.docker.network.driver.mtu'
-const HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4'
-
-function randomId(): string {
-  return randomBytes(32).toString('hex')
-}
-
-function nowIso(): string {
-  return new Date().toISOString()
-}
-
 /** Serialises the steps that change what berth holds (addresses, ports, records). */
 class Serial {
   private tail: Promise<unknown> = Promise.resolve()
@@ -141,29 +112,11 @@ function modeOf(networkMode: string | undefined): { mode: Mode; network?: string
   return { mode: { kind: 'bridge' }, network: m }
 }
 
-function emptyEndpoint(networkId: string): EndpointSettings {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: '',
-    DriverOpts: null,
-    NetworkID: networkId,
-    EndpointID: '',
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  }
-}
-
 export class BridgeNetworking {
   readonly manager: NetworkManager
   readonly api: NetworkApi
   private readonly files: NetworkFiles
+  private readonly catalog: NetworkCatalog
   private readonly netavark: Netavark
   private readonly serial = new Serial()
   private ports!: HostPorts
@@ -173,6 +126,7 @@ export class BridgeNetworking {
 
   constructor(private readonly opts: BridgeOptions) {
     this.files = new NetworkFiles(opts.root)
+    this.catalog = new NetworkCatalog(this.files, opts)
     this.netavark = new Netavark({
       binary: opts.netavark?.binary ?? DEFAULT_NETAVARK,
       aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
@@ -193,13 +147,13 @@ export class BridgeNetworking {
       settings: async (c, running) => this.settings(c, running),
     }
     this.api = {
-      create: (req) => this.serial.run(() => this.createNetwork(req)),
-      list: async (f) => this.listNetworks(f ?? {}),
-      inspect: async (ref) => this.resource(this.find(ref), true),
-      remove: (ref) => this.serial.run(() => this.removeNetwork(ref)),
+      create: (req) => this.serial.run(() => this.catalog.create(req)),
+      list: async (f) => this.catalog.list(f ?? {}),
+      inspect: async (ref) => this.catalog.resource(this.catalog.find(ref), true),
+      remove: (ref) => this.serial.run(() => this.catalog.remove(ref)),
       connect: (ref, ctr, ep) => this.connect(ref, ctr, ep ?? {}),
       disconnect: (ref, ctr, force) => this.disconnect(ref, ctr, force === true),
-      prune: (f) => this.serial.run(() => this.prune(f ?? {})),
+      prune: (f) => this.serial.run(() => this.catalog.prune(f ?? {})),
     }
   }
 
@@ -211,132 +165,11 @@ export class BridgeNetworking {
     await this.netavark.check().catch((err: unknown) => {
       this.unavailable = err instanceof Error ? err : new Error(String(err))
     })
-    await this.ensurePredefined()
+    await this.catalog.ensurePredefined()
     for (const rec of this.files.containers.values()) {
       if (rec.live && rec.live.bootId === this.boot) this.ports.hold(rec.id, rec.live.ports)
     }
   }
-
-  private async ensurePredefined(): Promise<void> {
-    const byName = (name: string) =>
-      [...this.files.networks.values()].find((n) => n.predefined && n.Name === name)
-    if (!byName('bridge')) {
-      const device = this.opts.defaultBridge ?? 'berth0'
-      const subnet = this.opts.defaultSubnet
-        ? requireCidr(this.opts.defaultSubnet)
-        : await this.freeSubnet(DEFAULT_POOL.map((c) => [c.network, c.prefix]))
-      const gateway = formatIPv4(defaultGateway(subnet))
-      await this.files.saveNetwork({
-        Name: 'bridge',
-        Id: randomId(),
-        Created: nowIso(),
-        Driver: 'bridge',
-        Internal: false,
-        Attachable: false,
-        Options: {
-          'com.docker.network.bridge.default_bridge': 'true',
-          'com.docker.network.bridge.enable_icc': 'true',
-          'com.docker.network.bridge.enable_ip_masquerade': 'true',
-          [HOST_BINDING]: '0.0.0.0',
-          [BRIDGE_NAME]: device,
-          [MTU]: '1500',
-        },
-        Labels: {},
-        IPAM: {
-          Driver: 'default',
-          Options: null,
-          Config: [{ Subnet: formatCidr(subnet), Gateway: gateway }],
-        },
-        predefined: true,
-        bridge: {
-          device,
-          subnet: formatCidr(subnet),
-          gateway,
-          userSubnet: false,
-          dns: false,
-          hostBinding: '',
-        },
-      })
-    }
-    for (const [name, driver] of [
-      ['host', 'host'],
-      ['none', 'null'],
-    ] as const) {
-      if (byName(name)) continue
-      await this.files.saveNetwork({
-        Name: name,
-        Id: randomId(),
-        Created: nowIso(),
-        Driver: driver,
-        Internal: false,
-        Attachable: false,
-        Options: {},
-        Labels: {},
-        IPAM: { Driver: 'default', Options: null, Config: [] },
-        predefined: true,
-      })
-    }
-  }
-
-  /** The first candidate subnet that overlaps no network of berth's and no route of the host. */
-  private async freeSubnet(candidates: [number, number][]): Promise<Cidr> {
-    const taken: Cidr[] = [...(await hostRoutes())]
-    for (const n of this.files.networks.values()) {
-      if (n.bridge) taken.push(requireCidr(n.bridge.subnet))
-    }
-    for (const [network, prefix] of candidates) {
-      const c = { network, prefix }
-      if (!taken.some((t) => overlaps(t, c))) return c
-    }
-    throw new Forbidden(
-      'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network',
-    )
-  }
-
-  private *userCandidates(): Generator<[number, number]> {
-    for (let n = USER_POOL.first; n <= USER_POOL.last; n += 256) yield [n, 24]
-  }
-
-  // ---- lookups ----
-
-  /** A network by full ID, name, or unique ID prefix, as moby's FindNetwork. */
-  private find(ref: string): NetworkRecord {
-    const all = [...this.files.networks.values()]
-    const exact = all.find((n) => n.Id === ref) ?? all.find((n) => n.Name === ref)
-    if (exact) return exact
-    const byPrefix = ref === '' ? [] : all.filter((n) => n.Id.startsWith(ref))
-    if (byPrefix.length === 1) return byPrefix[0] as NetworkRecord
-    if (byPrefix.length > 1) {
-      throw new InvalidArgument(
-        `network ${ref} is ambiguous (${byPrefix.length} matches found based on ID prefix)`,
-      )
-    }
-    throw new NotFound(`network ${ref} not found`)
-  }
-
-  private predefined(name: string): NetworkRecord {
-    const n = [...this.files.networks.values()].find((x) => x.predefined && x.Name === name)
-    if (!n) throw new Internal(`the predefined network ${name} is missing`)
-    return n
-  }
-
-  private liveEndpoints(networkId: string): { rec: ContainerRecord; ep: LiveEndpoint }[] {
-    const out: { rec: ContainerRecord; ep: LiveEndpoint }[] = []
-    for (const rec of this.files.containers.values()) {
-      for (const ep of rec.live?.endpoints ?? []) {
-        if (ep.networkId === networkId) out.push({ rec, ep })
-      }
-    }
-    return out
-  }
-
-  private inUse(n: NetworkRecord): boolean {
-    if (n.Driver === 'bridge') return this.liveEndpoints(n.Id).length > 0
-    const kind = n.Driver === 'host' ? 'host' : 'none'
-    return [...this.files.containers.values()].some((r) => r.live && r.mode.kind === kind)
-  }
-
-  // ---- create: the container's attachments, checked; /etc files written ----
 
   /** Checks one attachment's settings against its network, in Docker's words. */
   private checkEndpoint(
@@ -410,7 +243,7 @@ export class BridgeNetworking {
     }
     if (mode.kind !== 'bridge') {
       for (const k of endpointKeys) {
-        const n = this.find(k)
+        const n = this.catalog.find(k)
         const own = mode.kind === 'host' ? 'host' : mode.kind === 'none' ? 'none' : ''
         if (n.Name !== own) {
           throw new InvalidArgument(
@@ -420,7 +253,7 @@ export class BridgeNetworking {
       }
       return { rec, warnings }
     }
-    const primary = this.find(network as string)
+    const primary = this.catalog.find(network as string)
     if (primary.Driver === 'host')
       return this.recordFor({ ...c, hostConfig: { ...hc, NetworkMode: 'host' } })
     if (primary.Driver === 'null')
@@ -436,7 +269,7 @@ export class BridgeNetworking {
       this.checkEndpoint(primary, epFor(primary), primary.predefined ? [] : links),
     )
     for (const k of endpointKeys) {
-      const n = this.find(k)
+      const n = this.catalog.find(k)
       if (n.Id === primary.Id) continue
       if (n.Driver !== 'bridge') {
         throw new InvalidArgument(
@@ -541,7 +374,7 @@ export class BridgeNetworking {
   /** The addresses in use on a network (running containers' endpoints). */
   private usedAddresses(networkId: string): Set<number> {
     const used = new Set<number>()
-    for (const { ep } of this.liveEndpoints(networkId)) used.add(parseIPv4(ep.ip) as number)
+    for (const { ep } of this.catalog.liveEndpoints(networkId)) used.add(parseIPv4(ep.ip) as number)
     return used
   }
 
@@ -885,257 +718,16 @@ export class BridgeNetworking {
         // A container whose network no longer exists shows none.
       }
     }
-    const live = running ? rec?.live : undefined
-    const s: NetworkSettings = {
-      Bridge: '',
-      SandboxID: live?.sandboxId ?? '',
-      SandboxKey: live?.netns ?? '',
-      HairpinMode: false,
-      LinkLocalIPv6Address: '',
-      LinkLocalIPv6PrefixLen: 0,
-      Ports: live ? portMap(c.exposedPorts, live.ports) : {},
-      SecondaryIPAddresses: null,
-      SecondaryIPv6Addresses: null,
-      EndpointID: '',
-      Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      MacAddress: '',
-      Networks: {},
-    }
     const mode = rec?.mode ?? modeOf(c.hostConfig.NetworkMode).mode
-    if (mode.kind === 'host' || mode.kind === 'none') {
-      const n = this.predefined(mode.kind)
-      s.Networks[n.Name] = emptyEndpoint(n.Id)
-      return s
-    }
-    if (mode.kind === 'container') return s
-    for (const att of rec?.attachments ?? []) {
-      const n = this.files.networks.get(att.networkId)
-      if (!n) continue
-      const e = emptyEndpoint(n.Id)
-      if (att.ipv4) e.IPAMConfig = { IPv4Address: att.ipv4 }
-      e.Aliases = att.aliases.length > 0 ? att.aliases : null
-      if (!n.predefined && att.links.length > 0) e.Links = att.links
-      e.DriverOpts = att.driverOpts
-      const ep = live?.endpoints.find((x) => x.networkId === n.Id)
-      if (ep) {
-        e.EndpointID = ep.endpointId
-        e.Gateway = ep.gateway
-        e.IPAddress = ep.ip
-        e.IPPrefixLen = ep.prefix
-        e.MacAddress = ep.mac
-        if (n.bridge?.dns) e.DNSNames = [c.name, ...att.aliases, c.id.slice(0, 12)]
-        // Docker fills the top-level fields from the default bridge's endpoint only.
-        if (n.predefined) {
-          s.EndpointID = ep.endpointId
-          s.Gateway = ep.gateway
-          s.IPAddress = ep.ip
-          s.IPPrefixLen = ep.prefix
-          s.MacAddress = ep.mac
-        }
-      }
-      s.Networks[n.Name] = e
-    }
-    return s
+    const own =
+      mode.kind === 'host' || mode.kind === 'none' ? this.catalog.predefined(mode.kind) : undefined
+    return networkSettings(c, rec, mode, running, own, (id) => this.files.networks.get(id))
   }
 
   // ---- the /networks API ----
 
-  private resource(n: NetworkRecord, withContainers: boolean): NetworkResource {
-    const containers: NetworkResource['Containers'] = {}
-    if (withContainers && n.Driver === 'bridge') {
-      for (const { rec, ep } of this.liveEndpoints(n.Id)) {
-        containers[rec.id] = {
-          Name: rec.name,
-          EndpointID: ep.endpointId,
-          MacAddress: ep.mac,
-          IPv4Address: `${ep.ip}/${ep.prefix}`,
-          IPv6Address: '',
-        }
-      }
-    }
-    return {
-      Name: n.Name,
-      Id: n.Id,
-      Created: n.Created,
-      Scope: 'local',
-      Driver: n.Driver,
-      EnableIPv6: false,
-      IPAM: n.IPAM,
-      Internal: n.Internal,
-      Attachable: n.Attachable,
-      Ingress: false,
-      ConfigFrom: { Network: '' },
-      ConfigOnly: false,
-      Containers: containers,
-      Options: n.Options,
-      Labels: n.Labels,
-    }
-  }
-
-  private subject(n: NetworkRecord): FilterSubject {
-    return {
-      id: n.Id,
-      name: n.Name,
-      driver: n.Driver,
-      labels: n.Labels,
-      predefined: n.predefined,
-      inUse: this.inUse(n),
-      created: n.Created,
-    }
-  }
-
-  private listNetworks(f: NetworkFilters): NetworkResource[] {
-    const match = listFilter(f)
-    return [...this.files.networks.values()]
-      .filter((n) => match(this.subject(n)))
-      .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0))
-      .map((n) => this.resource(n, false))
-  }
-
-  private async createNetwork(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
-    const name = req.Name ?? ''
-    if (name === '' || /[/\s]/.test(name)) throw new InvalidArgument(`invalid name: ${name}`)
-    const driver = req.Driver || 'bridge'
-    if (PREDEFINED.includes(name) || name === 'default') {
-      throw new Forbidden(`operation is not permitted on predefined ${name} network `)
-    }
-    if (driver === 'host' || driver === 'null') {
-      throw new Forbidden(`only one instance of "${driver}" network is allowed`)
-    }
-    if (driver !== 'bridge') throw new NotFound(`plugin "${driver}" not found`)
-    if ([...this.files.networks.values()].some((n) => n.Name === name)) {
-      throw new Conflict(`network with name ${name} already exists`)
-    }
-    if (req.EnableIPv6)
-      throw new InvalidArgument('berth networks are IPv4 only: --ipv6 is not supported')
-    if (req.ConfigOnly || req.ConfigFrom?.Network) {
-      throw new InvalidArgument('berth does not support config-only networks')
-    }
-    const ipamDriver = req.IPAM?.Driver || 'default'
-    if (ipamDriver !== 'default') throw new NotFound(`plugin "${ipamDriver}" not found`)
-    const configs = req.IPAM?.Config ?? []
-    if (configs.length > 1) throw new InvalidArgument('berth networks have one IPv4 subnet')
-    const cfg = configs[0] ?? {}
-    const options = { ...(req.Options ?? {}) }
-    let subnet: Cidr
-    if (cfg.Subnet) {
-      subnet = requireCidr(cfg.Subnet)
-      for (const n of this.files.networks.values()) {
-        if (n.bridge && overlaps(requireCidr(n.bridge.subnet), subnet)) {
-          throw new Forbidden('Pool overlaps with other one on this address space')
-        }
-      }
-    } else {
-      if (cfg.IPRange || cfg.Gateway) {
-        throw new InvalidArgument(
-          'invalid pool request: a subnet is needed for an IP range or a gateway',
-        )
-      }
-      subnet = await this.freeSubnet([...this.userCandidates()])
-    }
-    let ipRange: string | undefined
-    if (cfg.IPRange) {
-      const r = requireCidr(cfg.IPRange, 'ip-range')
-      if (r.prefix < subnet.prefix || !contains(subnet, r.network)) {
-        throw new InvalidArgument(
-          `invalid ip-range ${cfg.IPRange}: it is not within the subnet ${formatCidr(subnet)}`,
-        )
-      }
-      ipRange = formatCidr(r)
-    }
-    let gateway = defaultGateway(subnet)
-    if (cfg.Gateway) {
-      const g = parseIPv4(cfg.Gateway)
-      if (g === undefined) throw new InvalidArgument(`invalid gateway address ${cfg.Gateway}`)
-      if (!contains(subnet, g)) {
-        throw new InvalidArgument(
-          `failed to allocate gateway (${cfg.Gateway}): Requested address is out of range`,
-        )
-      }
-      gateway = g
-    }
-    const id = randomId()
-    const device = options[BRIDGE_NAME] || `berth${id.slice(0, 10)}`
-    if (device.length > 15 || !/^[A-Za-z0-9_.-]+$/.test(device)) {
-      throw new InvalidArgument(`invalid bridge name: ${device}`)
-    }
-    if ([...this.files.networks.values()].some((n) => n.bridge?.device === device)) {
-      throw new Conflict(`bridge name ${device} is used by another network`)
-    }
-    const mtuText = options[MTU] ?? options.mtu
-    let mtu: number | undefined
-    if (mtuText !== undefined) {
-      mtu = Number(mtuText)
-      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
-        throw new InvalidArgument(`invalid MTU: ${mtuText}`)
-    }
-    let hostBinding = ''
-    if (options[HOST_BINDING] && options[HOST_BINDING] !== '0.0.0.0') {
-      const v = parseIPv4(options[HOST_BINDING])
-      if (v === undefined)
-        throw new InvalidArgument(`invalid host binding address: ${options[HOST_BINDING]}`)
-      hostBinding = formatIPv4(v)
-    }
-    const ipamConfig = {
-      Subnet: formatCidr(subnet),
-      ...(ipRange ? { IPRange: ipRange } : {}),
-      Gateway: formatIPv4(gateway),
-    }
-    await this.files.saveNetwork({
-      Name: name,
-      Id: id,
-      Created: nowIso(),
-      Driver: 'bridge',
-      Internal: req.Internal === true,
-      Attachable: req.Attachable === true,
-      Options: options,
-      Labels: { ...(req.Labels ?? {}) },
-      IPAM: { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [ipamConfig] },
-      predefined: false,
-      bridge: {
-        device,
-        subnet: formatCidr(subnet),
-        gateway: formatIPv4(gateway),
-        ...(ipRange ? { ipRange } : {}),
-        userSubnet: cfg.Subnet !== undefined && cfg.Subnet !== '',
-        dns: true,
-        ...(mtu ? { mtu } : {}),
-        hostBinding,
-      },
-    })
-    return { Id: id, Warning: '' }
-  }
-
-  private async removeNetwork(ref: string): Promise<void> {
-    const n = this.find(ref)
-    if (n.predefined)
-      throw new Forbidden(`${n.Name} is a pre-defined network and cannot be removed`)
-    if (this.inUse(n)) {
-      throw new Forbidden(
-        `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`,
-      )
-    }
-    await this.files.deleteNetwork(n.Id)
-  }
-
-  private async prune(f: NetworkFilters): Promise<{ NetworksDeleted: string[] }> {
-    const match = pruneFilter(f)
-    const deleted: string[] = []
-    for (const n of [...this.files.networks.values()]) {
-      if (n.predefined || this.inUse(n) || !match(this.subject(n))) continue
-      await this.files.deleteNetwork(n.Id)
-      deleted.push(n.Name)
-    }
-    return { NetworksDeleted: deleted.sort() }
-  }
-
   private async connect(ref: string, ctr: string, ep: Partial<EndpointSettings>): Promise<void> {
-    const n = this.find(ref)
+    const n = this.catalog.find(ref)
     if (n.Driver === 'host') {
       throw new InvalidArgument(
         'container cannot be disconnected from host network or connected to host network',
@@ -1218,7 +810,7 @@ export class BridgeNetworking {
     const rec = await this.recordOf(c)
     let n: NetworkRecord | undefined
     try {
-      n = this.find(ref)
+      n = this.catalog.find(ref)
     } catch (err) {
       // With force, a container may leave a network that no longer exists.
       if (!force) throw err
