@@ -628,3 +628,21 @@ describe('restarts', () => {
     )
   })
 })
+
+test('the leftover check sees what a running container holds', async () => {
+  await nets.api.create({ Name: 'leaky' })
+  const c = await container('leaky1', {
+    NetworkMode: 'leaky',
+    PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8282' }] },
+  })
+  await start(c)
+  const left = (await networkLeftovers(root)).join('\n')
+  assert.match(left, /^device berth[0-9a-f]{10}$/m)
+  assert.match(left, /^iptables chain NETAVARK-[0-9A-F]{13}$/m)
+  assert.match(left, /^iptables rule .*dnat name: leaky id: /m)
+  assert.match(left, new RegExp(`^namespace ${root}/netns/${c.id}$`, 'm'))
+  assert.match(left, /^process \d+ .*aardvark-dns --config /m)
+  await remove(c)
+  await nets.api.remove('leaky')
+  assert.deepEqual(await networkLeftovers(root), [])
+})
