@@ -557,6 +557,14 @@ describe('modes', () => {
       },
     )
     for (const c of [none, host, target, joiner]) await remove(c)
+    await assert.rejects(
+      nets.manager.plan(
+        await container('badport', {
+          PortBindings: { '80/tcp': [{ HostIp: '', HostPort: 'abc' }] },
+        }),
+      ),
+      { status: 400, message: 'invalid port specification: "abc"' },
+    )
     await assert.rejects(nets.manager.plan(await container('nf', { NetworkMode: 'nosuch' })), {
       status: 404,
       message: 'network nosuch not found',
