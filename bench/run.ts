@@ -7,11 +7,12 @@
 //
 // Every engine is started here, in its own temp dir, and removed at the end, also on Ctrl-C.
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as prettier from 'prettier'
 import { dockerBin, removeTree, repoRoot } from '../test/e2e/harness.ts'
 import {
+  baselineClient,
   benchDir,
   Berthd,
   berthClients,
@@ -51,7 +52,9 @@ const USAGE = `usage: node --import tsx bench/run.ts [options]
   --only NAMES       comma-separated phases: ${Object.keys(PHASES).join(', ')}
   --engines NAMES    comma-separated: ${ENGINE_IDS.join(', ')} (default: all)
   --out DIR          where to write latest.md, latest.json, ratios.svg (default bench/results)
-  --no-build         use dist/ as it is (default: npm run build first)`
+  --no-build         use dist/ as it is (default: npm run build first)
+  --baseline FILE    also run another berthd build (FILE is its berthd.mjs) as the engine
+                     berth-base, to compare a change with what it changes, in one run`
 
 interface Options {
   quick: boolean
@@ -64,6 +67,7 @@ interface Options {
   engines: EngineId[]
   out: string
   build: boolean
+  baseline: string | undefined
   full: boolean
 }
 
@@ -77,6 +81,7 @@ function options(argv: string[]): Options {
       engines: { type: 'string' },
       out: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -98,7 +103,10 @@ function options(argv: string[]): Options {
   const runs = values.runs !== undefined ? Number(values.runs) : quick ? 3 : 10
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs needs a whole number ≥ 1`)
   const phases = list(values.only, Object.keys(PHASES) as Phase[], 'phase')
-  const engines = list(values.engines, ENGINE_IDS, 'engine')
+  const baseline = values.baseline
+  const engines = list(values.engines, ENGINE_IDS, 'engine').filter(
+    (e) => e !== 'berth-base' || baseline !== undefined,
+  )
   return {
     quick,
     runs,
@@ -110,13 +118,15 @@ function options(argv: string[]): Options {
     engines,
     out: values.out ?? join(benchDir, 'results'),
     build: !values['no-build'],
+    baseline,
     // Only a complete run goes into bench/README.md.
     full:
       !quick &&
       values.runs === undefined &&
       values.only === undefined &&
       values.engines === undefined &&
-      values.out === undefined,
+      values.out === undefined &&
+      baseline === undefined,
   }
 }
 
@@ -300,6 +310,14 @@ async function main(): Promise<void> {
     }
     const importer = clients.find((c) => c.id === 'berth') ?? clients[0]
     if (importer !== undefined) await m.ok(importer, ['import', busybox, m.IMAGE])
+  }
+  if (want('berth-base') && o.baseline !== undefined) {
+    log(`starting the baseline berthd (${o.baseline})`)
+    const b = await Berthd.start(resolve(o.baseline))
+    cleanups.push({ what: 'baseline berthd', fn: () => b.stop() })
+    const c = await baselineClient(runDir, b)
+    await m.ok(c, ['import', busybox, m.IMAGE])
+    clients.push(c)
   }
   if (want('docker')) {
     if (dockerCli === undefined) missing.set('docker', 'the docker CLI is not installed')

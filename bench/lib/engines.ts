@@ -19,13 +19,21 @@ import { must, processes, sh, sleep, type Done, type ShOptions } from './proc.ts
 export const benchDir = join(repoRoot, 'bench')
 
 /** The variants every docker-like measurement knows, in table order. */
-export type ClientId = 'berth-cli' | 'berth' | 'docker' | 'podman'
+export type ClientId = 'berth-cli' | 'berth' | 'berth-base' | 'docker' | 'podman'
 export type EngineId = ClientId | 'runc'
-export const ENGINE_IDS: EngineId[] = ['berth-cli', 'berth', 'docker', 'podman', 'runc']
+export const ENGINE_IDS: EngineId[] = [
+  'berth-cli',
+  'berth',
+  'berth-base',
+  'docker',
+  'podman',
+  'runc',
+]
 
 export const LABELS: Record<EngineId, string> = {
   'berth-cli': 'berth CLI → berthd',
   berth: 'docker CLI → berthd',
+  'berth-base': 'docker CLI → baseline berthd (--baseline)',
   docker: 'docker CLI → dockerd',
   podman: 'podman',
   runc: 'bare runc',
@@ -36,7 +44,7 @@ export interface Client {
   readonly id: ClientId
   readonly label: string
   /** Which engine holds this client's containers and images (berth-cli and berth share). */
-  readonly engine: 'berth' | 'docker' | 'podman'
+  readonly engine: 'berth' | 'berth-base' | 'docker' | 'podman'
   run(args: string[], opts?: ShOptions): Promise<Done>
 }
 
@@ -98,12 +106,20 @@ export class Berthd {
     readonly dataRoot: string,
     readonly socket: string,
     private readonly logPath: string,
+    private readonly bin: string,
   ) {}
 
-  static async start(): Promise<Berthd> {
-    if (!(await exists(berthdBin))) throw new Error(`${berthdBin} is missing: run npm run build`)
+  /** berthd from this tree's dist/, or another build of it (`--baseline`). */
+  static async start(bin = berthdBin): Promise<Berthd> {
+    if (!(await exists(bin))) throw new Error(`${bin} is missing: run npm run build`)
     const dir = await mkdtemp('/tmp/bb-')
-    const d = new Berthd(dir, join(dir, 'root'), join(dir, 'berthd.sock'), join(dir, 'berthd.log'))
+    const d = new Berthd(
+      dir,
+      join(dir, 'root'),
+      join(dir, 'berthd.sock'),
+      join(dir, 'berthd.log'),
+      bin,
+    )
     try {
       await d.spawnTimed()
     } catch (err) {
@@ -125,7 +141,7 @@ export class Berthd {
     try {
       child = spawn(
         process.execPath,
-        [berthdBin, '--data-root', this.dataRoot, '--host', `unix://${this.socket}`],
+        [this.bin, '--data-root', this.dataRoot, '--host', `unix://${this.socket}`],
         { stdio: ['ignore', log.fd, log.fd], env: cleanEnv() },
       )
     } finally {
@@ -185,6 +201,12 @@ export async function berthClients(runDir: string, d: Berthd): Promise<Client[]>
     client('berth-cli', 'berth', process.execPath, [berthBin, '--host', `unix://${d.socket}`], env),
     client('berth', 'berth', docker, [], env),
   ]
+}
+
+/** The docker CLI against a baseline berthd, to compare a change with what it changes. */
+export async function baselineClient(runDir: string, d: Berthd): Promise<Client> {
+  const env = await dockerEnv(join(runDir, 'baseline'), d.socket)
+  return client('berth-base', 'berth-base', await dockerBin(), [], env)
 }
 
 export interface DockerPeer {

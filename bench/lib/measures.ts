@@ -169,6 +169,9 @@ function clientVariants(ctx: Ctx, once: (c: Client) => () => Promise<Sample>): V
 }
 
 function standardRatios(ctx: Ctx, g: string, goals: { docker?: number; runc?: number } = {}) {
+  if (ctx.res.find(g, 'berth-base') !== undefined) {
+    ctx.res.ratio(g, 'berth', 'berth-base', 'berth/baseline')
+  }
   ctx.res.ratio(g, 'berth', 'docker', 'berth/docker', goals.docker)
   ctx.res.ratio(g, 'berth', 'podman', 'berth/podman')
   if (ctx.res.find(g, 'runc') !== undefined)

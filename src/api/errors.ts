@@ -2,7 +2,7 @@
 // anything else is a 500 and is logged, since it is a bug or an unexpected failure.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isBerthError } from '../engine/errors.ts'
-import type { Logger } from '../daemon/log.ts'
+import type { Logger } from '../engine/logger.ts'
 import { versionLessThan } from './version.ts'
 
 export function statusOf(err: unknown): number {

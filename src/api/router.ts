@@ -3,7 +3,7 @@
 // `example.com/a/b:tag`). Routes match in registration order, as in mux.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
-import type { Logger } from '../daemon/log.ts'
+import type { Logger } from '../engine/logger.ts'
 import type { Query } from './query.ts'
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'

@@ -15,7 +15,8 @@ import type {
   LayerDescriptor,
   ProgressSink,
 } from '../engine/image/types.ts'
-import { createLogger, type Logger } from '../daemon/log.ts'
+import { createLogger } from '../daemon/log.ts'
+import type { Logger } from '../engine/logger.ts'
 import { createApiServer, type RouteSet } from './server.ts'
 
 export interface FakeImageInit {

@@ -28,17 +28,5 @@ export function versionAtLeast(a: string, b: string): boolean {
   return compareVersions(a, b) >= 0
 }
 
-/** Go's GOARCH name for Node's process.arch. */
-export function goArch(arch: string = process.arch): string {
-  const map: Record<string, string> = {
-    x64: 'amd64',
-    ia32: '386',
-    arm64: 'arm64',
-    arm: 'arm',
-    ppc64: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    loong64: 'loong64',
-  }
-  return map[arch] ?? arch
-}
+/** Go's GOARCH name for Node's process.arch: one map, in src/lib, for engine, API and CLI. */
+export { goArch } from '../lib/platform.ts'

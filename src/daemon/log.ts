@@ -1,16 +1,13 @@
 // berthd's logger: one logfmt line per event on stderr, in dockerd's shape
 // (`time="..." level=info msg="..." key=value`), so existing log tooling reads it.
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
-export type LogValue = string | number | boolean | null | undefined
-export type LogFields = Record<string, LogValue>
+import type { LogFields, Logger, LogValue } from '../engine/logger.ts'
 
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void
-  info(msg: string, fields?: LogFields): void
-  warn(msg: string, fields?: LogFields): void
-  error(msg: string, fields?: LogFields): void
-}
+// The engine's Logger, which this logger implements; re-exported for the daemon's callers.
+export type { LogFields, Logger, LogValue }
+export { nullLogger } from '../engine/logger.ts'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error']
 
@@ -75,12 +72,4 @@ export function createLogger(opts: LoggerOptions): Logger {
       write(formatLine(level, msg, fields, now()))
     }
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
-}
-
-/** A logger that drops everything, for tests and tools. */
-export const nullLogger: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
 }

@@ -13,13 +13,15 @@ import type { Engine, EngineCounts } from '../engine/engine.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
+import type { Mount } from '../engine/layer/types.ts'
+import { rootProfile } from '../engine/host/profile.ts'
+import { LocalNetworks } from '../engine/network/modes.ts'
+import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
-import { ConmonExec, hostCapabilities } from '../engine/runtime/exec.ts'
+import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
-import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
-import { Internal } from '../engine/errors.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
@@ -28,9 +30,11 @@ export async function createEngine(opts: {
 }): Promise<Engine & { close(): Promise<void> }> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
+  // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
+  const host = await rootProfile(dataRoot)
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
-  const runtime = new ConmonRuntime({ stateDir: join(dataRoot, 'run') })
+  const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
   const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
   const events = new EventBus()
   // The image store asks the container service who uses an image; the service is
@@ -40,29 +44,55 @@ export async function createEngine(opts: {
     blobs,
     layers,
     usage: { containersUsing: (id: Digest) => containers.containersUsing(id) },
+    events,
+  })
+  const mount = async (m: Mount): Promise<void> => mountOverlay(m)
+  // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
+  const unmountDetached = async (target: string): Promise<void> => unmount(target, { detach: true })
+  const tasks = new LocalTaskRunner({
+    runtime,
+    host,
+    mount,
+    unmount: unmountDetached,
+    resolveUser,
+    logger,
+  })
+  // `--network container:NAME` looks its peer up among the containers (made just below).
+  const network = new LocalNetworks({
+    peers: {
+      peer: (ref) => {
+        const c = containers.store.get(ref)
+        return {
+          id: c.id,
+          dir: containers.store.containerDir(c.id),
+          running: c.state.Running,
+          pid: c.state.Pid,
+        }
+      },
+    },
   })
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
     images,
     layers,
     runtime,
-    ociSpec,
-    resolveUser,
+    tasks,
+    network,
+    host,
     readLog,
-    mount: async (m) => mountOverlay(m),
-    // Detached, so that a busy mount can never leave the rootfs under a directory being deleted.
-    unmount: async (target) => unmount(target, { detach: true }),
+    mount,
+    unmount: unmountDetached,
     logger,
     volumes,
     events,
   })
-  const lifecycle = new ContainerLifecycle({ containers, runtime, events, logger })
+  const lifecycle = new ContainerLifecycle({ containers, runtime, logger })
   const execs = new ExecService({
     containers,
     runtime: new ConmonExec(runtime),
     containerDir: (id) => containers.store.containerDir(id),
     resolveUser,
-    hostCapabilities,
+    hostCapabilities: async () => host.facts.capabilities,
     logger,
   })
   const files = new ContainerFiles({
@@ -74,8 +104,9 @@ export async function createEngine(opts: {
     blobs,
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
-    pause: (id) => runcOrThrow(runtime, ['pause', id]),
-    resume: (id) => runcOrThrow(runtime, ['resume', id]),
+    pause: (id) => runtime.pause(id),
+    resume: (id) => runtime.resume(id),
+    events,
     resolveUser,
   })
   await blobs.init()
@@ -119,10 +150,4 @@ export async function createEngine(opts: {
       // Containers keep running under their monitors; nothing to stop here.
     },
   }
-}
-
-/** Freezes or thaws a container for commit (runc pause/resume). */
-async function runcOrThrow(runtime: ConmonRuntime, args: string[]): Promise<void> {
-  const r = await runtime.runcCmd(args)
-  if (r.code !== 0) throw new Internal(`runc ${args[0]}: ${r.stderr.trim()}`)
 }

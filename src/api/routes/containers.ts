@@ -1,6 +1,7 @@
 // Container routes: decode the request, call the container service, encode Docker's shapes.
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
+import type { NetworkSettings } from '../../engine/network/types.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readBody, readJson, sendJson, sendStatus } from '../http.ts'
@@ -43,6 +44,7 @@ function unixSeconds(iso: string): number {
 
 export function summary(
   c: Container,
+  net: NetworkSettings,
   size?: { rw: number; rootfs: number },
 ): Record<string, unknown> {
   return {
@@ -58,12 +60,16 @@ export function summary(
     State: c.state.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: net.Networks },
     Mounts: mountPoints(c),
   }
 }
 
-export function inspect(c: Container, dataRoot: string): Record<string, unknown> {
+export function inspect(
+  c: Container,
+  dataRoot: string,
+  net: NetworkSettings,
+): Record<string, unknown> {
   const dir = `${dataRoot}/containers/${c.id}`
   return {
     Id: c.id,
@@ -116,13 +122,8 @@ export function inspect(c: Container, dataRoot: string): Record<string, unknown>
       Labels: {},
       ...c.config,
     },
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      Ports: {},
-      SandboxKey: '',
-      Networks: {},
-    },
+    // The container's network manager says what its network is.
+    NetworkSettings: net,
   }
 }
 
@@ -159,7 +160,8 @@ async function list(ctx: Ctx): Promise<void> {
   const size = ctx.query.bool('size')
   const out = []
   for (const c of items) {
-    const s = summary(c, size ? await containers(ctx).sizes(c.id) : undefined)
+    const net = await containers(ctx).networkSettings(c.id)
+    const s = summary(c, net, size ? await containers(ctx).sizes(c.id) : undefined)
     out.push({ ...s, Image: await shownImage(ctx, c) })
   }
   sendJson(ctx, 200, out)
@@ -308,7 +310,7 @@ function parseTime(v: string | undefined): number | undefined {
 
 async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
-  const out = inspect(c, ctx.engine.dataRoot)
+  const out = inspect(c, ctx.engine.dataRoot, await containers(ctx).networkSettings(c.id))
   if (ctx.query.bool('size')) {
     const s = await containers(ctx).sizes(c.id)
     Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })

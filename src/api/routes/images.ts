@@ -6,7 +6,6 @@ import type { Digest } from '../../engine/digest.ts'
 import { Forbidden, Internal, InvalidArgument, NotFound } from '../../engine/errors.ts'
 import type { Image, ImageRunConfig } from '../../engine/image/types.ts'
 import type { Ctx, Router } from '../router.ts'
-import { imageDeleteEvents, imageEvent, imageIdOf } from './lifecycle.ts'
 import { sendJson, sendStatus } from '../http.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import { JsonStream } from '../stream.ts'
@@ -314,20 +313,16 @@ async function tagImage(ctx: Ctx): Promise<void> {
     throw new InvalidArgument('refusing to create an ambiguous tag using digest algorithm as name')
   }
   await ctx.engine.images.tag(ctx.params['name']!, repoTag(repo, tag)!)
-  const tagged = await imageIdOf(ctx, repoTag(repo, tag)!)
-  if (tagged) imageEvent(ctx, 'tag', tagged, repoTag(repo, tag)!)
   sendStatus(ctx, 201)
 }
 
 async function deleteImage(ctx: Ctx): Promise<void> {
   const name = ctx.params['name'] ?? ''
   if (name.trim() === '') throw new InvalidArgument('image name cannot be blank')
-  const removedId = await imageIdOf(ctx, name)
   const list = await ctx.engine.images.remove(name, {
     force: ctx.query.bool('force'),
     noPrune: ctx.query.bool('noprune'),
   })
-  imageDeleteEvents(ctx, removedId, list)
   sendJson(ctx, 200, list)
 }
 
@@ -358,10 +353,6 @@ async function loadImages(ctx: Ctx): Promise<void> {
         } else if (!quiet) out.write(p)
       },
     })
-    for (const ref of r.loaded) {
-      const loadedId = await imageIdOf(ctx, ref)
-      if (loadedId) imageEvent(ctx, 'load', loadedId, ref)
-    }
     if (!announced) {
       for (const ref of r.loaded) {
         out.text(ref.startsWith('sha256:') ? `Loaded image ID: ${ref}\n` : `Loaded image: ${ref}\n`)
@@ -379,10 +370,6 @@ async function saveImages(ctx: Ctx): Promise<void> {
   const name = ctx.params['name']
   const names = name !== undefined ? [name] : ctx.query.all('names')
   const archive = await ctx.engine.images.save(names, { signal: ctx.signal })
-  for (const n of names) {
-    const savedId = await imageIdOf(ctx, n)
-    if (savedId) imageEvent(ctx, 'save', savedId, n)
-  }
   const it = archive[Symbol.asyncIterator]()
   // Errors before the first byte still get their status.
   let first: IteratorResult<Buffer>
@@ -482,7 +469,6 @@ async function importImage(ctx: Ctx, src: string): Promise<void> {
       signal: ctx.signal,
     })
     out.status(img.id)
-    imageEvent(ctx, 'import', img.id, img.id)
   } catch (err) {
     out.fail(err)
   }

@@ -248,33 +248,3 @@ export function lifecycleRoutes(r: Router): void {
   r.get('/containers/{id}/stats', stats)
   r.get('/events', eventsRoute)
 }
-
-/** Emits an image event (tag, untag, delete, import, load, save); name is a reference or ID. */
-export function imageEvent(ctx: Ctx, action: string, id: string, name: string): void {
-  ctx.engine.events?.emit({
-    Type: 'image',
-    Action: action,
-    Actor: { ID: id, Attributes: { name } },
-  })
-}
-
-/** The image's ID for an event, or undefined when the reference resolves to nothing. */
-export async function imageIdOf(ctx: Ctx, ref: string): Promise<string | undefined> {
-  if (!ctx.engine.events) return undefined
-  return ctx.engine.images.resolve(ref).then(
-    (img) => img.id,
-    () => undefined,
-  )
-}
-
-/** dockerd's events for an image removal: untag per reference, delete per image. */
-export function imageDeleteEvents(
-  ctx: Ctx,
-  id: string | undefined,
-  items: { Untagged?: string; Deleted?: string }[],
-): void {
-  for (const it of items) {
-    if (it.Untagged !== undefined && id !== undefined) imageEvent(ctx, 'untag', id, id)
-    if (it.Deleted !== undefined) imageEvent(ctx, 'delete', it.Deleted, it.Deleted)
-  }
-}

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NotFound } from '../../engine/errors.ts'
+import { nullLogger } from '../../engine/logger.ts'
 import { BridgeNetworking } from '../../engine/network/bridge.ts'
 import type { NetworkResource, NetworkedContainer } from '../../engine/network/types.ts'
 import { fakeEngine, request, startTestServer, type TestServer } from '../testing.ts'
@@ -27,7 +28,12 @@ before(async () => {
   stopped.dir = tmp
   const bridge = new BridgeNetworking({
     root: join(tmp, 'network'),
-    logger: { debug: () => undefined, info: () => undefined, warn: () => undefined },
+    logger: nullLogger,
+    peers: {
+      peer: (ref) => {
+        throw new NotFound(`No such container: ${ref}`)
+      },
+    },
     // A subnet no host would route, so the test does not depend on the host's routes.
     defaultSubnet: '10.66.0.0/16',
     containers: {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { createApiServer } from '../../api/server.ts'
 import { createLogger } from '../../daemon/log.ts'
 import { NotFound } from '../../engine/errors.ts'
+import { nullLogger } from '../../engine/logger.ts'
 import { BridgeNetworking } from '../../engine/network/bridge.ts'
 import { enterScratchNetns, type ScratchNet } from '../../engine/network/testing.ts'
 import { fakeEngine } from '../../api/testing.ts'
@@ -55,7 +56,12 @@ before(async () => {
   tmp = await mkdtemp('/tmp/bt-netcli-')
   const bridge = new BridgeNetworking({
     root: join(tmp, 'network'),
-    logger: { debug: () => undefined, info: () => undefined, warn: () => undefined },
+    logger: nullLogger,
+    peers: {
+      peer: (ref) => {
+        throw new NotFound(`No such container: ${ref}`)
+      },
+    },
     containers: {
       get: (ref) => Promise.reject(new NotFound(`No such container: ${ref}`)),
       locked: (_id, fn) => fn(),

@@ -4,6 +4,7 @@ import { CliError, out, str } from '../command.ts'
 import { API_VERSION } from '../client.ts'
 import { render } from '../template/index.ts'
 import { tabwrite } from '../tabwriter.ts'
+import { goArch, goOS } from '../../lib/platform.ts'
 
 const BERTH_VERSION = '0.1.0'
 
@@ -87,15 +88,14 @@ export const command: CommandDef = {
     },
   ],
   async run(ctx, f) {
-    const arch = os.arch() === 'x64' ? 'amd64' : os.arch()
     const data: Record<string, unknown> = {
       Client: {
         Version: BERTH_VERSION,
         APIVersion: API_VERSION,
         DefaultAPIVersion: API_VERSION,
         NodeVersion: process.version,
-        Os: os.platform(),
-        Arch: arch,
+        Os: goOS(os.platform()),
+        Arch: goArch(os.arch()),
       },
       Server: null,
       ServerOK: false,

@@ -1,19 +1,16 @@
-// The I/O half of a container's confinement: host facts, device nodes and group ids, read
-// at start and handed to the pure specInputFor (oci.ts).
+// The I/O half of a container's confinement: device nodes and group ids, read at start with
+// the root filesystem mounted and handed to the task runner with the pure part (oci.ts).
 import { readFile } from 'node:fs/promises'
 import { resolveInRoot } from '../fsroot.ts'
-import { devicesFromPath, hostDevices, hostFacts, type HostFacts } from '../runtime/host.ts'
+import { devicesFromPath, hostDevices } from '../runtime/host.ts'
 import type { DeviceNode } from '../runtime/types.ts'
 import { groupAdd, hostConfigDevices, resolveGroupAdd } from './oci.ts'
 import type { HostConfig } from './types.ts'
 
-export { hostFacts }
-
-export async function confinementContext(
+export async function rootfsConfinement(
   hc: HostConfig,
   rootfs: string,
-): Promise<{ host: HostFacts; devices: DeviceNode[]; groups: number[] }> {
-  const host = await hostFacts()
+): Promise<{ devices: DeviceNode[]; additionalGids: number[] }> {
   const devices: DeviceNode[] = hc.Privileged === true ? await hostDevices() : []
   for (const d of hostConfigDevices(hc)) {
     const nodes = await devicesFromPath(d.PathOnHost, d.PathInContainer, d.CgroupPermissions)
@@ -24,12 +21,12 @@ export async function confinementContext(
     }
   }
   const wanted = groupAdd(hc)
-  let groups: number[] = []
+  let additionalGids: number[] = []
   if (wanted.length > 0) {
     const etcGroup = wanted.every((g) => /^\d+$/.test(g))
       ? ''
       : await readFile(await resolveInRoot(rootfs, '/etc/group'), 'utf8').catch(() => '')
-    groups = resolveGroupAdd(wanted, etcGroup)
+    additionalGids = resolveGroupAdd(wanted, etcGroup)
   }
-  return { host, devices, groups }
+  return { devices, additionalGids }
 }

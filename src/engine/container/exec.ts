@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Conflict, InvalidArgument, Internal, NotFound, isBerthError } from '../errors.ts'
-import type { ExecHandle, ExecRuntime, User } from '../runtime/types.ts'
+import type { ExecHandle, ExecRuntime, Spec, SpecProcess, User } from '../runtime/types.ts'
 import { parseDetachKeys } from './detachkeys.ts'
-import { containerEnv, type Logger } from './service.ts'
+import type { Logger } from '../logger.ts'
+import { containerEnv } from './service.ts'
 import type {
   Container,
   ContainerReader,
@@ -54,17 +55,6 @@ interface ExecRecord {
   /** Settles once a start was tried (resize waits on it). */
   started: Promise<void>
   markStarted(): void
-}
-
-interface OciProcessJson {
-  terminal?: boolean
-  consoleSize?: { height: number; width: number }
-  user?: { uid: number; gid: number; additionalGids?: number[] }
-  args?: string[]
-  env?: string[]
-  cwd?: string
-  capabilities?: Record<string, string[]>
-  [key: string]: unknown
 }
 
 /** Docker's ReplaceOrAppendEnvValues: later KEY=V replaces KEY; a bare KEY removes it. */
@@ -178,21 +168,24 @@ export class ExecService implements ExecApi {
     rec: ExecRecord,
     dir: string,
     consoleSize: [number, number] | null,
-  ): Promise<OciProcessJson> {
-    let spec: { process?: OciProcessJson }
+  ): Promise<SpecProcess> {
+    let spec: Spec
     try {
-      spec = JSON.parse(await readFile(join(dir, 'bundle', 'config.json'), 'utf8')) as {
-        process?: OciProcessJson
-      }
+      spec = JSON.parse(await readFile(join(dir, 'bundle', 'config.json'), 'utf8')) as Spec
     } catch (err) {
       throw new Internal(`cannot read the spec of container ${rec.containerId}: ${String(err)}`)
     }
-    const p: OciProcessJson = { ...(spec.process ?? {}) }
-    p.args = [rec.entrypoint, ...rec.args]
-    p.env = rec.env
-    p.cwd = rec.workingDir || '/'
-    p.terminal = rec.tty
-    delete p.consoleSize
+    if (typeof spec.process !== 'object' || spec.process === null) {
+      throw new Internal(`the spec of container ${rec.containerId} has no process`)
+    }
+    const { consoleSize: _size, ...own } = spec.process
+    const p: SpecProcess = {
+      ...own,
+      args: [rec.entrypoint, ...rec.args],
+      env: rec.env,
+      cwd: rec.workingDir || '/',
+      terminal: rec.tty,
+    }
     if (rec.tty && consoleSize) p.consoleSize = { height: consoleSize[0], width: consoleSize[1] }
     if (rec.user) {
       const u = await this.deps.resolveUser(join(dir, 'rootfs'), rec.user)

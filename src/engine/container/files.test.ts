@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { LocalBlobStore } from '../content/local.ts'
 import type { Digest } from '../digest.ts'
+import { InvalidArgument } from '../errors.ts'
 import type { Image, ImageConfig, ImageStore, LayerDescriptor } from '../image/types.ts'
 import { LocalLayerStore } from '../layer/local.ts'
 import { makeTar } from '../layer/testkit.ts'
@@ -68,6 +69,17 @@ async function tarNames(s: Readable): Promise<string[]> {
   return r.stdout.trim().split('\n')
 }
 
+/** Every path under `top` (symlinks not followed) whose last element is `name`. */
+async function find(top: string, name: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(top, { withFileTypes: true })) {
+    const p = `${top}/${e.name}`
+    if (e.name === name) out.push(p)
+    if (e.isDirectory()) out.push(...(await find(p, name)))
+  }
+  return out.sort()
+}
+
 before(async () => {
   dir = await mkdtemp('/tmp/berth-files-')
   sentinel = `${dir}/sentinel`
@@ -110,16 +122,32 @@ describe('archive', () => {
   })
 
   test('put through hostile links and hostile entries stays inside the root', async () => {
+    // Unique names, so that finding one anywhere on the host means this test put it there.
+    const escape = `escape-${process.pid}-${Date.now()}`
+    const first = `a-${process.pid}-${Date.now()}.txt`
     const hostile = await makeTar([
-      { name: 'a.txt', data: 'a' },
-      { name: '../../../../escape1', data: 'x' },
+      { name: first, data: 'a' },
+      { name: `../../../../${escape}`, data: 'x' },
     ])
     await assert.rejects(
       files().putArchive('c1', '/evil/etc', Readable.from([hostile]), {
         noOverwriteDirNonDir: true,
         copyUIDGID: false,
       }),
+      (e: Error) =>
+        e instanceof InvalidArgument &&
+        e.message === `invalid layer: entry "../../../../${escape}" escapes the layer root`,
     )
+    // The entry before it went through the container's /evil -> / into the container's /etc,
+    // and the escaping one landed nowhere: not in the root, the test dir, any of the root's
+    // ancestors, nor the host's / and /etc that /evil names on the host.
+    const root = `${dir}/ctr/rootfs`
+    assert.equal(await readFile(`${root}/etc/${first}`, 'utf8'), 'a')
+    assert.deepEqual(await find(dir, escape), [])
+    assert.deepEqual(await find(dir, first), [`${root}/etc/${first}`])
+    for (const p of [`/${escape}`, `/tmp/${escape}`, `/etc/${escape}`, `/etc/${first}`]) {
+      await assert.rejects(lstat(p), { code: 'ENOENT' }, p)
+    }
     const viaLink = await makeTar([
       { name: 'lnk', type: 'symlink', linkname: sentinel },
       { name: 'lnk/etc/owned', data: 'x' },
@@ -131,12 +159,11 @@ describe('archive', () => {
       noOverwriteDirNonDir: true,
       copyUIDGID: false,
     })
-    const root = `${dir}/ctr/rootfs`
     assert.equal(await readFile(`${root}/data/b.txt`, 'utf8'), 'b')
     // The entry under the link went to <root><sentinel>/etc/owned, never the host's sentinel.
     assert.deepEqual(await readdir(`${sentinel}/etc`), ['secret'])
     assert.equal(await readFile(`${root}${sentinel}/etc/owned`, 'utf8'), 'x')
-    await assert.rejects(lstat(`${dir}/escape1`))
+    assert.deepEqual(await find(dir, 'owned'), [`${root}${sentinel}/etc/owned`])
   })
 
   test('put refuses a file as extraction point, and a dir over a file', async () => {

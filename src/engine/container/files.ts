@@ -1,8 +1,7 @@
-// A container's files: diff, export, the archive endpoints behind `docker cp`, and commit.
-// Everything that touches the container's root goes through descriptors and openat2
-// (RESOLVE_IN_ROOT), so no symlink or `..` inside the container reaches the host.
-import { faultPoint } from '../fault.ts'
-import { once } from 'node:events'
+// A container's files: diff, export, the archive endpoints behind `docker cp`, and what commit
+// (image/commit.ts) needs of the container. Everything that touches the container's root goes
+// through descriptors and openat2 (RESOLVE_IN_ROOT), so no symlink or `..` inside the container
+// reaches the host.
 import { constants, fstat, open as openCb, type BigIntStats } from 'node:fs'
 import {
   chmod,
@@ -19,21 +18,18 @@ import {
   utimes,
 } from 'node:fs/promises'
 import { posix } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import type { BlobStore } from '../content/types.ts'
-import type { Digest } from '../digest.ts'
-import { Conflict, InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
+import { InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { applyChanges } from '../image/changes.ts'
-import type {
-  HistoryEntry,
-  ImageConfig,
-  ImageRunConfig,
-  ImageStore,
-  LayerDescriptor,
-} from '../image/types.ts'
+import { containerAttributes } from '../events/bus.ts'
+import type { EventSink } from '../events/types.ts'
+import { ImageCommitter } from '../image/commit.ts'
+import { LayerIngester } from '../image/ingest.ts'
+import type { ImageRunConfig, ImageStore } from '../image/types.ts'
 import { changes as layerChanges, diffTar, overlayDirs, type Change } from '../layer/diff.ts'
 import { END_OF_ARCHIVE, TarEntries } from '../layer/tarwrite.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
@@ -95,12 +91,11 @@ export interface FilesDeps {
   unmount(target: string): Promise<void>
   pause(id: string): Promise<void>
   resume(id: string): Promise<void>
+  /** Where commit reports (pause, unpause, tag, commit). */
+  events?: EventSink
   resolveUser?(rootfs: string, user: string): Promise<{ uid: number; gid: number }>
 }
 
-const EMPTY_LAYER: Digest =
-  'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
-const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar'
 const O_PATH = 0o10000000
 
 // Go's os.FileMode type bits.
@@ -176,7 +171,16 @@ function tryOpenInRoot(
 }
 
 export class ContainerFiles implements ContainerFilesApi {
-  constructor(private readonly deps: FilesDeps) {}
+  private readonly committer: ImageCommitter
+
+  constructor(private readonly deps: FilesDeps) {
+    this.committer = new ImageCommitter({
+      images: deps.images,
+      ingest: new LayerIngester({ blobs: deps.blobs, layers: deps.layers }),
+      freezer: { pause: (id) => deps.pause(id), resume: (id) => deps.resume(id) },
+      ...(deps.events ? { events: deps.events } : {}),
+    })
+  }
 
   async changes(ref: string): Promise<Change[]> {
     const c = await this.deps.containers.get(ref)
@@ -415,10 +419,9 @@ export class ContainerFiles implements ContainerFilesApi {
     )
   }
 
+  /** Commit happens on the image side (image/commit.ts); this gives it what the container has. */
   async commit(ref: string, opts: CommitOptions): Promise<{ Id: string }> {
     const c = await this.deps.containers.get(ref)
-    const { images, layers, blobs } = this.deps
-    const parent = await images.get(c.image)
     const changed = applyChanges(
       (opts.config && Object.keys(opts.config).length > 0
         ? opts.config
@@ -429,102 +432,20 @@ export class ContainerFiles implements ContainerFilesApi {
       { ...(changed as ContainerConfig), Image: c.config.Image },
       c.config as ImageRunConfig,
     )
-    const tags = opts.repo ? [`${opts.repo}:${opts.tag || 'latest'}`] : []
-
-    // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
-    let paused = false
-    let diffID: Digest
-    let blob: { digest: Digest; size: number }
-    const writer = await blobs.ingest()
-    try {
-      if (opts.pause && c.state.Running && !c.state.Paused) {
-        await this.deps.pause(c.id)
-        paused = true
-        faultPoint('commit.paused')
-      }
-      try {
-        const source = diffTar(await this.dirs(c.id))
-        const toBlob = new PassThrough({ highWaterMark: 256 * 1024 })
-        const toLayer = new PassThrough({ highWaterMark: 256 * 1024 })
-        const feeding = (async () => {
-          try {
-            for await (const chunk of source) {
-              // Listen for both drains before waiting on either, or one could be missed.
-              const waits: Promise<unknown>[] = []
-              if (!toBlob.write(chunk)) waits.push(once(toBlob, 'drain'))
-              if (!toLayer.write(chunk)) waits.push(once(toLayer, 'drain'))
-              await Promise.all(waits)
-            }
-            toBlob.end()
-            toLayer.end()
-          } catch (err) {
-            toBlob.destroy(err as Error)
-            toLayer.destroy(err as Error)
-            throw err
-          }
-        })()
-        const [fed, written, unpacked] = await Promise.allSettled([
-          feeding,
-          pipeline(toBlob, writer),
-          layers.unpack(toLayer),
-        ])
-        for (const s of [fed, written, unpacked]) if (s.status === 'rejected') throw s.reason
-        diffID = (unpacked as PromiseFulfilledResult<{ diffID: Digest }>).value.diffID
-      } finally {
-        if (paused) await this.deps.resume(c.id)
-      }
-      blob = await writer.commit()
-    } catch (err) {
-      await writer.abort()
-      throw err
-    }
-    if (blob.digest !== diffID) {
-      throw new Conflict(`layer digest mismatch: ${blob.digest} != ${diffID}`)
-    }
-
-    const created = new Date().toISOString()
-    const empty = diffID === EMPTY_LAYER
-    const base: ImageConfig = parent?.config ?? {
-      architecture: 'amd64',
-      os: 'linux',
-      rootfs: { type: 'layers', diff_ids: [] },
-    }
-    const history: HistoryEntry[] = [
-      ...(base.history ?? []),
-      {
-        created,
-        created_by: (c.config.Cmd ?? []).join(' '),
-        ...(opts.author ? { author: opts.author } : {}),
-        ...(opts.comment ? { comment: opts.comment } : {}),
-        ...(empty ? { empty_layer: true } : {}),
+    const image = await this.committer.commit({
+      container: {
+        id: c.id,
+        image: c.image,
+        config: c.config as ImageRunConfig,
+        eventAttributes: containerAttributes(c),
       },
-    ]
-    const parentLayers: LayerDescriptor[] = parent?.layers ?? []
-    const newLayers: LayerDescriptor[] = empty
-      ? parentLayers
-      : [
-          ...parentLayers,
-          { diffID, blob: blob.digest, mediaType: LAYER_MEDIA_TYPE, blobSize: blob.size },
-        ]
-    const imageConfig: ImageConfig = {
-      architecture: base.architecture,
-      os: base.os,
-      ...(base.variant ? { variant: base.variant } : {}),
-      created,
+      config: config as ImageRunConfig,
+      diff: async () => diffTar(await this.dirs(c.id)),
+      pause: opts.pause && c.state.Running && !c.state.Paused,
+      ...(opts.repo ? { repo: opts.repo } : {}),
+      ...(opts.tag ? { tag: opts.tag } : {}),
       ...(opts.author ? { author: opts.author } : {}),
       ...(opts.comment ? { comment: opts.comment } : {}),
-      config: config as ImageRunConfig,
-      container: c.id,
-      container_config: c.config as ImageRunConfig,
-      rootfs: { type: 'layers', diff_ids: newLayers.map((l) => l.diffID) },
-      history,
-    }
-    faultPoint('commit.before-record')
-    const image = await images.create({
-      config: imageConfig,
-      layers: newLayers,
-      tags,
-      ...(parent ? { parent: parent.id } : {}),
     })
     return { Id: image.id }
   }

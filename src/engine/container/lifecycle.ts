@@ -2,13 +2,13 @@
 // the container service's records and lock, with Docker's rules and words.
 import { availableParallelism } from 'node:os'
 import { Conflict, InvalidArgument, NotModified, isBerthError } from '../errors.ts'
-import { containerAttributes } from '../events/bus.ts'
-import type { EventSink } from '../events/types.ts'
+import type { Logger } from '../logger.ts'
 import type { Runtime, SpecResources } from '../runtime/types.ts'
 import { cgroupDirs, cgroupPids } from './cgroup.ts'
 import { validateName } from './names.ts'
 import { validateRestartPolicy } from './restart.ts'
 import { emptyStats, sampleStats, type StatsJson } from './stats.ts'
+import type { ContainerStates } from './state.ts'
 import type { ContainerStore } from './store.ts'
 import { top, validatePsArgs, type TopResult } from './top.ts'
 import type { Container, HostConfig } from './types.ts'
@@ -50,6 +50,10 @@ export interface LifecycleApi {
 /** The container service, as far as these verbs need it. */
 export interface LifecycleHost {
   readonly store: ContainerStore
+  /** The state machine: every state change, and every container event, goes through it. */
+  readonly states: ContainerStates
+  /** The container's cgroup as created. */
+  cgroupsPath(id: string): string
   locked<T>(id: string, fn: () => Promise<T>): Promise<T>
   start(ref: string): Promise<void>
   stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void>
@@ -61,8 +65,7 @@ export interface LifecycleHost {
 export interface LifecycleDeps {
   containers: LifecycleHost
   runtime: Pick<Runtime, 'pause' | 'resume' | 'update'>
-  events?: EventSink
-  logger: { warn(msg: string, fields?: Record<string, unknown>): void }
+  logger: Logger
 }
 
 const MIN_MEMORY = 6 * 1024 * 1024
@@ -76,11 +79,7 @@ export class ContainerLifecycle implements LifecycleApi {
   }
 
   private emit(c: Container, action: string, extra?: Record<string, string>): void {
-    this.deps.events?.emit({
-      Type: 'container',
-      Action: action,
-      Actor: { ID: c.id, Attributes: containerAttributes(c, extra) },
-    })
+    this.deps.containers.states.emit(c, action, extra)
   }
 
   async pause(ref: string): Promise<void> {
@@ -90,9 +89,7 @@ export class ContainerLifecycle implements LifecycleApi {
       if (c.state.Paused) throw new Conflict(`Container ${c.id} is already paused`)
       if (c.state.Restarting) throw restarting(c)
       await this.deps.runtime.pause(c.id)
-      c.state = { ...c.state, Status: 'paused', Paused: true }
-      await this.store.saveState(c)
-      this.emit(c, 'pause')
+      await this.deps.containers.states.transition(c, { kind: 'pause' })
     })
   }
 
@@ -103,9 +100,7 @@ export class ContainerLifecycle implements LifecycleApi {
         throw new Conflict(`Container ${c.id} is not paused`)
       }
       await this.deps.runtime.resume(c.id)
-      c.state = { ...c.state, Status: 'running', Paused: false }
-      await this.store.saveState(c)
-      this.emit(c, 'unpause')
+      await this.deps.containers.states.transition(c, { kind: 'unpause' })
     })
   }
 
@@ -163,11 +158,7 @@ export class ContainerLifecycle implements LifecycleApi {
         this.deps.logger.warn('prune: cannot remove container', { id: c.id, error: String(err) })
       }
     }
-    this.deps.events?.emit({
-      Type: 'container',
-      Action: 'prune',
-      Actor: { ID: '', Attributes: { reclaimed: String(space) } },
-    })
+    this.deps.containers.states.emitGeneral('prune', { reclaimed: String(space) })
     return { ContainersDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: space }
   }
 
@@ -177,7 +168,9 @@ export class ContainerLifecycle implements LifecycleApi {
     const c = this.store.get(ref)
     if (!c.state.Running) throw new Conflict(`Container ${c.id} is not running`)
     if (c.state.Restarting) throw restarting(c)
-    const pids = await cgroupPids(await cgroupDirs(c.state.Pid, cgroupPath(c)))
+    const pids = await cgroupPids(
+      await cgroupDirs(c.state.Pid, this.deps.containers.cgroupsPath(c.id)),
+    )
     const result = await top(pids, args)
     this.emit(c, 'top')
     return result
@@ -186,7 +179,7 @@ export class ContainerLifecycle implements LifecycleApi {
   async stats(ref: string): Promise<StatsJson> {
     const c = this.store.get(ref)
     if (!c.state.Running || c.state.Restarting) return emptyStats(`/${c.name}`, c.id)
-    const dirs = await cgroupDirs(c.state.Pid, cgroupPath(c))
+    const dirs = await cgroupDirs(c.state.Pid, this.deps.containers.cgroupsPath(c.id))
     return sampleStats(dirs, c.state.Pid, `/${c.name}`, c.id)
   }
 
@@ -215,12 +208,6 @@ export class ContainerLifecycle implements LifecycleApi {
 
 function restarting(c: Container): Conflict {
   return new Conflict(`Container ${c.id} is restarting, wait until the container is running`)
-}
-
-/** The container's cgroupsPath as created (ours, or a parent the create flags chose). */
-function cgroupPath(c: Container): string {
-  const parent = typeof c.hostConfig.CgroupParent === 'string' ? c.hostConfig.CgroupParent : ''
-  return `${parent || '/berth'}/${c.id}`
 }
 
 /** dockerd's errCannotUpdate: the cause's class, with the container named. */

@@ -3,297 +3,37 @@
 // volumes of Config.Volumes), recorded with the container, filled from the image at create,
 // turned into OCI mounts at start, and released (anonymous volumes removed with -v) at remove.
 import { mkdir, open, stat } from 'node:fs/promises'
-import { dirname, posix } from 'node:path'
+import { dirname } from 'node:path'
 import { Conflict, InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import type { Mount } from '../layer/types.ts'
 import { copyUp } from '../volume/copyup.ts'
 import type { VolumeStore } from '../volume/types.ts'
+import {
+  DEFAULT_PROPAGATION,
+  clean,
+  depth,
+  mergeTmpfsOptions,
+  parseBind,
+  parseMountSpec,
+  parseVolumesFrom,
+  readWrite,
+  type ApiMount,
+} from './mountspec.ts'
 import type { Container, ContainerConfig, HostConfig, MountPoint } from './types.ts'
 
-/** The API's mount.Mount (HostConfig.Mounts). */
-export interface ApiMount {
-  Type?: string
-  Source?: string
-  Target?: string
-  ReadOnly?: boolean
-  Consistency?: string
-  BindOptions?: {
-    Propagation?: string
-    NonRecursive?: boolean
-    CreateMountpoint?: boolean
-    ReadOnlyNonRecursive?: boolean
-    ReadOnlyForceRecursive?: boolean
-  } | null
-  VolumeOptions?: {
-    NoCopy?: boolean
-    Labels?: Record<string, string> | null
-    DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null
-    Subpath?: string
-  } | null
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number; Options?: string[][] | null } | null
-}
-
-const PROPAGATION = ['private', 'rprivate', 'slave', 'rslave', 'shared', 'rshared']
-const CONSISTENCY = ['consistent', 'cached', 'delegated']
-const DEFAULT_PROPAGATION = 'rprivate'
-
-/** moby's linuxValidMountMode: at most one of each kind of mode. */
-export function validMountMode(mode: string): boolean {
-  if (mode === '') return true
-  const counts = { rw: 0, label: 0, prop: 0, copy: 0, cons: 0 }
-  for (const o of mode.split(',')) {
-    if (o === 'rw' || o === 'ro') counts.rw++
-    else if (o === 'z' || o === 'Z') counts.label++
-    else if (PROPAGATION.includes(o)) counts.prop++
-    else if (o === 'nocopy') counts.copy++
-    else if (CONSISTENCY.includes(o)) counts.cons++
-    else return false
-  }
-  return Object.values(counts).every((n) => n <= 1)
-}
-
-function readWrite(mode: string): boolean {
-  return validMountMode(mode) && !mode.split(',').includes('ro')
-}
-
-function propagationOf(mode: string): string | undefined {
-  return mode.split(',').find((o) => PROPAGATION.includes(o))
-}
-
-function invalidSpec(raw: string): string {
-  return `invalid volume specification: '${raw}'`
-}
-
-function mountConfigError(type: string, why: string): InvalidArgument {
-  return new InvalidArgument(`invalid mount config for type "${type}": ${why}`)
-}
-
-/** Go's strings.SplitN(s, sep, n). */
-function splitN(s: string, sep: string, n: number): string[] {
-  const parts = s.split(sep)
-  if (parts.length <= n) return parts
-  return [...parts.slice(0, n - 1), parts.slice(n - 1).join(sep)]
-}
-
-function checkTarget(type: string, target: string | undefined): string {
-  if (!target) throw mountConfigError(type, 'field Target must not be empty')
-  if (posix.normalize(target.replace(/\\/g, '/')) === '/' || target === '/') {
-    throw mountConfigError(type, "invalid specification: destination can't be '/'")
-  }
-  if (!target.startsWith('/')) {
-    throw mountConfigError(type, `invalid mount path: '${target}' mount path must be absolute`)
-  }
-  return clean(target)
-}
-
-/** Go's path.Clean for an absolute path: no trailing slash, no dot segments. */
-function clean(p: string): string {
-  return posix.normalize(p).replace(/(.)\/+$/, '$1')
-}
-
-/** tmpfs mount data from its options (moby's ConvertTmpfsOptions). */
-export function tmpfsData(opt: ApiMount['TmpfsOptions'], readOnly: boolean): string {
-  const raw: string[] = []
-  if (readOnly) raw.push('ro')
-  if (opt?.Mode) raw.push(`mode=${opt.Mode.toString(8)}`)
-  if (opt?.SizeBytes) {
-    let size = opt.SizeBytes
-    let suffix = ''
-    for (const [s, d] of [
-      ['g', 2 ** 30],
-      ['m', 2 ** 20],
-      ['k', 2 ** 10],
-    ] as const) {
-      if (size % d === 0) {
-        size /= d
-        suffix = s
-        break
-      }
-    }
-    raw.push(`size=${size}${suffix}`)
-  }
-  for (const o of opt?.Options ?? []) {
-    if (o.length < 1 || o.length > 2) throw new InvalidArgument('invalid option array length')
-    if (o[0] !== 'exec' && o[0] !== 'noexec') throw new InvalidArgument(`invalid option: ${o[0]}`)
-    raw.push(o.length === 1 ? o[0] : `${o[0]}=${o[1]}`)
-  }
-  return raw.join(',')
-}
-
-/** moby's ParseMountSpec for one entry of HostConfig.Mounts. */
-export async function parseMountSpec(m: ApiMount, checkSource = true): Promise<MountPoint> {
-  const type = m.Type ?? ''
-  if (type !== 'bind' && m.BindOptions)
-    throw mountConfigError(type, 'field BindOptions must not be specified')
-  if (type !== 'volume' && m.VolumeOptions)
-    throw mountConfigError(type, 'field VolumeOptions must not be specified')
-  if (type !== 'tmpfs' && m.TmpfsOptions)
-    throw mountConfigError(type, 'field TmpfsOptions must not be specified')
-  const dest = checkTarget(type, m.Target)
-  const rw = m.ReadOnly !== true
-  switch (type) {
-    case 'bind': {
-      const src = m.Source ?? ''
-      if (src === '') throw mountConfigError(type, 'field Source must not be empty')
-      const prop = m.BindOptions?.Propagation
-      if (prop && !PROPAGATION.includes(prop)) {
-        throw mountConfigError(type, `invalid propagation mode: ${prop}`)
-      }
-      if (!src.startsWith('/')) {
-        throw mountConfigError(type, `invalid mount path: '${src}' mount path must be absolute`)
-      }
-      if (checkSource && !m.BindOptions?.CreateMountpoint) {
-        try {
-          await stat(src)
-        } catch (err) {
-          if (errnoCode(err) !== 'ENOENT') throw mountConfigError(type, String(err))
-          throw mountConfigError(type, `bind source path does not exist: ${src}`)
-        }
-      }
-      const mp: MountPoint = {
-        Type: 'bind',
-        Source: clean(src),
-        Destination: dest,
-        Mode: '',
-        RW: rw,
-        Propagation: prop || DEFAULT_PROPAGATION,
-      }
-      if (m.BindOptions?.NonRecursive) mp.nonRecursive = true
-      if (m.BindOptions?.CreateMountpoint) mp.createSource = true
-      return mp
-    }
-    case 'volume': {
-      const sub = m.VolumeOptions?.Subpath
-      if (sub) {
-        if (!m.Source)
-          throw mountConfigError(type, 'must not set Subpath when using anonymous volumes')
-        throw mountConfigError(type, 'subpath is not supported by berth')
-      }
-      const mp: MountPoint = {
-        Type: 'volume',
-        Source: '',
-        Destination: dest,
-        Driver: m.VolumeOptions?.DriverConfig?.Name || '',
-        Mode: '',
-        RW: rw,
-        Propagation: '',
-        copyData: m.VolumeOptions?.NoCopy !== true,
-      }
-      if (m.Source) mp.Name = m.Source
-      return mp
-    }
-    case 'tmpfs': {
-      if (m.Source) throw mountConfigError(type, 'field Source must not be specified')
-      return {
-        Type: 'tmpfs',
-        Source: '',
-        Destination: dest,
-        Mode: '',
-        RW: rw,
-        Propagation: '',
-        tmpfsData: tmpfsData(m.TmpfsOptions, !rw),
-      }
-    }
-    default:
-      throw mountConfigError(type, 'mount type unknown')
-  }
-}
-
-/** moby's ParseMountRaw for one entry of HostConfig.Binds (`src:dst[:mode]` or `dst`). */
-export async function parseBind(raw: string): Promise<MountPoint> {
-  const arr = splitN(raw, ':', 4)
-  if (arr[0] === '') throw new InvalidArgument(invalidSpec(raw))
-  let source = ''
-  let target: string
-  let mode = ''
-  switch (arr.length) {
-    case 1:
-      target = arr[0] as string
-      break
-    case 2:
-      if (validMountMode(arr[1] as string)) throw new InvalidArgument(invalidSpec(raw))
-      source = arr[0] as string
-      target = arr[1] as string
-      break
-    case 3:
-      source = arr[0] as string
-      target = arr[1] as string
-      mode = arr[2] as string
-      break
-    default:
-      throw new InvalidArgument(invalidSpec(raw))
-  }
-  if (!validMountMode(mode)) throw new InvalidArgument(`invalid mode: ${mode}`)
-  const type = source.startsWith('/') ? 'bind' : 'volume'
-  const nocopy = mode.split(',').includes('nocopy')
-  const spec: ApiMount = { Type: type, Source: source, Target: target, ReadOnly: !readWrite(mode) }
-  if (nocopy) spec.VolumeOptions = { NoCopy: true }
-  const prop = propagationOf(mode)
-  if (prop) spec.BindOptions = { Propagation: prop }
-  let mp: MountPoint
-  try {
-    mp = await parseMountSpec(spec, false)
-  } catch (err) {
-    throw new InvalidArgument(`${invalidSpec(raw)}: ${(err as Error).message}`, { cause: err })
-  }
-  mp.Mode = mode
-  if (mp.Type === 'bind') mp.createSource = true
-  return mp
-}
-
-/** moby's ParseVolumesFrom: `container[:mode]`. */
-export function parseVolumesFrom(spec: string): { id: string; mode: string } {
-  if (spec === '') throw new InvalidArgument('volumes-from specification cannot be an empty string')
-  const colon = spec.indexOf(':')
-  const id = colon < 0 ? spec : spec.slice(0, colon)
-  const mode = colon < 0 ? '' : spec.slice(colon + 1)
-  if (mode === '') return { id, mode: 'rw' }
-  const opts = mode.split(',')
-  if (!validMountMode(mode) || propagationOf(mode) || opts.includes('nocopy')) {
-    throw new InvalidArgument(`invalid mode: ${mode}`)
-  }
-  return { id, mode }
-}
-
-/** Sorted so that a mount never hides one beneath it (moby's sortMounts: fewer parts first). */
-function depth(p: string): number {
-  return posix.normalize(p).split('/').length - 1
-}
-
-/** merged tmpfs options, later ones winning (moby's mount.MergeTmpfsOptions). */
-export function mergeTmpfsOptions(options: string[]): string[] {
-  const out: string[] = []
-  const seen = new Set<string>()
-  for (let i = options.length - 1; i >= 0; i--) {
-    const o = options[i] as string
-    if (o === 'defaults') continue
-    const eq = o.indexOf('=')
-    const key = eq >= 0 ? `=${o.slice(0, eq)}` : o.replace(/^no/, '')
-    if (seen.has(key)) continue
-    seen.add(key)
-    out.unshift(o)
-  }
-  return out
-}
-
-/** The OCI mounts of a container's user mounts followed by the /etc files it does not cover. */
-export function combineMounts(user: Mount[], etc: Mount[]): Mount[] {
-  const dests = new Set(user.map((m) => m.destination))
-  return [...user, ...etc.filter((m) => !dests.has(m.destination))]
-}
-
-/** Sets the rootfs propagation a shared or slave bind needs (moby's withMounts). */
-export function withMountPropagation<T extends object>(spec: T, c: Container): T {
-  const props = (c.mountPoints ?? []).filter((m) => m.Type === 'bind').map((m) => m.Propagation)
-  let root: string | undefined
-  if (props.some((p) => p === 'shared' || p === 'rshared')) root = 'shared'
-  else if (props.some((p) => p === 'slave' || p === 'rslave')) root = 'rslave'
-  if (root === undefined) return spec
-  const linux = (spec as { linux?: Record<string, unknown> }).linux
-  if (linux) linux.rootfsPropagation = root
-  return spec
-}
+export {
+  mergeTmpfsOptions,
+  parseBind,
+  parseMountSpec,
+  parseVolumesFrom,
+  rootfsPropagation,
+  tmpfsData,
+  validMountMode,
+  withMountPropagation,
+  type ApiMount,
+} from './mountspec.ts'
+export { combineMounts } from '../task/spec.ts'
 
 export interface MountsDeps {
   volumes?: VolumeStore

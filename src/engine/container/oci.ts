@@ -1,6 +1,8 @@
 // A container's Config and HostConfig as the runtime's SpecInput (moby's daemon/oci_linux.go),
 // and the create-time checks of HostConfig with Docker's words (daemon/daemon_unix.go). Pure:
 // the host's facts and the resolved devices and groups come in through the context.
+import { consoleSizeOf } from './console.ts'
+import { rootfsPropagation } from './mounts.ts'
 import { parseSignal } from './signals.ts'
 import { Internal, InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
@@ -9,6 +11,8 @@ import type { HostFacts } from '../runtime/host.ts'
 import { parseSeccompProfile, resolveSeccompProfile } from '../runtime/seccomp.ts'
 import { DEFAULT_CAPABILITIES, DEFAULT_SHM_SIZE } from '../runtime/spec.ts'
 import type { DeviceNode, SpecInput, SpecResources, User } from '../runtime/types.ts'
+import { taskSpecInput } from '../task/spec.ts'
+import type { Confinement } from '../task/types.ts'
 import type { Container, ContainerConfig, HostConfig } from './types.ts'
 
 /** What specInputFor needs besides the container: resolved by the caller (I/O). */
@@ -366,8 +370,15 @@ export function processArgs(c: Container): string[] {
   return c.hostConfig.Init === true ? [INIT_PATH, '--', ...args] : args
 }
 
-/** The runtime's input for one container (moby's createSpec, for what berth supports). */
-export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
+/**
+ * The container's confinement from its HostConfig (moby's createSpec, for what berth
+ * supports), and the mounts HostConfig asks for that need nothing from the root filesystem:
+ * --init's binary and --tmpfs. Pure: the host's facts come in.
+ */
+export function containerConfinement(
+  c: Container,
+  host: HostFacts,
+): { confinement: Confinement; mounts: Mount[] } {
   const hc = c.hostConfig
   const privileged = hc.Privileged === true
   const sec = parseSecurityOpts(strs(hc, 'SecurityOpt'))
@@ -376,19 +387,19 @@ export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
     strs(hc, 'CapAdd'),
     strs(hc, 'CapDrop'),
     privileged,
-    ctx.host.capabilities,
+    host.capabilities,
   )
 
-  const mounts: Mount[] = [...ctx.mounts]
+  const mounts: Mount[] = []
   if (hc.Init === true) {
-    if (ctx.host.initPath === undefined) {
+    if (host.initPath === undefined) {
       throw new InvalidArgument(
         'no init binary on the host for --init: install tini (tini-static) or catatonit',
       )
     }
     mounts.push({
       type: 'bind',
-      source: ctx.host.initPath,
+      source: host.initPath,
       destination: INIT_PATH,
       options: ['bind', 'ro'],
     })
@@ -397,22 +408,8 @@ export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
     mounts.push({ type: 'tmpfs', source: 'tmpfs', destination: dest, options: tmpfsOptions(data) })
   }
 
-  const gids = [...ctx.user.additionalGids]
-  for (const g of ctx.groups ?? []) if (!gids.includes(g)) gids.push(g)
-
-  const input: SpecInput = {
-    id: c.id,
-    rootfs: ctx.rootfs,
+  const confinement: Confinement = {
     readonlyRootfs: hc.ReadonlyRootfs === true,
-    hostname: c.config.Hostname ?? c.id.slice(0, 12),
-    process: {
-      args: processArgs(c),
-      env: ctx.env,
-      cwd: ctx.cwd,
-      user: { ...ctx.user, additionalGids: gids },
-      terminal: c.config.Tty === true,
-    },
-    mounts,
     security: {
       privileged,
       capabilities: caps,
@@ -421,21 +418,53 @@ export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
     },
   }
   const resources = resourcesFor(hc)
-  if (resources) input.resources = resources
-  if (ctx.devices.length > 0) input.devices = ctx.devices
-  if (num(hc, 'ShmSize') > 0) input.shmSize = num(hc, 'ShmSize')
+  if (resources) confinement.resources = resources
+  if (num(hc, 'ShmSize') > 0) confinement.shmSize = num(hc, 'ShmSize')
   const sysctls = record(hc, 'Sysctls')
-  if (Object.keys(sysctls).length > 0) input.sysctls = sysctls
+  if (Object.keys(sysctls).length > 0) confinement.sysctls = sysctls
   const rl = ulimits(hc)
   if (rl.length > 0) {
-    input.rlimits = rl.map((u) => ({
+    confinement.rlimits = rl.map((u) => ({
       type: `RLIMIT_${u.Name.toUpperCase()}`,
       soft: u.Soft,
       hard: u.Hard,
     }))
   }
-  if (num(hc, 'OomScoreAdj') !== 0) input.oomScoreAdj = num(hc, 'OomScoreAdj')
-  return input
+  if (num(hc, 'OomScoreAdj') !== 0) confinement.oomScoreAdj = num(hc, 'OomScoreAdj')
+  return { confinement, mounts }
+}
+
+/** The container's hostname (the one chosen at create). */
+export function hostnameOf(c: Container): string {
+  return c.config.Hostname ?? c.id.slice(0, 12)
+}
+
+/**
+ * The runtime's input for one container, as the task runner makes it: the container's
+ * process, its confinement and mounts, what was resolved in its root filesystem (user,
+ * groups, devices, mount points) and its network.
+ */
+export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
+  const { confinement, mounts } = containerConfinement(c, ctx.host)
+  return taskSpecInput(
+    {
+      id: c.id,
+      hostname: hostnameOf(c),
+      process: {
+        args: processArgs(c),
+        env: ctx.env,
+        cwd: ctx.cwd,
+        user: c.config.User ?? '',
+        terminal: c.config.Tty === true,
+        consoleSize: consoleSizeOf(c),
+      },
+      mounts: [...ctx.mounts, ...mounts],
+      network: {},
+      confinement: { ...confinement, devices: ctx.devices },
+      rootfsPropagation: rootfsPropagation(c.mountPoints ?? []),
+    },
+    { rootfs: ctx.rootfs, user: ctx.user, adds: { additionalGids: ctx.groups ?? [] } },
+  )
 }
 
 /** --group-add entries as gids: numbers, or names looked up in the container's /etc/group. */

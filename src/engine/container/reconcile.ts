@@ -7,27 +7,31 @@
 import { readMountInfo } from '../layer/mount.ts'
 import { cgroupDirs, readCgroupFile } from './cgroup.ts'
 import type { LayerStore } from '../layer/types.ts'
+import type { Logger } from '../logger.ts'
 import type { ExitStatus, Runtime } from '../runtime/types.ts'
+import { ZERO_TIME, type Move } from './state.ts'
 import type { ContainerStore } from './store.ts'
 import type { Container } from './types.ts'
-
-export interface ReconcileLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void
-  info(msg: string, fields?: Record<string, unknown>): void
-  warn(msg: string, fields?: Record<string, unknown>): void
-}
 
 /** What reconciliation needs of the container service (its private steps, bound). */
 export interface ReconcileHost {
   store: ContainerStore
   runtime: Runtime
   layers: LayerStore
-  logger: ReconcileLogger
+  logger: Logger
+  /** The container's cgroup as created. */
+  cgroupsPath(id: string): string
   rootfs(id: string): string
   unmount(target: string): Promise<void>
+  /** Kills and deletes whatever the runtime still runs for id, and forgets its files. */
+  discard(id: string): Promise<void>
+  /** The container's state machine (state.ts). */
+  transition(c: Container, m: Move): Promise<void>
+  /** Tells the network which containers still run, so it can let go of the others. */
+  networks(running: Container[], all: Container[]): Promise<void>
   /** Follows a running container's exit again. */
   follow(id: string): void
-  /** Records an exit and applies the restart policy and --rm (the service's exit handling). */
+  /** Handles an exit already recorded: --rm, the task's teardown, the restart policy. */
   finishExit(id: string, status: ExitStatus): Promise<void>
   /** Starts a container that its restart policy brings back at daemon start. */
   startOnBoot(c: Container): Promise<void>
@@ -45,7 +49,6 @@ interface Probe {
   hasRW: boolean
 }
 
-const ZERO_TIME = '0001-01-01T00:00:00Z'
 const BACKGROUND_CONCURRENCY = 4
 
 /**
@@ -62,7 +65,7 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
   const probes: Probe[] = await Promise.all(
     containers.map(async (c) => {
       const [exit, alive] = await Promise.all([
-        runtime.exitStatus(c.id).catch(() => undefined),
+        runtime.exitStatus(c.id),
         runtime.monitorAlive(c.id),
       ])
       return { c, exit, alive, mounted: mounts.has(h.rootfs(c.id)), hasRW: rwIds.has(c.id) }
@@ -70,6 +73,19 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
   )
 
   const jobs: (() => Promise<void>)[] = []
+  // State changes found here are written before init() returns, all at once.
+  const moves: Promise<void>[] = []
+  const move = (c: Container, m: Move): void => {
+    moves.push(
+      h.transition(c, m).catch((err: unknown) => {
+        logger.warn('reconcile: cannot record a container state', {
+          id: c.id,
+          move: m.kind,
+          error: String(err),
+        })
+      }),
+    )
+  }
   for (const p of probes) {
     const { c } = p
     if (!p.hasRW) {
@@ -85,9 +101,7 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
     }
     if (c.state.Running) {
       if (p.alive && !p.exit) {
-        if (c.state.Restarting) {
-          c.state = { ...c.state, Restarting: false, Status: 'running' }
-        }
+        if (c.state.Restarting) move(c, { kind: 'reattached' })
         logger.debug('reconcile: container still running; following it', { id: c.id })
         h.follow(c.id)
         // A commit pauses a container and thaws it after; a daemon killed in between must not
@@ -103,6 +117,12 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
           code: status.exitCode,
           finishedAt: status.finishedAt,
         })
+        if (status.error !== undefined) {
+          logger.warn('reconcile: the exit code of a container is unknown', {
+            id: c.id,
+            error: status.error,
+          })
+        }
       } else if (c.state.Restarting) {
         // The daemon went down during a restart back-off: the last run's exit stands.
         status = { exitCode: c.state.ExitCode, finishedAt: c.state.FinishedAt }
@@ -112,19 +132,17 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
         logger.warn('reconcile: container lost its monitor; marking it exited', { id: c.id })
       }
       // Shown as exited at once; the runtime's record goes in the background.
-      c.state = {
-        ...c.state,
-        Status: 'exited',
-        Running: false,
-        Restarting: false,
-        Paused: false,
-        Pid: 0,
-        ExitCode: status.exitCode,
-        FinishedAt: status.finishedAt,
-      }
+      move(c, { kind: 'exited-while-down', exit: status })
       const st = status
       jobs.push(async () => {
-        if (!p.exit) await runtime.delete(c.id, true).catch(() => undefined)
+        if (!p.exit) {
+          await runtime.delete(c.id, true).catch((err: unknown) => {
+            logger.warn('reconcile: cannot delete a container whose monitor is gone', {
+              id: c.id,
+              error: String(err),
+            })
+          })
+        }
         await h.finishExit(c.id, st)
       })
       continue
@@ -155,6 +173,12 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
     }
   }
 
+  await Promise.all(moves)
+  await h.networks(
+    probes.filter((p) => p.alive && !p.exit && p.hasRW && p.c.state.Running).map((p) => p.c),
+    containers,
+  )
+
   // Strays: read-write layers and runtime state with no container record.
   const known = new Set(containers.map((c) => c.id))
   for (const id of rwIds) {
@@ -175,7 +199,7 @@ export async function reconcile(h: ReconcileHost): Promise<{ background: Promise
 }
 
 async function thawIfFrozen(h: ReconcileHost, c: Container): Promise<void> {
-  const dirs = await cgroupDirs(c.state.Pid, `/berth/${c.id}`)
+  const dirs = await cgroupDirs(c.state.Pid, h.cgroupsPath(c.id))
   const frozen =
     dirs.version === 1
       ? (await readCgroupFile(dirs.dir('freezer'), 'freezer.state'))?.trim() === 'FROZEN'
@@ -189,10 +213,9 @@ async function thawIfFrozen(h: ReconcileHost, c: Container): Promise<void> {
 
 /** Kills and deletes a container the runtime holds but the records do not want running. */
 async function killStray(h: ReconcileHost, id: string, what: string): Promise<void> {
-  await h.runtime.delete(id, true).catch((err: unknown) => {
+  await h.discard(id).catch((err: unknown) => {
     h.logger.warn(`reconcile: could not delete ${what}`, { id, error: String(err) })
   })
-  await h.runtime.cleanup(id)
   await h.unmount(h.rootfs(id)).catch(() => undefined)
 }
 

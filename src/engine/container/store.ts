@@ -4,7 +4,9 @@ import { join } from 'node:path'
 import type { Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
 import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
-import type { Container, ContainerConfig, ContainerState, HostConfig } from './types.ts'
+import { emptyState } from './state.ts'
+import type { EndpointSettings } from '../network/types.ts'
+import type { Container, ContainerConfig, ContainerState, HostConfig, MountPoint } from './types.ts'
 
 /** Written once at create. */
 interface ConfigRecord {
@@ -16,6 +18,8 @@ interface ConfigRecord {
   hostConfig: HostConfig
   image: Digest
   imageRef: string
+  mountPoints?: MountPoint[]
+  endpoints?: Record<string, Partial<EndpointSettings>>
 }
 
 /** Rewritten atomically on every transition. */
@@ -24,22 +28,6 @@ interface StateRecord {
   state: ContainerState
   restartCount: number
   manuallyStopped?: boolean
-}
-
-export function emptyState(): ContainerState {
-  return {
-    Status: 'created',
-    Running: false,
-    Paused: false,
-    Restarting: false,
-    OOMKilled: false,
-    Dead: false,
-    Pid: 0,
-    ExitCode: 0,
-    Error: '',
-    StartedAt: '0001-01-01T00:00:00Z',
-    FinishedAt: '0001-01-01T00:00:00Z',
-  }
 }
 
 /**
@@ -125,16 +113,36 @@ export class ContainerStore {
     return this.byName.has(name)
   }
 
+  /** The directory a new container's record is made in, before it is whole. */
+  draftDir(id: string): string {
+    return join(this.dir, `.tmp-${id}`)
+  }
+
   /**
-   * Writes a new container's records. `prepare` may put more files into the new directory
-   * (hostname, hosts, resolv.conf) before it becomes visible.
+   * Starts a new container's record: its directory, not yet visible. Whatever goes beside the
+   * records (hostname, hosts, resolv.conf) may be written there before create() makes it whole.
+   */
+  async draft(id: string): Promise<string> {
+    const tmp = this.draftDir(id)
+    await mkdir(tmp, { mode: 0o700 })
+    return tmp
+  }
+
+  /** Forgets a record that was drafted and not created. */
+  async discardDraft(id: string): Promise<void> {
+    await rm(this.draftDir(id), { recursive: true, force: true })
+  }
+
+  /**
+   * Writes a new container's records into its draft (made now when there is none), lets
+   * `prepare` put more into it, and makes it the container's directory in one rename.
    */
   async create(
     c: Omit<Container, 'logPath' | 'state' | 'restartCount'>,
     prepare: (dir: string) => Promise<void>,
   ): Promise<Container> {
-    const tmp = join(this.dir, `.tmp-${c.id}`)
-    await mkdir(tmp, { mode: 0o700 })
+    const tmp = this.draftDir(c.id)
+    await mkdir(tmp, { recursive: true, mode: 0o700 })
     try {
       const { name, ...cfg } = c
       await writeJsonAtomic(join(tmp, 'config.json'), cfg satisfies ConfigRecord)
@@ -152,10 +160,11 @@ export class ContainerStore {
     }
   }
 
-  async saveState(c: Container): Promise<void> {
+  /** Writes the container's state record (its state, or the one given), atomically. */
+  async saveState(c: Container, state: ContainerState = c.state): Promise<void> {
     const st: StateRecord = {
       name: c.name,
-      state: c.state,
+      state,
       restartCount: c.restartCount,
       manuallyStopped: c.manuallyStopped === true,
     }

@@ -1,4 +1,5 @@
 import type { Digest } from '../digest.ts'
+import type { EndpointSettings, NetworkSettings } from '../network/types.ts'
 import type { LogEntry, LogReadOptions, OutputChunk } from '../runtime/types.ts'
 
 /** Docker's container config (the create request's body, less HostConfig and NetworkingConfig). */
@@ -76,6 +77,8 @@ export interface Container {
   mountPoints?: MountPoint[]
   /** Docker's HasBeenManuallyStopped: a stop or kill by a user (unless-stopped stays down). */
   manuallyStopped?: boolean
+  /** NetworkingConfig.EndpointsConfig from the create request, for the network seam. */
+  endpoints?: Record<string, Partial<EndpointSettings>>
 }
 
 export interface ContainerReader {
@@ -111,6 +114,8 @@ export interface ContainerApi extends ContainerReader {
   stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void>
   remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void>
   sizes(ref: string): Promise<{ rw: number; rootfs: number }>
+  /** inspect's NetworkSettings (and `ps`'s networks), from the container's network manager. */
+  networkSettings(ref: string): Promise<NetworkSettings>
 }
 
 /** Docker's ExecConfig: the body of POST /containers/{id}/exec. */

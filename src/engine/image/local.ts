@@ -1,13 +1,12 @@
 // The image store: images keyed by config digest, their config blobs in the content store, one
-// metadata record per image and one references file, both written atomically.
-import { mkdir, readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+// metadata record per image and one references file, both written atomically (records.ts).
+// Removal is delete.ts; save, load and import are save.ts, load.ts and import.ts, which reach
+// the store only through its public interfaces.
 import type { Readable } from 'node:stream'
 import type { BlobStore } from '../content/types.ts'
-import { hex, isDigest, shortId, type Digest } from '../digest.ts'
+import { hex, isDigest, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, isBerthError, NotFound } from '../errors.ts'
-import { readJson, writeJsonAtomic } from '../fsutil.ts'
-import { faultPoint } from '../fault.ts'
+import type { EventSink } from '../events/types.ts'
 import type { LayerStore } from '../layer/types.ts'
 import {
   familiarName,
@@ -16,102 +15,57 @@ import {
   tagNameOnly,
   type Reference,
 } from '../reference/reference.ts'
-import { importRootfs, loadArchive, saveArchive } from './archive.ts'
+import { pruneImages, removeImage, type RemovalState } from './delete.ts'
+import { emitImageEvent, emitImagePrune } from './events.ts'
+import { importRootfs } from './import.ts'
+import { LayerIngester } from './ingest.ts'
+import { loadArchive } from './load.ts'
+import { hostPlatform, type Platform } from './manifest.ts'
+import { FileImageMetadata, type ImageMetadataStore, type ImageRecord } from './records.ts'
+import { saveArchive } from './save.ts'
+import { parseTag } from './tags.ts'
 import type {
   DeleteResponseItem,
   Image,
   ImageConfig,
   ImageStore,
   ImageUsage,
-  LayerDescriptor,
+  LayerIngest,
+  NewImageInput,
   ProgressSink,
 } from './types.ts'
 
-export interface Platform {
-  os: string
-  architecture: string
-  variant?: string
-}
+export type { ImageRecord } from './records.ts'
 
-export interface LocalImageStoreOptions {
-  /** e.g. <dataRoot>/images */
-  dir: string
+interface StoreDeps {
   blobs: BlobStore
   layers: LayerStore
   usage: ImageUsage
+  /** The platform images are chosen for (load of a multi-platform archive, import's default). */
   platform?: Platform
+  /** How layers come in; by default one over `blobs` and `layers`. */
+  ingest?: LayerIngest
+  /** Where the image events go (tag, untag, delete, prune, load, save, import). */
+  events?: EventSink
 }
 
-/** A layer as recorded: the descriptor plus the size of its uncompressed tar once known. */
-export interface StoredLayer extends LayerDescriptor {
-  diffSize?: number
-}
-
-export interface ImageRecord {
-  id: Digest
-  layers: StoredLayer[]
-  parent?: Digest
-  addedAt: string
-  repoDigests: string[]
-}
+/** Records on disk under `dir` (e.g. <dataRoot>/images), or wherever `metadata` keeps them. */
+export type LocalImageStoreOptions = StoreDeps &
+  ({ dir: string } | { metadata: ImageMetadataStore })
 
 interface Entry {
   record: ImageRecord
   config: ImageConfig
 }
 
-/** An image made from an archive or import, before it is recorded. */
-export interface NewImage {
-  configDigest: Digest
-  layers: StoredLayer[]
-  tags: Reference[]
-}
-
-/** What save needs of one image. */
-export interface SaveItem {
-  record: ImageRecord
-  configBytes: Buffer
-  tags: Reference[]
-}
-
-const GOARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loong64: 'loong64',
-}
-
-export function hostPlatform(): Platform {
-  const p: Platform = { os: 'linux', architecture: GOARCH[process.arch] ?? process.arch }
-  if (process.arch === 'arm') p.variant = 'v7'
-  return p
-}
-
-interface DeleteConflict {
-  hard: boolean
-  used: boolean
-  message: string
-}
-
-const CONFLICT_CHILD = 1
-const CONFLICT_RUNNING = 2
-const CONFLICT_REFERENCE = 4
-const CONFLICT_STOPPED = 8
-const CONFLICT_HARD = CONFLICT_CHILD | CONFLICT_RUNNING
-const CONFLICT_SOFT = CONFLICT_REFERENCE | CONFLICT_STOPPED
-
 export class LocalImageStore implements ImageStore {
-  readonly dir: string
   readonly blobs: BlobStore
   readonly layers: LayerStore
   readonly platform: Platform
+  readonly ingest: LayerIngest
   private readonly usage: ImageUsage
-  private readonly recordDir: string
-  private readonly refsFile: string
+  private readonly events: EventSink | undefined
+  private readonly meta: ImageMetadataStore
   private images = new Map<Digest, Entry>()
   /** familiar tagged reference ("busybox:latest") → image ID */
   private refs = new Map<string, Digest>()
@@ -119,27 +73,20 @@ export class LocalImageStore implements ImageStore {
   private queue: Promise<unknown> = Promise.resolve()
 
   constructor(opts: LocalImageStoreOptions) {
-    this.dir = opts.dir
     this.blobs = opts.blobs
     this.layers = opts.layers
     this.usage = opts.usage
+    this.events = opts.events
     this.platform = opts.platform ?? hostPlatform()
-    this.recordDir = join(opts.dir, 'metadata')
-    this.refsFile = join(opts.dir, 'references.json')
+    this.ingest = opts.ingest ?? new LayerIngester({ blobs: opts.blobs, layers: opts.layers })
+    this.meta = 'metadata' in opts ? opts.metadata : new FileImageMetadata(opts.dir)
   }
 
-  /** Reads the records and references from disk. Call once, after the blob store's init(). */
+  /** Reads the records and references. Call once, after the blob store's init(). */
   async init(): Promise<void> {
-    await mkdir(this.recordDir, { recursive: true })
+    const stored = await this.meta.read()
     const images = new Map<Digest, Entry>()
-    for (const name of await readdir(this.recordDir)) {
-      if (!/^[a-f0-9]{64}\.json$/.test(name)) {
-        // A temporary file left by a crash during writeJsonAtomic.
-        if (name.startsWith('.tmp-')) await rm(join(this.recordDir, name), { force: true })
-        continue
-      }
-      const record = await readJson<ImageRecord>(join(this.recordDir, name))
-      if (!record || !isDigest(record.id)) continue
+    for (const record of stored.records) {
       let config: ImageConfig
       try {
         config = JSON.parse((await this.blobs.readAll(record.id)).toString('utf8')) as ImageConfig
@@ -148,9 +95,8 @@ export class LocalImageStore implements ImageStore {
       }
       images.set(record.id, { record, config })
     }
-    const stored = (await readJson<{ refs: Record<string, string> }>(this.refsFile))?.refs ?? {}
     const refs = new Map<string, Digest>()
-    for (const [k, v] of Object.entries(stored)) {
+    for (const [k, v] of Object.entries(stored.refs)) {
       if (isDigest(v) && images.has(v)) refs.set(k, v)
     }
     this.images = images
@@ -247,6 +193,7 @@ export class LocalImageStore implements ImageStore {
         blob: l.blob,
         mediaType: l.mediaType,
         blobSize: l.blobSize,
+        ...(l.diffSize !== undefined ? { diffSize: l.diffSize } : {}),
       })),
       repoTags: this.tagsOf(e.record.id),
       repoDigests: [...e.record.repoDigests],
@@ -259,32 +206,14 @@ export class LocalImageStore implements ImageStore {
 
   // ---- writing
 
-  private async writeRecord(r: ImageRecord): Promise<void> {
-    await writeJsonAtomic(join(this.recordDir, `${hex(r.id)}.json`), r)
-  }
-
   private async writeRefs(): Promise<void> {
     const refs: Record<string, string> = {}
     for (const [k, v] of [...this.refs].sort(([a], [b]) => (a < b ? -1 : 1))) refs[k] = v
-    await writeJsonAtomic(this.refsFile, { refs })
+    await this.meta.writeRefs(refs)
   }
 
-  private static parseTag(s: string): Reference {
-    const ref = parseNamed(s)
-    if (ref.digest !== undefined)
-      throw new InvalidArgument('refusing to create a tag with a digest reference')
-    return tagNameOnly(ref)
-  }
-
-  async create(input: {
-    config: ImageConfig
-    layers: LayerDescriptor[]
-    tags?: string[]
-    parent?: Digest
-    repoDigests?: string[]
-    configDigest?: Digest
-  }): Promise<Image> {
-    const tags = (input.tags ?? []).map((t) => LocalImageStore.parseTag(t))
+  async create(input: NewImageInput): Promise<Image> {
+    const tags = (input.tags ?? []).map((t) => parseTag(t))
     const repoDigests = (input.repoDigests ?? []).map((r) => {
       const ref = parseNamed(r)
       if (ref.digest === undefined) throw new InvalidArgument(`not a digest reference: ${r}`)
@@ -306,81 +235,58 @@ export class LocalImageStore implements ImageStore {
       throw new InvalidArgument('image config rootfs.diff_ids does not match the layers given')
     }
     return this.lock(async () => {
-      await this.record(
-        { configDigest: id, layers: input.layers, tags },
-        config,
-        input.parent,
-        repoDigests,
-      )
+      const old = this.images.get(id)
+      const record: ImageRecord = old
+        ? { ...old.record, repoDigests: [...new Set([...old.record.repoDigests, ...repoDigests])] }
+        : {
+            id,
+            layers: input.layers.map((l) => ({ ...l })),
+            addedAt: new Date().toISOString(),
+            repoDigests,
+          }
+      if (!old && input.parent && this.images.has(input.parent)) record.parent = input.parent
+      await this.meta.writeRecord(record)
+      this.images.set(id, { record, config })
+      if (tags.length > 0) {
+        for (const t of tags) this.refs.set(t.familiar, id)
+        await this.writeRefs()
+      }
       return this.toImage(this.images.get(id)!)
-    })
-  }
-
-  /** Records (or merges into) an image and moves its tags; caller holds the lock. */
-  private async record(
-    n: NewImage,
-    config: ImageConfig,
-    parent?: Digest,
-    repoDigests: string[] = [],
-    progress?: ProgressSink,
-  ): Promise<void> {
-    const old = this.images.get(n.configDigest)
-    const record: ImageRecord = old
-      ? { ...old.record, repoDigests: [...new Set([...old.record.repoDigests, ...repoDigests])] }
-      : { id: n.configDigest, layers: n.layers, addedAt: new Date().toISOString(), repoDigests }
-    if (!old && parent && this.images.has(parent)) record.parent = parent
-    await this.writeRecord(record)
-    this.images.set(record.id, { record, config })
-    if (n.tags.length > 0) {
-      for (const t of n.tags) {
-        const prev = this.refs.get(t.familiar)
-        if (prev !== undefined && prev !== record.id) {
-          progress?.({
-            stream: `The image ${t.familiar} already exists, renaming the old one with ID ${prev} to empty string\n`,
-          })
-        }
-        this.refs.set(t.familiar, record.id)
-      }
-      await this.writeRefs()
-    }
-  }
-
-  /** Records images built by load; emits Docker's load messages. */
-  async recordLoaded(items: NewImage[], progress?: ProgressSink): Promise<string[]> {
-    const configs: ImageConfig[] = []
-    for (const n of items)
-      configs.push(
-        JSON.parse((await this.blobs.readAll(n.configDigest)).toString('utf8')) as ImageConfig,
-      )
-    return this.lock(async () => {
-      const loaded: string[] = []
-      for (const [i, n] of items.entries()) {
-        await this.record(n, configs[i], undefined, [], progress)
-        faultPoint('load.mid-record')
-        if (n.tags.length === 0) {
-          progress?.({ stream: `Loaded image ID: ${n.configDigest}\n` })
-          loaded.push(n.configDigest)
-        }
-        for (const t of n.tags) {
-          progress?.({ stream: `Loaded image: ${t.familiar}\n` })
-          loaded.push(t.familiar)
-        }
-      }
-      return loaded
     })
   }
 
   async tag(source: string, target: string): Promise<void> {
     const e = this.resolveEntry(source)
-    const t = LocalImageStore.parseTag(target)
+    const t = parseTag(target)
     await this.lock(async () => {
       if (!this.images.has(e.record.id)) throw new NotFound(`No such image: ${source}`)
       this.refs.set(t.familiar, e.record.id)
       await this.writeRefs()
     })
+    emitImageEvent(this.events, 'tag', e.record.id, t.familiar, e)
   }
 
   // ---- removing
+
+  /** The store's state as removal sees it; only used under the lock. */
+  private removal(): RemovalState {
+    return {
+      resolveId: (ref) => this.resolveEntry(ref).record.id,
+      has: (id) => this.images.has(id),
+      repoRefs: (id) => this.repoRefs(id),
+      dropRef: (id, ref) => this.dropRef(id, ref),
+      children: (id) => this.children(id),
+      parent: (id) => this.images.get(id)?.record.parent,
+      containersUsing: (id) => this.usage.containersUsing(id),
+      deleteImage: (id, acc) => this.deleteImage(id, acc),
+      entries: () =>
+        [...this.images.values()].map((e) => ({
+          id: e.record.id,
+          ...(e.config.created ? { created: e.config.created } : {}),
+          labels: e.config.config?.Labels ?? {},
+        })),
+    }
+  }
 
   /** Tag and digest references of an image, as parsed references. */
   private repoRefs(id: Digest): Reference[] {
@@ -390,15 +296,16 @@ export class LocalImageStore implements ImageStore {
   }
 
   private async dropRef(id: Digest, ref: Reference): Promise<void> {
+    const e = this.images.get(id)
     if (ref.digest !== undefined) {
-      const e = this.images.get(id)
       if (!e) return
       const s = `${familiarName(ref)}@${ref.digest}`
       e.record = { ...e.record, repoDigests: e.record.repoDigests.filter((d) => d !== s) }
-      await this.writeRecord(e.record)
+      await this.meta.writeRecord(e.record)
     } else {
       this.refs.delete(tagNameOnly(ref).familiar)
     }
+    emitImageEvent(this.events, 'untag', id, id, e)
   }
 
   private children(id: Digest): Digest[] {
@@ -407,163 +314,19 @@ export class LocalImageStore implements ImageStore {
     return out
   }
 
-  private isDangling(id: Digest): boolean {
-    return this.repoRefs(id).length === 0 && this.children(id).length === 0
-  }
-
-  private async checkConflict(id: Digest, mask: number): Promise<DeleteConflict | undefined> {
-    if (mask & CONFLICT_CHILD && this.children(id).length > 0) {
-      return { hard: true, used: false, message: 'image has dependent child images' }
-    }
-    const ctrs =
-      mask & (CONFLICT_RUNNING | CONFLICT_STOPPED) ? await this.usage.containersUsing(id) : []
-    if (mask & CONFLICT_RUNNING) {
-      const c = ctrs.find((c) => c.running)
-      if (c)
-        return {
-          hard: true,
-          used: true,
-          message: `image is being used by running container ${shortId(c.id)}`,
-        }
-    }
-    if (mask & CONFLICT_REFERENCE && this.repoRefs(id).length > 0) {
-      return { hard: false, used: false, message: 'image is referenced in multiple repositories' }
-    }
-    if (mask & CONFLICT_STOPPED) {
-      const c = ctrs.find((c) => !c.running)
-      if (c)
-        return {
-          hard: false,
-          used: true,
-          message: `image is being used by stopped container ${shortId(c.id)}`,
-        }
-    }
-    return undefined
-  }
-
-  private static conflictError(id: Digest, c: DeleteConflict): Conflict {
-    const force = c.hard ? 'cannot be forced' : 'must be forced'
-    return new Conflict(`conflict: unable to delete ${shortId(id)} (${force}) - ${c.message}`)
-  }
-
-  async remove(
-    ref: string,
-    opts: { force: boolean; noPrune: boolean },
-  ): Promise<DeleteResponseItem[]> {
-    return this.lock(async () => {
-      const refsBefore = new Map(this.refs)
-      try {
-        return await this.removeLocked(ref, opts.force, !opts.noPrune, { reclaimed: 0 })
-      } finally {
-        if (!sameMap(refsBefore, this.refs)) await this.writeRefs()
-      }
-    })
-  }
-
-  /** moby's ImageDelete (daemon/images/image_delete.go); the caller holds the lock. */
-  private async removeLocked(
-    refStr: string,
-    force: boolean,
-    prune: boolean,
-    acc: { reclaimed: number },
-  ): Promise<DeleteResponseItem[]> {
-    const id = this.resolveEntry(refStr).record.id
-    const records: DeleteResponseItem[] = []
-    let removedRepositoryRef = false
-    if (!isImageIdPrefix(id, refStr)) {
-      if (!force && isSingleReference(this.repoRefs(id))) {
-        const ctrs = await this.usage.containersUsing(id)
-        if (ctrs.length > 0) {
-          throw new Conflict(
-            `conflict: unable to remove repository reference "${refStr}" (must force) - container ${shortId(ctrs[0].id)} is using its referenced image ${shortId(id)}`,
-          )
-        }
-      }
-      let parsed = parseNamed(refStr)
-      if (parsed.digest === undefined) parsed = tagNameOnly(parsed)
-      await this.dropRef(id, parsed)
-      records.push({ Untagged: parsed.familiar })
-      let remaining = this.repoRefs(id)
-      if (parsed.digest === undefined) {
-        const sameNameTag = remaining.some((r) => r.digest === undefined && r.name === parsed.name)
-        if (!sameNameTag) {
-          const keep: Reference[] = []
-          for (const r of remaining) {
-            if (r.digest !== undefined && r.name === parsed.name) {
-              await this.dropRef(id, r)
-              records.push({ Untagged: r.familiar })
-            } else keep.push(r)
-          }
-          remaining = keep
-        }
-      }
-      if (remaining.length > 0) return records
-      removedRepositoryRef = true
-    } else {
-      const refs = this.repoRefs(id)
-      if (isSingleReference(refs)) {
-        let mask = CONFLICT_HARD
-        if (!force) mask |= CONFLICT_SOFT & ~CONFLICT_REFERENCE
-        const c = await this.checkConflict(id, mask)
-        if (c) throw LocalImageStore.conflictError(id, c)
-        for (const r of refs) {
-          await this.dropRef(id, r)
-          records.push({ Untagged: r.familiar })
-        }
-      }
-    }
-    await this.deleteHelper(id, records, force, prune, removedRepositoryRef, acc)
-    return records
-  }
-
-  private async deleteHelper(
-    id: Digest,
-    records: DeleteResponseItem[],
-    force: boolean,
-    prune: boolean,
-    quiet: boolean,
-    acc: { reclaimed: number },
-  ): Promise<void> {
-    let mask = CONFLICT_HARD
-    if (!force) mask |= CONFLICT_SOFT
-    const c = await this.checkConflict(id, mask)
-    if (c) {
-      if (quiet && (!this.isDangling(id) || c.used)) return
-      throw LocalImageStore.conflictError(id, c)
-    }
+  /** Drops the record, then the layers and blobs no other image uses. */
+  private async deleteImage(id: Digest, acc: { reclaimed: number }): Promise<void> {
     const e = this.images.get(id)
     if (!e) return
-    const parent = e.record.parent
-    for (const r of this.repoRefs(id)) {
-      await this.dropRef(id, r)
-      records.push({ Untagged: r.familiar })
-    }
-    await this.deleteImage(e, acc)
-    records.push({ Deleted: id })
-    if (!prune || !parent || !this.images.has(parent)) return
-    await this.deleteHelper(parent, records, false, true, true, acc)
-  }
-
-  /** Drops the record, then the layers and blobs no other image uses. */
-  private async deleteImage(e: Entry, acc: { reclaimed: number }): Promise<void> {
-    const id = e.record.id
-    await rm(join(this.recordDir, `${hex(id)}.json`), { force: true })
+    await this.meta.deleteRecord(id)
     this.images.delete(id)
     for (const [k, v] of [...this.refs]) if (v === id) this.refs.delete(k)
-    const usedLayers = new Set<Digest>()
-    const usedBlobs = new Set<Digest>()
-    for (const o of this.images.values()) {
-      usedBlobs.add(o.record.id)
-      for (const l of o.record.layers) {
-        usedLayers.add(l.diffID)
-        usedBlobs.add(l.blob)
-      }
-    }
+    const used = this.usedContent()
     // A forced rmi can leave a stopped container on these layers: keep them for it.
     const inUse = (await this.usage.containersUsing(id)).length > 0
     for (const l of e.record.layers) {
-      if (!inUse && !usedLayers.has(l.diffID)) {
-        usedLayers.add(l.diffID)
+      if (!inUse && !used.layers.has(l.diffID)) {
+        used.layers.add(l.diffID)
         try {
           const size = await this.layerSize(l.diffID)
           await this.layers.delete(l.diffID)
@@ -573,139 +336,47 @@ export class LocalImageStore implements ImageStore {
           // garbage left behind is better than a failed rmi after the record is gone
         }
       }
-      if (!usedBlobs.has(l.blob)) {
-        usedBlobs.add(l.blob)
+      if (!used.blobs.has(l.blob)) {
+        used.blobs.add(l.blob)
         await this.blobs.delete(l.blob).catch(() => undefined)
       }
     }
-    if (!usedBlobs.has(id)) await this.blobs.delete(id).catch(() => undefined)
+    if (!used.blobs.has(id)) await this.blobs.delete(id).catch(() => undefined)
+    emitImageEvent(this.events, 'delete', id, id)
+  }
+
+  async remove(
+    ref: string,
+    opts: { force: boolean; noPrune: boolean },
+  ): Promise<DeleteResponseItem[]> {
+    return this.lock(async () => {
+      const refsBefore = new Map(this.refs)
+      try {
+        return await removeImage(this.removal(), ref, opts.force, !opts.noPrune, {
+          reclaimed: 0,
+        })
+      } finally {
+        if (!sameMap(refsBefore, this.refs)) await this.writeRefs()
+      }
+    })
   }
 
   async prune(opts: {
     all: boolean
     filters: Record<string, string[]>
   }): Promise<{ deleted: DeleteResponseItem[]; spaceReclaimed: number }> {
-    let all = opts.all
-    let until: number | undefined
-    const labels: string[] = []
-    const notLabels: string[] = []
-    for (const [k, vals] of Object.entries(opts.filters)) {
-      switch (k) {
-        case 'dangling':
-          for (const v of vals) {
-            if (!['true', 'false', '1', '0'].includes(v.toLowerCase())) {
-              throw new InvalidArgument(`invalid filter 'dangling=${v}'`)
-            }
-            if (['false', '0'].includes(v.toLowerCase())) all = true
-          }
-          break
-        case 'until':
-          for (const v of vals) until = parseUntil(v)
-          break
-        case 'label':
-          labels.push(...vals)
-          break
-        case 'label!':
-          notLabels.push(...vals)
-          break
-        default:
-          throw new InvalidArgument(`invalid filter '${k}'`)
+    const r = await this.lock(async () => {
+      try {
+        return await pruneImages(this.removal(), opts)
+      } finally {
+        await this.writeRefs()
       }
-    }
-    return this.lock(async () => {
-      const deleted: DeleteResponseItem[] = []
-      const acc = { reclaimed: 0 }
-      const candidates = [...this.images.values()].filter(
-        (e) => all || this.children(e.record.id).length === 0,
-      )
-      for (const e of candidates) {
-        const id = e.record.id
-        if (!this.images.has(id)) continue
-        if (until !== undefined) {
-          const created = e.config.created ? Date.parse(e.config.created) : NaN
-          if (!Number.isNaN(created) && created > until) continue
-        }
-        const lbls = e.config.config?.Labels ?? {}
-        if (!labels.every((l) => matchLabel(lbls, l))) continue
-        if (notLabels.some((l) => matchLabel(lbls, l))) continue
-        if ((await this.usage.containersUsing(id)).length > 0) continue
-        const refs = this.repoRefs(id)
-        const targets: string[] = []
-        if (refs.length > 0) {
-          const hasTag = refs.some((r) => r.digest === undefined)
-          if (all || !hasTag) for (const r of refs) targets.push(r.familiar)
-        } else {
-          targets.push(hex(id))
-        }
-        for (const t of targets) {
-          try {
-            deleted.push(...(await this.removeLocked(t, false, true, acc)))
-          } catch (err) {
-            if (isBerthError(err) && (err.status === 404 || err.status === 409)) continue
-            throw err
-          }
-        }
-      }
-      await this.writeRefs()
-      return { deleted, spaceReclaimed: acc.reclaimed }
     })
+    emitImagePrune(this.events, r.spaceReclaimed)
+    return r
   }
 
-  // ---- archives
-
-  /** Images and the tags to write for `save`; NotFound before anything is written. */
-  async resolveForSave(names: string[]): Promise<SaveItem[]> {
-    const byId = new Map<Digest, Reference[]>()
-    const add = (id: Digest, ref?: Reference) => {
-      const list = byId.get(id) ?? []
-      if (ref && !list.some((r) => r.familiar === ref.familiar)) list.push(ref)
-      byId.set(id, list)
-    }
-    for (const name of names) {
-      const any = parseAnyReference(name)
-      if (any.kind === 'digest') {
-        if (!this.images.has(any.digest)) throw new NotFound(`No such image: ${any.digest}`)
-        add(any.digest)
-        continue
-      }
-      const named = any.ref
-      if (familiarName(named) === 'sha256' || named.digest !== undefined) {
-        add(this.resolveEntry(name).record.id)
-        continue
-      }
-      if (named.tag === undefined) {
-        const tagged = [...this.refs]
-          .filter(([k]) => familiarName(parseNamed(k)) === familiarName(named))
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-        for (const [k, id] of tagged) add(id, parseNamed(k))
-        if (tagged.length === 0) add(this.resolveEntry(name).record.id)
-        continue
-      }
-      const id = this.refs.get(named.familiar)
-      if (id) add(id, named)
-      else add(this.resolveEntry(name).record.id)
-    }
-    const out: SaveItem[] = []
-    for (const [id, tags] of byId) {
-      const e = this.images.get(id)
-      if (!e) throw new NotFound(`No such image: ${id}`)
-      out.push({ record: e.record, configBytes: await this.blobs.readAll(id), tags })
-    }
-    return out
-  }
-
-  /** Remembers uncompressed layer sizes that save had to measure. */
-  async rememberDiffSizes(id: Digest, sizes: Map<Digest, number>): Promise<void> {
-    await this.lock(async () => {
-      const e = this.images.get(id)
-      if (!e) return
-      e.record = {
-        ...e.record,
-        layers: e.record.layers.map((l) => ({ ...l, diffSize: l.diffSize ?? sizes.get(l.diffID) })),
-      }
-      await this.writeRecord(e.record)
-    })
-  }
+  // ---- garbage
 
   /**
    * Removes the blobs and layers that no image records: what an import, load or commit left
@@ -731,8 +402,8 @@ export class LocalImageStore implements ImageStore {
     return { blobs: orphans.length, layers }
   }
 
-  /** Blobs and layers any recorded image uses, for garbage collection after a failed load. */
-  usedContent(): { blobs: Set<Digest>; layers: Set<Digest> } {
+  /** Blobs and layers any recorded image uses. */
+  private usedContent(): { blobs: Set<Digest>; layers: Set<Digest> } {
     const blobs = new Set<Digest>()
     const layers = new Set<Digest>()
     for (const e of this.images.values()) {
@@ -745,18 +416,31 @@ export class LocalImageStore implements ImageStore {
     return { blobs, layers }
   }
 
+  // ---- archives
+
+  private archiveDeps() {
+    return {
+      blobs: this.blobs,
+      layers: this.layers,
+      ingest: this.ingest,
+      images: this as ImageStore,
+      platform: this.platform,
+      ...(this.events ? { events: this.events } : {}),
+    }
+  }
+
   load(
     archive: Readable,
     opts: { signal?: AbortSignal; progress?: ProgressSink },
   ): Promise<{ loaded: string[] }> {
-    return loadArchive(this, archive, opts)
+    return loadArchive(this.archiveDeps(), archive, opts)
   }
 
   save(refs: string[], opts: { signal?: AbortSignal }): Promise<Readable> {
-    return saveArchive(this, refs, opts)
+    return saveArchive(this.archiveDeps(), refs, opts)
   }
 
-  async importRootfs(
+  importRootfs(
     tar: Readable,
     opts: {
       changes: string[]
@@ -766,10 +450,7 @@ export class LocalImageStore implements ImageStore {
       signal?: AbortSignal
     },
   ): Promise<Image> {
-    const tag = opts.tag ? LocalImageStore.parseTag(opts.tag) : undefined
-    const made = await importRootfs(this, tar, opts)
-    await this.lock(() => this.record({ ...made, tags: tag ? [tag] : [] }, made.config))
-    return this.toImage(this.images.get(made.configDigest)!)
+    return importRootfs(this.archiveDeps(), tar, opts)
   }
 }
 
@@ -777,54 +458,4 @@ function sameMap(a: Map<string, Digest>, b: Map<string, Digest>): boolean {
   if (a.size !== b.size) return false
   for (const [k, v] of a) if (b.get(k) !== v) return false
   return true
-}
-
-/** moby's isImageIDPrefix: the reference names the image by (a prefix of) its ID. */
-function isImageIdPrefix(id: Digest, s: string): boolean {
-  return id.startsWith(s) || hex(id).startsWith(s)
-}
-
-/** moby's isSingleReference: one tag, alone or with digests of the same repository. */
-function isSingleReference(refs: Reference[]): boolean {
-  if (refs.length <= 1) return refs.length === 1
-  let single: Reference | undefined
-  const canonical = new Set<string>()
-  for (const r of refs) {
-    if (r.digest !== undefined) canonical.add(r.name)
-    else if (single === undefined) single = r
-    else return false
-  }
-  single ??= refs[0]
-  return canonical.size === 1 && canonical.has(single.name)
-}
-
-function matchLabel(labels: Record<string, string>, filter: string): boolean {
-  const eq = filter.indexOf('=')
-  if (eq < 0) return Object.hasOwn(labels, filter)
-  return labels[filter.slice(0, eq)] === filter.slice(eq + 1)
-}
-
-/** Docker's `until` filter value: RFC 3339 time, Unix seconds, or a Go duration ago. */
-function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000
-  const t = Date.parse(v)
-  if (!Number.isNaN(t)) return t
-  const m = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.exec(v)
-  if (m) {
-    let ns = 0
-    for (const part of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-      const mult: Record<string, number> = {
-        ns: 1e-6,
-        us: 1e-3,
-        µs: 1e-3,
-        ms: 1,
-        s: 1e3,
-        m: 60e3,
-        h: 3600e3,
-      }
-      ns += Number(part[1]) * mult[part[2]]
-    }
-    return Date.now() - ns
-  }
-  throw new InvalidArgument(`failed to parse value as time or duration: "${v}"`)
 }

@@ -5,8 +5,9 @@ import * as tarStream from 'tar-stream'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument, NotFound } from '../errors.ts'
 import type { LayerInfo, LayerStore, Mount } from '../layer/types.ts'
-import type { ImageUsage } from './types.ts'
 import { decompress } from './streams.ts'
+
+export { FakeUsage } from './fake.ts'
 
 /** Records unpack calls; the diffID is the sha256 of the decompressed stream. */
 export class FakeLayerStore implements LayerStore {
@@ -60,13 +61,6 @@ export class FakeLayerStore implements LayerStore {
   async removeRW(): Promise<void> {}
   async listRW(): Promise<string[]> {
     return []
-  }
-}
-
-export class FakeUsage implements ImageUsage {
-  readonly using = new Map<Digest, { id: string; running: boolean }[]>()
-  async containersUsing(id: Digest): Promise<{ id: string; running: boolean }[]> {
-    return [...(this.using.get(id) ?? [])].sort((a, b) => Number(b.running) - Number(a.running))
   }
 }
 

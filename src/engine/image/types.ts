@@ -58,6 +58,51 @@ export interface LayerDescriptor {
   mediaType: string
   /** Size of the blob in bytes. */
   blobSize: number
+  /** Size of the uncompressed tar in bytes, when known (save needs it for its tar headers). */
+  diffSize?: number
+}
+
+/**
+ * A layer on its way in. Exactly one of three sources:
+ * - `blob`: a layer blob as it travels (pull, load, import), compressed (gzip, zstd) or not,
+ *   stored byte for byte; `digest` and `size`, when given, are checked while it streams.
+ * - `tar`: an uncompressed layer tar made here (commit, a build step's diff or COPY), stored
+ *   as `compression` says (default none, as Docker's own store keeps layers).
+ * - `stored`: a blob already in the content store (load after spooling an archive; pull
+ *   when the blob survived but its layer did not), unpacked only.
+ * `mediaType` is recorded as given; by default it is OCI's layer type for the compression.
+ */
+export type LayerInput =
+  | { blob: Readable; digest?: Digest; size?: number; mediaType?: string }
+  | { tar: Readable; compression?: 'none' | 'gzip'; mediaType?: string }
+  | { stored: Digest; mediaType?: string }
+
+export interface WriteLayerOptions {
+  /** The expected diffID (sha256 of the uncompressed tar); nothing is kept when it differs. */
+  diffID?: Digest
+  signal?: AbortSignal
+  /** Called with the total input bytes read so far, for progress bars. */
+  progress?: (bytesRead: number) => void
+  /** Device nodes other than whiteouts (default true, as Docker allows for root). */
+  allowDevices?: boolean
+}
+
+/** What writeLayer made: the layer's descriptor, every size known. */
+export interface IngestedLayer extends LayerDescriptor {
+  diffSize: number
+  /** Bytes of file content once unpacked (LayerInfo.size). */
+  size: number
+}
+
+/**
+ * The one way layers enter berth: the blob is written to the content store and unpacked into
+ * the layer store in the same pass (the input is read once, never held whole in memory), each
+ * checked against the digests expected. Nothing is visible before both are whole; a layer or
+ * blob that already exists counts as written. A failure or a kill at any point leaves at most
+ * content no image records, which the start-up garbage collection removes.
+ */
+export interface LayerIngest {
+  writeLayer(input: LayerInput, opts?: WriteLayerOptions): Promise<IngestedLayer>
 }
 
 export interface Image {
@@ -106,22 +151,33 @@ export interface DeleteResponseItem {
   Deleted?: string
 }
 
-export interface ImageStore extends ImageReader {
-  /** Records a new image from a config and layers already in the content and layer stores. */
-  create(input: {
-    config: ImageConfig
-    layers: LayerDescriptor[]
-    tags?: string[]
-    parent?: Digest
-    /** "name@sha256:..." of the manifest the image came by (pull). */
-    repoDigests?: string[]
-    /**
-     * The digest of the config's exact bytes when they are already in the content store (pull,
-     * load): the image ID must be the digest of the bytes the registry served, not of a
-     * re-serialisation. When absent, `config` is serialised and stored.
-     */
-    configDigest?: Digest
-  }): Promise<Image>
+/** A new image from a config and layers already in the content and layer stores. */
+export interface NewImageInput {
+  config: ImageConfig
+  layers: LayerDescriptor[]
+  /** Familiar tagged references ("name:tag") to point at the image; moved from any other. */
+  tags?: string[]
+  parent?: Digest
+  /** "name@sha256:..." of the manifest the image came by (pull). */
+  repoDigests?: string[]
+  /**
+   * The digest of the config's exact bytes when they are already in the content store (pull,
+   * load): the image ID must be the digest of the bytes the registry served, not of a
+   * re-serialisation. When absent, `config` is serialised and stored.
+   */
+  configDigest?: Digest
+}
+
+/**
+ * What flows that make images (load, import, commit; next pull and build) need of the store.
+ * create emits no event: each flow reports itself as Docker does (see events.ts).
+ */
+export interface ImageCreator {
+  /** Records the image (or merges into the one with the same ID) and moves its tags, atomically. */
+  create(input: NewImageInput): Promise<Image>
+}
+
+export interface ImageStore extends ImageReader, ImageCreator {
   tag(source: string, target: string): Promise<void>
   remove(ref: string, opts: { force: boolean; noPrune: boolean }): Promise<DeleteResponseItem[]>
   prune(opts: {

@@ -79,12 +79,17 @@ export class LocalLayerStore implements LayerStore {
 
   async unpack(
     stream: Readable,
-    opts: { expectedDiffID?: Digest; signal?: AbortSignal; allowDevices?: boolean } = {},
+    opts: {
+      expectedDiffID?: Digest
+      signal?: AbortSignal
+      allowDevices?: boolean
+      uncompressed?: boolean
+    } = {},
   ): Promise<LayerInfo> {
     const expected =
       opts.expectedDiffID === undefined ? undefined : parseDigest(opts.expectedDiffID)
     if (expected !== undefined && (await this.has(expected))) {
-      const got = await layerDigest(stream, opts.signal)
+      const got = await layerDigest(stream, opts.signal, opts.uncompressed)
       if (got !== expected) throw mismatch(expected, got)
       return this.info(expected)
     }

@@ -24,11 +24,17 @@ export interface LayerStore {
    * differs from `expectedDiffID` nothing is kept. When the layer already exists the stream is
    * still read and checked, and the existing layer is returned. Device nodes (other than
    * whiteouts) are refused when `allowDevices` is false; it defaults to true, as Docker allows
-   * them for root.
+   * them for root. `uncompressed` says the stream is a plain tar (decompressed by the caller), so
+   * its first bytes are not taken for a compression header.
    */
   unpack(
     stream: Readable,
-    opts?: { expectedDiffID?: Digest; signal?: AbortSignal; allowDevices?: boolean },
+    opts?: {
+      expectedDiffID?: Digest
+      signal?: AbortSignal
+      allowDevices?: boolean
+      uncompressed?: boolean
+    },
   ): Promise<LayerInfo>
   has(diffID: Digest): Promise<boolean>
   info(diffID: Digest): Promise<LayerInfo>

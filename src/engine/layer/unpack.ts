@@ -28,6 +28,8 @@ import { PaxXattrScanner } from './paxscan.ts'
 export interface UnpackOptions {
   /** Device nodes other than whiteouts (default true, as Docker allows for root). */
   allowDevices?: boolean
+  /** The stream is a plain tar (its producer decompressed it): do not look for compression. */
+  uncompressed?: boolean
   signal?: AbortSignal
 }
 
@@ -93,7 +95,7 @@ export async function unpackLayer(
   signal?.addEventListener('abort', onAbort, { once: true })
 
   const feed = (async () => {
-    for await (const chunk of decompress(source)) {
+    for await (const chunk of tarBytes(source, opts.uncompressed)) {
       if (failed) return
       hash.update(chunk)
       scanner.observe(chunk)
@@ -133,7 +135,11 @@ export async function unpackLayer(
 }
 
 /** Reads a layer blob to its end and returns its diffID, writing nothing. */
-export async function layerDigest(source: Readable, signal?: AbortSignal): Promise<Digest> {
+export async function layerDigest(
+  source: Readable,
+  signal?: AbortSignal,
+  uncompressed = false,
+): Promise<Digest> {
   const hash = createHash('sha256')
   const onAbort = (): void => {
     source.destroy(signal?.reason as Error)
@@ -141,7 +147,7 @@ export async function layerDigest(source: Readable, signal?: AbortSignal): Promi
   signal?.throwIfAborted()
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    for await (const chunk of decompress(source)) hash.update(chunk)
+    for await (const chunk of tarBytes(source, uncompressed)) hash.update(chunk)
   } catch (err) {
     if (signal?.aborted) throw signal.reason
     if (err instanceof BerthError) throw err
@@ -150,6 +156,11 @@ export async function layerDigest(source: Readable, signal?: AbortSignal): Promi
     signal?.removeEventListener('abort', onAbort)
   }
   return `sha256:${hash.digest('hex')}`
+}
+
+/** The tar's bytes: decompressed as its first bytes say, or as they come when known to be plain. */
+function tarBytes(source: Readable, uncompressed = false): AsyncIterable<Buffer> {
+  return uncompressed ? (source as AsyncIterable<Buffer>) : decompress(source)
 }
 
 function drained(w: tar.Extract): Promise<void> {

@@ -4,9 +4,11 @@
 // are their namespaces here; servers and clients run inside them with nsenter.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { join } from 'node:path'
+import { nullLogger } from '../logger.ts'
 import { BridgeNetworking } from './bridge.ts'
 import { isNetnsMounted } from './netns.ts'
 import {
@@ -20,7 +22,12 @@ import {
   type ScratchNet,
   type Server,
 } from './testing.ts'
-import type { NetworkContainers, NetworkedContainer, PreparedNetwork } from './types.ts'
+import type {
+  NetworkContainers,
+  NetworkPeers,
+  NetworkedContainer,
+  PreparedNetwork,
+} from './types.ts'
 
 let scratch: ScratchNet
 let tmp: string
@@ -40,6 +47,21 @@ const lookupContainers: NetworkContainers = {
     return Promise.resolve({ container: hit.c, running: hit.running })
   },
   locked: (_id, fn) => fn(),
+}
+
+/** A container's "process" for container:NAME: a sleep inside its namespace. */
+const pids = new Map<string, number>()
+const peers: NetworkPeers = {
+  peer(ref) {
+    const hit = [...known.values()].find((k) => k.c.id === ref || k.c.name === ref)
+    if (!hit) throw Object.assign(new Error(`No such container: ${ref}`), { status: 404 })
+    return {
+      id: hit.c.id,
+      dir: hit.c.dir,
+      running: hit.running,
+      pid: hit.running ? (pids.get(hit.c.id) ?? 0) : 0,
+    }
+  },
 }
 
 let seq = 0
@@ -72,7 +94,9 @@ async function makeNets(): Promise<BridgeNetworking> {
   const n = new BridgeNetworking({
     root,
     containers: lookupContainers,
-    logger: { debug: () => undefined, info: () => undefined, warn: () => undefined },
+    peers,
+    logger: nullLogger,
+    hostname: () => 'the-host',
     hostFiles: { resolvConf: join(tmp, 'resolv.conf'), hosts: join(tmp, 'hosts') },
   })
   await n.init()
@@ -518,30 +542,42 @@ describe('user-defined networks', () => {
 
 describe('modes', () => {
   test('none has loopback only; host shares the host; container: joins another', async () => {
-    const none = await container('nonet', { NetworkMode: 'none' })
-    const np = await start(none)
-    const links = await inNetns(np.netnsPath as string, ['ip', '-o', 'link'])
-    assert.deepEqual(
-      links
-        .trim()
-        .split('\n')
-        .map((l) => l.split(':')[1]?.trim()),
-      ['lo'],
-    )
+    // none: the runtime's own namespace (loopback only), nothing made on the host.
+    const none = await container('nonet', { NetworkMode: 'none' }, { hostname: '' })
+    assert.deepEqual(await nets.manager.plan(none), {
+      warnings: [],
+      hostname: none.id.slice(0, 12),
+    })
+    const np = await nets.manager.prepare(none)
+    assert.deepEqual(np, { etcDir: none.dir })
     assert.deepEqual(Object.keys((await nets.manager.settings(none, true)).Networks), ['none'])
+    assert.doesNotMatch(await readFile(join(none.dir, 'hosts'), 'utf8'), /10\.|berth/)
 
-    const host = await container('hostnet', { NetworkMode: 'host', PortBindings: { '80/tcp': [] } })
+    const host = await container(
+      'hostnet',
+      { NetworkMode: 'host', PortBindings: { '80/tcp': [] } },
+      { hostname: '' },
+    )
     assert.deepEqual(await nets.manager.plan(host), {
       warnings: ['Published ports are discarded when using host network mode'],
+      hostname: 'the-host',
     })
     const hp = await nets.manager.prepare(host)
     assert.deepEqual(hp, { hostNetwork: true, etcDir: host.dir })
 
+    // container:NAME joins the other's process's namespace and sees its /etc files.
     const target = await container('target')
     const tp = await start(target)
-    const joiner = await container('joiner', { NetworkMode: 'container:target' })
-    const jp = await start(joiner)
-    assert.deepEqual(jp, { netnsPath: tp.netnsPath, etcDir: target.dir })
+    const sleeper = spawn('nsenter', [`--net=${tp.netnsPath}`, 'sleep', '600'], { stdio: 'ignore' })
+    pids.set(target.id, sleeper.pid as number)
+    try {
+      const joiner = await container('joiner', { NetworkMode: 'container:target' })
+      const jp = await start(joiner)
+      assert.deepEqual(jp, { netnsPath: `/proc/${sleeper.pid}/ns/net`, etcDir: target.dir })
+      await remove(joiner)
+    } finally {
+      sleeper.kill('SIGKILL')
+    }
     await assert.rejects(
       nets.manager.plan(
         await container('j2', { NetworkMode: 'container:target', PortBindings: { '80/tcp': [] } }),
@@ -556,7 +592,7 @@ describe('modes', () => {
         message: `cannot join network of a non running container: ${target.id}`,
       },
     )
-    for (const c of [none, host, target, joiner]) await remove(c)
+    for (const c of [none, host, target]) await remove(c)
     await assert.rejects(
       nets.manager.plan(
         await container('badport', {

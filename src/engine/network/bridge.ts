@@ -5,6 +5,7 @@
 // names on user-defined networks. Each container's namespace is a file under the data root,
 // so a killed daemon leaves running containers their network and published ports.
 import { readFile, readdir } from 'node:fs/promises'
+import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
 import { Conflict, Forbidden, Internal, InvalidArgument, NotFound } from '../errors.ts'
 import {
@@ -43,6 +44,8 @@ import {
   type NetavarkNetwork,
   type NetavarkOptions,
 } from './netavark.ts'
+import type { Logger } from '../logger.ts'
+import { LocalNetworks } from './modes.ts'
 import { bootId, createNetns, isNetnsMounted, removeNetns } from './netns.ts'
 import { netavarkPorts, portRequests, publishesPorts } from './ports.ts'
 import {
@@ -59,24 +62,22 @@ import type {
   NetworkApi,
   NetworkContainers,
   NetworkManager,
+  NetworkPeers,
+  NetworkPlan,
   NetworkSettings,
   NetworkedContainer,
   PreparedNetwork,
 } from './types.ts'
 
-type LogFields = Record<string, string | number | boolean | null | undefined>
-
-export interface NetworkLogger {
-  debug(msg: string, fields?: LogFields): void
-  info(msg: string, fields?: LogFields): void
-  warn(msg: string, fields?: LogFields): void
-}
-
 export interface BridgeOptions {
   /** Where networks, container records, namespaces and netavark's config live. */
   root: string
   containers: NetworkContainers
-  logger: NetworkLogger
+  /** How `container:NAME` finds the namespace it joins (its process's). */
+  peers: NetworkPeers
+  logger: Logger
+  /** The host's name, for `--network host` (os.hostname() unless a test says otherwise). */
+  hostname?: () => string
   netavark?: Partial<NetavarkConfig>
   /** The default bridge's device (berth0). */
   defaultBridge?: string
@@ -123,8 +124,11 @@ export class BridgeNetworking {
   private boot = ''
   private unavailable: Error | undefined
   private readonly hostFiles: { resolvConf: string; hosts: string }
+  /** host, none and container:NAME need nothing made on the host: today's modes do them. */
+  private readonly local: LocalNetworks
 
   constructor(private readonly opts: BridgeOptions) {
+    this.local = new LocalNetworks({ peers: opts.peers })
     this.files = new NetworkFiles(opts.root)
     this.catalog = new NetworkCatalog(this.files, opts)
     this.netavark = new Netavark({
@@ -281,11 +285,16 @@ export class BridgeNetworking {
     return { rec, warnings }
   }
 
-  private async plan(c: NetworkedContainer): Promise<{ warnings: string[] }> {
-    const { rec, warnings } = this.recordFor(c)
+  private async plan(asked: NetworkedContainer): Promise<NetworkPlan> {
+    const { rec, warnings } = this.recordFor(asked)
+    // With the host's network a container also takes the host's name, as Docker does.
+    const hostname =
+      asked.hostname ||
+      (rec.mode.kind === 'host' ? (this.opts.hostname ?? osHostname)() : asked.id.slice(0, 12))
+    const c = { ...asked, hostname }
     await this.files.saveContainer(rec)
     await this.writeEtcFor(c, rec)
-    return { warnings }
+    return { warnings, hostname }
   }
 
   /** The record of a container, made from its config when it has none (made before berth had one). */
@@ -308,67 +317,22 @@ export class BridgeNetworking {
   private async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
     const rec = await this.recordOf(c)
     if (rec.live) await this.release(rec.id)
-    switch (rec.mode.kind) {
-      case 'host': {
-        rec.live = {
-          bootId: this.boot,
-          sandboxId: randomId(),
-          endpoints: [],
-          ports: [],
-          setups: [],
-        }
-        await this.files.saveContainer(rec)
-        await this.writeEtcFor(c, rec)
-        return { hostNetwork: true, etcDir: c.dir }
-      }
-      case 'container':
-        return this.joinContainer(c, rec, rec.mode.ref)
-      case 'none':
-        return this.prepareNone(c, rec)
-      case 'bridge':
-        return this.prepareBridge(c, rec)
-    }
-  }
-
-  private async joinContainer(
-    c: NetworkedContainer,
-    rec: ContainerRecord,
-    ref: string,
-  ): Promise<PreparedNetwork> {
-    const { container: target, running } = await this.opts.containers.get(ref)
-    if (!running) throw new Conflict(`cannot join network of a non running container: ${target.id}`)
-    if (target.id === c.id) throw new InvalidArgument('cannot join own network')
-    const trec = this.files.containers.get(target.id)
-    rec.live = { bootId: this.boot, sandboxId: '', endpoints: [], ports: [], setups: [] }
+    if (rec.mode.kind === 'bridge') return this.prepareBridge(c, rec)
+    // host, none and container:NAME: the runtime's own namespace, the host's, or the other
+    // container's process's; nothing on the host to make or to take down afterwards.
+    const networkMode = rec.mode.kind === 'container' ? `container:${rec.mode.ref}` : rec.mode.kind
+    const prepared = await this.local.prepare({
+      ...c,
+      hostConfig: { ...c.hostConfig, NetworkMode: networkMode },
+    })
+    rec.live = { bootId: this.boot, sandboxId: randomId(), endpoints: [], ports: [], setups: [] }
     await this.files.saveContainer(rec)
-    if (trec?.mode.kind === 'host') return { hostNetwork: true, etcDir: target.dir }
-    if (trec?.live?.netns) return { netnsPath: trec.live.netns, etcDir: target.dir }
-    throw new Conflict(`cannot join network of a non running container: ${target.id}`)
+    await this.writeEtcFor(c, rec)
+    return prepared
   }
 
   private netnsPath(id: string): string {
     return join(this.files.netnsDir, id)
-  }
-
-  private async prepareNone(c: NetworkedContainer, rec: ContainerRecord): Promise<PreparedNetwork> {
-    const netns = this.netnsPath(c.id)
-    rec.live = {
-      bootId: this.boot,
-      netns,
-      sandboxId: randomId(),
-      endpoints: [],
-      ports: [],
-      setups: [],
-    }
-    await this.files.saveContainer(rec)
-    try {
-      await createNetns(netns, { loopback: true })
-      await this.writeEtcFor(c, rec)
-    } catch (err) {
-      await this.release(rec.id)
-      throw err
-    }
-    return { netnsPath: netns, etcDir: c.dir }
   }
 
   /** The addresses in use on a network (running containers' endpoints). */

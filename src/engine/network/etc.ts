@@ -1,11 +1,43 @@
 // A container's /etc/hostname, /etc/hosts and /etc/resolv.conf, written as Docker writes them.
 // The builders are pure; writeEtc puts the three files in the container's directory, from
 // where the runtime binds them over the image's.
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { writeFileAtomic } from '../fsutil.ts'
+import type { Mount } from '../layer/types.ts'
 import { formatIPv4, parseIPv4 } from './ipv4.ts'
+
+export const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'] as const
+
+/** The bind mounts of a directory's /etc files, for the runtime. */
+export function etcMounts(dir: string): Mount[] {
+  return ETC_FILES.map((f) => ({
+    type: 'bind',
+    source: join(dir, f),
+    destination: `/etc/${f}`,
+    options: ['rbind', 'rprivate'],
+  }))
+}
+
+/** The host's own names and resolvers, as they are (the host's network: loopback ones work). */
+export async function writeHostEtcFiles(dir: string, hostname: string): Promise<void> {
+  await writeFile(join(dir, 'hostname'), `${hostname}\n`)
+  await writeFile(join(dir, 'hosts'), await readFile('/etc/hosts').catch(() => ''))
+  await writeFile(join(dir, 'resolv.conf'), await readFile('/etc/resolv.conf').catch(() => ''))
+}
+
+/** A namespace of the container's own with loopback only: its name on 127.0.1.1. */
+export async function writeOwnEtcFiles(dir: string, hostname: string): Promise<void> {
+  await writeFile(join(dir, 'hostname'), `${hostname}\n`)
+  await writeFile(join(dir, 'hosts'), hostsFile({ extraHosts: [], ip: '127.0.1.1', hostname }))
+  await writeFile(join(dir, 'resolv.conf'), resolvConfFor(await readHostFile('/etc/resolv.conf')))
+}
+
+/** The host's resolv.conf without loopback resolvers (Google's when none is left). */
+export function resolvConfFor(host: string): string {
+  return resolvConf({ hostText: host })
+}
 
 /** The part of /etc/hosts every container gets (Docker's defaults). */
 const HOSTS_DEFAULTS = [

@@ -57,10 +57,15 @@ export interface NetworkSettings {
  */
 export interface NetworkedContainer {
   id: string
+  /** The container's name; at plan(), the name asked for ('' when berth picks one after). */
   name: string
+  /** The hostname asked for ('' when none: plan() chooses one). */
   hostname: string
   domainname: string
-  /** The container's own directory (hostname, hosts and resolv.conf are written here). */
+  /**
+   * The container's own directory (hostname, hosts and resolv.conf are written here). At
+   * plan() it is the record being made, which becomes the container's directory once whole.
+   */
   dir: string
   /** Config.ExposedPorts ("80/tcp" → {}). */
   exposedPorts: Record<string, object>
@@ -89,6 +94,35 @@ export interface PreparedNetwork {
   etcDir: string
 }
 
+/** What plan() decided at create. */
+export interface NetworkPlan {
+  /** Docker's warnings for the client (for example published ports discarded). */
+  warnings: string[]
+  /**
+   * The container's hostname: the one asked for, else one the network mode gives (the host's
+   * under `--network host`), else the first 12 characters of its ID.
+   */
+  hostname: string
+}
+
+/** Another container, as a network mode that joins it (`container:NAME`) needs it. */
+export interface NetworkPeer {
+  id: string
+  /** Its own directory, where its /etc files are. */
+  dir: string
+  running: boolean
+  /** Its process (0 when none): its network namespace is /proc/PID/ns/net. */
+  pid: number
+}
+
+/**
+ * How a network manager finds other containers, given to its constructor by the wiring.
+ * NotFound in Docker's words (`No such container: REF`) when there is none.
+ */
+export interface NetworkPeers {
+  peer(ref: string): NetworkPeer
+}
+
 /**
  * The network seam. Every method is idempotent where it says so, because a killed daemon may
  * have left any step half done; reconcile() at daemon start puts the host back in line with
@@ -100,7 +134,7 @@ export interface NetworkManager {
    * addresses) and writes its /etc files. Nothing on the host changes yet. Returns Docker's
    * warnings (for example published ports discarded under `--network host`).
    */
-  plan(c: NetworkedContainer): Promise<{ warnings: string[] }>
+  plan(c: NetworkedContainer): Promise<NetworkPlan>
   /**
    * At start, before the runtime creates the container: makes the namespace (and, for the
    * bridge, the interface, address, routes, NAT and port rules) and returns where it is.

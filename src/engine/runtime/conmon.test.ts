@@ -124,17 +124,32 @@ describe('ConmonRuntime', () => {
     assert.deepEqual((await readdir(rt.stateDir)).sort(), ['exits', 'pids', 'runc', 'sock'])
   })
 
-  test('time from create() to exit for `true`', async () => {
-    const times: number[] = []
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now()
-      const c = await create(['true'])
-      await rt.start(c.id)
-      const st = await rt.waitExit(c.id)
-      times.push(performance.now() - t0)
-      assert.equal(st.exitCode, 0)
+  test("an id used again starts afresh: the last run's exit file does not answer for it", async () => {
+    const first = await create(['sh', '-c', 'exit 3'])
+    await rt.start(first.id)
+    assert.equal((await rt.waitExit(first.id)).exitCode, 3)
+    await rt.delete(first.id, false)
+    // The same id and bundle again, as a restart does, with another command.
+    const { id } = first
+    const bundle = join(dir, 'bundles', id)
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as {
+      process: { args: string[] }
     }
-    console.log(`create() to exit for true: ${times.map((t) => t.toFixed(1)).join(' ')} ms`)
+    spec.process.args = ['sh', '-c', 'exit 5']
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec))
+    const again = await rt.create({
+      id,
+      bundle,
+      logPath: first.logPath,
+      tty: false,
+      openStdin: false,
+      stdinOnce: false,
+    })
+    assert.notEqual(again.pid, first.pid)
+    assert.equal(await rt.exitStatus(id), undefined)
+    assert.equal(await rt.status(id), 'created')
+    await rt.start(id)
+    assert.equal((await rt.waitExit(id)).exitCode, 5)
   })
 
   test('attach before start: stdout and stderr apart and in order', async () => {

@@ -1,20 +1,28 @@
-// The runtime: conmon monitors each container (and outlives berthd); runc does the work.
-import { execFile, spawn } from 'node:child_process'
+// The runtime: conmon monitors each container (and outlives berthd); runc does the work
+// (runc.ts), and the container's streams come through conmon's attach socket (attach.ts).
+import { spawn } from 'node:child_process'
 import { watch } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { SeqpacketSocket } from 'node-unix-socket'
-import { Conflict, errnoCode, Internal, InvalidArgument, NotFound } from '../errors.ts'
+import { errnoCode, Internal } from '../errors.ts'
+import { connectAttach } from './attach.ts'
+import { Runc, runcMessage, startError } from './runc.ts'
 import type {
   AttachConnection,
   CreateOptions,
   ExitStatus,
-  OutputChunk,
   Runtime,
   RuntimeStatus,
   SpecResources,
 } from './types.ts'
-import { runcUpdateArgs } from './update.ts'
+
+export {
+  StartFailed,
+  StartFailedUnknown,
+  runcMessage,
+  startError,
+  startFailureExitCode,
+} from './runc.ts'
 
 export interface ConmonRuntimeOptions {
   /** Holds runc's state (--root), conmon's exit files, attach socket links and pid files. */
@@ -23,75 +31,6 @@ export interface ConmonRuntimeOptions {
   conmon?: string
   /** conmon's own log level (it logs to stderr, which it detaches): error, warn, info, debug. */
   conmonLogLevel?: string
-}
-
-/**
- * A container that could not be started: the command was not found (127) or could not be
- * run (126), as Docker reports it. The message carries runc's words.
- */
-export class StartFailed extends InvalidArgument {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message)
-  }
-}
-
-/** The runtime failed to start a container for another reason (Docker: exit code 128, 500). */
-export class StartFailedUnknown extends Internal {
-  readonly exitCode = 128
-}
-
-/** The exit code Docker records for a failed start, when `err` is one. */
-export function startFailureExitCode(err: unknown): number | undefined {
-  if (err instanceof StartFailed || err instanceof StartFailedUnknown) return err.exitCode
-  return undefined
-}
-
-/**
- * Classifies the runtime's words the way Docker's daemon does (daemon/errors.go
- * setExitCodeFromError), so clients see the same message and exit code.
- */
-export function startError(desc: string): StartFailed | StartFailedUnknown {
-  const lower = desc.toLowerCase()
-  if (lower.includes('permission denied')) return new StartFailed(desc, 126)
-  if (lower.includes('is a directory')) return new StartFailed(`${desc}: permission denied`, 126)
-  if (lower.includes('not a directory')) {
-    return new StartFailed(
-      `${desc}: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`,
-      127,
-    )
-  }
-  const notFound = [
-    'executable file not found',
-    'no such file or directory',
-    'system cannot find the file specified',
-    'failed to run runc create/exec call',
-  ]
-  if (notFound.some((m) => lower.includes(m))) return new StartFailed(desc, 127)
-  return new StartFailedUnknown(desc)
-}
-
-/** The message runc logged (JSON log lines), or the text itself when it is not JSON. */
-export function runcMessage(stderr: string): string {
-  let msg: string | undefined
-  for (const line of stderr.split('\n')) {
-    const t = line.trim()
-    if (!t.startsWith('{')) continue
-    try {
-      const rec = JSON.parse(t) as { level?: unknown; msg?: unknown }
-      if (
-        typeof rec.msg === 'string' &&
-        (rec.level === 'error' || rec.level === 'fatal' || msg === undefined)
-      ) {
-        msg = rec.msg
-      }
-    } catch {
-      // not a log record
-    }
-  }
-  return msg ?? stderr.trim()
 }
 
 export interface ConmonArgsInput {
@@ -154,12 +93,6 @@ export function conmonArgs(c: ConmonArgsInput): string[] {
   return args
 }
 
-// O_PATH (Linux): a handle on the socket file, to connect through /proc/self/fd/N whatever
-// the length of the real path (sun_path holds 108 bytes).
-const O_PATH = 0o10000000
-// conmon reads stdin packets into a 32 KiB buffer; a longer SOCK_SEQPACKET packet is cut.
-const STDIN_PACKET = 16 * 1024
-
 export class ConmonRuntime implements Runtime {
   readonly stateDir: string
   readonly runc: string
@@ -169,6 +102,7 @@ export class ConmonRuntime implements Runtime {
   private readonly exitDir: string
   private readonly socketDir: string
   private readonly pidDir: string
+  private readonly cli: Runc
   private ready?: Promise<void>
 
   constructor(opts: ConmonRuntimeOptions) {
@@ -180,6 +114,7 @@ export class ConmonRuntime implements Runtime {
     this.exitDir = join(this.stateDir, 'exits')
     this.socketDir = join(this.stateDir, 'sock')
     this.pidDir = join(this.stateDir, 'pids')
+    this.cli = new Runc(this.runc, this.runcRoot)
   }
 
   /** Where conmon writes the container's exit code. */
@@ -308,108 +243,56 @@ export class ConmonRuntime implements Runtime {
     return { pid: message.data, monitorPid }
   }
 
-  async start(id: string): Promise<void> {
-    const r = await this.runcCmd(['start', id])
-    if (r.code === 0) return
-    const desc = runcMessage(r.stderr)
-    if (/does not exist/.test(desc)) throw new NotFound(`no such container: ${id}`)
-    if (/cannot start (a container that has stopped|an already running container)/.test(desc)) {
-      throw new Conflict(desc)
-    }
-    throw startError(`OCI runtime start failed: ${desc}: unknown`)
+  start(id: string): Promise<void> {
+    return this.cli.start(id)
   }
 
-  async attach(id: string): Promise<AttachConnection> {
-    let fh
-    try {
-      fh = await open(this.attachSocket(id), O_PATH)
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') {
-        throw new Conflict('You cannot attach to a stopped container, start it first')
-      }
-      throw new Internal(`cannot open attach socket of ${id}: ${String(err)}`, { cause: err })
-    }
-    const sock = new SeqpacketSocket()
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject)
-        try {
-          sock.connect(`/proc/self/fd/${fh.fd}`, () => {
-            sock.off('error', reject)
-            resolve()
-          })
-        } catch (err) {
-          reject(err)
-        }
-      })
-    } catch (err) {
-      sock.destroy()
-      if (/ECONNREFUSED|ENOENT/.test(String(err))) {
-        throw new Conflict('You cannot attach to a stopped container, start it first')
-      }
-      throw new Internal(`cannot attach to ${id}: ${String(err)}`, { cause: err })
-    } finally {
-      await fh.close()
-    }
-    return new SeqpacketAttach(sock)
+  attach(id: string): Promise<AttachConnection> {
+    return connectAttach(this.attachSocket(id), id)
   }
 
-  async kill(id: string, signal: string): Promise<void> {
-    const r = await this.runcCmd(['kill', id, signal])
-    if (r.code === 0) return
-    const desc = runcMessage(r.stderr)
-    if (/does not exist/.test(desc)) throw new NotFound(`no such container: ${id}`)
-    if (/not running/.test(desc)) throw new Conflict(`container ${id} is not running`)
-    if (/invalid signal|unknown signal/i.test(desc)) throw new InvalidArgument(desc)
-    throw new Internal(`runc kill: ${desc}`)
+  kill(id: string, signal: string): Promise<void> {
+    return this.cli.kill(id, signal)
   }
 
-  async delete(id: string, force: boolean): Promise<void> {
-    const r = await this.runcCmd(force ? ['delete', '--force', id] : ['delete', id])
-    if (r.code === 0) return
-    const desc = runcMessage(r.stderr)
-    if (/does not exist/.test(desc)) return
-    if (/running|paused/.test(desc)) throw new Conflict(desc)
-    throw new Internal(`runc delete: ${desc}`)
+  delete(id: string, force: boolean): Promise<void> {
+    return this.cli.delete(id, force)
   }
 
-  async status(id: string): Promise<RuntimeStatus | undefined> {
-    const r = await this.runcCmd(['state', id])
-    if (r.code !== 0) {
-      const desc = runcMessage(r.stderr)
-      if (/does not exist/.test(desc)) return undefined
-      throw new Internal(`runc state: ${desc}`)
-    }
-    const st = JSON.parse(r.stdout) as { status?: unknown }
-    switch (st.status) {
-      case 'created':
-      case 'running':
-      case 'paused':
-      case 'stopped':
-        return st.status
-      case 'creating':
-        return 'created'
-      default:
-        throw new Internal(`runc state: unexpected status ${String(st.status)}`)
-    }
+  status(id: string): Promise<RuntimeStatus | undefined> {
+    return this.cli.state(id)
   }
 
+  /**
+   * conmon writes the exit file only once the container has exited, so a file that is there
+   * but cannot be read (or does not hold a number) still means an exit: with exit code 255 and
+   * the reason, as Docker reports an exit whose status is lost.
+   */
   async exitStatus(id: string): Promise<ExitStatus | undefined> {
     const path = this.exitFile(id)
     let text: string
     let mtimeNs: bigint
     try {
       // conmon writes the file whole (temp file, then rename): no partial reads.
-      const [t, st] = await Promise.all([readFile(path, 'utf8'), stat(path, { bigint: true })])
-      text = t
+      const st = await stat(path, { bigint: true })
       mtimeNs = st.mtimeNs
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined
-      throw err
+      return unknownExit(`cannot read the exit file ${path}: ${errText(err)}`)
+    }
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined
+      return unknownExit(`cannot read the exit file ${path}: ${errText(err)}`, mtimeNs)
     }
     const exitCode = Number.parseInt(text.trim(), 10)
-    if (!Number.isFinite(exitCode))
-      throw new Internal(`bad exit file ${path}: ${JSON.stringify(text)}`)
+    if (!Number.isFinite(exitCode)) {
+      return unknownExit(
+        `the exit file ${path} holds no exit code: ${JSON.stringify(text)}`,
+        mtimeNs,
+      )
+    }
     return { exitCode, finishedAt: isoNanos(mtimeNs) }
   }
 
@@ -488,26 +371,16 @@ export class ConmonRuntime implements Runtime {
     return [...ids].filter((id) => /^[0-9a-f]{64}$/.test(id))
   }
 
-  async pause(id: string): Promise<void> {
-    await this.runcSimple(['pause', id], 'pause')
+  pause(id: string): Promise<void> {
+    return this.cli.pause(id)
   }
 
-  async resume(id: string): Promise<void> {
-    await this.runcSimple(['resume', id], 'resume')
+  resume(id: string): Promise<void> {
+    return this.cli.resume(id)
   }
 
-  async update(id: string, resources: SpecResources): Promise<void> {
-    await this.runcSimple(['update', ...runcUpdateArgs(resources), id], 'update')
-  }
-
-  /** A runc call whose failure is NotFound (no such container), Conflict (wrong state) or 500. */
-  private async runcSimple(args: string[], what: string): Promise<void> {
-    const r = await this.runcCmd(args)
-    if (r.code === 0) return
-    const desc = runcMessage(r.stderr)
-    if (/does not exist/.test(desc)) throw new NotFound(`no such container: ${args.at(-1)}`)
-    if (/not (running|paused)|is paused|is stopped/.test(desc)) throw new Conflict(desc)
-    throw new Internal(`runc ${what}: ${desc}`)
+  update(id: string, resources: SpecResources): Promise<void> {
+    return this.cli.update(id, resources)
   }
 
   async cleanup(id: string): Promise<void> {
@@ -523,112 +396,17 @@ export class ConmonRuntime implements Runtime {
     // conmon removes its link when it exits normally, but not when create fails.
     await rm(join(this.socketDir, id), { force: true })
   }
-
-  /** Runs `runc --root <stateDir>/runc ARGS`; never rejects on a non-zero exit. */
-  runcCmd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        this.runc,
-        ['--root', this.runcRoot, '--log-format', 'json', ...args],
-        { maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && typeof err.code !== 'number') {
-            reject(new Internal(`cannot run runc: ${err.message}`, { cause: err }))
-            return
-          }
-          resolve({ code: err ? (err.code as number) : 0, stdout, stderr })
-        },
-      )
-    })
-  }
 }
 
-/** An attach session on conmon's SOCK_SEQPACKET socket. */
-class SeqpacketAttach implements AttachConnection {
-  readonly output: AsyncIterable<OutputChunk>
-  private readonly queue: OutputChunk[] = []
-  private ended = false
-  private error: unknown
-  private wake?: () => void
-  private closed = false
+/** An exit whose code is lost (Docker's 255), with the reason. */
+function unknownExit(error: string, mtimeNs?: bigint): ExitStatus {
+  const finishedAt =
+    mtimeNs !== undefined ? isoNanos(mtimeNs) : isoNanos(BigInt(Date.now()) * 1_000_000n)
+  return { exitCode: 255, finishedAt, error }
+}
 
-  constructor(private readonly sock: SeqpacketSocket) {
-    sock.on('data', (buf: Buffer) => {
-      if (buf.length < 2) return
-      // First byte names the stream: 2 stdout, 3 stderr.
-      const tag = buf[0]
-      if (tag !== 2 && tag !== 3) return
-      this.queue.push({ stream: tag === 2 ? 'stdout' : 'stderr', data: buf.subarray(1) })
-      this.notify()
-    })
-    sock.on('end', () => {
-      this.ended = true
-      this.notify()
-    })
-    sock.on('close', () => {
-      this.ended = true
-      this.notify()
-    })
-    sock.on('error', (err: unknown) => {
-      this.error = err
-      this.ended = true
-      this.notify()
-    })
-    this.output = { [Symbol.asyncIterator]: () => this.iterate() }
-  }
-
-  private notify(): void {
-    const w = this.wake
-    this.wake = undefined
-    w?.()
-  }
-
-  private async *iterate(): AsyncGenerator<OutputChunk> {
-    for (;;) {
-      const chunk = this.queue.shift()
-      if (chunk) {
-        yield chunk
-        continue
-      }
-      if (this.ended) {
-        if (this.error !== undefined && !this.closed) {
-          throw new Internal(`attach: ${String(this.error)}`, { cause: this.error })
-        }
-        return
-      }
-      await new Promise<void>((r) => (this.wake = r))
-    }
-  }
-
-  async writeStdin(data: Uint8Array): Promise<void> {
-    if (this.closed || this.ended) throw new Conflict('attach connection is closed')
-    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    for (let off = 0; off < buf.length; off += STDIN_PACKET) {
-      const part = buf.subarray(off, Math.min(buf.length, off + STDIN_PACKET))
-      await new Promise<void>((resolve, reject) => {
-        try {
-          this.sock.write(part, 0, part.length, () => resolve())
-        } catch (err) {
-          reject(new Internal(`attach: ${String(err)}`, { cause: err }))
-        }
-      })
-    }
-  }
-
-  closeStdin(): void {
-    if (this.closed) return
-    // SHUT_WR once queued writes are out: conmon sees EOF and closes the container's stdin
-    // (with StdinOnce; otherwise conmon runs with --leave-stdin-open and keeps it).
-    this.sock.end()
-  }
-
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.ended = true
-    this.sock.destroy()
-    this.notify()
-  }
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** RFC 3339 UTC with nanoseconds, from nanoseconds since the epoch. */

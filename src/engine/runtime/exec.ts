@@ -7,8 +7,8 @@ import { mkdir, open, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { Conflict, errnoCode, Internal } from '../errors.ts'
-import { runcMessage, startError, type ConmonRuntime } from './conmon.ts'
-import { hostFacts } from './host.ts'
+import type { ConmonRuntime } from './conmon.ts'
+import { runcMessage, startError } from './runc.ts'
 import type { AttachConnection, ExecHandle, ExecRuntime, ExecSpawnOptions } from './types.ts'
 
 /** conmon's ctl message for a window resize (ctrl.c: WIN_RESIZE_EVENT). */
@@ -230,9 +230,4 @@ export class ConmonExec implements ExecRuntime {
   resizeConsole(bundleDir: string, height: number, width: number): Promise<void> {
     return resizeConsole(bundleDir, height, width)
   }
-}
-
-/** berthd's capability bounding set: all a process may be granted here (never more). */
-export async function hostCapabilities(): Promise<string[]> {
-  return (await hostFacts()).capabilities
 }

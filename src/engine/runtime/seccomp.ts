@@ -4,7 +4,7 @@
 // the container's bounding capabilities. Pure: the caller passes those facts in.
 import { InvalidArgument } from '../errors.ts'
 import defaultProfileData from './seccomp-default.json' with { type: 'json' }
-import type { OciSeccomp } from './spec.ts'
+import type { SpecSeccomp as OciSeccomp } from './types.ts'
 
 type SeccompArg = { index: number; value: number; valueTwo?: number; op: string }
 type OciSyscall = NonNullable<OciSeccomp['syscalls']>[number]

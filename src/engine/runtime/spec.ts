@@ -2,92 +2,36 @@
 // (moby's oci/defaults.go and daemon/oci_linux.go). Pure: no I/O, so it is table-tested.
 import { release } from 'node:os'
 import type { Mount } from '../layer/types.ts'
+import { DEFAULT_CGROUP_PARENT, cgroupsPath } from '../host/cgroups.ts'
+import { applyEdits, specEdits } from './edits.ts'
 import {
   defaultSeccomp,
   nativeArch,
   parseSeccompProfile,
   resolveSeccompProfile,
 } from './seccomp.ts'
-import type { SpecInput } from './types.ts'
+import type {
+  Spec,
+  SpecCapabilities,
+  SpecDevice,
+  SpecDeviceRule,
+  SpecInput,
+  SpecLinux,
+  SpecLinuxResources,
+  SpecProcess,
+  SpecSeccomp,
+} from './types.ts'
 
-/** The parts of the OCI runtime spec (1.0.2) that berth writes. */
-export interface OciSpec {
-  ociVersion: string
-  process: OciProcess
-  root: { path: string; readonly?: boolean }
-  hostname?: string
-  mounts: Mount[]
-  linux: OciLinux
-}
-
-export interface OciProcess {
-  terminal?: boolean
-  user: { uid: number; gid: number; additionalGids?: number[] }
-  args: string[]
-  env: string[]
-  cwd: string
-  capabilities: OciCapabilities
-  rlimits?: { type: string; hard: number; soft: number }[]
-  noNewPrivileges?: boolean
-  oomScoreAdj?: number
-}
-
-export interface OciCapabilities {
-  bounding: string[]
-  effective: string[]
-  permitted: string[]
-  inheritable?: string[]
-  ambient?: string[]
-}
-
-export interface OciLinux {
-  sysctl?: Record<string, string>
-  resources: OciResources
-  cgroupsPath: string
-  namespaces: { type: string; path?: string }[]
-  devices?: OciDevice[]
-  seccomp?: OciSeccomp
-  maskedPaths: string[]
-  readonlyPaths: string[]
-}
-
-export interface OciResources {
-  devices: OciDeviceRule[]
-  memory?: { limit?: number; reservation?: number; swap?: number }
-  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string }
-  pids?: { limit: number }
-}
-
-export interface OciDeviceRule {
-  allow: boolean
-  type?: 'a' | 'b' | 'c'
-  major?: number
-  minor?: number
-  access: string
-}
-
-export interface OciDevice {
-  path: string
-  type: 'b' | 'c' | 'u' | 'p'
-  major: number
-  minor: number
-  fileMode?: number
-  uid?: number
-  gid?: number
-}
-
-/** Seccomp as the runtime spec has it; Docker's default profile plugs in here later. */
-export interface OciSeccomp {
-  defaultAction: string
-  defaultErrnoRet?: number
-  architectures?: string[]
-  flags?: string[]
-  syscalls?: {
-    names: string[]
-    action: string
-    errnoRet?: number
-    args?: { index: number; value: number; valueTwo?: number; op: string }[]
-  }[]
+// The spec's types live in types.ts; these names are kept for the modules that use them.
+export type {
+  Spec as OciSpec,
+  SpecProcess as OciProcess,
+  SpecCapabilities as OciCapabilities,
+  SpecLinux as OciLinux,
+  SpecLinuxResources as OciResources,
+  SpecDeviceRule as OciDeviceRule,
+  SpecDevice as OciDevice,
+  SpecSeccomp as OciSeccomp,
 }
 
 export const OCI_VERSION = '1.0.2'
@@ -142,7 +86,7 @@ export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024
  * must not take its containers with it).
  */
 export function defaultCgroupsPath(id: string): string {
-  return `/berth/${id}`
+  return cgroupsPath(DEFAULT_CGROUP_PARENT, id)
 }
 
 function defaultMounts(shmSize: number): Mount[] {
@@ -188,8 +132,8 @@ function defaultMounts(shmSize: number): Mount[] {
 }
 
 /** Docker's device cgroup rules: deny all, then the standard nodes; /dev/net/tun is denied. */
-function defaultDeviceRules(): OciDeviceRule[] {
-  const allow = (major: number, minor: number): OciDeviceRule => ({
+function defaultDeviceRules(): SpecDeviceRule[] {
+  const allow = (major: number, minor: number): SpecDeviceRule => ({
     allow: true,
     type: 'c',
     major,
@@ -210,14 +154,14 @@ function defaultDeviceRules(): OciDeviceRule[] {
 
 export interface SpecExtras {
   /** A seccomp section that replaces the one the input asks for. */
-  seccomp?: OciSeccomp
+  seccomp?: SpecSeccomp
   /** libseccomp's arch and the kernel release the profile is resolved for (this host's). */
   arch?: string
   kernel?: string
 }
 
 /** The seccomp section for the input (moby's WithSeccomp): none when unconfined or privileged. */
-function seccompFor(input: SpecInput, caps: string[], extras: SpecExtras): OciSeccomp | undefined {
+function seccompFor(input: SpecInput, caps: string[], extras: SpecExtras): SpecSeccomp | undefined {
   if (extras.seccomp !== undefined) return extras.seccomp
   const profile = input.security?.seccomp ?? ''
   if (profile === 'unconfined') return undefined
@@ -232,16 +176,21 @@ function seccompFor(input: SpecInput, caps: string[], extras: SpecExtras): OciSe
 }
 
 /**
- * The OCI spec of one container. Default mounts a user mount replaces (same destination,
- * or anything under /dev when /dev itself is mounted) are left out, as Docker does.
+ * The OCI spec of one container: the base spec (Docker's defaults and the container's
+ * confinement), then the input's edits in their fixed order (edits.ts).
  */
-export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
-  const userDests = new Set(input.mounts.map((m) => m.destination))
-  const mountsDev = userDests.has('/dev')
+export function ociSpec(input: SpecInput, extras: SpecExtras = {}): Spec {
+  return applyEdits(baseSpec(input, extras), specEdits(input))
+}
+
+/**
+ * Docker's defaults and the confinement the input asks for, before any edit: the default
+ * mounts (made read-only with a read-only root; /sys writable when privileged), the process,
+ * the device rules, a new namespace of each kind, resources, seccomp, masked and read-only paths.
+ */
+export function baseSpec(input: SpecInput, extras: SpecExtras = {}): Spec {
   const privileged = input.security?.privileged === true
-  const mounts = defaultMounts(input.shmSize || DEFAULT_SHM_SIZE).filter(
-    (m) => !userDests.has(m.destination) && !(mountsDev && m.destination.startsWith('/dev/')),
-  )
+  const mounts = defaultMounts(input.shmSize || DEFAULT_SHM_SIZE)
   if (input.readonlyRootfs) {
     // Docker makes every default mount read-only with the root, except these.
     const keepRw = new Set(['/proc', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev'])
@@ -255,18 +204,22 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
       if (m.type === 'sysfs' || m.type === 'cgroup') m.options = m.options.filter((o) => o !== 'ro')
     }
   }
-  for (const m of input.mounts) mounts.push({ ...m, options: [...m.options] })
 
   const caps = [...(input.security?.capabilities ?? DEFAULT_CAPABILITIES)]
   const { user } = input.process
-  const process: OciProcess = {
+  const capabilities: SpecCapabilities = {
+    bounding: caps,
+    effective: [...caps],
+    permitted: [...caps],
+  }
+  const process: SpecProcess = {
     terminal: input.process.terminal,
     user: { uid: user.uid, gid: user.gid, additionalGids: [...user.additionalGids] },
     args: [...input.process.args],
     env: [...input.process.env],
     cwd: input.process.cwd || '/',
     // Inheritable and ambient stay empty, as Docker's do: CapInh 0 inside.
-    capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
+    capabilities,
     // No rlimits: Docker's only default (NOFILE 1048576) exceeds this host's hard limit,
     // and runc fails on any rlimit at or above it.
     oomScoreAdj: input.oomScoreAdj ?? 0,
@@ -275,40 +228,24 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
     process.rlimits = input.rlimits.map((r) => ({ ...r }))
   if (input.security?.noNewPrivileges) process.noNewPrivileges = true
 
-  // Privileged: every device; else Docker's standard ones and those asked for.
-  const deviceRules: OciDeviceRule[] = privileged
+  // Privileged: every device; else Docker's standard ones (devicesEdit adds those asked for).
+  const deviceRules: SpecDeviceRule[] = privileged
     ? [{ allow: true, access: 'rwm' }]
-    : [
-        ...defaultDeviceRules(),
-        ...(input.devices ?? []).map((d): OciDeviceRule => ({
-          allow: true,
-          type: d.type === 'b' ? 'b' : 'c',
-          major: d.major,
-          minor: d.minor,
-          access: d.access,
-        })),
-      ]
+    : defaultDeviceRules()
 
-  const netns: { type: string; path?: string } = { type: 'network' }
-  if (input.netnsPath !== undefined) netns.path = input.netnsPath
-
-  const linux: OciLinux = {
-    // Docker's two network sysctls apply to a network namespace of the container's own; with
-    // the host's they would change the host (and runc refuses them there).
-    sysctl: {
-      ...(input.hostNetwork
-        ? {}
-        : {
-            'net.ipv4.ip_unprivileged_port_start': '0',
-            'net.ipv4.ping_group_range': '0 2147483647',
-          }),
-      ...input.sysctls,
-    },
-    resources: { devices: deviceRules },
+  const resources: SpecLinuxResources = { devices: deviceRules }
+  const res = input.resources
+  if (res?.memory) resources.memory = { ...res.memory }
+  if (res?.cpu) resources.cpu = { ...res.cpu }
+  if (res?.pids) resources.pids = { ...res.pids }
+  const linux: SpecLinux = {
+    // networkEdit adds Docker's network sysctls for a namespace of the container's own.
+    sysctl: { ...input.sysctls },
+    resources,
     cgroupsPath: input.cgroupsPath ?? defaultCgroupsPath(input.id),
     namespaces: [
       { type: 'mount' },
-      ...(input.hostNetwork ? [] : [netns]),
+      { type: 'network' },
       { type: 'uts' },
       { type: 'pid' },
       { type: 'ipc' },
@@ -317,17 +254,10 @@ export function ociSpec(input: SpecInput, extras: SpecExtras = {}): OciSpec {
     maskedPaths: privileged ? [] : [...DEFAULT_MASKED_PATHS],
     readonlyPaths: privileged ? [] : [...DEFAULT_READONLY_PATHS],
   }
-  if (input.devices && input.devices.length > 0) {
-    linux.devices = input.devices.map(({ access: _access, ...d }) => ({ ...d }))
-  }
-  const res = input.resources
-  if (res?.memory) linux.resources.memory = { ...res.memory }
-  if (res?.cpu) linux.resources.cpu = { ...res.cpu }
-  if (res?.pids) linux.resources.pids = { ...res.pids }
   const seccomp = seccompFor(input, caps, extras)
   if (seccomp !== undefined) linux.seccomp = seccomp
 
-  const spec: OciSpec = {
+  const spec: Spec = {
     ociVersion: OCI_VERSION,
     process,
     root: input.readonlyRootfs ? { path: input.rootfs, readonly: true } : { path: input.rootfs },

@@ -12,6 +12,20 @@ export interface ContainerProcess {
   cwd: string
   user: User
   terminal: boolean
+  /** The pty's size when the process starts (with a terminal). */
+  consoleSize?: ConsoleSize
+}
+
+export interface ConsoleSize {
+  height: number
+  width: number
+}
+
+/** One range of a user namespace's ID mapping (the OCI spec's LinuxIDMapping). */
+export interface IdMapping {
+  containerID: number
+  hostID: number
+  size: number
 }
 
 /** What the OCI spec of one container is made from; ociSpec() turns it into config.json. */
@@ -40,6 +54,10 @@ export interface SpecInput {
   sysctls?: Record<string, string>
   rlimits?: { type: string; soft: number; hard: number }[]
   oomScoreAdj?: number
+  /** The propagation of the root mount (shared, rslave...) when a bind mount needs one. */
+  rootfsPropagation?: string
+  /** A user namespace with these mappings (rootless); the host's IDs when absent. */
+  idMappings?: { uid: IdMapping[]; gid: IdMapping[] }
 }
 
 export interface SpecSecurity {
@@ -88,6 +106,8 @@ export interface ExitStatus {
   exitCode: number
   /** ISO 8601 with nanoseconds when known. */
   finishedAt: string
+  /** Why the exit code is not known (its record could not be read): 255 then, as Docker's. */
+  error?: string
 }
 
 export type StdStream = 'stdin' | 'stdout' | 'stderr'
@@ -164,7 +184,7 @@ export interface ExecSpawnOptions {
   /** 64 hex; names the session's files and attach socket. */
   execId: string
   /** The OCI process (runc exec --process). */
-  process: object
+  process: SpecProcess
   tty: boolean
   stdin: boolean
   /** Connect to the process's streams before it runs, so no output is lost. */
@@ -185,4 +205,117 @@ export interface ExecRuntime {
   exec(opts: ExecSpawnOptions): Promise<ExecHandle>
   /** Resizes the pty of the container whose monitor's bundle is bundleDir. */
   resizeConsole(bundleDir: string, height: number, width: number): Promise<void>
+}
+
+// ---- The OCI runtime spec (1.0.2), as far as berth writes it: config.json in a bundle.
+
+export interface Spec {
+  ociVersion: string
+  process: SpecProcess
+  root: { path: string; readonly?: boolean }
+  hostname?: string
+  mounts: Mount[]
+  hooks?: SpecHooks
+  annotations?: Record<string, string>
+  linux: SpecLinux
+}
+
+/** A transformation of a spec (a feature's contribution to it); pure, it returns a new spec. */
+export type SpecEdit = (s: Spec) => Spec
+
+export interface SpecProcess {
+  terminal?: boolean
+  consoleSize?: ConsoleSize
+  user: { uid: number; gid: number; additionalGids?: number[] }
+  args: string[]
+  env: string[]
+  cwd: string
+  capabilities: SpecCapabilities
+  rlimits?: { type: string; hard: number; soft: number }[]
+  noNewPrivileges?: boolean
+  oomScoreAdj?: number
+}
+
+export interface SpecCapabilities {
+  bounding: string[]
+  effective: string[]
+  permitted: string[]
+  inheritable?: string[]
+  ambient?: string[]
+}
+
+export interface SpecHook {
+  path: string
+  args?: string[]
+  env?: string[]
+  timeout?: number
+}
+
+/** The points where the runtime runs hooks (CDI specs add some). */
+export interface SpecHooks {
+  prestart?: SpecHook[]
+  createRuntime?: SpecHook[]
+  createContainer?: SpecHook[]
+  startContainer?: SpecHook[]
+  poststart?: SpecHook[]
+  poststop?: SpecHook[]
+}
+
+export type NamespaceType = 'mount' | 'network' | 'uts' | 'pid' | 'ipc' | 'cgroup' | 'user'
+
+export interface SpecNamespace {
+  type: NamespaceType
+  path?: string
+}
+
+export interface SpecLinux {
+  uidMappings?: IdMapping[]
+  gidMappings?: IdMapping[]
+  sysctl?: Record<string, string>
+  resources: SpecLinuxResources
+  cgroupsPath: string
+  namespaces: SpecNamespace[]
+  devices?: SpecDevice[]
+  seccomp?: SpecSeccomp
+  rootfsPropagation?: string
+  maskedPaths: string[]
+  readonlyPaths: string[]
+}
+
+export interface SpecLinuxResources {
+  devices: SpecDeviceRule[]
+  memory?: { limit?: number; reservation?: number; swap?: number }
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string }
+  pids?: { limit: number }
+}
+
+export interface SpecDeviceRule {
+  allow: boolean
+  type?: 'a' | 'b' | 'c'
+  major?: number
+  minor?: number
+  access: string
+}
+
+export interface SpecDevice {
+  path: string
+  type: 'b' | 'c' | 'u' | 'p'
+  major: number
+  minor: number
+  fileMode?: number
+  uid?: number
+  gid?: number
+}
+
+export interface SpecSeccomp {
+  defaultAction: string
+  defaultErrnoRet?: number
+  architectures?: string[]
+  flags?: string[]
+  syscalls?: {
+    names: string[]
+    action: string
+    errnoRet?: number
+    args?: { index: number; value: number; valueTwo?: number; op: string }[]
+  }[]
 }

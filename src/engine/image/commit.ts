@@ -1,0 +1,167 @@
+// docker commit, on the image side (moby's CommitImage and NewChildImage): the container's
+// changes, as a layer tar its side produces, go through the ingest path while the container is
+// frozen (when asked), then a child config of the container's image is recorded. The container
+// side supplies what it knows (config, the diff, event attributes) and the runtime's pause and
+// resume through Freezer.
+import type { Readable } from 'node:stream'
+import type { Digest } from '../digest.ts'
+import type { EventSink } from '../events/types.ts'
+import { faultPoint } from '../fault.ts'
+import { emitImageEvent } from './events.ts'
+import { hostPlatform, MEDIA, type Platform } from './manifest.ts'
+import { parseTag } from './tags.ts'
+import type {
+  HistoryEntry,
+  Image,
+  ImageConfig,
+  ImageCreator,
+  ImageReader,
+  ImageRunConfig,
+  LayerDescriptor,
+  LayerIngest,
+} from './types.ts'
+
+/** The runtime's freeze, for the moment the diff is read. */
+export interface Freezer {
+  pause(id: string): Promise<void>
+  resume(id: string): Promise<void>
+}
+
+export interface CommitRequest {
+  container: {
+    id: string
+    /** The image the container was made from. */
+    image: Digest
+    /** The container's own config (the image's container_config; its Cmd goes in the history). */
+    config: ImageRunConfig
+    /** The attributes its events carry (labels, image, name), as the container side gives them. */
+    eventAttributes: Record<string, string>
+  }
+  /** The new image's run config: the request's config and changes already applied. */
+  config: ImageRunConfig
+  /** The container's changes (its upper dir) as an uncompressed layer tar. */
+  diff(): Promise<Readable>
+  /** Freeze the container while its diff is read (only asked of a running one). */
+  pause: boolean
+  repo?: string
+  tag?: string
+  author?: string
+  comment?: string
+}
+
+export interface ImageCommitterDeps {
+  images: ImageReader & ImageCreator
+  ingest: LayerIngest
+  freezer: Freezer
+  events?: EventSink
+  /** The host's platform, for an image whose parent is gone or names no architecture. */
+  platform?: Platform
+}
+
+/** The diffID of an empty tar (1024 zero bytes): no layer is added for it, as in Docker. */
+const EMPTY_LAYER: Digest =
+  'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
+
+export class ImageCommitter {
+  private readonly platform: Platform
+
+  constructor(private readonly deps: ImageCommitterDeps) {
+    this.platform = deps.platform ?? hostPlatform()
+  }
+
+  async commit(req: CommitRequest): Promise<Image> {
+    const { images, ingest, freezer } = this.deps
+    const c = req.container
+    const parent = await images.get(c.image)
+    const tag = req.repo ? parseTag(`${req.repo}:${req.tag || 'latest'}`) : undefined
+
+    // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
+    let layer: LayerDescriptor
+    if (req.pause) {
+      await freezer.pause(c.id)
+      this.containerEvent(c, 'pause')
+      faultPoint('commit.paused')
+    }
+    try {
+      // Stored as Docker's own store keeps layers: the plain tar (its blob digest is the diffID).
+      const { size: _size, ...l } = await ingest.writeLayer({
+        tar: await req.diff(),
+        compression: 'none',
+        mediaType: MEDIA.dockerLayer.none,
+      })
+      layer = l
+    } finally {
+      if (req.pause) {
+        await freezer.resume(c.id)
+        this.containerEvent(c, 'unpause')
+      }
+    }
+
+    // An empty diff adds no layer, only a history step (as Docker's commit).
+    const empty = layer.diffID === EMPTY_LAYER
+    const parentLayers: LayerDescriptor[] = parent?.layers ?? []
+    const layers = empty ? parentLayers : [...parentLayers, layer]
+    const config = this.childConfig(parent, req, layers, empty)
+    faultPoint('commit.before-record')
+    const image = await images.create({
+      config,
+      layers,
+      tags: tag ? [tag.familiar] : [],
+      ...(parent ? { parent: parent.id } : {}),
+    })
+    if (tag) emitImageEvent(this.deps.events, 'tag', image.id, tag.familiar, image)
+    this.containerEvent(c, 'commit', {
+      comment: req.comment ?? '',
+      imageID: image.id,
+      imageRef: tag?.familiar ?? '',
+    })
+    return image
+  }
+
+  /** moby's NewChildImage: the parent's config with the container's run config and a step. */
+  private childConfig(
+    parent: Image | undefined,
+    req: CommitRequest,
+    layers: LayerDescriptor[],
+    empty: boolean,
+  ): ImageConfig {
+    const created = new Date().toISOString()
+    const base = parent?.config
+    const history: HistoryEntry[] = [
+      ...(base?.history ?? []),
+      {
+        created,
+        created_by: (req.container.config.Cmd ?? []).join(' '),
+        ...(req.author ? { author: req.author } : {}),
+        ...(req.comment ? { comment: req.comment } : {}),
+        ...(empty ? { empty_layer: true } : {}),
+      },
+    ]
+    return {
+      // The parent's architecture, or the host's when it names none (BaseImgArch).
+      architecture: base?.architecture || this.platform.architecture,
+      os: base?.os || this.platform.os,
+      ...(base?.variant ? { variant: base.variant } : {}),
+      created,
+      ...(req.author ? { author: req.author } : {}),
+      ...(req.comment ? { comment: req.comment } : {}),
+      config: req.config,
+      container: req.container.id,
+      container_config: req.container.config,
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
+      history,
+    }
+  }
+
+  private containerEvent(
+    c: CommitRequest['container'],
+    action: string,
+    extra: Record<string, string> = {},
+  ): void {
+    this.deps.events?.emit({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: c.id, Attributes: { ...c.eventAttributes, ...extra } },
+    })
+  }
+}
