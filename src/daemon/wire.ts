@@ -15,7 +15,8 @@ import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
-import { LocalNetworks } from '../engine/network/modes.ts'
+import { networked } from '../engine/container/network.ts'
+import { BridgeNetworking } from '../engine/network/bridge.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
@@ -57,8 +58,12 @@ export async function createEngine(opts: {
     resolveUser,
     logger,
   })
-  // `--network container:NAME` looks its peer up among the containers (made just below).
-  const network = new LocalNetworks({
+  // The bridge with NAT, published ports and user networks (netavark does the plumbing); it
+  // looks containers up among the containers (made just below) for `container:NAME`, links,
+  // and connect and disconnect, which run under the container's lock.
+  const bridge = new BridgeNetworking({
+    root: join(dataRoot, 'network'),
+    logger,
     peers: {
       peer: (ref) => {
         const c = containers.store.get(ref)
@@ -70,7 +75,18 @@ export async function createEngine(opts: {
         }
       },
     },
+    containers: {
+      get: async (ref) => {
+        const c = containers.store.get(ref)
+        return {
+          container: networked(c, containers.store.containerDir(c.id)),
+          running: c.state.Running,
+        }
+      },
+      locked: (id, fn) => containers.locked(id, fn),
+    },
   })
+  const network = bridge.manager
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
     images,
@@ -123,6 +139,8 @@ export async function createEngine(opts: {
     )
   }
   await volumes.init()
+  // Before the containers: their reconcile tells the network which of them still run.
+  await bridge.init()
   await containers.init()
 
   return {
@@ -134,6 +152,7 @@ export async function createEngine(opts: {
     volumes,
     lifecycle,
     events,
+    networks: bridge.api,
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

@@ -1,6 +1,7 @@
 // Container routes: decode the request, call the container service, encode Docker's shapes.
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
+import { portSummaries } from '../../engine/network/ports.ts'
 import type { NetworkSettings } from '../../engine/network/types.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
@@ -54,7 +55,7 @@ export function summary(
     ImageID: c.image,
     Command: command(c),
     Created: unixSeconds(c.created),
-    Ports: [],
+    Ports: portSummaries(net.Ports),
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootfs } : {}),
     Labels: c.config.Labels ?? {},
     State: c.state.Status,

@@ -221,6 +221,11 @@ export class BridgeNetworking {
     return att
   }
 
+  /** The network an EndpointsConfig key names; the CLI says `default` for the default one. */
+  private endpointNetwork(key: string): NetworkRecord {
+    return this.catalog.find(key === 'default' ? 'bridge' : key)
+  }
+
   /** The record a container's create makes: its mode and networks, all checked. */
   private recordFor(c: NetworkedContainer): { rec: ContainerRecord; warnings: string[] } {
     const hc = c.hostConfig
@@ -247,7 +252,7 @@ export class BridgeNetworking {
     }
     if (mode.kind !== 'bridge') {
       for (const k of endpointKeys) {
-        const n = this.catalog.find(k)
+        const n = this.endpointNetwork(k)
         const own = mode.kind === 'host' ? 'host' : mode.kind === 'none' ? 'none' : ''
         if (n.Name !== own) {
           throw new InvalidArgument(
@@ -265,7 +270,11 @@ export class BridgeNetworking {
     const links = hc.Links ?? []
     const epFor = (n: NetworkRecord): Partial<EndpointSettings> => {
       const key = endpointKeys.find(
-        (k) => k === n.Name || k === n.Id || (k.length >= 12 && n.Id.startsWith(k)),
+        (k) =>
+          k === n.Name ||
+          k === n.Id ||
+          (k === 'default' && n.Name === 'bridge') ||
+          (k.length >= 12 && n.Id.startsWith(k)),
       )
       return key ? (c.endpoints[key] ?? {}) : {}
     }
@@ -273,7 +282,7 @@ export class BridgeNetworking {
       this.checkEndpoint(primary, epFor(primary), primary.predefined ? [] : links),
     )
     for (const k of endpointKeys) {
-      const n = this.catalog.find(k)
+      const n = this.endpointNetwork(k)
       if (n.Id === primary.Id) continue
       if (n.Driver !== 'bridge') {
         throw new InvalidArgument(
