@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import berth from './eslint-layers.js'
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/'] },
@@ -14,6 +15,13 @@ export default tseslint.config(
       ],
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
+  },
+  {
+    // The layers (eslint-layers.js). `boundaries` is a warning while the engine's modules are
+    // being separated (issue 10); it becomes an error once they are.
+    files: ['src/**/*.ts'],
+    plugins: { berth },
+    rules: { 'berth/layers': 'error', 'berth/boundaries': 'warn' },
   },
   {
     files: ['**/*.mjs', '**/*.js'],

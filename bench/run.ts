@@ -283,7 +283,7 @@ async function main(): Promise<void> {
   const notes = [
     'This machine is shared with other engineers (builds and tests run beside the benchmark), so the numbers are noisy; compare engines within one run, not across runs.',
     `Timed rows: ${o.warmup} warm-up round(s), then ${o.runs} measured (${o.heavyRuns} for parallel, commit, save and load); in each round every engine runs once, in turn (interleaved). A time is the wall clock from spawning the client to its exit.`,
-    'No engine sets up networking: dockerd runs with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf); berth has no network yet.',
+    'No engine sets up networking: dockerd runs in a network namespace of its own (so the host keeps its devices) with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf); berth has no network yet.',
     'Memory: the monitor is the process each engine keeps per container (conmon for berth and podman, containerd-shim-runc-v2 for dockerd); PSS shares pages among processes that map them, so it is what a container adds. Daemon growth is the daemon VmRSS after minus before, over N.',
   ]
 

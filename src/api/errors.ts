@@ -1,12 +1,15 @@
-// The only place an error becomes an HTTP status: BerthErrors carry theirs,
-// anything else is a 500 and is logged, since it is a bug or an unexpected failure.
+// The only place an error becomes an HTTP status: BerthErrors carry theirs, src/lib's
+// ParseError (input not in Docker's grammar) is a 400 like InvalidArgument, and anything else
+// is a 500 and is logged, since it is a bug or an unexpected failure.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isBerthError } from '../engine/errors.ts'
+import { ParseError } from '../lib/errors.ts'
 import type { Logger } from '../engine/logger.ts'
 import { versionLessThan } from './version.ts'
 
 export function statusOf(err: unknown): number {
-  return isBerthError(err) ? err.status : 500
+  if (isBerthError(err)) return err.status
+  return err instanceof ParseError ? 400 : 500
 }
 
 export function messageOf(err: unknown): string {

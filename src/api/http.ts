@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { InvalidArgument } from '../engine/errors.ts'
+import { decodeBody } from './body.ts'
 import type { Ctx } from './router.ts'
 
 /** JSON bodies (create configs and the like) are small; anything bigger is a mistake. */
@@ -95,8 +96,10 @@ function readSome(socket: Socket): Promise<Buffer | undefined> {
 }
 
 /**
- * The JSON body decoded, or undefined when there is none, with moby's checks:
- * a body must be declared application/json, and bad JSON is a 400.
+ * The JSON body decoded, or undefined when there is none, with moby's checks: a body must be
+ * declared application/json, bad JSON is a 400, and a body the Engine API defines for this
+ * operation is checked and decoded against that definition (body.ts) before the route sees it,
+ * so T describes what was checked rather than what a client happened to send.
  */
 export async function readJson<T>(ctx: Ctx, limit = DEFAULT_JSON_LIMIT): Promise<T | undefined> {
   const ct = ctx.req.headers['content-type']
@@ -113,11 +116,13 @@ export async function readJson<T>(ctx: Ctx, limit = DEFAULT_JSON_LIMIT): Promise
   const text = body.toString('utf8')
   if (text.trim() === '')
     throw new InvalidArgument('invalid JSON: got EOF while reading request body')
+  let value: unknown
   try {
-    return JSON.parse(text) as T
+    value = JSON.parse(text)
   } catch (err) {
     throw new InvalidArgument(`invalid JSON: ${(err as Error).message}`)
   }
+  return decodeBody(ctx.operation, value) as T
 }
 
 /** Writes a JSON response as moby's WriteJSON does (trailing newline included). */

@@ -14,6 +14,11 @@ export interface Ctx {
   readonly res: ServerResponse
   readonly engine: Engine
   readonly logger: Logger
+  /**
+   * The operation, as Docker's API documents it: "POST /containers/{id}/exec" (a pattern's
+   * `{name:.*}` written `{name}`). Request bodies are checked against its definition.
+   */
+  readonly operation: string
   /** Path parameters, URL-decoded. */
   readonly params: Readonly<Record<string, string>>
   readonly query: Query
@@ -36,7 +41,13 @@ interface Route {
 }
 
 export type Match =
-  | { kind: 'found'; handler: Handler; params: Record<string, string>; pattern: string }
+  | {
+      kind: 'found'
+      handler: Handler
+      params: Record<string, string>
+      pattern: string
+      operation: string
+    }
   | { kind: 'not-found' }
   | { kind: 'method-not-allowed' }
 
@@ -68,6 +79,11 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+/** "POST /images/{name}/tag" for POST and "/images/{name:.*}/tag". */
+export function operationOf(method: string, pattern: string): string {
+  return `${method} ${pattern.replace(/\{([^}:]+):[^}]*\}/g, '{$1}')}`
+}
+
 export class Router {
   private readonly routes: Route[] = []
 
@@ -93,6 +109,11 @@ export class Router {
     return this.add('DELETE', pattern, handler)
   }
 
+  /** Every route, as its operation ("GET /containers/json"), in registration order. */
+  operations(): string[] {
+    return this.routes.map((r) => operationOf(r.method, r.pattern))
+  }
+
   /** Matches a path that has already had any `/vN.NN` prefix removed. */
   match(method: string, path: string): Match {
     let pathMatched = false
@@ -105,7 +126,13 @@ export class Router {
       }
       const params: Record<string, string> = {}
       r.names.forEach((n, idx) => (params[n] = m[idx + 1] ?? ''))
-      return { kind: 'found', handler: r.handler, params, pattern: r.pattern }
+      return {
+        kind: 'found',
+        handler: r.handler,
+        params,
+        pattern: r.pattern,
+        operation: operationOf(r.method, r.pattern),
+      }
     }
     return pathMatched ? { kind: 'method-not-allowed' } : { kind: 'not-found' }
   }

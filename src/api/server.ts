@@ -108,6 +108,7 @@ export function createApiServer(engine: Engine, deps: ApiServerDeps): http.Serve
         res,
         engine,
         logger,
+        operation: m.operation,
         params: m.params,
         query: new Query(new URLSearchParams(search)),
         apiVersion,

@@ -15,6 +15,9 @@ import type {
   LayerDescriptor,
   ProgressSink,
 } from '../engine/image/types.ts'
+import { FakeEvents } from '../engine/events/fake.ts'
+import type { SystemApi, SystemInfo } from '../engine/system/types.ts'
+import { FakeVolumeStore } from '../engine/volume/fake.ts'
 import { createLogger } from '../daemon/log.ts'
 import type { Logger } from '../engine/logger.ts'
 import { createApiServer, type RouteSet } from './server.ts'
@@ -182,8 +185,25 @@ export class FakeImageStore implements ImageStore {
   }
 }
 
+/** The host a fake engine describes: a cgroup v1 host with overlay2 on ext4, unless told. */
+export class FakeSystem implements SystemApi {
+  facts: SystemInfo = {
+    cgroupVersion: '1',
+    cgroupDriver: 'cgroupfs',
+    storageDriver: 'overlay2',
+    driverStatus: [['Backing Filesystem', 'extfs']],
+    plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+  }
+  async info(): Promise<SystemInfo> {
+    return structuredClone(this.facts)
+  }
+}
+
 export interface FakeEngine extends Engine {
   images: FakeImageStore
+  volumes: FakeVolumeStore
+  events: FakeEvents
+  system: FakeSystem
   closed: boolean
   close(): Promise<void>
 }
@@ -202,6 +222,9 @@ export function fakeEngine(images: Image[] = [], dataRoot = '/var/lib/berth'): F
     dataRoot,
     images: store,
     containers: containers as unknown as Engine['containers'],
+    volumes: new FakeVolumeStore(`${dataRoot}/volumes`),
+    events: new FakeEvents(),
+    system: new FakeSystem(),
     closed: false,
     async counts(): Promise<EngineCounts> {
       return { containers: 3, running: 1, paused: 0, stopped: 2, images: store.images.size }

@@ -4,7 +4,7 @@ import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './
 import { CliError } from './command.ts'
 import type { ContainerConfig } from './containeropts.ts'
 import { hijack, streamHijacked } from './hijack.ts'
-import { familiarString, parseNormalizedNamed } from './reference.ts'
+import { familiarName, familiarString, parseNamed } from '../lib/reference.ts'
 
 export function withHelp(msg: string, cmd: string): string {
   return `berth: ${msg}\n\nRun 'berth ${cmd} --help' for more information`
@@ -27,10 +27,10 @@ export function toStatusError(e: unknown, cmd = 'run'): CliError {
 }
 
 async function pullImage(client: Client, image: string, quiet: boolean): Promise<void> {
-  const r = parseNormalizedNamed(image)
+  const r = parseNamed(image)
   const res = await client.request('POST', '/images/create', {
     query: {
-      fromImage: familiarString({ name: r.name }),
+      fromImage: familiarName(r),
       tag: r.digest ? undefined : (r.tag ?? 'latest'),
     },
   })
@@ -58,7 +58,7 @@ export async function createContainer(
     })
   let ref = cfg.image
   try {
-    const r = parseNormalizedNamed(cfg.image)
+    const r = parseNamed(cfg.image)
     ref = familiarString({ ...r, tag: r.digest ? r.tag : (r.tag ?? 'latest') })
   } catch {
     // an image ID or something the daemon will judge

@@ -10,6 +10,7 @@ import {
   since,
   truncateID,
 } from '../lib/units.ts'
+import { familiarName, parseNamed, type Reference } from '../lib/reference.ts'
 
 export interface ContainerSummary {
   Id: string
@@ -140,19 +141,13 @@ export const imageHeaders: Record<string, string> = {
   UniqueSize: 'UNIQUE SIZE',
 }
 
-/** reference.FamiliarName for a normalized or familiar name. */
-export function familiarName(name: string): string {
-  if (name.startsWith('docker.io/library/') && !name.slice(18).includes('/')) return name.slice(18)
-  if (name.startsWith('docker.io/')) return name.slice(10)
-  return name
-}
-
-function splitTag(ref: string): [string, string] | undefined {
-  const at = ref.indexOf('@')
-  if (at >= 0) return undefined
-  const colon = ref.lastIndexOf(':')
-  if (colon < 0 || ref.slice(colon).includes('/')) return undefined
-  return [ref.slice(0, colon), ref.slice(colon + 1)]
+/** A RepoTags or RepoDigests entry, or undefined for one that is not a reference (skipped). */
+function parseOrUndefined(s: string): Reference | undefined {
+  try {
+    return parseNamed(s)
+  } catch {
+    return undefined
+  }
 }
 
 function imageContext(
@@ -210,16 +205,16 @@ export function imageContexts(
     const repoTags = new Map<string, string[]>()
     const repoDigests = new Map<string, string[]>()
     for (const t of tags) {
-      const s = splitTag(t)
-      if (!s) continue
-      const r = familiarName(s[0])
-      repoTags.set(r, [...(repoTags.get(r) ?? []), s[1]])
+      const ref = parseOrUndefined(t)
+      if (ref?.tag === undefined) continue
+      const r = familiarName(ref)
+      repoTags.set(r, [...(repoTags.get(r) ?? []), ref.tag])
     }
     for (const d of dgs) {
-      const at = d.indexOf('@')
-      if (at <= 0) continue
-      const r = familiarName(d.slice(0, at))
-      repoDigests.set(r, [...(repoDigests.get(r) ?? []), d.slice(at + 1)])
+      const ref = parseOrUndefined(d)
+      if (ref?.digest === undefined) continue
+      const r = familiarName(ref)
+      repoDigests.set(r, [...(repoDigests.get(r) ?? []), ref.digest])
     }
     for (const [repo, ts] of repoTags) {
       let ds = repoDigests.get(repo) ?? []

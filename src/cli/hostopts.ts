@@ -3,6 +3,9 @@
 import { readFile } from 'node:fs/promises'
 import { CliError, bool, int, list, str } from './command.ts'
 import type { FlagDef, ParsedFlags } from './flags.ts'
+import { ramInBytes } from '../lib/units.ts'
+
+export { ramInBytes }
 
 export const hostFlags: FlagDef[] = [
   { long: 'cap-add', kind: 'list', desc: 'Add Linux capabilities' },
@@ -61,21 +64,6 @@ export const hostFlags: FlagDef[] = [
 function flagError(name: string, short: string | undefined, raw: string, why: string): CliError {
   const flag = short ? `-${short}, --${name}` : `--${name}`
   return new CliError(`invalid argument "${raw}" for "${flag}" flag: ${why}`, 125)
-}
-
-/** go-units RAMInBytes: "32m", "1.5g", "512" (binary units). */
-export function ramInBytes(s: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(s)
-  if (!m) return undefined
-  const mult: Record<string, number> = {
-    k: 1024,
-    m: 1024 ** 2,
-    g: 1024 ** 3,
-    t: 1024 ** 4,
-    p: 1024 ** 5,
-  }
-  const unit = (m[2] ?? '').toLowerCase()
-  return Math.floor(Number(m[1]) * (unit ? (mult[unit] as number) : 1))
 }
 
 /** A size flag's value in bytes; 0 when empty, -1 when allowed and given. */

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import { CliError, list } from './command.ts'
-import { ramInBytes } from './hostopts.ts'
+import { ramInBytes } from '../lib/units.ts'
 
 export const volumeFlags: FlagDef[] = [
   { long: 'volume', short: 'v', kind: 'list', typeName: 'list', desc: 'Bind mount a volume' },

@@ -23,6 +23,7 @@ import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
+import { HostSystem } from '../engine/system/host.ts'
 import type { Logger } from './log.ts'
 
 export async function createEngine(opts: {
@@ -36,7 +37,7 @@ export async function createEngine(opts: {
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
-  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'))
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
   // The image store asks the container service who uses an image; the service is
   // made after the store, so the question is forwarded when it is asked.
@@ -153,6 +154,11 @@ export async function createEngine(opts: {
     lifecycle,
     events,
     networks: bridge.api,
+    system: new HostSystem({
+      layerDir: join(dataRoot, 'layers'),
+      // The drivers wired here: local volumes, and the networks' (none's driver Docker calls null).
+      plugins: { volume: ['local'], network: ['bridge', 'host', 'null'], log: ['json-file'] },
+    }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()
       const running = all.filter((c) => c.state.Running && !c.state.Paused).length

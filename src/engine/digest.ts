@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { Digest } from '../lib/digest.ts'
 import { InvalidArgument } from './errors.ts'
 
-/** A content digest; berth stores only sha256. */
-export type Digest = `sha256:${string}`
+export type { Digest }
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/
 

@@ -5,6 +5,7 @@ import type { ContainerFilesApi } from './container/files.ts'
 import type { LifecycleApi } from './container/lifecycle.ts'
 import type { EventsApi } from './events/types.ts'
 import type { NetworkApi } from './network/types.ts'
+import type { SystemApi } from './system/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -23,12 +24,14 @@ export interface Engine {
   readonly execs?: ExecApi
   /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
   readonly files?: ContainerFilesApi
-  /** Named and anonymous volumes; absent in engines without a data root (API tests). */
-  readonly volumes?: VolumeApi
+  /** Named and anonymous volumes (API tests: FakeVolumeStore). */
+  readonly volumes: VolumeApi
   /** pause, restart, rename, prune, top, stats, update; absent in API tests' fake engines. */
   readonly lifecycle?: LifecycleApi
-  /** The event bus behind GET /events; absent in API tests' fake engines. */
-  readonly events?: EventsApi
+  /** The event bus behind GET /events (API tests: FakeEvents). */
+  readonly events: EventsApi
+  /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */
+  readonly system: SystemApi
   /** Networks (GET/POST /networks); absent in engines without bridge networking. */
   readonly networks?: NetworkApi
   counts(): Promise<EngineCounts>

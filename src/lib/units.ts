@@ -1,5 +1,6 @@
 // Ports of the docker/go-units helpers the docker CLI uses for sizes and ages, so that
-// berth prints exactly what docker prints.
+// berth prints and reads exactly what docker prints and reads.
+import { parseDurationMs } from './duration.ts'
 
 const decimalAbbrs = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB']
 
@@ -106,45 +107,13 @@ export function goQuote(s: string): string {
   return out + '"'
 }
 
-/**
- * timetypes.GetTimestamp as docker's logs --since/--until use it: a Go duration ("10m", "1h30m")
- * relative to now, an RFC 3339 date, or a unix timestamp; returns "seconds.nanoseconds".
- */
-export function getTimestamp(value: string, now = Date.now()): string {
-  if (/^\d+(\.\d+)?$/.test(value)) return value
-  const dur = parseGoDuration(value)
-  if (dur !== undefined) return toTs(now - dur)
-  const t = Date.parse(value.includes('T') || value.length <= 10 ? value : value.replace(' ', 'T'))
-  if (Number.isNaN(t)) throw new Error(`failed to parse value as time or duration: "${value}"`)
-  return toTs(t)
-}
-
-function toTs(ms: number): string {
-  const sec = Math.floor(ms / 1000)
-  const ns = Math.round((ms - sec * 1000) * 1e6)
-  return `${sec}.${String(ns).padStart(9, '0')}`
-}
-
-const durUnits: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60000,
-  h: 3600000,
-}
-
-/** Go's time.ParseDuration, in milliseconds; undefined when it is not a duration. */
+/** Go's time.ParseDuration in milliseconds; undefined when it is not a duration. */
 export function parseGoDuration(s: string): number | undefined {
-  const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(s)
-  if (!m && s !== '0') return undefined
-  if (s === '0') return 0
-  let total = 0
-  for (const part of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * durUnits[part[2]]
+  try {
+    return parseDurationMs(s)
+  } catch {
+    return undefined
   }
-  return s.startsWith('-') ? -total : total
 }
 
 const binaryAbbrs = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB']
@@ -157,4 +126,19 @@ export function bytesSize(size: number): string {
     i++
   }
   return goFormatG(size, 4) + binaryAbbrs[i]
+}
+
+const sizeRe = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/
+
+function parseSize(s: string, base: number): number | undefined {
+  const m = sizeRe.exec(s)
+  const n = Number(m?.[1])
+  if (!m || Number.isNaN(n)) return undefined
+  const unit = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0
+  return Math.trunc(n * base ** unit)
+}
+
+/** go-units RAMInBytes: "32m", "1.5g", "512" in binary units; undefined when not a size. */
+export function ramInBytes(s: string): number | undefined {
+  return parseSize(s, 1024)
 }

@@ -1,7 +1,7 @@
 // Bugs a Docker user met in a day of data-science work (the Docker tutorial's steps) with the
 // stock docker CLI, each checked against what Debian's dockerd answered for the same commands.
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { docker, importBusybox, mountsUnder, startBerthd, type Berthd } from './harness.ts'
@@ -51,6 +51,8 @@ test('cp reaches the volumes and binds mounted into a container, running or stop
   const out = join(tmp, 'out')
   await mkdir(out)
   await ok(['cp', 'ds:/in/in.txt', join(out, 'in.txt')])
+  // What came out is the bind's file, not something from the rootfs under it.
+  assert.equal(await readFile(join(out, 'in.txt'), 'utf8'), 'ro\n')
   const r = await docker(['cp', file, 'ds:/in/'], { host: b })
   assert.equal(r.code, 1)
   assert.match(r.stderr, /Error response from daemon: mounted volume is marked read-only/)
@@ -58,6 +60,8 @@ test('cp reaches the volumes and binds mounted into a container, running or stop
   await ok(['stop', '-t', '0', 'ds'])
   await ok(['cp', join(ro, 'in.txt'), 'ds:/work/second.txt'])
   await ok(['cp', 'ds:/work/data.csv', join(out, 'data.csv')])
+  // From the volume of a stopped container: the file copied in while it ran.
+  assert.equal(await readFile(join(out, 'data.csv'), 'utf8'), 'a,b\n')
   await ok(['start', 'ds'])
   assert.equal(await ok(['exec', 'ds', 'cat', '/work/second.txt']), 'ro\n')
   // Nothing landed in the rootfs under the volume (commit would have kept it).

@@ -25,6 +25,7 @@ import {
   mountsUnder,
   removeTree,
   repoRoot,
+  hostNetworkDevices,
   startBerthd,
   startDockerd,
 } from './harness.ts'
@@ -169,6 +170,39 @@ describe('dockerd oracle', () => {
     }
     await assert.rejects(access(dd.dir), { code: 'ENOENT' })
     assert.deepEqual(await mountsUnder(dd.dir), [])
+  })
+})
+
+describe('dockerd oracle and the host network', () => {
+  test("leaves the host's network devices as they were, a docker0 bridge included", async () => {
+    // A dockerd started with --bridge=none in the host's namespace deletes docker0: a host
+    // with a real Docker has one, so this host gets one for the test when it has none.
+    const made = !(await access('/sys/class/net/docker0').then(
+      () => true,
+      () => false,
+    ))
+    if (made) {
+      const r = spawnSync('ip', ['link', 'add', 'docker0', 'type', 'bridge'], { encoding: 'utf8' })
+      assert.equal(r.status, 0, `ip link add docker0: ${r.stderr}`)
+    }
+    try {
+      const before = await hostNetworkDevices()
+      assert.ok(before['docker0'], 'docker0 is there to be kept')
+      const dd = await startDockerd()
+      try {
+        await importBusybox(dd)
+        const run = await docker(['run', '--rm', '--network', 'none', 'busybox', 'echo', 'hi'], {
+          host: dd,
+        })
+        assert.equal(run.stdout, 'hi\n', run.stderr)
+        assert.deepEqual(await hostNetworkDevices(), before, 'while the oracle runs')
+      } finally {
+        await dd.stop()
+      }
+      assert.deepEqual(await hostNetworkDevices(), before, 'after the oracle stopped')
+    } finally {
+      if (made) spawnSync('ip', ['link', 'del', 'docker0'])
+    }
   })
 })
 

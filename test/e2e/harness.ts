@@ -510,9 +510,31 @@ export async function importBusybox(h: Host, tag = 'busybox:latest'): Promise<st
 }
 
 /**
- * Debian's dockerd as an oracle, in its own temp dir with no networking of its own, so
- * tests can compare berth's answers with Docker's. Throws with dockerd's log when it
- * cannot start.
+ * A peer daemon's command line run in a network namespace of its own (`unshare --net`, which
+ * execs the daemon in the same process, so its pid is the daemon's). Whatever it does to
+ * networking stays there: dockerd started with --bridge=none deletes a docker0 bridge it finds,
+ * which in the host's namespace breaks a real Docker's networking. The namespace has only a
+ * loopback device, and goes away with the last process in it, so nothing is left to remove.
+ */
+export function inOwnNetns(cmd: string, args: string[]): [string, string[]] {
+  return ['unshare', ['--net', '--', cmd, ...args]]
+}
+
+/** The host's network devices (name → ifindex and flags), to check that a peer left them be. */
+export async function hostNetworkDevices(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const name of (await readdir('/sys/class/net')).sort()) {
+    const read = (f: string) =>
+      readFile(`/sys/class/net/${name}/${f}`, 'utf8').then((t) => t.trim())
+    out[name] = `${await read('ifindex')} ${await read('flags')}`
+  }
+  return out
+}
+
+/**
+ * Debian's dockerd as an oracle, in its own temp dir and network namespace with no
+ * networking of its own, so tests can compare berth's answers with Docker's and the host's
+ * networks stay as they were. Throws with dockerd's log when it cannot start.
  */
 export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<Dockerd> {
   const bin = ['/usr/sbin/dockerd', '/usr/bin/dockerd']
@@ -538,7 +560,7 @@ export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<D
     '--iptables=false',
     '--bridge=none',
   ]
-  const child = await spawnLogged(dockerdBin, args, logPath, cleanEnv())
+  const child = await spawnLogged(...inOwnNetns(dockerdBin, args), logPath, cleanEnv())
   const halt = async (signal: NodeJS.Signals) => {
     if (exited(child)) return
     child.kill(signal)

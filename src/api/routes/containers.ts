@@ -1,8 +1,8 @@
 // Container routes: decode the request, call the container service, encode Docker's shapes.
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
-import { portSummaries } from '../../engine/network/ports.ts'
 import type { NetworkSettings } from '../../engine/network/types.ts'
+import { portSummaries } from '../ports.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readBody, readJson, sendJson, sendStatus } from '../http.ts'
@@ -10,6 +10,8 @@ import { parseFilters, type Filters } from '../filters.ts'
 import type { Ctx, Router } from '../router.ts'
 import { versionAtLeast } from '../version.ts'
 import { humanDuration } from '../../lib/units.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
+import { parsed } from '../../engine/grammar.ts'
 import { mountPoints } from './volumes.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
@@ -267,8 +269,9 @@ async function logs(ctx: Ctx): Promise<void> {
     throw new InvalidArgument('Bad parameters: you must choose at least one stream')
   }
   const c = await containers(ctx).get(ctx.params.id as string)
+  // moby reads tail with strconv.Atoi and takes anything else (all, "", junk) as every line.
   const tailRaw = q.get('tail') ?? 'all'
-  const tail = tailRaw === 'all' || tailRaw === '' ? undefined : Number.parseInt(tailRaw, 10)
+  const tail = /^[-+]?\d+$/.test(tailRaw) ? Number(tailRaw) : undefined
   const entries = await containers(ctx).logs(c.id, {
     follow: q.bool('follow'),
     since: parseTime(q.get('since')),
@@ -300,13 +303,10 @@ export function rfc3339NanoFixed(time: string): string {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}Z`
 }
 
-/** Docker's since/until: unix seconds (fractional allowed); RFC 3339 too. */
+/** logs' since/until: unix seconds (the client's forms too, lib/timestamp.ts); 0 is none. */
 function parseTime(v: string | undefined): number | undefined {
   if (v === undefined || v === '' || v === '0') return undefined
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t)) throw new InvalidArgument(`invalid value for "since": ${v}`)
-  return t / 1000
+  return Number(parsed(() => timestampNanos(v))) / 1e9
 }
 
 async function inspectRoute(ctx: Ctx): Promise<void> {

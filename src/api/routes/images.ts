@@ -10,7 +10,9 @@ import { sendJson, sendStatus } from '../http.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import { JsonStream } from '../stream.ts'
 import { errorLine, logError } from '../errors.ts'
-import { globToRegExp, splitRef } from '../refs.ts'
+import { globToRegExp } from '../../lib/glob.ts'
+import { familiarName, parseNamed, type Reference } from '../../engine/reference/reference.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
 import { versionAtLeast, versionLessThan } from '../version.ts'
 
 const LIST_FILTERS = ['dangling', 'label', 'before', 'since', 'reference', 'until']
@@ -28,42 +30,28 @@ function unixSeconds(img: Image): number {
   return t === undefined ? 0 : Math.floor(t / 1000)
 }
 
-// Go's time.ParseDuration units.
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-}
-
-/** moby's timestamp.GetTimestamp: a Go duration before now, unix seconds, or an RFC 3339 time. */
+/** An `until` filter value (a Go duration ago, a date, or unix seconds) in unix ms. */
 export function parseTimestamp(value: string, now: number): number {
-  const dm = /^([-+]?)((?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))+)$/.exec(value)
-  if (dm) {
-    let ms = 0
-    for (const part of dm[2]!.matchAll(/(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)/g)) {
-      ms += Number.parseFloat(part[1]!) * DURATION_UNITS[part[2]!]!
-    }
-    return now - (dm[1] === '-' ? -ms : ms)
+  try {
+    return Number(timestampNanos(value, now)) / 1e6
+  } catch (err) {
+    throw new InvalidArgument(`invalid value for 'until' filter: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
-  if (/^\d+(\.\d+)?$/.test(value)) return Number.parseFloat(value) * 1000
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const t = Date.parse(value)
-    if (!Number.isNaN(t)) return t
-  }
-  throw new InvalidArgument(
-    `invalid value for 'until' filter: failed to parse value as time or duration: ${JSON.stringify(value)}`,
-  )
 }
 
+/** The strings a `reference` pattern may match for a stored reference, as moby tries them. */
 function refTargets(ref: string): string[] {
-  const p = splitRef(ref)
-  const targets = [ref, p.familiarName, p.name]
-  if (p.digest === undefined) targets.push(`${p.name}:${p.tag ?? 'latest'}`)
-  else targets.push(`${p.name}@${p.digest}`)
+  let r: Reference
+  try {
+    r = parseNamed(ref)
+  } catch {
+    return [ref]
+  }
+  const targets = [ref, familiarName(r), r.name]
+  if (r.digest === undefined) targets.push(`${r.name}:${r.tag ?? 'latest'}`)
+  else targets.push(`${r.name}@${r.digest}`)
   return targets
 }
 
@@ -294,12 +282,12 @@ async function getHistory(ctx: Ctx): Promise<void> {
  * moby's RepoTagReference: `repo` may carry its own tag, `tag` overrides it. The CLI sends
  * normalized names (docker.io/library/foo); the store is given familiar ones.
  */
+/** httputils.RepoTagReference's reference, familiar: repo and tag (latest by default). */
 function repoTag(repo: string, tag: string): string | undefined {
   if (repo === '') return undefined
-  const p = splitRef(repo)
-  if (p.digest !== undefined && tag === '') return `${p.familiarName}@${p.digest}`
-  const t = tag || p.tag || 'latest'
-  return `${p.familiarName}:${t}`
+  const r = parseNamed(repo)
+  if (r.digest !== undefined && tag === '') return `${familiarName(r)}@${r.digest}`
+  return `${familiarName(r)}:${tag || r.tag || 'latest'}`
 }
 
 async function tagImage(ctx: Ctx): Promise<void> {
@@ -309,7 +297,7 @@ async function tagImage(ctx: Ctx): Promise<void> {
     throw new InvalidArgument(
       'invalid reference format: repository name must have at least one component',
     )
-  if (splitRef(repo).familiarName === 'sha256') {
+  if (familiarName(parseNamed(repo)) === 'sha256') {
     throw new InvalidArgument('refusing to create an ambiguous tag using digest algorithm as name')
   }
   await ctx.engine.images.tag(ctx.params['name']!, repoTag(repo, tag)!)
@@ -481,7 +469,7 @@ async function createImage(ctx: Ctx): Promise<void> {
     let ref = fromImage.replace(/:$/, '')
     const tag = ctx.query.get('tag') ?? ''
     if (tag !== '') ref = /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? `${ref}@${tag}` : `${ref}:${tag}`
-    if (splitRef(ref).familiarName === 'scratch')
+    if (familiarName(parseNamed(ref)) === 'scratch')
       throw new Forbidden("'scratch' is a reserved name")
     throw new Internal(`pull is not supported by this berthd yet: cannot fetch ${ref}`)
   }

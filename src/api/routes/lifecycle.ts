@@ -4,8 +4,9 @@ import type { LifecycleApi, UpdateRequest } from '../../engine/container/lifecyc
 import type { StatsJson } from '../../engine/container/stats.ts'
 import type { Container } from '../../engine/container/types.ts'
 import { InvalidArgument, Internal } from '../../engine/errors.ts'
-import { eventJson } from '../../engine/events/bus.ts'
-import type { EngineEvent, EventsApi } from '../../engine/events/types.ts'
+import { eventJson, type EngineEvent, type EventsApi } from '../../engine/events/types.ts'
+import { parsed } from '../../engine/grammar.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
 import { parseFilters, type Filters } from '../filters.ts'
 import { readJson, sendJson, sendStatus } from '../http.ts'
 import type { Ctx, Router } from '../router.ts'
@@ -17,9 +18,7 @@ function lifecycle(ctx: Ctx): LifecycleApi {
 }
 
 function events(ctx: Ctx): EventsApi {
-  const e = ctx.engine.events
-  if (!e) throw new Internal('events are not supported by this engine')
-  return e
+  return ctx.engine.events
 }
 
 const id = (ctx: Ctx): string => ctx.params.id as string
@@ -57,40 +56,9 @@ async function update(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, await lifecycle(ctx).update(id(ctx), body ?? {}))
 }
 
-/**
- * Go's timetypes.GetTimestamp: a duration before now ("10m", "1h30m"), unix seconds with an
- * optional fraction, or an RFC 3339 date (local time when it names no zone). Nanoseconds.
- */
+/** A since/until value in any of the client's forms (lib/timestamp.ts), in unix nanoseconds. */
 export function parseTimestamp(value: string, nowMs = Date.now()): bigint {
-  const dur = /^((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$/.exec(value)
-  if (dur) {
-    const unit: Record<string, number> = {
-      ns: 1e-6,
-      us: 1e-3,
-      µs: 1e-3,
-      ms: 1,
-      s: 1e3,
-      m: 60e3,
-      h: 3600e3,
-    }
-    let ms = 0
-    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-      ms += Number(m[1]) * (unit[m[2] as string] as number)
-    }
-    return BigInt(Math.round((nowMs - ms) * 1e6))
-  }
-  const unix = /^(-?\d+)(?:\.(\d{1,9}))?$/.exec(value)
-  if (unix) {
-    return BigInt(unix[1] as string) * 1_000_000_000n + BigInt((unix[2] ?? '').padEnd(9, '0'))
-  }
-  const t = Date.parse(value)
-  if (Number.isNaN(t)) {
-    throw new InvalidArgument(`failed to parse value as time or duration: "${value}"`)
-  }
-  // Sub-millisecond digits Date.parse drops.
-  const frac = /\.(\d{4,9})/.exec(value)?.[1]
-  const extra = frac ? BigInt(frac.padEnd(9, '0').slice(3)) : 0n
-  return BigInt(t) * 1_000_000n + extra
+  return parsed(() => timestampNanos(value, nowMs))
 }
 
 async function prune(ctx: Ctx): Promise<void> {

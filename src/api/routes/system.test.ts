@@ -91,3 +91,33 @@ test('/info counts from the engine and describes the host', async () => {
   assert.equal((i['Swarm'] as { LocalNodeState: string }).LocalNodeState, 'inactive')
   assert.notEqual(i['OperatingSystem'], '')
 })
+
+test("/info reports the engine's host and drivers, not constants", async () => {
+  const engine = fakeEngine([], '/tmp/berth-root')
+  engine.system.facts = {
+    cgroupVersion: '2',
+    cgroupDriver: 'cgroupfs',
+    storageDriver: 'overlay2',
+    driverStatus: [
+      ['Backing Filesystem', 'xfs'],
+      ['Supports d_type', 'true'],
+    ],
+    plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+  }
+  const s = await startTestServer(engine)
+  try {
+    const i = (await request(s.socketPath, 'GET', '/info')).json<Record<string, unknown>>()
+    assert.equal(i['CgroupVersion'], '2')
+    assert.deepEqual(i['DriverStatus'], [
+      ['Backing Filesystem', 'xfs'],
+      ['Supports d_type', 'true'],
+    ])
+    const plugins = i['Plugins'] as Record<string, unknown>
+    // No bridge until one is wired: a network driver listed must be one `docker run` can use.
+    assert.deepEqual(plugins['Network'], ['host', 'null'])
+    assert.deepEqual(plugins['Volume'], ['local'])
+    assert.deepEqual(plugins['Log'], ['json-file'])
+  } finally {
+    await s.close()
+  }
+})

@@ -81,6 +81,7 @@ function localTime(d: Date): string {
 export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
   const { engine } = ctx
   const counts = await engine.counts()
+  const sys = await engine.system.info()
   const info: Record<string, unknown> = {
     ID: daemonId(engine.dataRoot),
     Containers: counts.containers,
@@ -88,19 +89,13 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     ContainersPaused: counts.paused,
     ContainersStopped: counts.stopped,
     Images: counts.images,
-    Driver: 'overlay2',
-    DriverStatus: [
-      ['Backing Filesystem', 'extfs'],
-      ['Supports d_type', 'true'],
-      ['Using metacopy', 'false'],
-      ['Native Overlay Diff', 'true'],
-      ['userxattr', 'false'],
-    ],
+    Driver: sys.storageDriver,
+    DriverStatus: sys.driverStatus,
     Plugins: {
-      Volume: ['local'],
-      Network: ['bridge', 'host', 'null'],
+      Volume: sys.plugins.volume,
+      Network: sys.plugins.network,
       Authorization: null,
-      Log: ['json-file', 'local'],
+      Log: sys.plugins.log,
     },
     MemoryLimit: true,
     SwapLimit: true,
@@ -118,8 +113,8 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     NGoroutines: 0,
     SystemTime: localTime(new Date()),
     LoggingDriver: 'json-file',
-    CgroupDriver: 'cgroupfs',
-    CgroupVersion: '1',
+    CgroupDriver: sys.cgroupDriver,
+    CgroupVersion: sys.cgroupVersion,
     NEventsListener: 0,
     KernelVersion: os.release(),
     OperatingSystem: await operatingSystem(),

@@ -1,7 +1,6 @@
 // The /volumes routes (list, create, inspect, remove, prune) and the MountPoint shape that
 // container inspect and list show.
 import type { Container } from '../../engine/container/types.ts'
-import { Internal } from '../../engine/errors.ts'
 import type { VolumeApi } from '../../engine/volume/types.ts'
 import { parseFilters } from '../filters.ts'
 import { readJson, sendJson, sendStatus } from '../http.ts'
@@ -9,9 +8,7 @@ import type { Ctx, Router } from '../router.ts'
 import { versionLessThan } from '../version.ts'
 
 function volumes(ctx: Ctx): VolumeApi {
-  const v = ctx.engine.volumes
-  if (!v) throw new Internal('volumes are not supported by this engine')
-  return v
+  return ctx.engine.volumes
 }
 
 /** Docker's MountPoint list of a container (inspect's and list's Mounts). */
@@ -38,7 +35,11 @@ function stringMap(v: unknown): Record<string, string> | null {
 async function list(ctx: Ctx): Promise<void> {
   const f = parseFilters(ctx.query.get('filters'))
   const vols = await volumes(ctx).list(f.toRecord())
-  sendJson(ctx, 200, { Volumes: vols, Warnings: null })
+  // A volume the driver cannot read is listed, and why is said here, as Docker's list warns.
+  const warnings = vols.flatMap((v) =>
+    v.Status?.Error ? [`volume ${v.Name}: ${v.Status.Error}`] : [],
+  )
+  sendJson(ctx, 200, { Volumes: vols, Warnings: warnings.length > 0 ? warnings : null })
 }
 
 async function create(ctx: Ctx): Promise<void> {

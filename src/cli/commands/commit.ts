@@ -1,5 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, bool, list, out, str } from '../command.ts'
+import { familiarName, parseNamed, tagNameOnly } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
@@ -33,12 +34,15 @@ export const command: CommandDef = {
     let repo: string | undefined
     let tag: string | undefined
     if (ref) {
-      const at = ref.lastIndexOf(':')
-      if (at > ref.lastIndexOf('/')) {
-        repo = ref.slice(0, at)
-        tag = ref.slice(at + 1)
-      } else repo = ref
-      if (ref.includes('@')) throw new CliError('refusing to create a tag with a digest reference')
+      let r
+      try {
+        r = tagNameOnly(parseNamed(ref))
+      } catch (e) {
+        throw new CliError((e as Error).message)
+      }
+      if (r.digest) throw new CliError('refusing to create a tag with a digest reference')
+      repo = familiarName(r)
+      tag = r.tag
     }
     const client = await ctx.client()
     const query: Record<string, string | string[] | undefined> = {

@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, encodeFilters, filterFlag, list, outAsync, str } from '../command.ts'
 import { render, STRUCT } from '../template/index.ts'
-import { getTimestamp } from '../../lib/units.ts'
+import { getTimestamp } from '../../lib/timestamp.ts'
 
 /** Docker's events.Message as it arrives. */
 export interface EventMessage {

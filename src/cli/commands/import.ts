@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { displayJSONMessages, JSONMessageError } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { CliError, list, out, str } from '../command.ts'
-import { familiarString, parseNormalizedNamed } from '../reference.ts'
+import { familiarName, parseNamed } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
@@ -26,8 +26,8 @@ export const command: CommandDef = {
     let tag: string | undefined
     if (refArg) {
       try {
-        const r = parseNormalizedNamed(refArg)
-        repo = familiarString({ name: r.name })
+        const r = parseNamed(refArg)
+        repo = familiarName(r)
         tag = r.tag
       } catch (e) {
         throw new CliError((e as Error).message)

@@ -1,7 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, str } from '../command.ts'
 import { StdcopyDemuxer } from '../hijack.ts'
-import { getTimestamp } from '../../lib/units.ts'
+import { getTimestamp } from '../../lib/timestamp.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER',

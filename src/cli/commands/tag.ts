@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { CliError } from '../command.ts'
-import { parseNormalizedNamed } from '../reference.ts'
+import { parseNamed } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: 'SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
@@ -12,7 +12,7 @@ export const command: CommandDef = {
     const [source, target] = f.args
     let ref
     try {
-      ref = parseNormalizedNamed(target)
+      ref = parseNamed(target)
     } catch (e) {
       throw new CliError(
         `Error parsing reference: "${target}" is not a valid repository/tag: ${(e as Error).message}`,

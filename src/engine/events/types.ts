@@ -46,3 +46,19 @@ export interface EventsApi extends EventSink {
   /** The bus's clock (unix nanoseconds), so callers compare times the way the bus stamps them. */
   now(): bigint
 }
+
+/** One event as dockerd writes it, with timeNano as an exact integer. */
+export function eventJson(e: EngineEvent): string {
+  const { timeNano, ...rest } = e
+  return JSON.stringify({ ...rest, timeNano: 0 }).replace(/"timeNano":0}$/, () => {
+    return `"timeNano":${timeNano.toString()}}`
+  })
+}
+
+/** A Docker event's attributes for a container: its labels, then image and name, then extra. */
+export function containerAttributes(
+  c: { name: string; config: { Image?: string; Labels?: Record<string, string> | null } },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return { ...(c.config.Labels ?? {}), image: c.config.Image ?? '', name: c.name, ...extra }
+}

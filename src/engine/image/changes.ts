@@ -1,7 +1,9 @@
 // `docker import --change` / `docker commit --change`: a few Dockerfile instructions applied to
 // an image's run config, with the words and rules of moby's BuildFromConfig.
 import { posix } from 'node:path'
+import { parseDuration } from '../../lib/duration.ts'
 import { InvalidArgument } from '../errors.ts'
+import { parsed } from '../grammar.ts'
 import type { HealthConfig, ImageRunConfig } from './types.ts'
 
 const VALID = new Set([
@@ -187,31 +189,9 @@ function parsePorts(spec: string): string[] {
   return out
 }
 
-const UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  µs: 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-}
-
-/** Go's time.ParseDuration, in nanoseconds. */
+/** Go's time.ParseDuration, in nanoseconds; InvalidArgument in Go's words. */
 export function parseGoDuration(s: string): number {
-  if (s === '0') return 0
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
-  let total = 0
-  let i = 0
-  while (i < s.length) {
-    re.lastIndex = i
-    const m = re.exec(s)
-    if (!m) throw new InvalidArgument(`time: invalid duration "${s}"`)
-    total += Number(m[1]) * UNITS[m[2]]
-    i = re.lastIndex
-  }
-  if (s.length === 0) throw new InvalidArgument(`time: invalid duration "${s}"`)
-  return Math.round(total)
+  return Number(parsed(() => parseDuration(s)))
 }
 
 function parseHealthcheck(rest: string): HealthConfig {

@@ -2,7 +2,9 @@
 // and its words, over the store's state as RemovalState shows it. The caller holds the store's
 // lock for the whole removal and writes the references afterwards.
 import { hex, shortId, type Digest } from '../digest.ts'
+import { timestampNanos } from '../../lib/timestamp.ts'
 import { Conflict, InvalidArgument, isBerthError } from '../errors.ts'
+import { parsed } from '../grammar.ts'
 import { parseNamed, tagNameOnly, type Reference } from '../reference/reference.ts'
 import type { DeleteResponseItem } from './types.ts'
 
@@ -265,27 +267,7 @@ function matchLabel(labels: Record<string, string>, filter: string): boolean {
   return labels[filter.slice(0, eq)] === filter.slice(eq + 1)
 }
 
-/** Docker's `until` filter value: RFC 3339 time, Unix seconds, or a Go duration ago. */
+/** Docker's `until` filter value (a Go duration ago, a date, or unix seconds) in unix ms. */
 function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000
-  const t = Date.parse(v)
-  if (!Number.isNaN(t)) return t
-  const m = /^(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.exec(v)
-  if (m) {
-    let ns = 0
-    for (const part of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-      const mult: Record<string, number> = {
-        ns: 1e-6,
-        us: 1e-3,
-        µs: 1e-3,
-        ms: 1,
-        s: 1e3,
-        m: 60e3,
-        h: 3600e3,
-      }
-      ns += Number(part[1]) * mult[part[2]]
-    }
-    return Date.now() - ns
-  }
-  throw new InvalidArgument(`failed to parse value as time or duration: "${v}"`)
+  return Number(parsed(() => timestampNanos(v))) / 1e6
 }

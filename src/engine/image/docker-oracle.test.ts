@@ -43,9 +43,13 @@ describe('docker save/load oracle', { timeout: 120_000 }, () => {
   before(async () => {
     T = await mkdtemp(join(tmpdir(), 'berth-oracle-'))
     sock = join(T, 'sock')
+    // In a network namespace of its own: a dockerd with --bridge=none deletes the host's docker0.
     dockerd = spawn(
-      'dockerd',
+      'unshare',
       [
+        '--net',
+        '--',
+        'dockerd',
         '--data-root',
         join(T, 'd'),
         '--exec-root',

@@ -1,6 +1,6 @@
 // Docker's network filters (list and prune), over what the engine knows of a network.
 import { InvalidArgument } from '../errors.ts'
-import { getTimestamp } from '../../lib/units.ts'
+import { getTimestamp } from '../../lib/timestamp.ts'
 import type { NetworkFilters } from './types.ts'
 
 export interface FilterSubject {

@@ -175,27 +175,3 @@ export function netavarkPorts(mappings: PortMapping[]): NetavarkPortMapping[] {
   }
   return out
 }
-
-/** One entry of a container list's Ports (GET /containers/json). */
-export interface PortSummary {
-  IP?: string
-  PrivatePort: number
-  PublicPort?: number
-  Type: string
-}
-
-/** The container list's Ports from NetworkSettings.Ports: exposed ones without a host side. */
-export function portSummaries(ports: Record<string, PortBinding[] | null>): PortSummary[] {
-  const out: PortSummary[] = []
-  for (const [key, list] of Object.entries(ports)) {
-    const { port, proto } = parsePortKey(key)
-    if (!list || list.length === 0) {
-      out.push({ PrivatePort: port, Type: proto })
-      continue
-    }
-    for (const b of list) {
-      out.push({ IP: b.HostIp, PrivatePort: port, PublicPort: Number(b.HostPort), Type: proto })
-    }
-  }
-  return out
-}

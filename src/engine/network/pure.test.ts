@@ -17,14 +17,7 @@ import {
   parseProcRoutes,
   requireCidr,
 } from './ipv4.ts'
-import {
-  netavarkPorts,
-  parseHostPort,
-  portMap,
-  portRequests,
-  portSummaries,
-  type PortMapping,
-} from './ports.ts'
+import { netavarkPorts, parseHostPort, portMap, portRequests, type PortMapping } from './ports.ts'
 
 describe('ipv4', () => {
   test('parses and formats addresses, refusing what is not dotted quad', () => {
@@ -135,11 +128,6 @@ describe('ports', () => {
       { host_ip: '', container_port: 80, host_port: 8080, range: 1, protocol: 'tcp' },
       { host_ip: '127.0.0.1', container_port: 81, host_port: 8081, range: 1, protocol: 'tcp' },
       { host_ip: '', container_port: 9000, host_port: 9000, range: 3, protocol: 'udp' },
-    ])
-    assert.deepEqual(portSummaries(portMap({ '7000/tcp': {} }, m.slice(3))), [
-      { PrivatePort: 7000, Type: 'tcp' },
-      { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' },
-      { IP: '127.0.0.1', PrivatePort: 81, PublicPort: 8081, Type: 'tcp' },
     ])
   })
 })

@@ -16,7 +16,7 @@ import {
   link,
 } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Conflict, InvalidArgument, NotFound } from '../errors.ts'
+import { Conflict, Internal, InvalidArgument, NotFound } from '../errors.ts'
 import { copyUp } from './copyup.ts'
 import { LocalVolumeStore, mountFlags } from './local.ts'
 import { ANONYMOUS_LABEL } from './types.ts'
@@ -160,6 +160,43 @@ describe('LocalVolumeStore', () => {
     assert.deepEqual((await s2.get('keep')).Labels, { x: 'y' })
     assert.equal((await s2.get('restored')).Labels, null)
     assert.ok(!(await readdir(s.dir)).includes('.tmp-junk'))
+  })
+
+  test('an unreadable meta.json is reported in the log and the answer, never lost', async () => {
+    const s = await store()
+    await s.create({ name: 'dev', options: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' } })
+    await s.create({ name: 'gone', labels: { a: 'b' } })
+    await s.create({ name: 'plain' })
+    // A torn meta.json, and one whose volume lost its _data too.
+    await writeFile(join(s.dir, 'dev', 'meta.json'), '{"Name": "dev", "Opti')
+    await writeFile(join(s.dir, 'gone', 'meta.json'), '[]')
+    await rm(join(s.dir, 'gone', '_data'), { recursive: true })
+    const warnings: string[] = []
+    const s2 = new LocalVolumeStore(s.dir, { warn: (m) => void warnings.push(m) })
+    await s2.init()
+    // Both are still there, and say what is wrong.
+    assert.deepEqual(
+      (await s2.list()).map((v) => v.Name),
+      ['dev', 'gone', 'plain'],
+    )
+    const dev = await s2.get('dev')
+    assert.match(dev.Status?.Error ?? '', /^cannot read .*\/dev\/meta\.json: /)
+    assert.match((await s2.get('gone')).Status?.Error ?? '', /not a JSON object/)
+    assert.equal((await s2.get('plain')).Status, undefined)
+    assert.equal(warnings.length, 2)
+    assert.match(warnings.join('\n'), /volume dev: cannot read/)
+    assert.match(warnings.join('\n'), /volume gone: cannot read/)
+    // Not mounted without its options, and not pruned as if it had none.
+    await assert.rejects(s2.mount('dev', 'c1'), (err: Error) => err instanceof Internal)
+    assert.deepEqual(s2.refs('dev'), [])
+    const pruned = await s2.prune({ all: ['true'] })
+    assert.deepEqual(pruned.VolumesDeleted, ['plain'])
+    // Removing it is how a user gets rid of it.
+    await s2.remove('dev')
+    assert.deepEqual(
+      (await s2.list()).map((v) => v.Name),
+      ['gone'],
+    )
   })
 
   test('mountFlags splits flags from data', () => {

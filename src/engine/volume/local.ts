@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
+import { Conflict, Internal, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { fsyncDir, readJson, writeJsonAtomic } from '../fsutil.ts'
 import {
   MS_BIND,
@@ -16,6 +16,13 @@ import {
   mount,
   umount,
 } from '../sys/libc.ts'
+import {
+  listMatcher,
+  pruneMatcher,
+  rfc3339Seconds,
+  validateOptions,
+  validateVolumeName,
+} from './rules.ts'
 import type {
   PruneReport,
   Volume,
@@ -25,15 +32,7 @@ import type {
 } from './types.ts'
 import { ANONYMOUS_LABEL } from './types.ts'
 
-const DATA = '_data'
-const META = 'meta.json'
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/
-const VALID_OPTIONS = ['type', 'o', 'device', 'size']
-const MANDATORY_OPTIONS: [string, string[]][] = [
-  ['device', ['type']],
-  ['type', ['device']],
-  ['o', ['device', 'type']],
-]
+export { validateVolumeName }
 
 interface Meta {
   Name: string
@@ -43,80 +42,19 @@ interface Meta {
   Options: Record<string, string> | null
 }
 
-function rfc3339Seconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+/** A volume as the store holds it: its meta, or why its meta.json could not be read. */
+interface Held extends Meta {
+  /** Set when meta.json exists but cannot be read (not persisted). */
+  unreadable?: string
 }
 
-/** Docker's local driver name check, in its words. */
-export function validateVolumeName(name: string): void {
-  if (name.length === 1) {
-    throw new InvalidArgument(
-      `create ${name}: volume name is too short, names should be at least two alphanumeric characters`,
-    )
-  }
-  if (!NAME_RE.test(name)) {
-    throw new InvalidArgument(
-      `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
-    )
-  }
+/** Where the store reports what it finds wrong on disk. */
+export interface VolumeLogger {
+  warn(msg: string, fields?: Record<string, unknown>): void
 }
 
-function validateOptions(name: string, opts: Record<string, string>): void {
-  for (const k of Object.keys(opts)) {
-    if (!VALID_OPTIONS.includes(k))
-      throw new InvalidArgument(`create ${name}: invalid option: "${k}"`)
-  }
-  if ('size' in opts) {
-    // Docker needs project quotas on the volume root for this; berth has none.
-    throw new InvalidArgument(`create ${name}: quota size requested but no quota support`)
-  }
-  for (const [opt, required] of MANDATORY_OPTIONS) {
-    if (!(opt in opts)) continue
-    for (const r of required) {
-      if (!(r in opts)) throw new InvalidArgument(`create ${name}: missing required option: "${r}"`)
-    }
-  }
-}
-
-function invalidFilter(key: string, values?: string[]): InvalidArgument {
-  return new InvalidArgument(
-    values ? `invalid filter '${key}=[${values.join(' ')}]'` : `invalid filter '${key}'`,
-  )
-}
-
-/** moby's GetBoolOrDefault. */
-function boolFilter(f: VolumeFilters, key: string): boolean | undefined {
-  const vs = f[key]
-  if (vs === undefined) return undefined
-  const isFalse = vs.includes('0') || vs.includes('false')
-  const isTrue = vs.includes('1') || vs.includes('true')
-  if (vs.length === 0 || isFalse === isTrue) throw invalidFilter(key, vs)
-  return isTrue
-}
-
-/** moby's MatchKVList: every `k` or `k=v` must be among the labels. */
-function matchKV(values: string[] | undefined, labels: Record<string, string> | null): boolean {
-  if (!values || values.length === 0) return true
-  if (!labels || Object.keys(labels).length === 0) return false
-  return values.every((v) => {
-    const eq = v.indexOf('=')
-    const k = eq < 0 ? v : v.slice(0, eq)
-    if (!Object.prototype.hasOwnProperty.call(labels, k)) return false
-    return eq < 0 || labels[k] === v.slice(eq + 1)
-  })
-}
-
-/** moby's filters.Match: an exact value, or a regular expression that matches. */
-function matchName(values: string[], name: string): boolean {
-  return values.some((v) => {
-    if (v === name) return true
-    try {
-      return new RegExp(v).test(name)
-    } catch {
-      return false
-    }
-  })
-}
+const DATA = '_data'
+const META = 'meta.json'
 
 /** Bytes in regular files under dir, each inode once (moby's directory.Size). */
 async function dirSize(dir: string): Promise<number> {
@@ -175,8 +113,18 @@ export function mountFlags(o: string): { flags: number; data: string } {
   return { flags, data: data.join(',') }
 }
 
+/** A volume's meta.json; undefined when there is none (a directory laid out as Docker's). */
+async function readMeta(path: string): Promise<Meta | undefined> {
+  const meta = await readJson<unknown>(path)
+  if (meta === undefined) return undefined
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new Error('not a JSON object')
+  }
+  return meta as Meta
+}
+
 export class LocalVolumeStore implements VolumeStore {
-  private readonly vols = new Map<string, Meta>()
+  private readonly vols = new Map<string, Held>()
   private readonly users = new Map<string, Set<string>>()
   /** Volumes with a device mounted on their _data, and how many containers mounted them. */
   private readonly mounted = new Map<string, number>()
@@ -184,7 +132,10 @@ export class LocalVolumeStore implements VolumeStore {
   private pruning = false
 
   /** dir: `<dataRoot>/volumes`. */
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly logger?: VolumeLogger,
+  ) {}
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o701 })
@@ -196,7 +147,24 @@ export class LocalVolumeStore implements VolumeStore {
       }
       const st = await stat(p).catch(() => undefined)
       if (!st?.isDirectory()) continue
-      const meta = await readJson<Meta>(join(p, META)).catch(() => undefined)
+      let meta: Meta | undefined
+      try {
+        meta = await readMeta(join(p, META))
+      } catch (err) {
+        // Neither dropped nor shown as a plain volume: its options (a device to mount, say)
+        // would be lost, and prune would take it for one without options.
+        const why = `cannot read ${join(p, META)}: ${(err as Error).message}`
+        this.logger?.warn(`volume ${entry}: ${why}`, { volume: entry })
+        this.vols.set(entry, {
+          Name: entry,
+          Driver: 'local',
+          CreatedAt: rfc3339Seconds(st.mtime),
+          Labels: null,
+          Options: null,
+          unreadable: why,
+        })
+        continue
+      }
       if (meta) {
         this.vols.set(entry, { ...meta, Name: entry })
         continue
@@ -230,7 +198,7 @@ export class LocalVolumeStore implements VolumeStore {
     return join(this.dir, name, DATA)
   }
 
-  private toApi(m: Meta): Volume {
+  private toApi(m: Held): Volume {
     return {
       Name: m.Name,
       Driver: m.Driver,
@@ -239,6 +207,7 @@ export class LocalVolumeStore implements VolumeStore {
       Labels: m.Labels,
       Scope: 'local',
       Options: m.Options,
+      ...(m.unreadable !== undefined ? { Status: { Error: m.unreadable } } : {}),
     }
   }
 
@@ -309,18 +278,10 @@ export class LocalVolumeStore implements VolumeStore {
   }
 
   async list(filters: VolumeFilters = {}): Promise<Volume[]> {
-    for (const k of Object.keys(filters)) {
-      if (!['dangling', 'name', 'driver', 'label'].includes(k)) throw invalidFilter(k)
-    }
-    const dangling = boolFilter(filters, 'dangling')
+    const listed = listMatcher(filters)
     const out: Volume[] = []
     for (const m of this.vols.values()) {
-      if (filters.driver && filters.driver.length > 0 && !filters.driver.includes(m.Driver))
-        continue
-      if (filters.name && filters.name.length > 0 && !matchName(filters.name, m.Name)) continue
-      if (!matchKV(filters.label, m.Labels)) continue
-      if (dangling !== undefined && dangling === this.refs(m.Name).length > 0) continue
-      out.push(this.toApi(m))
+      if (listed(m, this.refs(m.Name).length > 0)) out.push(this.toApi(m))
     }
     return out.sort((a, b) => a.Name.localeCompare(b.Name))
   }
@@ -359,33 +320,12 @@ export class LocalVolumeStore implements VolumeStore {
     if (this.pruning) throw new Conflict('a prune operation is already running')
     this.pruning = true
     try {
-      for (const k of Object.keys(filters)) {
-        if (!['label', 'label!', 'all'].includes(k)) throw invalidFilter(k)
-      }
-      const all = filters.all ?? []
-      if (all.length > 1) {
-        throw new InvalidArgument(
-          `invalid filter 'all=${all.join(' ')}': only one value is expected`,
-        )
-      }
-      let everything = false
-      if (all.length === 1) {
-        const v = all[0] as string
-        if (/^(1|t|T|true|TRUE|True)$/.test(v)) everything = true
-        else if (!/^(0|f|F|false|FALSE|False)$/.test(v)) {
-          throw new InvalidArgument(
-            `invalid filter 'all': strconv.ParseBool: parsing "${v}": invalid syntax`,
-          )
-        }
-      }
-      const labels = [...(filters.label ?? [])]
-      if (!everything) labels.push(ANONYMOUS_LABEL)
+      const prunable = pruneMatcher(filters)
       const report: PruneReport = { VolumesDeleted: [], SpaceReclaimed: 0 }
       for (const m of [...this.vols.values()]) {
-        if (m.Options !== null || this.refs(m.Name).length > 0) continue
-        if (!matchKV(labels, m.Labels)) continue
-        const not = filters['label!']
-        if (not && not.length > 0 && matchKV(not, m.Labels)) continue
+        // A volume whose options cannot be read may have some: it is never pruned.
+        if (m.unreadable !== undefined) continue
+        if (!prunable(m, this.refs(m.Name).length > 0)) continue
         const size = await dirSize(this.path(m.Name))
         try {
           await this.remove(m.Name)
@@ -411,6 +351,9 @@ export class LocalVolumeStore implements VolumeStore {
   async mount(name: string, ref: string): Promise<string> {
     const m = this.vols.get(name)
     if (!m) throw new NotFound(`get ${name}: no such volume`)
+    if (m.unreadable !== undefined) {
+      throw new Internal(`error while mounting volume '${this.path(name)}': ${m.unreadable}`)
+    }
     this.addRef(name, ref)
     const o = m.Options
     if (!o || (!o.type && !o.device)) return this.path(name)

@@ -13,6 +13,12 @@ export interface Volume {
   Labels: Record<string, string> | null
   Scope: 'local'
   Options: Record<string, string> | null
+  /**
+   * Driver-specific status, as Docker's Volume.Status. berth puts `Error` here when the volume's
+   * meta.json cannot be read: its labels and options are unknown, so it is shown, never mounted
+   * or pruned, until it is removed or its meta.json is mended.
+   */
+  Status?: Record<string, string>
   UsageData?: { Size: number; RefCount: number } | null
 }
 
