@@ -147,7 +147,7 @@ describe('/networks', () => {
         '/networks/create',
         { Name: 'x', Labels: { a: 1 } },
         400,
-        'invalid JSON: Labels.a must be a string',
+        'invalid JSON: json: cannot unmarshal number into Go struct field CreateRequest.Labels of type string',
       ],
       ['GET', '/networks/nosuch', undefined, 404, 'network nosuch not found'],
       ['DELETE', '/networks/nosuch', undefined, 404, 'network nosuch not found'],

@@ -601,10 +601,20 @@ describe('modes', () => {
       ),
       { status: 400, message: 'invalid port specification: "abc"' },
     )
-    await assert.rejects(nets.manager.plan(await container('nf', { NetworkMode: 'nosuch' })), {
+    // As dockerd: create succeeds, start says not found, and works once the network exists.
+    const nf = await container('nf', { NetworkMode: 'later' })
+    await nets.manager.plan(nf)
+    await assert.rejects(nets.manager.prepare(nf), {
       status: 404,
-      message: 'network nosuch not found',
+      message: 'network later not found',
     })
+    await nets.api.create({ Name: 'later' })
+    const lp = await nets.manager.prepare(nf)
+    ;(known.get(nf.id) as { running: boolean }).running = true
+    assert.deepEqual(Object.keys((await nets.manager.settings(nf, true)).Networks), ['later'])
+    assert.ok(lp.netnsPath)
+    await remove(nf)
+    await nets.api.remove('later')
   })
 })
 

@@ -227,7 +227,10 @@ export class BridgeNetworking {
   }
 
   /** The record a container's create makes: its mode and networks, all checked. */
-  private recordFor(c: NetworkedContainer): { rec: ContainerRecord; warnings: string[] } {
+  private recordFor(
+    c: NetworkedContainer,
+    opts: { atCreate?: boolean } = {},
+  ): { rec: ContainerRecord; warnings: string[] } {
     const hc = c.hostConfig
     const { mode, network } = modeOf(hc.NetworkMode)
     const warnings: string[] = []
@@ -262,7 +265,14 @@ export class BridgeNetworking {
       }
       return { rec, warnings }
     }
-    const primary = this.catalog.find(network as string)
+    let primary: NetworkRecord
+    try {
+      primary = this.catalog.find(network as string)
+    } catch (err) {
+      // dockerd looks a named network up at start: create succeeds, start says not found.
+      if (!opts.atCreate || !(err instanceof NotFound) || network === 'bridge') throw err
+      return { rec: { ...rec, pending: network as string }, warnings }
+    }
     if (primary.Driver === 'host')
       return this.recordFor({ ...c, hostConfig: { ...hc, NetworkMode: 'host' } })
     if (primary.Driver === 'null')
@@ -295,7 +305,7 @@ export class BridgeNetworking {
   }
 
   private async plan(asked: NetworkedContainer): Promise<NetworkPlan> {
-    const { rec, warnings } = this.recordFor(asked)
+    const { rec, warnings } = this.recordFor(asked, { atCreate: true })
     // With the host's network a container also takes the host's name, as Docker does.
     const hostname =
       asked.hostname ||
@@ -309,6 +319,12 @@ export class BridgeNetworking {
   /** The record of a container, made from its config when it has none (made before berth had one). */
   private async recordOf(c: NetworkedContainer): Promise<ContainerRecord> {
     const rec = this.files.containers.get(c.id)
+    if (rec?.pending !== undefined) {
+      // The network it names did not exist at create; it must now (NotFound otherwise).
+      const made = this.recordFor(c).rec
+      await this.files.saveContainer(made)
+      return made
+    }
     if (rec) {
       if (rec.name !== c.name) {
         rec.name = c.name
@@ -597,6 +613,27 @@ export class BridgeNetworking {
 
   // ---- stop, remove, daemon start ----
 
+  /**
+   * The teardown options for one setup of container id. netavark 1.4 removes a network's
+   * port-forwarding chain (NETAVARK-DN-*) only in the teardown of a container with published
+   * ports that leaves the network empty; when the last to leave has none and the chain is
+   * there, a mapping that matches no rule makes it remove the chain all the same.
+   */
+  private async lastOut(id: string, setup: NetavarkOptions): Promise<NetavarkOptions> {
+    if (setup.port_mappings?.length) return setup
+    const nets = Object.values(setup.network_info)
+    const last = nets.every((n) =>
+      this.catalog.liveEndpoints(n.id).every(({ rec }) => rec.id === id),
+    )
+    if (!last) return setup
+    const chains = await Promise.all(nets.map((n) => this.netavark.portChainExists(n.name)))
+    if (!chains.some((c) => c)) return setup
+    return {
+      ...setup,
+      port_mappings: [{ host_ip: '', container_port: 1, host_port: 1, range: 1, protocol: 'tcp' }],
+    }
+  }
+
   /** Takes down what prepare made; each step is tolerant of it being gone already. */
   private async release(id: string): Promise<void> {
     const rec = this.files.containers.get(id)
@@ -604,18 +641,29 @@ export class BridgeNetworking {
     if (!rec || !live) return
     if (live.bootId === this.boot && live.setups.length > 0) {
       let netns = live.netns
+      let setups = [...live.setups].reverse()
       let scratch: string | undefined
       if (!netns || !(await isNetnsMounted(netns))) {
-        // The namespace went (someone unmounted it): netavark still removes the rules and
-        // aardvark entries when given an empty one.
-        scratch = join(this.files.netnsDir, `scratch-${id}`)
-        await createNetns(scratch)
-        netns = scratch
+        // The namespace went. Where its network's bridge is gone too, so is everything the
+        // kernel held for it (the host's network was reset, as by a reboot): tearing down
+        // there would only make netavark's chains again. Elsewhere netavark still removes the
+        // rules and aardvark entries when given an empty namespace.
+        const present = await netDevices()
+        setups = setups.filter((s) =>
+          Object.values(s.network_info).every((n) => present.has(n.network_interface)),
+        )
+        if (setups.length > 0) {
+          scratch = join(this.files.netnsDir, `scratch-${id}`)
+          await createNetns(scratch)
+          netns = scratch
+        }
       }
-      for (const setup of [...live.setups].reverse()) {
-        await this.netavark.teardown(netns, setup).catch((err: unknown) => {
-          this.opts.logger.warn('network teardown failed', { id, error: String(err) })
-        })
+      for (const setup of setups) {
+        await this.netavark
+          .teardown(netns as string, await this.lastOut(id, setup))
+          .catch((err: unknown) => {
+            this.opts.logger.warn('network teardown failed', { id, error: String(err) })
+          })
       }
       if (scratch) await removeNetns(scratch)
     }
@@ -656,6 +704,13 @@ export class BridgeNetworking {
     await this.ensureAardvark()
   }
 
+  /** Whether a running container is on a network whose names aardvark-dns serves. */
+  private dnsNeeded(): boolean {
+    return [...this.files.containers.values()].some((r) =>
+      r.live?.setups.some((s) => Object.values(s.network_info).some((n) => n.dns_enabled)),
+    )
+  }
+
   /** A running container whose bridge device went (deleted by hand) gets its network again. */
   private async rebuildMissing(rec: ContainerRecord): Promise<void> {
     const live = rec.live
@@ -672,10 +727,13 @@ export class BridgeNetworking {
 
   /** aardvark-dns runs while a running container is on a network with names. */
   private async ensureAardvark(): Promise<void> {
-    const needed = [...this.files.containers.values()].some((r) =>
-      r.live?.setups.some((s) => Object.values(s.network_info).some((n) => n.dns_enabled)),
-    )
-    if (!needed || (await this.netavark.aardvarkPid()) !== undefined) return
+    if (!this.dnsNeeded()) {
+      // Nothing running has names: whatever aardvark-dns's files hold was left by containers
+      // that are gone (a reboot takes the process and the entries' owners, not the files).
+      if ((await this.netavark.aardvarkPid()) === undefined) await this.netavark.clearAardvark()
+      return
+    }
+    if ((await this.netavark.aardvarkPid()) !== undefined) return
     this.opts.logger.warn('aardvark-dns was not running; starting it')
     await this.netavark.startAardvark()
   }
@@ -807,7 +865,7 @@ export class BridgeNetworking {
       )
       const setup = live.setups[sIdx]
       if (setup && live.netns) {
-        await this.netavark.teardown(live.netns, setup)
+        await this.netavark.teardown(live.netns, await this.lastOut(c.id, setup))
         if (setup.port_mappings) {
           this.ports.release(c.id)
           live.ports = []

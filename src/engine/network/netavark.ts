@@ -5,7 +5,8 @@
 // aardvark-dns's entries in its config directory, so berth records the options it passed and
 // hands the same ones back at teardown.
 import { spawn } from 'node:child_process'
-import { access, constants, readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { access, constants, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Internal } from '../errors.ts'
 import { SYSTEM_PATH, execTool, type ExecResult } from './exec.ts'
@@ -148,6 +149,23 @@ export class Netavark {
       return undefined
     }
     return pid
+  }
+
+  /**
+   * Whether the port-forwarding chain netavark made for a network is there. netavark names it
+   * NETAVARK-DN- and the first 13 hex digits (upper case) of the SHA-512 of the network's name.
+   */
+  async portChainExists(network: string): Promise<boolean> {
+    const hash = createHash('sha512').update(network).digest('hex').slice(0, 13).toUpperCase()
+    const r = await execTool(['iptables', '-w', '-t', 'nat', '-S', `NETAVARK-DN-${hash}`], {
+      env: { PATH: SYSTEM_PATH },
+    })
+    return r.code === 0
+  }
+
+  /** Forgets every name aardvark-dns would serve (only while it does not run). */
+  async clearAardvark(): Promise<void> {
+    await rm(this.aardvarkDir, { recursive: true, force: true })
   }
 
   /**

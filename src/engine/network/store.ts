@@ -85,6 +85,8 @@ export interface ContainerRecord {
   mode: Mode
   /** Networks in the order joined; the first one gives the default route and the ports. */
   attachments: Attachment[]
+  /** The network named at create when it did not exist: looked up again at start. */
+  pending?: string
   live?: Live
 }
 
