@@ -541,6 +541,11 @@ async function runClient(cmd: string, args: string[], opts: RunOptions): Promise
   })
 }
 
+/** Runs another client of the Engine API (docker-compose, ...) against host, as docker runs. */
+export function client(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  return runClient(cmd, args, opts)
+}
+
 /** Runs the stock docker CLI against host. */
 export async function docker(args: string[], opts: RunOptions): Promise<RunResult> {
   return runClient(await dockerBin(), args, opts)
