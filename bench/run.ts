@@ -43,6 +43,7 @@ const PHASES = {
   'save-load': m.saveLoad,
   startup: m.startup,
   idle: m.idle,
+  cli: m.cli,
 } satisfies Record<string, (ctx: m.Ctx) => Promise<void>>
 type Phase = keyof typeof PHASES
 
@@ -210,6 +211,22 @@ function goals(res: Results, o: Options): Goal[] {
     par,
     'berth/docker',
     0.5,
+  )
+  // issue 16: the berth command's start-up
+  for (const c of m.CLI_COMMANDS.slice(0, 3)) {
+    const row = res.find(`cli-${c.id}`, 'own')
+    out.push({
+      text: `\`berth ${c.title}\`: berth's own cost above \`node -e 0\``,
+      target: '≤ 15 ms',
+      measured: row?.median != null ? fmt(row.median, 'ms') : '–',
+      met: row?.median != null ? row.median <= 15 : null,
+    })
+  }
+  ratioGoal(
+    '`berth run --rm true`: within 1.2× of `node -e 0` + the docker CLI on berthd',
+    'cli-run-rm',
+    'berth-cli/floor',
+    1.2,
   )
   const mb = 1e6 / 2 ** 20 // MiB per MB
   const at100 = o.idleCount === 100

@@ -6,17 +6,12 @@ import { constants as fsc } from 'node:fs'
 import { access, mkdir, mkdtemp, open, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { join } from 'node:path'
-import {
-  berthBin,
-  berthdBin,
-  dockerBin,
-  removeTree,
-  repoRoot,
-  startDockerd,
-} from '../../test/e2e/harness.ts'
+import { berthdBin, dockerBin, removeTree, repoRoot, startDockerd } from '../../test/e2e/harness.ts'
 import { must, processes, sh, sleep, type Done, type ShOptions } from './proc.ts'
 
 export const benchDir = join(repoRoot, 'bench')
+/** The berth command as setup.sh installs it (/usr/local/bin/berth links here). */
+export const berthCli = join(repoRoot, 'dist/berth.cjs')
 
 /** The variants every docker-like measurement knows, in table order. */
 export type ClientId = 'berth-cli' | 'berth' | 'berth-base' | 'docker' | 'podman'
@@ -198,7 +193,8 @@ export async function berthClients(runDir: string, d: Berthd): Promise<Client[]>
   const env = await dockerEnv(runDir, d.socket)
   const docker = await dockerBin()
   return [
-    client('berth-cli', 'berth', process.execPath, [berthBin, '--host', `unix://${d.socket}`], env),
+    // run as a user runs it: the installed command (its #! line finds node on PATH)
+    client('berth-cli', 'berth', berthCli, ['--host', `unix://${d.socket}`], env),
     client('berth', 'berth', docker, [], env),
   ]
 }

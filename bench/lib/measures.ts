@@ -4,7 +4,7 @@
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Berthd, Client, DockerPeer, EngineId, PodmanPeer, Runc } from './engines.ts'
-import { LABELS } from './engines.ts'
+import { cleanEnv, LABELS } from './engines.ts'
 import {
   CommandFailed,
   firstLine,
@@ -49,6 +49,8 @@ type Sample = number | { value: number; failures: number; error?: string }
 interface Variant {
   id: string
   label: string
+  /** the row's group, when not the one interleave() was given (one run over several groups) */
+  group?: string
   /** berth's own: an error here means the feature is not built yet. */
   ours: boolean
   setup?: () => Promise<void>
@@ -139,10 +141,11 @@ async function interleave(
   for (const v of variants) await v.teardown?.().catch(() => undefined)
   for (const [i, v] of variants.entries()) {
     const s = state[i]!
+    const vg = v.group ?? g
     if (s.dead !== undefined) {
       ctx.res.add(
         emptyRow(
-          g,
+          vg,
           v.id,
           v.label,
           unit,
@@ -153,7 +156,7 @@ async function interleave(
     } else {
       const note = s.failures > 0 ? `${s.failures} failed: ${s.lastError ?? ''}` : undefined
       ctx.res.add(
-        makeRow(g, v.id, v.label, unit, s.samples, {
+        makeRow(vg, v.id, v.label, unit, s.samples, {
           failures: s.failures,
           ...(note !== undefined ? { note } : {}),
         }),
@@ -202,6 +205,111 @@ export async function runRm(ctx: Ctx): Promise<void> {
   await interleave(ctx, g, 'ms', vs, ctx.runs, ctx.warmup)
   unavailableRows(ctx, g, 'ms', ['berth-cli', 'berth', 'docker', 'podman', 'runc'])
   standardRatios(ctx, g, { docker: 1 / 3, runc: 2 })
+}
+
+/** The commands the CLI start-up rows time; exec runs into an idle container of its own. */
+export const CLI_COMMANDS = [
+  { id: 'version', title: 'version', args: (_: string) => ['version'] },
+  { id: 'ps', title: 'ps', args: (_: string) => ['ps'] },
+  { id: 'images', title: 'images', args: (_: string) => ['images'] },
+  {
+    id: 'run-rm',
+    title: `run --rm ${IMAGE} true`,
+    args: (_: string) => ['run', '--rm', IMAGE, 'true'],
+  },
+  { id: 'exec', title: 'exec CONTAINER true', args: (id: string) => ['exec', id, 'true'] },
+] as const
+
+/**
+ * The berth command's start-up (issue 16): each command by berth's CLI and by the docker CLI
+ * against the same berthd, with `node -e 0` (Node starting and doing nothing) as the floor,
+ * all in one interleaved run. Derived rows: berth's own cost (its time less the floor's) and,
+ * for run and exec, the floor plus the docker CLI's time, the least a Node CLI could take.
+ */
+export async function cli(ctx: Ctx): Promise<void> {
+  const clients = ctx.clients.filter((c) => c.id === 'berth-cli' || c.id === 'berth')
+  const node = 'cli-node'
+  group(
+    ctx,
+    node,
+    'node -e 0',
+    'Node starting and exiting: the floor of any command written for Node',
+    'node',
+  )
+  for (const c of CLI_COMMANDS) {
+    group(
+      ctx,
+      `cli-${c.id}`,
+      `berth ${c.title}`,
+      `${c.title} by berth's CLI and by the docker CLI, against one berthd`,
+      `cli ${c.id}`,
+    )
+  }
+  const env = cleanEnv()
+  const vs: Variant[] = [
+    {
+      id: 'node',
+      label: 'node -e 0',
+      group: node,
+      ours: false,
+      once: async () => {
+        const r = await sh('node', ['-e', '0'], { env })
+        if (r.code !== 0) throw new CommandFailed(`node -e 0: ${firstLine(r.stderr)}`)
+        return r.ms
+      },
+    },
+  ]
+  for (const cmd of CLI_COMMANDS) {
+    for (const c of clients) {
+      let id = ''
+      vs.push({
+        id: c.id,
+        label: c.label,
+        group: `cli-${cmd.id}`,
+        ours: ours(c),
+        ...(cmd.id === 'exec'
+          ? {
+              setup: async () => {
+                id = idOf(await ok(c, ['run', '-d', IMAGE, 'sleep', '100000']))
+              },
+              teardown: async () => {
+                if (id !== '') await rmForce(c, [id])
+              },
+            }
+          : {}),
+        once: async () => (await ok(c, cmd.args(id))).ms,
+      })
+    }
+  }
+  await interleave(ctx, node, 'ms', vs, ctx.runs, ctx.warmup)
+  const floor = ctx.res.value(node, 'node')
+  for (const cmd of CLI_COMMANDS) {
+    const g = `cli-${cmd.id}`
+    unavailableRows(ctx, g, 'ms', ['berth-cli', 'berth'])
+    const ours = ctx.res.value(g, 'berth-cli')
+    const peer = ctx.res.value(g, 'berth')
+    if (floor === null || ours === null) continue
+    ctx.res.add(
+      makeRow(g, 'own', "berth's own cost: berth CLI less node -e 0", 'ms', [ours - floor], {
+        note: 'derived: median(berth CLI) - median(node -e 0)',
+      }),
+    )
+    if (peer !== null && (cmd.id === 'run-rm' || cmd.id === 'exec')) {
+      ctx.res.add(
+        makeRow(g, 'floor', 'floor: node -e 0 + the docker CLI', 'ms', [floor + peer], {
+          note: 'derived: median(node -e 0) + median(docker CLI → berthd)',
+        }),
+      )
+      ctx.res.ratio(
+        g,
+        'berth-cli',
+        'floor',
+        'berth-cli/floor',
+        cmd.id === 'run-rm' ? 1.2 : undefined,
+      )
+    }
+    ctx.res.ratio(g, 'berth-cli', 'berth', 'berth-cli/docker-cli')
+  }
 }
 
 export async function exec(ctx: Ctx): Promise<void> {

@@ -1,7 +1,7 @@
 // Starts berthd when nothing answers on the default socket, then waits for it to answer /_ping:
 // woken by fs.watch on the socket's directory (no polling loop), with a 10 s limit.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, openSync, watch } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, watch } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Client } from './client.ts'
@@ -107,7 +107,6 @@ export async function startDaemon(client: Client): Promise<void> {
   })
   child.unref()
   if (log.fd >= 0) {
-    const { closeSync } = await import('node:fs')
     closeSync(log.fd)
   }
 }

@@ -3,9 +3,9 @@
 import http from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
+import { API_VERSION } from './defaults.ts'
 
-export const API_VERSION = '1.45'
-export const DEFAULT_SOCKET = '/run/berth/berth.sock'
+export { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
 
 /** An error status from the daemon; message is already "Error response from daemon: ...". */
 export class DaemonError extends Error {
@@ -32,6 +32,8 @@ export type Query = Record<string, string | number | boolean | string[] | undefi
 export interface RequestOptions {
   query?: Query
   body?: unknown
+  /** the body for the API version the request goes out at (docker shapes some by version) */
+  bodyFor?: (apiVersion: string) => unknown
   headers?: Record<string, string>
   signal?: AbortSignal
   /** called once the whole request has been handed to the socket */
@@ -51,7 +53,7 @@ export function buildQuery(q: Query | undefined): string {
   return s ? '?' + s : ''
 }
 
-function compareVersions(a: string, b: string): number {
+export function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number)
   const pb = b.split('.').map(Number)
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
@@ -85,14 +87,36 @@ export function errorFromBody(status: number, body: Buffer): DaemonError {
   return new DaemonError(`Error response from daemon: ${msg}`, status)
 }
 
+export interface ClientOptions {
+  /**
+   * Called once when nothing answers on the socket (it may start the daemon); the request that
+   * found no daemon is then sent again. Nothing of a request reaches a socket nobody listens on.
+   */
+  onNoDaemon?: (c: Client) => Promise<void>
+}
+
+/** True for a request body that is a stream: it can be sent only once. */
+function isStream(b: unknown): b is Readable {
+  return typeof b === 'object' && b !== null && typeof (b as Readable).pipe === 'function'
+}
+
 export class Client {
   readonly agent: http.Agent
   version = API_VERSION
   serverVersion: string | undefined
   osType: string | undefined
-  private negotiated = false
+  /** the daemon has experimental features on (its ping says so) */
+  experimental = false
+  /** the ping's Swarm header: "inactive", or "active/manager" etc. */
+  swarm: string | undefined
+  /** the daemon has accepted `version` (or named its own in a ping) */
+  private settled = false
+  private noDaemonTried = false
 
-  constructor(readonly socketPath: string) {
+  constructor(
+    readonly socketPath: string,
+    private readonly opts: ClientOptions = {},
+  ) {
     this.agent = new http.Agent({ keepAlive: true })
   }
 
@@ -108,27 +132,83 @@ export class Client {
   }
 
   /** GET /_ping; records the daemon's API version. Rejects with ConnectError when nothing answers. */
-  async ping(): Promise<void> {
-    const res = await this.raw('GET', '/_ping', {})
+  async ping(signal?: AbortSignal): Promise<void> {
+    const res = await this.raw('GET', '/_ping', { signal })
     await readBody(res)
+    this.swarm = header(res, 'swarm')
     this.serverVersion = header(res, 'api-version')
     this.osType = header(res, 'ostype')
+    this.experimental = header(res, 'docker-experimental') === 'true'
     this.version = negotiate(this.serverVersion)
-    this.negotiated = true
+    this.settled = true
   }
 
+  /**
+   * Settles the API version before a request that cannot be sent twice (a streamed body, a
+   * hijacked connection); other requests settle it on their first answer.
+   */
   async ensureNegotiated(): Promise<void> {
-    if (!this.negotiated) await this.ping()
+    if (this.settled) return
+    try {
+      await this.ping()
+    } catch (e) {
+      if (!this.mayStartDaemon(e)) throw e
+      this.noDaemonTried = true
+      await this.opts.onNoDaemon!(this)
+      await this.ping()
+    }
   }
 
-  /** A request with the version prefix; rejects with DaemonError on status >= 400. */
+  /**
+   * A request with the version prefix; rejects with DaemonError on status >= 400.
+   *
+   * The first request goes out at our own API version, with no ping before it (docker pings
+   * first, which costs a round trip on every command). A daemon older than us answers 400
+   * naming its version in the Api-Version header, before doing anything; the request is then
+   * sent again at the version docker would have negotiated.
+   */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
-    await this.ensureNegotiated()
-    const res = await this.raw(method, `/v${this.version}${path}`, opts)
+    if (isStream(opts.body)) await this.ensureNegotiated()
+    let res = await this.send(method, path, opts)
+    if (!this.settled) {
+      const server = header(res, 'api-version')
+      this.settled = true
+      if (server !== undefined) {
+        this.serverVersion = server
+        const v = negotiate(server)
+        if (res.statusCode === 400 && compareVersions(v, this.version) < 0) {
+          res.resume()
+          this.version = v
+          res = await this.send(method, path, opts)
+        }
+      }
+    }
     if (opts.onSent) opts.onSent = undefined
     if ((res.statusCode ?? 500) >= 400)
       throw errorFromBody(res.statusCode ?? 500, await readBody(res))
     return res
+  }
+
+  private mayStartDaemon(e: unknown): boolean {
+    return (
+      e instanceof ConnectError &&
+      e.errno !== 'EACCES' &&
+      this.opts.onNoDaemon !== undefined &&
+      !this.noDaemonTried
+    )
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
+    const at = (): RequestOptions =>
+      opts.bodyFor ? { ...opts, body: opts.bodyFor(this.version) } : opts
+    try {
+      return await this.raw(method, `/v${this.version}${path}`, at())
+    } catch (e) {
+      if (!this.mayStartDaemon(e) || isStream(opts.body)) throw e
+      this.noDaemonTried = true
+      await this.opts.onNoDaemon!(this)
+      return this.raw(method, `/v${this.version}${path}`, at())
+    }
   }
 
   async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -150,7 +230,7 @@ export class Client {
       const b = opts.body
       if (b !== undefined) {
         if (Buffer.isBuffer(b)) payload = b
-        else if (b && typeof (b as Readable).pipe === 'function') stream = b as Readable
+        else if (isStream(b)) stream = b
         else {
           payload = Buffer.from(JSON.stringify(b))
           headers['Content-Type'] ??= 'application/json'
@@ -164,6 +244,7 @@ export class Client {
         headers,
         agent: this.agent,
         signal: opts.signal,
+        ...NO_SERVERNAME,
       })
       req.on('response', resolve)
       if (opts.onSent) req.once('finish', opts.onSent)
@@ -179,6 +260,13 @@ export class Client {
     })
   }
 }
+
+/**
+ * Options for every http.request to the socket. Without a servername, Node's agent works one
+ * out from the host name with net.isIP, whose first call compiles the IPv6 pattern: tens of
+ * milliseconds of a CLI's start-up, for a TLS name a unix socket never uses.
+ */
+export const NO_SERVERNAME = { servername: '' } as const
 
 function header(res: IncomingMessage, name: string): string | undefined {
   const v = res.headers[name]

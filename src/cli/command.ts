@@ -14,6 +14,8 @@ export interface CommandDef {
   /** usage after the command path, e.g. "[OPTIONS] IMAGE [COMMAND] [ARG...]" */
   usage: string
   short: string
+  /** the help's description when longer than short (cobra's Long) */
+  long?: string
   flags: FlagDef[]
   /** false for run/create/exec: flags stop at the image name */
   interspersed?: boolean
@@ -87,7 +89,12 @@ export function encodeFilters(filters: string[]): string | undefined {
     const v = f.slice(eq + 1).trim()
     ;(m[k] ??= {})[v] = true
   }
-  return JSON.stringify(m)
+  // as Go's encoding/json writes a map: keys sorted, at each level
+  const sorted = <T>(o: Record<string, T>) =>
+    Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return JSON.stringify(
+    sorted(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, sorted(v)]))),
+  )
 }
 
 /** Runs fn for each name, printing each error as docker does, and fails at the end if any did. */

@@ -1,4 +1,5 @@
 // create, attach, start and wait: the steps docker's run and start are built from.
+import { open, rm } from 'node:fs/promises'
 import type { Client } from './client.ts'
 import { DaemonError, displayJSONMessages, JSONMessageError, readBody } from './client.ts'
 import { CliError } from './command.ts'
@@ -44,6 +45,47 @@ async function pullImage(client: Client, image: string, quiet: boolean): Promise
   }
 }
 
+/** docker's validatePullOpt */
+export function checkPullOption(v: string): void {
+  if (!['always', 'missing', 'never', ''].includes(v)) {
+    throw new Error(`invalid pull option: '${v}': must be one of "always", "missing" or "never"`)
+  }
+}
+
+/**
+ * --cidfile: refused when the file exists, created before the container, removed again when no
+ * ID was written to it (docker's cidFile).
+ */
+async function openCIDFile(path: string): Promise<{
+  write(id: string): Promise<void>
+  close(): Promise<void>
+}> {
+  const none = { write: async () => {}, close: async () => {} }
+  if (path === '') return none
+  let fh
+  try {
+    fh = await open(path, 'wx')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new CliError(
+        `container ID file found, make sure the other container isn't running or delete ${path}`,
+      )
+    }
+    throw new CliError(`failed to create the container ID file: ${(e as Error).message}`)
+  }
+  let written = false
+  return {
+    async write(id) {
+      await fh.write(id)
+      written = true
+    },
+    async close() {
+      await fh.close()
+      if (!written) await rm(path, { force: true })
+    },
+  }
+}
+
 /** POST /containers/create, pulling the image first when it is missing (docker's --pull=missing). */
 export async function createContainer(
   client: Client,
@@ -53,8 +95,8 @@ export async function createContainer(
 ): Promise<string> {
   const post = () =>
     client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
-      query: { name: cfg.name || undefined },
-      body: cfg.body,
+      query: { platform: cfg.platform || undefined, name: cfg.name || undefined },
+      bodyFor: cfg.bodyFor,
     })
   let ref = cfg.image
   try {
@@ -63,25 +105,33 @@ export async function createContainer(
   } catch {
     // an image ID or something the daemon will judge
   }
-  if (pull === 'always') await pullImage(client, cfg.image, quiet)
-  let resp
+  const cid = await openCIDFile(cfg.cidfile)
   try {
-    resp = await post()
-  } catch (e) {
-    if (
-      !(e instanceof DaemonError) ||
-      e.status !== 404 ||
-      pull !== 'missing' ||
-      !/no such image/i.test(e.message)
-    ) {
-      throw e
+    if (pull === 'always') await pullImage(client, cfg.image, quiet)
+    let resp
+    try {
+      resp = await post()
+    } catch (e) {
+      if (
+        !(e instanceof DaemonError) ||
+        e.status !== 404 ||
+        pull !== 'missing' ||
+        !/no such image/i.test(e.message)
+      ) {
+        throw e
+      }
+      if (!quiet) process.stderr.write(`Unable to find image '${ref}' locally\n`)
+      await pullImage(client, cfg.image, quiet)
+      resp = await post()
     }
-    process.stderr.write(`Unable to find image '${ref}' locally\n`)
-    await pullImage(client, cfg.image, quiet)
-    resp = await post()
+    const warnings = [...(resp.Warnings ?? [])]
+    if (cfg.loopbackDNS) warnings.push(`Localhost DNS (${cfg.loopbackDNS}) may fail in containers.`)
+    for (const w of warnings) process.stderr.write(`WARNING: ${w}\n`)
+    await cid.write(resp.Id)
+    return resp.Id
+  } finally {
+    await cid.close()
   }
-  for (const w of resp.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`)
-  return resp.Id
 }
 
 /**
@@ -109,7 +159,7 @@ export async function waitExit(
   onSent?: () => void,
 ): Promise<number> {
   const res = await client.request('POST', `/containers/${encodeURIComponent(id)}/wait`, {
-    query: { condition },
+    query: { condition: condition || undefined },
     onSent,
   })
   const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as {
@@ -156,4 +206,25 @@ export async function attachContainer(
   // a rejection is read later by whoever awaits done
   done.catch(() => undefined)
   return { done }
+}
+
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
+
+/**
+ * --sig-proxy: the signals berth receives go to the container (POST /kill) instead of ending
+ * berth. Returns the function that stops forwarding.
+ */
+export function proxySignals(client: Client, id: string): () => void {
+  const forward = (sig: NodeJS.Signals) => {
+    client
+      .request('POST', `/containers/${encodeURIComponent(id)}/kill`, {
+        query: { signal: sig.slice(3) },
+      })
+      .then((r) => r.resume())
+      .catch(() => undefined)
+  }
+  for (const s of PROXIED) process.on(s, forward)
+  return () => {
+    for (const s of PROXIED) process.off(s, forward)
+  }
 }

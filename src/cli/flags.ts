@@ -2,7 +2,7 @@
 // value, combined shorthands (-it, -e=X, -eX), '--' terminator, and (for run/create/exec) flags
 // stopping at the first positional argument.
 
-export type FlagKind = 'bool' | 'string' | 'list' | 'int'
+export type FlagKind = 'bool' | 'string' | 'list' | 'int' | 'uint'
 
 export interface FlagDef {
   long: string
@@ -11,8 +11,28 @@ export interface FlagDef {
   /** type name shown in help ("string", "list", "filter", "int"...); bool flags show none */
   typeName?: string
   def?: string | number | boolean
+  /** the help's "(default ...)" where def does not give it (pflag prints the value's String()) */
+  defText?: string
   desc: string
   hidden?: boolean
+  /** int and uint: the bit size Go parses the value with (its range); 64 when not given */
+  bits?: number
+  /**
+   * Checks one value as the flag's pflag Value.Set does, and returns what is stored (the same
+   * string, or docker's normal form of it); throws an Error whose message docker prints after
+   * `invalid argument "VALUE" for "FLAG" flag: `.
+   */
+  value?: (raw: string) => string
+  /** stores into the flag named here (pflag: two names bound to one variable, e.g. --net) */
+  into?: string
+  /** docker's "version" annotation: the daemon API version the flag needs */
+  minAPI?: string
+  /** docker's "ostype" annotation: the daemon OS the flag is for */
+  osType?: string
+  /** docker's "experimental" annotation: needs a daemon with experimental features */
+  experimental?: boolean
+  /** docker's "swarm" annotation: only for a swarm manager (docker hides it otherwise) */
+  swarm?: boolean
 }
 
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>
@@ -25,6 +45,24 @@ export interface ParsedFlags {
 }
 
 export class FlagError extends Error {}
+
+/** strconv.ParseInt/ParseUint with base 0 (as pflag parses), as a bigint, or Go's error. */
+export function parseGoInt(raw: string, signed: boolean, bits: number): bigint {
+  const fn = signed ? 'strconv.ParseInt' : 'strconv.ParseUint'
+  const err = (why: string) => new Error(`${fn}: parsing ${JSON.stringify(raw)}: ${why}`)
+  const m =
+    /^([+-]?)(0[xX](?:_?[0-9a-fA-F])+|0[bB](?:_?[01])+|0[oO](?:_?[0-7])+|0(?:_?[0-7])*|[1-9](?:_?[0-9])*)$/.exec(
+      raw,
+    )
+  if (!m || (!signed && m[1] !== '')) throw err('invalid syntax')
+  let digits = m[2].replaceAll('_', '')
+  if (/^0[0-7]/.test(digits)) digits = '0o' + digits.slice(1)
+  const v = m[1] === '-' ? -BigInt(digits) : BigInt(digits)
+  const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n
+  const min = signed ? -(1n << BigInt(bits - 1)) : 0n
+  if (v > max || v < min) throw err('value out of range')
+  return v
+}
 
 const trueWords = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])
 const falseWords = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False'])
@@ -40,29 +78,36 @@ export function parseFlags(defs: FlagDef[], argv: string[], interspersed = true)
   let help = false
   for (const d of defs)
     values[d.long] =
-      d.kind === 'list' ? [] : (d.def ?? (d.kind === 'bool' ? false : d.kind === 'int' ? 0 : ''))
+      d.kind === 'list'
+        ? []
+        : (d.def ?? (d.kind === 'bool' ? false : d.kind === 'int' || d.kind === 'uint' ? 0 : ''))
   const byLong = new Map(defs.map((d) => [d.long, d]))
   const byShort = new Map(defs.filter((d) => d.short).map((d) => [d.short as string, d]))
 
-  const set = (d: FlagDef, raw: string) => {
+  const set = (flag: FlagDef, raw: string) => {
+    const d = (flag.into !== undefined ? byLong.get(flag.into) : undefined) ?? flag
+    const invalid = (why: string) =>
+      new FlagError(`invalid argument "${raw}" for "${flagName(flag)}" flag: ${why}`)
+    changed.add(flag.long)
     changed.add(d.long)
     if (d.kind === 'bool') {
       if (trueWords.has(raw)) values[d.long] = true
       else if (falseWords.has(raw)) values[d.long] = false
-      else
-        throw new FlagError(
-          `invalid argument "${raw}" for "${flagName(d)}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`,
-        )
-    } else if (d.kind === 'int') {
-      if (!/^[+-]?\d+$/.test(raw)) {
-        throw new FlagError(
-          `invalid argument "${raw}" for "${flagName(d)}" flag: strconv.ParseInt: parsing "${raw}": invalid syntax`,
-        )
+      else throw invalid(`strconv.ParseBool: parsing "${raw}": invalid syntax`)
+      return
+    }
+    let v = raw
+    try {
+      if (d.kind === 'int' || d.kind === 'uint') {
+        values[d.long] = Number(parseGoInt(raw, d.kind === 'int', d.bits ?? 64))
+        return
       }
-      values[d.long] = Number(raw)
-    } else if (d.kind === 'list') {
-      ;(values[d.long] as string[]).push(raw)
-    } else values[d.long] = raw
+      if (d.value) v = d.value(raw)
+    } catch (e) {
+      throw invalid((e as Error).message)
+    }
+    if (d.kind === 'list') (values[d.long] as string[]).push(v)
+    else values[d.long] = v
   }
 
   for (let i = 0; i < argv.length; i++) {
@@ -167,7 +212,8 @@ export function flagUsages(defs: FlagDef[], cols: number): string {
     line += '\x00'
     if (line.length > maxlen) maxlen = line.length
     let usage = d.desc
-    if (d.def !== undefined && d.def !== '' && d.def !== false && d.def !== 0) {
+    if (d.defText !== undefined) usage += ` (default ${d.defText})`
+    else if (d.def !== undefined && d.def !== '' && d.def !== false && d.def !== 0) {
       usage += d.kind === 'string' ? ` (default "${d.def}")` : ` (default ${d.def})`
     }
     lines.push(line + usage)

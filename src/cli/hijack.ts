@@ -3,7 +3,7 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
-import { buildQuery, errorFromBody, readBody } from './client.ts'
+import { buildQuery, errorFromBody, NO_SERVERNAME, readBody } from './client.ts'
 import { EscapeScanner } from './detachkeys.ts'
 import type { Client, Query } from './client.ts'
 
@@ -33,6 +33,7 @@ export async function hijack(
       method: 'POST',
       headers,
       agent: false,
+      ...NO_SERVERNAME,
     })
     req.on('upgrade', (_res, socket: Socket, head: Buffer) => resolve({ socket, head }))
     req.on('response', (res) => {

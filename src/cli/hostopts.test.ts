@@ -126,12 +126,16 @@ describe('host options', () => {
     assert.equal(hc.NanoCpus, 5e8)
     assert.equal(hc.PidsLimit, 10)
     assert.equal(hc.Init, true)
-    assert.deepEqual(hc.CapAdd, ['SYS_ADMIN'])
+    // the docker client normalises capabilities before it sends them
+    assert.deepEqual(hc.CapAdd, ['CAP_SYS_ADMIN'])
+    assert.equal(hc.CapDrop, null)
     assert.deepEqual(hc.Ulimits, [{ Name: 'nofile', Soft: 10, Hard: 20 }])
     assert.deepEqual(hc.GroupAdd, ['123'])
     assert.equal(hc.ShmSize, 1 << 20)
     const none = await hostOptions(parseFlags(hostFlags, []))
-    assert.equal('PidsLimit' in none.hostConfig, false)
+    // docker always sends PidsLimit (0: the daemon's default) and Init only when given
+    assert.equal(none.hostConfig.PidsLimit, 0)
     assert.equal('Init' in none.hostConfig, false)
+    assert.equal('Tmpfs' in none.hostConfig, false)
   })
 })

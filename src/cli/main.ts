@@ -1,12 +1,17 @@
-// berth: a docker-compatible CLI that only speaks the Engine API. Command modules are loaded
-// lazily so that startup stays cheap.
-import { API_VERSION, Client, ConnectError, DEFAULT_SOCKET } from './client.ts'
+// berth: a docker-compatible CLI that only speaks the Engine API.
+//
+// Start-up is most of what a short command costs, so this entry imports only flag parsing:
+// each command module, the API client (node:http) and the daemon starter are loaded when a
+// command needs them, and the first request goes out without a ping (see Client.request).
 import { CliError } from './command.ts'
 import type { CommandDef, Ctx } from './command.ts'
 import { flagUsages, FlagError, parseFlags } from './flags.ts'
 import type { FlagDef } from './flags.ts'
+import type { Client } from './client.ts'
+import { BERTH_VERSION } from './buildinfo.ts'
+import { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
 
-export const BERTH_VERSION = '0.1.0'
+export { BERTH_VERSION }
 
 type Loader = () => Promise<{ command: CommandDef }>
 
@@ -143,11 +148,13 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       prune: 'volume-prune',
       rm: 'volume-rm',
       remove: 'volume-rm',
+      update: 'volume-update',
     },
   },
   image: {
     short: 'Manage images',
     subs: {
+      build: 'build',
       history: 'history',
       import: 'import',
       inspect: 'image-inspect',
@@ -155,6 +162,8 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       ls: 'images',
       list: 'images',
       prune: 'image-prune',
+      pull: 'pull',
+      push: 'push',
       rm: 'rmi',
       remove: 'rmi',
       save: 'save',
@@ -163,7 +172,7 @@ const management: Record<string, { short: string; subs: Record<string, string> }
   },
   system: {
     short: 'Manage berth',
-    subs: { events: 'events', info: 'info' },
+    subs: { df: 'system-df', events: 'events', info: 'info', prune: 'system-prune' },
   },
   container: {
     short: 'Manage containers',
@@ -175,7 +184,7 @@ const management: Record<string, { short: string; subs: Record<string, string> }
       diff: 'diff',
       exec: 'exec',
       export: 'export',
-      inspect: 'inspect',
+      inspect: 'container-inspect',
       kill: 'kill',
       logs: 'logs',
       ls: 'ps',
@@ -249,7 +258,130 @@ const hidden: Record<string, Entry> = {
     short: 'Remove all stopped containers',
     load: () => import('./commands/container-prune.ts'),
   },
+  'container-inspect': {
+    short: 'Display detailed information on one or more containers',
+    load: () => import('./commands/container-inspect.ts'),
+  },
 }
+
+/**
+ * docker's commands that berth does not have yet, or will not have: each answers with what to
+ * use meanwhile and exits 1. A command that lands goes into `commands` (or `management`) and
+ * its line here goes; an entry there wins over one here.
+ */
+interface Pending {
+  short: string
+  /** what berth says instead, after "berth: " */
+  say: string
+  /** left out of `berth --help` (docker's swarm and plugin commands) */
+  unlisted?: boolean
+}
+
+const registryHint =
+  '`berth load` reads an archive from `docker save`, and `berth import` a root filesystem tarball'
+
+const pending: Record<string, Pending> = {
+  build: {
+    short: 'Build an image from a Dockerfile',
+    say: 'build is not there yet. Meanwhile, set a container up by hand and `berth commit` it, or `berth import` a root filesystem tarball.',
+  },
+  pull: {
+    short: 'Download an image from a registry',
+    say: `pull is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
+  },
+  push: {
+    short: 'Upload an image to a registry',
+    say: 'push is not there yet: berth cannot reach registries yet. Meanwhile, `berth save -o FILE IMAGE` writes an archive that `docker load` reads.',
+  },
+  login: {
+    short: 'Authenticate to a registry',
+    say: `login is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
+  },
+  logout: {
+    short: 'Log out from a registry',
+    say: 'logout is not there yet: berth cannot reach registries yet, so it holds no credentials.',
+  },
+  search: {
+    short: 'Search Docker Hub for images',
+    say: `search is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
+  },
+  port: {
+    short: 'List port mappings or a specific mapping for the container',
+    say: "port is not there yet: berth does not publish ports yet (-p). Meanwhile, `--network host` shares the host's network, so a server in the container listens on the host's own ports.",
+  },
+  network: {
+    short: 'Manage networks',
+    say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
+  },
+  builder: {
+    short: 'Manage builds',
+    say: 'builder is not there yet: berth has no build yet, so no build cache.',
+  },
+  'system-df': {
+    unlisted: true,
+    short: 'Show berth disk usage',
+    say: 'system df is not there yet. Meanwhile, `berth ps -as`, `berth images` and `berth volume ls` show what takes space.',
+  },
+  'system-prune': {
+    unlisted: true,
+    short: 'Remove unused data',
+    say: 'system prune is not there yet. Meanwhile, `berth container prune`, `berth image prune` and `berth volume prune` remove what is unused.',
+  },
+  'volume-update': {
+    unlisted: true,
+    short: 'Update a volume (cluster volumes only)',
+    say: 'volume update is for the cluster volumes of swarm mode, which berth does not have.',
+  },
+  compose: {
+    short: 'Docker Compose',
+    say: 'there is no compose command. docker-compose talks to berthd unchanged: DOCKER_HOST=unix:///run/berth/berth.sock docker-compose up',
+    unlisted: true,
+  },
+  context: {
+    short: 'Manage contexts',
+    say: 'there are no contexts: berth finds its daemon through --host, then BERTH_HOST, then /run/berth/berth.sock.',
+    unlisted: true,
+  },
+  checkpoint: {
+    short: 'Manage checkpoints',
+    say: 'checkpoints are not supported.',
+    unlisted: true,
+  },
+  manifest: {
+    short: 'Manage Docker image manifests and manifest lists',
+    say: 'manifest is not there yet: berth cannot reach registries yet.',
+    unlisted: true,
+  },
+  plugin: { short: 'Manage plugins', say: 'plugins are not supported.', unlisted: true },
+  trust: {
+    short: 'Manage trust on Docker images',
+    say: 'content trust is not supported.',
+    unlisted: true,
+  },
+  buildx: { short: 'Docker Buildx', say: 'there is no buildx (and no build yet).', unlisted: true },
+  ...Object.fromEntries(
+    ['config', 'node', 'secret', 'service', 'stack', 'swarm'].map((n) => [
+      n,
+      { short: `Manage Swarm ${n}s`, say: 'swarm mode is not supported.', unlisted: true },
+    ]),
+  ),
+}
+
+/** docker's "Common Commands", in docker's order; the rest are listed alphabetically. */
+const common = [
+  'run',
+  'exec',
+  'ps',
+  'build',
+  'pull',
+  'push',
+  'images',
+  'login',
+  'logout',
+  'search',
+  'version',
+  'info',
+]
 
 const globalFlags: FlagDef[] = [
   { long: 'config', kind: 'string', def: '', desc: 'Location of client config files' },
@@ -270,34 +402,52 @@ function cols(): number {
 }
 
 export function commandHelp(path: string, def: CommandDef): string {
-  let s = `\nUsage:  ${path} ${def.usage}\n\n${def.short}\n`
+  let s = `Usage:  ${path} ${def.usage}\n\n${def.long ?? def.short}\n`
   if (def.aliases && def.aliases.length > 0) s += `\nAliases:\n  ${def.aliases.join(', ')}\n`
   if (def.flags.length > 0) s += `\nOptions:\n${flagUsages(def.flags, cols() - 1)}`
   return s
 }
 
+function shortOf(name: string): string | undefined {
+  return commands[name]?.short ?? management[name]?.short ?? hidden[name]?.short
+}
+
+/** `berth --help`: docker's groups (common, management, the rest), berth's commands in them. */
 function topHelp(): string {
+  const line = (name: string, short: string) => `  ${name.padEnd(11)} ${short}\n`
+  const listed = (name: string) =>
+    commands[name] !== undefined || (pending[name] !== undefined && !pending[name].unlisted)
   let s =
-    '\nUsage:  berth [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nCommands:\n'
-  for (const name of Object.keys(commands).sort())
-    s += `  ${name.padEnd(11)} ${commands[name].short}\n`
+    'Usage:  berth [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nCommon Commands:\n'
+  for (const name of common)
+    if (listed(name)) s += line(name, shortOf(name) ?? pending[name]!.short)
   s += '\nManagement Commands:\n'
-  for (const name of Object.keys(management))
-    s += `  ${name.padEnd(11)} ${management[name].short}\n`
+  const mgmt = new Set([...Object.keys(management), 'builder', 'network'])
+  for (const name of [...mgmt].sort()) {
+    if (management[name]) s += line(name, management[name].short)
+    else if (pending[name] && !pending[name].unlisted) s += line(name, pending[name].short)
+  }
+  s += '\nCommands:\n'
+  const rest = new Set([...Object.keys(commands), ...Object.keys(pending)])
+  for (const name of [...rest].sort()) {
+    if (common.includes(name) || mgmt.has(name) || !listed(name)) continue
+    s += line(name, shortOf(name) ?? pending[name]!.short)
+  }
   s += `\nGlobal Options:\n${flagUsages(globalFlags, cols() - 1)}`
   s += "\nRun 'berth COMMAND --help' for more information on a command.\n"
   return s
 }
 
-async function managementHelp(name: string): Promise<string> {
+function managementHelp(name: string): string {
   const m = management[name]
-  let s = `\nUsage:  berth ${name} COMMAND\n\n${m.short}\n\nCommands:\n`
-  const seen = new Set<string>()
-  for (const [sub, target] of Object.entries(m.subs).sort()) {
-    if (seen.has(target)) continue
-    seen.add(target)
-    const e = commands[target] ?? hidden[target]
-    s += `  ${sub.padEnd(11)} ${e.short}\n`
+  let s = `Usage:  berth ${name} COMMAND\n\n${m.short}\n\nCommands:\n`
+  // each command once, under its first name (ls, not list)
+  const primary = new Map<string, string>()
+  for (const [sub, target] of Object.entries(m.subs))
+    if (!primary.has(target)) primary.set(target, sub)
+  for (const [target, sub] of [...primary].sort((a, b) => (a[1] < b[1] ? -1 : 1))) {
+    const short = shortOf(target) ?? pending[target]?.short ?? ''
+    s += `  ${sub.padEnd(11)} ${short}\n`
   }
   return s + `\nRun 'berth ${name} COMMAND --help' for more information on a command.\n`
 }
@@ -316,6 +466,9 @@ function argsError(path: string, def: CommandDef, n: number): CliError | undefin
   let verb = 'Run'
   if (min !== undefined && max !== undefined && min === max && n !== min) {
     msg = `requires ${min} argument${min === 1 ? '' : 's'}`
+  } else if (min !== undefined && max !== undefined && (n < min || n > max) && max > 0) {
+    // cli.RequiresRangeArgs
+    msg = `requires at least ${min} and at most ${max} argument${max === 1 ? '' : 's'}`
   } else if (max === 0 && n > 0) msg = 'accepts no arguments'
   else if (min !== undefined && n < min) {
     msg = `requires at least ${min} argument${min === 1 ? '' : 's'}`
@@ -343,7 +496,7 @@ export async function main(argv: string[]): Promise<number> {
   if (management[name]) {
     const sub = rest[0]
     if (!sub || sub.startsWith('-')) {
-      process.stdout.write(await managementHelp(name))
+      process.stdout.write(managementHelp(name))
       return 0
     }
     const target = management[name].subs[sub]
@@ -358,6 +511,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = commands[name] ?? hidden[name]
   if (!entry || (hidden[name] && path === `berth ${name}`)) {
+    const p = pending[name]
+    if (p && !management[name]) throw new CliError(`berth: ${p.say}`, 1)
     throw new CliError(
       `berth: unknown command: berth ${name}\n\nRun 'berth --help' for more information`,
     )
@@ -376,7 +531,8 @@ export async function main(argv: string[]): Promise<number> {
     throw e
   }
   if (f.help || g.help) {
-    process.stdout.write(commandHelp(path, command))
+    const flags = await daemonFlags(command.flags, g.values.host as string[])
+    process.stdout.write(commandHelp(path, { ...command, flags }))
     return 0
   }
   const ae = argsError(path, command, f.args.length)
@@ -389,19 +545,75 @@ export async function main(argv: string[]): Promise<number> {
     host: `unix://${socket}`,
     async client() {
       if (client) return client
-      const c = new Client(socket)
-      try {
-        await c.ping()
-      } catch (e) {
-        if (!(e instanceof ConnectError) || explicit || e.errno === 'EACCES') throw e
-        const { startDaemon } = await import('./autostart.ts')
-        await startDaemon(c)
-      }
-      client = c
-      return c
+      const { Client } = await import('./client.ts')
+      // The daemon is started on first need: when a request finds nobody on the default socket.
+      const onNoDaemon = explicit
+        ? undefined
+        : async (c: Client) => (await import('./autostart.ts')).startDaemon(c)
+      client = new Client(socket, { onNoDaemon })
+      return client
     },
   }
+  await checkAnnotatedFlags(ctx, command.flags, f.changed)
   return command.run(ctx, f)
+}
+
+/**
+ * docker's hideUnsupportedFeatures: a command's help leaves out the flags the daemon cannot
+ * take (a newer API, another OS, experimental or swarm features). That needs a ping, so it
+ * is asked only for commands with such flags, and when no daemon answers, all are listed.
+ */
+async function daemonFlags(flags: FlagDef[], hosts: string[]): Promise<FlagDef[]> {
+  const annotated = (d: FlagDef) => d.minAPI !== undefined || d.osType || d.experimental || d.swarm
+  if (!flags.some(annotated)) return flags
+  const { Client, compareVersions } = await import('./client.ts')
+  const c = new Client(resolveHost(hosts ?? []).socket)
+  try {
+    await c.ping(AbortSignal.timeout(2000))
+  } catch {
+    return flags
+  }
+  const unsupported = (d: FlagDef) =>
+    (d.minAPI !== undefined && compareVersions(c.version, d.minAPI) < 0) ||
+    (d.osType !== undefined && c.osType !== undefined && c.osType !== d.osType) ||
+    (d.experimental === true && !c.experimental) ||
+    (d.swarm === true && !(c.swarm ?? '').endsWith('/manager'))
+  return flags.map((d) => (unsupported(d) ? { ...d, hidden: true } : d))
+}
+
+/**
+ * docker's areFlagsSupported: a flag given that needs a newer API, another daemon OS or
+ * experimental features is refused in docker's words. Only then does this cost a ping.
+ */
+async function checkAnnotatedFlags(
+  ctx: Ctx,
+  defs: readonly FlagDef[],
+  changed: ReadonlySet<string>,
+): Promise<void> {
+  const used = defs.filter(
+    (d) => changed.has(d.long) && (d.minAPI !== undefined || d.osType || d.experimental),
+  )
+  if (used.length === 0) return
+  const c = await ctx.client()
+  await c.ensureNegotiated()
+  const { compareVersions } = await import('./client.ts')
+  const errs: string[] = []
+  for (const d of used) {
+    if (d.minAPI !== undefined && compareVersions(c.version, d.minAPI) < 0) {
+      errs.push(
+        `"--${d.long}" requires API version ${d.minAPI}, but the berth daemon API version is ${c.version}`,
+      )
+    } else if (d.osType && c.osType && c.osType !== d.osType) {
+      errs.push(
+        `"--${d.long}" is only supported on a berth daemon running on ${d.osType}, but the berth daemon is running on ${c.osType}`,
+      )
+    } else if (d.experimental && !c.experimental) {
+      errs.push(
+        `"--${d.long}" is only supported on a berth daemon with experimental features enabled`,
+      )
+    }
+  }
+  if (errs.length > 0) throw new CliError(errs.join('\n'))
 }
 
 export async function runCli(argv: string[]): Promise<number> {
@@ -427,12 +639,8 @@ export function exitAfterFlush(code: number): void {
   process.stderr.write('', done)
 }
 
-const isEntry = (() => {
-  const a = process.argv[1] ?? ''
-  return /(^|\/)(berth(\.mjs)?|main\.ts)$/.test(a)
-})()
-
-if (isEntry) {
+// Run from source (node --import tsx src/cli/main.ts); the bundle is started by launch.ts.
+if (/(^|\/)main\.ts$/.test(process.argv[1] ?? '')) {
   runCli(process.argv.slice(2)).then(exitAfterFlush, (e: unknown) => {
     process.stderr.write(String(e) + '\n')
     process.exit(1)

@@ -61,7 +61,7 @@ function boolValue(key: string, val: string, hasValue: boolean): boolean {
 }
 
 /** A CSV record as Go's encoding/csv reads one line (quotes allowed around a field). */
-function csvFields(s: string): string[] {
+export function csvFields(s: string): string[] {
   const out: string[] = []
   let cur = ''
   let quoted = false

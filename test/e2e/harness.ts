@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 export const berthdBin = join(repoRoot, 'dist/berthd.mjs')
-export const berthBin = join(repoRoot, 'dist/berth.mjs')
+export const berthBin = join(repoRoot, 'dist/berth.cjs')
 
 /** A daemon to talk to: a socket path, `unix://PATH`, or anything with a `socket`. */
 export type Host = string | { socket: string }
@@ -551,7 +551,7 @@ export async function docker(args: string[], opts: RunOptions): Promise<RunResul
   return runClient(await dockerBin(), args, opts)
 }
 
-/** Runs our CLI (dist/berth.mjs) against host. */
+/** Runs our CLI (dist/berth.cjs, what the berth command runs) against host. */
 export async function berth(args: string[], opts: RunOptions): Promise<RunResult> {
   if (!(await exists(berthBin))) {
     throw new Error(`${berthBin} is missing: run \`npm run build\` first`)

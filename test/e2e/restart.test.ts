@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import {
   apiRequest,
   docker,
@@ -117,8 +118,35 @@ describe('kill -9 berthd while containers run', () => {
       'while read l; do echo "got $l"; [ "$l" = quit ] && exit 7; done',
     ])
     await ok(['run', '-d', '--name', 'kk', 'busybox', 'sleep', '1000'])
-    await ok(['run', '-d', '--name', 'short', 'busybox', 'sh', '-c', 'sleep 1; exit 3'])
-    await ok(['run', '-d', '--rm', '--name', 'gone', 'busybox', 'sh', '-c', 'sleep 1'])
+    // short and gone end once the test, with the daemon down, drops a file in their bind mount:
+    // a fixed sleep could end them before the kill on a loaded machine.
+    const sig = await mkdtemp('/tmp/bt-rsig-')
+    const waitForGo = 'until [ -e /sig/go ]; do sleep 0.05; done'
+    await ok([
+      'run',
+      '-d',
+      '-v',
+      `${sig}:/sig`,
+      '--name',
+      'short',
+      'busybox',
+      'sh',
+      '-c',
+      `${waitForGo}; exit 3`,
+    ])
+    await ok([
+      'run',
+      '-d',
+      '--rm',
+      '-v',
+      `${sig}:/sig`,
+      '--name',
+      'gone',
+      'busybox',
+      'sh',
+      '-c',
+      waitForGo,
+    ])
     await until('the foreground counter', async () => (fg.out().includes('\n3\n') ? 1 : undefined))
 
     const killedAt = Date.now()
@@ -126,7 +154,8 @@ describe('kill -9 berthd while containers run', () => {
     // The attached client sees its stream end and fails; it must not hang.
     const fgCode = await within(fg.done, 10_000, 'docker run attached across the kill')
     assert.notEqual(fgCode, 0, fg.out())
-    // Let short and gone exit while the daemon is down; the counters keep logging.
+    // short and gone exit while the daemon is down; the counters keep logging.
+    await writeFile(join(sig, 'go'), '')
     await new Promise((r) => setTimeout(r, 1500))
     await d.restart()
     const restartedAt = Date.now()
@@ -180,6 +209,7 @@ describe('kill -9 berthd while containers run', () => {
     assert.match(await d.logs(), /reconcile: container exited while the daemon was down/)
 
     await ok(['rm', 'det', 'int', 'kk', 'short'])
+    await rm(sig, { recursive: true, force: true })
   })
 })
 

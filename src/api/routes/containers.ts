@@ -312,6 +312,19 @@ function parseTime(v: string | undefined): number | undefined {
 async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
   const out = inspect(c, ctx.engine.dataRoot, await containers(ctx).networkSettings(c.id))
+  // (a container whose layer is gone still inspects, with Data null as before)
+  const d = await ctx.engine.files?.layerDirs(c.id).catch(() => undefined)
+  if (d) {
+    out.GraphDriver = {
+      Data: {
+        LowerDir: d.lower.join(':'),
+        MergedDir: d.merged,
+        UpperDir: d.upper,
+        WorkDir: d.work,
+      },
+      Name: 'overlay2',
+    }
+  }
   if (ctx.query.bool('size')) {
     const s = await containers(ctx).sizes(c.id)
     Object.assign(out, { SizeRw: s.rw, SizeRootFs: s.rootfs })

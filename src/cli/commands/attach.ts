@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, str } from '../command.ts'
-import { attachContainer, startWait } from '../containerrun.ts'
+import { attachContainer, proxySignals, startWait } from '../containerrun.ts'
 import { resolveDetachKeys } from '../detachkeys.ts'
 import { monitorTtySize, setRawTerminal } from '../hijack.ts'
 
@@ -9,8 +9,6 @@ interface Inspect {
   Config: { Tty: boolean; OpenStdin: boolean }
   State: { Running: boolean; Paused: boolean; Restarting: boolean }
 }
-
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER',
@@ -24,6 +22,11 @@ export const command: CommandDef = {
       desc: 'Override the key sequence for detaching a container',
     },
     { long: 'no-stdin', kind: 'bool', desc: 'Do not attach STDIN' },
+    // Not docker's: the tutorial berth follows writes `docker attach -it NAME`. Attach gives
+    // a terminal when the container has one and stdin when it keeps stdin open, so these ask
+    // for nothing more and are accepted without a word.
+    { long: 'interactive', short: 'i', kind: 'bool', desc: 'Ignored', hidden: true },
+    { long: 'tty', short: 't', kind: 'bool', desc: 'Ignored', hidden: true },
     {
       long: 'sig-proxy',
       kind: 'bool',
@@ -51,17 +54,9 @@ export const command: CommandDef = {
     const { status } = await startWait(client, c.Id, 'not-running')
     let restore = () => {}
     let stopResize = () => {}
-    const forward = (sig: NodeJS.Signals) => {
-      client
-        .request('POST', `/containers/${encodeURIComponent(c.Id)}/kill`, {
-          query: { signal: sig.slice(3) },
-        })
-        .then((r) => r.resume())
-        .catch(() => undefined)
-    }
-    const proxy = bool(f, 'sig-proxy') && !c.Config.Tty
+    let stopProxy = () => {}
     try {
-      if (proxy) for (const s of SIGNALS) process.on(s, forward)
+      if (bool(f, 'sig-proxy') && !c.Config.Tty) stopProxy = proxySignals(client, c.Id)
       if (c.Config.Tty && stdin) restore = setRawTerminal()
       const { done } = await attachContainer(client, c.Id, {
         tty: c.Config.Tty,
@@ -74,7 +69,7 @@ export const command: CommandDef = {
         stopResize = monitorTtySize(client, c.Id, false, true)
       if (await done) throw new CliError('read escape sequence')
     } finally {
-      if (proxy) for (const s of SIGNALS) process.off(s, forward)
+      stopProxy()
       stopResize()
       restore()
     }

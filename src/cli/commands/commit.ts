@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.ts'
 import { CliError, bool, list, out, str } from '../command.ts'
-import { familiarName, parseNamed, tagNameOnly } from '../../lib/reference.ts'
+import { parseNamed, tagNameOnly } from '../../lib/reference.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
@@ -41,17 +41,20 @@ export const command: CommandDef = {
         throw new CliError((e as Error).message)
       }
       if (r.digest) throw new CliError('refusing to create a tag with a digest reference')
-      repo = familiarName(r)
+      // docker 28 sends the repository fully qualified (docker.io/library/x)
+      repo = `${r.domain}/${r.path}`
       tag = r.tag
     }
     const client = await ctx.client()
+    // as docker's client sends it: every field, empty or not (a repository without a tag gets
+    // "latest"), and pause only when it is off
     const query: Record<string, string | string[] | undefined> = {
       container,
-      repo,
-      tag,
-      comment: str(f, 'message') || undefined,
-      author: str(f, 'author') || undefined,
-      pause: bool(f, 'pause') ? '1' : '0',
+      repo: repo ?? '',
+      tag: tag ?? (repo !== undefined ? 'latest' : ''),
+      comment: str(f, 'message'),
+      author: str(f, 'author'),
+      pause: bool(f, 'pause') ? undefined : '0',
       changes: list(f, 'change'),
     }
     const r = await client.json<{ Id: string }>('POST', '/commit', { query })

@@ -159,6 +159,12 @@ export const command: CommandDef = {
   usage:
     '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
   short: 'Copy files/folders between a container and the local filesystem',
+  long: `Copy files/folders between a container and the local filesystem
+
+Use '-' as the source to read a tar archive from stdin
+and extract it to a directory destination in a container.
+Use '-' as the destination to stream a tar archive of a
+container source to stdout.`,
   aliases: ['berth container cp', 'berth cp'],
   args: { min: 2, max: 2 },
   flags: [
@@ -199,19 +205,26 @@ export const command: CommandDef = {
     if (src.container) {
       const ctr = src.container
       let path = src.path
-      let stat = await statIn(client, ctr, path)
-      if (!stat)
-        throw new CliError(
-          `Error response from daemon: Could not find the file ${path} in container ${ctr}`,
-        )
-      if (follow && stat.mode & GO_SYMLINK && stat.linkTarget) {
-        path = stat.linkTarget
-        stat = (await statIn(client, ctr, path)) ?? stat
+      // as docker: a stat first only to follow a link (-L); the archive's answer says the rest
+      if (follow) {
+        const link = await statIn(client, ctr, path)
+        if (link && link.mode & GO_SYMLINK && link.linkTarget) {
+          path = link.linkTarget.startsWith('/')
+            ? link.linkTarget
+            : join(dirname(path), link.linkTarget)
+        }
       }
       const res = await client.request('GET', `/containers/${encodeURIComponent(ctr)}/archive`, {
         query: { path },
       })
-      const top = decodeStat(res.headers['x-docker-container-path-stat'])?.name ?? basename(path)
+      const stat = decodeStat(res.headers['x-docker-container-path-stat']) ?? {
+        name: basename(path),
+        size: 0,
+        mode: 0,
+        mtime: '',
+        linkTarget: '',
+      }
+      const top = stat.name
       if (dst.path === '-') {
         await pipeline(res, count, process.stdout, { end: false })
         return 0

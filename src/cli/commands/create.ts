@@ -1,8 +1,7 @@
 import type { CommandDef } from '../command.ts'
-import { bool, out, str } from '../command.ts'
+import { bool, CliError, out, str } from '../command.ts'
 import { createFlags, parseContainerConfig } from '../containeropts.ts'
-import { createContainer, toStatusError, withHelp } from '../containerrun.ts'
-import { CliError } from '../command.ts'
+import { checkPullOption, createContainer, withHelp } from '../containerrun.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
@@ -14,21 +13,19 @@ export const command: CommandDef = {
   async run(ctx, f) {
     let cfg
     try {
-      cfg = await parseContainerConfig(f, true)
+      checkPullOption(str(f, 'pull'))
+      cfg = await parseContainerConfig(f, false, ctx.host.slice('unix://'.length))
     } catch (e) {
       throw new CliError(withHelp((e as Error).message, 'create'), 125)
     }
-    // create keeps the attach flags the user asked for, unlike a detached run
-    cfg.body.AttachStdin = bool(f, 'interactive')
-    cfg.body.AttachStdout = true
-    cfg.body.AttachStderr = true
     try {
       const client = await ctx.client()
       const id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
       out(id + '\n')
     } catch (e) {
-      const se = toStatusError(e, 'create')
-      throw new CliError(se.message, 125)
+      // docker's create prints the daemon's error as it is, with status 1
+      if (e instanceof CliError) throw e
+      throw new CliError((e as Error).message, 1)
     }
     return 0
   },

@@ -1,6 +1,7 @@
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, list, str } from '../command.ts'
-import { expandEnv, parseEnvFile } from '../containeropts.ts'
+import { parseEnvFile } from '../containeropts.ts'
+import { envValue } from '../dockeropts.ts'
 import { resolveDetachKeys } from '../detachkeys.ts'
 import { hijack, monitorTtySize, setRawTerminal, streamHijacked } from '../hijack.ts'
 import { readFile } from 'node:fs/promises'
@@ -27,7 +28,13 @@ export const command: CommandDef = {
       kind: 'string',
       desc: 'Override the key sequence for detaching a container',
     },
-    { long: 'env', short: 'e', kind: 'list', desc: 'Set environment variables' },
+    {
+      long: 'env',
+      short: 'e',
+      kind: 'list',
+      desc: 'Set environment variables',
+      value: envValue,
+    },
     { long: 'env-file', kind: 'list', desc: 'Read in a file of environment variables' },
     { long: 'interactive', short: 'i', kind: 'bool', desc: 'Keep STDIN open even if not attached' },
     { long: 'privileged', kind: 'bool', desc: 'Give extended privileges to the command' },
@@ -52,7 +59,7 @@ export const command: CommandDef = {
       })
       env.push(...parseEnvFile(text, file))
     }
-    for (const e of list(f, 'env')) env.push(expandEnv(e))
+    env.push(...list(f, 'env'))
     const detachKeys = await resolveDetachKeys(str(f, 'detach-keys'))
     const client = await ctx.client()
     // As docker does: a missing container is reported before anything else.
@@ -61,24 +68,30 @@ export const command: CommandDef = {
     if (!detach && attachStdin && tty && !process.stdin.isTTY) {
       throw new CliError('the input device is not a TTY')
     }
-    const size =
-      tty && process.stdout.isTTY ? (([w, h]) => [h, w])(process.stdout.getWindowSize()) : undefined
+    // docker's fillConsoleSize: with -t, the terminal's size, or 0x0 when stdout is none
+    const size = !tty
+      ? undefined
+      : process.stdout.isTTY
+        ? (([w, h]) => [h, w])(process.stdout.getWindowSize())
+        : [0, 0]
     const { Id: id } = await client.json<{ Id: string }>(
       'POST',
       `/containers/${encodeURIComponent(container)}/exec`,
       {
+        // docker's ExecOptions, field for field
         body: {
           User: str(f, 'user'),
           Privileged: bool(f, 'privileged'),
           Tty: tty,
+          ...(size ? { ConsoleSize: size } : {}),
           AttachStdin: attachStdin,
-          AttachStdout: !detach,
           AttachStderr: !detach,
+          AttachStdout: !detach,
+          Detach: detach,
           DetachKeys: detachKeys.keys,
-          Env: env,
+          Env: env.length > 0 ? env : null,
           WorkingDir: str(f, 'workdir'),
           Cmd: cmd,
-          ...(size ? { ConsoleSize: size } : {}),
         },
       },
     )

@@ -20,6 +20,12 @@ export const command: CommandDef = {
     },
     { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only show image IDs' },
+    {
+      long: 'platform',
+      kind: 'string',
+      desc: 'Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
+      minAPI: '1.48',
+    },
   ],
   async run(ctx, f) {
     const client = await ctx.client()

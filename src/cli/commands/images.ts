@@ -21,6 +21,12 @@ export const command: CommandDef = {
     { long: 'format', kind: 'string', desc: formatFlagDesc },
     { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only show image IDs' },
+    {
+      long: 'tree',
+      kind: 'bool',
+      desc: 'List multi-platform images as a tree (EXPERIMENTAL)',
+      minAPI: '1.47',
+    },
   ],
   async run(ctx, f) {
     const filters = [...list(f, 'filter')]

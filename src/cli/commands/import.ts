@@ -9,7 +9,7 @@ export const command: CommandDef = {
   usage: '[OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
   short: 'Import the contents from a tarball to create a filesystem image',
   aliases: ['berth image import', 'berth import'],
-  args: { min: 1, max: 2 },
+  args: { min: 1 },
   flags: [
     {
       long: 'change',
@@ -52,13 +52,15 @@ export const command: CommandDef = {
     }
     const client = await ctx.client()
     const res = await client.request('POST', '/images/create', {
+      // as docker's client: the reference as given once it parses (the daemon splits off the
+      // tag), the platform in lower case
       query: {
         fromSrc,
-        repo,
-        tag,
+        repo: repo !== undefined ? refArg : undefined,
+        tag: tag !== undefined && !refArg ? tag : undefined,
         message: str(f, 'message') || undefined,
         changes: list(f, 'change'),
-        platform: str(f, 'platform') || undefined,
+        platform: str(f, 'platform').toLowerCase() || undefined,
       },
       body,
       headers: body ? { 'Content-Type': 'application/x-tar' } : {},

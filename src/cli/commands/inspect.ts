@@ -1,7 +1,7 @@
 import type { Client } from '../client.ts'
 import { DaemonError } from '../client.ts'
 import type { CommandDef } from '../command.ts'
-import { CliError, out, str } from '../command.ts'
+import { bool, CliError, out, str } from '../command.ts'
 import { render } from '../template/index.ts'
 
 const paths: Record<string, (n: string) => string> = {
@@ -34,6 +34,7 @@ export async function inspectAll(
   names: string[],
   format: string,
   type: string,
+  size = false,
 ): Promise<number> {
   const found: unknown[] = []
   const errs: string[] = []
@@ -45,7 +46,7 @@ export async function inspectAll(
       try {
         found.push(
           await client.json<unknown>('GET', paths[k](n), {
-            query: k === 'container' ? { size: undefined } : {},
+            query: k === 'container' && size ? { size: true } : {},
           }),
         )
         got = true
@@ -87,6 +88,6 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const type = str(f, 'type')
     if (type && !paths[type]) throw new CliError(`"${type}" is not a valid value for --type`)
-    return inspectAll(await ctx.client(), f.args, str(f, 'format'), type)
+    return inspectAll(await ctx.client(), f.args, str(f, 'format'), type, bool(f, 'size'))
   },
 }

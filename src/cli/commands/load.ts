@@ -17,6 +17,12 @@ export const command: CommandDef = {
       desc: 'Read from tar archive file, instead of STDIN',
     },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the load output' },
+    {
+      long: 'platform',
+      kind: 'string',
+      desc: 'Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
+      minAPI: '1.48',
+    },
   ],
   async run(ctx, f) {
     const input = str(f, 'input')

@@ -33,7 +33,7 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const client = await ctx.client()
     const name = f.args[0]
-    const c = await client.json<{ Config: { Tty: boolean } }>(
+    const c = await client.json<{ Id: string; Config: { Tty: boolean } }>(
       'GET',
       `/containers/${encodeURIComponent(name)}/json`,
     )
@@ -45,7 +45,8 @@ export const command: CommandDef = {
     } catch (e) {
       throw new CliError((e as Error).message)
     }
-    const res = await client.request('GET', `/containers/${encodeURIComponent(name)}/logs`, {
+    // as docker: the logs of the container the name found, by its ID
+    const res = await client.request('GET', `/containers/${c.Id}/logs`, {
       query: {
         stdout: true,
         stderr: true,

@@ -9,6 +9,13 @@ export const command: CommandDef = {
   flags: [
     { long: 'force', short: 'f', kind: 'bool', desc: 'Force removal of the image' },
     { long: 'no-prune', kind: 'bool', desc: 'Do not delete untagged parents' },
+    {
+      long: 'platform',
+      kind: 'list',
+      typeName: 'strings',
+      desc: 'Remove only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
+      minAPI: '1.50',
+    },
   ],
   async run(ctx, f) {
     const client = await ctx.client()

@@ -1,9 +1,11 @@
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, out, str } from '../command.ts'
-import { createFlags, parseContainerConfig, runOnlyFlags } from '../containeropts.ts'
+import { parseContainerConfig, runFlags } from '../containeropts.ts'
 import {
   attachContainer,
+  checkPullOption,
   createContainer,
+  proxySignals,
   toStatusError,
   startWait,
   withHelp,
@@ -17,26 +19,23 @@ export const command: CommandDef = {
   aliases: ['berth container run', 'berth run'],
   interspersed: false,
   args: { min: 1 },
-  flags: [...createFlags, ...runOnlyFlags],
+  flags: runFlags,
   async run(ctx, f) {
     const detach = bool(f, 'detach')
     let cfg
     try {
-      cfg = await parseContainerConfig(f, detach)
+      checkPullOption(str(f, 'pull'))
+      cfg = await parseContainerConfig(f, detach, ctx.host.slice('unix://'.length))
     } catch (e) {
       throw new CliError(withHelp((e as Error).message, 'run'), 125)
+    }
+    if (detach && f.changed.has('attach')) {
+      throw new CliError('conflicting options: cannot specify both --attach and --detach', 1)
     }
     if (!detach && cfg.attachStdin && cfg.tty && !process.stdin.isTTY) {
       throw new CliError('the input device is not a TTY', 1)
     }
-    if (cfg.tty && process.stdout.isTTY) {
-      // The pty starts at the terminal's size (API 1.42's HostConfig.ConsoleSize).
-      const [w, h] = process.stdout.getWindowSize()
-      ;((cfg.body.HostConfig ??= {}) as Record<string, unknown>).ConsoleSize = [h, w]
-    }
-    const client = await ctx.client().catch((e: unknown) => {
-      throw new CliError((e as Error).message, 1)
-    })
+    const client = await ctx.client()
     let id: string
     try {
       id = await createContainer(client, cfg, str(f, 'pull'), bool(f, 'quiet'))
@@ -47,9 +46,11 @@ export const command: CommandDef = {
     const attach = cfg.attachStdin || cfg.attachStdout || cfg.attachStderr
     let restore = () => {}
     let stopResize = () => {}
+    let stopProxy = () => {}
     let output: Promise<boolean> | undefined
     const detachKeys = await resolveDetachKeys(str(f, 'detach-keys'))
     try {
+      if (bool(f, 'sig-proxy') && !detach) stopProxy = proxySignals(client, id)
       if (attach) {
         if (cfg.tty && cfg.attachStdin) restore = setRawTerminal()
         output = (
@@ -85,6 +86,7 @@ export const command: CommandDef = {
       await output?.catch(() => undefined)
       return code
     } finally {
+      stopProxy()
       stopResize()
       restore()
     }

@@ -14,9 +14,9 @@ export const command: CommandDef = {
     { long: 'output', short: 'o', kind: 'string', desc: 'Write to a file, instead of STDOUT' },
     {
       long: 'platform',
-      kind: 'list',
-      typeName: 'stringSlice',
-      desc: 'Save only the given platform(s)',
+      kind: 'string',
+      desc: 'Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
+      minAPI: '1.48',
     },
   ],
   async run(ctx, f) {

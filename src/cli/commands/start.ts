@@ -23,9 +23,27 @@ export const command: CommandDef = {
       desc: 'Override the key sequence for detaching a container',
     },
     { long: 'interactive', short: 'i', kind: 'bool', desc: "Attach container's STDIN" },
+    {
+      long: 'checkpoint',
+      kind: 'string',
+      desc: 'Restore from this checkpoint',
+      experimental: true,
+      osType: 'linux',
+    },
+    {
+      long: 'checkpoint-dir',
+      kind: 'string',
+      desc: 'Use a custom checkpoint storage directory',
+      experimental: true,
+      osType: 'linux',
+    },
   ],
   async run(ctx, f) {
     const client = await ctx.client()
+    const query = {
+      checkpoint: str(f, 'checkpoint') || undefined,
+      'checkpoint-dir': str(f, 'checkpoint-dir') || undefined,
+    }
     const attach = bool(f, 'attach')
     const interactive = bool(f, 'interactive')
     if (attach || interactive) {
@@ -55,7 +73,9 @@ export const command: CommandDef = {
           c.Id,
           c.HostConfig?.AutoRemove ? 'removed' : 'next-exit',
         )
-        const res = await client.request('POST', `/containers/${encodeURIComponent(c.Id)}/start`)
+        const res = await client.request('POST', `/containers/${encodeURIComponent(c.Id)}/start`, {
+          query,
+        })
         res.resume()
         if (c.Config.Tty && process.stdout.isTTY) stopResize = monitorTtySize(client, c.Id)
         // Detached with the detach keys: the container runs on, and start says nothing more.
@@ -69,7 +89,9 @@ export const command: CommandDef = {
     const failed: string[] = []
     for (const name of f.args) {
       try {
-        const res = await client.request('POST', `/containers/${encodeURIComponent(name)}/start`)
+        const res = await client.request('POST', `/containers/${encodeURIComponent(name)}/start`, {
+          query,
+        })
         res.resume()
         out(name + '\n')
       } catch (e) {

@@ -1,26 +1,15 @@
 import type { CommandDef } from '../command.ts'
-import { CliError, forEach, out, str } from '../command.ts'
+import { CliError, forEach, int, out, str } from '../command.ts'
 import { parseRestartPolicy } from '../containeropts.ts'
-import { bytesFlag, hostFlags, parseNanoCpus } from '../hostopts.ts'
+import { bytesFlag, hostFlags, parseNanoCpus, sizeValue } from '../hostopts.ts'
+import type { FlagDef } from '../flags.ts'
 
-function flagErr(v: string, flag: string, why: string): CliError {
-  return new CliError(`invalid argument "${v}" for "${flag}" flag: ${why}`, 125)
-}
-
-const intFlag = (long: string, desc: string, short?: string) => ({
-  long,
-  ...(short ? { short } : {}),
-  kind: 'string' as const,
-  typeName: 'int',
-  desc,
+// The CPU-set and size flags are run's own (same names, types and help); update's own words
+// differ for a few, as docker's do.
+const fromRun = (long: string, over: Partial<FlagDef> = {}): FlagDef => ({
+  ...hostFlags.find((fl) => fl.long === long)!,
+  ...over,
 })
-
-// The size and CPU-set flags are run's own (same names, types and help).
-const sharedFlags = hostFlags.filter((fl) =>
-  ['cpus', 'cpuset-cpus', 'cpuset-mems', 'memory', 'memory-reservation', 'memory-swap'].includes(
-    fl.long,
-  ),
-)
 
 export const command: CommandDef = {
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
@@ -28,48 +17,102 @@ export const command: CommandDef = {
   aliases: ['berth container update', 'berth update'],
   args: { min: 1 },
   flags: [
-    intFlag('cpu-period', 'Limit CPU CFS (Completely Fair Scheduler) period'),
-    intFlag('cpu-quota', 'Limit CPU CFS (Completely Fair Scheduler) quota'),
-    intFlag('cpu-shares', 'CPU shares (relative weight)', 'c'),
-    ...sharedFlags,
-    intFlag('pids-limit', 'Tune container pids limit (set -1 for unlimited)'),
+    {
+      long: 'blkio-weight',
+      kind: 'uint',
+      bits: 16,
+      typeName: 'uint16',
+      desc: 'Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)',
+    },
+    fromRun('cpu-period'),
+    fromRun('cpu-quota'),
+    {
+      long: 'cpu-rt-period',
+      kind: 'int',
+      desc: 'Limit the CPU real-time period in microseconds',
+      minAPI: '1.25',
+    },
+    {
+      long: 'cpu-rt-runtime',
+      kind: 'int',
+      desc: 'Limit the CPU real-time runtime in microseconds',
+      minAPI: '1.25',
+    },
+    fromRun('cpuset-cpus'),
+    fromRun('cpuset-mems'),
+    fromRun('cpu-shares'),
+    fromRun('memory'),
+    fromRun('memory-reservation'),
+    fromRun('memory-swap', {
+      desc: 'Swap limit equal to memory plus swap: -1 to enable unlimited swap',
+    }),
+    {
+      long: 'kernel-memory',
+      kind: 'string',
+      typeName: 'bytes',
+      desc: 'Kernel memory limit (deprecated)',
+      hidden: true,
+      value: sizeValue,
+    },
     { long: 'restart', kind: 'string', desc: 'Restart policy to apply when a container exits' },
+    fromRun('pids-limit', { minAPI: '1.40' }),
+    fromRun('cpus', { minAPI: '1.29' }),
   ],
   async run(ctx, f) {
     if (f.changed.size === 0) {
       throw new CliError('you must provide one or more flags when using this command')
     }
-    const body: Record<string, unknown> = {}
-    const int = (flag: string, key: string): void => {
-      if (!f.changed.has(flag)) return
-      const v = str(f, flag)
-      if (!/^[-+]?\d+$/.test(v))
-        throw flagErr(v, `--${flag}`, `strconv.ParseInt: parsing "${v}": invalid syntax`)
-      body[key] = Number.parseInt(v, 10)
+    const restart = str(f, 'restart')
+    // docker's UpdateConfig: every Resources field, zero meaning "leave as it is"
+    const body = {
+      CpuShares: int(f, 'cpu-shares'),
+      Memory: bytesFlag(f, 'memory', 'm'),
+      NanoCpus: str(f, 'cpus') === '' ? 0 : parseNanoCpus(str(f, 'cpus')),
+      CgroupParent: '',
+      BlkioWeight: int(f, 'blkio-weight'),
+      BlkioWeightDevice: null,
+      BlkioDeviceReadBps: null,
+      BlkioDeviceWriteBps: null,
+      BlkioDeviceReadIOps: null,
+      BlkioDeviceWriteIOps: null,
+      CpuPeriod: int(f, 'cpu-period'),
+      CpuQuota: int(f, 'cpu-quota'),
+      CpuRealtimePeriod: int(f, 'cpu-rt-period'),
+      CpuRealtimeRuntime: int(f, 'cpu-rt-runtime'),
+      CpusetCpus: str(f, 'cpuset-cpus'),
+      CpusetMems: str(f, 'cpuset-mems'),
+      Devices: null,
+      DeviceCgroupRules: null,
+      DeviceRequests: null,
+      ...(bytesFlag(f, 'kernel-memory') !== 0
+        ? { KernelMemory: bytesFlag(f, 'kernel-memory') }
+        : {}),
+      MemoryReservation: bytesFlag(f, 'memory-reservation'),
+      MemorySwap: bytesFlag(f, 'memory-swap', undefined, true),
+      MemorySwappiness: null,
+      OomKillDisable: null,
+      PidsLimit: int(f, 'pids-limit') !== 0 ? int(f, 'pids-limit') : null,
+      Ulimits: null,
+      CpuCount: 0,
+      CpuPercent: 0,
+      IOMaximumIOps: 0,
+      IOMaximumBandwidth: 0,
+      RestartPolicy:
+        restart === '' ? { Name: '', MaximumRetryCount: 0 } : parseRestartPolicy(restart),
     }
-    int('cpu-period', 'CpuPeriod')
-    int('cpu-quota', 'CpuQuota')
-    int('cpu-shares', 'CpuShares')
-    int('pids-limit', 'PidsLimit')
-    if (f.changed.has('cpus')) body.NanoCpus = parseNanoCpus(str(f, 'cpus'))
-    if (f.changed.has('cpuset-cpus')) body.CpusetCpus = str(f, 'cpuset-cpus')
-    if (f.changed.has('cpuset-mems')) body.CpusetMems = str(f, 'cpuset-mems')
-    if (f.changed.has('memory')) body.Memory = bytesFlag(f, 'memory', 'm')
-    if (f.changed.has('memory-reservation')) {
-      body.MemoryReservation = bytesFlag(f, 'memory-reservation')
-    }
-    if (f.changed.has('memory-swap')) body.MemorySwap = bytesFlag(f, 'memory-swap', undefined, true)
-    if (f.changed.has('restart')) body.RestartPolicy = parseRestartPolicy(str(f, 'restart'))
-
     const client = await ctx.client()
-    return forEach(f.args, async (n) => {
+    const warnings: string[] = []
+    const code = await forEach(f.args, async (n) => {
       const r = await client.json<{ Warnings?: string[] | null }>(
         'POST',
         `/containers/${encodeURIComponent(n)}/update`,
         { body },
       )
-      for (const w of r.Warnings ?? []) process.stderr.write(`${w}\n`)
+      warnings.push(...(r.Warnings ?? []))
       out(n + '\n')
+    }).finally(() => {
+      if (warnings.length > 0) out(warnings.join('\n') + '\n')
     })
+    return code
   },
 }

@@ -1,3 +1,4 @@
+import { BUILD_TIME, GIT_COMMIT } from '../buildinfo.ts'
 import os from 'node:os'
 import type { CommandDef } from '../command.ts'
 import { CliError, out, str } from '../command.ts'
@@ -8,12 +9,15 @@ import { goArch, goOS } from '../../lib/platform.ts'
 
 const BERTH_VERSION = '0.1.0'
 
-// docker's version template, with Node in place of Go
+// docker's version template, with Node in place of Go (for berthd, which says "node vX")
 const template = `Client:
  Version:\t{{.Client.Version}}
  API version:\t{{.Client.APIVersion}}{{if ne .Client.APIVersion .Client.DefaultAPIVersion}} (downgraded from {{.Client.DefaultAPIVersion}}){{end}}
  Node version:\t{{.Client.NodeVersion}}
- OS/Arch:\t{{.Client.Os}}/{{.Client.Arch}}{{if .ServerOK}}
+ Git commit:\t{{.Client.GitCommit}}
+ Built:\t{{.Client.BuildTime}}
+ OS/Arch:\t{{.Client.Os}}/{{.Client.Arch}}
+ Context:\t{{.Client.Context}}{{if .ServerOK}}
 
 Server:{{if ne .Server.Platform.Name ""}} {{.Server.Platform.Name}}{{end}}
  {{- range $component := .Server.Components}}
@@ -21,7 +25,11 @@ Server:{{if ne .Server.Platform.Name ""}} {{.Server.Platform.Name}}{{end}}
   {{- if eq $component.Name "Engine" }}
   Version:\t{{.Version}}
   API version:\t{{index .Details "ApiVersion"}} (minimum version {{index .Details "MinAPIVersion"}})
+  {{- if index .Details "NodeVersion"}}
+  Node version:\t{{index .Details "NodeVersion"}}
+  {{- else}}
   Go version:\t{{index .Details "GoVersion"}}
+  {{- end}}
   Git commit:\t{{index .Details "GitCommit"}}
   Built:\t{{index .Details "BuildTime"}}
   OS/Arch:\t{{index .Details "Os"}}/{{index .Details "Arch"}}
@@ -100,6 +108,11 @@ export const command: CommandDef = {
       Server: null,
       ServerOK: false,
     }
+    Object.assign(data.Client as Record<string, unknown>, {
+      GitCommit: GIT_COMMIT,
+      BuildTime: BUILD_TIME === '' ? '' : ansic(BUILD_TIME),
+      Context: 'default',
+    })
     let serverErr: Error | undefined
     try {
       const client = await ctx.client()
@@ -126,6 +139,9 @@ export const command: CommandDef = {
       }
       for (const c of v.Components) {
         if (c.Details?.BuildTime) c.Details.BuildTime = ansic(c.Details.BuildTime)
+        // berthd reports its runtime as GoVersion "node vX"; say so in Node's words
+        const go = c.Details?.GoVersion ?? ''
+        if (go.startsWith('node ')) c.Details!.NodeVersion = go.slice('node '.length)
       }
       v.Platform ??= { Name: '' }
       v.Platform.Name ??= ''

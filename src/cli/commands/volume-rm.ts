@@ -4,6 +4,7 @@ import { bool, forEach, out } from '../command.ts'
 export const command: CommandDef = {
   usage: '[OPTIONS] VOLUME [VOLUME...]',
   short: 'Remove one or more volumes',
+  long: 'Remove one or more volumes. You cannot remove a volume that is in use by a container.',
   aliases: ['berth volume rm', 'berth volume remove'],
   args: { min: 1 },
   flags: [

@@ -11,7 +11,8 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const client = await ctx.client()
     return forEach(f.args, async (n) => {
-      out(`${await waitExit(client, n, 'not-running')}\n`)
+      // docker sends no condition: the daemon's default, not-running
+      out(`${await waitExit(client, n, '')}\n`)
     })
   },
 }

@@ -12,6 +12,7 @@ import {
   mkdir,
   open,
   readdir,
+  realpath,
   rmdir,
   symlink,
   unlink,
@@ -77,6 +78,8 @@ export interface ContainerFilesApi {
   getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }>
   putArchive(ref: string, path: string, body: Readable, opts: PutArchiveOptions): Promise<void>
   commit(ref: string, opts: CommitOptions): Promise<{ Id: string }>
+  /** The overlay directories of the container's root filesystem (inspect's GraphDriver.Data). */
+  layerDirs(ref: string): Promise<{ lower: string[]; upper: string; work: string; merged: string }>
 }
 
 export interface FilesDeps {
@@ -185,6 +188,22 @@ export class ContainerFiles implements ContainerFilesApi {
   async changes(ref: string): Promise<Change[]> {
     const c = await this.deps.containers.get(ref)
     return layerChanges(await this.dirs(c.id))
+  }
+
+  async layerDirs(
+    ref: string,
+  ): Promise<{ lower: string[]; upper: string; work: string; merged: string }> {
+    const c = await this.deps.containers.get(ref)
+    const m = await this.deps.layers.rootfsMount(c.id, '/')
+    const { upper, lowers } = overlayDirs(m)
+    const work = m.options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length) ?? ''
+    return {
+      // the layers' own directories, as docker shows them, not the short links the mount uses
+      lower: await Promise.all(lowers.map((l) => realpath(l).catch(() => l))),
+      upper,
+      work,
+      merged: posix.join(this.deps.containerDir(c.id), 'rootfs'),
+    }
   }
 
   private async dirs(id: string): Promise<ReturnType<typeof overlayDirs>> {
