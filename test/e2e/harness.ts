@@ -614,7 +614,9 @@ export async function hostNetworkDevices(): Promise<Record<string, string>> {
  * networking of its own, so tests can compare berth's answers with Docker's and the host's
  * networks stay as they were. Throws with dockerd's log when it cannot start.
  */
-export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<Dockerd> {
+export async function startDockerd(
+  opts: { timeoutMs?: number; bridge?: boolean } = {},
+): Promise<Dockerd> {
   const bin = ['/usr/sbin/dockerd', '/usr/bin/dockerd']
   let dockerdBin: string | undefined
   for (const b of bin) if (await exists(b, fsc.X_OK)) dockerdBin = b
@@ -635,8 +637,8 @@ export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<D
     join(dir, 'p'),
     '-H',
     `unix://${socket}`,
-    '--iptables=false',
-    '--bridge=none',
+    // bridge (benchmarks): Docker's default networking, inside the namespace of its own.
+    ...(opts.bridge === true ? [] : ['--iptables=false', '--bridge=none']),
   ]
   const child = await spawnLogged(...inOwnNetns(dockerdBin, args), logPath, cleanEnv())
   const halt = async (signal: NodeJS.Signals) => {
