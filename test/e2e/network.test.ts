@@ -1,27 +1,19 @@
-// Bridge networking end to end, through the stock docker CLI (and berth's beside it): published
-// ports with real traffic on the host's address and on 127.0.0.1, port/ps/inspect as Docker
-// shows them, user networks with names, connect and disconnect on running containers, the
-// /etc files, outbound NAT to a peer, and what lasts across a daemon `kill -9` and a host
-// reboot. berthd runs in the harness's scratch network namespace, which is its "host": every
-// client that reaches a published port runs there too (nsenter).
+// User-defined networks end to end, through the stock docker CLI: create/ls/inspect/connect/
+// disconnect/rm, names, aliases and links resolving, --ip and --mac-address, the /etc files as
+// Docker writes them, and outbound NAT to a peer namespace the test makes. berthd runs in the
+// harness's scratch network namespace, its "host".
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import {
-  SCRATCH_HOST_IP,
-  berth,
-  docker,
-  importBusybox,
-  startBerthd,
-  type Berthd,
-  type RunResult,
-} from './harness.ts'
+import { SCRATCH_HOST_IP, importBusybox, startBerthd, type Berthd } from './harness.ts'
+import { netKit, webServer } from './netkit.ts'
 import { startServer, type Server } from '../../src/engine/network/testing.ts'
 
 const exec = promisify(execFile)
+
 let d: Berthd
 let tmp: string
 
@@ -29,6 +21,19 @@ before(async () => {
   d = await startBerthd()
   await importBusybox(d)
   tmp = await mkdtemp('/tmp/bt-nete2e-')
+  // A web server publishing 8080 on the default bridge, for connect and disconnect.
+  await ok([
+    'run',
+    '-d',
+    '--name',
+    'web',
+    '--hostname',
+    'web-host',
+    '-p',
+    '8080:80',
+    'busybox',
+    ...webServer([80]),
+  ])
 })
 
 after(async () => {
@@ -36,214 +41,7 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true })
 })
 
-const dk = (args: string[]): Promise<RunResult> => docker(args, { host: d })
-
-/** docker ARGS, which must succeed; its stdout. */
-async function ok(args: string[]): Promise<string> {
-  const r = await dk(args)
-  assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-  return r.stdout
-}
-
-/** A command on berthd's host (its network namespace); stdout, or throws with stderr. */
-async function onHost(argv: string[]): Promise<string> {
-  const netns = d.netns as string
-  const r = await exec('nsenter', [`--net=${netns}`, '--', ...argv], { timeout: 30_000 })
-  return r.stdout
-}
-
-/**
- * GET url from the host; the body, or `error: ...`. A server in a container that was just
- * started may not listen yet: refused connections are retried for a few seconds.
- */
-async function get(url: string): Promise<string> {
-  try {
-    return await onHost([
-      'curl',
-      '-sS',
-      '--max-time',
-      '5',
-      '--retry',
-      '5',
-      '--retry-connrefused',
-      '--retry-delay',
-      '1',
-      url,
-    ])
-  } catch (err) {
-    return `error: ${(err as { stderr?: string }).stderr ?? String(err)}`
-  }
-}
-
-/** A web server container: each port serves its name (the hostname) at /. */
-function webServer(ports: number[]): string[] {
-  const serve = ports.map((p, i) =>
-    i === ports.length - 1
-      ? `exec busybox httpd -f -p ${p} -h /www`
-      : `busybox httpd -p ${p} -h /www`,
-  )
-  return ['sh', '-c', ['mkdir /www', 'hostname > /www/index.html', ...serve].join('; ')]
-}
-
-/** berth's rules, devices and namespaces on the host (its network namespace). */
-async function leftovers(): Promise<string[]> {
-  const out: string[] = []
-  const links = await onHost(['ip', '-o', 'link'])
-  for (const l of links.split('\n')) {
-    const name = l.split(':')[1]?.trim().split('@')[0] ?? ''
-    if (name.startsWith('berth') || name.startsWith('veth')) out.push(`device ${name}`)
-  }
-  const rules = await onHost(['iptables-save'])
-  for (const l of rules.split('\n')) {
-    if (/^:NETAVARK-(DN-)?[0-9A-F]{13} /.test(l)) out.push(`chain ${l.split(' ')[0]}`)
-    else if (/^-A .*(dnat name: |-j NETAVARK-(DN-)?[0-9A-F]{13})/.test(l)) out.push(`rule ${l}`)
-  }
-  const { stdout } = await exec('findmnt', ['-rn', '-o', 'TARGET'])
-  for (const m of stdout.split('\n')) {
-    if (m.startsWith(join(d.dataRoot, 'network'))) out.push(`mount ${m}`)
-  }
-  return out
-}
-
-async function rmAll(): Promise<void> {
-  const ids = (await ok(['ps', '-aq'])).split('\n').filter((l) => l !== '')
-  if (ids.length > 0) await ok(['rm', '-f', ...ids])
-}
-
-describe('published ports', () => {
-  let hostPort81 = ''
-
-  test('-p answers on the host address and on 127.0.0.1, also from another container', async () => {
-    await ok([
-      'run',
-      '-d',
-      '--name',
-      'web',
-      '--hostname',
-      'web-host',
-      '-p',
-      '8080:80',
-      '-p',
-      '127.0.0.1::81',
-      '-p',
-      '9000-9001:9000-9001',
-      '--expose',
-      '90',
-      'busybox',
-      ...webServer([81, 9000, 9001, 80]),
-    ])
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8080/`), 'web-host\n')
-    assert.equal(await get('http://127.0.0.1:8080/'), 'web-host\n')
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:9001/`), 'web-host\n')
-    hostPort81 = (await ok(['port', 'web', '81'])).trim().split(':')[1] ?? ''
-    assert.match(hostPort81, /^\d+$/)
-    assert.equal(await get(`http://127.0.0.1:${hostPort81}/`), 'web-host\n')
-    // Published on 127.0.0.1 only: not on the host's other addresses.
-    assert.match(await get(`http://${SCRATCH_HOST_IP}:${hostPort81}/`), /^error: /)
-    // Another container reaches it through the host's address.
-    const other = await dk([
-      'run',
-      '--rm',
-      'busybox',
-      'timeout',
-      '5',
-      'wget',
-      '-qO-',
-      `http://${SCRATCH_HOST_IP}:8080/`,
-    ])
-    assert.equal(other.code, 0, other.stderr)
-    assert.equal(other.stdout, 'web-host\n')
-  })
-
-  test('port, ps and inspect show the mappings as Docker does; berth ps matches docker ps', async () => {
-    assert.equal(
-      await ok(['port', 'web']),
-      [
-        '80/tcp -> 0.0.0.0:8080',
-        `81/tcp -> 127.0.0.1:${hostPort81}`,
-        '9000/tcp -> 0.0.0.0:9000',
-        '9001/tcp -> 0.0.0.0:9001',
-        '',
-      ].join('\n'),
-    )
-    assert.equal(await ok(['port', 'web', '80/tcp']), '0.0.0.0:8080\n')
-    const none = await dk(['port', 'web', '90'])
-    assert.equal(none.code, 1)
-    assert.equal(none.stderr, "Error: No public port '90' published for web\n")
-    const ourNone = await berth(['port', 'web', '90'], { host: d })
-    assert.deepEqual([ourNone.code, ourNone.stderr], [1, none.stderr])
-    const ports = `90/tcp, 0.0.0.0:9000-9001->9000-9001/tcp, 0.0.0.0:8080->80/tcp, 127.0.0.1:${hostPort81}->81/tcp`
-    assert.equal(await ok(['ps', '--format', '{{.Ports}}']), `${ports}\n`)
-    const ours = await berth(['ps', '--format', '{{.Ports}}'], { host: d })
-    assert.equal(ours.stdout, `${ports}\n`, ours.stderr)
-    const ourPort = await berth(['port', 'web'], { host: d })
-    assert.equal(ourPort.stdout, await ok(['port', 'web']))
-
-    const s = JSON.parse(await ok(['inspect', '-f', '{{json .NetworkSettings}}', 'web']))
-    assert.deepEqual(s.Ports, {
-      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }],
-      '81/tcp': [{ HostIp: '127.0.0.1', HostPort: hostPort81 }],
-      '90/tcp': null,
-      '9000/tcp': [{ HostIp: '0.0.0.0', HostPort: '9000' }],
-      '9001/tcp': [{ HostIp: '0.0.0.0', HostPort: '9001' }],
-    })
-    const bridge = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0]
-    const ep = s.Networks.bridge
-    assert.equal(ep.NetworkID, bridge.Id)
-    assert.equal(ep.Gateway, bridge.IPAM.Config[0].Gateway)
-    assert.equal(s.IPAddress, ep.IPAddress)
-    assert.equal(s.Gateway, ep.Gateway)
-    assert.match(ep.MacAddress, /^02:42(:[0-9a-f]{2}){4}$/)
-    assert.match(s.SandboxKey, /\/network\/netns\/[0-9a-f]{64}$/)
-    // The default bridge is berth's own, clear of Docker's 172.17.0.0/16.
-    assert.match(bridge.IPAM.Config[0].Subnet, /^10\.6[56]\.0\.0\/16$/)
-    assert.equal(bridge.Options['com.docker.network.bridge.name'], 'berth0')
-    assert.deepEqual(Object.keys(bridge.Containers), [
-      JSON.parse(await ok(['inspect', 'web']))[0].Id,
-    ])
-  })
-
-  test('-P publishes every exposed port on a free host port', async () => {
-    await ok([
-      'run',
-      '-d',
-      '--name',
-      'pub',
-      '--expose',
-      '7000',
-      '-P',
-      'busybox',
-      ...webServer([7000]),
-    ])
-    const line = (await ok(['port', 'pub', '7000'])).trim()
-    assert.match(line, /^0\.0\.0\.0:\d+$/)
-    assert.equal(
-      await get(`http://${SCRATCH_HOST_IP}:${line.split(':')[1]}/`),
-      `${await hostnameOf('pub')}\n`,
-    )
-    await ok(['rm', '-f', 'pub'])
-  })
-
-  test('a host port already taken is refused in Docker words and leaves nothing made', async () => {
-    const before = await leftovers()
-    const r = await dk(['run', '-d', '--name', 'clash', '-p', '8080:80', 'busybox', 'sleep', '60'])
-    assert.equal(r.code, 125)
-    assert.match(
-      r.stderr,
-      /driver failed programming external connectivity on endpoint clash \([0-9a-f]+\): Bind for 0\.0\.0\.0:8080 failed: port is already allocated/,
-    )
-    assert.equal(await ok(['inspect', '-f', '{{.State.Status}}', 'clash']), 'created\n')
-    assert.deepEqual(await leftovers(), before)
-    await ok(['rm', 'clash'])
-    const bad = await dk(['run', '--rm', '-p', '80:abc', 'busybox', 'true'])
-    assert.equal(bad.code, 125)
-    assert.match(bad.stderr, /invalid (containerPort|port)/i)
-  })
-})
-
-async function hostnameOf(name: string): Promise<string> {
-  return (await ok(['inspect', '-f', '{{.Config.Hostname}}', name])).trim()
-}
+const { dk, ok, onHost, get, leftovers, rmAll, hostnameOf } = netKit(() => d)
 
 describe('user-defined networks', () => {
   test('network create, ls, inspect, connect and rm; names, aliases and links resolve', async () => {
@@ -494,101 +292,6 @@ describe('user-defined networks', () => {
       // The link goes with the peer's namespace.
       await exec('umount', [peer]).catch(() => undefined)
     }
-  })
-})
-
-describe('state lasts', () => {
-  test('after berthd is killed (-9) and restarted, running containers keep their network and ports', async () => {
-    await ok([
-      'run',
-      '-d',
-      '--name',
-      'api',
-      '--network',
-      'shop',
-      '-p',
-      '8181:80',
-      'busybox',
-      ...webServer([80]),
-    ])
-    const apiHost = await hostnameOf('api')
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8181/`), `${apiHost}\n`)
-    await d.kill9()
-    // The daemon is gone; the published ports are the kernel's and keep answering.
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8181/`), `${apiHost}\n`)
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8080/`), 'web-host\n')
-    await d.restart()
-    assert.equal(await get(`http://127.0.0.1:8181/`), `${apiHost}\n`)
-    const byName = await dk(['exec', 'db', 'timeout', '5', 'wget', '-qO-', 'http://api/'])
-    assert.equal(byName.stdout, `${apiHost}\n`, byName.stderr)
-    assert.equal((await ok(['port', 'api'])).trim(), '80/tcp -> 0.0.0.0:8181')
-    // The new daemon knows what is held: the port and the addresses.
-    const clash = await dk([
-      'run',
-      '-d',
-      '--name',
-      'clash2',
-      '-p',
-      '8181:80',
-      'busybox',
-      'sleep',
-      '60',
-    ])
-    assert.equal(clash.code, 125)
-    assert.match(clash.stderr, /port is already allocated/)
-    await ok(['rm', 'clash2'])
-    const ips = JSON.parse(
-      await ok(['network', 'inspect', '-f', '{{json .Containers}}', 'shop']),
-    ) as Record<string, { IPv4Address: string }>
-    const fresh = await ok([
-      'run',
-      '--rm',
-      '--network',
-      'shop',
-      'busybox',
-      'ip',
-      '-o',
-      '-4',
-      'addr',
-      'show',
-      'eth0',
-    ])
-    const freshIp = /inet ([0-9.]+\/24)/.exec(fresh)?.[1]
-    assert.ok(freshIp && !Object.values(ips).some((c) => c.IPv4Address === freshIp), fresh)
-    // Stopping and removing after the restart takes everything down.
-    await ok(['rm', '-f', 'api'])
-    assert.doesNotMatch((await leftovers()).join('\n'), /8181/)
-  })
-
-  test('after a host reboot, restart-always containers get their network and ports back', async () => {
-    await ok([
-      'run',
-      '-d',
-      '--name',
-      'always',
-      '--restart',
-      'always',
-      '--network',
-      'shop',
-      '-p',
-      '8282:80',
-      'busybox',
-      ...webServer([80]),
-    ])
-    await ok(['run', '-d', '--name', 'stopped', '--network', 'shop', 'busybox', 'sleep', '600'])
-    await ok(['stop', '-t', '0', 'stopped'])
-    await d.rebootHost()
-    const alwaysHost = await hostnameOf('always')
-    assert.equal(await ok(['inspect', '-f', '{{.State.Running}}', 'always']), 'true\n')
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8282/`), `${alwaysHost}\n`)
-    assert.equal(await get(`http://127.0.0.1:8282/`), `${alwaysHost}\n`)
-    // The containers that ran before are stopped; they start again with their networks.
-    await ok(['start', 'web', 'db', 'stopped'])
-    assert.equal(await get(`http://${SCRATCH_HOST_IP}:8080/`), 'web-host\n')
-    const byName = await dk(['exec', 'stopped', 'timeout', '5', 'wget', '-qO-', 'http://always/'])
-    assert.equal(byName.stdout, `${alwaysHost}\n`, byName.stderr)
-    const db = await dk(['exec', 'always', 'timeout', '5', 'wget', '-qO-', 'http://database/'])
-    assert.equal(db.stdout, `${await hostnameOf('db')}\n`, db.stderr)
   })
 
   test('removing every container and network leaves no rule, device or namespace', async () => {
