@@ -216,12 +216,17 @@ export async function networkLeftovers(root?: string): Promise<string[]> {
     const name = line.split(':')[0]?.trim() ?? ''
     if (name.startsWith('berth')) out.push(`device ${name}`)
   }
-  const save = await execTool(['iptables-save'])
-  for (const line of save.stdout.split('\n')) {
-    if (/^:NETAVARK-(DN-)?[0-9A-F]{13} /.test(line))
-      out.push(`iptables chain ${line.slice(1).split(' ')[0]}`)
-    else if (/^-A .*(dnat name: |-j NETAVARK-(DN-)?[0-9A-F]{13})/.test(line))
-      out.push(`iptables rule ${line}`)
+  // netavark drives iptables (nf_tables here); the legacy tables are looked at too, in case
+  // a machine's iptables points there. A missing iptables-legacy-save reads as empty.
+  for (const tool of ['iptables-save', 'iptables-legacy-save']) {
+    const save = await execTool([tool]).catch(() => ({ stdout: '' }))
+    const name = tool.replace(/-save$/, '')
+    for (const line of save.stdout.split('\n')) {
+      if (/^:NETAVARK-(DN-)?[0-9A-F]{13} /.test(line))
+        out.push(`${name} chain ${line.slice(1).split(' ')[0]}`)
+      else if (/^-A .*(dnat name: |-j NETAVARK-(DN-)?[0-9A-F]{13})/.test(line))
+        out.push(`${name} rule ${line}`)
+    }
   }
   const mounts = await readFile('/proc/self/mountinfo', 'utf8')
   for (const line of mounts.split('\n')) {
