@@ -4,9 +4,8 @@
 export const API_VERSION = '1.45'
 /** The oldest version a client may ask for, as dockerd 25+. */
 export const MIN_API_VERSION = '1.24'
-/** berth's own release, reported where dockerd reports its version. */
-export const BERTH_VERSION = '0.1.0'
-export const GIT_COMMIT = 'unknown'
+/** berth's release and build stamp, reported where dockerd reports its version. */
+export { BERTH_VERSION, BUILD_TIME, GIT_COMMIT } from '../lib/buildinfo.ts'
 
 /** Compares dotted versions numerically, as moby's versions.compare does. */
 export function compareVersions(a: string, b: string): number {

@@ -8,7 +8,7 @@ import type { CommandDef, Ctx } from './command.ts'
 import { flagUsages, FlagError, parseFlags } from './flags.ts'
 import type { FlagDef } from './flags.ts'
 import type { Client } from './client.ts'
-import { BERTH_VERSION } from './buildinfo.ts'
+import { BERTH_VERSION } from '../lib/buildinfo.ts'
 import { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
 
 export { BERTH_VERSION }

@@ -4,10 +4,14 @@ import { readFile } from 'node:fs/promises'
 import os from 'node:os'
 import type { Router, Ctx } from '../router.ts'
 import { sendJson, sendText } from '../http.ts'
-import { API_VERSION, BERTH_VERSION, GIT_COMMIT, MIN_API_VERSION, goArch } from '../version.ts'
-
-// A fixed build time keeps /version stable across restarts of one build.
-const BUILD_TIME = new Date().toISOString()
+import {
+  API_VERSION,
+  BERTH_VERSION,
+  BUILD_TIME,
+  GIT_COMMIT,
+  MIN_API_VERSION,
+  goArch,
+} from '../version.ts'
 
 function ping(ctx: Ctx): void {
   const { res } = ctx

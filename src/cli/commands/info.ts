@@ -2,7 +2,7 @@ import type { CommandDef } from '../command.ts'
 import { CliError, out, str } from '../command.ts'
 import { render } from '../template/index.ts'
 import { bytesSize } from '../../lib/units.ts'
-import { BERTH_VERSION } from '../buildinfo.ts'
+import { BERTH_VERSION } from '../../lib/buildinfo.ts'
 
 interface Commit {
   ID?: string

@@ -1,4 +1,4 @@
-import { BUILD_TIME, GIT_COMMIT } from '../buildinfo.ts'
+import { BUILD_TIME, GIT_COMMIT } from '../../lib/buildinfo.ts'
 import os from 'node:os'
 import type { CommandDef } from '../command.ts'
 import { CliError, out, str } from '../command.ts'
