@@ -305,14 +305,6 @@ const pending: Record<string, Pending> = {
     short: 'Search Docker Hub for images',
     say: `search is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
   },
-  port: {
-    short: 'List port mappings or a specific mapping for the container',
-    say: "port is not there yet: berth does not publish ports yet (-p). Meanwhile, `--network host` shares the host's network, so a server in the container listens on the host's own ports.",
-  },
-  network: {
-    short: 'Manage networks',
-    say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
-  },
   builder: {
     short: 'Manage builds',
     say: 'builder is not there yet: berth has no build yet, so no build cache.',

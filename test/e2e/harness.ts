@@ -592,10 +592,12 @@ export async function importBusybox(h: Host, tag = 'busybox:latest'): Promise<st
  * execs the daemon in the same process, so its pid is the daemon's). Whatever it does to
  * networking stays there: dockerd started with --bridge=none deletes a docker0 bridge it finds,
  * which in the host's namespace breaks a real Docker's networking. The namespace has only a
- * loopback device, and goes away with the last process in it, so nothing is left to remove.
+ * loopback device (up), and goes away with the last process in it, so nothing is left to remove.
  */
 export function inOwnNetns(cmd: string, args: string[]): [string, string[]] {
-  return ['unshare', ['--net', '--', cmd, ...args]]
+  // Loopback up, as on a host: a port published on 127.0.0.1 binds there. sh execs the daemon.
+  const up = 'ip link set lo up && exec "$0" "$@"'
+  return ['unshare', ['--net', '--', 'sh', '-c', up, cmd, ...args]]
 }
 
 /** The host's network devices (name → ifindex and flags), to check that a peer left them be. */
