@@ -3,6 +3,8 @@
 // always does), else `200 OK`, then hand the raw socket to the caller.
 // The socket is half-open capable: when the client's stdin ends it CloseWrite()s,
 // the socket emits 'end', and output can still be written until we end() it.
+// The socket comes back paused: the client's input (and its end) waits in the socket until
+// the caller starts reading, however long the caller takes to get the process ready.
 import type { Socket } from 'node:net'
 import type { Ctx } from './router.ts'
 import { takeUpgrade } from './http.ts'
@@ -17,6 +19,7 @@ export interface HijackOptions {
 }
 
 export interface Hijacked {
+  /** Paused: start reading with forwardStdin, or resume() to discard the client's input. */
   socket: Socket
   /** True when output must be framed with stdcopyFrame (no TTY). */
   multiplexed: boolean
@@ -70,7 +73,10 @@ export function hijack(ctx: Ctx, opts: HijackOptions): Hijacked {
   socket.on('error', () => {
     // A client that drops the connection is not our error; the owner sees 'close'.
   })
-  if (socket.isPaused()) socket.resume()
+  // A flowing socket with no 'data' listener drops what arrives, its end included: a client
+  // that sends its stdin and half-closes while exec start is still spawning the process
+  // would then never see the process end. Nothing reads until the caller says so.
+  socket.pause()
   return { socket, multiplexed, contentType }
 }
 

@@ -56,7 +56,30 @@ function testRoutes(r: Router): void {
     socket.on('data', (d: Buffer) => socket.write(frame(2, Buffer.from(`echo:${d.toString()}`))))
     // The client half-closes when its stdin ends; our output may still follow.
     socket.on('end', () => socket.end(frame(1, Buffer.from('bye\n'))))
+    socket.resume()
   })
+  // Stands for exec start: the process is made after the takeover, and only then read for.
+  r.post('/hijack-late', async (ctx) => {
+    late.entered()
+    const body = await readBody(ctx)
+    const { socket } = hijack(ctx, { tty: true })
+    await late.ready
+    const input: Buffer[] = []
+    socket.on('data', (d: Buffer) => input.push(d))
+    socket.on('end', () => socket.end(`body=${body.toString()} stdin=${Buffer.concat(input)}\n`))
+    socket.resume()
+  })
+}
+
+const late = gate()
+
+/** A route's rendezvous with its test: `entered` when the route runs, `ready` to let it go on. */
+function gate(): { entered(): void; running: Promise<void>; ready: Promise<void>; go(): void } {
+  let entered!: () => void
+  let go!: () => void
+  const running = new Promise<void>((r) => (entered = r))
+  const ready = new Promise<void>((r) => (go = r))
+  return { entered, running, ready, go }
 }
 
 let srv: TestServer
@@ -324,6 +347,39 @@ describe('hijack', () => {
     assert.equal(head, 'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream')
     assert.equal(rest.toString(), 'body=\necho:inbye\n')
   })
+  test(
+    'input and its end sent while the route is still busy are kept for it',
+    { timeout: 5000 },
+    async () => {
+      const sock = net.connect(srv.socketPath)
+      const chunks: Buffer[] = []
+      sock.on('data', (d: Buffer) => chunks.push(d))
+      const ended = new Promise<void>((r) => sock.on('end', r))
+      const body = '{"Detach":false}'
+      // The headers alone first: the route then reads its body from the socket (as it does when
+      // a client's body comes in a packet of its own), and the client's stdin and half-close
+      // come right behind the body.
+      sock.write(
+        [
+          'POST /hijack-late HTTP/1.1',
+          'Host: api',
+          ...upgrade,
+          `Content-Length: ${body.length}`,
+          '',
+          '',
+        ].join('\r\n'),
+      )
+      await late.running
+      sock.end(`${body}cat me`)
+      await new Promise<void>((r) => sock.once('data', () => r()))
+      // The route has taken the socket over; let the server's loop run before it reads.
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r))
+      late.go()
+      await ended
+      const all = Buffer.concat(chunks).toString()
+      assert.equal(all.slice(all.indexOf('\r\n\r\n') + 4), `body=${body} stdin=cat me\n`)
+    },
+  )
   test('stdcopy frames and the demuxer', () => {
     const f = stdcopyFrame(2, Buffer.from('err'))
     assert.deepEqual([...f.subarray(0, 8)], [2, 0, 0, 0, 0, 0, 0, 3])

@@ -2,12 +2,8 @@
 // for the detach keys (the session ends, the process keeps running) and its end ends the
 // session; without one, its end closes the process's stdin when the caller says so.
 import type { Socket } from 'node:net'
-import {
-  DEFAULT_DETACH_KEYS,
-  DetachScanner,
-  parseDetachKeys,
-} from '../engine/container/detachkeys.ts'
 import { InvalidArgument } from '../engine/errors.ts'
+import { DEFAULT_DETACH_KEYS, DetachScanner, parseDetachKeys } from '../lib/detachkeys.ts'
 
 export interface StdinTarget {
   tty: boolean
@@ -61,4 +57,6 @@ export function forwardStdin(socket: Socket, t: StdinTarget): void {
     if (t.tty) t.onDetach()
     else t.onEnd()
   })
+  // hijack() hands the socket over paused; what arrived meanwhile is read now, in order.
+  socket.resume()
 }

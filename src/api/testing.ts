@@ -13,8 +13,15 @@ import type {
   ImageConfig,
   ImageStore,
   LayerDescriptor,
+  LayerIngest,
+  NewImageInput,
   ProgressSink,
 } from '../engine/image/types.ts'
+import { FakeContainers } from '../engine/container/fake.ts'
+import { FakeExecs } from '../engine/container/fake-exec.ts'
+import { FakeFiles } from '../engine/container/fake-files.ts'
+import { FakeLifecycle } from '../engine/container/fake-lifecycle.ts'
+import { ImageCommitter } from '../engine/image/commit.ts'
 import { FakeEvents } from '../engine/events/fake.ts'
 import type { SystemApi, SystemInfo } from '../engine/system/types.ts'
 import { FakeVolumeStore } from '../engine/volume/fake.ts'
@@ -99,8 +106,24 @@ export class FakeImageStore implements ImageStore {
   async get(id: Digest): Promise<Image | undefined> {
     return this.images.get(id)
   }
-  async create(): Promise<Image> {
-    throw new Error('not in the fake')
+  async create(input: NewImageInput): Promise<Image> {
+    const id = sha256(JSON.stringify(input.config))
+    for (const t of input.tags ?? []) {
+      for (const other of this.images.values())
+        other.repoTags = other.repoTags.filter((x) => x !== t)
+    }
+    const image: Image = {
+      id,
+      config: input.config,
+      layers: input.layers,
+      repoTags: [...(this.images.get(id)?.repoTags ?? []), ...(input.tags ?? [])],
+      repoDigests: input.repoDigests ?? [],
+      size: 0,
+      addedAt: new Date().toISOString(),
+      parent: input.parent,
+    }
+    this.images.set(id, image)
+    return image
   }
   async tag(source: string, target: string): Promise<void> {
     this.calls.push({ method: 'tag', args: [source, target] })
@@ -201,6 +224,10 @@ export class FakeSystem implements SystemApi {
 
 export interface FakeEngine extends Engine {
   images: FakeImageStore
+  containers: FakeContainers
+  execs: FakeExecs
+  files: FakeFiles
+  lifecycle: FakeLifecycle
   volumes: FakeVolumeStore
   events: FakeEvents
   system: FakeSystem
@@ -208,22 +235,47 @@ export interface FakeEngine extends Engine {
   close(): Promise<void>
 }
 
+/** Layers as digests of the tar read whole (test-sized diffs only); nothing is stored. */
+const hashingIngest: LayerIngest = {
+  async writeLayer(input) {
+    if (!('tar' in input)) throw new Error('the fake ingest takes plain tars only')
+    const chunks: Buffer[] = []
+    for await (const c of input.tar) chunks.push(c as Buffer)
+    const tar = Buffer.concat(chunks)
+    const digest = sha256(tar)
+    return {
+      diffID: digest,
+      blob: digest,
+      mediaType: input.mediaType ?? 'application/vnd.docker.image.rootfs.diff.tar',
+      blobSize: tar.length,
+      diffSize: tar.length,
+      size: tar.length,
+    }
+  },
+}
+
 export function fakeEngine(images: Image[] = [], dataRoot = '/var/lib/berth'): FakeEngine {
   const store = new FakeImageStore(images)
-  const containers = {
-    async get(ref: string): Promise<never> {
-      throw new NotFound(`No such container: ${ref}`)
+  const events = new FakeEvents()
+  const containers = new FakeContainers({ images: store, events, dataRoot })
+  const committer = new ImageCommitter({
+    images: store,
+    ingest: hashingIngest,
+    freezer: {
+      pause: (id) => containers.freeze(id, true),
+      resume: (id) => containers.freeze(id, false),
     },
-    async list(): Promise<never[]> {
-      return []
-    },
-  }
+    events,
+  })
   const engine = {
     dataRoot,
     images: store,
-    containers: containers as unknown as Engine['containers'],
+    containers,
+    execs: new FakeExecs(containers),
+    files: new FakeFiles(containers, committer),
+    lifecycle: new FakeLifecycle(containers),
     volumes: new FakeVolumeStore(`${dataRoot}/volumes`),
-    events: new FakeEvents(),
+    events,
     system: new FakeSystem(),
     closed: false,
     async counts(): Promise<EngineCounts> {

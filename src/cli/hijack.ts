@@ -4,7 +4,7 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
 import { buildQuery, errorFromBody, NO_SERVERNAME, readBody } from './client.ts'
-import { EscapeScanner } from './detachkeys.ts'
+import { DetachScanner } from '../lib/detachkeys.ts'
 import type { Client, Query } from './client.ts'
 
 export interface Hijacked {
@@ -133,7 +133,7 @@ export function streamHijacked(h: Hijacked, o: StreamOptions): Promise<boolean> 
       const input = o.stdin
       const scanner =
         o.tty && o.detachKeys && o.detachKeys.length > 0
-          ? new EscapeScanner(o.detachKeys)
+          ? new DetachScanner(o.detachKeys)
           : undefined
       const onIn = (chunk: Buffer) => {
         let c = chunk

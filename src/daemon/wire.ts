@@ -10,17 +10,21 @@ import { EventBus } from '../engine/events/bus.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
+import { ImageCommitter } from '../engine/image/commit.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
+import { OverlayDiffer } from '../engine/layer/diff.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
+import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
+import { ociSpec } from '../engine/runtime/spec.ts'
 import { resolveUser } from '../engine/runtime/user.ts'
 import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { HostSystem } from '../engine/system/host.ts'
@@ -33,7 +37,7 @@ export async function createEngine(opts: {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
-  const host = await rootProfile(dataRoot)
+  const host = rootProfile(dataRoot, await hostFacts())
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
@@ -54,6 +58,7 @@ export async function createEngine(opts: {
   const tasks = new LocalTaskRunner({
     runtime,
     host,
+    spec: ociSpec,
     mount,
     unmount: unmountDetached,
     resolveUser,
@@ -96,6 +101,7 @@ export async function createEngine(opts: {
     tasks,
     network,
     host,
+    devices: localDevices,
     readLog,
     mount,
     unmount: unmountDetached,
@@ -117,13 +123,16 @@ export async function createEngine(opts: {
     containerDir: (id) => containers.store.containerDir(id),
     locked: (id, fn) => containers.locked(id, fn),
     layers,
-    images,
-    blobs,
+    differ: new OverlayDiffer(layers),
+    // Commit is the image side's: it takes the diff while the runtime holds the container frozen.
+    commits: new ImageCommitter({
+      images,
+      ingest: images.ingest,
+      freezer: { pause: (id) => runtime.pause(id), resume: (id) => runtime.resume(id) },
+      events,
+    }),
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target),
-    pause: (id) => runtime.pause(id),
-    resume: (id) => runtime.resume(id),
-    events,
     resolveUser,
   })
   await blobs.init()
@@ -156,8 +165,9 @@ export async function createEngine(opts: {
     networks: bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
-      // The drivers wired here: local volumes, and the networks' (none's driver Docker calls null).
-      plugins: { volume: ['local'], network: ['bridge', 'host', 'null'], log: ['json-file'] },
+      // The drivers wired here: local volumes; the network manager names its own.
+      plugins: { volume: ['local'], log: ['json-file'] },
+      networks: network,
     }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

@@ -1,8 +1,6 @@
-import type { ContainerApi, ExecApi } from './container/types.ts'
+import type { ContainerApi, ContainerFilesApi, ExecApi, LifecycleApi } from './container/types.ts'
 import type { ImageStore } from './image/types.ts'
 import type { VolumeApi } from './volume/types.ts'
-import type { ContainerFilesApi } from './container/files.ts'
-import type { LifecycleApi } from './container/lifecycle.ts'
 import type { EventsApi } from './events/types.ts'
 import type { NetworkApi } from './network/types.ts'
 import type { SystemApi } from './system/types.ts'
@@ -15,19 +13,24 @@ export interface EngineCounts {
   images: number
 }
 
-/** What the API layer is given: the engine's parts, each behind its interface. */
+/**
+ * What the API layer is given: the engine's parts, each behind its interface. Every member is
+ * there in every engine: src/daemon/wire.ts wires the real parts, src/api/testing.ts fakes of
+ * each, and test/conformance/ holds each fake to the real part's behaviour.
+ */
 export interface Engine {
   readonly dataRoot: string
   readonly images: ImageStore
+  /** The container lifecycle (API tests: FakeContainers). */
   readonly containers: ContainerApi
-  /** exec and TTY resizing; absent in engines that run no processes (API tests). */
-  readonly execs?: ExecApi
-  /** cp, diff, export and commit; absent in engines without real root filesystems (API tests). */
-  readonly files?: ContainerFilesApi
+  /** exec and TTY resizing (API tests: FakeExecs). */
+  readonly execs: ExecApi
+  /** cp, diff, export and commit (API tests: FakeFiles). */
+  readonly files: ContainerFilesApi
   /** Named and anonymous volumes (API tests: FakeVolumeStore). */
   readonly volumes: VolumeApi
-  /** pause, restart, rename, prune, top, stats, update; absent in API tests' fake engines. */
-  readonly lifecycle?: LifecycleApi
+  /** pause, restart, rename, prune, top, stats, update (API tests: FakeLifecycle). */
+  readonly lifecycle: LifecycleApi
   /** The event bus behind GET /events (API tests: FakeEvents). */
   readonly events: EventsApi
   /** What the engine and its host really have (cgroups, storage, drivers), for `GET /info`. */

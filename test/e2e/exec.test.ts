@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import type { Socket } from 'node:net'
+import net, { type Socket } from 'node:net'
 import { apiRequest, docker, importBusybox, startBerthd, type Berthd } from './harness.ts'
 
 let d: Berthd
@@ -204,6 +204,120 @@ describe('exec through the API', () => {
     assert.equal(stop.code, 0, stop.stderr)
     const r = await apiRequest(d, 'GET', `/v1.45/exec/${id}/json`)
     assert.equal(r.status, 404)
+  })
+})
+
+/**
+ * Starts an exec on a bare connection and sends `input` as its stdin, then half-closes, the way
+ * `how` says: `after-101` as the docker CLI does (headers, then the body in a write of its own as
+ * docker 28 sends it, then stdin once the 101 is read); `eager` with everything in one write
+ * before any answer; `eager-split` with the body, stdin and the half-close right behind the
+ * headers without waiting for the 101. Resolves with all the daemon sent once it closes.
+ */
+function rawExecStart(execId: string, input: string, how: string): Promise<string> {
+  const body = '{"Detach":false,"Tty":false}'
+  const head = [
+    `POST /v1.45/exec/${execId}/start HTTP/1.1`,
+    'Host: api',
+    'Connection: Upgrade',
+    'Upgrade: tcp',
+    'Content-Type: application/json',
+    `Content-Length: ${body.length}`,
+    '',
+    '',
+  ].join('\r\n')
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(d.socket)
+    const chunks: Buffer[] = []
+    let sent = false
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c)
+      if (how === 'after-101' && !sent && Buffer.concat(chunks).includes('\r\n\r\n')) {
+        sent = true
+        sock.end(input)
+      }
+    })
+    // The daemon ends the stream once cat exits: a lost end of stdin shows as this timeout.
+    const timer = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`no end after 10 s: ${JSON.stringify(Buffer.concat(chunks).toString())}`))
+    }, 10_000)
+    sock.on('error', reject)
+    sock.on('close', () => {
+      clearTimeout(timer)
+      resolve(Buffer.concat(chunks).toString('latin1'))
+    })
+    if (how === 'eager') {
+      sock.end(head + body + input)
+      return
+    }
+    sock.write(head)
+    // A gap, so that the daemon reads the headers before the body arrives, as it does when
+    // the body comes in a packet of its own: the case where stdin's end used to be lost.
+    setTimeout(() => {
+      if (how === 'eager-split') sock.end(body + input)
+      else sock.write(body)
+    }, 20)
+  })
+}
+
+describe('exec -i: the end of stdin is never lost', () => {
+  let cid: string
+  before(async () => {
+    cid = await runDetached(['busybox', 'sleep', '1000'])
+  })
+
+  for (const how of ['after-101', 'eager', 'eager-split']) {
+    test(`a raw connection, stdin and its end sent ${how}, 10 times`, async () => {
+      for (let i = 0; i < 10; i++) {
+        const id = await createExec(cid, {
+          AttachStdin: true,
+          AttachStdout: true,
+          AttachStderr: true,
+          Cmd: ['cat'],
+        })
+        const input = `round ${i} `.repeat(50) + '\n'
+        const all = await rawExecStart(id, input, how)
+        assert.match(all, /^HTTP\/1\.1 101 UPGRADED\r\n/)
+        const out = demux(Buffer.from(all.slice(all.indexOf('\r\n\r\n') + 4), 'latin1'))
+        assert.equal(out.stdout, input, `round ${i}`)
+        assert.equal((await inspectExec(id)).ExitCode, 0)
+      }
+    })
+  }
+
+  test('piped into docker run -i --rm and docker attach, 4 times each', async () => {
+    for (let i = 0; i < 4; i++) {
+      const input = `run ${i}\n`
+      const run = await docker(['run', '-i', '--rm', 'busybox', 'cat'], {
+        host: d,
+        input,
+        timeoutMs: 20_000,
+      })
+      assert.equal(run.code, 0, run.stderr)
+      assert.equal(run.stdout, input)
+      const c = await docker(['create', '-i', 'busybox', 'cat'], { host: d })
+      assert.equal(c.code, 0, c.stderr)
+      const id = c.stdout.trim()
+      assert.equal((await docker(['start', id], { host: d })).code, 0)
+      const att = await docker(['attach', id], { host: d, input, timeoutMs: 20_000 })
+      assert.equal(att.code, 0, att.stderr)
+      assert.equal(att.stdout, input)
+      await docker(['rm', '-f', id], { host: d })
+    }
+  })
+
+  test('echo | docker exec -i C cat, 12 times, 3 at once', async () => {
+    for (let i = 0; i < 4; i++) {
+      await Promise.all(
+        [0, 1, 2].map(async (j) => {
+          const input = `line ${i}.${j}\n`
+          const r = await docker(['exec', '-i', cid, 'cat'], { host: d, input, timeoutMs: 20_000 })
+          assert.equal(r.code, 0, r.stderr)
+          assert.equal(r.stdout, input)
+        }),
+      )
+    }
   })
 })
 

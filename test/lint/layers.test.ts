@@ -76,6 +76,7 @@ tester.run('boundaries', berth.rules.boundaries, {
     },
     { filename: at('src/engine/container/x.ts'), code: "import { a } from './store.ts'" },
     { filename: at('src/engine/container/x.ts'), code: "import { a } from '../sys/libc.ts'" },
+    { filename: at('src/engine/container/x.ts'), code: "import { a } from '../tar/walk.ts'" },
     {
       filename: at('src/engine/image/x.ts'),
       code: "import { a } from '../reference/reference.ts'",
@@ -89,11 +90,21 @@ tester.run('boundaries', berth.rules.boundaries, {
       filename: at('src/daemon/wire.ts'),
       code: "import { A } from '../engine/container/service.ts'",
     },
+    // Fakes wire real parts of other modules, as tests do.
+    {
+      filename: at('src/engine/container/fake-exec.ts'),
+      code: "import { StartFailed } from '../runtime/runc.ts'",
+    },
   ],
   invalid: [
     {
       filename: at('src/engine/container/x.ts'),
       code: "import { LocalImageStore } from '../image/local.ts'",
+      errors: [{ messageId: 'module' }],
+    },
+    {
+      filename: at('src/engine/container/fakeish.ts'),
+      code: "import { StartFailed } from '../runtime/runc.ts'",
       errors: [{ messageId: 'module' }],
     },
     {

@@ -313,7 +313,7 @@ async function inspectRoute(ctx: Ctx): Promise<void> {
   const c = await containers(ctx).get(ctx.params.id as string)
   const out = inspect(c, ctx.engine.dataRoot, await containers(ctx).networkSettings(c.id))
   // (a container whose layer is gone still inspects, with Data null as before)
-  const d = await ctx.engine.files?.layerDirs(c.id).catch(() => undefined)
+  const d = await ctx.engine.files.layerDirs(c.id).catch(() => undefined)
   if (d) {
     out.GraphDriver = {
       Data: {

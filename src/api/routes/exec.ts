@@ -68,10 +68,13 @@ async function start(ctx: Ctx): Promise<void> {
   } catch (err) {
     const msg = isBerthError(err) || err instanceof Error ? err.message : String(err)
     ctx.logger.error(`Error running exec ${id} in container: ${msg}`)
+    // No process to take the input: discard it, so the client's end can close the socket.
+    socket.resume()
     if (socket.writable) socket.end(out('stdout', Buffer.from(`${msg}\r\n`)))
     return
   }
   if (!session) {
+    socket.resume()
     socket.end()
     return
   }

@@ -1,8 +1,7 @@
 // Container file routes: changes (diff), export, archive (cp) and commit.
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { ContainerFilesApi, PathStat } from '../../engine/container/files.ts'
-import type { ContainerConfig } from '../../engine/container/types.ts'
+import type { ContainerConfig, ContainerFilesApi, PathStat } from '../../engine/container/types.ts'
 import { Internal, InvalidArgument } from '../../engine/errors.ts'
 import { readJson, sendJson } from '../http.ts'
 import type { Ctx, Router } from '../router.ts'

@@ -1,8 +1,11 @@
 // Lifecycle routes: pause, unpause, restart, rename, prune, top, stats, update, and the
 // event stream (GET /events), in moby's shapes and words.
-import type { LifecycleApi, UpdateRequest } from '../../engine/container/lifecycle.ts'
-import type { StatsJson } from '../../engine/container/stats.ts'
-import type { Container } from '../../engine/container/types.ts'
+import type {
+  Container,
+  LifecycleApi,
+  StatsJson,
+  UpdateRequest,
+} from '../../engine/container/types.ts'
 import { InvalidArgument, Internal } from '../../engine/errors.ts'
 import { eventJson, type EngineEvent, type EventsApi } from '../../engine/events/types.ts'
 import { parsed } from '../../engine/grammar.ts'

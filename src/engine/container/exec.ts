@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Conflict, InvalidArgument, Internal, NotFound, isBerthError } from '../errors.ts'
 import type { ExecHandle, ExecRuntime, Spec, SpecProcess, User } from '../runtime/types.ts'
-import { parseDetachKeys } from './detachkeys.ts'
+import { parseDetachKeys } from '../../lib/detachkeys.ts'
 import type { Logger } from '../logger.ts'
 import { containerEnv } from './service.ts'
 import type {

@@ -6,8 +6,12 @@ import { after, before, describe, test } from 'node:test'
 import { LocalBlobStore } from '../content/local.ts'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument } from '../errors.ts'
-import type { Image, ImageConfig, ImageStore, LayerDescriptor } from '../image/types.ts'
+import { ImageCommitter } from '../image/commit.ts'
+import { LayerIngester } from '../image/ingest.ts'
+import type { Freezer, Image, ImageConfig, ImageStore, LayerDescriptor } from '../image/types.ts'
+import { OverlayDiffer } from '../layer/diff.ts'
 import { LocalLayerStore } from '../layer/local.ts'
+import type { LayerStore } from '../layer/types.ts'
 import { makeTar } from '../layer/testkit.ts'
 import { ContainerFiles, type FilesDeps } from './files.ts'
 import type { Container } from './types.ts'
@@ -51,12 +55,10 @@ function deps(over: Partial<FilesDeps> = {}): FilesDeps {
     containerDir: () => `${dir}/ctr`,
     locked: (_id, fn) => fn(),
     layers: undefined as never,
-    images: undefined as never,
-    blobs: undefined as never,
+    differ: undefined as never,
+    commits: undefined as never,
     mount: async () => undefined,
     unmount: async () => undefined,
-    pause: async () => undefined,
-    resume: async () => undefined,
     ...over,
   }
 }
@@ -211,20 +213,29 @@ describe('commit', () => {
       events.push(`read frozen=${frozen}`)
       return layers.unpack(s, o)
     }
-    const f = new ContainerFiles(
-      deps({
-        layers: layersSpy,
-        blobs,
+    // As src/daemon/wire.ts wires them: the image side's committer, the overlay differ.
+    const wired = (l: LayerStore, freezer: Freezer): Partial<FilesDeps> => ({
+      layers: l,
+      differ: new OverlayDiffer(l),
+      commits: new ImageCommitter({
         images,
-        pause: async () => {
-          frozen = true
-          events.push('pause')
-        },
-        resume: async () => {
-          frozen = false
-          events.push('resume')
-        },
+        ingest: new LayerIngester({ blobs, layers: l }),
+        freezer,
       }),
+    })
+    const f = new ContainerFiles(
+      deps(
+        wired(layersSpy, {
+          pause: async () => {
+            frozen = true
+            events.push('pause')
+          },
+          resume: async () => {
+            frozen = false
+            events.push('resume')
+          },
+        }),
+      ),
     )
     const out = await f.commit('c1', {
       pause: true,
@@ -243,13 +254,12 @@ describe('commit', () => {
     // A failure while reading still thaws the container.
     events.length = 0
     const broken = new ContainerFiles(
-      deps({
-        layers: { ...layers, rootfsMount: async () => Promise.reject(new Error('boom')) } as never,
-        blobs,
-        images,
-        pause: async () => void events.push('pause'),
-        resume: async () => void events.push('resume'),
-      }),
+      deps(
+        wired({ ...layers, rootfsMount: async () => Promise.reject(new Error('boom')) } as never, {
+          pause: async () => void events.push('pause'),
+          resume: async () => void events.push('resume'),
+        }),
+      ),
     )
     await assert.rejects(broken.commit('c1', { pause: true, changes: [] }), /boom/)
     assert.deepEqual(events, ['pause', 'resume'])

@@ -7,45 +7,19 @@ import type { Runtime, SpecResources } from '../runtime/types.ts'
 import { cgroupDirs, cgroupPids } from './cgroup.ts'
 import { validateName } from './names.ts'
 import { validateRestartPolicy } from './restart.ts'
-import { emptyStats, sampleStats, type StatsJson } from './stats.ts'
+import { emptyStats, sampleStats } from './stats.ts'
 import type { ContainerStates } from './state.ts'
 import type { ContainerStore } from './store.ts'
-import { top, validatePsArgs, type TopResult } from './top.ts'
-import type { Container, HostConfig } from './types.ts'
-
-/** Docker's UpdateConfig: resources (0 or absent means unchanged) and the restart policy. */
-export interface UpdateRequest {
-  Memory?: number
-  MemorySwap?: number
-  MemoryReservation?: number
-  NanoCpus?: number
-  CpuPeriod?: number
-  CpuQuota?: number
-  CpuShares?: number
-  CpusetCpus?: string
-  CpusetMems?: string
-  PidsLimit?: number | null
-  RestartPolicy?: { Name: string; MaximumRetryCount?: number }
-}
-
-export interface PruneReport {
-  ContainersDeleted: string[] | null
-  SpaceReclaimed: number
-}
-
-/** What the API layer may ask of the lifecycle verbs. */
-export interface LifecycleApi {
-  pause(ref: string): Promise<void>
-  unpause(ref: string): Promise<void>
-  restart(ref: string, timeoutSeconds?: number, signal?: string): Promise<void>
-  rename(ref: string, newName: string): Promise<void>
-  /** Removes the stopped containers `match` accepts. */
-  prune(match: (c: Container) => boolean): Promise<PruneReport>
-  top(ref: string, psArgs: string): Promise<TopResult>
-  /** One sample; all zero for a container that is not running. precpu_stats is left empty. */
-  stats(ref: string): Promise<StatsJson>
-  update(ref: string, req: UpdateRequest): Promise<{ Warnings: string[] | null }>
-}
+import { top, validatePsArgs } from './top.ts'
+import type {
+  Container,
+  HostConfig,
+  LifecycleApi,
+  PruneReport,
+  StatsJson,
+  TopResult,
+  UpdateRequest,
+} from './types.ts'
 
 /** The container service, as far as these verbs need it. */
 export interface LifecycleHost {
@@ -211,14 +185,14 @@ function restarting(c: Container): Conflict {
 }
 
 /** dockerd's errCannotUpdate: the cause's class, with the container named. */
-function cannotUpdate(id: string, err: unknown): unknown {
+export function cannotUpdate(id: string, err: unknown): unknown {
   if (!isBerthError(err) || !(err instanceof Error)) return err
   const Ctor = err.constructor as new (m: string, o?: { cause: unknown }) => Error
   return new Ctor(`Cannot update container ${id}: ${err.message}`, { cause: err })
 }
 
 /** The checks dockerd makes of the request alone (verifyContainerResources). */
-function verifyResources(r: UpdateRequest): void {
+export function verifyResources(r: UpdateRequest): void {
   if (r.Memory && r.Memory > 0 && r.Memory < MIN_MEMORY) {
     throw new InvalidArgument('Minimum memory limit allowed is 6MB')
   }

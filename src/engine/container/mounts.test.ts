@@ -14,10 +14,10 @@ import {
 } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NotFound } from '../errors.ts'
+import { combineMounts } from '../task/spec.ts'
 import { LocalVolumeStore } from '../volume/local.ts'
 import {
   ContainerMounts,
-  combineMounts,
   mergeTmpfsOptions,
   parseBind,
   parseMountSpec,

@@ -7,7 +7,7 @@ import { dirname } from 'node:path'
 import { Conflict, InvalidArgument, NotFound, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import type { Mount } from '../layer/types.ts'
-import { copyUp } from '../volume/copyup.ts'
+import { copyUp } from '../copyup.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import {
   DEFAULT_PROPAGATION,
@@ -33,7 +33,6 @@ export {
   withMountPropagation,
   type ApiMount,
 } from './mountspec.ts'
-export { combineMounts } from '../task/spec.ts'
 
 export interface MountsDeps {
   volumes?: VolumeStore

@@ -1,19 +1,69 @@
 import { parseSignal } from './signals.ts'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { capsFromMask } from '../runtime/caps.ts'
-import type { HostFacts } from '../runtime/host.ts'
-import { DEFAULT_CAPABILITIES, ociSpec } from '../runtime/spec.ts'
+import { capsFromMask } from '../caps.ts'
+import type { HostFacts } from '../host/types.ts'
+import { DEFAULT_CAPABILITIES } from '../caps.ts'
+import { ociSpec } from '../runtime/spec.ts'
+import type { Mount } from '../layer/types.ts'
+import type { DeviceNode, SpecInput, User } from '../runtime/types.ts'
+import { taskSpecInput } from '../task/spec.ts'
+import { consoleSizeOf } from './console.ts'
+import { rootfsPropagation } from './mounts.ts'
 import {
   INIT_PATH,
+  containerConfinement,
+  hostnameOf,
   parseSecurityOpts,
+  processArgs,
   resolveGroupAdd,
-  specInputFor,
   tmpfsOptions,
   verifyHostConfig,
-  type SpecContext,
 } from './oci.ts'
 import type { Container, HostConfig } from './types.ts'
+
+/** What specInputFor needs besides the container: resolved by the caller (I/O). */
+interface SpecContext {
+  rootfs: string
+  user: User
+  cwd: string
+  env: string[]
+  /** Mounts made before HostConfig's (the /etc files, volumes), in order. */
+  mounts: Mount[]
+  host: HostFacts
+  /** --device nodes, plus every host device when privileged. */
+  devices: DeviceNode[]
+  /** --group-add, resolved to gids. */
+  groups?: number[]
+}
+
+/**
+ * The runtime's input for one container, as the task runner makes it: the container's
+ * process, its confinement and mounts, what was resolved in its root filesystem (user,
+ * groups, devices, mount points) and its network.
+ */
+function specInputFor(c: Container, ctx: SpecContext): SpecInput {
+  const { confinement, mounts } = containerConfinement(c, ctx.host)
+  return taskSpecInput(
+    {
+      id: c.id,
+      hostname: hostnameOf(c),
+      process: {
+        args: processArgs(c),
+        env: ctx.env,
+        cwd: ctx.cwd,
+        user: c.config.User ?? '',
+        terminal: c.config.Tty === true,
+        consoleSize: consoleSizeOf(c),
+      },
+      mounts: [...ctx.mounts, ...mounts],
+      network: {},
+      confinement: { ...confinement, devices: ctx.devices },
+      rootfsPropagation: rootfsPropagation(c.mountPoints ?? []),
+    },
+    { rootfs: ctx.rootfs, user: ctx.user, adds: { additionalGids: ctx.groups ?? [] } },
+  )
+}
 
 const host: HostFacts = {
   capabilities: capsFromMask('000001fffeffffff'),

@@ -1,34 +1,15 @@
-// A container's Config and HostConfig as the runtime's SpecInput (moby's daemon/oci_linux.go),
-// and the create-time checks of HostConfig with Docker's words (daemon/daemon_unix.go). Pure:
-// the host's facts and the resolved devices and groups come in through the context.
-import { consoleSizeOf } from './console.ts'
-import { rootfsPropagation } from './mounts.ts'
+// A container's Config and HostConfig as its task's process and confinement (moby's
+// daemon/oci_linux.go), and the create-time checks of HostConfig with Docker's words
+// (daemon/daemon_unix.go). Pure: the host's facts come in.
 import { parseSignal } from './signals.ts'
 import { Internal, InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
-import { normalizeCaps, tweakCapabilities } from '../runtime/caps.ts'
-import type { HostFacts } from '../runtime/host.ts'
-import { parseSeccompProfile, resolveSeccompProfile } from '../runtime/seccomp.ts'
-import { DEFAULT_CAPABILITIES, DEFAULT_SHM_SIZE } from '../runtime/spec.ts'
-import type { DeviceNode, SpecInput, SpecResources, User } from '../runtime/types.ts'
-import { taskSpecInput } from '../task/spec.ts'
+import { DEFAULT_CAPABILITIES, normalizeCaps, tweakCapabilities } from '../caps.ts'
+import type { HostFacts } from '../host/types.ts'
+import { parseSeccompProfile, resolveSeccompProfile } from '../seccomp.ts'
+import { DEFAULT_SHM_SIZE, type SpecResources } from '../runtime/types.ts'
 import type { Confinement } from '../task/types.ts'
 import type { Container, ContainerConfig, HostConfig } from './types.ts'
-
-/** What specInputFor needs besides the container: resolved by the caller (I/O). */
-export interface SpecContext {
-  rootfs: string
-  user: User
-  cwd: string
-  env: string[]
-  /** Mounts made before HostConfig's (the /etc files, volumes), in order. */
-  mounts: Mount[]
-  host: HostFacts
-  /** --device nodes, plus every host device when privileged. */
-  devices: DeviceNode[]
-  /** --group-add, resolved to gids. */
-  groups?: number[]
-}
 
 /** Where --init's binary is mounted in the container, as Docker does. */
 export const INIT_PATH = '/sbin/docker-init'
@@ -437,34 +418,6 @@ export function containerConfinement(
 /** The container's hostname (the one chosen at create). */
 export function hostnameOf(c: Container): string {
   return c.config.Hostname ?? c.id.slice(0, 12)
-}
-
-/**
- * The runtime's input for one container, as the task runner makes it: the container's
- * process, its confinement and mounts, what was resolved in its root filesystem (user,
- * groups, devices, mount points) and its network.
- */
-export function specInputFor(c: Container, ctx: SpecContext): SpecInput {
-  const { confinement, mounts } = containerConfinement(c, ctx.host)
-  return taskSpecInput(
-    {
-      id: c.id,
-      hostname: hostnameOf(c),
-      process: {
-        args: processArgs(c),
-        env: ctx.env,
-        cwd: ctx.cwd,
-        user: c.config.User ?? '',
-        terminal: c.config.Tty === true,
-        consoleSize: consoleSizeOf(c),
-      },
-      mounts: [...ctx.mounts, ...mounts],
-      network: {},
-      confinement: { ...confinement, devices: ctx.devices },
-      rootfsPropagation: rootfsPropagation(c.mountPoints ?? []),
-    },
-    { rootfs: ctx.rootfs, user: ctx.user, adds: { additionalGids: ctx.groups ?? [] } },
-  )
 }
 
 /** --group-add entries as gids: numbers, or names looked up in the container's /etc/group. */

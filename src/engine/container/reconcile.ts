@@ -4,7 +4,7 @@
 // Only what the API needs before it answers is done before init() returns, and it is cheap:
 // file reads in parallel, no runtime process per container. Runtime calls (runc delete), restarts
 // by policy, --rm removals and stray cleanup run in the background, a few at a time.
-import { readMountInfo } from '../layer/mount.ts'
+import { readMountInfo } from '../sys/mountinfo.ts'
 import { cgroupDirs, readCgroupFile } from './cgroup.ts'
 import type { LayerStore } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'

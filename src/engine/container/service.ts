@@ -5,13 +5,12 @@
 import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
-import type { HostProfile } from '../host/types.ts'
-import { containerCgroupsPath } from '../host/profile.ts'
+import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
 import type { ImageReader } from '../image/types.ts'
 import type { LayerStore, Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager, NetworkSettings } from '../network/types.ts'
-import type { LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
+import type { HostDevices, LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
 import type { StartedTask, TaskRunner } from '../task/types.ts'
 import type { VolumeStore } from '../volume/types.ts'
 import { AttachHub } from './attach.ts'
@@ -50,6 +49,8 @@ export interface ContainerDeps {
   tasks: TaskRunner
   network: NetworkManager
   host: HostProfile
+  /** The host's device nodes, for --device and --privileged. */
+  devices: HostDevices
   readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
   /** Mounts a root filesystem outside a start (to fill volumes at create). */
   mount(m: Mount): Promise<void>
@@ -115,12 +116,12 @@ export class ContainerService implements ContainerApi {
     return this.queue.run(id, fn)
   }
 
-  get(ref: string): Promise<Container> {
-    return Promise.resolve(this.store.get(ref))
+  async get(ref: string): Promise<Container> {
+    return this.store.get(ref)
   }
 
-  list(): Promise<Container[]> {
-    return Promise.resolve(this.store.list())
+  async list(): Promise<Container[]> {
+    return this.store.list()
   }
 
   /** The container's cgroup as created (for stats and top once its process is gone). */
@@ -181,7 +182,7 @@ export class ContainerService implements ContainerApi {
             host: this.deps.host.facts,
             inRootfs: async (rootfs) => ({
               mounts: await this.mounts.prepare(c, rootfs),
-              ...(await rootfsConfinement(c.hostConfig, rootfs)),
+              ...(await rootfsConfinement(c.hostConfig, rootfs, this.deps.devices)),
             }),
             // Connect the clients that attached before start, so that no output is lost.
             onCreated: async () => {

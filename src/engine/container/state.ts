@@ -3,8 +3,7 @@
 // the container's and emits the container's event: no caller can forget one of the three. The
 // container's other events (create, attach, kill, destroy, rename...) go out through emit().
 import { Conflict } from '../errors.ts'
-import { containerAttributes } from '../events/bus.ts'
-import type { EventSink } from '../events/types.ts'
+import { containerAttributes, type EventSink } from '../events/types.ts'
 import type { ExitStatus } from '../runtime/types.ts'
 import type { Container, ContainerState, ContainerStatus } from './types.ts'
 import { KeyedQueue } from './waiters.ts'
@@ -226,6 +225,18 @@ export class ContainerStates {
     c.state = next
     const ev = eventOf(m)
     if (ev) this.emit(c, ev.action, ev.extra)
+  }
+
+  /**
+   * Sends a signal, then emits its 'kill' event, in the container's queue: the 'die' that the
+   * signal causes is a move queued behind it, so it always comes after, as moby's container
+   * lock orders them.
+   */
+  signal(c: Container, signo: number, send: () => Promise<void>): Promise<void> {
+    return this.queue.run(c.id, async () => {
+      await send()
+      this.emit(c, 'kill', { signal: String(signo) })
+    })
   }
 
   /** A container event that is not a change of state (create, attach, kill, destroy...). */

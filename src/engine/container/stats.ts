@@ -3,66 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { readCgroupFile, type CgroupDirs } from './cgroup.ts'
-
-export interface CpuStats {
-  cpu_usage: {
-    total_usage: number
-    percpu_usage?: number[]
-    usage_in_kernelmode: number
-    usage_in_usermode: number
-  }
-  system_cpu_usage?: number
-  online_cpus?: number
-  throttling_data: { periods: number; throttled_periods: number; throttled_time: number }
-}
-
-export interface BlkioEntry {
-  major: number
-  minor: number
-  op: string
-  value: number
-}
-
-export interface NetworkStats {
-  rx_bytes: number
-  rx_packets: number
-  rx_errors: number
-  rx_dropped: number
-  tx_bytes: number
-  tx_packets: number
-  tx_errors: number
-  tx_dropped: number
-}
-
-export interface StatsJson {
-  read: string
-  preread: string
-  pids_stats: { current?: number; limit?: number }
-  blkio_stats: {
-    io_service_bytes_recursive: BlkioEntry[] | null
-    io_serviced_recursive: BlkioEntry[] | null
-    io_queue_recursive: BlkioEntry[] | null
-    io_service_time_recursive: BlkioEntry[] | null
-    io_wait_time_recursive: BlkioEntry[] | null
-    io_merged_recursive: BlkioEntry[] | null
-    io_time_recursive: BlkioEntry[] | null
-    sectors_recursive: BlkioEntry[] | null
-  }
-  num_procs: number
-  storage_stats: Record<string, never>
-  cpu_stats: CpuStats
-  precpu_stats: CpuStats
-  memory_stats: {
-    usage?: number
-    max_usage?: number
-    stats?: Record<string, number>
-    failcnt?: number
-    limit?: number
-  }
-  networks?: Record<string, NetworkStats>
-  name: string
-  id: string
-}
+import type { BlkioEntry, CpuStats, NetworkStats, StatsJson } from './types.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 // USER_HZ: /proc/stat and cpuacct.stat count in these ticks (100 on every Linux ABI Node runs on).

@@ -33,12 +33,15 @@ export class ContainerSignals {
     // A restarting container has no process: the note that it is stopped is enough.
     if (await this.deps.supervisor.noteManualStop(c, signal)) return
     const exit = this.deps.supervisor.exitHandled(c.id)
-    await this.deps.runtime.kill(c.id, String(signo))
-    this.deps.states.emit(c, 'kill', { signal: String(signo) })
+    await this.send(c, signo)
     await this.thawAfterSignal(c)
     // Like moby's Kill: after SIGKILL the answer waits (briefly) until the container is down,
     // so a client that inspects next sees the exit code.
     if (signo === 9 && exit) await settlesWithin(exit, KILLED_EXIT_MS)
+  }
+
+  private send(c: Container, signo: number): Promise<void> {
+    return this.deps.states.signal(c, signo, () => this.deps.runtime.kill(c.id, String(signo)))
   }
 
   /** Docker unpauses a container it signalled, so the signal is delivered. */
@@ -73,8 +76,7 @@ export class ContainerSignals {
   ): Promise<void> {
     let failed: unknown
     try {
-      await this.deps.runtime.kill(c.id, 'KILL')
-      this.deps.states.emit(c, 'kill', { signal: '9' })
+      await this.send(c, 9)
       await this.thawAfterSignal(c)
     } catch (err) {
       failed = err
@@ -101,8 +103,7 @@ export class ContainerSignals {
     // be sent is logged, and the exit waited for a little anyway, as it may be under way.
     let waitMs = timeout < 0 ? Infinity : timeout * 1000
     try {
-      await this.deps.runtime.kill(c.id, String(signo))
-      this.deps.states.emit(c, 'kill', { signal: String(signo) })
+      await this.send(c, signo)
       await this.thawAfterSignal(c)
     } catch (err) {
       this.deps.logger.warn('sending the stop signal failed; killing the container', {

@@ -209,22 +209,35 @@ export class ContainerStore {
 
   /** Docker's lookup order: full ID, exact name, then a unique ID prefix. */
   get(ref: string): Container {
-    if (ref === '') throw new NotFound('No such container: ')
-    const byId = this.byId.get(ref)
-    if (byId) return byId
-    const name = ref.startsWith('/') ? ref.slice(1) : ref
-    const named = this.byName.get(name)
-    if (named !== undefined) {
-      const c = this.byId.get(named)
-      if (c) return c
-    }
-    if (/^[0-9a-f]+$/.test(ref)) {
-      const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref))
-      if (matches.length > 1) {
-        throw new InvalidArgument(`multiple IDs found with provided prefix: ${ref}`)
-      }
-      if (matches.length === 1) return this.byId.get(matches[0] as string) as Container
-    }
-    throw new NotFound(`No such container: ${ref}`)
+    return findContainer(ref, this.byId, this.byName)
   }
+}
+
+/**
+ * Docker's lookup of a container reference: full ID, exact name (with or without its leading
+ * "/"), then a unique ID prefix. NotFound `No such container: REF`; InvalidArgument when a
+ * prefix names several.
+ */
+export function findContainer<T>(
+  ref: string,
+  byId: ReadonlyMap<string, T>,
+  byName: ReadonlyMap<string, string>,
+): T {
+  if (ref === '') throw new NotFound('No such container: ')
+  const found = byId.get(ref)
+  if (found) return found
+  const name = ref.startsWith('/') ? ref.slice(1) : ref
+  const named = byName.get(name)
+  if (named !== undefined) {
+    const c = byId.get(named)
+    if (c) return c
+  }
+  if (/^[0-9a-f]+$/.test(ref)) {
+    const matches = [...byId.keys()].filter((id) => id.startsWith(ref))
+    if (matches.length > 1) {
+      throw new InvalidArgument(`multiple IDs found with provided prefix: ${ref}`)
+    }
+    if (matches.length === 1) return byId.get(matches[0] as string) as T
+  }
+  throw new NotFound(`No such container: ${ref}`)
 }

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import type { Mount } from '../layer/types.ts'
 import type { PreparedNetwork } from '../network/types.ts'
-import type { HostFacts } from '../runtime/host.ts'
+import type { HostFacts } from '../host/types.ts'
 import type { RootfsAdditions, TaskRef, TaskSpec } from '../task/types.ts'
 import { containerEnv } from './config.ts'
 import { consoleSizeOf } from './console.ts'

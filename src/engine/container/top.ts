@@ -1,11 +1,7 @@
 // `docker top`: the host's ps, cut down to the container's processes, as dockerd does it.
 import { execFile } from 'node:child_process'
 import { InvalidArgument, Internal } from '../errors.ts'
-
-export interface TopResult {
-  Processes: string[][]
-  Titles: string[]
-}
+import type { TopResult } from './types.ts'
 
 /** dockerd refuses ps options that would rename the PID column (e.g. `-o user=PID`). */
 export function validatePsArgs(psArgs: string): void {

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
+import type { Change } from '../layer/types.ts'
 import type { EndpointSettings, NetworkSettings } from '../network/types.ts'
 import type { LogEntry, LogReadOptions, OutputChunk } from '../runtime/types.ts'
 
@@ -202,4 +204,153 @@ export interface MountPoint {
   nonRecursive?: boolean
   /** tmpfs mount data (mode=, size=, ro). */
   tmpfsData?: string
+}
+
+/** Docker's ContainerPathStat; `mode` is a Go os.FileMode. */
+export interface PathStat {
+  name: string
+  size: number
+  mode: number
+  mtime: string
+  linkTarget: string
+}
+
+export interface CommitOptions {
+  repo?: string
+  tag?: string
+  comment?: string
+  author?: string
+  pause: boolean
+  changes: string[]
+  /** The request body: container config overrides (Docker's rules); empty takes the container's. */
+  config?: Partial<ContainerConfig>
+}
+
+export interface PutArchiveOptions {
+  noOverwriteDirNonDir: boolean
+  copyUIDGID: boolean
+  signal?: AbortSignal
+}
+
+/** cp, diff, export and commit: what the API layer may ask about a container's files. */
+export interface ContainerFilesApi {
+  changes(ref: string): Promise<Change[]>
+  exportRootfs(ref: string): Promise<Readable>
+  statPath(ref: string, path: string): Promise<PathStat>
+  getArchive(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }>
+  putArchive(ref: string, path: string, body: Readable, opts: PutArchiveOptions): Promise<void>
+  commit(ref: string, opts: CommitOptions): Promise<{ Id: string }>
+  /** The overlay directories of the container's root filesystem (inspect's GraphDriver.Data). */
+  layerDirs(ref: string): Promise<LayerDirs>
+}
+
+/** Where a container's root filesystem lives, as inspect's GraphDriver.Data shows it. */
+export interface LayerDirs {
+  /** The image's layers' own directories, top first. */
+  lower: string[]
+  upper: string
+  work: string
+  merged: string
+}
+
+/** `docker top`: ps's columns and a row per process. */
+export interface TopResult {
+  Processes: string[][]
+  Titles: string[]
+}
+
+/** Docker's StatsJSON (`GET /containers/{id}/stats`, one sample). */
+export interface StatsJson {
+  read: string
+  preread: string
+  pids_stats: { current?: number; limit?: number }
+  blkio_stats: {
+    io_service_bytes_recursive: BlkioEntry[] | null
+    io_serviced_recursive: BlkioEntry[] | null
+    io_queue_recursive: BlkioEntry[] | null
+    io_service_time_recursive: BlkioEntry[] | null
+    io_wait_time_recursive: BlkioEntry[] | null
+    io_merged_recursive: BlkioEntry[] | null
+    io_time_recursive: BlkioEntry[] | null
+    sectors_recursive: BlkioEntry[] | null
+  }
+  num_procs: number
+  storage_stats: Record<string, never>
+  cpu_stats: CpuStats
+  precpu_stats: CpuStats
+  memory_stats: {
+    usage?: number
+    max_usage?: number
+    stats?: Record<string, number>
+    failcnt?: number
+    limit?: number
+  }
+  networks?: Record<string, NetworkStats>
+  name: string
+  id: string
+}
+
+export interface CpuStats {
+  cpu_usage: {
+    total_usage: number
+    percpu_usage?: number[]
+    usage_in_kernelmode: number
+    usage_in_usermode: number
+  }
+  system_cpu_usage?: number
+  online_cpus?: number
+  throttling_data: { periods: number; throttled_periods: number; throttled_time: number }
+}
+
+export interface BlkioEntry {
+  major: number
+  minor: number
+  op: string
+  value: number
+}
+
+export interface NetworkStats {
+  rx_bytes: number
+  rx_packets: number
+  rx_errors: number
+  rx_dropped: number
+  tx_bytes: number
+  tx_packets: number
+  tx_errors: number
+  tx_dropped: number
+}
+
+/** Docker's UpdateConfig: resources (0 or absent means unchanged) and the restart policy. */
+export interface UpdateRequest {
+  Memory?: number
+  MemorySwap?: number
+  MemoryReservation?: number
+  NanoCpus?: number
+  CpuPeriod?: number
+  CpuQuota?: number
+  CpuShares?: number
+  CpusetCpus?: string
+  CpusetMems?: string
+  PidsLimit?: number | null
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number }
+}
+
+/** `POST /containers/prune`'s answer. */
+export interface PruneReport {
+  ContainersDeleted: string[] | null
+  SpaceReclaimed: number
+}
+
+/** pause, unpause, restart, rename, prune, top, stats, update: what the API may ask. */
+export interface LifecycleApi {
+  pause(ref: string): Promise<void>
+  unpause(ref: string): Promise<void>
+  restart(ref: string, timeoutSeconds?: number, signal?: string): Promise<void>
+  rename(ref: string, newName: string): Promise<void>
+  /** Removes the stopped containers `match` accepts. */
+  prune(match: (c: Container) => boolean): Promise<PruneReport>
+  top(ref: string, psArgs: string): Promise<TopResult>
+  /** One sample; all zero for a container that is not running. precpu_stats is left empty. */
+  stats(ref: string): Promise<StatsJson>
+  update(ref: string, req: UpdateRequest): Promise<{ Warnings: string[] | null }>
 }

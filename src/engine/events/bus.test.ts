@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { EventBus, containerAttributes, eventJson } from './bus.ts'
+import { EventBus } from './bus.ts'
+import { containerAttributes, eventJson } from './types.ts'
 import type { EngineEvent } from './types.ts'
 
 const ev = (action: string, id = 'c1') => ({

@@ -111,6 +111,3 @@ function legacyFields(e: EventInput): Partial<EngineEvent> {
   if (e.Type === 'image') return { status: e.Action, id: e.Actor.ID }
   return {}
 }
-
-// Shapes shared with the container module and the API, defined beside the types.
-export { containerAttributes, eventJson } from './types.ts'

@@ -1,20 +1,13 @@
 // Builds the host profile once, at wiring (src/daemon/wire.ts).
 import { join } from 'node:path'
-import { hostFacts } from '../runtime/host.ts'
-import { DEFAULT_CGROUP_PARENT, cgroupsPath } from './cgroups.ts'
-import type { HostProfile } from './types.ts'
+import { DEFAULT_CGROUP_PARENT, type HostFacts, type HostProfile } from './types.ts'
 
 /** The profile of a berthd running as root with its state under dataRoot. */
-export async function rootProfile(dataRoot: string): Promise<HostProfile> {
+export function rootProfile(dataRoot: string, facts: HostFacts): HostProfile {
   return {
     rootless: false,
     cgroupParent: DEFAULT_CGROUP_PARENT,
     runtimeDir: join(dataRoot, 'run'),
-    facts: await hostFacts(),
+    facts,
   }
-}
-
-/** The cgroupsPath of a container on this host. */
-export function containerCgroupsPath(host: Pick<HostProfile, 'cgroupParent'>, id: string): string {
-  return cgroupsPath(host.cgroupParent, id)
 }

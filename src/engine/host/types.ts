@@ -1,8 +1,21 @@
 // The host as the engine sees it: the facts and choices that rootless mode (and other hosts)
 // change, made once when berthd starts and passed to every module that needs one of them,
 // so that no module decides them on its own.
-import type { HostFacts } from '../runtime/host.ts'
 import type { IdMapping } from '../runtime/types.ts'
+
+/** What confinement may grant on this host; read once by runtime/host.ts (hostFacts()). */
+export interface HostFacts {
+  /** The capability bounding set of berthd (CapBnd): all a container may be granted. */
+  capabilities: string[]
+  /** Hard limits by Docker's ulimit name (nofile, nproc...); absent when unlimited. */
+  hardLimits: Record<string, number>
+  cpus: number
+  /** A static init for --init (mounted at /sbin/docker-init), when one is installed. */
+  initPath?: string
+  /** libseccomp's arch name (amd64...). */
+  arch: string
+  kernel: string
+}
 
 export interface HostProfile {
   /** berthd runs as an ordinary user, in a user namespace of its own (not yet: always false). */
@@ -18,4 +31,17 @@ export interface HostProfile {
   readonly runtimeDir: string
   /** What confinement may grant here: capabilities, hard limits, CPUs, an init, arch, kernel. */
   readonly facts: HostFacts
+}
+
+/**
+ * Where containers' cgroups go (cgroupfs layout): one parent for all, one child per container.
+ * Docker's layout is `/docker/<id>`; ours is `/berth/<id>`. Absolute, so a container's cgroup
+ * does not nest under berthd's (a service manager stopping berthd must not take its
+ * containers with it).
+ */
+export const DEFAULT_CGROUP_PARENT = '/berth'
+
+/** The cgroupsPath of a container on this host. */
+export function containerCgroupsPath(host: Pick<HostProfile, 'cgroupParent'>, id: string): string {
+  return `${host.cgroupParent}/${id}`
 }

@@ -3,16 +3,19 @@
 // frozen (when asked), then a child config of the container's image is recorded. The container
 // side supplies what it knows (config, the diff, event attributes) and the runtime's pause and
 // resume through Freezer.
-import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import type { EventSink } from '../events/types.ts'
 import { faultPoint } from '../fault.ts'
 import { emitImageEvent } from './events.ts'
 import { hostPlatform, MEDIA, type Platform } from './manifest.ts'
 import { parseTag } from './tags.ts'
+import { applyChanges } from './changes.ts'
 import type {
+  CommitRequest,
+  Freezer,
   HistoryEntry,
   Image,
+  ImageCommit,
   ImageConfig,
   ImageCreator,
   ImageReader,
@@ -21,33 +24,7 @@ import type {
   LayerIngest,
 } from './types.ts'
 
-/** The runtime's freeze, for the moment the diff is read. */
-export interface Freezer {
-  pause(id: string): Promise<void>
-  resume(id: string): Promise<void>
-}
-
-export interface CommitRequest {
-  container: {
-    id: string
-    /** The image the container was made from. */
-    image: Digest
-    /** The container's own config (the image's container_config; its Cmd goes in the history). */
-    config: ImageRunConfig
-    /** The attributes its events carry (labels, image, name), as the container side gives them. */
-    eventAttributes: Record<string, string>
-  }
-  /** The new image's run config: the request's config and changes already applied. */
-  config: ImageRunConfig
-  /** The container's changes (its upper dir) as an uncompressed layer tar. */
-  diff(): Promise<Readable>
-  /** Freeze the container while its diff is read (only asked of a running one). */
-  pause: boolean
-  repo?: string
-  tag?: string
-  author?: string
-  comment?: string
-}
+export type { CommitRequest, Freezer }
 
 export interface ImageCommitterDeps {
   images: ImageReader & ImageCreator
@@ -62,11 +39,15 @@ export interface ImageCommitterDeps {
 const EMPTY_LAYER: Digest =
   'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef'
 
-export class ImageCommitter {
+export class ImageCommitter implements ImageCommit {
   private readonly platform: Platform
 
   constructor(private readonly deps: ImageCommitterDeps) {
     this.platform = deps.platform ?? hostPlatform()
+  }
+
+  applyChanges(base: ImageRunConfig, changes: string[]): ImageRunConfig {
+    return applyChanges(base, changes)
   }
 
   async commit(req: CommitRequest): Promise<Image> {

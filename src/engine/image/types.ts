@@ -203,3 +203,39 @@ export interface ImageStore extends ImageReader, ImageCreator {
     },
   ): Promise<Image>
 }
+
+/** The runtime's freeze, for the moment the diff is read. */
+export interface Freezer {
+  pause(id: string): Promise<void>
+  resume(id: string): Promise<void>
+}
+
+export interface CommitRequest {
+  container: {
+    id: string
+    /** The image the container was made from. */
+    image: Digest
+    /** The container's own config (the image's container_config; its Cmd goes in the history). */
+    config: ImageRunConfig
+    /** The attributes its events carry (labels, image, name), as the container side gives them. */
+    eventAttributes: Record<string, string>
+  }
+  /** The new image's run config: the request's config and changes already applied. */
+  config: ImageRunConfig
+  /** The container's changes (its upper dir) as an uncompressed layer tar. */
+  diff(): Promise<Readable>
+  /** Freeze the container while its diff is read (only asked of a running one). */
+  pause: boolean
+  repo?: string
+  tag?: string
+  author?: string
+  comment?: string
+}
+
+/** docker commit on the image side (image/commit.ts ImageCommitter), for the container side. */
+export interface ImageCommit {
+  /** `--change` Dockerfile instructions applied to a run config, in moby's words and rules. */
+  applyChanges(base: ImageRunConfig, changes: string[]): ImageRunConfig
+  /** Takes the container's diff as a layer and records the child image of its image. */
+  commit(req: CommitRequest): Promise<Image>
+}

@@ -2,27 +2,21 @@
 // the layer `docker commit` stores. Both walk only the upper directory, so they cost time in
 // proportion to what changed, not to the image's size.
 import type { BigIntStats } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
 import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
-import { END_OF_ARCHIVE, TarEntries, encodeHeader } from './tarwrite.ts'
-import type { Mount } from './types.ts'
-import { walkFd, walkTree, type WalkItem } from './walk.ts'
+import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
+import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
+import type { Change, ChangeKind, LayerDiffer, LayerStore, Mount } from './types.ts'
+
+export type { Change, ChangeKind }
 
 export interface OverlayDirs {
   upper: string
   /** Lower directories, top first (as overlay's lowerdir lists them). */
   lowers: string[]
-}
-
-/** Docker's change kinds: 0 modified, 1 added, 2 deleted. */
-export type ChangeKind = 0 | 1 | 2
-
-export interface Change {
-  Path: string
-  Kind: ChangeKind
 }
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
@@ -34,6 +28,32 @@ const S_IFCHR = 0o020000n
 // commit; berth has no init layer and leaves them out here instead.
 const INIT_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv'])
 const INIT_DIRS = new Set(['/etc', '/dev', '/proc', '/sys', '/dev/pts', '/dev/shm'])
+
+/** The differ over the layer store's overlay mounts (its read-write layer's upper directory). */
+export class OverlayDiffer implements LayerDiffer {
+  constructor(private readonly layers: Pick<LayerStore, 'rootfsMount'>) {}
+
+  async changes(id: string): Promise<Change[]> {
+    return changes(await this.dirs(id))
+  }
+
+  async diff(id: string): Promise<Readable> {
+    return diffTar(await this.dirs(id))
+  }
+
+  async overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }> {
+    const m = await this.layers.rootfsMount(id, '/')
+    const { upper, lowers } = overlayDirs(m)
+    const work = m.options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length) ?? ''
+    // the layers' own directories, as docker shows them, not the short links the mount uses
+    const lower = await Promise.all(lowers.map((l) => realpath(l).catch(() => l)))
+    return { lower, upper, work }
+  }
+
+  private async dirs(id: string): Promise<OverlayDirs> {
+    return overlayDirs(await this.layers.rootfsMount(id, '/'))
+  }
+}
 
 /** The upper and lower directories of an overlay mount description (rootfsMount's). */
 export function overlayDirs(m: Mount): OverlayDirs {

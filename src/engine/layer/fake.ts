@@ -10,7 +10,7 @@ import { decompress } from '../compression.ts'
 import { isDigest, parseDigest, type Digest } from '../digest.ts'
 import { BerthError, Conflict, InvalidArgument, NotFound } from '../errors.ts'
 import type { LayerInfo, LayerStore, Mount } from './types.ts'
-import { cleanName } from './unpack.ts'
+import { cleanName } from '../tar/names.ts'
 
 const RW_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 

@@ -1,6 +1,5 @@
-// Performing the mounts the layer store describes, and reading what is mounted. The store itself
-// only returns descriptions; the runtime calls these.
-import { readFile } from 'node:fs/promises'
+// Performing the mounts the layer store describes. The store itself only returns descriptions;
+// the runtime calls these. What is mounted is read by sys/mountinfo.ts.
 import { dirname, basename } from 'node:path'
 import { Internal } from '../errors.ts'
 import {
@@ -14,6 +13,8 @@ import {
   umount,
 } from '../sys/libc.ts'
 import type { Mount } from './types.ts'
+
+export { readMountInfo, type MountInfo } from '../sys/mountinfo.ts'
 
 // mount(2) copies at most one page of options.
 const MAX_MOUNT_DATA = 4096
@@ -73,38 +74,4 @@ export function unmount(target: string, opts: { detach?: boolean } = {}): void {
     if (err instanceof SysError && (err.code === 'EINVAL' || err.code === 'ENOENT')) return
     throw err
   }
-}
-
-export interface MountInfo {
-  mountPoint: string
-  fsType: string
-  source: string
-  /** Per-superblock options, e.g. overlay's lowerdir=...,upperdir=... */
-  superOptions: string
-}
-
-/** The mounts this process sees, from /proc/self/mountinfo. */
-export async function readMountInfo(): Promise<MountInfo[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8')
-  const out: MountInfo[] = []
-  for (const line of text.split('\n')) {
-    if (line === '') continue
-    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-    const sep = line.indexOf(' - ')
-    if (sep < 0) continue
-    const left = line.slice(0, sep).split(' ')
-    const right = line.slice(sep + 3).split(' ')
-    out.push({
-      mountPoint: unescapeMountInfo(left[4] ?? ''),
-      fsType: right[0] ?? '',
-      source: unescapeMountInfo(right[1] ?? ''),
-      superOptions: unescapeMountInfo(right[2] ?? ''),
-    })
-  }
-  return out
-}
-
-// The kernel writes space, tab, newline and backslash as \ooo.
-function unescapeMountInfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
 }

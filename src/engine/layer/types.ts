@@ -51,3 +51,24 @@ export interface LayerStore {
   /** The IDs of the read-write layers there are (for reconciliation at start). */
   listRW(): Promise<string[]>
 }
+
+/** Docker's change kinds: 0 modified, 1 added, 2 deleted. */
+export type ChangeKind = 0 | 1 | 2
+
+/** One line of `docker diff`. */
+export interface Change {
+  Path: string
+  Kind: ChangeKind
+}
+
+/**
+ * A container's read-write layer against the layers below it (layer/diff.ts reads overlay's
+ * upper directory): what `docker diff` lists and the layer `docker commit` stores.
+ */
+export interface LayerDiffer {
+  changes(id: string): Promise<Change[]>
+  /** The read-write layer `id` as an uncompressed layer tar, streamed as it is read. */
+  diff(id: string): Promise<Readable>
+  /** The read-write layer's overlay directories; the lowers as the layers' own paths. */
+  overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }>
+}

@@ -23,6 +23,7 @@ import type { Digest } from '../digest.ts'
 import { BerthError, Internal, InvalidArgument, errnoCode } from '../errors.ts'
 import { S_IFBLK, S_IFCHR, S_IFIFO, SysError, lsetxattr, mknod } from '../sys/libc.ts'
 import { decompress } from '../compression.ts'
+import { cleanName } from '../tar/names.ts'
 import { PaxXattrScanner } from './paxscan.ts'
 
 export interface UnpackOptions {
@@ -48,25 +49,6 @@ const q = (s: string): string => JSON.stringify(s)
 
 function invalid(msg: string): InvalidArgument {
   return new InvalidArgument(`invalid layer: ${msg}`)
-}
-
-/**
- * Cleans a tar name into path components relative to the layer root. A leading `/` is taken
- * as the root (as Docker does); a `..` that would climb above the root is refused.
- */
-export function cleanName(name: string, what = 'entry'): string[] {
-  if (name === '' || name.includes('\0')) throw invalid(`${what} ${q(name)} has an invalid name`)
-  const out: string[] = []
-  for (const c of name.split('/')) {
-    if (c === '' || c === '.') continue
-    if (c === '..') {
-      if (out.length === 0) throw invalid(`${what} ${q(name)} escapes the layer root`)
-      out.pop()
-      continue
-    }
-    out.push(c)
-  }
-  return out
 }
 
 /** Unpacks the layer blob `source` into `root`, an existing empty directory. */

@@ -149,6 +149,8 @@ export class BridgeNetworking {
         }),
       reconcile: (running, all) => this.serial.run(() => this.reconcile(running, all)),
       settings: async (c, running) => this.settings(c, running),
+      // `docker info`'s Network plugins: this bridge, and host and none (null) from LocalNetworks.
+      drivers: () => ['bridge', ...this.local.drivers()],
     }
     this.api = {
       create: (req) => this.serial.run(() => this.catalog.create(req)),

@@ -5,20 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { writeFileAtomic } from '../fsutil.ts'
-import type { Mount } from '../layer/types.ts'
 import { formatIPv4, parseIPv4 } from './ipv4.ts'
-
-export const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'] as const
-
-/** The bind mounts of a directory's /etc files, for the runtime. */
-export function etcMounts(dir: string): Mount[] {
-  return ETC_FILES.map((f) => ({
-    type: 'bind',
-    source: join(dir, f),
-    destination: `/etc/${f}`,
-    options: ['rbind', 'rprivate'],
-  }))
-}
 
 /** The host's own names and resolvers, as they are (the host's network: loopback ones work). */
 export async function writeHostEtcFiles(dir: string, hostname: string): Promise<void> {

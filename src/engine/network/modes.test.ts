@@ -47,6 +47,10 @@ function ctr(hostConfig: NetworkedContainer['hostConfig'], hostname = ''): Netwo
 }
 
 describe('LocalNetworks', () => {
+  test("drivers: host, and none's (null), by Docker's names", () => {
+    assert.deepEqual(networks.drivers(), ['host', 'null'])
+  })
+
   test('plan: a namespace of its own gets its ID as hostname and Docker hosts file', async () => {
     const p = await networks.plan(ctr({ NetworkMode: 'default' }))
     assert.deepEqual(p, { warnings: [], hostname: 'a1b2c3d4e5f6' })

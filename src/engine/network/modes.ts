@@ -116,6 +116,11 @@ export interface LocalNetworksDeps {
 export class LocalNetworks implements NetworkManager {
   constructor(private readonly deps: LocalNetworksDeps) {}
 
+  /** `host`, and `none`, whose driver Docker calls null; the private namespace has no driver. */
+  drivers(): string[] {
+    return ['host', 'null']
+  }
+
   async plan(c: NetworkedContainer): Promise<NetworkPlan> {
     const { plan, warnings } = modePlan(c.hostConfig)
     // With the host's network a container also takes the host's name, as Docker does.

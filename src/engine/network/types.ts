@@ -84,13 +84,16 @@ export interface NetworkedContainer {
   endpoints: Record<string, Partial<EndpointSettings>>
 }
 
+/** The files of PreparedNetwork.etcDir that the container sees at /etc/NAME. */
+export const ETC_FILES = ['hostname', 'hosts', 'resolv.conf'] as const
+
 /** Where a container's process finds its network, for the OCI spec. */
 export interface PreparedNetwork {
   /** Share the host's network namespace. */
   hostNetwork?: boolean
   /** Join this existing network namespace (a bind-mounted netns file, or /proc/PID/ns/net). */
   netnsPath?: string
-  /** The directory whose hostname, hosts and resolv.conf the container sees at /etc. */
+  /** The directory whose ETC_FILES (hostname, hosts, resolv.conf) the container sees at /etc. */
   etcDir: string
 }
 
@@ -153,6 +156,11 @@ export interface NetworkManager {
   reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void>
   /** inspect's NetworkSettings for a container (running or not). */
   settings(c: NetworkedContainer, running: boolean): Promise<NetworkSettings>
+  /**
+   * The network drivers this manager provides, by Docker's names (`host`, `null` for
+   * `--network none`, `bridge`...): what `docker info` lists under Plugins, Network.
+   */
+  drivers(): string[]
 }
 
 // ---- Networks as the /networks API sees them (the bridge implementation serves these) ----

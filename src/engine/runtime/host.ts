@@ -4,23 +4,12 @@ import { constants as fsc } from 'node:fs'
 import { access, lstat, readFile, readdir } from 'node:fs/promises'
 import { availableParallelism, release } from 'node:os'
 import { join } from 'node:path'
+import { capsFromMask } from '../caps.ts'
 import { InvalidArgument, NotFound } from '../errors.ts'
-import { capsFromMask } from './caps.ts'
-import { nativeArch } from './seccomp.ts'
-import type { DeviceNode } from './types.ts'
-
-export interface HostFacts {
-  /** The capability bounding set of berthd (CapBnd): all a container may be granted. */
-  capabilities: string[]
-  /** Hard limits by Docker's ulimit name (nofile, nproc...); absent when unlimited. */
-  hardLimits: Record<string, number>
-  cpus: number
-  /** A static init for --init (mounted at /sbin/docker-init), when one is installed. */
-  initPath?: string
-  /** libseccomp's arch name (amd64...). */
-  arch: string
-  kernel: string
-}
+import type { HostFacts } from '../host/types.ts'
+import { nativeArch } from '../seccomp.ts'
+import { devMajorMinor } from '../sys/libc.ts'
+import type { DeviceNode, HostDevices } from './types.ts'
 
 // /proc/<pid>/limits row titles → Docker's ulimit names.
 const LIMIT_NAMES: Record<string, string> = {
@@ -103,13 +92,6 @@ export function hostFacts(): Promise<HostFacts> {
   return cached
 }
 
-/** Linux's dev_t split (glibc's gnu_dev_major/minor). */
-export function devMajorMinor(rdev: bigint): { major: number; minor: number } {
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n))
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n))
-  return { major, minor }
-}
-
 async function nodeAt(path: string, dest: string, access: string): Promise<DeviceNode | undefined> {
   const st = await lstat(path, { bigint: true })
   let type: DeviceNode['type']
@@ -183,3 +165,6 @@ export async function devicesFromPath(
   }
   return out
 }
+
+/** The host's device nodes, for a container's start (container/confine.ts). */
+export const localDevices: HostDevices = { all: () => hostDevices(), fromPath: devicesFromPath }

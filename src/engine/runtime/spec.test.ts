@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { DEFAULT_CAPABILITIES, ociSpec } from './spec.ts'
+import { DEFAULT_CAPABILITIES } from '../caps.ts'
+import { ociSpec } from './spec.ts'
 import type { SpecInput } from './types.ts'
 
 function input(over: Partial<SpecInput> = {}): SpecInput {

@@ -2,14 +2,15 @@
 // (moby's oci/defaults.go and daemon/oci_linux.go). Pure: no I/O, so it is table-tested.
 import { release } from 'node:os'
 import type { Mount } from '../layer/types.ts'
-import { DEFAULT_CGROUP_PARENT, cgroupsPath } from '../host/cgroups.ts'
-import { applyEdits, specEdits } from './edits.ts'
+import { DEFAULT_CGROUP_PARENT, containerCgroupsPath } from '../host/types.ts'
+import { DEFAULT_CAPABILITIES } from '../caps.ts'
 import {
   defaultSeccomp,
   nativeArch,
   parseSeccompProfile,
   resolveSeccompProfile,
-} from './seccomp.ts'
+} from '../seccomp.ts'
+import { applyEdits, specEdits } from './edits.ts'
 import type {
   Spec,
   SpecCapabilities,
@@ -21,6 +22,7 @@ import type {
   SpecProcess,
   SpecSeccomp,
 } from './types.ts'
+import { DEFAULT_SHM_SIZE } from './types.ts'
 
 // The spec's types live in types.ts; these names are kept for the modules that use them.
 export type {
@@ -35,24 +37,6 @@ export type {
 }
 
 export const OCI_VERSION = '1.0.2'
-
-/** Docker's default capability set (caps.DefaultCapabilities). */
-export const DEFAULT_CAPABILITIES: readonly string[] = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-]
 
 export const DEFAULT_MASKED_PATHS: readonly string[] = [
   '/proc/acpi',
@@ -77,16 +61,13 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
   '/proc/sysrq-trigger',
 ]
 
-/** Docker's HostConfig.ShmSize default: 64 MiB. */
-export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024
-
 /**
  * Docker's cgroupfs layout is `/docker/<id>`; ours is `/berth/<id>`. Absolute, so the
  * container's cgroup does not nest under berthd's (a service manager stopping berthd
  * must not take its containers with it).
  */
 export function defaultCgroupsPath(id: string): string {
-  return cgroupsPath(DEFAULT_CGROUP_PARENT, id)
+  return containerCgroupsPath({ cgroupParent: DEFAULT_CGROUP_PARENT }, id)
 }
 
 function defaultMounts(shmSize: number): Mount[] {

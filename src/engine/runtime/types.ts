@@ -88,6 +88,26 @@ export interface DeviceNode {
   access: string
 }
 
+/**
+ * Builds a task's config.json from its input, for this host's architecture and kernel (the
+ * runtime's ociSpec, runtime/spec.ts, given to the task runner at wiring).
+ */
+export type SpecBuilder = (input: SpecInput, host: { arch?: string; kernel?: string }) => Spec
+
+/** Docker's HostConfig.ShmSize default: 64 MiB. */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+/** The host's device nodes, as runc lists them (runtime/host.ts reads them). */
+export interface HostDevices {
+  /** Every device node under /dev (for --privileged). */
+  all(): Promise<DeviceNode[]>
+  /**
+   * `--device HOST[:CONTAINER][:PERMS]` (moby's DevicesFromPath): one device, or every device
+   * under a directory. NotFound or InvalidArgument in Docker's words.
+   */
+  fromPath(hostPath: string, containerPath: string, perms: string): Promise<DeviceNode[]>
+}
+
 export interface CreateOptions {
   id: string
   /** Directory holding config.json (rootfs may live elsewhere). */

@@ -2,7 +2,7 @@
 // under us. Paths are resolved by the kernel with openat2(RESOLVE_IN_ROOT), and everything else is
 // done through /proc/self/fd/N/NAME, which names the directory the descriptor holds, not a path
 // that could be swapped for a symlink between a check and a use.
-import { close, constants, open } from 'node:fs'
+import { close, constants, fstat, open, type BigIntStats } from 'node:fs'
 import koffi from 'koffi'
 import { SysError } from './libc.ts'
 
@@ -53,6 +53,35 @@ export function openInRoot(
   const fd = Number(c.syscall4(SYS_OPENAT2, rootFd, p, how, how.length))
   if (fd < 0) throw new SysError('openat2', koffi.errno(), rel)
   return fd
+}
+
+/** Opens `rel` in the root; undefined when it does not exist (ENOENT, ENOTDIR). */
+export function tryOpenInRoot(
+  rootFd: number,
+  rel: string,
+  opts: { nofollow?: boolean; directory?: boolean } = {},
+): number | undefined {
+  try {
+    return openInRoot(rootFd, rel, opts)
+  } catch (err) {
+    if (err instanceof SysError && (err.code === 'ENOENT' || err.code === 'ENOTDIR'))
+      return undefined
+    throw err
+  }
+}
+
+/** fstat with nanosecond times. */
+export function fdStat(fd: number): Promise<BigIntStats> {
+  return new Promise((resolve, reject) =>
+    fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))),
+  )
+}
+
+/** open(2) with raw flags (O_PATH and the like, which fs.promises cannot return as a number). */
+export function openRaw(path: string, flags: number, mode = 0o600): Promise<number> {
+  return new Promise((resolve, reject) =>
+    open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  )
 }
 
 /** The path naming what `fd` holds, or a name inside that directory. */

@@ -65,6 +65,13 @@ export function makedev(major: number, minor: number): bigint {
   return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n)
 }
 
+/** Linux's dev_t split (glibc's gnu_dev_major/minor): makedev's inverse. */
+export function devMajorMinor(rdev: bigint): { major: number; minor: number } {
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n))
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n))
+  return { major, minor }
+}
+
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
   check(c.mknod(path, mode, makedev(major, minor)) as number, 'mknod', path)
 }

@@ -49,17 +49,18 @@ test('backingFilesystem names the filesystem as overlay2 reports it', async () =
   }
 })
 
-test('HostSystem reports the host facts and the drivers it was wired with', async () => {
+test("HostSystem reports the host facts, the drivers it was wired with, and the network manager's", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'berth-sys-'))
   try {
     const sys = new HostSystem({
       layerDir: dir,
-      plugins: { volume: ['local'], network: ['host', 'null'], log: ['json-file'] },
+      plugins: { volume: ['local'], log: ['json-file'] },
+      networks: { drivers: () => ['host', 'null', 'bridge'] },
     })
     const info = await sys.info()
     assert.equal(info.cgroupVersion, await cgroupVersion())
     assert.deepEqual(info.driverStatus[0], ['Backing Filesystem', await backingFilesystem(dir)])
-    assert.deepEqual(info.plugins.network, ['host', 'null'])
+    assert.deepEqual(info.plugins.network, ['host', 'null', 'bridge'])
   } finally {
     await rm(dir, { recursive: true })
   }

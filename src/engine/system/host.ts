@@ -1,6 +1,7 @@
 // Host facts for SystemInfo, read the way dockerd reads them: the cgroup mode from the
 // filesystem type of /sys/fs/cgroup, the backing filesystem from the data root's statfs magic.
 import { statfs } from 'node:fs/promises'
+import type { NetworkManager } from '../network/types.ts'
 import type { SystemApi, SystemInfo } from './types.ts'
 
 const CGROUP2_SUPER_MAGIC = 0x63677270
@@ -45,8 +46,10 @@ export async function backingFilesystem(dir: string): Promise<string> {
 export interface HostSystemOptions {
   /** The directory layers live in (overlay2's home). */
   layerDir: string
-  /** The drivers the engine is wired with. */
-  plugins: SystemInfo['plugins']
+  /** The volume and log drivers the engine is wired with. */
+  plugins: Omit<SystemInfo['plugins'], 'network'>
+  /** The network manager wired, asked for its drivers at each request. */
+  networks: Pick<NetworkManager, 'drivers'>
   cgroupRoot?: string
 }
 
@@ -79,7 +82,7 @@ export class HostSystem implements SystemApi {
       ],
       plugins: {
         volume: [...this.opts.plugins.volume],
-        network: [...this.opts.plugins.network],
+        network: [...this.opts.networks.drivers()],
         log: [...this.opts.plugins.log],
       },
     }

@@ -7,11 +7,13 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { rootProfile } from '../host/profile.ts'
+import { hostFacts } from '../runtime/host.ts'
 import { mountOverlay, readMountInfo, unmount } from '../layer/mount.ts'
 import type { Mount } from '../layer/types.ts'
 import { nullLogger } from '../logger.ts'
 import { ConmonRuntime } from '../runtime/conmon.ts'
 import { StartFailed } from '../runtime/runc.ts'
+import { ociSpec } from '../runtime/spec.ts'
 import { makeBusyboxRootfs, tempDir } from '../runtime/testutil.ts'
 import type { OutputChunk } from '../runtime/types.ts'
 import { resolveUser } from '../runtime/user.ts'
@@ -27,11 +29,12 @@ let runner: LocalTaskRunner
 before(async () => {
   ;({ dir, remove } = await tempDir('berth-task-'))
   base = await makeBusyboxRootfs(join(dir, 'base'))
-  const host = await rootProfile(join(dir, 'root'))
+  const host = rootProfile(join(dir, 'root'), await hostFacts())
   runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
   runner = new LocalTaskRunner({
     runtime,
     host,
+    spec: ociSpec,
     mount: async (m) => mountOverlay(m),
     unmount: async (target) => unmount(target, { detach: true }),
     resolveUser,

@@ -8,14 +8,22 @@ import { writeJsonAtomic } from '../fsutil.ts'
 import type { HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
-import { ociSpec } from '../runtime/spec.ts'
-import type { AttachConnection, ExitStatus, OutputChunk, Runtime, User } from '../runtime/types.ts'
+import type {
+  AttachConnection,
+  ExitStatus,
+  OutputChunk,
+  Runtime,
+  SpecBuilder,
+  User,
+} from '../runtime/types.ts'
 import { taskSpecInput } from './spec.ts'
 import type { RunOptions, StartedTask, TaskRef, TaskRunner, TaskSpec } from './types.ts'
 
 export interface RunnerDeps {
   runtime: Pick<Runtime, 'create' | 'start' | 'attach' | 'kill' | 'delete' | 'waitExit' | 'cleanup'>
   host: HostProfile
+  /** config.json from the task's input (the runtime's ociSpec). */
+  spec: SpecBuilder
   mount(m: Mount): Promise<void>
   /** Must not fail for a target that is not mounted. */
   unmount(target: string): Promise<void>
@@ -40,7 +48,7 @@ export class LocalTaskRunner implements TaskRunner {
       const user = await this.deps.resolveUser(rootfs, t.process.user)
       await ensureWorkdir(rootfs, t.process.cwd)
       const adds = t.inRootfs ? await t.inRootfs(rootfs) : {}
-      const spec = ociSpec(taskSpecInput(t, { rootfs, user, adds }, host), {
+      const spec = this.deps.spec(taskSpecInput(t, { rootfs, user, adds }, host), {
         arch: host.facts.arch,
         kernel: host.facts.kernel,
       })

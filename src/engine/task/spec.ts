@@ -1,11 +1,21 @@
 // A task's spec input (runtime/types.ts SpecInput): its description, what was resolved with its
 // root filesystem mounted, and the host's profile. Pure, so it is table-tested.
-import type { HostProfile } from '../host/types.ts'
-import { containerCgroupsPath } from '../host/profile.ts'
+import { join } from 'node:path'
+import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
-import { etcMounts } from '../network/etc.ts'
+import { ETC_FILES } from '../network/types.ts'
 import type { SpecInput, User } from '../runtime/types.ts'
 import type { RootfsAdditions, TaskSpec } from './types.ts'
+
+/** The bind mounts of a network's /etc files (PreparedNetwork.etcDir). */
+export function etcMounts(dir: string): Mount[] {
+  return ETC_FILES.map((f) => ({
+    type: 'bind',
+    source: join(dir, f),
+    destination: `/etc/${f}`,
+    options: ['rbind', 'rprivate'],
+  }))
+}
 
 /** The /etc files give way to a mount of the same path (a bind of the user's own hosts file). */
 export function combineMounts(user: Mount[], etc: Mount[]): Mount[] {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { InvalidArgument } from '../errors.ts'
-import { CAPABILITY_BITS } from './caps.ts'
+import { InvalidArgument } from './errors.ts'
+import { CAPABILITY_BITS, DEFAULT_CAPABILITIES } from './caps.ts'
 import {
   DEFAULT_SECCOMP_PROFILE,
   defaultSeccomp,
@@ -10,7 +10,6 @@ import {
   parseSeccompProfile,
   resolveSeccompProfile,
 } from './seccomp.ts'
-import { DEFAULT_CAPABILITIES } from './spec.ts'
 
 const amd64 = { capabilities: DEFAULT_CAPABILITIES, arch: 'amd64', kernel: '6.1.0-18-amd64' }
 

@@ -2,9 +2,9 @@
 // data (seccomp-default.json, moby's profiles/seccomp/default.json); its conditional rules are
 // resolved here the way moby's setupSeccomp does: by the host's architecture and kernel and by
 // the container's bounding capabilities. Pure: the caller passes those facts in.
-import { InvalidArgument } from '../errors.ts'
+import { InvalidArgument } from './errors.ts'
 import defaultProfileData from './seccomp-default.json' with { type: 'json' }
-import type { SpecSeccomp as OciSeccomp } from './types.ts'
+import type { SpecSeccomp as OciSeccomp } from './runtime/types.ts'
 
 type SeccompArg = { index: number; value: number; valueTwo?: number; op: string }
 type OciSyscall = NonNullable<OciSeccomp['syscalls']>[number]

@@ -16,7 +16,10 @@ describe('parseDetachKeys', () => {
   }
   for (const bad of ['foo', 'ctrl-', 'ctrl-1', 'ctrl-P', '', 'a,,b']) {
     test(`refuses ${JSON.stringify(bad)}`, () =>
-      assert.throws(() => parseDetachKeys(bad), /^Error: Unknown character: '/))
+      assert.throws(() => parseDetachKeys(bad), {
+        name: 'ParseError',
+        message: new RegExp(`^Unknown character: '`),
+      }))
   }
 })
 

@@ -18,19 +18,13 @@ import {
 } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join } from 'node:path'
-import { mknod } from '../sys/libc.ts'
+import { devMajorMinor, mknod } from './sys/libc.ts'
 
 async function copyInfo(st: Stats, dst: string): Promise<void> {
   await lchown(dst, st.uid, st.gid)
   // After chown, which clears set-id bits; symlinks have no mode of their own on Linux.
   if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777)
   await lutimes(dst, st.atime, st.mtime)
-}
-
-function devNumbers(rdev: number): { major: number; minor: number } {
-  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff)
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfffff)
-  return { major, minor }
 }
 
 async function copyTree(src: string, dst: string, inodes: Map<string, string>): Promise<void> {
@@ -54,7 +48,7 @@ async function copyTree(src: string, dst: string, inodes: Map<string, string>): 
     } else if (st.isSymbolicLink()) {
       await symlink(await readlink(s), d)
     } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
-      const { major, minor } = devNumbers(st.rdev)
+      const { major, minor } = devMajorMinor(BigInt(st.rdev))
       mknod(d, st.mode, major, minor)
     } else {
       continue // sockets are not copied

@@ -4,7 +4,7 @@
 // as security.capability. File bodies are read in chunks; nothing holds a whole file in memory.
 import { constants, type BigIntStats } from 'node:fs'
 import { open, readlink } from 'node:fs/promises'
-import { lgetxattr } from '../sys/libc.ts'
+import { devMajorMinor, lgetxattr } from '../sys/libc.ts'
 import { llistxattr } from '../sys/fsat.ts'
 
 const BLOCK = 512
@@ -132,14 +132,6 @@ export function padding(size: number): Buffer {
 /** The two zero blocks that end an archive. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK)
 
-export function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn))
-}
-
-export function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn))
-}
-
 /** A file's xattrs worth keeping in an archive (overlayfs' own are its bookkeeping, not content). */
 export function readXattrs(path: string): Map<string, Buffer> | undefined {
   let names: string[]
@@ -196,8 +188,8 @@ export class TarEntries {
       yield encodeHeader({
         ...base,
         type: fmt === S_IFCHR ? '3' : fmt === S_IFBLK ? '4' : '6',
-        devmajor: fmt === S_IFIFO ? 0 : devMajor(st.rdev),
-        devminor: fmt === S_IFIFO ? 0 : devMinor(st.rdev),
+        devmajor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).major,
+        devminor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).minor,
       })
       return
     }

@@ -1,5 +1,7 @@
 // Docker's detach keys (moby/term): the key sequence that ends an attach to a TTY while the
-// process keeps running. Pure.
+// process keeps running. One grammar and one scanner for both faces: the engine watches a
+// hijacked client's input for them, the CLI the user's keyboard. Pure.
+import { ParseError } from './errors.ts'
 
 /** ctrl-p, ctrl-q */
 export const DEFAULT_DETACH_KEYS: readonly number[] = [16, 17]
@@ -8,7 +10,7 @@ const CTRL = '@abcdefghijklmnopqrstuvwxyz[\\]^_'
 
 /**
  * Docker's term.ToBytes: comma-separated keys, each one character, `ctrl-X` or `DEL`.
- * Throws a plain Error with moby/term's words on an unknown key.
+ * Throws ParseError with moby/term's words on an unknown key.
  */
 export function parseDetachKeys(keys: string): number[] {
   const out: number[] = []
@@ -21,7 +23,7 @@ export function parseDetachKeys(keys: string): number[] {
     const i = ctrl ? CTRL.indexOf(ctrl[1] as string) : -1
     if (i >= 0) out.push(i)
     else if (key === 'DEL') out.push(127)
-    else throw new Error(`Unknown character: '${key}'`)
+    else throw new ParseError(`Unknown character: '${key}'`)
   }
   return out
 }

@@ -1,6 +1,24 @@
 // Linux capabilities by name and bit, and Docker's rules for --cap-add/--cap-drop/--privileged
 // (moby's oci/caps). Pure.
-import { InvalidArgument } from '../errors.ts'
+import { InvalidArgument } from './errors.ts'
+
+/** Docker's default capability set (caps.DefaultCapabilities). */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+]
 
 /** Every capability Linux defines, indexed by its bit number. */
 export const CAPABILITY_BITS: readonly string[] = [
