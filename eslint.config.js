@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint'
 import berth from './eslint-layers.js'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/'] },
+  { ignores: ['node_modules/', 'dist/', '**/.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

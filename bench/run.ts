@@ -47,6 +47,7 @@ const PHASES = {
   cli: m.cli,
   'ps-a': m.psAll,
   pull,
+  net: m.net,
 } satisfies Record<string, (ctx: m.Ctx) => Promise<void>>
 type Phase = keyof typeof PHASES
 
@@ -231,6 +232,13 @@ function goals(res: Results, o: Options): Goal[] {
     'berth-cli/floor',
     1.2,
   )
+  // issue 13: what the bridge and one published port add to `run --rm true`
+  valueGoal(
+    'network set-up (bridge, one `-p`) added to `run`',
+    'net-setup',
+    '≤ 15 ms',
+    (v) => v <= 15,
+  )
   const mb = 1e6 / 2 ** 20 // MiB per MB
   // issue 12: pull
   ratioGoal(
@@ -306,13 +314,14 @@ async function main(): Promise<void> {
     idleCount: o.idleCount,
     parallel: o.parallel,
     tmp: runDir,
+    busyboxTar: busybox,
     debianTar,
     log,
   }
   const notes = [
     'This machine is shared with other engineers (builds and tests run beside the benchmark), so the numbers are noisy; compare engines within one run, not across runs.',
     `Timed rows: ${o.warmup} warm-up round(s), then ${o.runs} measured (${o.heavyRuns} for parallel, commit, save and load); in each round every engine runs once, in turn (interleaved). A time is the wall clock from spawning the client to its exit.`,
-    'No engine sets up networking: dockerd runs in a network namespace of its own (so the host keeps its devices) with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf); berth has no network yet.',
+    'No engine sets up networking but in the net-* rows: every run and create passes --network none; dockerd runs in a network namespace of its own (so the host keeps its devices) with --bridge=none --iptables=false, podman with netns="none" (bench/podman/containers.conf), berthd in a network namespace of its own. The net-* rows run berthd\'s default bridge (netavark) against a second dockerd, in its own namespace too, with Docker\'s default networking (docker0, iptables, userland proxy).',
     'Memory: the monitor is the process each engine keeps per container (conmon for berth and podman, containerd-shim-runc-v2 for dockerd); PSS shares pages among processes that map them, so it is what a container adds. Daemon growth is the daemon VmRSS after minus before, over N.',
   ]
 

@@ -5,30 +5,38 @@
 #   --deps-only   only install the Debian packages (used by .ci/run); EXTRA_PACKAGES adds more
 #   --npm-only    only install the npm dependencies from package-lock.json (used by .ci/run)
 #   --no-demo     do everything except running the demo
+#   --test-images only make the images tests cannot make in their time (the Jupyter example's
+#                 root filesystem, minutes from the Debian mirror; kept once made)
 #
 # Safe to run again: every step either converges or is a no-op the second time.
 set -euo pipefail
 
 # The host packages berth runs on: runc and conmon run containers, iptables does NAT for
 # the bridge network, busybox-static makes the offline test image, tini and catatonit back
-# `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo.
-PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl)
+# `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo; netavark
+# and aardvark-dns make the bridge networks, their published ports and their DNS names.
+PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl
+  netavark aardvark-dns)
 # What `npm test` needs beside them: Debian's dockerd as the oracle the end-to-end tests
 # compare with (docker.io), tmux to drive terminals, setcap (libcap2-bin), docker-py
-# (python3-docker) for the SDK tests, ip (iproute2) for network namespaces, and the reference
-# registry server (docker-registry) with htpasswd (apache2-utils) for the registry tests.
-TEST_PACKAGES=(docker.io tmux libcap2-bin python3-docker iproute2 docker-registry apache2-utils)
+# (python3-docker) for the SDK tests, ip (iproute2) for network namespaces, the reference
+# registry server (docker-registry) with htpasswd (apache2-utils) for the registry tests,
+# docker-compose for the compose test, and debootstrap for the Jupyter example's image.
+TEST_PACKAGES=(docker.io tmux libcap2-bin python3-docker iproute2 docker-registry apache2-utils
+  docker-compose debootstrap)
 
 deps_only=false
 npm_only=false
 demo=true
+test_images_only=false
 for arg in "$@"; do
   case "$arg" in
   --deps-only) deps_only=true ;;
   --npm-only) npm_only=true ;;
   --no-demo) demo=false ;;
+  --test-images) test_images_only=true ;;
   -h | --help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -98,8 +106,18 @@ install_npm_deps() {
   run npm ci --no-audit --no-fund
 }
 
+make_test_images() {
+  step "Test images: the Jupyter example's root filesystem"
+  run "$repo/examples/jupyter/make-rootfs.sh" "$repo/examples/jupyter/.cache/rootfs.tar"
+}
+
 if $npm_only; then
   install_npm_deps
+  exit 0
+fi
+if $test_images_only; then
+  mkdir -p "$repo/examples/jupyter/.cache"
+  make_test_images
   exit 0
 fi
 install_packages
@@ -108,6 +126,9 @@ if $deps_only; then
 fi
 
 install_npm_deps
+
+mkdir -p "$repo/examples/jupyter/.cache"
+make_test_images
 
 step "Building dist/ (berth and berthd)"
 run npm run build

@@ -16,6 +16,19 @@ function find(dir) {
 
 const only = process.argv.slice(2)
 const files = only.length > 0 ? only : [...find('src'), ...find('test'), ...find('bench')].sort()
+
+// After the whole suite, nothing of berth's networking may be left on the machine (anything
+// there before the run is someone else's and is not counted).
+const leftovers = () => {
+  const l = spawnSync(process.execPath, [
+    '--import',
+    'tsx',
+    'scripts/network-leftovers.ts',
+    '--json',
+  ])
+  return l.status === 0 ? JSON.parse(l.stdout.toString()) : [`leftover check failed: ${l.stderr}`]
+}
+const before = only.length > 0 ? [] : leftovers()
 const r = spawnSync(
   process.execPath,
   [
@@ -30,4 +43,13 @@ const r = spawnSync(
   ],
   { stdio: 'inherit' },
 )
+if (only.length === 0) {
+  const left = leftovers().filter((l) => !before.includes(l))
+  if (left.length > 0) {
+    process.stderr.write(
+      `berth networking left these behind:\n${left.map((l) => `  ${l}\n`).join('')}`,
+    )
+    process.exit(1)
+  }
+}
 process.exit(r.status ?? 1)

@@ -92,7 +92,9 @@ function ping(socket: string): Promise<boolean> {
 
 /**
  * berthd on its own socket and data root. Unlike the e2e harness's daemon, this one is polled
- * every 2 ms after a spawn, so the time to the first `/_ping` is measured to a few ms.
+ * every 2 ms after a spawn, so the time to the first `/_ping` is measured to a few ms. It runs
+ * in a network namespace of its own (bound on `<dir>/netns`, so a restarted daemon finds the
+ * same one): its bridge and rules never touch the host's, and go away with the temp dir.
  */
 export class Berthd {
   private child: ChildProcess | undefined
@@ -103,6 +105,11 @@ export class Berthd {
     private readonly logPath: string,
     private readonly bin: string,
   ) {}
+
+  /** berthd's network namespace: its "host", where its published ports answer. */
+  get netns(): string {
+    return join(this.dir, 'netns')
+  }
 
   /** berthd from this tree's dist/, or another build of it (`--baseline`). */
   static async start(bin = berthdBin): Promise<Berthd> {
@@ -116,6 +123,9 @@ export class Berthd {
       bin,
     )
     try {
+      await writeFile(d.netns, '')
+      // Loopback up, as on a host (netavark's 127.0.0.1 path needs it).
+      await must('unshare', [`--net=${d.netns}`, 'ip', 'link', 'set', 'lo', 'up'])
       await d.spawnTimed()
     } catch (err) {
       await d.stop()
@@ -134,9 +144,19 @@ export class Berthd {
     const t0 = process.hrtime.bigint()
     let child: ChildProcess
     try {
+      // nsenter execs node in its own process: the pid is berthd's.
       child = spawn(
-        process.execPath,
-        [this.bin, '--data-root', this.dataRoot, '--host', `unix://${this.socket}`],
+        'nsenter',
+        [
+          `--net=${this.netns}`,
+          '--',
+          process.execPath,
+          this.bin,
+          '--data-root',
+          this.dataRoot,
+          '--host',
+          `unix://${this.socket}`,
+        ],
         { stdio: ['ignore', log.fd, log.fd], env: cleanEnv() },
       )
     } finally {
@@ -218,9 +238,13 @@ export async function dockerdAvailable(): Promise<string | undefined> {
   return undefined
 }
 
-export async function startDockerPeer(runDir: string): Promise<DockerPeer> {
-  const d = await startDockerd()
-  const env = await dockerEnv(runDir, d.socket)
+/**
+ * Debian's dockerd in a network namespace of its own; `bridge` gives it Docker's default
+ * networking there (docker0, iptables, the userland proxy), else --bridge=none.
+ */
+export async function startDockerPeer(runDir: string, bridge = false): Promise<DockerPeer> {
+  const d = await startDockerd({ bridge })
+  const env = await dockerEnv(bridge ? join(runDir, 'bridge') : runDir, d.socket)
   const dataRoot = join(d.dir, 'd')
   return {
     client: client('docker', 'docker', await dockerBin(), [], env),

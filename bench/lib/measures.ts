@@ -4,7 +4,7 @@
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Berthd, Client, DockerPeer, EngineId, PodmanPeer, Runc } from './engines.ts'
-import { cleanEnv, LABELS } from './engines.ts'
+import { cleanEnv, LABELS, startDockerPeer } from './engines.ts'
 import {
   CommandFailed,
   firstLine,
@@ -18,6 +18,11 @@ import {
 import { emptyRow, makeRow, type Group, type Results, type Unit } from './results.ts'
 
 export const IMAGE = 'busybox'
+/**
+ * Every row but the net-* ones runs without networking on every engine (dockerd's is started
+ * with --bridge=none, podman's with netns="none"; berthd's default is its bridge): like for like.
+ */
+export const NONE = ['--network', 'none']
 export const DEBIAN = 'bench-debian:latest'
 
 export interface Ctx {
@@ -38,6 +43,8 @@ export interface Ctx {
   parallel: number
   /** A temp dir for archives. */
   tmp: string
+  /** The busybox root filesystem tar every engine imports. */
+  busyboxTar: string
   /** The Debian root filesystem tar, or why there is none. */
   debianTar: string | { missing: string }
   log(msg: string): void
@@ -191,7 +198,7 @@ export async function runRm(ctx: Ctx): Promise<void> {
   group(ctx, g, `run --rm ${IMAGE} true`, 'create, attach, start, wait and remove one container')
   const vs = clientVariants(
     ctx,
-    (c) => async () => (await ok(c, ['run', '--rm', IMAGE, 'true'])).ms,
+    (c) => async () => (await ok(c, ['run', ...NONE, '--rm', IMAGE, 'true'])).ms,
   )
   const runc = ctx.runc
   if (runc !== undefined) {
@@ -219,7 +226,7 @@ export const CLI_COMMANDS = [
   {
     id: 'run-rm',
     title: `run --rm ${IMAGE} true`,
-    args: (_: string) => ['run', '--rm', IMAGE, 'true'],
+    args: (_: string) => ['run', ...NONE, '--rm', IMAGE, 'true'],
   },
   { id: 'exec', title: 'exec CONTAINER true', args: (id: string) => ['exec', id, 'true'] },
 ] as const
@@ -274,7 +281,7 @@ export async function cli(ctx: Ctx): Promise<void> {
         ...(cmd.id === 'exec'
           ? {
               setup: async () => {
-                id = idOf(await ok(c, ['run', '-d', IMAGE, 'sleep', '100000']))
+                id = idOf(await ok(c, ['run', ...NONE, '-d', IMAGE, 'sleep', '100000']))
               },
               teardown: async () => {
                 if (id !== '') await rmForce(c, [id])
@@ -326,7 +333,7 @@ export async function exec(ctx: Ctx): Promise<void> {
       label: c.label,
       ours: ours(c),
       setup: async () => {
-        id = idOf(await ok(c, ['run', '-d', IMAGE, 'sleep', '100000']))
+        id = idOf(await ok(c, ['run', ...NONE, '-d', IMAGE, 'sleep', '100000']))
       },
       once: async () => (await ok(c, ['exec', id, 'true'])).ms,
       teardown: async () => {
@@ -379,7 +386,7 @@ export async function createStartWait(ctx: Ctx): Promise<void> {
   const g = 'create-start-wait'
   group(ctx, g, `create + start + wait (${IMAGE} true)`, 'three CLI calls, timed together')
   const vs = clientVariants(ctx, (c) => async () => {
-    const created = await ok(c, ['create', IMAGE, 'true'])
+    const created = await ok(c, ['create', ...NONE, IMAGE, 'true'])
     const id = idOf(created)
     try {
       const started = await ok(c, ['start', id])
@@ -398,7 +405,7 @@ export async function runDStop(ctx: Ctx): Promise<void> {
   const g = 'run-d-stop'
   group(ctx, g, `run -d ${IMAGE} sleep, then stop -t 0`, 'two CLI calls, timed together')
   const vs = clientVariants(ctx, (c) => async () => {
-    const started = await ok(c, ['run', '-d', IMAGE, 'sleep', '100000'])
+    const started = await ok(c, ['run', ...NONE, '-d', IMAGE, 'sleep', '100000'])
     const id = idOf(started)
     try {
       const stopped = await ok(c, ['stop', '-t', '0', id])
@@ -425,7 +432,7 @@ export async function parallel(ctx: Ctx): Promise<void> {
     const t0 = process.hrtime.bigint()
     const all = await Promise.all(
       Array.from({ length: n }, () =>
-        c.run(['run', '--rm', IMAGE, 'true'], { timeoutMs: 300_000 }),
+        c.run(['run', ...NONE, '--rm', IMAGE, 'true'], { timeoutMs: 300_000 }),
       ),
     )
     const ms = Number(process.hrtime.bigint() - t0) / 1e6
@@ -455,7 +462,7 @@ export async function commit(ctx: Ctx): Promise<void> {
       ours: ours(c),
       setup: async () => {
         const dd = ['dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', 'count=100']
-        await ok(c, ['run', '--name', name, IMAGE, ...dd], 300_000)
+        await ok(c, ['run', ...NONE, '--name', name, IMAGE, ...dd], 300_000)
       },
       once: async () => {
         const tag = `bench-commit:${c.id}-${++seq}`
@@ -694,7 +701,7 @@ export async function idle(ctx: Ctx): Promise<void> {
     ctx.log(`  ${e.id}: starting ${n} idle containers`)
     let first: string | undefined
     try {
-      first = idOf(await ok(c, ['run', '-d', IMAGE, 'sleep', '100000']))
+      first = idOf(await ok(c, ['run', ...NONE, '-d', IMAGE, 'sleep', '100000']))
     } catch (err) {
       const why = errText(err)
       for (const g of Object.values(gs)) {
@@ -713,7 +720,7 @@ export async function idle(ctx: Ctx): Promise<void> {
       continue
     }
     const rest = await pool(Array.from({ length: n - 1 }), 4, () =>
-      c.run(['run', '-d', IMAGE, 'sleep', '100000']),
+      c.run(['run', ...NONE, '-d', IMAGE, 'sleep', '100000']),
     )
     const ids = [first, ...rest.filter((r) => r.code === 0).map(idOf)]
     const failures = rest.filter((r) => r.code !== 0)
@@ -868,4 +875,62 @@ export async function psAll(ctx: Ctx): Promise<void> {
   }
   unavailableRows(ctx, g, 'ms', ['berth-cli', 'berth'])
   if (cli !== undefined) ctx.res.ratio(g, 'berth-cli', 'plain', 'unsaved/plain', 1.2)
+}
+
+/**
+ * Network set-up (issue 13): `run --rm -p 8080:80 busybox true` on the default bridge, beside
+ * the same run with `--network none`, interleaved, through the docker CLI: berthd (its bridge
+ * berth0, netavark) against a dockerd of its own with Docker's default networking (docker0,
+ * iptables, the userland proxy), each in a network namespace of its own. The derived row is
+ * what the bridge and one published port add to `run`.
+ */
+export async function net(ctx: Ctx): Promise<void> {
+  const bridge = 'net-bridge'
+  const none = 'net-none'
+  const setup = 'net-setup'
+  group(ctx, bridge, `run --rm -p 8080:80 ${IMAGE} true`, 'on the default bridge network')
+  group(ctx, none, `run --rm --network none ${IMAGE} true`, 'the same run without networking')
+  group(ctx, setup, 'network set-up added to run', 'median(bridge) - median(none)')
+  const berth = ctx.clients.find((c) => c.id === 'berth')
+  const engines: { id: EngineId; label: string; client: Client }[] = []
+  if (berth !== undefined) engines.push({ id: 'berth', label: LABELS.berth, client: berth })
+  let peer: DockerPeer | undefined
+  if (ctx.docker !== undefined) {
+    try {
+      peer = await startDockerPeer(ctx.tmp, true)
+      await ok(peer.client, ['import', ctx.busyboxTar, IMAGE])
+      engines.push({ id: 'docker', label: `${LABELS.docker} (bridge)`, client: peer.client })
+    } catch (err) {
+      ctx.missing.set('docker', `dockerd with a bridge failed: ${errText(err).split('\n')[0]}`)
+    }
+  }
+  try {
+    const vs: Variant[] = []
+    for (const e of engines) {
+      const run = (g: string, args: string[]): Variant => ({
+        id: e.id,
+        label: e.label,
+        group: g,
+        ours: e.id === 'berth',
+        once: async () => (await ok(e.client, ['run', '--rm', ...args, IMAGE, 'true'])).ms,
+      })
+      vs.push(run(bridge, ['-p', '8080:80']), run(none, NONE))
+    }
+    await interleave(ctx, bridge, 'ms', vs, ctx.runs, ctx.warmup)
+  } finally {
+    await peer?.stop()
+  }
+  for (const g of [bridge, none]) unavailableRows(ctx, g, 'ms', ['berth', 'docker'])
+  for (const e of engines) {
+    const b = ctx.res.value(bridge, e.id)
+    const n = ctx.res.value(none, e.id)
+    if (b === null || n === null) continue
+    ctx.res.add(
+      makeRow(setup, e.id, e.label, 'ms', [b - n], {
+        note: 'derived: median(-p 8080:80 on the bridge) - median(--network none)',
+      }),
+    )
+  }
+  ctx.res.ratio(bridge, 'berth', 'docker', 'berth/docker')
+  ctx.res.ratio(setup, 'berth', 'docker', 'berth/docker')
 }

@@ -22,6 +22,7 @@ import { volumeRoutes } from './routes/volumes.ts'
 import { guardRoutes } from './routes/guard.ts'
 import { buildRoutes } from './routes/build.ts'
 import { diskUsageRoutes } from './routes/df.ts'
+import { networkRoutes } from './routes/networks.ts'
 
 /** A set of routes: a function that adds them to the router. */
 export type RouteSet = (r: Router) => void
@@ -39,6 +40,7 @@ export const defaultRouteSets: RouteSet[] = [
   buildRoutes,
   diskUsageRoutes,
   guardRoutes,
+  networkRoutes,
 ]
 
 export interface ApiServerDeps {

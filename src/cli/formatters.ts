@@ -53,15 +53,54 @@ function labelsString(l: Record<string, string> | null | undefined): string {
     .join(',')
 }
 
+/** Go's string order (by bytes), which localeCompare is not. */
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** An address and port as Go's net.JoinHostPort writes them (IPv6 in brackets). */
+function joinHostPort(ip: string, port: string | number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
+}
+
+/**
+ * PORTS as the docker CLI shows it: ports published on the same number they expose, and
+ * exposed-only ones, grouped into ranges per address and protocol; then the others one by one.
+ */
 export function displayablePorts(ports: ContainerSummary['Ports']): string {
-  const out: string[] = []
-  for (const p of ports ?? []) {
-    if (p.PublicPort) {
-      const ip = p.IP ? (p.IP.includes(':') ? `[${p.IP}]` : p.IP) + ':' : ''
-      out.push(`${ip}${p.PublicPort}->${p.PrivatePort}/${p.Type}`)
-    } else out.push(`${p.PrivatePort}/${p.Type}`)
+  const sorted = [...(ports ?? [])].sort(
+    (a, b) =>
+      a.PrivatePort - b.PrivatePort ||
+      byteOrder(a.IP ?? '', b.IP ?? '') ||
+      (a.PublicPort ?? 0) - (b.PublicPort ?? 0) ||
+      byteOrder(a.Type, b.Type),
+  )
+  const groups = new Map<string, { ip: string; type: string; first: number; last: number }>()
+  const result: string[] = []
+  const mappings: string[] = []
+  const form = (g: { ip: string; type: string; first: number; last: number }): string => {
+    const range = g.first === g.last ? `${g.first}` : `${g.first}-${g.last}`
+    return g.ip ? `${joinHostPort(g.ip, range)}->${range}/${g.type}` : `${range}/${g.type}`
   }
-  return out.sort().join(', ')
+  for (const p of sorted) {
+    const ip = p.IP ?? ''
+    if (ip !== '' && p.PublicPort !== p.PrivatePort) {
+      mappings.push(`${joinHostPort(ip, p.PublicPort ?? 0)}->${p.PrivatePort}/${p.Type}`)
+      continue
+    }
+    const key = `${ip}/${p.Type}`
+    const g = groups.get(key)
+    if (g && p.PrivatePort === g.last + 1) {
+      g.last = p.PrivatePort
+      continue
+    }
+    if (g) result.push(form(g))
+    // A key keeps its first place among the groups even when a new range starts for it.
+    const fresh = { ip, type: p.Type, first: p.PrivatePort, last: p.PrivatePort }
+    if (g) Object.assign(g, fresh)
+    else groups.set(key, fresh)
+  }
+  return [...result, ...[...groups.values()].map(form), ...mappings].join(', ')
 }
 
 export function containerContext(c: ContainerSummary, trunc: boolean, now = Date.now()): object {

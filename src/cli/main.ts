@@ -122,9 +122,27 @@ const commands: Record<string, Entry> = {
   push: { short: 'Upload an image to a registry', load: () => import('./commands/push.ts') },
   login: { short: 'Authenticate to a registry', load: () => import('./commands/login.ts') },
   logout: { short: 'Log out from a registry', load: () => import('./commands/logout.ts') },
+  port: {
+    short: 'List port mappings or a specific mapping for the container',
+    load: () => import('./commands/port.ts'),
+  },
 }
 
 const management: Record<string, { short: string; subs: Record<string, string> }> = {
+  network: {
+    short: 'Manage networks',
+    subs: {
+      connect: 'network-connect',
+      create: 'network-create',
+      disconnect: 'network-disconnect',
+      inspect: 'network-inspect',
+      ls: 'network-ls',
+      list: 'network-ls',
+      prune: 'network-prune',
+      rm: 'network-rm',
+      remove: 'network-rm',
+    },
+  },
   volume: {
     short: 'Manage volumes',
     subs: {
@@ -203,6 +221,31 @@ const management: Record<string, { short: string; subs: Record<string, string> }
 }
 
 const hidden: Record<string, Entry> = {
+  'network-connect': {
+    short: 'Connect a container to a network',
+    load: () => import('./commands/network-connect.ts'),
+  },
+  'network-create': {
+    short: 'Create a network',
+    load: () => import('./commands/network-create.ts'),
+  },
+  'network-disconnect': {
+    short: 'Disconnect a container from a network',
+    load: () => import('./commands/network-disconnect.ts'),
+  },
+  'network-inspect': {
+    short: 'Display detailed information on one or more networks',
+    load: () => import('./commands/network-inspect.ts'),
+  },
+  'network-ls': { short: 'List networks', load: () => import('./commands/network-ls.ts') },
+  'network-prune': {
+    short: 'Remove all unused networks',
+    load: () => import('./commands/network-prune.ts'),
+  },
+  'network-rm': {
+    short: 'Remove one or more networks',
+    load: () => import('./commands/network-rm.ts'),
+  },
   'volume-create': { short: 'Create a volume', load: () => import('./commands/volume-create.ts') },
   'volume-inspect': {
     short: 'Display detailed information on one or more volumes',

@@ -19,8 +19,9 @@ import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
 import { rootProfile } from '../engine/host/profile.ts'
+import { networked } from '../engine/container/network.ts'
+import { BridgeNetworking } from '../engine/network/bridge.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
-import { LocalNetworks } from '../engine/network/modes.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
@@ -110,8 +111,12 @@ export async function createEngine(
     resolveUser,
     logger,
   })
-  // `--network container:NAME` looks its peer up among the containers (made just below).
-  const network = new LocalNetworks({
+  // The bridge with NAT, published ports and user networks (netavark does the plumbing); it
+  // looks containers up among the containers (made just below) for `container:NAME`, links,
+  // and connect and disconnect, which run under the container's lock.
+  const bridge = new BridgeNetworking({
+    root: join(dataRoot, 'network'),
+    logger,
     peers: {
       peer: (ref) => {
         const c = containers.store.get(ref)
@@ -123,7 +128,18 @@ export async function createEngine(
         }
       },
     },
+    containers: {
+      get: async (ref) => {
+        const c = containers.store.get(ref)
+        return {
+          container: networked(c, containers.store.containerDir(c.id)),
+          running: c.state.Running,
+        }
+      },
+      locked: (id, fn) => containers.locked(id, fn),
+    },
   })
+  const network = bridge.manager
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
     images,
@@ -230,6 +246,8 @@ export async function createEngine(
     )
   }
   await volumes.init()
+  // Before the containers: their reconcile tells the network which of them still run.
+  await bridge.init()
   await containers.init()
   // What serves --gpus, said once (read in the background: it never delays the start).
   void gpus.inventory().then(
@@ -267,6 +285,7 @@ export async function createEngine(
       builder,
     }),
     registry,
+    networks: bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.

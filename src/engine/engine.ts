@@ -11,6 +11,7 @@ import type { EventsApi } from './events/types.ts'
 import type { BuildApi } from './builder/types.ts'
 import type { DiskUsageApi, SystemApi } from './system/types.ts'
 import type { RegistryApi } from './registry/types.ts'
+import type { NetworkApi } from './network/types.ts'
 
 export interface EngineCounts {
   containers: number
@@ -53,5 +54,7 @@ export interface Engine {
   readonly builder?: BuildApi
   /** pull, push and login; absent in engines that reach no registry (API tests). */
   readonly registry?: RegistryApi
+  /** Networks (GET/POST /networks); absent in engines without bridge networking. */
+  readonly networks?: NetworkApi
   counts(): Promise<EngineCounts>
 }

@@ -4,7 +4,17 @@
 // (unix socket paths are limited to 108 bytes) and is torn down by stop().
 import { spawn, type ChildProcess } from 'node:child_process'
 import { constants as fsc, readFileSync, rmSync, watch } from 'node:fs'
-import { access, mkdir, mkdtemp, open, readFile, readdir, readlink, rm } from 'node:fs/promises'
+import {
+  access,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  writeFile,
+} from 'node:fs/promises'
 import http from 'node:http'
 import { constants as osConstants } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -31,6 +41,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>
   /** Kills the client and fails after this long (default 60 s), so a hang fails the test. */
   timeoutMs?: number
+  /** Runs the client in this network namespace (a berthd's `netns`), as on that host. */
+  netns?: string
 }
 
 export interface BerthdOptions {
@@ -41,6 +53,13 @@ export interface BerthdOptions {
   timeoutMs?: number
   /** The daemon's script (default dist/berthd.mjs); the harness's own tests use a fake. */
   bin?: string
+  /**
+   * Where berthd's networking lives: `scratch` (the default), a network namespace of its own
+   * that stands for a host (see SCRATCH_HOST_IP), so its bridges, rules and published ports
+   * never touch the machine's or another test's; `inherit`, the test process's own (only for
+   * a test that has moved itself into a scratch namespace).
+   */
+  network?: 'scratch' | 'inherit'
 }
 
 export interface Berthd {
@@ -56,6 +75,15 @@ export interface Berthd {
   kill9(): Promise<void>
   /** Stops the daemon if it runs (SIGTERM) and starts a new one on the same socket and root. */
   restart(): Promise<void>
+  /**
+   * What a host reboot leaves, then a new daemon: the daemon, every container, monitor and
+   * helper killed, everything mounted under dir unmounted, and a fresh network namespace
+   * (no bridge, rule or address of berth's). Only the kernel's boot ID stays the same.
+   * Needs the `scratch` network.
+   */
+  rebootHost(): Promise<void>
+  /** berthd's network namespace (a file), for clients that reach its published ports. */
+  readonly netns: string | undefined
   logs(): Promise<string>
 }
 
@@ -325,6 +353,26 @@ export async function removeTree(dir: string): Promise<void> {
   tempPaths.delete(dir)
 }
 
+/** The address of the scratch host (see BerthdOptions.network): a published port answers on it. */
+export const SCRATCH_HOST_IP = '198.51.100.1'
+
+/**
+ * A network namespace bound at path, standing for a host: loopback, and a veth pair whose
+ * end uplink0 holds SCRATCH_HOST_IP (the host's own address that is not loopback).
+ */
+async function makeScratchNetns(path: string): Promise<void> {
+  await writeFile(path, '')
+  const setup = [
+    'ip link set lo up',
+    'ip link add uplink0 type veth peer name uplink1',
+    `ip addr add ${SCRATCH_HOST_IP}/24 dev uplink0`,
+    'ip link set uplink1 up',
+    'ip link set uplink0 up',
+  ].join(' && ')
+  const r = await run('unshare', [`--net=${path}`, 'sh', '-c', setup])
+  if (r.code !== 0) throw new Error(`cannot make a network namespace at ${path}: ${r.output}`)
+}
+
 /** Starts berthd on its own socket and data root under a fresh /tmp/bt-XXXXXX. */
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const bin = opts.bin ?? berthdBin
@@ -348,10 +396,18 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     ...(opts.args ?? []),
   ]
   const env = cleanEnv(opts.env)
+  const netns = (opts.network ?? 'scratch') === 'scratch' ? join(dir, 'netns') : undefined
   let child: ChildProcess | undefined
 
   const start = async () => {
-    child = await spawnLogged(process.execPath, args, logPath, env)
+    child = netns
+      ? await spawnLogged(
+          'nsenter',
+          [`--net=${netns}`, '--', process.execPath, ...args],
+          logPath,
+          env,
+        )
+      : await spawnLogged(process.execPath, args, logPath, env)
     await waitReady(socket, child, timeoutMs, 'berthd', logPath)
   }
   const halt = async (signal: NodeJS.Signals) => {
@@ -361,6 +417,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   }
 
   try {
+    if (netns) await makeScratchNetns(netns)
     await start()
   } catch (err) {
     await halt('SIGKILL')
@@ -373,6 +430,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     dataRoot,
     dir,
     logPath,
+    netns,
     get pid() {
       return child?.pid ?? -1
     },
@@ -388,6 +446,18 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     kill9: () => halt('SIGKILL'),
     async restart() {
       await halt('SIGTERM')
+      await start()
+    },
+    async rebootHost() {
+      if (!netns) throw new Error('rebootHost needs berthd on its scratch network')
+      await halt('SIGKILL')
+      // Processes die at once and leave their files (the runtime's state, no exit codes).
+      await killStrays(dir)
+      for (const mp of await mountsUnder(dir)) {
+        const r = await run('umount', ['-l', mp])
+        if (r.code !== 0) throw new Error(`cannot unmount ${mp}: ${r.output.trim()}`)
+      }
+      await makeScratchNetns(netns)
       await start()
     },
     logs: () => readFile(logPath, 'utf8'),
@@ -431,7 +501,10 @@ async function runClient(cmd: string, args: string[], opts: RunOptions): Promise
   const timeoutMs = opts.timeoutMs ?? 60_000
   return new Promise((resolve, reject) => {
     // Pipes on every stream: the client sees no TTY.
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
+    const [file, argv] = opts.netns
+      ? ['nsenter', [`--net=${opts.netns}`, '--', cmd, ...args]]
+      : [cmd, args]
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], env })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (c: Buffer) => out.push(c))
@@ -466,6 +539,11 @@ async function runClient(cmd: string, args: string[], opts: RunOptions): Promise
       })
     })
   })
+}
+
+/** Runs another client of the Engine API (docker-compose, ...) against host, as docker runs. */
+export function client(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  return runClient(cmd, args, opts)
 }
 
 /** Runs the stock docker CLI against host. */
@@ -514,10 +592,12 @@ export async function importBusybox(h: Host, tag = 'busybox:latest'): Promise<st
  * execs the daemon in the same process, so its pid is the daemon's). Whatever it does to
  * networking stays there: dockerd started with --bridge=none deletes a docker0 bridge it finds,
  * which in the host's namespace breaks a real Docker's networking. The namespace has only a
- * loopback device, and goes away with the last process in it, so nothing is left to remove.
+ * loopback device (up), and goes away with the last process in it, so nothing is left to remove.
  */
 export function inOwnNetns(cmd: string, args: string[]): [string, string[]] {
-  return ['unshare', ['--net', '--', cmd, ...args]]
+  // Loopback up, as on a host: a port published on 127.0.0.1 binds there. sh execs the daemon.
+  const up = 'ip link set lo up && exec "$0" "$@"'
+  return ['unshare', ['--net', '--', 'sh', '-c', up, cmd, ...args]]
 }
 
 /** The host's network devices (name → ifindex and flags), to check that a peer left them be. */
@@ -536,7 +616,9 @@ export async function hostNetworkDevices(): Promise<Record<string, string>> {
  * networking of its own, so tests can compare berth's answers with Docker's and the host's
  * networks stay as they were. Throws with dockerd's log when it cannot start.
  */
-export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<Dockerd> {
+export async function startDockerd(
+  opts: { timeoutMs?: number; bridge?: boolean } = {},
+): Promise<Dockerd> {
   const bin = ['/usr/sbin/dockerd', '/usr/bin/dockerd']
   let dockerdBin: string | undefined
   for (const b of bin) if (await exists(b, fsc.X_OK)) dockerdBin = b
@@ -557,8 +639,8 @@ export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<D
     join(dir, 'p'),
     '-H',
     `unix://${socket}`,
-    '--iptables=false',
-    '--bridge=none',
+    // bridge (benchmarks): Docker's default networking, inside the namespace of its own.
+    ...(opts.bridge === true ? [] : ['--iptables=false', '--bridge=none']),
   ]
   const child = await spawnLogged(...inOwnNetns(dockerdBin, args), logPath, cleanEnv())
   const halt = async (signal: NodeJS.Signals) => {

@@ -2,6 +2,7 @@
 import type { Container, ContainerApi, WaitCondition } from '../../engine/container/types.ts'
 import { InvalidArgument, NotFound } from '../../engine/errors.ts'
 import type { NetworkSettings } from '../../engine/network/types.ts'
+import { portSummaries } from '../ports.ts'
 import { hijack, stdcopyFrame, MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack.ts'
 import { detachKeysParam, forwardStdin } from '../stdin.ts'
 import { readBody, readJson, sendJson, sendStatus } from '../http.ts'
@@ -56,7 +57,7 @@ export function summary(
     ImageID: c.image,
     Command: command(c),
     Created: unixSeconds(c.created),
-    Ports: [],
+    Ports: portSummaries(net.Ports),
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootfs } : {}),
     Labels: c.config.Labels ?? {},
     State: c.state.Status,

@@ -8,6 +8,7 @@ const paths: Record<string, (n: string) => string> = {
   container: (n) => `/containers/${encodeURIComponent(n)}/json`,
   image: (n) => `/images/${encodeURIComponent(n)}/json`,
   volume: (n) => `/volumes/${encodeURIComponent(n)}`,
+  network: (n) => `/networks/${encodeURIComponent(n)}`,
 }
 
 /** The -f/--format flag every inspect command has. */

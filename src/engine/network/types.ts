@@ -162,3 +162,94 @@ export interface NetworkManager {
    */
   drivers(): string[]
 }
+
+// ---- Networks as the /networks API sees them (the bridge implementation serves these) ----
+
+/** One entry of Docker's IPAM.Config. */
+export interface IpamConfig {
+  Subnet?: string
+  IPRange?: string
+  Gateway?: string
+  AuxiliaryAddresses?: Record<string, string>
+}
+
+/** A container on a network, as network inspect shows it. */
+export interface NetworkEndpoint {
+  Name: string
+  EndpointID: string
+  MacAddress: string
+  IPv4Address: string
+  IPv6Address: string
+}
+
+/** Docker's NetworkResource (GET /networks/{id}, and each entry of GET /networks). */
+export interface NetworkResource {
+  Name: string
+  Id: string
+  Created: string
+  Scope: 'local'
+  Driver: string
+  EnableIPv6: boolean
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] }
+  Internal: boolean
+  Attachable: boolean
+  Ingress: boolean
+  ConfigFrom: { Network: string }
+  ConfigOnly: boolean
+  Containers: Record<string, NetworkEndpoint>
+  Options: Record<string, string>
+  Labels: Record<string, string>
+}
+
+/** POST /networks/create's body. */
+export interface NetworkCreateRequest {
+  Name: string
+  Driver?: string
+  Scope?: string
+  Internal?: boolean
+  Attachable?: boolean
+  Ingress?: boolean
+  EnableIPv6?: boolean
+  ConfigOnly?: boolean
+  ConfigFrom?: { Network: string } | null
+  IPAM?: {
+    Driver?: string
+    Config?: IpamConfig[] | null
+    Options?: Record<string, string> | null
+  } | null
+  Options?: Record<string, string> | null
+  Labels?: Record<string, string> | null
+  CheckDuplicate?: boolean
+}
+
+/** Filters as the API decodes them: a key to its set of values. */
+export type NetworkFilters = Record<string, string[]>
+
+/** What the /networks routes ask of networking. */
+export interface NetworkApi {
+  /** Forbidden `Pool overlaps with other one on this address space`; Conflict on a taken name. */
+  create(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }>
+  /** Filters: driver, id, label, name, scope, type, dangling (InvalidArgument otherwise). */
+  list(filters?: NetworkFilters): Promise<NetworkResource[]>
+  /** By full ID, name, or unique ID prefix; NotFound `network NAME not found`. */
+  inspect(ref: string): Promise<NetworkResource>
+  /** Forbidden for the predefined ones; Forbidden `... has active endpoints` while in use. */
+  remove(ref: string): Promise<void>
+  /** Connects a container (running or not) to a user-defined or the default bridge network. */
+  connect(
+    ref: string,
+    container: string,
+    endpoint?: Partial<EndpointSettings> | null,
+  ): Promise<void>
+  disconnect(ref: string, container: string, force?: boolean): Promise<void>
+  /** Removes user-defined networks no running container uses; filters: until, label, label!. */
+  prune(filters?: NetworkFilters): Promise<{ NetworksDeleted: string[] }>
+}
+
+/** How networking finds other containers: for connect, disconnect, links and container:NAME. */
+export interface NetworkContainers {
+  /** By name, ID or unique ID prefix; NotFound `No such container: REF`. */
+  get(ref: string): Promise<{ container: NetworkedContainer; running: boolean }>
+  /** Runs fn while no lifecycle step of the container runs (connect on a running one). */
+  locked<T>(id: string, fn: () => Promise<T>): Promise<T>
+}
