@@ -34,7 +34,7 @@ import { LocalVolumeStore } from '../engine/volume/local.ts'
 import { Builder } from '../engine/builder/build.ts'
 import { BuildCache } from '../engine/builder/cache.ts'
 import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
-import { buildImagesOver } from '../engine/builder/images.ts'
+import { buildImagesOver, pullerOver } from '../engine/builder/images.ts'
 import { emitImageEvent } from '../engine/image/events.ts'
 import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
 import { HostSystem } from '../engine/system/host.ts'
@@ -225,8 +225,8 @@ export async function createEngine(
     imageLayers: async () =>
       new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
     content: images,
-    // The registry client plugs in here: `puller: { pull(ref, platform, signal, progress) }`
-    // (ImagePuller in builder/types.ts). Without it FROM of a missing image is a clear 404.
+    // FROM of an image that is not here is pulled, as docker build does.
+    puller: pullerOver(registry),
   })
   await blobs.init()
   await layers.init()

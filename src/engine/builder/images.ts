@@ -1,8 +1,9 @@
 // The image store as the builder sees it: base images by reference, and the result recorded with
-// its tags at once. Pull is added where the registry client is wired (BuildImages.pull).
+// its tags at once; and FROM of an image that is not here, pulled through the registry client.
 import { NotFound } from '../errors.ts'
 import type { Image, ImageCreator, ImageReader, LayerDescriptor } from '../image/types.ts'
-import type { BaseImage, BuildImages, LayerRef } from './types.ts'
+import type { RegistryApi } from '../registry/types.ts'
+import type { BaseImage, BuildImages, ImagePuller, LayerRef } from './types.ts'
 
 function toRef(l: LayerDescriptor): LayerRef {
   return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
@@ -36,6 +37,30 @@ export function buildImagesOver(
       })
       for (const t of tags) opts.onTag?.(img, t)
       return img.id
+    },
+  }
+}
+
+/**
+ * The builder's puller over the registry client: FROM of a missing image (or `--pull`) pulls
+ * it as `docker pull` would, anonymously, and reports each layer's progress as a build line.
+ */
+export function pullerOver(registry: Pick<RegistryApi, 'pull'>): ImagePuller {
+  return {
+    async pull(ref, platform, signal, progress) {
+      const [pulled] = await registry.pull(ref, {
+        platform,
+        signal,
+        progress: (p) => {
+          // Only the lines docker's build output keeps (not each byte count).
+          if (p.status && !p.progressDetail?.current) {
+            progress(p.id ? `${p.id}: ${p.status}` : p.status)
+          }
+        },
+      })
+      if (!pulled) throw new NotFound(`pull access denied for ${ref}`)
+      const img = pulled.image
+      return { id: img.id, config: img.config, layers: img.layers.map(toRef) }
     },
   }
 }
