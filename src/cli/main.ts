@@ -302,37 +302,10 @@ interface Pending {
   unlisted?: boolean
 }
 
-const registryHint =
-  '`berth load` reads an archive from `docker save`, and `berth import` a root filesystem tarball'
-
 const pending: Record<string, Pending> = {
-  pull: {
-    short: 'Download an image from a registry',
-    say: `pull is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
-  },
-  push: {
-    short: 'Upload an image to a registry',
-    say: 'push is not there yet: berth cannot reach registries yet. Meanwhile, `berth save -o FILE IMAGE` writes an archive that `docker load` reads.',
-  },
-  login: {
-    short: 'Authenticate to a registry',
-    say: `login is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
-  },
-  logout: {
-    short: 'Log out from a registry',
-    say: 'logout is not there yet: berth cannot reach registries yet, so it holds no credentials.',
-  },
   search: {
     short: 'Search Docker Hub for images',
-    say: `search is not there yet: berth cannot reach registries yet. Meanwhile, ${registryHint}.`,
-  },
-  port: {
-    short: 'List port mappings or a specific mapping for the container',
-    say: "port is not there yet: berth does not publish ports yet (-p). Meanwhile, `--network host` shares the host's network, so a server in the container listens on the host's own ports.",
-  },
-  network: {
-    short: 'Manage networks',
-    say: "network is not there yet: berth has no user-defined networks yet. Meanwhile, a container can use `--network host` (the host's network), `--network none`, or `--network container:NAME` (another container's).",
+    say: 'search is not there yet: berth does not search Docker Hub. Meanwhile, `berth pull NAME[:TAG]` pulls an image by its name.',
   },
   'volume-update': {
     unlisted: true,
