@@ -169,19 +169,22 @@ export class Client {
    */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
     if (isStream(opts.body)) await this.ensureNegotiated()
+    const sentAt = this.version
     let res = await this.send(method, path, opts)
-    if (!this.settled) {
-      const server = header(res, 'api-version')
+    // Settled by the first answer that names the daemon's version (a 404 for a path the daemon
+    // does not have, such as berth's own /berth/v1/ against dockerd, names none).
+    const server = this.settled ? undefined : header(res, 'api-version')
+    if (server !== undefined) {
       this.settled = true
-      if (server !== undefined) {
-        this.serverVersion = server
-        const v = negotiate(server)
-        if (res.statusCode === 400 && compareVersions(v, this.version) < 0) {
-          res.resume()
-          this.version = v
-          res = await this.send(method, path, opts)
-        }
-      }
+      this.serverVersion = server
+      const v = negotiate(server)
+      if (res.statusCode === 400 && compareVersions(v, this.version) < 0) this.version = v
+    }
+    // Refused for its version, by this answer or (for requests sent side by side before the
+    // first answer came) by another: sent again at the version settled on.
+    if (res.statusCode === 400 && compareVersions(this.version, sentAt) < 0) {
+      res.resume()
+      res = await this.send(method, path, opts)
     }
     if (opts.onSent) opts.onSent = undefined
     if ((res.statusCode ?? 500) >= 400)
