@@ -109,10 +109,13 @@ async function checkState(point: string): Promise<void> {
     for (const id of listed) {
       if (!imageRecords.includes(`${id.slice(7)}.json`)) problems.push(`listed image ${id} unknown`)
     }
-    // No mount left but those of running containers.
+    // No mount left but those of running containers (their root filesystems and, on the
+    // bridge, their network namespaces).
     const running = (await ok(['ps', '-q', '--no-trunc'])).trim().split('\n').filter(Boolean)
     for (const mp of await mountsUnder(root)) {
-      if (!running.some((id) => mp.startsWith(join(root, 'containers', id)))) {
+      const theirs = (id: string) =>
+        mp.startsWith(join(root, 'containers', id)) || mp === join(root, 'network/netns', id)
+      if (!running.some(theirs)) {
         problems.push(`stuck mount ${mp}`)
       }
     }
