@@ -22,7 +22,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import { decompress } from '../compression.ts'
-import { InvalidArgument, errnoCode } from '../errors.ts'
+import { InvalidArgument, errnoCode, isBerthError } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { parsed } from '../grammar.ts'
 import { PatternMatcher, readIgnoreFile } from '../../lib/dockerignore.ts'
@@ -192,13 +192,13 @@ export class BuildContext implements SourceTree {
       }
     })()
     const [fed, consumed] = await Promise.allSettled([feeding, consuming])
-    if (consumed.status === 'rejected') {
-      extract.destroy()
-      throw consumed.reason
-    }
-    if (fed.status === 'rejected') {
-      const err = fed.reason as Error
-      if (signal?.aborted) throw err
+    if (consumed.status === 'rejected') extract.destroy()
+    const failed =
+      consumed.status === 'rejected' ? consumed : fed.status === 'rejected' ? fed : undefined
+    if (failed) {
+      const err = failed.reason as Error
+      if (signal?.aborted || isBerthError(err)) throw err
+      // What the client sent is not a tar (or not a whole one): its error, not ours.
       throw new InvalidArgument(`failed to read the build context: ${err.message}`, { cause: err })
     }
     ctx.sorted = [...ctx.entries.keys()].sort(byteOrder)
