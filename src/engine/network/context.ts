@@ -1,0 +1,81 @@
+// The state the bridge's parts share (records, catalog, netavark, host ports, boot), its options and its queue.
+import { join } from 'node:path'
+import { InvalidArgument } from '../errors.ts'
+import { NetworkCatalog } from './catalog.ts'
+import type { HostPorts, PortProbe } from './hostports.ts'
+import { DEFAULT_AARDVARK, DEFAULT_NETAVARK, Netavark, type NetavarkConfig } from './netavark.ts'
+import type { Logger } from '../logger.ts'
+import { LocalNetworks } from './modes.ts'
+import { NetworkFiles, type Mode } from './store.ts'
+import type { NetworkContainers, NetworkPeers } from './types.ts'
+
+export interface BridgeOptions {
+  /** Where networks, container records, namespaces and netavark's config live. */
+  root: string
+  containers: NetworkContainers
+  /** How `container:NAME` finds the namespace it joins (its process's). */
+  peers: NetworkPeers
+  logger: Logger
+  /** The host's name, for `--network host` (os.hostname() unless a test says otherwise). */
+  hostname?: () => string
+  netavark?: Partial<NetavarkConfig>
+  /** The default bridge's device (berth0). */
+  defaultBridge?: string
+  /** The default bridge's subnet; by default the first of berth's pool the host does not use. */
+  defaultSubnet?: string
+  /** The host's files a container's own are made from. */
+  hostFiles?: { resolvConf: string; hosts: string }
+  /** How a host port is tested before it is taken (tests replace it). */
+  probe?: PortProbe
+}
+
+/** Serialises the steps that change what berth holds (addresses, ports, records). */
+export class Serial {
+  private tail: Promise<unknown> = Promise.resolve()
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn, fn)
+    this.tail = p.catch(() => undefined)
+    return p
+  }
+}
+
+/** Docker's NetworkMode, with the network it names when it names one. */
+export function modeOf(networkMode: string | undefined): { mode: Mode; network?: string } {
+  const m = networkMode || 'default'
+  if (m === 'default' || m === 'bridge') return { mode: { kind: 'bridge' }, network: 'bridge' }
+  if (m === 'host') return { mode: { kind: 'host' } }
+  if (m === 'none') return { mode: { kind: 'none' } }
+  if (m.startsWith('container:')) {
+    const ref = m.slice('container:'.length)
+    if (ref === '') throw new InvalidArgument(`invalid network mode: ${m}`)
+    return { mode: { kind: 'container', ref } }
+  }
+  return { mode: { kind: 'bridge' }, network: m }
+}
+
+/** What every part of the bridge reads and changes; BridgeNetworking makes one and passes it on. */
+export class BridgeContext {
+  readonly files: NetworkFiles
+  readonly catalog: NetworkCatalog
+  readonly netavark: Netavark
+  readonly serial = new Serial()
+  ports!: HostPorts
+  boot = ''
+  unavailable: Error | undefined
+  readonly hostFiles: { resolvConf: string; hosts: string }
+  /** host, none and container:NAME need nothing made on the host: today's modes do them. */
+  readonly local: LocalNetworks
+
+  constructor(readonly opts: BridgeOptions) {
+    this.local = new LocalNetworks({ peers: opts.peers })
+    this.files = new NetworkFiles(opts.root)
+    this.catalog = new NetworkCatalog(this.files, opts)
+    this.netavark = new Netavark({
+      binary: opts.netavark?.binary ?? DEFAULT_NETAVARK,
+      aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
+      configDir: opts.netavark?.configDir ?? join(opts.root, 'netavark'),
+      lockFile: opts.netavark?.lockFile ?? join(opts.root, 'netavark.lock'),
+    })
+    this.hostFiles = opts.hostFiles ?? { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' }
+  }
+}

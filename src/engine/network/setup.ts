@@ -1,0 +1,285 @@
+// Create, start and stop: a container's record and /etc files, its namespace, addresses, ports and netavark setups, and their teardown.
+import { readFile } from 'node:fs/promises'
+import { hostname as osHostname } from 'node:os'
+import { join } from 'node:path'
+import { Forbidden, Internal, NotFound } from '../errors.ts'
+import { formatIPv4, lastOf, macForIPv4, parseIPv4, requireCidr } from './ipv4.ts'
+import { randomId } from './catalog.ts'
+import { PortUnavailable } from './hostports.ts'
+import type { NetavarkNetwork, NetavarkOptions } from './netavark.ts'
+import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
+import { netavarkPorts, portRequests } from './ports.ts'
+import type { Attachment, ContainerRecord, Live, LiveEndpoint, NetworkRecord } from './store.ts'
+import type { NetworkPlan, NetworkedContainer, PreparedNetwork } from './types.ts'
+import type { BridgeContext } from './context.ts'
+import { recordFor, recordOf } from './records.ts'
+import { writeEtcFor } from './etcfor.ts'
+
+export async function plan(ctx: BridgeContext, asked: NetworkedContainer): Promise<NetworkPlan> {
+  const { rec, warnings } = recordFor(ctx, asked, { atCreate: true })
+  // With the host's network a container also takes the host's name, as Docker does.
+  const hostname =
+    asked.hostname ||
+    (rec.mode.kind === 'host' ? (ctx.opts.hostname ?? osHostname)() : asked.id.slice(0, 12))
+  const c = { ...asked, hostname }
+  await ctx.files.saveContainer(rec)
+  await writeEtcFor(ctx, c, rec)
+  return { warnings, hostname }
+}
+
+export async function prepare(ctx: BridgeContext, c: NetworkedContainer): Promise<PreparedNetwork> {
+  const rec = await recordOf(ctx, c)
+  if (rec.live) await release(ctx, rec.id)
+  if (rec.mode.kind === 'bridge') return prepareBridge(ctx, c, rec)
+  // host, none and container:NAME: the runtime's own namespace, the host's, or the other
+  // container's process's; nothing on the host to make or to take down afterwards.
+  const networkMode = rec.mode.kind === 'container' ? `container:${rec.mode.ref}` : rec.mode.kind
+  const prepared = await ctx.local.prepare({
+    ...c,
+    hostConfig: { ...c.hostConfig, NetworkMode: networkMode },
+  })
+  rec.live = { bootId: ctx.boot, sandboxId: randomId(), endpoints: [], ports: [], setups: [] }
+  await ctx.files.saveContainer(rec)
+  await writeEtcFor(ctx, c, rec)
+  return prepared
+}
+
+function netnsPath(ctx: BridgeContext, id: string): string {
+  return join(ctx.files.netnsDir, id)
+}
+
+/** The addresses in use on a network (running containers' endpoints). */
+export function usedAddresses(ctx: BridgeContext, networkId: string): Set<number> {
+  const used = new Set<number>()
+  for (const { ep } of ctx.catalog.liveEndpoints(networkId)) used.add(parseIPv4(ep.ip) as number)
+  return used
+}
+
+/** An address for an attachment: its static one if free, else the lowest free one. */
+function allocateAddress(
+  ctx: BridgeContext,
+  n: NetworkRecord,
+  att: Attachment,
+  taken: Set<number>,
+): number {
+  const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+  const subnet = requireCidr(b.subnet)
+  const gw = parseIPv4(b.gateway) as number
+  if (att.ipv4) {
+    const ip = parseIPv4(att.ipv4) as number
+    if (taken.has(ip) || ip === gw) throw new Forbidden('Address already in use')
+    return ip
+  }
+  const range = b.ipRange ? requireCidr(b.ipRange) : subnet
+  const last = lastOf(range)
+  for (let ip = range.network; ip <= last; ip++) {
+    if (ip === subnet.network || ip === lastOf(subnet) || ip === gw || taken.has(ip)) continue
+    return ip
+  }
+  throw new Forbidden(
+    `no available IPv4 addresses on this network's address pools: ${n.Name} (${n.Id})`,
+  )
+}
+
+function netavarkNetwork(ctx: BridgeContext, n: NetworkRecord): NetavarkNetwork {
+  const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+  const options: Record<string, string> = { isolate: 'true' }
+  if (b.mtu) options.mtu = String(b.mtu)
+  return {
+    name: n.Name,
+    id: n.Id,
+    driver: 'bridge',
+    network_interface: b.device,
+    subnets: [{ subnet: b.subnet, gateway: b.gateway }],
+    ipv6_enabled: false,
+    internal: n.Internal,
+    dns_enabled: b.dns,
+    options,
+  }
+}
+
+/** Makes the endpoint of one attachment (address, MAC, IDs) and the netavark call for it. */
+export function endpointFor(
+  ctx: BridgeContext,
+  c: NetworkedContainer,
+  n: NetworkRecord,
+  att: Attachment,
+  ifname: string,
+  taken: Set<number>,
+): { ep: LiveEndpoint; setup: NetavarkOptions } {
+  const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+  const ip = allocateAddress(ctx, n, att, taken)
+  taken.add(ip)
+  const mac = att.mac ?? macForIPv4(ip)
+  const ep: LiveEndpoint = {
+    networkId: n.Id,
+    endpointId: randomId(),
+    ifname,
+    ip: formatIPv4(ip),
+    prefix: requireCidr(b.subnet).prefix,
+    gateway: n.Internal ? '' : b.gateway,
+    mac,
+  }
+  const setup: NetavarkOptions = {
+    container_id: c.id,
+    container_name: c.name,
+    networks: {
+      [n.Name]: {
+        interface_name: ifname,
+        static_ips: [ep.ip],
+        static_mac: mac,
+        ...(b.dns ? { aliases: [...att.aliases, c.id.slice(0, 12)] } : {}),
+      },
+    },
+    network_info: { [n.Name]: netavarkNetwork(ctx, n) },
+  }
+  const dns = c.hostConfig.Dns ?? []
+  if (b.dns && dns.length > 0) setup.dns_servers = dns
+  return { ep, setup }
+}
+
+async function prepareBridge(
+  ctx: BridgeContext,
+  c: NetworkedContainer,
+  rec: ContainerRecord,
+): Promise<PreparedNetwork> {
+  if (ctx.unavailable) throw new Internal(ctx.unavailable.message)
+  const networks = rec.attachments.map((a) => {
+    const n = ctx.files.networks.get(a.networkId)
+    if (!n) throw new NotFound(`network ${a.networkId} not found`)
+    return n
+  })
+  const netns = netnsPath(ctx, c.id)
+  const live: Live = {
+    bootId: ctx.boot,
+    netns,
+    sandboxId: randomId(),
+    endpoints: [],
+    ports: [],
+    setups: [],
+  }
+  networks.forEach((n, i) => {
+    const att = rec.attachments[i] as Attachment
+    const { ep, setup } = endpointFor(ctx, c, n, att, `eth${i}`, usedAddresses(ctx, n.Id))
+    live.endpoints.push(ep)
+    live.setups.push(setup)
+  })
+  const primary = networks[0]
+  const primaryEp = live.endpoints[0]
+  if (primary && primaryEp && !primary.Internal) {
+    const hc = c.hostConfig
+    const requests = portRequests(
+      c.exposedPorts,
+      hc.PortBindings,
+      hc.PublishAllPorts,
+      primary.bridge?.hostBinding ?? '',
+    )
+    try {
+      live.ports = await ctx.ports.allocate(c.id, requests, primaryEp.ip)
+    } catch (err) {
+      if (err instanceof PortUnavailable) {
+        throw new Internal(
+          `driver failed programming external connectivity on endpoint ${c.name} (${primaryEp.endpointId}): ${err.message}`,
+        )
+      }
+      throw err
+    }
+    if (live.ports.length > 0)
+      (live.setups[0] as NetavarkOptions).port_mappings = netavarkPorts(live.ports)
+  }
+  // The record says what is about to be made before it is made, so that a daemon killed
+  // half way leaves enough for reconcile to take it all down.
+  const done: NetavarkOptions[] = []
+  rec.live = { ...live, setups: [] }
+  await ctx.files.saveContainer(rec)
+  try {
+    await createNetns(netns)
+    for (const setup of live.setups) {
+      rec.live.setups = [...done, setup]
+      await ctx.files.saveContainer(rec)
+      await ctx.netavark.setup(netns, setup)
+      done.push(setup)
+    }
+    rec.live = live
+    await ctx.files.saveContainer(rec)
+    await writeEtcFor(ctx, c, rec)
+  } catch (err) {
+    await release(ctx, rec.id)
+    throw err
+  }
+  return { netnsPath: netns, etcDir: c.dir }
+}
+
+/**
+ * The teardown options for one setup of container id. netavark 1.4 removes a network's
+ * port-forwarding chain (NETAVARK-DN-*) only in the teardown of a container with published
+ * ports that leaves the network empty; when the last to leave has none and the chain is
+ * there, a mapping that matches no rule makes it remove the chain all the same.
+ */
+export async function lastOut(
+  ctx: BridgeContext,
+  id: string,
+  setup: NetavarkOptions,
+): Promise<NetavarkOptions> {
+  if (setup.port_mappings?.length) return setup
+  const nets = Object.values(setup.network_info)
+  const last = nets.every((n) => ctx.catalog.liveEndpoints(n.id).every(({ rec }) => rec.id === id))
+  if (!last) return setup
+  const chains = await Promise.all(nets.map((n) => ctx.netavark.portChainExists(n.name)))
+  if (!chains.some((c) => c)) return setup
+  return {
+    ...setup,
+    port_mappings: [{ host_ip: '', container_port: 1, host_port: 1, range: 1, protocol: 'tcp' }],
+  }
+}
+
+/** Takes down what prepare made; each step is tolerant of it being gone already. */
+export async function release(ctx: BridgeContext, id: string): Promise<void> {
+  const rec = ctx.files.containers.get(id)
+  const live = rec?.live
+  if (!rec || !live) return
+  if (live.bootId === ctx.boot && live.setups.length > 0) {
+    let netns = live.netns
+    let setups = [...live.setups].reverse()
+    let scratch: string | undefined
+    if (!netns || !(await isNetnsMounted(netns))) {
+      // The namespace went. Where its network's bridge is gone too, so is everything the
+      // kernel held for it (the host's network was reset, as by a reboot): tearing down
+      // there would only make netavark's chains again. Elsewhere netavark still removes the
+      // rules and aardvark entries when given an empty namespace.
+      const present = await netDevices()
+      setups = setups.filter((s) =>
+        Object.values(s.network_info).every((n) => present.has(n.network_interface)),
+      )
+      if (setups.length > 0) {
+        scratch = join(ctx.files.netnsDir, `scratch-${id}`)
+        await createNetns(scratch)
+        netns = scratch
+      }
+    }
+    for (const setup of setups) {
+      await ctx.netavark
+        .teardown(netns as string, await lastOut(ctx, id, setup))
+        .catch((err: unknown) => {
+          ctx.opts.logger.warn('network teardown failed', { id, error: String(err) })
+        })
+    }
+    if (scratch) await removeNetns(scratch)
+  }
+  if (live.netns) await removeNetns(live.netns)
+  ctx.ports.release(id)
+  delete rec.live
+  await ctx.files.saveContainer(rec)
+}
+
+/** The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it). */
+export async function netDevices(): Promise<Set<string>> {
+  const text = await readFile('/proc/net/dev', 'utf8')
+  return new Set(
+    text
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]?.trim() ?? '')
+      .filter((n) => n !== ''),
+  )
+}
