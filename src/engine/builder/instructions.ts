@@ -1,121 +1,29 @@
 // The Dockerfile's second stage of parsing (BuildKit's frontend/dockerfile/instructions): each
 // parsed node becomes a typed instruction with its flags checked, and the instructions are grouped
 // into stages, with the ARGs before the first FROM kept apart as the global ("meta") args.
-import { parseGoDuration } from '../../lib/units.ts'
 import { DockerfileError, goQuote } from './errors.ts'
-import { chompHeredoc, parse, parseHeredoc, type Directives, type Node } from './parser.ts'
-
-export interface Location {
-  /** 1-based lines of the instruction. */
-  startLine: number
-  endLine: number
-  /** The instruction's text, continuations joined and trimmed. */
-  original: string
-  /** The keyword as written. */
-  keyword: string
-}
-
-export interface KeyValue {
-  key: string
-  value: string
-  /** The legacy `KEY value` form. */
-  noDelim: boolean
-}
-
-export interface ArgDef {
-  key: string
-  value?: string
-}
-
-/** A file given inline by a heredoc. */
-export interface InlineFile {
-  name: string
-  data: string
-  chomp: boolean
-}
-
-export interface SourceContent {
-  path: string
-  data: string
-  expand: boolean
-}
-
-export interface HealthConfig {
-  Test: string[]
-  /** Nanoseconds. */
-  Interval?: number
-  Timeout?: number
-  StartPeriod?: number
-  StartInterval?: number
-  Retries?: number
-}
-
-interface ShellDependent {
-  cmdLine: string[]
-  prependShell: boolean
-  files: InlineFile[]
-}
-
-export type CopyCommand = Location & {
-  kind: 'copy' | 'add'
-  srcs: string[]
-  contents: SourceContent[]
-  dest: string
-  from: string
-  chown: string
-  chmod: string
-  link: boolean
-  excludes: string[]
-  parents: boolean
-  checksum: string
-  keepGitDir?: boolean
-  unpack?: boolean
-}
-
-export type RunCommand = Location &
-  ShellDependent & {
-    kind: 'run'
-    /** --mount values as written; parseMount reads them once variables are known. */
-    mounts: string[]
-    network: 'default' | 'none' | 'host'
-    security: 'sandbox' | 'insecure'
-  }
-
-export type Command =
-  | (Location & { kind: 'env'; env: KeyValue[] })
-  | (Location & { kind: 'label'; labels: KeyValue[] })
-  | (Location & { kind: 'maintainer'; maintainer: string })
-  | CopyCommand
-  | (Location & { kind: 'onbuild'; expression: string })
-  | (Location & { kind: 'workdir'; path: string })
-  | RunCommand
-  | (Location & ShellDependent & { kind: 'cmd' | 'entrypoint' })
-  | (Location & { kind: 'healthcheck'; health: HealthConfig })
-  | (Location & { kind: 'expose'; ports: string[] })
-  | (Location & { kind: 'user'; user: string })
-  | (Location & { kind: 'volume'; volumes: string[] })
-  | (Location & { kind: 'stopsignal'; signal: string })
-  | (Location & { kind: 'arg'; args: ArgDef[] })
-  | (Location & { kind: 'shell'; shell: string[] })
-
-export type ArgCommand = Extract<Command, { kind: 'arg' }>
-
-export interface Stage extends Location {
-  /** The `AS` name, lower case; '' when the stage has none. */
-  name: string
-  /** As written; expanded with the global args when the build is planned. */
-  baseName: string
-  platform: string
-  commands: Command[]
-}
-
-export interface Dockerfile {
-  stages: Stage[]
-  metaArgs: ArgCommand[]
-  escapeToken: string
-  directives: Directives
-  warnings: string[]
-}
+import { parse, type Node } from './parser.ts'
+import type {
+  ArgDef,
+  HealthConfig,
+  Command,
+  ArgCommand,
+  Stage,
+  Dockerfile,
+} from './instruction-types.ts'
+import { parseMount } from './run-mount.ts'
+import {
+  withSuggestion,
+  Flags,
+  errAtLeastOne,
+  errExactlyOne,
+  errNoDestination,
+  location,
+  kvps,
+  shellDependent,
+  interval,
+  sourcesAndDest,
+} from './instruction-flags.ts'
 
 const INSTRUCTIONS = [
   'ADD',
@@ -139,190 +47,6 @@ const INSTRUCTIONS = [
 ]
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/
-
-/** Levenshtein distance, for "did you mean" suggestions as BuildKit makes them. */
-function distance(a: string, b: string): number {
-  const d: number[] = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!
-    d[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = tmp
-    }
-  }
-  return d[b.length]!
-}
-
-/** BuildKit's suggest.Search: the closest option within distance 2, in the value's case. */
-export function suggest(value: string, options: readonly string[], caseSensitive: boolean): string {
-  const v = caseSensitive ? value : value.toLowerCase()
-  let match = ''
-  let min = 3
-  for (const o of options) {
-    const opt = caseSensitive ? o : o.toLowerCase()
-    if (v === opt) return ''
-    const dist = distance(v, opt)
-    if (dist < min) {
-      min = dist
-      match = caseSensitive
-        ? opt
-        : value === value.toLowerCase()
-          ? opt.toLowerCase()
-          : value === value.toUpperCase()
-            ? opt.toUpperCase()
-            : opt
-    }
-  }
-  return match
-}
-
-export function withSuggestion(
-  message: string,
-  value: string,
-  options: readonly string[],
-  caseSensitive: boolean,
-): string {
-  const s = suggest(value, options, caseSensitive)
-  return s === '' ? message : `${message} (did you mean ${s}?)`
-}
-
-type FlagType = 'bool' | 'string' | 'strings'
-
-/** An instruction's `--flags`, declared by the instruction then parsed (BuildKit's BFlags). */
-class Flags {
-  private readonly defs = new Map<string, { type: FlagType; value: string; values: string[] }>()
-  private readonly used = new Set<string>()
-
-  constructor(private readonly args: string[]) {}
-
-  bool(name: string, def = false): () => boolean {
-    this.defs.set(name, { type: 'bool', value: def ? 'true' : 'false', values: [] })
-    return () => this.defs.get(name)!.value === 'true'
-  }
-  string(name: string, def = ''): () => string {
-    this.defs.set(name, { type: 'string', value: def, values: [] })
-    return () => this.defs.get(name)!.value
-  }
-  strings(name: string): () => string[] {
-    this.defs.set(name, { type: 'strings', value: '', values: [] })
-    return () => this.defs.get(name)!.values
-  }
-  isUsed(name: string): boolean {
-    return this.used.has(name)
-  }
-
-  parse(): void {
-    for (const a of this.args) {
-      if (a === '--') return
-      if (!a.startsWith('--')) throw new DockerfileError(`arg should start with -- : ${a}`)
-      const eq = a.indexOf('=')
-      const flagName = eq < 0 ? a : a.slice(0, eq)
-      const hasValue = eq >= 0
-      const value = eq < 0 ? '' : a.slice(eq + 1)
-      const name = flagName.slice(2)
-      const def = this.defs.get(name)
-      if (!def) {
-        throw new DockerfileError(
-          withSuggestion(`unknown flag: ${flagName}`, name, [...this.defs.keys()], true),
-        )
-      }
-      if (this.used.has(name) && def.type !== 'strings') {
-        throw new DockerfileError(`duplicate flag specified: ${flagName}`)
-      }
-      this.used.add(name)
-      if (def.type === 'bool') {
-        if (hasValue && value === '')
-          throw new DockerfileError(`missing a value on flag: ${flagName}`)
-        const v = value.toLowerCase()
-        if (v === 'true' || v === '') def.value = 'true'
-        else if (v === 'false') def.value = 'false'
-        else
-          throw new DockerfileError(`expecting boolean value for flag ${flagName}, not: ${value}`)
-      } else {
-        if (!hasValue) throw new DockerfileError(`missing a value on flag: ${flagName}`)
-        if (def.type === 'string') def.value = value
-        else def.values.push(value)
-      }
-    }
-  }
-}
-
-function errAtLeastOne(cmd: string): DockerfileError {
-  return new DockerfileError(`${cmd} requires at least one argument`)
-}
-function errExactlyOne(cmd: string): DockerfileError {
-  return new DockerfileError(`${cmd} requires exactly one argument`)
-}
-function errNoDestination(cmd: string): DockerfileError {
-  return new DockerfileError(
-    `${cmd} requires at least two arguments, but only one was provided. Destination could not be determined`,
-  )
-}
-
-function location(node: Node): Location {
-  return {
-    startLine: node.startLine,
-    endLine: node.endLine,
-    original: node.original.trim(),
-    keyword: node.keyword,
-  }
-}
-
-function kvps(args: string[], cmd: string): KeyValue[] {
-  if (args.length === 0) throw errAtLeastOne(cmd)
-  if (args.length % 3 !== 0) throw new DockerfileError(`Bad input to ${cmd}, too many arguments`)
-  const out: KeyValue[] = []
-  for (let i = 0; i < args.length; i += 3) {
-    if (args[i] === '') throw new DockerfileError(`${cmd} names can not be blank`)
-    out.push({ key: args[i]!, value: args[i + 1]!, noDelim: args[i + 2] === '' })
-  }
-  return out
-}
-
-function shellDependent(node: Node, emptyAsNil: boolean): ShellDependent {
-  let cmdLine = node.json ? node.args : node.args.length === 0 ? [] : [node.args.join(' ')]
-  if (emptyAsNil && cmdLine.length === 0) cmdLine = []
-  return {
-    cmdLine,
-    prependShell: !node.json,
-    files: node.heredocs.map((h) => ({ name: h.name, data: h.content, chomp: h.chomp })),
-  }
-}
-
-function sourcesAndDest(
-  node: Node,
-  cmd: string,
-): { srcs: string[]; contents: SourceContent[]; dest: string } {
-  const srcs = node.args.slice(0, -1)
-  const dest = node.args[node.args.length - 1]!
-  if (parseHeredoc(dest))
-    throw new DockerfileError(`${cmd} cannot accept a heredoc as a destination`)
-  const byName = new Map(node.heredocs.map((h) => [h.name, h]))
-  const out = { srcs: [] as string[], contents: [] as SourceContent[], dest }
-  for (const src of srcs) {
-    const h = parseHeredoc(src)
-    if (h) {
-      let data = byName.get(h.name)?.content ?? ''
-      if (h.chomp) data = chompHeredoc(data)
-      out.contents.push({ path: h.name, data, expand: h.expand })
-    } else {
-      out.srcs.push(src)
-    }
-  }
-  return out
-}
-
-/** Go's time.ParseDuration for HEALTHCHECK's flags, in nanoseconds; 0 when empty. */
-function interval(flag: string, value: string): number {
-  if (value === '') return 0
-  const ms = parseGoDuration(value)
-  if (ms === undefined) throw new DockerfileError(`time: invalid duration ${goQuote(value)}`)
-  if (ms === 0) return 0
-  if (ms < 1) throw new DockerfileError(`Interval ${goQuote(flag)} cannot be less than 1ms`)
-  return Math.round(ms * 1e6)
-}
 
 function parseCommand(node: Node): Command | Stage {
   const loc = location(node)
@@ -522,279 +246,6 @@ function parseHealthcheck(node: Node, flags: Flags): HealthConfig {
   return h
 }
 
-export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh'
-
-export interface RunMount {
-  type: MountType
-  from: string
-  source: string
-  target: string
-  readOnly: boolean
-  /** Bytes; 0 for no limit. */
-  sizeLimit: number
-  cacheId: string
-  sharing: '' | 'shared' | 'private' | 'locked'
-  required: boolean
-  env?: string
-  mode?: number
-  uid?: number
-  gid?: number
-}
-
-const MOUNT_TYPES = ['bind', 'cache', 'tmpfs', 'secret', 'ssh']
-const SHARING = ['shared', 'private', 'locked']
-const MOUNT_KEYS = [
-  'type',
-  'from',
-  'source',
-  'target',
-  'readonly',
-  'id',
-  'sharing',
-  'required',
-  'size',
-  'mode',
-  'uid',
-  'gid',
-  'src',
-  'dst',
-  'destination',
-  'ro',
-  'rw',
-  'readwrite',
-  'env',
-]
-
-/** Splits one CSV record (Go's encoding/csv rules: quoted fields, "" inside quotes). */
-export function csvFields(s: string): string[] {
-  const out: string[] = []
-  let i = 0
-  for (;;) {
-    let field = ''
-    if (s[i] === '"') {
-      i++
-      for (;;) {
-        if (i >= s.length)
-          throw new DockerfileError(
-            `failed to parse csv mounts: extraneous or missing " in quoted-field`,
-          )
-        if (s[i] === '"') {
-          if (s[i + 1] === '"') {
-            field += '"'
-            i += 2
-            continue
-          }
-          i++
-          break
-        }
-        field += s[i++]
-      }
-      if (i < s.length && s[i] !== ',') {
-        throw new DockerfileError(
-          `failed to parse csv mounts: extraneous or missing " in quoted-field`,
-        )
-      }
-    } else {
-      while (i < s.length && s[i] !== ',') {
-        if (s[i] === '"')
-          throw new DockerfileError(`failed to parse csv mounts: bare " in non-quoted-field`)
-        field += s[i++]
-      }
-    }
-    out.push(field)
-    if (i >= s.length) return out
-    i++ // the comma
-  }
-}
-
-function parseBoolGo(v: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false
-  return undefined
-}
-
-/** go-units RAMInBytes: a size with an optional binary unit (k, m, g, ...; b and i optional). */
-function ramInBytes(v: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?$/.exec(v)
-  if (!m) return undefined
-  const mult: Record<string, number> = {
-    '': 1,
-    k: 1024,
-    m: 1024 ** 2,
-    g: 1024 ** 3,
-    t: 1024 ** 4,
-    p: 1024 ** 5,
-  }
-  return Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!)
-}
-
-/**
- * One `--mount` value. Without `expand`, only checks what needs no variables (as BuildKit does
- * while parsing); with it, every value is expanded and the whole mount read.
- */
-export function parseMount(value: string, expand: ((w: string) => string) | undefined): RunMount {
-  const m: RunMount = {
-    type: 'bind',
-    from: '',
-    source: '',
-    target: '',
-    readOnly: false,
-    sizeLimit: 0,
-    cacheId: '',
-    sharing: '',
-    required: false,
-  }
-  let roAuto = true
-  for (const field of csvFields(value)) {
-    const eq = field.indexOf('=')
-    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase()
-    let v = eq < 0 ? '' : field.slice(eq + 1)
-    if (eq < 0) {
-      if (!expand) continue
-      if (key === 'readonly' || key === 'ro') {
-        m.readOnly = true
-        roAuto = false
-        continue
-      }
-      if (key === 'readwrite' || key === 'rw') {
-        m.readOnly = false
-        roAuto = false
-        continue
-      }
-      if (key === 'required') {
-        if (m.type === 'secret' || m.type === 'ssh') {
-          m.required = true
-          continue
-        }
-        throw new DockerfileError(`unexpected key '${key}' for mount type '${m.type}'`)
-      }
-      throw new DockerfileError(`invalid field '${field}' must be a key=value pair`)
-    }
-    if (expand) v = expand(v)
-    else if (key === 'from') {
-      const idx = v.indexOf('$')
-      if (idx !== -1 && idx !== v.length - 1) {
-        throw new DockerfileError(
-          `'${key}' doesn't support variable expansion, define alias stage instead`,
-        )
-      }
-      // Kept unexpanded, so the stage graph can be drawn before variables are known.
-      m.from = v
-      continue
-    } else continue
-    const bool = () => {
-      const b = parseBoolGo(v)
-      if (b === undefined) throw new DockerfileError(`invalid value for ${key}: ${v}`)
-      return b
-    }
-    const uint = (base: number, what: string) => {
-      const ok = base === 8 ? /^[0-7]+$/.test(v) : /^\d+$/.test(v)
-      const n = Number.parseInt(v, base)
-      if (!ok || n > 0xffffffff) throw new DockerfileError(`invalid value ${v} for ${what}`)
-      return n
-    }
-    switch (key) {
-      case 'type': {
-        const t = v.toLowerCase()
-        if (!MOUNT_TYPES.includes(t)) {
-          throw new DockerfileError(
-            withSuggestion(`unsupported mount type ${goQuote(v)}`, v, MOUNT_TYPES, true),
-          )
-        }
-        m.type = t as MountType
-        break
-      }
-      case 'from':
-        m.from = v
-        break
-      case 'source':
-      case 'src':
-        m.source = v
-        break
-      case 'target':
-      case 'dst':
-      case 'destination':
-        m.target = v
-        break
-      case 'readonly':
-      case 'ro':
-        m.readOnly = bool()
-        roAuto = false
-        break
-      case 'readwrite':
-      case 'rw':
-        m.readOnly = !bool()
-        roAuto = false
-        break
-      case 'required':
-        if (m.type !== 'secret' && m.type !== 'ssh') {
-          throw new DockerfileError(`unexpected key '${key}' for mount type '${m.type}'`)
-        }
-        m.required = bool()
-        break
-      case 'size': {
-        if (m.type !== 'tmpfs') {
-          throw new DockerfileError(`unexpected key '${key}' for mount type '${m.type}'`)
-        }
-        const n = ramInBytes(v)
-        if (n === undefined) throw new DockerfileError(`invalid value for ${key}: ${v}`)
-        m.sizeLimit = n
-        break
-      }
-      case 'id':
-        m.cacheId = v
-        break
-      case 'sharing': {
-        const s = v.toLowerCase()
-        if (!SHARING.includes(s)) {
-          throw new DockerfileError(
-            withSuggestion(`unsupported sharing value ${goQuote(v)}`, v, SHARING, true),
-          )
-        }
-        m.sharing = s as RunMount['sharing']
-        break
-      }
-      case 'mode':
-        m.mode = uint(8, 'mode')
-        break
-      case 'uid':
-        m.uid = uint(10, 'uid')
-        break
-      case 'gid':
-        m.gid = uint(10, 'gid')
-        break
-      case 'env':
-        m.env = v
-        break
-      default:
-        throw new DockerfileError(
-          withSuggestion(`unexpected key '${key}' in '${field}'`, key, MOUNT_KEYS, true),
-        )
-    }
-  }
-  if (!expand) return m
-  if (m.type !== 'secret' && m.type !== 'ssh' && m.type !== 'cache') {
-    for (const k of ['mode', 'uid', 'gid'] as const) {
-      if (m[k] !== undefined)
-        throw new DockerfileError(`${k} not allowed for ${goQuote(m.type)} type mounts`)
-    }
-  }
-  if (roAuto) m.readOnly = !(m.type === 'cache' || m.type === 'tmpfs')
-  if (m.type === 'secret') {
-    if (m.from !== '') throw new DockerfileError('secret mount should not have a from')
-    if (m.sharing !== '') throw new DockerfileError('secret mount should not define sharing')
-    if (m.source === '' && m.target === '' && m.cacheId === '') {
-      throw new DockerfileError('invalid secret mount. one of source, target required')
-    }
-    if (m.source !== '' && m.cacheId !== '')
-      throw new DockerfileError("both source and id can't be set")
-  }
-  if (m.sharing !== '' && m.type !== 'cache') {
-    throw new DockerfileError(`invalid cache sharing set for ${m.type} mount`)
-  }
-  return m
-}
-
 /** The line-prefixed words BuildKit wraps an instruction's parse error in. */
 function parseError(err: unknown, node: Node): unknown {
   if (!(err instanceof DockerfileError)) return err
@@ -855,3 +306,20 @@ export function parseDockerfile(text: string): Dockerfile {
     warnings: parsed.warnings,
   }
 }
+
+export type {
+  ArgCommand,
+  ArgDef,
+  Command,
+  CopyCommand,
+  Dockerfile,
+  HealthConfig,
+  InlineFile,
+  KeyValue,
+  Location,
+  RunCommand,
+  SourceContent,
+  Stage,
+} from './instruction-types.ts'
+export { csvFields, parseMount, type MountType, type RunMount } from './run-mount.ts'
+export { suggest, withSuggestion } from './instruction-flags.ts'

@@ -1,0 +1,346 @@
+// COPY and ADD steps: sources from the context, a stage, an image or a URL; --chown, --chmod, --link.
+import { createHash } from 'node:crypto'
+import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { join, posix } from 'node:path'
+import { InvalidArgument } from '../errors.ts'
+import { resolveInRoot } from '../fsroot.ts'
+import { hasWildcards } from './context.ts'
+import { copyInto, parseChmod, type Owner } from './copy.ts'
+import { copyDestination, type StageState } from './dispatch.ts'
+import { PatternMatcher } from '../../lib/dockerignore.ts'
+import { parsed } from '../grammar.ts'
+import { DockerfileError } from './errors.ts'
+import type { CopyCommand } from './instructions.ts'
+import type { PlannedCommand, Source } from './plan.ts'
+import type { BuildExecutor, LayerRef, Snapshot } from './types.ts'
+import type { Run, StepEnv } from './build-run.ts'
+import { layerStep } from './layer-step.ts'
+
+export async function copyStep(
+  builder: StepEnv,
+  run: Run,
+  s: StageState,
+  cmd: CopyCommand,
+  pc: PlannedCommand,
+): Promise<boolean> {
+  const wd = s.config.config.WorkingDir ?? '/'
+  const dest = copyDestination(wd, cmd.dest)
+  const mode = cmd.chmod === '' ? undefined : parseChmod(cmd.chmod)
+  if (cmd.checksum !== '') {
+    if (cmd.srcs.length !== 1)
+      throw new DockerfileError("checksum can't be specified for multiple sources")
+    if (!/^https?:\/\//.test(cmd.srcs[0]!))
+      throw new DockerfileError('checksum requires HTTP(S) or Git sources')
+  }
+  const exclude =
+    cmd.excludes.length > 0 ? parsed(() => new PatternMatcher(cmd.excludes)) : undefined
+  const add = cmd.kind === 'add'
+  const words = [
+    cmd.kind.toUpperCase(),
+    ...(cmd.chown ? [`--chown=${cmd.chown}`] : []),
+    ...(cmd.chmod ? [`--chmod=${cmd.chmod}`] : []),
+  ]
+  const description = [
+    ...words,
+    ...cmd.srcs,
+    ...cmd.contents.map((c) => `<<${c.path}`),
+    cmd.dest,
+  ].join(' ')
+
+  // Where the sources come from, and what identifies them for the cache.
+  type Prepared = {
+    /** Where these sources go when not the instruction's destination (--parents). */
+    dest?: string
+    /** Whether archives among them are unpacked (ADD). */
+    unpack: boolean
+    root: string
+    srcs: { name: string; followed: string }[]
+    ignored?: (r: string) => boolean
+    release?: () => Promise<void>
+  }
+  const prepared: Prepared[] = []
+  const identity: unknown[] = []
+  const urls = add ? cmd.srcs.filter((x) => /^https?:\/\//.test(x)) : []
+  const locals = cmd.srcs.filter((x) => !urls.includes(x))
+  if (add && locals.some((x) => /^git@|\.git(#|$)/.test(x))) {
+    throw new DockerfileError('ADD of a git repository is not supported by berth')
+  }
+  const source: Source | undefined = pc.from
+  try {
+    if (source === undefined) {
+      const srcs: { name: string; followed: string }[] = []
+      for (const src of locals) {
+        // --parents keeps each source's path below the context (or below a /./ in it).
+        const pivot =
+          cmd.parents && src.includes('/./')
+            ? posix.normalize(src.slice(0, src.indexOf('/./'))).replace(/^\/+/, '')
+            : ''
+        const matched = run.ctx.sources(src)
+        for (const followed of matched) {
+          const name = hasWildcards(src) ? followed : posix.normalize(`/${src}`).slice(1)
+          identity.push([src, followed, run.ctx.digest(followed, exclude)])
+          if (!cmd.parents) {
+            srcs.push({ name, followed })
+            continue
+          }
+          const keep = pivot === '' ? name : posix.relative(pivot, name)
+          const isDir = run.ctx.entry(followed)?.type === 'dir'
+          const sub = isDir ? keep : posix.dirname(keep)
+          prepared.push({
+            dest: `${posix.join(dest, sub === '.' ? '' : sub)}/`,
+            unpack: false,
+            root: run.ctx.root,
+            srcs: [{ name, followed }],
+            ignored: (r) => run.ctx.ignored(r),
+          })
+        }
+      }
+      if (srcs.length > 0) {
+        // ADD unpacks local archives unless --unpack=false.
+        const unpack = add && cmd.unpack !== false
+        prepared.push({ root: run.ctx.root, srcs, unpack, ignored: (r) => run.ctx.ignored(r) })
+      }
+    } else {
+      const layers =
+        source.kind === 'stage'
+          ? (await run.stages.get(source.index)!.done).layers
+          : run.images.get(source.ref)!.layers
+      identity.push(
+        layers.map((l) => l.diffID),
+        locals,
+      )
+      if (locals.length > 0) {
+        const snap = await builder.deps.executor.snapshot(layers, run.signal)
+        const srcs: { name: string; followed: string }[] = []
+        let root: string
+        try {
+          root = await snap.root()
+          for (const src of locals) srcs.push(...(await rootSources(root, src)))
+        } catch (err) {
+          await snap.release()
+          throw err
+        }
+        prepared.push({ root, srcs, unpack: false, release: () => snap.release() })
+      }
+    }
+    // Heredoc files and downloads are files of their own, each made in a directory of the step.
+    for (const c of cmd.contents) {
+      const dir = await mkdtemp(join(run.tmp, 'inline-'))
+      const name = posix.basename(posix.normalize(`/${c.path}`))
+      await writeFile(join(dir, name), c.data, { mode: 0o644 })
+      await chmod(join(dir, name), 0o644)
+      identity.push(['inline', name, createHash('sha256').update(c.data).digest('hex')])
+      prepared.push({
+        root: dir,
+        srcs: [{ name, followed: name }],
+        unpack: false,
+        release: () => rm(dir, { recursive: true, force: true }),
+      })
+    }
+    for (const url of urls) {
+      const dir = await mkdtemp(join(run.tmp, 'download-'))
+      const release = () => rm(dir, { recursive: true, force: true })
+      try {
+        const { name, sha256 } = await download(url, dir, cmd.checksum, run.signal)
+        identity.push(['url', url, name, sha256, cmd.unpack === true])
+        prepared.push({
+          root: dir,
+          srcs: [{ name, followed: name }],
+          unpack: cmd.unpack === true,
+          release,
+        })
+      } catch (err) {
+        await release()
+        throw err
+      }
+    }
+    const numericChown = cmd.chown === '' || /^\d+(:\d+)?$/.test(cmd.chown)
+    const key = {
+      op: cmd.kind,
+      parent: cmd.link && cmd.chmod === '' && numericChown ? null : s.layers.map((l) => l.diffID),
+      dest,
+      sources: identity,
+      chown: cmd.chown,
+      chmod: cmd.chmod,
+      link: cmd.link,
+      excludes: cmd.excludes,
+    }
+    return await layerStep(
+      builder.deps,
+      run,
+      s,
+      key,
+      description,
+      async (snap) => {
+        const linked = cmd.link && cmd.chmod === ''
+        const destRoot = await snap.root()
+        const owner =
+          cmd.chown === ''
+            ? undefined
+            : await chownOwner(
+                linked ? undefined : destRoot,
+                cmd.chown,
+                builder.deps.executor,
+                s.layers,
+                run.signal,
+              )
+        for (const p of prepared) {
+          await copyInto({
+            destRoot,
+            dest: p.dest ?? dest,
+            srcRoot: p.root,
+            srcs: p.srcs,
+            ...(p.ignored ? { ignored: p.ignored } : {}),
+            ...(exclude ? { exclude } : {}),
+            // Context files and inline files are root's unless --chown says otherwise.
+            chown: owner ?? (source === undefined ? { uid: 0, gid: 0 } : undefined),
+            ...(owner ? { archiveOwner: owner } : {}),
+            ...(mode ? { chmod: mode } : {}),
+            unpack: p.unpack,
+          })
+        }
+      },
+      // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
+      cmd.link && cmd.chmod === '' ? { parents: [] } : {},
+    )
+  } finally {
+    for (const p of prepared) await p.release?.()
+  }
+}
+
+/** Sources in a stage's or image's root: globs matched per component, symlinks followed inside it. */
+export async function rootSources(
+  root: string,
+  src: string,
+): Promise<{ name: string; followed: string }[]> {
+  const clean = posix.normalize(`/${src}`)
+  const notFound = () =>
+    new InvalidArgument(`failed to compute cache key: "${clean}" not found: not found`)
+  if (!hasWildcards(clean)) {
+    const host = await resolveInRoot(root, clean)
+    await lstat(host).catch(() => {
+      throw notFound()
+    })
+    return [{ name: clean.slice(1), followed: posix.relative(root, host) }]
+  }
+  let bases = ['/']
+  for (const part of clean.split('/').filter((p) => p !== '')) {
+    const next: string[] = []
+    for (const b of bases) {
+      if (!hasWildcards(part)) {
+        next.push(posix.join(b, part))
+        continue
+      }
+      const host = await resolveInRoot(root, b)
+      const names = await readdir(host).catch(() => [] as string[])
+      const re = new RegExp(
+        `^${part
+          .replace(/[.+^${}()|\\]/g, '\\$&')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')}$`,
+      )
+      for (const n of names.sort()) if (re.test(n)) next.push(posix.join(b, n))
+    }
+    bases = next
+  }
+  const out: { name: string; followed: string }[] = []
+  for (const b of bases) {
+    const host = await resolveInRoot(root, b)
+    if (await lstat(host).catch(() => undefined))
+      out.push({ name: b.slice(1), followed: posix.relative(root, host) })
+  }
+  return out
+}
+
+/** --chown's owner: numbers as they are; names from the image's /etc/passwd and /etc/group (unknown ones are root, as BuildKit has it). */
+export async function chownOwner(
+  root: string | undefined,
+  spec: string,
+  executor: BuildExecutor,
+  parents: LayerRef[],
+  signal: AbortSignal,
+): Promise<Owner> {
+  const [u = '', g] = spec.split(':', 2) as [string, string | undefined]
+  const num = (v: string) =>
+    v === 'root' ? 0 : /^\d+$/.test(v) ? Number.parseInt(v, 10) : undefined
+  let snap: Snapshot | undefined
+  const lookup = async (file: string, name: string): Promise<[number, number] | undefined> => {
+    if (!root) {
+      snap = snap ?? (await executor.snapshot(parents, signal))
+      root = await snap.root()
+    }
+    try {
+      const text = await readFile(await resolveInRoot(root, file), 'utf8')
+      for (const line of text.split('\n')) {
+        const f = line.split(':')
+        if (f[0] === name && f.length >= 3) return [Number(f[2]), Number(f[3] ?? f[2])]
+      }
+    } catch {
+      // No such file: as if the name were not in it.
+    }
+    return undefined
+  }
+  try {
+    let uid = 0
+    let gid = 0
+    const nu = num(u)
+    if (nu !== undefined) {
+      uid = nu
+      gid = nu
+    } else {
+      const e = await lookup('/etc/passwd', u)
+      if (e) [uid, gid] = [e[0], e[1]]
+    }
+    if (g !== undefined) {
+      const ng = num(g)
+      if (ng !== undefined) gid = ng
+      else {
+        const e = await lookup('/etc/group', g)
+        if (e) gid = e[0]
+      }
+    }
+    return { uid, gid }
+  } finally {
+    await snap?.release()
+  }
+}
+
+/** ADD's download: the file named after the URL's last path part, mode 0600, checked against --checksum. */
+export async function download(
+  url: string,
+  dir: string,
+  checksum: string,
+  signal: AbortSignal,
+): Promise<{ name: string; sha256: string }> {
+  let name = '__unnamed__'
+  try {
+    const base = posix.basename(new URL(url).pathname)
+    if (base !== '' && base !== '/' && base !== '.') name = base
+  } catch {
+    throw new InvalidArgument(`invalid URL: ${url}`)
+  }
+  let res: Response
+  try {
+    res = await fetch(url, { signal, redirect: 'follow' })
+  } catch (err) {
+    throw new InvalidArgument(`failed to load ${url}: ${(err as Error).message}`, { cause: err })
+  }
+  if (!res.ok || !res.body) throw new InvalidArgument(`invalid response status ${res.status}`)
+  const path = join(dir, name)
+  const h = createHash('sha256')
+  const fh = await open(path, 'wx', 0o600)
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      h.update(chunk)
+      await fh.write(chunk)
+    }
+  } finally {
+    await fh.close()
+  }
+  const sha256 = h.digest('hex')
+  if (checksum !== '' && checksum !== `sha256:${sha256}`) {
+    throw new InvalidArgument(`digest mismatch ${checksum}: sha256:${sha256}`)
+  }
+  await chmod(path, 0o600)
+  return { name, sha256 }
+}

@@ -1,0 +1,103 @@
+// Layer steps against the build cache (a cached layer, or the work done in a snapshot), and WORKDIR's.
+import { chmod, chown, mkdir, stat } from 'node:fs/promises'
+import { InvalidArgument, errnoCode } from '../errors.ts'
+import { resolveInRoot } from '../fsroot.ts'
+import { cacheKey } from './cache.ts'
+import type { Owner } from './copy.ts'
+import { historyEntry, normalizeWorkdir, type StageState } from './dispatch.ts'
+import type { LayerRef, Snapshot } from './types.ts'
+import type { BuilderDeps, Run } from './build-run.ts'
+
+/** Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot. */
+export async function layerStep(
+  deps: BuilderDeps,
+  run: Run,
+  s: StageState,
+  key: unknown,
+  description: string,
+  work: (snap: Snapshot) => Promise<void>,
+  opts: { parents?: LayerRef[] } = {},
+): Promise<boolean> {
+  const { cache, executor } = deps
+  const k = cacheKey(key)
+  if (!run.opts.noCache) {
+    const hit = cache.get(k)
+    if (hit && (!hit.layer || (await executor.hasLayer(hit.layer)))) {
+      await cache.touch(k)
+      if (hit.layer) {
+        run.used.add(hit.layer.diffID)
+        s.layers.push(hit.layer)
+      }
+      s.config.history = [
+        ...(s.config.history ?? []),
+        historyEntry(description, hit.layer !== undefined),
+      ]
+      return true
+    }
+  }
+  const snap = await executor.snapshot(opts.parents ?? s.layers, run.signal)
+  let layer: LayerRef | undefined
+  try {
+    await work(snap)
+    layer = await snap.commit({ epoch: run.epoch, signal: run.signal })
+  } finally {
+    await snap.release()
+  }
+  await cache.put(k, layer, description)
+  if (layer) {
+    run.used.add(layer.diffID)
+    s.layers.push(layer)
+  }
+  s.config.history = [...(s.config.history ?? []), historyEntry(description, layer !== undefined)]
+  return false
+}
+
+export async function workdirStep(
+  deps: BuilderDeps,
+  run: Run,
+  s: StageState,
+  path: string,
+): Promise<boolean> {
+  const wd = normalizeWorkdir(s.config.config.WorkingDir ?? '/', path)
+  s.config.config.WorkingDir = wd
+  if (wd === '/') {
+    s.config.history = [...(s.config.history ?? []), historyEntry(`WORKDIR ${wd}`, false)]
+    return false
+  }
+  const user = s.config.config.User ?? ''
+  return layerStep(
+    deps,
+    run,
+    s,
+    { op: 'mkdir', parent: s.layers.map((l) => l.diffID), path: wd, user },
+    `WORKDIR ${wd}`,
+    async (snap) => {
+      const root = await snap.root()
+      const owner =
+        user === '' ? undefined : await deps.executor.userIds(root, user).catch(() => undefined)
+      await mkdirAll(root, wd, owner)
+    },
+  )
+}
+
+/** MkdirAll inside a root, resolving symlinks within it; new directories are 0755 and owned by `owner`. */
+export async function mkdirAll(
+  root: string,
+  path: string,
+  owner: Owner | undefined,
+): Promise<void> {
+  let cur = ''
+  for (const part of path.split('/').filter((p) => p !== '')) {
+    cur = `${cur}/${part}`
+    const host = await resolveInRoot(root, cur)
+    try {
+      const st = await stat(host)
+      if (!st.isDirectory()) throw new InvalidArgument(`mkdir ${cur}: not a directory`)
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+      await mkdir(host, { mode: 0o755 })
+      await chmod(host, 0o755)
+      if (owner) await chown(host, owner.uid, owner.gid)
+    }
+  }
+}
