@@ -195,3 +195,16 @@ test('without IMAGE it builds berth-notebook from examples/jupyter, and says to 
   const images = await docker(['images', '-q', 'berth-notebook'], { host: d })
   assert.equal(images.stdout, '')
 })
+
+test('--gpus reaches the daemon as run sends it: on a host without GPUs, the same refusal', async () => {
+  const [nb, run] = await Promise.all([
+    berth(['notebook', '--gpus', 'device=1', '--name', 'nbgpu', IMAGE], { host: d }),
+    berth(['run', '-d', '--gpus', 'device=1', '--name', 'rungpu', IMAGE], { host: d }),
+  ])
+  assert.equal(run.code, 125, run.stderr)
+  assert.match(run.stderr, /could not select device driver "" with capabilities: \[\[gpu\]\]/)
+  assert.equal(nb.code, 125, nb.stderr)
+  assert.equal(nb.stderr.replace("'berth notebook --help'", "'berth run --help'"), run.stderr)
+  const ps = await docker(['ps', '-aq', '--filter', 'name=nbgpu'], { host: d })
+  assert.equal(ps.stdout, '')
+})
