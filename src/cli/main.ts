@@ -126,6 +126,10 @@ const commands: Record<string, Entry> = {
     short: 'List port mappings or a specific mapping for the container',
     load: () => import('./commands/port.ts'),
   },
+  notebook: {
+    short: 'Start a Jupyter notebook published on 127.0.0.1, for an ssh tunnel',
+    load: () => import('./commands/notebook.ts'),
+  },
 }
 
 const management: Record<string, { short: string; subs: Record<string, string> }> = {
