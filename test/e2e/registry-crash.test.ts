@@ -120,7 +120,8 @@ before(async () => {
   faultFile = join(work, 'fault')
   reg = await startRegistry()
   proxy = await startFaultProxy(reg.url)
-  d = await startBerthd({ env: { BERTH_FAULT_FILE: faultFile } })
+  // berthd on the host's network: it reaches the registries the test runs on the host's loopback
+  d = await startBerthd({ env: { BERTH_FAULT_FILE: faultFile }, network: 'inherit' })
   await importBusybox(d)
 })
 

@@ -42,7 +42,8 @@ function pushedDigest(r: RunResult): string {
 
 before(async () => {
   reg = await startRegistry()
-  ;[d, dd] = await Promise.all([startBerthd(), startDockerd()])
+  // berthd on the host's network: it reaches the registry the test runs on the host's loopback
+  ;[d, dd] = await Promise.all([startBerthd({ network: 'inherit' }), startDockerd()])
   const pid = Number((await readFile(join(dd.dir, 'p'), 'utf8')).trim())
   relay = await relayIntoNetns(pid, Number(reg.name.split(':')[1]))
   // localhost: a loopback registry, plain HTTP for both engines without any flag.

@@ -69,7 +69,11 @@ before(async () => {
   await copyFile(pki.caCert, join(certs, tlsHost.name, 'ca.crt'))
   const daemonJson = join(work, 'daemon.json')
   await writeFile(daemonJson, JSON.stringify({ 'insecure-registries': [insecureHost.name] }))
-  d = await startBerthd({ args: ['--registry-certs', certs, '--config-file', daemonJson] })
+  // berthd on the host's network: it reaches the registries the test runs on the host
+  d = await startBerthd({
+    args: ['--registry-certs', certs, '--config-file', daemonJson],
+    network: 'inherit',
+  })
   await importBusybox(d)
 })
 
@@ -369,7 +373,7 @@ describe('TLS and insecure registries', () => {
     await ok(['rmi', ref])
     await ok(['pull', ref])
     // The same registry, not named insecure: berthd insists on TLS, as Docker does.
-    const strict = await startBerthd()
+    const strict = await startBerthd({ network: 'inherit' })
     try {
       const r = await apiRequest(
         strict,
@@ -394,6 +398,7 @@ describe('TLS and insecure registries', () => {
     // --insecure-registry on the command line, here as a CIDR holding the registry's address.
     const flagged = await startBerthd({
       args: ['--insecure-registry', `${insecureHost.name.split(':')[0]}/32`],
+      network: 'inherit',
     })
     try {
       const r = await docker(['pull', ref], { host: flagged })
