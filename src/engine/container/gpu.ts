@@ -1,16 +1,20 @@
 // A container's GPUs: what it asks the GPU module for (its HostConfig.DeviceRequests and its
 // environment), and the record of where the GPU files were mounted in it. runc makes a mount
 // point that the image lacks (an empty file or directory) in the container's own layer; commit
-// and diff leave those out, as Docker leaves out the /etc files' mount points.
+// and diff leave those out, as Docker leaves out the /etc files' mount points. Each start asks
+// anew and records what it got (startGpus).
 import { join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
 import {
   NVIDIA_RUNTIME,
   parseDeviceRequests,
   type GpuEdits,
+  type Gpus,
   type GpuRequestInput,
 } from '../gpu/types.ts'
-import type { HostConfig } from './types.ts'
+import type { Logger } from '../logger.ts'
+import { containerEnv } from './config.ts'
+import type { Container, HostConfig } from './types.ts'
 
 /** What a container asks of the GPU module; `env` is its process's environment. */
 export function gpuRequest(hc: HostConfig, env: readonly string[]): GpuRequestInput {
@@ -51,4 +55,27 @@ export async function recordGpus(dir: string, edits: GpuEdits | undefined): Prom
     mountTargets: [...targets].sort(),
   }
   await writeJsonAtomic(join(dir, RECORD), record)
+}
+
+/**
+ * The GPU edits of a container's start (the host's facts read now, so a restart sees a driver
+ * loaded meanwhile), recorded before the process runs.
+ */
+export async function startGpus(
+  x: { gpus: Pick<Gpus, 'edits'>; logger: Logger },
+  c: Container,
+  dir: string,
+  rootfs: string,
+): Promise<GpuEdits | undefined> {
+  const env = containerEnv(c.config, c.config.Hostname ?? '')
+  const edits = await x.gpus.edits(gpuRequest(c.hostConfig, env), rootfs)
+  await recordGpus(dir, edits)
+  if (edits) {
+    x.logger.debug('container gets GPUs', {
+      id: c.id,
+      gpus: edits.gpus.join(', '),
+      by: edits.providers.join(', '),
+    })
+  }
+  return edits
 }

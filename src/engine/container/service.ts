@@ -4,23 +4,16 @@
 // are the supervisor's (supervisor.ts), reconciliation at daemon start is reconcile.ts's.
 import { isDigest } from '../digest.ts'
 import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
-import type { EventSink } from '../events/types.ts'
-import { faultPoint } from '../fault.ts'
-import type { GpuEdits, Gpus } from '../gpu/types.ts'
-import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
-import type { ImageReader } from '../image/types.ts'
-import type { LayerStore, Mount } from '../layer/types.ts'
-import type { Logger } from '../logger.ts'
-import type { NetworkManager, NetworkSettings } from '../network/types.ts'
-import type { HostDevices, LogEntry, LogReadOptions, Runtime } from '../runtime/types.ts'
+import { containerCgroupsPath } from '../host/types.ts'
+import type { NetworkSettings } from '../network/types.ts'
+import type { LogEntry, LogReadOptions } from '../runtime/types.ts'
 import { dirname, join } from 'node:path'
-import type { StartedTask, TaskRunner } from '../task/types.ts'
-import type { VolumeStore } from '../volume/types.ts'
+import type { StartedTask } from '../task/types.ts'
 import { AttachHub } from './attach.ts'
 import { containerEnv, entrypointAndArgs, mergeImageConfig } from './config.ts'
 import { createContainer } from './create.ts'
 import { rootfsConfinement } from './confine.ts'
-import { gpuRequest, recordGpus } from './gpu.ts'
+import { startGpus } from './gpu.ts'
 import { ContainerMounts } from './mounts.ts'
 import { networked } from './network.ts'
 import { reconcile, type ReconcileHost } from './reconcile.ts'
@@ -32,6 +25,8 @@ import { Supervisor } from './supervisor.ts'
 import { containerPaths, containerTask, containerTaskRef } from './task.ts'
 import { prunable } from './lifecycle.ts'
 import { ContainerTrash } from './trash.ts'
+import { removeContainer } from './remove.ts'
+import type { ContainerDeps } from './deps.ts'
 import type {
   AttachSession,
   Container,
@@ -50,38 +45,7 @@ import { KeyedQueue, Waiters } from './waiters.ts'
 
 export { containerEnv, entrypointAndArgs, mergeImageConfig }
 
-/** What the container service needs from the other modules, passed in by the daemon's wiring. */
-export interface ContainerDeps {
-  dir: string
-  images: ImageReader
-  layers: LayerStore
-  /** Signals, attach, pause and resume of running processes; monitor files at reconcile. */
-  runtime: Runtime
-  /** Runs each container's process. */
-  tasks: TaskRunner
-  network: NetworkManager
-  host: HostProfile
-  /** GPUs: checked at create, their edits made at each start. */
-  gpus: Gpus
-  /** The host's device nodes, for --device and --privileged. */
-  devices: HostDevices
-  readLog(path: string, opts: LogReadOptions): AsyncIterable<LogEntry>
-  /** Mounts a root filesystem outside a start (to fill volumes at create). */
-  mount(m: Mount): Promise<void>
-  unmount(target: string): Promise<void>
-  logger: Logger
-  /** Named and anonymous volumes; without it, only binds and tmpfs mounts work. */
-  volumes?: VolumeStore
-  /** Where lifecycle events go (GET /events); none when absent. */
-  events?: EventSink
-  /**
-   * How long a removed container's record and writable layer are kept in the trash, in ms
-   * (`berthd --keep-removed`); 0 or absent: removed at once, as Docker does.
-   */
-  keepRemovedMs?: number
-  /** Where the trash is (default: `trash` beside `dir`). */
-  trashDir?: string
-}
+export type { ContainerDeps } from './deps.ts'
 
 /**
  * Operations on one container are serialised; nothing is held across a slow runtime call
@@ -238,7 +202,7 @@ export class ContainerService implements ContainerApi, GuardApi {
             inRootfs: async (rootfs) => {
               const mounts = await this.mounts.prepare(c, rootfs)
               const confinement = await rootfsConfinement(c.hostConfig, rootfs, this.deps.devices)
-              const gpus = await this.gpus(c, dir, rootfs)
+              const gpus = await startGpus(this.deps, c, dir, rootfs)
               return { mounts, ...confinement, ...(gpus ? { deviceEdits: gpus } : {}) }
             },
             // Connect the clients that attached before start, so that no output is lost.
@@ -265,24 +229,6 @@ export class ContainerService implements ContainerApi, GuardApi {
       await this.failStart(c, err)
       throw err
     }
-  }
-
-  /**
-   * The GPU edits of this start (the host's facts read now, so a restart sees a driver
-   * loaded meanwhile), recorded before the process runs.
-   */
-  private async gpus(c: Container, dir: string, rootfs: string): Promise<GpuEdits | undefined> {
-    const env = containerEnv(c.config, c.config.Hostname ?? '')
-    const edits = await this.deps.gpus.edits(gpuRequest(c.hostConfig, env), rootfs)
-    await recordGpus(dir, edits)
-    if (edits) {
-      this.deps.logger.debug('container gets GPUs', {
-        id: c.id,
-        gpus: edits.gpus.join(', '),
-        by: edits.providers.join(', '),
-      })
-    }
-    return edits
   }
 
   /** Records a failed start as Docker does (the state stays), and removes a --rm container. */
@@ -397,69 +343,32 @@ export class ContainerService implements ContainerApi, GuardApi {
     })
   }
 
-  /**
-   * Removes a container. With deferCleanup (a --rm container that just exited) the record
-   * goes first and the waiters hear of it at once; the runtime record, mount and layer are
-   * cleared right after in the background. A crash in between leaves strays that the next
-   * start removes, never a record without its filesystem. With the trash on, the record and
-   * the writable layer are kept there instead of deleted (a --rm container's only when it
-   * turns out to hold changes); every client sees the same removal.
-   */
+  /** Removes a container, the lock held (remove.ts: the steps and why in that order). */
   async removeLocked(
     c: Container,
     opts: { force: boolean; volumes: boolean },
     how: { deferCleanup?: boolean } = {},
   ): Promise<void> {
-    const { tasks, network } = this.deps
-    const dir = this.store.containerDir(c.id)
-    const nc = networked(c, dir)
-    const keep = this.removed.takes(c)
-    await this.states.transition(c, { kind: 'removing' })
-    const clearRuntime = async (): Promise<void> => {
-      if (how.deferCleanup) await tasks.discard(c.id)
-      else await tasks.forget(c.id)
-      faultPoint('rm.after-runtime')
-    }
-    const unsaved = this.tracker.record(c.id)
-    const clearRest = async (): Promise<void> => {
-      // An exited --rm container's network is released here rather than at its exit.
-      if (how.deferCleanup) await network.release(nc)
-      await network.remove(nc)
-      if (!keep) await this.deps.layers.removeRW(c.id)
-      await this.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
-      if (keep) this.removed.settle(c.id, unsaved)
-    }
-    if (!how.deferCleanup) await clearRuntime()
-    // The rootfs is mounted inside the record's directory: never delete through it.
-    await this.unmountRootfs(c.id)
-    if (keep) await this.removed.put(c, { pending: how.deferCleanup === true })
-    else await this.store.delete(c)
-    this.tracker.forget(c.id)
-    this.states.emit(c, 'destroy')
-    faultPoint('rm.after-record')
-    if (how.deferCleanup) {
-      const cleanup = clearRuntime()
-        .then(clearRest)
-        .catch((err: unknown) => {
-          this.deps.logger.warn('cleanup after removal failed', { id: c.id, error: String(err) })
-        })
-        .finally(() => this.cleanups.delete(cleanup))
-      this.cleanups.add(cleanup)
-    } else {
-      await clearRest()
-    }
-    this.supervisor.forget(c.id)
-    this.waiters.removed(c.id, { StatusCode: c.state.ExitCode, Error: null })
-    this.deps.logger.debug('container removed', { id: c.id, kept: keep })
-  }
-
-  /** Unmounts a container's root filesystem; nothing mounted is fine, a failure is logged. */
-  private async unmountRootfs(id: string): Promise<void> {
-    await this.deps
-      .unmount(containerPaths(this.store.containerDir(id)).rootfs)
-      .catch((err: unknown) => {
-        this.deps.logger.warn('unmounting a root filesystem failed', { id, error: String(err) })
-      })
+    await removeContainer(
+      {
+        store: this.store,
+        states: this.states,
+        mounts: this.mounts,
+        tracker: this.tracker,
+        removed: this.removed,
+        waiters: this.waiters,
+        supervisor: this.supervisor,
+        cleanups: this.cleanups,
+        tasks: this.deps.tasks,
+        network: this.deps.network,
+        layers: this.deps.layers,
+        logger: this.deps.logger,
+        unmount: (target) => this.deps.unmount(target),
+      },
+      c,
+      opts,
+      how,
+    )
   }
 
   async sizes(ref: string): Promise<{ rw: number; rootfs: number }> {

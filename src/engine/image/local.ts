@@ -1,7 +1,7 @@
 // The image store: images keyed by config digest, their config blobs in the content store, one
 // metadata record per image and one references file, both written atomically (records.ts).
-// Removal is delete.ts; save, load and import are save.ts, load.ts and import.ts, which reach
-// the store only through its public interfaces.
+// Removal is delete.ts, garbage collection garbage.ts; save, load and import are save.ts,
+// load.ts and import.ts, which reach the store only through its public interfaces.
 import type { Readable } from 'node:stream'
 import type { BlobStore } from '../content/types.ts'
 import { hex, isDigest, type Digest } from '../digest.ts'
@@ -17,6 +17,7 @@ import {
 } from '../reference/reference.ts'
 import { pruneImages, removeImage, type RemovalState } from './delete.ts'
 import { emitImageEvent, emitImagePrune } from './events.ts'
+import { collectUnused, usedContent, type UsedContent } from './garbage.ts'
 import { importRootfs } from './import.ts'
 import { LayerIngester } from './ingest.ts'
 import { loadArchive } from './load.ts'
@@ -393,25 +394,10 @@ export class LocalImageStore implements ImageStore, ContentCollector {
   /**
    * Removes the blobs and layers that no image records: what an import, load or commit left
    * when a crash cut it short (nothing is recorded before its content is whole). Meant for
-   * start-up, before any such operation can be under way. A layer that a container still
-   * stands on (its image was removed with -f) is kept: the layer store refuses to delete it.
+   * start-up, before any such operation can be under way (garbage.ts).
    */
   async collectGarbage(): Promise<{ blobs: number; layers: number }> {
-    const used = await this.usedContent()
-    let layers = 0
-    for (const l of await this.layers.list()) {
-      if (used.layers.has(l.diffID)) continue
-      try {
-        await this.layers.delete(l.diffID)
-        layers++
-      } catch (err) {
-        if (!(err instanceof Conflict)) throw err
-      }
-    }
-    const orphans: Digest[] = []
-    for await (const b of this.blobs.list()) if (!used.blobs.has(b.digest)) orphans.push(b.digest)
-    for (const d of orphans) await this.blobs.delete(d)
-    return { blobs: orphans.length, layers }
+    return collectUnused(await this.usedContent(), this)
   }
 
   release(candidates: { layers: Digest[]; blobs: Digest[] }): Promise<{ reclaimed: number }> {
@@ -438,22 +424,8 @@ export class LocalImageStore implements ImageStore, ContentCollector {
   }
 
   /** Blobs and layers any recorded image or any root (the build cache) holds, and pulls retain. */
-  private async usedContent(): Promise<{ blobs: Set<Digest>; layers: Set<Digest> }> {
-    const blobs = new Set<Digest>(this.retained?.blobs())
-    const layers = new Set<Digest>(this.retained?.layers())
-    for (const e of this.images.values()) {
-      blobs.add(e.record.id)
-      for (const l of e.record.layers) {
-        blobs.add(l.blob)
-        layers.add(l.diffID)
-      }
-    }
-    for (const root of this.roots) {
-      const held = await root.held()
-      for (const d of held.layers) layers.add(d)
-      for (const d of held.blobs) blobs.add(d)
-    }
-    return { blobs, layers }
+  private usedContent(): Promise<UsedContent> {
+    return usedContent(this.images.values(), this.roots, this.retained)
   }
 
   // ---- archives
