@@ -46,6 +46,8 @@ async function makeImage(ref: string, bigSize: number): Promise<Layer[]> {
   const name = `src-${Math.random().toString(36).slice(2, 8)}`
   await ok([
     'run',
+    '--network',
+    'none',
     '--name',
     name,
     'busybox',
@@ -55,7 +57,17 @@ async function makeImage(ref: string, bigSize: number): Promise<Layer[]> {
   ])
   await ok(['commit', name, `${ref}-a`])
   await ok(['rm', name])
-  await ok(['run', '--name', name, `${ref}-a`, 'sh', '-c', 'head -c 2000 /dev/urandom > /tiny'])
+  await ok([
+    'run',
+    '--network',
+    'none',
+    '--name',
+    name,
+    `${ref}-a`,
+    'sh',
+    '-c',
+    'head -c 2000 /dev/urandom > /tiny',
+  ])
   await ok(['commit', name, ref])
   await ok(['rm', name])
   await ok(['push', ref])
@@ -165,7 +177,10 @@ describe('a pull killed at any moment', () => {
         assert.ok(reused.length >= 1, `a completed layer is reused:\n${again}`)
       }
       for (const l of reused) assert.ok(!fetched.some((q) => q.path.includes(l.digest)))
-      assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(), '200000')
+      assert.equal(
+        (await ok(['run', '--network', 'none', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(),
+        '200000',
+      )
       assert.deepEqual(await names(join(d.dataRoot, 'registry/leases')), [])
       await ok(['rmi', ref])
     })
@@ -228,7 +243,10 @@ describe('a pull killed at any moment', () => {
       )
     }
     assert.ok(st.get(big.digest.slice(7, 19))?.includes('Pull complete'), again)
-    assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(), '3000000')
+    assert.equal(
+      (await ok(['run', '--network', 'none', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(),
+      '3000000',
+    )
   })
 })
 
@@ -236,7 +254,17 @@ describe('a push killed at any moment', () => {
   test('kill -9 while a layer is being uploaded', async () => {
     const ref = `${reg.name}/crash/push:1`
     const name = `src-${Math.random().toString(36).slice(2, 8)}`
-    await ok(['run', '--name', name, 'busybox', 'sh', '-c', 'head -c 20000000 /dev/urandom > /big'])
+    await ok([
+      'run',
+      '--network',
+      'none',
+      '--name',
+      name,
+      'busybox',
+      'sh',
+      '-c',
+      'head -c 20000000 /dev/urandom > /big',
+    ])
     await ok(['commit', name, ref])
     await ok(['rm', name])
     const before = JSON.parse(await ok(['image', 'inspect', ref])) as [{ Id: string }]
@@ -278,7 +306,10 @@ describe('a push killed at any moment', () => {
     assert.match(again, /^1: digest: sha256:[0-9a-f]{64} size: \d+$/m)
     await ok(['rmi', ref])
     await ok(['pull', ref])
-    assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(), '20000000')
+    assert.equal(
+      (await ok(['run', '--network', 'none', '--rm', ref, 'sh', '-c', 'wc -c < /big'])).trim(),
+      '20000000',
+    )
     await ok(['rmi', ref])
   })
 })

@@ -61,7 +61,17 @@ after(async () => {
 describe('a registry shared with dockerd', () => {
   test('berth pushes, dockerd pulls and runs it', async () => {
     const ref = `${name}/peer/from-berth:1`
-    await on(d, ['run', '--name', 'made', 'busybox', 'sh', '-c', 'echo made in berth > /hello'])
+    await on(d, [
+      'run',
+      '--network',
+      'none',
+      '--name',
+      'made',
+      'busybox',
+      'sh',
+      '-c',
+      'echo made in berth > /hello',
+    ])
     await on(d, ['commit', 'made', ref])
     const pushed = await on(d, ['push', ref])
     const digest = pushedDigest(pushed)
@@ -97,7 +107,7 @@ describe('a registry shared with dockerd', () => {
     assert.match(pulled.stdout, new RegExp(`Digest: ${digest}`))
     assert.match(pulled.stdout, new RegExp(`Status: Downloaded newer image for ${ref}`))
     assert.equal(await imageId(d, ref), await imageId(dd, ref))
-    const run = await on(d, ['run', '--rm', ref, 'cat', '/hello'])
+    const run = await on(d, ['run', '--network', 'none', '--rm', ref, 'cat', '/hello'])
     assert.equal(run.stdout, 'made in docker\n')
 
     // And back: berth pushes it under another tag; every layer is already there.

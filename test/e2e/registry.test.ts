@@ -119,7 +119,7 @@ describe('push and pull with the docker CLI', () => {
       `Status: Image is up to date for ${ref}`,
       ref,
     ])
-    const run = await ok(['run', '--rm', ref, 'echo', 'pulled and running'])
+    const run = await ok(['run', '--network', 'none', '--rm', ref, 'echo', 'pulled and running'])
     assert.equal(run.stdout, 'pulled and running\n')
     await ok(['tag', ref, 'busybox'])
   })
@@ -129,7 +129,7 @@ describe('push and pull with the docker CLI', () => {
     await ok(['tag', 'busybox', `${ref}:latest`])
     await ok(['push', ref])
     await ok(['rmi', `${ref}:latest`])
-    const r = await ok(['run', '--rm', ref, 'echo', 'from a pull'])
+    const r = await ok(['run', '--network', 'none', '--rm', ref, 'echo', 'from a pull'])
     assert.equal(r.stdout, 'from a pull\n')
     const err = r.stderr.split('\n').filter(Boolean)
     assert.equal(err[0], `Unable to find image '${ref}:latest' locally`)
@@ -137,19 +137,22 @@ describe('push and pull with the docker CLI', () => {
     assert.equal(err.at(-1), `Status: Downloaded newer image for ${ref}:latest`)
 
     await ok(['rmi', `${ref}:latest`])
-    const never = await docker(['run', '--rm', '--pull', 'never', ref, 'true'], host())
+    const never = await docker(
+      ['run', '--network', 'none', '--rm', '--pull', 'never', ref, 'true'],
+      host(),
+    )
     assert.equal(never.code, 125)
     assert.match(never.stderr, new RegExp(`No such image: ${ref.replace(/\./g, '\\.')}:latest`))
-    const created = await ok(['create', '--name', 'made-by-pull', ref, 'true'])
+    const created = await ok(['create', '--network', 'none', '--name', 'made-by-pull', ref, 'true'])
     assert.match(created.stderr, /^Unable to find image '.*:latest' locally\n/)
     assert.match(created.stdout, /^[0-9a-f]{64}\n$/)
     await ok(['rm', 'made-by-pull'])
-    const always = await ok(['run', '--rm', '--pull', 'always', ref, 'true'])
+    const always = await ok(['run', '--network', 'none', '--rm', '--pull', 'always', ref, 'true'])
     assert.match(always.stderr, /Status: Image is up to date for/)
 
     // And berth does the same.
     await ok(['rmi', `${ref}:latest`])
-    const b = await berth(['run', '--rm', ref, 'echo', 'berth pulled'], host())
+    const b = await berth(['run', '--network', 'none', '--rm', ref, 'echo', 'berth pulled'], host())
     assert.equal(b.code, 0, b.stderr)
     assert.equal(b.stdout, 'berth pulled\n')
     assert.equal(b.stderr.split('\n')[0], `Unable to find image '${ref}:latest' locally`)
@@ -416,6 +419,8 @@ describe('through the fault proxy', () => {
     const ref = `${proxy.name}/faults/img:1`
     await ok([
       'run',
+      '--network',
+      'none',
       '--name',
       'faults-src',
       'busybox',
