@@ -11,6 +11,7 @@ import type {
   LifecycleApi,
 } from '../../src/engine/container/types.ts'
 import { FakeContainers } from '../../src/engine/container/fake.ts'
+import { isolateNetwork } from '../../src/engine/network/testing.ts'
 import { FakeExecs } from '../../src/engine/container/fake-exec.ts'
 import { FakeFiles } from '../../src/engine/container/fake-files.ts'
 import { FakeLifecycle } from '../../src/engine/container/fake-lifecycle.ts'
@@ -60,6 +61,8 @@ type ContainerEngineImages = Awaited<ReturnType<typeof memoryImageStore>>['store
 
 /** The engine berthd runs, on a data root of its own. */
 export async function realEngine(): Promise<ContainerEngine> {
+  // Its containers' default bridge lives in a namespace of this process's own, not the host's.
+  await isolateNetwork()
   const dir = await mkdtemp('/tmp/bt-conf-')
   const engine = await createEngine({ dataRoot: dir, logger: nullLogger })
   const rec = recorder(engine.events)

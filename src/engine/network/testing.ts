@@ -32,6 +32,21 @@ async function must(argv: string[]): Promise<string> {
 }
 
 /**
+ * Moves this process into a network namespace of its own with only loopback up, once: an
+ * engine made in-process then puts its bridge, rules and published ports there, never on the
+ * host, and nothing is left when the process ends.
+ */
+export async function isolateNetwork(): Promise<void> {
+  if (isolated) return
+  const libc = koffi.load('libc.so.6')
+  const unshare = libc.func('int unshare(int flags)')
+  if ((unshare(CLONE_NEWNET) as number) !== 0) throw new Error('unshare(CLONE_NEWNET) failed')
+  isolated = true
+  await must(['ip', 'link', 'set', 'lo', 'up'])
+}
+let isolated = false
+
+/**
  * Moves this process into a new network namespace. Only the main thread moves, which is
  * where Node makes its sockets and spawns its children, so both land in the new namespace.
  */
