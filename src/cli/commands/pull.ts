@@ -3,8 +3,7 @@ import type { CommandDef } from '../command.ts'
 import { bool, CliError, out, str } from '../command.ts'
 import { authHeaderFor, CredentialsError } from '../credentials.ts'
 import { displayProgress } from '../progress.ts'
-import { ParseError } from '../../lib/errors.ts'
-import { parseNamed, type Reference } from '../../lib/reference.ts'
+import { namedArg } from '../refarg.ts'
 
 export const command: CommandDef = {
   usage: '[OPTIONS] NAME[:TAG|@DIGEST]',
@@ -34,13 +33,7 @@ export const command: CommandDef = {
   async run(ctx, f) {
     const all = bool(f, 'all-tags')
     const quiet = bool(f, 'quiet')
-    let ref: Reference
-    try {
-      ref = parseNamed(f.args[0]!)
-    } catch (e) {
-      if (e instanceof ParseError) throw new CliError(e.message)
-      throw e
-    }
+    let ref = namedArg(f.args[0]!)
     const nameOnly = ref.tag === undefined && ref.digest === undefined
     if (all && !nameOnly) throw new CliError("tag can't be used with --all-tags/-a")
     if (!all && nameOnly) {
