@@ -2,13 +2,16 @@
 // filesystem from make-rootfs.sh, imported with the Dockerfile's WORKDIR, EXPOSE and CMD) started
 // with a volume; the printed URL answers from the host with its token, on 127.0.0.1 only; the
 // ssh line is printed; `notebook ls` lists it with the same URL; `notebook stop` stops it.
+// berthd runs on a fake NVIDIA host (src/engine/gpu/testkit.ts; this machine has no GPU), so
+// `berth notebook --gpus` is seen to start a notebook that has the GPUs.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { access } from 'node:fs/promises'
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { FAKE_GPUS, makeFakeHost } from '../../src/engine/gpu/testkit.ts'
 import {
   SCRATCH_HOST_IP,
   berth,
@@ -23,6 +26,7 @@ const exec = promisify(execFile)
 const ROOTFS = join(repoRoot, 'examples/jupyter/.cache/rootfs.tar')
 const IMAGE = 'berth-jupyter:nbtest'
 let d: Berthd
+let gpuDir: string | undefined
 
 before(async () => {
   const present = await access(ROOTFS).then(
@@ -34,7 +38,10 @@ before(async () => {
       `${ROOTFS} is missing: run examples/jupyter/make-rootfs.sh ${ROOTFS} (as root) first`,
     )
   }
-  d = await startBerthd()
+  gpuDir = await mkdtemp('/tmp/bt-nbgpu-')
+  await mkdir(join(gpuDir, 'host'))
+  const gpuHost = await makeFakeHost(join(gpuDir, 'host'))
+  d = await startBerthd({ env: { BERTH_TEST_GPU_ROOT: gpuHost.root } })
   const r = await docker(
     [
       'import',
@@ -54,7 +61,18 @@ before(async () => {
 
 after(async () => {
   await d?.stop()
+  if (gpuDir) await rm(gpuDir, { recursive: true, force: true })
 })
+
+/** The notebook's URL and port from what `berth notebook` printed. */
+function notebookURL(name: string, stdout: string): { url: string; port: string } {
+  const m = new RegExp(
+    `^Notebook ${name} is running: (http://127\\.0\\.0\\.1:(\\d+)/\\?token=[0-9a-f]+)$`,
+    'm',
+  ).exec(stdout)
+  assert.ok(m, `no URL in:\n${stdout}`)
+  return { url: m[1] as string, port: m[2] as string }
+}
 
 /** curl on berthd's host (its network namespace): the HTTP status and the body. */
 async function curl(url: string, args: string[] = []): Promise<{ code: string; body: string }> {
@@ -196,15 +214,53 @@ test('without IMAGE it builds berth-notebook from examples/jupyter, and says to 
   assert.equal(images.stdout, '')
 })
 
-test('--gpus reaches the daemon as run sends it: on a host without GPUs, the same refusal', async () => {
+test('berth notebook --gpus all: a notebook that sees every GPU, sent as run sends it', async () => {
+  const r = await berth(['notebook', '--gpus', 'all', '--name', 'nbgpu', IMAGE], {
+    host: d,
+    timeoutMs: 120_000,
+  })
+  assert.equal(r.code, 0, r.stderr)
+  const { url } = notebookURL('nbgpu', r.stdout)
+  const page = await curl(url)
+  assert.equal(page.code, '200', page.body)
+  assert.match(page.body, /Jupyter/)
+
+  // Inside: nvidia-smi lists each of the host's GPUs, and their nodes are there.
+  const smi = await docker(['exec', 'nbgpu', 'nvidia-smi', '-L'], { host: d })
+  assert.equal(smi.code, 0, smi.stderr)
+  assert.deepEqual(
+    smi.stdout.trim().split('\n'),
+    FAKE_GPUS.map((g, i) => `GPU ${i}: Fake A100 40GB (UUID: ${g.uuid})`),
+  )
+  const nodes = await docker(['exec', 'nbgpu', 'sh', '-c', 'ls /dev | grep "^nvidia[0-9]"'], {
+    host: d,
+  })
+  assert.deepEqual(nodes.stdout.trim().split('\n'), ['nvidia0', 'nvidia1', 'nvidia2'])
+
+  // The request is the one `run --gpus all` sends.
+  const run = await berth(['create', '--gpus', 'all', '--name', 'rungpu', IMAGE], { host: d })
+  assert.equal(run.code, 0, run.stderr)
+  const requests = await docker(
+    ['inspect', '-f', '{{json .HostConfig.DeviceRequests}}', 'nbgpu', 'rungpu'],
+    { host: d },
+  )
+  const [nbReq, runReq] = requests.stdout.trim().split('\n')
+  assert.equal(nbReq, runReq)
+  assert.deepEqual(JSON.parse(nbReq as string), [
+    { Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} },
+  ])
+  assert.equal((await docker(['rm', '-f', 'nbgpu', 'rungpu'], { host: d })).code, 0)
+})
+
+test('--gpus with a GPU the host has not got: the same refusal as run, nothing left', async () => {
   const [nb, run] = await Promise.all([
-    berth(['notebook', '--gpus', 'device=1', '--name', 'nbgpu', IMAGE], { host: d }),
-    berth(['run', '-d', '--gpus', 'device=1', '--name', 'rungpu', IMAGE], { host: d }),
+    berth(['notebook', '--gpus', 'device=7', '--name', 'nbgpu', IMAGE], { host: d }),
+    berth(['run', '-d', '--gpus', 'device=7', '--name', 'rungpu', IMAGE], { host: d }),
   ])
   assert.equal(run.code, 125, run.stderr)
-  assert.match(run.stderr, /could not select device driver "" with capabilities: \[\[gpu\]\]/)
+  assert.match(run.stderr, /device error: 7: unknown device \(this host's GPUs: 0 \(GPU-/)
   assert.equal(nb.code, 125, nb.stderr)
   assert.equal(nb.stderr.replace("'berth notebook --help'", "'berth run --help'"), run.stderr)
-  const ps = await docker(['ps', '-aq', '--filter', 'name=nbgpu'], { host: d })
+  const ps = await docker(['ps', '-aq', '--filter', 'name=gpu'], { host: d })
   assert.equal(ps.stdout, '')
 })
