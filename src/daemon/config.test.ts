@@ -226,6 +226,30 @@ test('daemon.json: the registry limits', () =>
     },
   ))
 
+test('daemon.json: the GPU settings, as their flags give them', async () => {
+  await withFile(
+    JSON.stringify({ 'gpus-from-env': true, 'cdi-spec-dirs': ['/etc/cdi', '/srv/cdi'] }),
+    [],
+    async (r) => {
+      const c = (await r) as { gpusFromEnv: boolean; cdiSpecDirs: string[] }
+      assert.equal(c.gpusFromEnv, true)
+      assert.deepEqual(c.cdiSpecDirs, ['/etc/cdi', '/srv/cdi'])
+    },
+  )
+  await withFile(JSON.stringify({ 'gpus-from-env': 'yes' }), [], (r) =>
+    assert.rejects(r, /gpus-from-env must be true or false, got "yes"$/),
+  )
+  await withFile(JSON.stringify({ 'cdi-spec-dirs': ['cdi'] }), [], (r) =>
+    assert.rejects(r, /cdi-spec-dirs must be absolute paths: cdi$/),
+  )
+  await withFile(JSON.stringify({ 'cdi-spec-dirs': ['/b'] }), ['--cdi-spec-dir', '/a'], (r) =>
+    assert.rejects(
+      r,
+      /specified both as a flag and in the configuration file: cdi-spec-dirs: \(from flag: \[\/a\], from file: \[\/b\]\)$/,
+    ),
+  )
+})
+
 test("daemon.json: a key given as a flag too is refused in dockerd's words", () =>
   withFile(JSON.stringify({ 'insecure-registries': ['b'] }), ['--insecure-registry', 'a'], (r) =>
     assert.rejects(

@@ -97,6 +97,8 @@ type Key =
   | 'max-concurrent-uploads'
   | 'registry-certs'
   | 'keep-removed'
+  | 'gpus-from-env'
+  | 'cdi-spec-dir'
 
 const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
@@ -150,6 +152,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     }
     if (flag === '--gpus-from-env') {
       cfg.gpusFromEnv = parseBoolFlag(flag, value ?? 'true')
+      given.add('gpus-from-env')
       continue
     }
     if (flag === '--cdi-spec-dir') {
@@ -162,6 +165,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
         throw new ConfigError(`--cdi-spec-dir must be an absolute path: ${value}`)
       }
       cfg.cdiSpecDirs = [...(cfg.cdiSpecDirs ?? []), value]
+      given.add('cdi-spec-dir')
       continue
     }
     const key = LONG_WITH_VALUE[flag]
@@ -256,6 +260,8 @@ const FILE_KEYS: Record<string, Key> = {
   'max-concurrent-downloads': 'max-concurrent-downloads',
   'max-concurrent-uploads': 'max-concurrent-uploads',
   'keep-removed': 'keep-removed',
+  'gpus-from-env': 'gpus-from-env',
+  'cdi-spec-dirs': 'cdi-spec-dir',
 }
 
 /**
@@ -348,6 +354,18 @@ export async function applyConfigFile(
       throw fail((err as Error).message)
     }
   }
+  if ('gpus-from-env' in file) {
+    const v = file['gpus-from-env']
+    if (typeof v !== 'boolean')
+      throw fail(`gpus-from-env must be true or false, got ${JSON.stringify(v)}`)
+    out.gpusFromEnv = v
+  }
+  if ('cdi-spec-dirs' in file) {
+    const dirs = strs('cdi-spec-dirs')
+    const relative = dirs.find((d) => !d.startsWith('/'))
+    if (relative !== undefined) throw fail(`cdi-spec-dirs must be absolute paths: ${relative}`)
+    out.cdiSpecDirs = dirs
+  }
   if ('hosts' in file) {
     const hosts = strs('hosts')
     if (hosts.length !== 1) throw new ConfigError('berthd listens on one socket; give one host')
@@ -372,6 +390,10 @@ function flagValue(cfg: DaemonConfig, fileKey: string): string {
       return String(cfg.maxConcurrentUploads)
     case 'keep-removed':
       return goDuration(cfg.keepRemovedMs ?? 0)
+    case 'gpus-from-env':
+      return String(cfg.gpusFromEnv ?? false)
+    case 'cdi-spec-dirs':
+      return `[${(cfg.cdiSpecDirs ?? []).join(' ')}]`
     default:
       return `[unix://${cfg.socketPath}]`
   }
