@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { startWarmDaemon } from './warm-daemon.mjs'
 
 function gitCommit() {
   try {
@@ -95,15 +96,18 @@ await writeFile(
   { mode: 0o755 },
 )
 
-// The code cache: V8's compiled code for the bundle's top level and for what a run of the
-// CLI's help pages compiles (the entry, flag parsing and each command module's definitions),
-// taken after those runs. Functions a command needs beyond that compile on first use; a cache
-// of every function (--no-lazy) was measured slower to load than what it saves.
+// The code cache: V8's compiled code for the bundle's top level and for what runs of the CLI
+// compile: its help pages (the entry, flag parsing and each command module's definitions) and
+// `version`, `ps` and `images` against a stand-in daemon (the client, the formatting, the
+// template engine, the table writer), taken after those runs. Functions other commands need
+// beyond that compile on first use; a cache of every function (--no-lazy) was measured slower
+// to load than what it saves.
 const launcher = createRequire(import.meta.url)('../dist/berth.cjs')
 await rm(`dist/${launcher.CACHE}`, { force: true })
 const { script, file } = launcher.compileCli('dist', false)
 const mod = { exports: {} }
 script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
+const warm = await startWarmDaemon()
 const write = process.stdout.write
 process.stdout.write = () => true
 try {
@@ -117,8 +121,13 @@ try {
   ]) {
     await mod.exports.runCli(['--host', 'unix:///nonexistent', ...args])
   }
+  for (const args of [['version'], ['ps'], ['ps', '-a'], ['images']]) {
+    const code = await mod.exports.runCli(['--host', warm.host, ...args])
+    if (code !== 0) throw new Error(`berth ${args.join(' ')} against the stand-in daemon: ${code}`)
+  }
 } finally {
   process.stdout.write = write
+  await warm.close()
 }
 await writeFile(`dist/${launcher.CACHE}`, script.createCachedData())
 if (launcher.compileCli('dist').script.cachedDataRejected) {
