@@ -1,9 +1,9 @@
 // The Engine API client: HTTP/1.1 over a unix socket with keep-alive, docker's API version
 // negotiation (min of ours and the daemon's) and docker's error words.
-import http from 'node:http'
-import type { IncomingMessage } from 'node:http'
+import type { Agent, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { API_VERSION } from './defaults.ts'
+import { getWhole, WholeGetError, type WholeResponse } from './wholeget.ts'
 
 export { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
 
@@ -74,7 +74,8 @@ export async function readBody(res: Readable): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-export function errorFromBody(status: number, body: Buffer): DaemonError {
+/** statusText: the reason phrase of the answer's status line, for an error with no body */
+export function errorFromBody(status: number, body: Buffer, statusText = ''): DaemonError {
   const text = body.toString('utf8')
   let msg = text.trim()
   try {
@@ -83,7 +84,7 @@ export function errorFromBody(status: number, body: Buffer): DaemonError {
   } catch {
     // not JSON: docker prints the raw body
   }
-  if (!msg) msg = `${status} ${http.STATUS_CODES[status] ?? ''}`.trim()
+  if (!msg) msg = `${status} ${statusText}`.trim()
   return new DaemonError(`Error response from daemon: ${msg}`, status)
 }
 
@@ -101,7 +102,8 @@ function isStream(b: unknown): b is Readable {
 }
 
 export class Client {
-  readonly agent: http.Agent
+  /** node:http's agent, made with the first request that needs it (httpsend.ts) */
+  private agent: Agent | undefined
   version = API_VERSION
   serverVersion: string | undefined
   osType: string | undefined
@@ -116,9 +118,7 @@ export class Client {
   constructor(
     readonly socketPath: string,
     private readonly opts: ClientOptions = {},
-  ) {
-    this.agent = new http.Agent({ keepAlive: true })
-  }
+  ) {}
 
   get hostURL(): string {
     return `unix://${this.socketPath}`
@@ -171,25 +171,63 @@ export class Client {
     if (isStream(opts.body)) await this.ensureNegotiated()
     const sentAt = this.version
     let res = await this.send(method, path, opts)
-    // Settled by the first answer that names the daemon's version (a 404 for a path the daemon
-    // does not have, such as berth's own /berth/v1/ against dockerd, names none).
-    const server = this.settled ? undefined : header(res, 'api-version')
-    if (server !== undefined) {
-      this.settled = true
-      this.serverVersion = server
-      const v = negotiate(server)
-      if (res.statusCode === 400 && compareVersions(v, this.version) < 0) this.version = v
-    }
-    // Refused for its version, by this answer or (for requests sent side by side before the
-    // first answer came) by another: sent again at the version settled on.
-    if (res.statusCode === 400 && compareVersions(this.version, sentAt) < 0) {
+    if (this.resendAfter(res.statusCode ?? 500, header(res, 'api-version'), sentAt)) {
       res.resume()
       res = await this.send(method, path, opts)
     }
     if (opts.onSent) opts.onSent = undefined
     if ((res.statusCode ?? 500) >= 400)
-      throw errorFromBody(res.statusCode ?? 500, await readBody(res))
+      throw errorFromBody(res.statusCode ?? 500, await readBody(res), res.statusMessage)
     return res
+  }
+
+  /**
+   * Settles the API version from an answer that names the daemon's (a 404 for a path the daemon
+   * does not have, such as berth's own /berth/v1/ against dockerd, names none); true when the
+   * request, sent at sentAt, was refused for its version, by this answer or (for requests sent
+   * side by side before the first answer came) by another, and must go again at the one settled.
+   */
+  private resendAfter(status: number, server: string | undefined, sentAt: string): boolean {
+    if (!this.settled && server !== undefined) {
+      this.settled = true
+      this.serverVersion = server
+      const v = negotiate(server)
+      if (status === 400 && compareVersions(v, this.version) < 0) this.version = v
+    }
+    return status === 400 && compareVersions(this.version, sentAt) < 0
+  }
+
+  /** A GET whose whole answer is wanted: see wholeget.ts for why it does not use node:http. */
+  private async getWhole(path: string, opts: RequestOptions): Promise<Buffer> {
+    const sentAt = this.version
+    let res = await this.sendWhole(path, opts)
+    if (this.resendAfter(res.statusCode, res.headers['api-version'], sentAt)) {
+      res = await this.sendWhole(path, opts)
+    }
+    if (res.statusCode >= 400) throw errorFromBody(res.statusCode, res.body, res.statusText)
+    return res.body
+  }
+
+  private async sendWhole(path: string, opts: RequestOptions): Promise<WholeResponse> {
+    const get = (): Promise<WholeResponse> =>
+      getWhole(
+        this.socketPath,
+        `/v${this.version}${path}${buildQuery(opts.query)}`,
+        opts.headers,
+      ).catch((e: unknown) => {
+        const errno = e instanceof WholeGetError ? e.errno : undefined
+        if (errno === 'ENOENT' || errno === 'ECONNREFUSED' || errno === 'EACCES')
+          throw this.connectError(errno)
+        throw e
+      })
+    try {
+      return await get()
+    } catch (e) {
+      if (!this.mayStartDaemon(e)) throw e
+      this.noDaemonTried = true
+      await this.opts.onNoDaemon!(this)
+      return get()
+    }
   }
 
   private mayStartDaemon(e: unknown): boolean {
@@ -215,61 +253,58 @@ export class Client {
   }
 
   async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.request(method, path, opts)
-    const body = await readBody(res)
+    const body = await this.bytes(method, path, opts)
     return (body.length ? JSON.parse(body.toString('utf8')) : undefined) as T
   }
 
   /** Like json() but returns the raw bytes (for inspect, which prints the daemon's JSON). */
   async bytes(method: string, path: string, opts: RequestOptions = {}): Promise<Buffer> {
+    const plainGet =
+      method === 'GET' &&
+      opts.body === undefined &&
+      opts.bodyFor === undefined &&
+      opts.signal === undefined &&
+      opts.onSent === undefined
+    if (plainGet) return this.getWhole(path, opts)
     return readBody(await this.request(method, path, opts))
   }
 
-  raw(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { ...opts.headers }
-      let payload: Buffer | undefined
-      let stream: Readable | undefined
-      const b = opts.body
-      if (b !== undefined) {
-        if (Buffer.isBuffer(b)) payload = b
-        else if (isStream(b)) stream = b
-        else {
-          payload = Buffer.from(JSON.stringify(b))
-          headers['Content-Type'] ??= 'application/json'
-        }
+  async raw(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
+    const headers: Record<string, string> = { ...opts.headers }
+    let payload: Buffer | undefined
+    let stream: Readable | undefined
+    const b = opts.body
+    if (b !== undefined) {
+      if (Buffer.isBuffer(b)) payload = b
+      else if (isStream(b)) stream = b
+      else {
+        payload = Buffer.from(JSON.stringify(b))
+        headers['Content-Type'] ??= 'application/json'
       }
-      if (payload) headers['Content-Length'] = String(payload.length)
-      const req = http.request({
+    }
+    if (payload) headers['Content-Length'] = String(payload.length)
+    const h = await import('./httpsend.ts')
+    this.agent ??= h.newAgent()
+    try {
+      return await h.send({
         socketPath: this.socketPath,
-        path: path + buildQuery(opts.query),
-        method,
-        headers,
         agent: this.agent,
-        signal: opts.signal,
-        ...NO_SERVERNAME,
+        method,
+        path: path + buildQuery(opts.query),
+        headers,
+        ...(payload ? { payload } : {}),
+        ...(stream ? { stream } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onSent ? { onSent: opts.onSent } : {}),
       })
-      req.on('response', resolve)
-      if (opts.onSent) req.once('finish', opts.onSent)
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES')
-          reject(this.connectError(e.code))
-        else reject(e)
-      })
-      if (stream) {
-        stream.on('error', (e) => req.destroy(e))
-        stream.pipe(req)
-      } else req.end(payload)
-    })
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES')
+        throw this.connectError(code)
+      throw e
+    }
   }
 }
-
-/**
- * Options for every http.request to the socket. Without a servername, Node's agent works one
- * out from the host name with net.isIP, whose first call compiles the IPv6 pattern: tens of
- * milliseconds of a CLI's start-up, for a TLS name a unix socket never uses.
- */
-export const NO_SERVERNAME = { servername: '' } as const
 
 function header(res: IncomingMessage, name: string): string | undefined {
   const v = res.headers[name]

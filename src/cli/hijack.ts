@@ -3,7 +3,8 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable, Writable } from 'node:stream'
-import { buildQuery, errorFromBody, NO_SERVERNAME, readBody } from './client.ts'
+import { buildQuery, errorFromBody, readBody } from './client.ts'
+import { NO_SERVERNAME } from './httpsend.ts'
 import { DetachScanner } from '../lib/detachkeys.ts'
 import type { Client, Query } from './client.ts'
 
@@ -39,7 +40,10 @@ export async function hijack(
     req.on('response', (res) => {
       // an old daemon answers 200 and streams on the same connection; treat the body as the stream
       if ((res.statusCode ?? 500) >= 400) {
-        readBody(res).then((b) => reject(errorFromBody(res.statusCode ?? 500, b)), reject)
+        readBody(res).then(
+          (b) => reject(errorFromBody(res.statusCode ?? 500, b, res.statusMessage)),
+          reject,
+        )
         return
       }
       resolve({ socket: res.socket as Socket, head: Buffer.alloc(0) })
