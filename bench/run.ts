@@ -239,6 +239,18 @@ function goals(res: Results, o: Options): Goal[] {
     '≤ 15 ms',
     (v) => v <= 15,
   )
+  ratioGoal(
+    "host → published port on 127.0.0.1: at least 3× the throughput of Docker's userland proxy",
+    'net-tput',
+    'berth/docker',
+    1 / 3,
+  )
+  ratioGoal(
+    "host → published port: within 1.2× of the container's own address",
+    'net-tput',
+    'berth/floor',
+    1.2,
+  )
   const mb = 1e6 / 2 ** 20 // MiB per MB
   // issue 12: pull
   ratioGoal(

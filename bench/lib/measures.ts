@@ -917,10 +917,11 @@ export async function net(ctx: Ctx): Promise<void> {
       vs.push(run(bridge, ['-p', '8080:80']), run(none, NONE))
     }
     await interleave(ctx, bridge, 'ms', vs, ctx.runs, ctx.warmup)
+    await throughput(ctx, engines, peer)
   } finally {
     await peer?.stop()
   }
-  for (const g of [bridge, none]) unavailableRows(ctx, g, 'ms', ['berth', 'docker'])
+  for (const g of [bridge, none, TPUT]) unavailableRows(ctx, g, 'ms', ['berth', 'docker'])
   for (const e of engines) {
     const b = ctx.res.value(bridge, e.id)
     const n = ctx.res.value(none, e.id)
@@ -933,4 +934,75 @@ export async function net(ctx: Ctx): Promise<void> {
   }
   ctx.res.ratio(bridge, 'berth', 'docker', 'berth/docker')
   ctx.res.ratio(setup, 'berth', 'docker', 'berth/docker')
+  ctx.res.ratio(TPUT, 'berth', 'docker', 'berth/docker', 1 / 3)
+  ctx.res.ratio(TPUT, 'berth', 'berth-floor', 'berth/floor', 1.2)
+}
+
+const TPUT = 'net-tput'
+const TPUT_MIB = 1024
+// Reads whole 1 MiB blocks and reports them ("N+0 records in") to the client.
+const DD_SINK = 'dd bs=1M iflag=fullblock of=/dev/null 2>&1'
+
+/**
+ * Throughput from the host to a published port (issue 13): the time to send 1 GiB from the
+ * engine's host (its network namespace) to `-p 127.0.0.1:8081:80` of a busybox container that
+ * counts what it gets (`nc -ll -e` dd, in 1 MiB blocks), against the same to the container's own address
+ * (the floor: the bridge, no port forwarding). berthd forwards with netavark's DNAT rules;
+ * Docker's dockerd with its default userland proxy (docker-proxy), which serves 127.0.0.1.
+ */
+async function throughput(
+  ctx: Ctx,
+  engines: { id: EngineId; label: string; client: Client }[],
+  peer: DockerPeer | undefined,
+): Promise<void> {
+  group(
+    ctx,
+    TPUT,
+    `send ${TPUT_MIB} MiB from the host to a published port`,
+    'host → -p 127.0.0.1:8081:80 (berth: DNAT, Docker: userland proxy); floor: the container address',
+  )
+  const client = join(import.meta.dirname, 'tput-client.mjs')
+  const vs: Variant[] = []
+  const made: { c: Client; name: string }[] = []
+  try {
+    for (const e of engines) {
+      const netns =
+        e.id === 'berth'
+          ? ctx.berthd?.netns
+          : `/proc/${(await peer?.daemonPids())?.[0] ?? 0}/ns/net`
+      if (netns === undefined) continue
+      const name = `bench-tput-${process.pid}`
+      const server = ['nc', '-ll', '-p', '80', '-e', 'sh', '-c', DD_SINK]
+      await ok(e.client, ['run', '-d', '--name', name, '-p', '127.0.0.1:8081:80', IMAGE, ...server])
+      made.push({ c: e.client, name })
+      const ip = (
+        await ok(e.client, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', name])
+      ).stdout.trim()
+      const send = async (host: string, port: string): Promise<number> => {
+        const r = await sh('nsenter', [
+          `--net=${netns}`,
+          process.execPath,
+          client,
+          host,
+          port,
+          `${TPUT_MIB}`,
+        ])
+        if (r.code !== 0) throw new CommandFailed(firstLine(r.stderr) || `exit status ${r.code}`)
+        return Number(r.stdout.trim())
+      }
+      const ours = e.id === 'berth'
+      vs.push(
+        { id: e.id, label: e.label, ours, once: () => send('127.0.0.1', '8081') },
+        {
+          id: `${e.id}-floor`,
+          label: `${e.label}: container address`,
+          ours,
+          once: () => send(ip, '80'),
+        },
+      )
+    }
+    await interleave(ctx, TPUT, 'ms', vs, ctx.runs, ctx.warmup)
+  } finally {
+    for (const m of made) await ok(m.c, ['rm', '-f', m.name]).catch(() => undefined)
+  }
 }

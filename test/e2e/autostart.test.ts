@@ -1,6 +1,8 @@
 // A new user's first command: `berth` finds no daemon on the default socket and starts
 // berthd itself. The test runs in a private mount namespace whose /run, /var/lib and
-// /var/log are fresh tmpfs mounts, so the default paths are used without touching the host's.
+// /var/log are fresh tmpfs mounts, so the default paths are used without touching the host's,
+// and in a network namespace of its own: the container's default bridge (netavark) would
+// otherwise leave its shared chains in the host's iptables.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -10,10 +12,14 @@ function runInPrivateMounts(
   script: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-ec', script], {
-      env: { ...process.env, BERTH_HOST: '', DOCKER_HOST: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--net', 'sh', '-ec', script],
+      {
+        env: { ...process.env, BERTH_HOST: '', DOCKER_HOST: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -32,6 +38,7 @@ test('berth starts berthd itself when no daemon answers on the default socket', 
   const berth = `${process.execPath} ${berthBin}`
   const r = await runInPrivateMounts(`
     for d in /run /var/lib /var/log; do mount -t tmpfs tmpfs "$d"; done
+    ip link set lo up
     ${berth} import ${tar} busybox >/dev/null
     ${berth} run --rm busybox echo hello from berth
     ${berth} images --format '{{.Repository}}:{{.Tag}}'

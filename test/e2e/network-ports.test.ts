@@ -1,5 +1,5 @@
 // Published ports end to end, through the stock docker CLI (and berth's beside it): -p on the
-// host's address and on 127.0.0.1, from another container, -P, port/ps/inspect as Docker shows
+// host's address and on 127.0.0.1, from another container and from itself (hairpin), -P, port/ps/inspect as Docker shows
 // them, a taken host port. berthd runs in the harness's scratch network namespace, its "host":
 // every client that reaches a published port runs there too (nsenter).
 import { after, before, describe, test } from 'node:test'
@@ -63,6 +63,18 @@ describe('published ports', () => {
     ])
     assert.equal(other.code, 0, other.stderr)
     assert.equal(other.stdout, 'web-host\n')
+    // Hairpin: the container reaches its own published port through the host's address.
+    const self = await dk([
+      'exec',
+      'web',
+      'timeout',
+      '5',
+      'wget',
+      '-qO-',
+      `http://${SCRATCH_HOST_IP}:8080/`,
+    ])
+    assert.equal(self.code, 0, self.stderr)
+    assert.equal(self.stdout, 'web-host\n')
   })
 
   test('port, ps and inspect show the mappings as Docker does; berth ps matches docker ps', async () => {

@@ -259,6 +259,79 @@ describe('user-defined networks', () => {
     assert.match(onShop, /^options ndots:0$/m)
   })
 
+  test('--link on the default bridge sets the environment variables Docker sets', async () => {
+    await ok([
+      'run',
+      '-d',
+      '--name',
+      'ldb',
+      '-e',
+      'DB_USER=me',
+      '-e',
+      'HOME=/x',
+      '--expose',
+      '5432',
+      '--expose',
+      '53/udp',
+      'busybox',
+      'sleep',
+      '600',
+    ])
+    const ip = (await ok(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'ldb'])).trim()
+    assert.match(ip, /^10\.66\.\d+\.\d+$/)
+    const env = (
+      await ok([
+        'run',
+        '--rm',
+        '--name',
+        'lclient',
+        '--link',
+        'ldb:my-db',
+        '-e',
+        'MINE=1',
+        'busybox',
+        'env',
+      ])
+    ).split('\n')
+    // dockerd 20.10's variables and order: Docker's defaults, the links', then the container's.
+    assert.deepEqual(
+      env.filter((l) => l.startsWith('MY_DB_')),
+      [
+        `MY_DB_PORT=udp://${ip}:53`,
+        `MY_DB_PORT_53_UDP=udp://${ip}:53`,
+        `MY_DB_PORT_53_UDP_ADDR=${ip}`,
+        'MY_DB_PORT_53_UDP_PORT=53',
+        'MY_DB_PORT_53_UDP_PROTO=udp',
+        `MY_DB_PORT_5432_TCP=tcp://${ip}:5432`,
+        `MY_DB_PORT_5432_TCP_ADDR=${ip}`,
+        'MY_DB_PORT_5432_TCP_PORT=5432',
+        'MY_DB_PORT_5432_TCP_PROTO=tcp',
+        'MY_DB_NAME=/lclient/my-db',
+        'MY_DB_ENV_DB_USER=me',
+      ],
+    )
+    assert.match(env[0] ?? '', /^PATH=/)
+    assert.match(env[1] ?? '', /^HOSTNAME=/)
+    assert.equal(env.indexOf('MINE=1'), env.indexOf('MY_DB_ENV_DB_USER=me') + 1)
+    // Without an alias the name is the alias; the container's own value wins over a link's.
+    const plain = await ok([
+      'run',
+      '--rm',
+      '--link',
+      'ldb',
+      '-e',
+      'LDB_NAME=mine',
+      'busybox',
+      'env',
+    ])
+    assert.match(plain, /^LDB_PORT_5432_TCP_ADDR=10\.66\./m)
+    assert.match(plain, /^LDB_NAME=mine$/m)
+    // A container's own Config.Env does not hold them.
+    const created = (await ok(['create', '--link', 'ldb:x', 'busybox', 'true'])).trim()
+    assert.equal((await ok(['inspect', '-f', '{{json .Config.Env}}', created])).trim(), 'null')
+    await ok(['rm', '-f', 'ldb', created])
+  })
+
   test('outbound traffic is masqueraded behind the host address', async () => {
     // A machine outside: a namespace on a link of its own from the host.
     const peer = join(tmp, 'peer')

@@ -40,8 +40,15 @@ export function entrypointAndArgs(cfg: ContainerConfig): { path: string; args: s
   return { path: all[0] as string, args: all.slice(1) }
 }
 
-/** Builds the container's environment: Docker's defaults, then the container's own. */
-export function containerEnv(cfg: ContainerConfig, hostname: string): string[] {
+/**
+ * Builds the container's environment: Docker's defaults, then its legacy links' variables,
+ * then the container's own (a later value of a name replaces the earlier one in place).
+ */
+export function containerEnv(
+  cfg: ContainerConfig,
+  hostname: string,
+  linkEnv: string[] = [],
+): string[] {
   const env = new Map<string, string>()
   const put = (e: string): void => {
     const eq = e.indexOf('=')
@@ -50,6 +57,7 @@ export function containerEnv(cfg: ContainerConfig, hostname: string): string[] {
   put(DEFAULT_PATH)
   put(`HOSTNAME=${hostname}`)
   if (cfg.Tty) put('TERM=xterm')
+  for (const e of linkEnv) put(e)
   for (const e of cfg.Env ?? []) if (e.includes('=')) put(e)
   return [...env.values()]
 }

@@ -31,6 +31,7 @@ export function networked(
     domainname: c.config.Domainname ?? '',
     dir,
     exposedPorts: c.config.ExposedPorts ?? {},
+    env: c.config.Env ?? [],
     hostConfig: {
       NetworkMode: typeof hc.NetworkMode === 'string' ? hc.NetworkMode : 'default',
       PortBindings: portBindings(hc.PortBindings),

@@ -45,7 +45,7 @@ export function containerTask(c: Container, p: ContainerTaskParts): TaskSpec {
     hostname,
     process: {
       args: processArgs(c),
-      env: containerEnv(c.config, c.config.Hostname ?? ''),
+      env: containerEnv(c.config, c.config.Hostname ?? '', p.network.env),
       user: c.config.User ?? '',
       cwd: c.config.WorkingDir || '/',
       terminal: c.config.Tty === true,

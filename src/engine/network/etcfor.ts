@@ -70,18 +70,27 @@ export async function writeEtcFor(
   })
 }
 
+/** A `--link` resolved: the linked container, its alias and its address on a shared network. */
+export interface ResolvedLink {
+  target: NetworkedContainer
+  alias: string
+  ip: string
+  /** A legacy link (on the default bridge), which also sets environment variables. */
+  legacy: boolean
+}
+
 /**
- * `--link NAME:ALIAS` entries for /etc/hosts: the linked container's address on a network
- * both share, under the alias, its short ID and its name (Docker's order). On the default
- * bridge the linked container must be running there, as Docker requires; on a user network
- * a link to a container that is not (yet) reachable is left out, as Docker resolves those late.
+ * The container's `--link`s with the linked containers' addresses on a network both share.
+ * On the default bridge the linked container must be running there, as Docker requires; on a
+ * user network a link to a container that is not (yet) reachable is left out, as Docker
+ * resolves those late.
  */
-async function linkEntries(
+export async function resolveLinks(
   ctx: BridgeContext,
   c: NetworkedContainer,
   rec: ContainerRecord,
-): Promise<HostEntry[]> {
-  const out: HostEntry[] = []
+): Promise<ResolvedLink[]> {
+  const out: ResolvedLink[] = []
   const mine = rec.live?.endpoints ?? []
   const primary = rec.attachments[0]
     ? ctx.files.networks.get(rec.attachments[0].networkId)
@@ -108,13 +117,21 @@ async function linkEntries(
       shared = theirs.find((e) => mine.some((m) => m.networkId === e.networkId))
       if (!shared) continue
     }
-    const short = target.id.slice(0, 12)
-    out.push({
-      ip: shared.ip,
-      names: alias === target.name ? [alias, short] : [alias, short, target.name],
-    })
+    out.push({ target, alias, ip: shared.ip, legacy: primary.predefined })
   }
   return out
+}
+
+/** `--link NAME:ALIAS` entries for /etc/hosts: alias, short ID and name (Docker's order). */
+async function linkEntries(
+  ctx: BridgeContext,
+  c: NetworkedContainer,
+  rec: ContainerRecord,
+): Promise<HostEntry[]> {
+  return (await resolveLinks(ctx, c, rec)).map(({ target, alias, ip }) => {
+    const short = target.id.slice(0, 12)
+    return { ip, names: alias === target.name ? [alias, short] : [alias, short, target.name] }
+  })
 }
 
 /** `NAME:ALIAS` or `NAME` (the alias is then the name); Docker's `/a:/b/c` form too. */

@@ -93,8 +93,13 @@ export class Netavark {
     const r = await this.run('setup', netns, opts)
     if (r.code !== 0) throw new Internal(`network setup failed: ${netavarkError(r)}`)
     try {
-      return JSON.parse(r.stdout) as Record<string, NetavarkStatus>
+      const status = JSON.parse(r.stdout) as Record<string, NetavarkStatus>
+      await hairpin(Object.values(opts.network_info).map((n) => n.network_interface))
+      return status
     } catch (err) {
+      // What netavark made is undone here: the caller saw no setup succeed.
+      await this.teardown(netns, opts).catch(() => undefined)
+      if (err instanceof Internal) throw err
       throw new Internal(`network setup: netavark answered ${JSON.stringify(r.stdout)}`, {
         cause: err,
       })
@@ -198,4 +203,33 @@ function netavarkError(r: ExecResult): string {
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.includes('failed to connect to syslog'))
   return lines.join('; ') || `exit status ${r.code}`
+}
+
+/**
+ * Turns hairpin mode on for the ports of the given bridges that have it off (the ones netavark
+ * 1.4 just made). With br_netfilter a container's packet to its own published port on the
+ * host's address is DNATed back to the container while still being bridged, so it must leave
+ * by the port it came in on: without hairpin the bridge drops it. Docker's bridge sets the
+ * same mode on its ports.
+ */
+async function hairpin(bridges: string[]): Promise<void> {
+  for (const dev of bridges) {
+    const list = await execTool(['ip', '-d', '-j', 'link', 'show', 'master', dev])
+    if (list.code !== 0) throw new Internal(`listing the ports of ${dev}: ${list.stderr.trim()}`)
+    const ports = JSON.parse(list.stdout || '[]') as {
+      ifname: string
+      linkinfo?: { info_slave_data?: { hairpin?: boolean } }
+    }[]
+    const off = ports.filter((p) => p.linkinfo?.info_slave_data?.hairpin === false)
+    if (off.length === 0) continue
+    const batch = off.map((p) => `link set dev ${p.ifname} type bridge_slave hairpin on\n`)
+    // -force: a port another container's teardown removed meanwhile is no failure of this one.
+    const set = await execTool(['ip', '-force', '-batch', '-'], { input: batch.join('') })
+    const errors = set.stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/Cannot find device|Command failed/.test(l))
+    if (set.code !== 0 && errors.length > 0) {
+      throw new Internal(`network setup: setting hairpin mode on ${dev}: ${errors.join('; ')}`)
+    }
+  }
 }

@@ -6,6 +6,7 @@ import { InvalidArgument } from '../errors.ts'
 import { parseLink } from './bridge.ts'
 import { hostsFile, parseExtraHosts, resolvConf, upstreamServers } from './etc.ts'
 import { listFilter, pruneFilter, type FilterSubject } from './filters.ts'
+import { linkEnv } from './links.ts'
 import {
   formatCidr,
   formatIPv4,
@@ -278,4 +279,66 @@ test('links: NAME:ALIAS, NAME, and the /name:/ctr/alias form Docker stores', () 
   assert.deepEqual(parseLink('db'), { name: 'db', alias: 'db' })
   assert.deepEqual(parseLink('/db:/web/database'), { name: 'db', alias: 'database' })
   assert.throws(() => parseLink(':x'), InvalidArgument)
+})
+
+test("legacy links' environment variables are dockerd 20.10's", () => {
+  // What Debian's dockerd 20.10 gave `env` in `run --name client --link web-1:my.web` to
+  // web-1 (`-e FOO=bar -e HOME=/x -e EMPTY= -e MULTI=a=b --expose 80 --expose 53/udp
+  // --expose 9000-9002`), its own defaults around them left out. A name set twice keeps its
+  // first place (the container's environment is built that way).
+  const raw = linkEnv({
+    parent: 'client',
+    alias: 'my.web',
+    ip: '172.17.0.2',
+    exposedPorts: { '9001/tcp': {}, '80/tcp': {}, '53/udp': {}, '9000/tcp': {}, '9002/tcp': {} },
+    env: ['EMPTY=', 'MULTI=a=b', 'FOO=bar', 'HOME=/x', 'PATH=/y', 'BARE'],
+  })
+  const env = new Map<string, string>()
+  for (const e of raw) env.set(e.slice(0, e.indexOf('=')), e)
+  const P = 'MY.WEB_PORT'
+  assert.deepEqual(
+    [...env.values()],
+    [
+      `${P}=udp://172.17.0.2:53`,
+      `${P}_9000_TCP_START=tcp://172.17.0.2:9000`,
+      `${P}_9000_TCP_ADDR=172.17.0.2`,
+      `${P}_9000_TCP_PROTO=tcp`,
+      `${P}_9000_TCP_PORT_START=9000`,
+      `${P}_9000_TCP_END=tcp://172.17.0.2:9002`,
+      `${P}_9000_TCP_PORT_END=9002`,
+      ...[
+        [53, 'udp'],
+        [80, 'tcp'],
+        [9000, 'tcp'],
+        [9001, 'tcp'],
+        [9002, 'tcp'],
+      ]
+        .flatMap(([n, p]) => {
+          const pre = `${P}_${n}_${String(p).toUpperCase()}`
+          const all = [`${pre}=${p}://172.17.0.2:${n}`, `${pre}_ADDR=172.17.0.2`]
+          return [...all, `${pre}_PORT=${n}`, `${pre}_PROTO=${p}`]
+        })
+        .filter((e) => !/_9000_TCP_(ADDR|PROTO)=/.test(e)),
+      'MY.WEB_NAME=/client/my.web',
+      'MY.WEB_ENV_EMPTY=',
+      'MY.WEB_ENV_MULTI=a=b',
+      'MY.WEB_ENV_FOO=bar',
+    ],
+  )
+  // No ports: the name and the environment only; a dash in the alias becomes an underscore.
+  assert.deepEqual(
+    linkEnv({ parent: 'c', alias: 'db-1', ip: '10.66.0.3', exposedPorts: {}, env: ['A=1'] }),
+    ['DB_1_NAME=/c/db-1', 'DB_1_ENV_A=1'],
+  )
+  // A port number on both tcp and udp: tcp is the default port.
+  assert.equal(
+    linkEnv({
+      parent: 'c',
+      alias: 'd',
+      ip: '10.66.0.3',
+      exposedPorts: { '5/udp': {}, '5/tcp': {} },
+      env: [],
+    })[0],
+    'D_PORT=tcp://10.66.0.3:5',
+  )
 })

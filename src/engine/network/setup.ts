@@ -13,7 +13,8 @@ import type { Attachment, ContainerRecord, Live, LiveEndpoint, NetworkRecord } f
 import type { NetworkPlan, NetworkedContainer, PreparedNetwork } from './types.ts'
 import type { BridgeContext } from './context.ts'
 import { recordFor, recordOf } from './records.ts'
-import { writeEtcFor } from './etcfor.ts'
+import { resolveLinks, writeEtcFor } from './etcfor.ts'
+import { linkEnv } from './links.ts'
 
 export async function plan(ctx: BridgeContext, asked: NetworkedContainer): Promise<NetworkPlan> {
   const { rec, warnings } = recordFor(ctx, asked, { atCreate: true })
@@ -203,11 +204,22 @@ async function prepareBridge(
     rec.live = live
     await ctx.files.saveContainer(rec)
     await writeEtcFor(ctx, c, rec)
+    const env = (await resolveLinks(ctx, c, rec))
+      .filter((l) => l.legacy)
+      .flatMap((l) =>
+        linkEnv({
+          parent: c.name,
+          alias: l.alias,
+          ip: l.ip,
+          exposedPorts: l.target.exposedPorts,
+          env: l.target.env ?? [],
+        }),
+      )
+    return { netnsPath: netns, etcDir: c.dir, ...(env.length > 0 ? { env } : {}) }
   } catch (err) {
     await release(ctx, rec.id)
     throw err
   }
-  return { netnsPath: netns, etcDir: c.dir }
 }
 
 /**

@@ -221,9 +221,14 @@ export async function inNetns(netns: string, argv: string[]): Promise<string> {
  * machine: bridge devices named berth*, netavark's per-network chains and per-container port
  * rules, namespace files still mounted under a berth root, and aardvark-dns processes serving
  * a berth root. netavark's shared skeleton chains (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*)
- * hold no rule of berth's once everything is down, and are left, as netavark leaves them.
+ * hold no rule of berth's once everything is down and netavark leaves them in a namespace it
+ * once used; they count only with `skeleton` (the host's namespace, where no test may run
+ * netavark at all).
  */
-export async function networkLeftovers(root?: string): Promise<string[]> {
+export async function networkLeftovers(
+  root?: string,
+  opts: { skeleton?: boolean } = {},
+): Promise<string[]> {
   const ours = (p: string) => (root === undefined ? true : p.startsWith(root + '/'))
   const out: string[] = []
   const devs = await readFile('/proc/net/dev', 'utf8')
@@ -236,11 +241,17 @@ export async function networkLeftovers(root?: string): Promise<string[]> {
   for (const tool of ['iptables-save', 'iptables-legacy-save']) {
     const save = await execTool([tool]).catch(() => ({ stdout: '' }))
     const name = tool.replace(/-save$/, '')
+    let table = ''
     for (const line of save.stdout.split('\n')) {
+      if (line.startsWith('*')) table = line.slice(1)
       if (/^:NETAVARK-(DN-)?[0-9A-F]{13} /.test(line))
         out.push(`${name} chain ${line.slice(1).split(' ')[0]}`)
       else if (/^-A .*(dnat name: |-j NETAVARK-(DN-)?[0-9A-F]{13})/.test(line))
         out.push(`${name} rule ${line}`)
+      else if (opts.skeleton && /^:NETAVARK/.test(line))
+        out.push(`${name} ${table} chain ${line.slice(1).split(' ')[0]}`)
+      else if (opts.skeleton && /^-A .*NETAVARK/.test(line))
+        out.push(`${name} ${table} rule ${line}`)
     }
   }
   const mounts = await readFile('/proc/self/mountinfo', 'utf8')

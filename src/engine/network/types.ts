@@ -69,6 +69,8 @@ export interface NetworkedContainer {
   dir: string
   /** Config.ExposedPorts ("80/tcp" → {}). */
   exposedPorts: Record<string, object>
+  /** Config.Env, which containers linking to this one see as ALIAS_ENV_* (legacy links). */
+  env?: string[]
   /** HostConfig: NetworkMode, PortBindings, PublishAllPorts, Dns, DnsSearch, DnsOptions, ExtraHosts, Links. */
   hostConfig: {
     NetworkMode?: string
@@ -95,6 +97,11 @@ export interface PreparedNetwork {
   netnsPath?: string
   /** The directory whose ETC_FILES (hostname, hosts, resolv.conf) the container sees at /etc. */
   etcDir: string
+  /**
+   * Environment variables of legacy links (`--link` on the default bridge), which the
+   * process gets after Docker's defaults and before the container's own Env.
+   */
+  env?: string[]
 }
 
 /** What plan() decided at create. */
