@@ -357,6 +357,19 @@ describe('health checks', () => {
       assert.equal(r.status, 400, JSON.stringify(hc))
       assert.deepEqual(JSON.parse(r.body), { message })
     }
+    // Before API 1.44 there was no StartInterval: dockerd drops it, unchecked.
+    const old = await apiRequest(d, 'POST', '/v1.43/containers/create', {
+      Image: 'busybox',
+      Cmd: ['true'],
+      Healthcheck: { Test: ['CMD', 'true'], StartInterval: 7 },
+    })
+    assert.equal(old.status, 201, old.body)
+    const oldId = (JSON.parse(old.body) as { Id: string }).Id
+    assert.equal(
+      (await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', oldId])).trim(),
+      '{"Test":["CMD","true"]}',
+    )
+    await ok(['rm', oldId])
     const cli = await docker(['create', '--health-interval', '100us', 'busybox'], host())
     assert.equal(cli.code, 1)
     assert.match(cli.stderr, /Interval in Healthcheck cannot be less than 1ms/)

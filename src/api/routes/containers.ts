@@ -216,6 +216,11 @@ async function create(ctx: Ctx): Promise<void> {
   if (!body || typeof body !== 'object') {
     throw new InvalidArgument('Config cannot be empty in order to create a container')
   }
+  // StartInterval came with API 1.44: dockerd drops it from older clients' requests.
+  const hc = body.Healthcheck as Record<string, unknown> | null | undefined
+  if (hc && typeof hc === 'object' && !versionAtLeast(ctx.apiVersion, '1.44')) {
+    delete hc.StartInterval
+  }
   const result = await containers(ctx).create(
     body as unknown as Parameters<ContainerApi['create']>[0],
     ctx.query.get('name'),
