@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   apiRequest,
+  berth,
   client,
   docker,
   dockerBin,
@@ -338,6 +339,54 @@ describe('health checks', () => {
     assert.equal(conflict.code, 125)
     assert.match(conflict.stderr, /--no-healthcheck conflicts with --health-\* options/)
     await ok(['rm', '-f', 'hc-img1', 'hc-img2', 'hc-img3'])
+  })
+
+  test('the berth CLI sends the --health-* flags as docker 28 does, with its words', async () => {
+    const flags = [
+      '--health-cmd',
+      'echo hi',
+      '--health-interval',
+      '500ms',
+      '--health-timeout',
+      '2s',
+      '--health-retries',
+      '2',
+      '--health-start-period',
+      '1s',
+      '--health-start-interval',
+      '100ms',
+    ]
+    await ok(['create', '--name', 'hc-d', ...flags, 'busybox', 'true'])
+    const b = await berth(['create', '--name', 'hc-b', ...flags, 'busybox', 'true'], host())
+    assert.equal(b.code, 0, b.stderr)
+    const cfg = async (n: string) =>
+      (await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', n])).trim()
+    assert.equal(
+      await cfg('hc-d'),
+      '{"Test":["CMD-SHELL","echo hi"],"Interval":500000000,"Timeout":2000000000,"StartPeriod":1000000000,"StartInterval":100000000,"Retries":2}',
+    )
+    assert.equal(await cfg('hc-b'), await cfg('hc-d'))
+    const none = await berth(
+      ['create', '--name', 'hc-bn', '--no-healthcheck', 'busybox', 'true'],
+      host(),
+    )
+    assert.equal(none.code, 0, none.stderr)
+    assert.equal(await cfg('hc-bn'), '{"Test":["NONE"]}')
+    for (const [args, words] of [
+      [['--health-interval', '-1s'], '--health-interval cannot be negative'],
+      [['--health-retries', '-2'], '--health-retries cannot be negative'],
+      [
+        ['--no-healthcheck', '--health-retries', '2'],
+        '--no-healthcheck conflicts with --health-* options',
+      ],
+    ] as const) {
+      for (const run of [docker, berth]) {
+        const r = await run(['run', ...args, 'busybox', 'true'], host())
+        assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`)
+        assert.ok(r.stderr.includes(words), `${args.join(' ')}: ${r.stderr}`)
+      }
+    }
+    await ok(['rm', 'hc-d', 'hc-b', 'hc-bn'])
   })
 
   test("create refuses bad values with dockerd's 400s", async () => {
