@@ -8,6 +8,8 @@ import { readGpuRecord } from '../engine/container/gpu.ts'
 import { ContainerService } from '../engine/container/service.ts'
 import { ContainerLifecycle } from '../engine/container/lifecycle.ts'
 import { EventBus } from '../engine/events/bus.ts'
+import { HealthMonitor } from '../engine/health/monitor.ts'
+import { ExecProbeRunner } from '../engine/health/probe.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
 import type { Engine, EngineCounts } from '../engine/engine.ts'
@@ -167,6 +169,20 @@ export async function createEngine(
     hostCapabilities: async () => host.facts.capabilities,
     logger,
   })
+  // Health checks: probes are execs; results go into the container's state. The checker
+  // follows every state change, and picks up the running containers once they are loaded.
+  const health = new HealthMonitor({
+    runner: new ExecProbeRunner({ execs, kill: (pid, sig) => process.kill(pid, sig) }),
+    recorder: {
+      record: async (id, startedAt, update) => {
+        // A container removed meanwhile has no state to keep the result in.
+        const c = containers.store.list().find((x) => x.id === id)
+        return c ? containers.states.recordHealth(c, startedAt, update) : undefined
+      },
+    },
+    logger,
+  })
+  containers.states.observe((c) => health.sync(c))
   const files = new ContainerFiles({
     containers,
     containerDir: (id) => containers.store.containerDir(id),
@@ -249,6 +265,7 @@ export async function createEngine(
   // Before the containers: their reconcile tells the network which of them still run.
   await bridge.init()
   await containers.init()
+  for (const c of await containers.list()) health.sync(c)
   // What serves --gpus, said once (read in the background: it never delays the start).
   void gpus.inventory().then(
     (inv) => {
@@ -306,6 +323,7 @@ export async function createEngine(
       }
     },
     async close(): Promise<void> {
+      health.close()
       // Containers keep running under their monitors; only the trash's timer stops.
       containers.removed.close()
       // Containers keep running under their monitors; only idle registry connections close.

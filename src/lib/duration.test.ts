@@ -1,7 +1,7 @@
 // Go's own table for time.ParseDuration (time/time_test.go), as the rules berth must follow.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { parseDuration, parseDurationMs } from './duration.ts'
+import { formatDuration, parseDuration, parseDurationMs } from './duration.ts'
 import { ParseError } from './errors.ts'
 
 const ns = 1n
@@ -97,4 +97,23 @@ describe('parseDuration follows Go', () => {
     assert.equal(parseDurationMs('1h30m'), 5_400_000)
     assert.equal(parseDurationMs('250us'), 0.25)
   })
+})
+
+test("formatDuration prints as Go's Duration.String", () => {
+  const cases: [bigint, string][] = [
+    [0n, '0s'],
+    [1n, '1ns'],
+    [1_500n, '1.5µs'],
+    [1_000_000n, '1ms'],
+    [500_000_000n, '500ms'],
+    [1_000_000_000n, '1s'],
+    [1_500_000_000n, '1.5s'],
+    [30_000_000_000n, '30s'],
+    [90_000_000_000n, '1m30s'],
+    [3_600_000_000_000n, '1h0m0s'],
+    [-2_000_000_000n, '-2s'],
+  ]
+  for (const [ns, s] of cases) assert.equal(formatDuration(ns), s, String(ns))
+  // Round trip with the parser.
+  for (const s of ['1h2m3.5s', '250ms', '7µs']) assert.equal(formatDuration(parseDuration(s)), s)
 })

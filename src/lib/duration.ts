@@ -104,3 +104,26 @@ export function parseDuration(orig: string): bigint {
 export function parseDurationMs(s: string): number {
   return Number(parseDuration(s)) / 1e6
 }
+
+/** Go's Duration.String: "0s", "500ms", "1.5µs", "1m30s", "1h0m0s" (nanoseconds in). */
+export function formatDuration(nanos: number | bigint): string {
+  let ns = BigInt(nanos)
+  const sign = ns < 0n ? '-' : ''
+  if (ns < 0n) ns = -ns
+  if (ns === 0n) return '0s'
+  const frac = (v: bigint, unit: bigint): string => {
+    const whole = v / unit
+    const rest = (v % unit).toString().padStart(unit.toString().length - 1, '0')
+    const f = rest.replace(/0+$/, '')
+    return f === '' ? `${whole}` : `${whole}.${f}`
+  }
+  if (ns < 1_000n) return `${sign}${ns}ns`
+  if (ns < 1_000_000n) return `${sign}${frac(ns, 1_000n)}µs`
+  if (ns < 1_000_000_000n) return `${sign}${frac(ns, 1_000_000n)}ms`
+  const h = ns / 3_600_000_000_000n
+  const m = (ns / 60_000_000_000n) % 60n
+  const s = frac(ns % 60_000_000_000n, 1_000_000_000n)
+  if (h > 0n) return `${sign}${h}h${m}m${s}s`
+  if (m > 0n) return `${sign}${m}m${s}s`
+  return `${sign}${s}s`
+}

@@ -27,6 +27,10 @@ export function statusText(c: Container, now = Date.now()): string {
   if (s.Running) {
     if (s.Paused) return `Up ${since(s.StartedAt)} (Paused)`
     if (s.Restarting) return `Restarting (${s.ExitCode}) ${since(s.FinishedAt)} ago`
+    if (s.Health) {
+      const h = s.Health.Status === 'starting' ? 'health: starting' : s.Health.Status
+      return `Up ${since(s.StartedAt)} (${h})`
+    }
     return `Up ${since(s.StartedAt)}`
   }
   if (s.Status === 'removing') return 'Removal In Progress'
@@ -148,9 +152,13 @@ function deviceRequests(v: unknown): unknown {
 
 /** The filters `docker ps` sends; unknown keys are refused as Docker does. */
 function matches(c: Container, f: Filters): boolean {
-  f.validate(['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since'])
+  f.validate(['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health'])
   if (!f.exactMatch('status', c.state.Status)) return false
-  if (f.has('name') && !f.get('name').some((n) => new RegExp(n).test(`/${c.name}`))) return false
+  if (!f.exactMatch('health', c.state.Health?.Status ?? 'none')) return false
+  // moby matches the name with and without its slash (so `name=^web$` works).
+  const named = (n: string): boolean =>
+    new RegExp(n).test(`/${c.name}`) || new RegExp(n).test(c.name)
+  if (f.has('name') && !f.get('name').some(named)) return false
   if (f.has('id') && !f.get('id').some((p) => c.id.startsWith(p))) return false
   if (f.has('exited')) {
     if (c.state.Running || c.state.StartedAt === ZERO_TIME) return false
@@ -170,6 +178,11 @@ async function list(ctx: Ctx): Promise<void> {
   const all = ctx.query.bool('all')
   const limit = ctx.query.int('limit', -1)
   const f = parseFilters(ctx.query.get('filters'))
+  for (const v of f.get('health')) {
+    if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) {
+      throw new InvalidArgument(`Unrecognised filter value for health: ${v}`)
+    }
+  }
   let items = (await containers(ctx).list()).sort((a, b) => b.created.localeCompare(a.created))
   if (!all && limit <= 0 && !f.has('status') && !f.has('exited')) {
     items = items.filter((c) => c.state.Running)
@@ -202,6 +215,11 @@ async function create(ctx: Ctx): Promise<void> {
   const body = await readJson<Record<string, unknown>>(ctx)
   if (!body || typeof body !== 'object') {
     throw new InvalidArgument('Config cannot be empty in order to create a container')
+  }
+  // StartInterval came with API 1.44: dockerd drops it from older clients' requests.
+  const hc = body.Healthcheck as Record<string, unknown> | null | undefined
+  if (hc && typeof hc === 'object' && !versionAtLeast(ctx.apiVersion, '1.44')) {
+    delete hc.StartInterval
   }
   const result = await containers(ctx).create(
     body as unknown as Parameters<ContainerApi['create']>[0],

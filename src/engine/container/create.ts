@@ -11,7 +11,7 @@ import type { ImageReader } from '../image/types.ts'
 import type { LayerStore } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager } from '../network/types.ts'
-import { entrypointAndArgs, mergeImageConfig } from './config.ts'
+import { entrypointAndArgs, mergeImageConfig, validateHealthConfig } from './config.ts'
 import { gpuRequest } from './gpu.ts'
 import type { ContainerMounts } from './mounts.ts'
 import { randomName, validateName } from './names.ts'
@@ -41,6 +41,8 @@ export async function createContainer(
   name: string | undefined,
 ): Promise<{ Id: string; Warnings: string[] }> {
   if (!req.Image) throw new InvalidArgument('Config cannot be empty in order to create a container')
+  // dockerd checks the request's own health check before it looks the image up.
+  validateHealthConfig(req.Healthcheck)
   const image = await x.images.resolve(req.Image)
   const { HostConfig: hostConfig = {}, NetworkingConfig: networking, ...userConfig } = req
   const config = mergeImageConfig(userConfig, image.config.config)

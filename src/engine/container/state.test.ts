@@ -165,3 +165,83 @@ describe('container states', () => {
     assert.equal(written.length, 0)
   })
 })
+
+describe('State.Health through the moves', () => {
+  const checked = (state: Partial<ContainerState> = {}): Container => ({
+    ...container(state),
+    config: { Image: 'busybox', Healthcheck: { Test: ['CMD-SHELL', 'true'] } },
+  })
+  const entry = {
+    Start: '2026-01-01T00:00:01Z',
+    End: '2026-01-01T00:00:02Z',
+    ExitCode: 0,
+    Output: '',
+  }
+
+  test('a start makes a checked container starting, keeping the log; others have none', async () => {
+    const { states, written } = machine()
+    const c = checked({
+      Status: 'exited',
+      Health: { Status: 'unhealthy', FailingStreak: 4, Log: [entry] },
+    })
+    await states.transition(c, { kind: 'start', pid: 7 })
+    assert.deepEqual(c.state.Health, { Status: 'starting', FailingStreak: 0, Log: [entry] })
+    assert.deepEqual(written[0]?.Health, c.state.Health)
+    const plain = container({ Status: 'created' })
+    await states.transition(plain, { kind: 'start', pid: 8 })
+    assert.equal('Health' in plain.state, false)
+    const none = { ...container({ Status: 'created' }) }
+    none.config = { Image: 'busybox', Healthcheck: { Test: ['NONE'], Interval: 1e9 } }
+    await states.transition(none, { kind: 'start', pid: 9 })
+    assert.equal('Health' in none.state, false)
+  })
+
+  test('a result is written; health_status goes out only when the status changes', async () => {
+    const { states, written, events } = machine()
+    const c = checked({ Status: 'created' })
+    await states.transition(c, { kind: 'start', pid: 7 })
+    const healthy = (): { Status: 'healthy'; FailingStreak: number; Log: (typeof entry)[] } => ({
+      Status: 'healthy',
+      FailingStreak: 0,
+      Log: [entry],
+    })
+    assert.deepEqual(await states.recordHealth(c, c.state.StartedAt, healthy), healthy())
+    assert.deepEqual(await states.recordHealth(c, c.state.StartedAt, healthy), healthy())
+    assert.deepEqual(
+      events.map((e) => e.Action),
+      ['start', 'health_status: healthy'],
+    )
+    assert.equal(written.length, 3)
+    assert.deepEqual(written[2]?.Health, healthy())
+  })
+
+  test("a result for another run, or for a container that isn't running, is dropped", async () => {
+    const { states, written } = machine()
+    const c = checked({ Status: 'created' })
+    await states.transition(c, { kind: 'start', pid: 7 })
+    const update = () => ({ Status: 'healthy' as const, FailingStreak: 0, Log: [] })
+    assert.equal(await states.recordHealth(c, '2020-01-01T00:00:00Z', update), undefined)
+    await states.transition(c, { kind: 'pause' })
+    assert.equal(await states.recordHealth(c, c.state.StartedAt, update), undefined)
+    assert.equal(c.state.Health?.Status, 'unhealthy')
+    assert.equal(written.length, 2)
+  })
+
+  test('leaving running (exit, pause) reports unhealthy, as dockerd does when checks stop', async () => {
+    const { states, events } = machine()
+    const c = checked({ Status: 'created' })
+    await states.transition(c, { kind: 'start', pid: 7 })
+    await states.recordHealth(c, c.state.StartedAt, () => ({
+      Status: 'healthy',
+      FailingStreak: 0,
+      Log: [entry],
+    }))
+    await states.transition(c, { kind: 'exit', exit })
+    assert.deepEqual(c.state.Health, { Status: 'unhealthy', FailingStreak: 0, Log: [entry] })
+    // No event for it (dockerd emits none either).
+    assert.deepEqual(
+      events.map((e) => e.Action),
+      ['start', 'health_status: healthy', 'die'],
+    )
+  })
+})

@@ -4,6 +4,7 @@
 // container's other events (create, attach, kill, destroy, rename...) go out through emit().
 import { Conflict } from '../errors.ts'
 import { containerAttributes, type EventSink } from '../events/types.ts'
+import { probeCommand, type Health } from '../health/types.ts'
 import type { ExitStatus } from '../runtime/types.ts'
 import type { Container, ContainerState, ContainerStatus } from './types.ts'
 import { KeyedQueue } from './waiters.ts'
@@ -37,6 +38,11 @@ export type Move =
   | { kind: 'removing' }
   /** Unusable (its root filesystem is gone): it can only be removed. */
   | { kind: 'dead'; why: string }
+  /**
+   * A health probe's result for the run that started at startedAt: `update` is the health
+   * checker's rule (health/machine.ts), applied to the Health the container has then.
+   */
+  | { kind: 'health'; startedAt: string; update: (prev: Health | undefined) => Health }
 
 type Kind = Move['kind']
 
@@ -64,6 +70,7 @@ const FROM: Record<Kind, readonly ContainerStatus[]> = {
   reattached: ['restarting'],
   removing: ['created', 'exited', 'dead', 'removing'],
   dead: ANY,
+  health: ['running'],
 }
 
 /** Docker's timestamps: RFC 3339 with nanoseconds (JS has milliseconds). */
@@ -164,7 +171,33 @@ export function nextState(s: ContainerState, m: Move, now: string): ContainerSta
         Pid: 0,
         Error: m.why,
       }
+    case 'health':
+      // healthAfter() applies the checker's update.
+      return { ...s }
   }
+}
+
+/**
+ * The container's State.Health after a move, as dockerd keeps it: a start of a checked
+ * container makes it starting (the earlier runs' log kept); leaving running (exit, pause)
+ * stops the checks, which Docker then reports as unhealthy; a probe's result is the health
+ * checker's to apply.
+ */
+export function healthAfter(
+  c: Pick<Container, 'config' | 'state'>,
+  m: Move,
+  next: ContainerState,
+): Health | undefined {
+  const prev = c.state.Health
+  if (m.kind === 'start') {
+    if (!probeCommand(c.config.Healthcheck, c.config.Shell)) return undefined
+    return { Status: 'starting', FailingStreak: 0, Log: prev ? [...prev.Log] : [] }
+  }
+  if (m.kind === 'health') return m.update(prev)
+  if (prev && c.state.Status === 'running' && next.Status !== 'running') {
+    return { ...prev, Status: 'unhealthy' }
+  }
+  return prev
 }
 
 /**
@@ -180,8 +213,16 @@ function persisted(c: Container, m: Move): boolean {
 }
 
 /** The event a move emits, if any (Docker's action and extra attributes). */
-function eventOf(m: Move): { action: string; extra?: Record<string, string> } | undefined {
+function eventOf(
+  m: Move,
+  prev: ContainerState,
+  next: ContainerState,
+): { action: string; extra?: Record<string, string> } | undefined {
   switch (m.kind) {
+    case 'health':
+      return next.Health && next.Health.Status !== prev.Health?.Status
+        ? { action: `health_status: ${next.Health.Status}` }
+        : undefined
     case 'start':
       return { action: 'start' }
     case 'exit':
@@ -203,6 +244,8 @@ export interface StateWriter {
 export class ContainerStates {
   /** One container's moves happen one at a time, each checked against the state before it. */
   private readonly queue = new KeyedQueue()
+  /** Told of every container after each of its moves (the health checker follows runs). */
+  private readonly observers: ((c: Container) => void)[] = []
 
   constructor(
     private readonly store: StateWriter,
@@ -220,11 +263,43 @@ export class ContainerStates {
         `cannot change container ${c.id} (${m.kind}) while it is ${c.state.Status}`,
       )
     }
-    const next = nextState(c.state, m, nowIso())
+    if (m.kind === 'health' && c.state.StartedAt !== m.startedAt) {
+      throw new Conflict(`container ${c.id} was restarted since the health check began`)
+    }
+    const prev = c.state
+    const next = nextState(prev, m, nowIso())
+    const health = healthAfter(c, m, next)
+    if (health) next.Health = health
+    else delete next.Health
     if (persisted(c, m)) await this.store.saveState(c, next)
     c.state = next
-    const ev = eventOf(m)
+    const ev = eventOf(m, prev, next)
     if (ev) this.emit(c, ev.action, ev.extra)
+    for (const fn of this.observers) fn(c)
+  }
+
+  /** Calls fn with the container after each of its moves. */
+  observe(fn: (c: Container) => void): void {
+    this.observers.push(fn)
+  }
+
+  /**
+   * Records a health probe's result for the run that started at startedAt (`update` makes the
+   * new Health from the one the container has); the new Health, or undefined when the
+   * container has stopped or started again since (the result is dropped).
+   */
+  async recordHealth(
+    c: Container,
+    startedAt: string,
+    update: (prev: Health | undefined) => Health,
+  ): Promise<Health | undefined> {
+    try {
+      await this.transition(c, { kind: 'health', startedAt, update })
+    } catch (err) {
+      if (err instanceof Conflict) return undefined
+      throw err
+    }
+    return c.state.Health
   }
 
   /**

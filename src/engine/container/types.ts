@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
+import type { Health } from '../health/types.ts'
+import type { HealthConfig } from '../image/types.ts'
 import type { Change } from '../layer/types.ts'
 import type { EndpointSettings, NetworkSettings } from '../network/types.ts'
 import type { LogEntry, LogReadOptions, OutputChunk } from '../runtime/types.ts'
@@ -25,6 +27,10 @@ export interface ContainerConfig {
   Labels?: Record<string, string> | null
   StopSignal?: string
   StopTimeout?: number
+  /** The image's HEALTHCHECK with the request's fields over it (health/machine.ts). */
+  Healthcheck?: HealthConfig | null
+  /** The shell of a CMD-SHELL health check (default /bin/sh -c). */
+  Shell?: string[] | null
 }
 
 export interface HostConfig {
@@ -58,6 +64,8 @@ export interface ContainerState {
   Error: string
   StartedAt: string
   FinishedAt: string
+  /** Only for a container with a health check, once it has started (health/). */
+  Health?: Health
 }
 
 /** One container as the engine knows it; the API writes it out in Docker's inspect shape. */
