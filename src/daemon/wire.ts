@@ -26,6 +26,7 @@ import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
+import { LOG_DRIVERS } from '../engine/container/logconfig.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
@@ -289,7 +290,7 @@ export async function createEngine(
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.
-      plugins: { volume: ['local'], log: ['json-file'] },
+      plugins: { volume: ['local'], log: [...LOG_DRIVERS] },
       networks: network,
       gpus,
     }),
