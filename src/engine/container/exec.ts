@@ -218,7 +218,9 @@ export class ExecService implements ExecApi {
       })
     } catch (err) {
       rec.running = false
-      // Docker records 126 when a start fails without a more precise code.
+      // Docker records 126 when a start fails without a more precise code, and 127 for a
+      // missing command since 28.0 (moby c866a7e: dockerd 20.10 to 27 overwrote it with 126,
+      // a bug moby fixed).
       rec.exitCode =
         isBerthError(err) && 'exitCode' in err && typeof err.exitCode === 'number'
           ? err.exitCode
