@@ -167,6 +167,7 @@ export async function createEngine(
     resolveUser,
     hostCapabilities: async () => host.facts.capabilities,
     logger,
+    events,
   })
   const files = new ContainerFiles({
     containers,
