@@ -66,8 +66,8 @@ export async function createEngine(
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
-  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger, events)
   // What pulls under way (or cut short) hold: the image store's GC and rmi leave it alone.
   const leases = new PullLeases(join(dataRoot, 'registry', 'leases'))
   // The image store asks the container service who uses an image; the service is
