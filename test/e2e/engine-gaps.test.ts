@@ -219,6 +219,33 @@ describe('log drivers', () => {
     await run(['rm', id])
   })
 
+  test('a restarted berthd keeps the rotation of a running container going', async () => {
+    const id = await run([
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--log-opt',
+      'max-size=1k',
+      '--log-opt',
+      'max-file=2',
+      'busybox',
+      'sh',
+      '-c',
+      'echo first; sleep 4; i=0; while [ $i -lt 100 ]; do echo line-$i; i=$((i+1)); usleep 20000; done',
+    ])
+    // The writing starts once the new daemon is up: its keeper, not the old one's, keeps it.
+    await d.restart()
+    assert.equal(await run(['wait', id]), '0')
+    const files = await logFiles(id)
+    assert.equal(files.length, 2, JSON.stringify(files))
+    for (const f of files) assert.ok(f.size <= 1000, JSON.stringify(files))
+    const out = (await run(['logs', id])).split('\n')
+    assert.equal(out.at(-1), 'line-99')
+    assert.ok(out.length > 1000 / 60, `${out.length} lines`)
+    await run(['rm', id])
+  })
+
   test('max-size alone (one file): the log never passes the size', async () => {
     const id = await run([
       'run',
