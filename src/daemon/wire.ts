@@ -28,6 +28,7 @@ import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
+import { LOG_DRIVERS } from '../engine/container/logconfig.ts'
 import { ConmonExec } from '../engine/runtime/exec.ts'
 import { readLog } from '../engine/runtime/logs.ts'
 import { ociSpec } from '../engine/runtime/spec.ts'
@@ -67,8 +68,8 @@ export async function createEngine(
   const blobs = new LocalBlobStore(join(dataRoot, 'content'))
   const layers = new LocalLayerStore(join(dataRoot, 'layers'))
   const runtime = new ConmonRuntime({ stateDir: host.runtimeDir })
-  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger)
   const events = new EventBus()
+  const volumes = new LocalVolumeStore(join(dataRoot, 'volumes'), logger, events)
   // What pulls under way (or cut short) hold: the image store's GC and rmi leave it alone.
   const leases = new PullLeases(join(dataRoot, 'registry', 'leases'))
   // The image store asks the container service who uses an image; the service is
@@ -168,6 +169,7 @@ export async function createEngine(
     resolveUser,
     hostCapabilities: async () => host.facts.capabilities,
     logger,
+    events,
   })
   // Health checks: probes are execs; results go into the container's state. The checker
   // follows every state change, and picks up the running containers once they are loaded.
@@ -306,7 +308,7 @@ export async function createEngine(
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.
-      plugins: { volume: ['local'], log: ['json-file'] },
+      plugins: { volume: ['local'], log: [...LOG_DRIVERS] },
       networks: network,
       gpus,
     }),

@@ -41,6 +41,12 @@ export class NotModified extends BerthError {
   readonly status = 304
 }
 
+/** What the thing asked cannot do (a log driver that does not read back). */
+export class NotImplemented extends BerthError {
+  readonly code = 'not_implemented'
+  readonly status = 501
+}
+
 export class Unavailable extends BerthError {
   readonly code = 'unavailable'
   readonly status = 503

@@ -13,6 +13,7 @@ import { humanDuration } from '../../lib/units.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { parsed } from '../../engine/grammar.ts'
 import { mountPoints } from './volumes.ts'
+import type { LogConfig } from '../../engine/runtime/types.ts'
 
 const ZERO_TIME = '0001-01-01T00:00:00Z'
 
@@ -88,7 +89,8 @@ export function inspect(
     ResolvConfPath: `${dir}/resolv.conf`,
     HostnamePath: `${dir}/hostname`,
     HostsPath: `${dir}/hosts`,
-    LogPath: c.logPath,
+    // Docker names a file only for json-file (local's is its own format, none has none).
+    LogPath: logConfig(c).Type === 'json-file' ? c.logPath : '',
     Name: `/${c.name}`,
     RestartCount: c.restartCount,
     Driver: 'overlay2',
@@ -107,9 +109,12 @@ export function inspect(
       ReadonlyRootfs: false,
       ...c.hostConfig,
       DeviceRequests: deviceRequests(c.hostConfig.DeviceRequests),
-      // Every container logs as json-file does (what /info says): docker-py's run() reads
-      // the output back only for json-file or journald, and Docker fills an empty Type in.
-      LogConfig: { Type: 'json-file', Config: {} },
+      // As given (Docker fills an empty Type in with the default, json-file).
+      LogConfig: logConfig(c),
+      Runtime:
+        typeof c.hostConfig.Runtime === 'string' && c.hostConfig.Runtime !== ''
+          ? c.hostConfig.Runtime
+          : 'runc',
     },
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: mountPoints(c),
@@ -133,6 +138,12 @@ export function inspect(
     // The container's network manager says what its network is.
     NetworkSettings: net,
   }
+}
+
+/** As create recorded it; a record made before berth kept it logs as json-file. */
+function logConfig(c: Container): LogConfig {
+  const lc = c.hostConfig.LogConfig as LogConfig | undefined
+  return lc?.Type ? lc : { Type: 'json-file', Config: {} }
 }
 
 /**

@@ -25,6 +25,11 @@ function cacheJson(r: CacheRecordInfo): Record<string, unknown> {
   }
 }
 
+/** An image with neither tag nor digest (API < 1.43 shows `<none>` placeholders, as /images). */
+function untagged(image: { repoTags: string[]; repoDigests: string[] }): boolean {
+  return image.repoTags.length === 0 && image.repoDigests.length === 0
+}
+
 async function df(ctx: Ctx): Promise<void> {
   const report = ctx.engine.diskUsage
   if (!report) throw new Internal('disk usage is not supported by this engine')
@@ -54,6 +59,9 @@ async function df(ctx: Ctx): Promise<void> {
         ParentId: image.parent ?? '',
         RepoDigests: image.repoDigests,
         RepoTags: image.repoTags,
+        ...(untagged(image) && !versionAtLeast(ctx.apiVersion, '1.43')
+          ? { RepoDigests: ['<none>@<none>'], RepoTags: ['<none>:<none>'] }
+          : {}),
         SharedSize: sharedSize,
         Size: image.size,
       }
@@ -71,6 +79,10 @@ async function df(ctx: Ctx): Promise<void> {
   }
   if (du.volumes) out.Volumes = du.volumes
   if (du.buildCache) out.BuildCache = du.buildCache.map(cacheJson)
+  // Before API 1.42 dockerd also sent the cache's total (deprecated since).
+  if (!versionAtLeast(ctx.apiVersion, '1.42')) {
+    out.BuilderSize = (du.buildCache ?? []).reduce((n, r) => n + r.size, 0)
+  }
   sendJson(ctx, 200, out)
 }
 

@@ -12,6 +12,7 @@ import type { LayerStore } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkManager } from '../network/types.ts'
 import { entrypointAndArgs, mergeImageConfig, validateHealthConfig } from './config.ts'
+import { checkLogConfig } from './logconfig.ts'
 import { gpuRequest } from './gpu.ts'
 import type { ContainerMounts } from './mounts.ts'
 import { randomName, validateName } from './names.ts'
@@ -83,6 +84,7 @@ export async function createContainer(
     }
     validateRestartPolicy(hc.RestartPolicy, hc.AutoRemove === true)
     verifyHostConfig(hc, config, x.host.facts)
+    hc.LogConfig = checkLogConfig(hc.LogConfig)
     // runc, and "nvidia" (runc with the GPUs the environment names; the GPU module checks it).
     const runtime = hc.Runtime ?? ''
     if (runtime !== '' && runtime !== 'runc' && runtime !== NVIDIA_RUNTIME) {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Conflict, InvalidArgument, Internal, NotFound, isBerthError } from '../errors.ts'
 import type { ExecHandle, ExecRuntime, Spec, SpecProcess, User } from '../runtime/types.ts'
 import { parseDetachKeys } from '../../lib/detachkeys.ts'
+import { containerAttributes, type EventSink } from '../events/types.ts'
 import type { Logger } from '../logger.ts'
 import { containerEnv } from './service.ts'
 import type {
@@ -27,6 +28,8 @@ export interface ExecDeps {
   /** What `exec --privileged` grants: every capability the host has. */
   hostCapabilities(): Promise<string[]>
   logger: Logger
+  /** Where exec_create, exec_start and exec_die go (as the container's events). */
+  events?: EventSink
   /** How long an exited exec stays inspectable (Docker: 5 to 10 minutes). */
   keepExitedMs?: number
 }
@@ -69,6 +72,11 @@ export function replaceOrAppendEnv(base: string[], overrides: string[]): string[
   return [...out.values()].filter((e): e is string => e !== undefined)
 }
 
+/** The command as Docker's exec events name it: the entrypoint, a space, the arguments. */
+function commandLine(rec: ExecRecord): string {
+  return `${rec.entrypoint} ${rec.args.join(' ')}`
+}
+
 function base64(bytes: number[]): string {
   return Buffer.from(bytes).toString('base64')
 }
@@ -77,6 +85,14 @@ export class ExecService implements ExecApi {
   private readonly execs = new Map<string, ExecRecord>()
 
   constructor(private readonly deps: ExecDeps) {}
+
+  private event(c: Container, rec: ExecRecord, action: string, extra = {}): void {
+    this.deps.events?.emit({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: c.id, Attributes: containerAttributes(c, { execID: rec.id, ...extra }) },
+    })
+  }
 
   /** Docker's getActiveContainer: exec only in a running, unpaused container. */
   private async activeContainer(ref: string): Promise<Container> {
@@ -160,6 +176,7 @@ export class ExecService implements ExecApi {
     }
     this.execs.set(rec.id, rec)
     this.deps.logger.debug('exec created', { id: rec.id, container: c.id })
+    this.event(c, rec, `exec_create: ${commandLine(rec)}`)
     return { Id: rec.id }
   }
 
@@ -204,6 +221,7 @@ export class ExecService implements ExecApi {
     if (rec.running) throw new Conflict(`exec command ${id} is already running`)
     rec.running = true
     const attach = !opts.detach && (rec.openStdin || rec.openStdout || rec.openStderr)
+    this.event(c, rec, `exec_start: ${commandLine(rec)}`)
     let handle: ExecHandle
     try {
       const dir = this.deps.containerDir(c.id)
@@ -218,7 +236,9 @@ export class ExecService implements ExecApi {
       })
     } catch (err) {
       rec.running = false
-      // Docker records 126 when a start fails without a more precise code.
+      // Docker records 126 when a start fails without a more precise code, and 127 for a
+      // missing command since 28.0 (moby c866a7e: dockerd 20.10 to 27 overwrote it with 126,
+      // a bug moby fixed).
       rec.exitCode =
         isBerthError(err) && 'exitCode' in err && typeof err.exitCode === 'number'
           ? err.exitCode
@@ -234,6 +254,7 @@ export class ExecService implements ExecApi {
       (code) => {
         rec.exitCode = code
         rec.running = false
+        this.event(c, rec, 'exec_die', { exitCode: String(code) })
         this.forgetLater(rec)
         return code
       },

@@ -152,7 +152,7 @@ export class ContainerLifecycle implements LifecycleApi {
     const c = this.store.get(ref)
     if (!c.state.Running || c.state.Restarting) return emptyStats(`/${c.name}`, c.id)
     const dirs = await cgroupDirs(c.state.Pid, this.deps.containers.cgroupsPath(c.id))
-    return sampleStats(dirs, c.state.Pid, `/${c.name}`, c.id)
+    return sampleStats(dirs, c.state.Pid, `/${c.name}`, c.id, c.hostConfig.NetworkMode !== 'host')
   }
 
   async update(ref: string, req: UpdateRequest): Promise<{ Warnings: string[] | null }> {

@@ -3,7 +3,7 @@
 // and its state changes go through one transition() (state.ts); exits and restart policies
 // are the supervisor's (supervisor.ts), reconciliation at daemon start is reconcile.ts's.
 import { isDigest } from '../digest.ts'
-import { Conflict, Internal, NotModified, isBerthError } from '../errors.ts'
+import { Conflict, Internal, NotImplemented, NotModified, isBerthError } from '../errors.ts'
 import { containerCgroupsPath } from '../host/types.ts'
 import type { NetworkSettings } from '../network/types.ts'
 import type { LogEntry, LogReadOptions } from '../runtime/types.ts'
@@ -294,6 +294,9 @@ export class ContainerService implements ContainerApi, GuardApi {
     opts: Omit<LogReadOptions, 'stopWhen'>,
   ): Promise<AsyncIterable<LogEntry>> {
     const c = this.store.get(ref)
+    if ((c.hostConfig.LogConfig as { Type?: string } | undefined)?.Type === 'none') {
+      throw new NotImplemented('configured logging driver does not support reading')
+    }
     const exit = this.supervisor.exitHandled(c.id)
     const follow = opts.follow && c.state.Running && exit !== undefined
     return this.deps.readLog(c.logPath, {

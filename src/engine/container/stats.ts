@@ -148,6 +148,8 @@ export async function sampleStats(
   pid: number,
   name: string,
   id: string,
+  /** Whether to read its interfaces: dockerd shows none for --network host (nor for none). */
+  ownNetwork = true,
 ): Promise<StatsJson> {
   const s = emptyStats(name, id)
   s.read = new Date().toISOString().replace(/Z$/, '000000Z')
@@ -156,7 +158,7 @@ export async function sampleStats(
   s.cpu_stats.online_cpus = availableParallelism()
   if (dirs.version === 1) await sampleV1(s, dirs, hostMem)
   else await sampleV2(s, dirs, hostMem)
-  const netdev = await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '')
+  const netdev = ownNetwork ? await readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '') : ''
   const networks = parseNetDev(netdev)
   if (networks) s.networks = networks
   return s

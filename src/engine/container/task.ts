@@ -6,6 +6,7 @@ import type { Mount } from '../layer/types.ts'
 import type { PreparedNetwork } from '../network/types.ts'
 import type { HostFacts } from '../host/types.ts'
 import type { RootfsAdditions, TaskRef, TaskSpec } from '../task/types.ts'
+import { checkLogConfig, logFileOptions } from './logconfig.ts'
 import { containerEnv } from './config.ts'
 import { consoleSizeOf } from './console.ts'
 import { rootfsPropagation } from './mounts.ts'
@@ -57,6 +58,7 @@ export function containerTask(c: Container, p: ContainerTaskParts): TaskSpec {
     rootfsPropagation: rootfsPropagation(c.mountPoints ?? []),
     io: {
       logPath: c.logPath,
+      log: logFileOptions(checkLogConfig(c.hostConfig.LogConfig)),
       tty: c.config.Tty === true,
       openStdin: c.config.OpenStdin === true,
       stdinOnce: c.config.StdinOnce === true,

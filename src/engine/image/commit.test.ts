@@ -91,8 +91,8 @@ describe('ImageCommitter', () => {
     assert.deepEqual(
       t.events.map((e) => [e.Type, e.Action, e.Actor.Attributes]),
       [
+        // dockerd's order: the container stays paused until the image and its events are out.
         ['container', 'pause', { image: 'base', name: 'box', team: 'a' }],
-        ['container', 'unpause', { image: 'base', name: 'box', team: 'a' }],
         ['image', 'tag', { name: 'made:v1' }],
         [
           'container',
@@ -106,6 +106,7 @@ describe('ImageCommitter', () => {
             imageRef: 'made:v1',
           },
         ],
+        ['container', 'unpause', { image: 'base', name: 'box', team: 'a' }],
       ],
     )
   })

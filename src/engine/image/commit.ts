@@ -57,45 +57,45 @@ export class ImageCommitter implements ImageCommit {
     const tag = req.repo ? parseTag(`${req.repo}:${req.tag || 'latest'}`) : undefined
 
     // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
-    let layer: LayerDescriptor
     if (req.pause) {
       await freezer.pause(c.id)
       this.containerEvent(c, 'pause')
       faultPoint('commit.paused')
     }
+    // Paused until the image and its events are out, as dockerd: pause, tag, commit, unpause.
+    let image: Image
     try {
       // Stored as Docker's own store keeps layers: the plain tar (its blob digest is the diffID).
-      const { size: _size, ...l } = await ingest.writeLayer({
+      const { size: _size, ...layer } = await ingest.writeLayer({
         tar: await req.diff(),
         compression: 'none',
         mediaType: MEDIA.dockerLayer.none,
       })
-      layer = l
+
+      // An empty diff adds no layer, only a history step (as Docker's commit).
+      const empty = layer.diffID === EMPTY_LAYER
+      const parentLayers: LayerDescriptor[] = parent?.layers ?? []
+      const layers = empty ? parentLayers : [...parentLayers, layer]
+      const config = this.childConfig(parent, req, layers, empty)
+      faultPoint('commit.before-record')
+      image = await images.create({
+        config,
+        layers,
+        tags: tag ? [tag.familiar] : [],
+        ...(parent ? { parent: parent.id } : {}),
+      })
+      if (tag) emitImageEvent(this.deps.events, 'tag', image.id, tag.familiar, image)
+      this.containerEvent(c, 'commit', {
+        comment: req.comment ?? '',
+        imageID: image.id,
+        imageRef: tag?.familiar ?? '',
+      })
     } finally {
       if (req.pause) {
         await freezer.resume(c.id)
         this.containerEvent(c, 'unpause')
       }
     }
-
-    // An empty diff adds no layer, only a history step (as Docker's commit).
-    const empty = layer.diffID === EMPTY_LAYER
-    const parentLayers: LayerDescriptor[] = parent?.layers ?? []
-    const layers = empty ? parentLayers : [...parentLayers, layer]
-    const config = this.childConfig(parent, req, layers, empty)
-    faultPoint('commit.before-record')
-    const image = await images.create({
-      config,
-      layers,
-      tags: tag ? [tag.familiar] : [],
-      ...(parent ? { parent: parent.id } : {}),
-    })
-    if (tag) emitImageEvent(this.deps.events, 'tag', image.id, tag.familiar, image)
-    this.containerEvent(c, 'commit', {
-      comment: req.comment ?? '',
-      imageID: image.id,
-      imageRef: tag?.familiar ?? '',
-    })
     return image
   }
 

@@ -6,11 +6,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path'
 import { errnoCode, Internal } from '../errors.ts'
 import { connectAttach } from './attach.ts'
+import { LogKeeper } from './logs.ts'
 import { Runc, runcMessage, startError } from './runc.ts'
 import type {
   AttachConnection,
   CreateOptions,
   ExitStatus,
+  LogFileOptions,
   Runtime,
   RuntimeStatus,
   SpecResources,
@@ -37,6 +39,7 @@ export interface ConmonArgsInput {
   id: string
   bundle: string
   logPath: string
+  log?: LogFileOptions
   tty: boolean
   openStdin: boolean
   stdinOnce: boolean
@@ -73,7 +76,8 @@ export function conmonArgs(c: ConmonArgsInput): string[] {
     '-p',
     c.pidFile,
     '-l',
-    `k8s-file:${c.logPath}`,
+    // none: conmon writes no log (attach still gets the output).
+    c.log?.enabled === false ? 'none:' : `k8s-file:${c.logPath}`,
     '--exit-dir',
     c.exitDir,
     '--socket-dir-path',
@@ -82,6 +86,9 @@ export function conmonArgs(c: ConmonArgsInput): string[] {
     '--log-level',
     c.logLevel,
   ]
+  if (c.log?.enabled !== false && c.log?.maxSize !== undefined) {
+    args.push('--log-size-max', String(c.log.maxSize))
+  }
   if (c.tty) args.push('-t')
   if (c.openStdin) {
     args.push('-i')
@@ -104,6 +111,7 @@ export class ConmonRuntime implements Runtime {
   private readonly pidDir: string
   private readonly cli: Runc
   private ready?: Promise<void>
+  private readonly keepers = new Map<string, LogKeeper>()
 
   constructor(opts: ConmonRuntimeOptions) {
     this.stateDir = opts.stateDir
@@ -132,6 +140,42 @@ export class ConmonRuntime implements Runtime {
     return join(this.pidDir, `${id}.conmon.pid`)
   }
 
+  /** The log keeper's settings for a rotating log (so a restarted berthd keeps it too). */
+  private logKeepFile(id: string): string {
+    return join(this.pidDir, `${id}.logkeep`)
+  }
+
+  /**
+   * Keeps the container's rotating log (logs.ts LogKeeper) while conmon runs: from create, or
+   * from the first wait after berthd restarts; until the exit.
+   */
+  private async keepLog(id: string, opts?: { path: string; maxFiles: number }): Promise<void> {
+    if (this.keepers.has(id)) return
+    let o = opts
+    if (!o) {
+      try {
+        o = JSON.parse(await readFile(this.logKeepFile(id), 'utf8')) as typeof opts
+      } catch {
+        return
+      }
+      if (!o || this.keepers.has(id)) return
+    }
+    const k = new LogKeeper(o.path, o.maxFiles)
+    this.keepers.set(id, k)
+    await k.start()
+    k.watch()
+  }
+
+  private async releaseLog(id: string): Promise<void> {
+    const k = this.keepers.get(id)
+    if (!k) return
+    this.keepers.delete(id)
+    k.close()
+    await k.idle()
+    // What conmon wrote last is kept and counted.
+    await k.sync().catch(() => undefined)
+  }
+
   /** conmon's link to the bundle; the attach socket is `attach` under it while conmon runs. */
   attachSocket(id: string): string {
     return join(this.socketDir, id, 'attach')
@@ -155,6 +199,13 @@ export class ConmonRuntime implements Runtime {
       rm(this.containerPidFile(id), { force: true }),
       rm(join(this.socketDir, id), { force: true }),
     ])
+    const log = opts.log
+    if (log?.enabled !== false && log?.maxSize !== undefined && log.maxFiles > 1) {
+      const keep = { path: opts.logPath, maxFiles: log.maxFiles }
+      await writeSmallFile(this.logKeepFile(id), JSON.stringify(keep))
+      await this.releaseLog(id)
+      await this.keepLog(id, keep)
+    }
     const args = conmonArgs({
       ...opts,
       runc: this.runc,
@@ -321,8 +372,11 @@ export class ConmonRuntime implements Runtime {
         this.exitStatus(id).then(
           (st) => {
             checking = false
-            if (st) finish(() => resolve(st))
-            else if (again) {
+            if (st) {
+              void this.releaseLog(id)
+                .catch(() => undefined)
+                .then(() => finish(() => resolve(st)))
+            } else if (again) {
               again = false
               check()
             }
@@ -334,6 +388,8 @@ export class ConmonRuntime implements Runtime {
         )
       }
       const onAbort = (): void => finish(() => reject(signal?.reason))
+      // A rotating log is kept while the container runs (this wait follows it).
+      void this.keepLog(id).catch(() => undefined)
       const watcher = watch(this.exitDir, (_event, name) => {
         if (name === null || name === id) check()
       })
@@ -367,7 +423,8 @@ export class ConmonRuntime implements Runtime {
     for (const n of await names(this.runcRoot)) ids.add(n)
     for (const n of await names(this.exitDir)) ids.add(n)
     for (const n of await names(this.socketDir)) ids.add(n)
-    for (const n of await names(this.pidDir)) ids.add(n.replace(/(\.conmon)?\.pid$/, ''))
+    for (const n of await names(this.pidDir))
+      ids.add(n.replace(/(\.conmon\.pid|\.pid|\.logkeep)$/, ''))
     return [...ids].filter((id) => /^[0-9a-f]{64}$/.test(id))
   }
 
@@ -384,10 +441,12 @@ export class ConmonRuntime implements Runtime {
   }
 
   async cleanup(id: string): Promise<void> {
+    await this.releaseLog(id)
     await Promise.all([
       rm(this.exitFile(id), { force: true }),
       rm(this.containerPidFile(id), { force: true }),
       rm(this.conmonPidFile(id), { force: true }),
+      rm(this.logKeepFile(id), { force: true }),
       this.removeLinks(id),
     ])
   }

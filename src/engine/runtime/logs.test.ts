@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict'
-import { appendFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import {
+  appendFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { parseLogRecord, parseTime, readLog } from './logs.ts'
+import { LogKeeper, parseLogRecord, parseTime, readLog } from './logs.ts'
 import { tempDir } from './testutil.ts'
 import type { LogEntry, LogReadOptions } from './types.ts'
 
@@ -149,5 +158,108 @@ describe('readLog', () => {
     stop()
     await reading
     assert.deepEqual(got, ['t:new\n'])
+  })
+})
+
+// conmon's k8s-file rotation, as conmon 2.1 does it: LOG.tmp opened with O_TRUNC|O_CREAT
+// (through a symlink, when the keeper made one), then renamed over LOG.
+async function conmonRotate(path: string): Promise<FileHandle> {
+  const fh = await open(`${path}.tmp`, 'w')
+  await rename(`${path}.tmp`, path)
+  return fh
+}
+
+describe('LogKeeper and rotated logs', () => {
+  let dir: string
+  let remove: () => Promise<void>
+  let n = 0
+  const logDir = async (): Promise<string> => {
+    const d = join(dir, `c${n++}`)
+    await mkdir(d)
+    return join(d, 'ctr.log')
+  }
+  const lines = (from: number, to: number): string[] => {
+    const out: string[] = []
+    for (let i = from; i <= to; i++) out.push(`t:l${i}\n`)
+    return out
+  }
+  before(async () => ({ dir, remove } = await tempDir('berth-keeper-')))
+  after(() => remove())
+
+  test('keeps max-file generations; reading goes across them, oldest first', async () => {
+    const path = await logDir()
+    const k = new LogKeeper(path, 3)
+    await k.start()
+    let fh = await open(path, 'a')
+    let i = 0
+    for (let gen = 0; gen < 5; gen++) {
+      for (let j = 0; j < 2; j++) await fh.write(rec(i, 'stdout', 'F', `l${i++}`))
+      await fh.close()
+      if (gen < 4) {
+        fh = await conmonRotate(path)
+        await k.sync()
+      }
+    }
+    const names = (await readdir(dirname(path))).sort()
+    assert.deepEqual(names, ['ctr.log', 'ctr.log.3', 'ctr.log.4', 'ctr.log.5', 'ctr.log.tmp'])
+    assert.ok((await lstat(path)).isSymbolicLink())
+    assert.deepEqual(await collect(path), lines(4, 9))
+    assert.deepEqual(await collect(path, { tail: 3 }), lines(7, 9))
+    assert.deepEqual(await collect(path, { tail: 5 }), lines(5, 9))
+  })
+
+  test('a rotation the keeper missed leaves LOG a plain file, linked as the next one', async () => {
+    const path = await logDir()
+    const k = new LogKeeper(path, 5)
+    await k.start()
+    let fh = await open(path, 'a')
+    await fh.write(rec(0, 'stdout', 'F', 'l0'))
+    await fh.close()
+    // Two rotations before the keeper looks: the first through its symlink, the second plain.
+    fh = await conmonRotate(path)
+    await fh.write(rec(1, 'stdout', 'F', 'l1'))
+    await fh.close()
+    fh = await conmonRotate(path)
+    await fh.write(rec(2, 'stdout', 'F', 'l2'))
+    assert.ok((await lstat(path)).isFile())
+    await k.sync()
+    assert.ok((await lstat(path)).isFile(), 'conmon may still write it: left in place')
+    assert.deepEqual(await collect(path), lines(0, 2))
+    // The next rotation goes through the keeper's symlink again; nothing is lost.
+    await fh.close()
+    fh = await conmonRotate(path)
+    await fh.write(rec(3, 'stdout', 'F', 'l3'))
+    await fh.close()
+    await k.sync()
+    assert.deepEqual(await collect(path), lines(0, 3))
+  })
+
+  test('follow reads on across rotations as they happen', async () => {
+    const path = await logDir()
+    const k = new LogKeeper(path, 2)
+    await k.start()
+    k.watch()
+    let fh = await open(path, 'a')
+    let stop!: () => void
+    const stopWhen = new Promise<void>((r) => (stop = r))
+    const got: string[] = []
+    const reading = (async () => {
+      for await (const e of readLog(path, { follow: true, stopWhen })) got.push(show(e))
+    })()
+    for (let i = 0; i < 6; i++) {
+      await fh.write(rec(i, 'stdout', 'F', `l${i}`))
+      if (i % 2 === 1) {
+        await fh.close()
+        await k.idle()
+        fh = await conmonRotate(path)
+      }
+      // Let the reader catch up now and then (it may read a file after the keeper removed it).
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await fh.close()
+    stop()
+    await reading
+    k.close()
+    assert.deepEqual(got, lines(0, 5))
   })
 })

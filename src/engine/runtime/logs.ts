@@ -1,7 +1,28 @@
 // Reads conmon's k8s-file logs: `TIME STREAM F|P TEXT` per record, F ending a line and P a
-// part of one. Streams the file; `tail` reads backwards from the end; `follow` watches it.
+// part of one. Streams the files; `tail` reads backwards from the end; `follow` watches them.
+//
+// Rotation (max-size with max-file > 1): conmon, given --log-size-max, starts a new file when
+// the next write would pass the size by opening LOG.tmp (O_TRUNC|O_CREAT) and renaming it over
+// LOG. The keeper makes LOG.tmp a symlink to the next generation's name (LOG.N+1) beforehand,
+// so conmon's open makes that file and its rename turns LOG into a symlink to it: the file it
+// left (LOG.N) stays. The keeper then readies the next symlink and removes the oldest
+// generations past max-file. Should conmon rotate again before the keeper is back (or with no
+// berthd at all), LOG.tmp is a plain file and LOG becomes one: the keeper links it as the next
+// generation when it sees it; only a third rotation before then loses a file.
 import { watch, type FSWatcher } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import {
+  link,
+  lstat,
+  open,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  stat,
+  symlink,
+  type FileHandle,
+} from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { errnoCode, Internal } from '../errors.ts'
 import type { LogEntry, LogReadOptions } from './types.ts'
 
@@ -45,23 +66,60 @@ export function parseTime(time: string): number {
   return whole / 1000 + frac
 }
 
+/** One of a log's files: a rotated generation (`LOG.N`) or the log itself. */
+interface LogFile {
+  path: string
+  ino: number
+  /** Generation number; the log itself, when not a generation's link, comes after them all. */
+  gen: number
+}
+
+const GEN_RE = /^(.*)\.(\d+)$/
+
 /**
- * The log's entries, oldest first. With `tail` only the last N lines (a line: its P records
- * and the F record that ends it). With `follow`, keeps reading as conmon appends, until
- * `stopWhen` resolves and everything written before then has been read, or `signal` aborts.
+ * A log's files, oldest first: the generations conmon filled and the keeper kept (LOG.1,
+ * LOG.2, ...), then LOG itself when it is a file of its own (a symlink to the newest
+ * generation otherwise). One file per inode; files that went away while listed are left out.
+ */
+export async function logFiles(path: string): Promise<LogFile[]> {
+  const dir = dirname(path)
+  const base = basename(path)
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return []
+    throw err
+  }
+  const found: LogFile[] = []
+  for (const name of names) {
+    const m = GEN_RE.exec(name)
+    if (!m || m[1] !== base) continue
+    const p = join(dir, name)
+    const st = await stat(p).catch(() => undefined)
+    if (st?.isFile()) found.push({ path: p, ino: st.ino, gen: Number(m[2]) })
+  }
+  found.sort((a, b) => a.gen - b.gen)
+  const cur = await stat(path).catch(() => undefined)
+  if (cur?.isFile() && !found.some((f) => f.ino === cur.ino)) {
+    found.push({ path, ino: cur.ino, gen: Number.MAX_SAFE_INTEGER })
+  }
+  return found
+}
+
+/**
+ * The log's entries, oldest first, across its rotated files. With `tail` only the last N lines
+ * (a line: its P records and the F record that ends it). With `follow`, keeps reading as conmon
+ * appends and rotates, until `stopWhen` resolves and everything written before then has been
+ * read, or `signal` aborts.
  */
 export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerator<LogEntry> {
   const { signal } = opts
   if (signal?.aborted) return
-  let fh: FileHandle
-  try {
-    fh = await open(path, 'r')
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return
-    throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
-  }
+  const base = basename(path)
 
-  // Set up the watch before reading, so nothing appended in between is missed.
+  // Set up the watch before reading, so nothing appended in between is missed. The directory
+  // is watched: conmon's rotation makes new files in it.
   let watcher: FSWatcher | undefined
   // Set by the watcher; cleared before each read pass.
   let changed: boolean
@@ -74,10 +132,16 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
   }
   const onAbort = (): void => poke()
   if (opts.follow) {
-    watcher = watch(path, () => {
-      changed = true
-      poke()
-    })
+    try {
+      watcher = watch(dirname(path), (_event, name) => {
+        if (name !== null && !String(name).startsWith(base)) return
+        changed = true
+        poke()
+      })
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return
+      throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
+    }
     watcher.on('error', () => {
       stopped = true
       poke()
@@ -95,43 +159,108 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
     signal?.addEventListener('abort', onAbort, { once: true })
   }
 
+  let fh: FileHandle | undefined
   try {
-    let pos = opts.tail === undefined ? 0 : await tailOffset(fh, opts.tail)
+    let files = await logFiles(path)
+    let idx = 0
+    let pos = 0
+    if (opts.tail !== undefined) ({ idx, pos } = await tailStart(files, opts.tail))
+    let current: LogFile | undefined
     let carry: Buffer = Buffer.alloc(0)
+    let draining = false
     const buf = Buffer.allocUnsafe(CHUNK)
     for (;;) {
-      // Whether stop was asked before this pass: then reaching EOF ends it.
+      // Whether stop was asked before this pass: then reaching the end ends it.
       const stopBefore = stopped
       changed = false
-      for (;;) {
-        if (signal?.aborted) return
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, pos)
-        if (bytesRead === 0) break
-        pos += bytesRead
-        let chunk = Buffer.from(buf.subarray(0, bytesRead))
-        if (carry.length > 0) chunk = Buffer.concat([carry, chunk])
-        let start = 0
-        for (;;) {
-          const nl = chunk.indexOf(NL, start)
-          if (nl < 0) break
-          const rec = parseLogRecord(chunk.subarray(start, nl))
-          start = nl + 1
-          if (!rec) continue
-          if (opts.since !== undefined && rec.seconds < opts.since) continue
-          if (opts.until !== undefined && rec.seconds > opts.until) return
-          yield rec.entry
-          if (signal?.aborted) return
+      if (!fh && idx < files.length) {
+        current = files[idx] as LogFile
+        try {
+          fh = await open(current.path, 'r')
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') {
+            throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
+          }
+          // Removed (rotated out) since listed: on to the next one.
+          idx++
+          pos = 0
+          continue
         }
-        carry = chunk.subarray(start)
       }
+      if (fh) {
+        for (;;) {
+          if (signal?.aborted) return
+          const { bytesRead } = await fh.read(buf, 0, CHUNK, pos)
+          if (bytesRead === 0) break
+          pos += bytesRead
+          let chunk = Buffer.from(buf.subarray(0, bytesRead))
+          if (carry.length > 0) chunk = Buffer.concat([carry, chunk])
+          let start = 0
+          for (;;) {
+            const nl = chunk.indexOf(NL, start)
+            if (nl < 0) break
+            const rec = parseLogRecord(chunk.subarray(start, nl))
+            start = nl + 1
+            if (!rec) continue
+            if (opts.since !== undefined && rec.seconds < opts.since) continue
+            if (opts.until !== undefined && rec.seconds > opts.until) return
+            yield rec.entry
+            if (signal?.aborted) return
+          }
+          carry = chunk.subarray(start)
+        }
+      }
+      // A newer file means this one is finished (conmon writes only the newest).
+      files = await logFiles(path)
+      const at = current ? files.findIndex((f) => f.ino === current?.ino) : -1
+      const gen = at >= 0 ? (files[at] as LogFile).gen : (current?.gen ?? -1)
+      const next = files.findIndex((f) => f.gen > gen && f.ino !== current?.ino)
+      if (next >= 0) {
+        // Once more to its end: conmon may have written to it after our last read.
+        if (fh && !draining) {
+          draining = true
+          continue
+        }
+        draining = false
+        await fh?.close()
+        fh = undefined
+        carry = Buffer.alloc(0)
+        idx = next
+        pos = 0
+        continue
+      }
+      if (at >= 0) idx = at
+      else if (!fh) idx = files.length
       if (!opts.follow || stopBefore || signal?.aborted) return
       if (!changed && !stopped) await new Promise<void>((r) => (wake = r))
     }
   } finally {
     watcher?.close()
     signal?.removeEventListener('abort', onAbort)
-    await fh.close()
+    await fh?.close()
   }
+}
+
+/** Where reading starts for the last `n` lines: the file's index and the offset in it. */
+async function tailStart(files: LogFile[], n: number): Promise<{ idx: number; pos: number }> {
+  let left = n
+  for (let i = files.length - 1; i >= 0; i--) {
+    let fh: FileHandle
+    try {
+      fh = await open((files[i] as LogFile).path, 'r')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') continue
+      throw err
+    }
+    try {
+      const { offset, count } = await tailOffset(fh, left)
+      if (count >= left || offset > 0) return { idx: i, pos: offset }
+      left -= count
+    } finally {
+      await fh.close()
+    }
+  }
+  return { idx: 0, pos: 0 }
 }
 
 /**
@@ -140,9 +269,9 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
  * being written) counts as one. Bytes after the last newline (a record being written) are not
  * counted: the forward reader picks them up once whole.
  */
-async function tailOffset(fh: FileHandle, n: number): Promise<number> {
+async function tailOffset(fh: FileHandle, n: number): Promise<{ offset: number; count: number }> {
   const size = (await fh.stat()).size
-  if (n <= 0) return size
+  if (n <= 0) return { offset: size, count: 0 }
   const buf = Buffer.allocUnsafe(CHUNK)
   let chunkStart = size
   let chunkLen = 0
@@ -161,10 +290,13 @@ async function tailOffset(fh: FileHandle, n: number): Promise<number> {
     return h
   }
   // Returns the offset to start at, or undefined to go on.
-  const visit = async (start: number, end: number): Promise<number | undefined> => {
+  const visit = async (
+    start: number,
+    end: number,
+  ): Promise<{ offset: number; count: number } | undefined> => {
     const rec = parseHeader(await header(start, end))
     if (rec === 'F') {
-      if (count === n) return end + 1
+      if (count === n) return { offset: end + 1, count }
       count++
       seenFull = true
     } else if (rec === 'P' && !seenFull && !trailing) {
@@ -191,7 +323,7 @@ async function tailOffset(fh: FileHandle, n: number): Promise<number> {
     const at = await visit(0, recEnd)
     if (at !== undefined) return at
   }
-  return 0
+  return { offset: 0, count }
 }
 
 /** Enough of a record to see its tag: `TIME STREAM TAG`. */
@@ -204,4 +336,124 @@ function parseHeader(h: Buffer): 'F' | 'P' | undefined {
   if (s2 < 0 || s2 + 1 >= h.length) return undefined
   const tag = h[s2 + 1]
   return tag === 0x46 ? 'F' : tag === 0x50 ? 'P' : undefined
+}
+
+/**
+ * Keeps a rotating log's generations (see the top of this file): readies LOG and LOG.tmp as
+ * symlinks to fresh generations, links a LOG that conmon made a plain file, and removes the
+ * generations past `maxFiles`. `start` before conmon opens the log; `watch` while it runs.
+ */
+export class LogKeeper {
+  private watcher?: FSWatcher
+  private running?: Promise<void>
+  private again = false
+  private readonly dir: string
+  private readonly base: string
+
+  constructor(
+    readonly path: string,
+    readonly maxFiles: number,
+  ) {
+    this.dir = dirname(path)
+    this.base = basename(path)
+  }
+
+  /** Readies the files (idempotent); conmon keeps appending to the newest generation. */
+  async start(): Promise<void> {
+    const cur = await lstat(this.path).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return undefined
+      throw err
+    })
+    if (!cur) await this.symlink(this.path, await this.nextGen())
+    await this.sync()
+  }
+
+  /** Follows conmon's rotations until closed (fs events; no polling). */
+  watch(): void {
+    if (this.watcher) return
+    this.watcher = watch(this.dir, (_event, name) => {
+      if (name === null || String(name).startsWith(this.base)) this.kick()
+    })
+    this.watcher.on('error', () => this.close())
+    this.kick()
+  }
+
+  close(): void {
+    this.watcher?.close()
+    this.watcher = undefined
+  }
+
+  /** Settles once the work asked for so far is done. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve()
+  }
+
+  private kick(): void {
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = (async () => {
+      do {
+        this.again = false
+        await this.sync().catch(() => {
+          // A file that moved under us: the event its move made runs this again.
+        })
+      } while (this.again)
+      this.running = undefined
+    })()
+  }
+
+  /** One pass: link a plain LOG, ready LOG.tmp, remove the oldest past maxFiles. */
+  async sync(): Promise<void> {
+    const cur = await lstat(this.path).catch(() => undefined)
+    if (cur?.isFile()) {
+      const gens = await logFiles(this.path)
+      const kept = gens.some((g) => g.ino === cur.ino && g.gen !== Number.MAX_SAFE_INTEGER)
+      if (!kept) {
+        await link(this.path, join(this.dir, await this.nextGen())).catch((err: unknown) => {
+          if (errnoCode(err) !== 'EEXIST') throw err
+        })
+      }
+    }
+    const tmp = `${this.path}.tmp`
+    const t = await lstat(tmp).catch(() => undefined)
+    // A plain LOG.tmp is conmon's, between its open and its rename: leave it be.
+    if (!t?.isFile()) {
+      const want = await this.nextGen()
+      const target = t?.isSymbolicLink() ? await readlink(tmp).catch(() => '') : ''
+      if (target !== want) await this.symlink(tmp, want)
+    }
+    await this.prune()
+  }
+
+  /** The name of the generation after the newest one there (or LOG's, still to be made). */
+  private async nextGen(): Promise<string> {
+    let max = 0
+    for (const f of await readdir(this.dir)) {
+      const m = GEN_RE.exec(f)
+      if (m && m[1] === this.base) max = Math.max(max, Number(m[2]))
+    }
+    // LOG's target, before conmon has made it.
+    const m = GEN_RE.exec(await readlink(this.path).catch(() => ''))
+    if (m && m[1] === this.base) max = Math.max(max, Number(m[2]))
+    return `${this.base}.${max + 1}`
+  }
+
+  private async symlink(at: string, target: string): Promise<void> {
+    // Made beside and renamed over, so conmon never sees it half made.
+    const tmp = `${at}.new`
+    await rm(tmp, { force: true })
+    await symlink(target, tmp)
+    await rename(tmp, at)
+  }
+
+  private async prune(): Promise<void> {
+    const gens = (await logFiles(this.path)).filter((g) => g.gen !== Number.MAX_SAFE_INTEGER)
+    const plain = await lstat(this.path).catch(() => undefined)
+    // A plain LOG not yet linked counts as the newest file.
+    const extra = plain?.isFile() && !gens.some((g) => g.ino === plain.ino) ? 1 : 0
+    const drop = gens.length + extra - this.maxFiles
+    for (const g of gens.slice(0, Math.max(0, drop))) await rm(g.path, { force: true })
+  }
 }

@@ -147,6 +147,8 @@ export interface CreateOptions {
   bundle: string
   /** conmon's k8s-file log. */
   logPath: string
+  /** The log driver's settings (logdriver.ts); absent: one file, no limit. */
+  log?: LogFileOptions
   tty: boolean
   openStdin: boolean
   /** Close the container's stdin when the first attached client closes it (Docker's StdinOnce). */
@@ -371,4 +373,20 @@ export interface SpecSeccomp {
     errnoRet?: number
     args?: { index: number; value: number; valueTwo?: number; op: string }[]
   }[]
+}
+
+/** Docker's HostConfig.LogConfig, as checked (logdriver.ts). */
+export interface LogConfig {
+  Type: string
+  Config: Record<string, string>
+}
+
+/** What conmon is asked to do with a container's output (logdriver.ts makes it). */
+export interface LogFileOptions {
+  /** false for the none driver: no log file, and `logs` is refused. */
+  enabled: boolean
+  /** Bytes one file may hold before conmon starts the next one; absent: no limit. */
+  maxSize?: number
+  /** How many files to keep, the one being written included (1: the next replaces it). */
+  maxFiles: number
 }

@@ -30,7 +30,10 @@ export class DiskUsageReport implements DiskUsageApi {
     const out: DiskUsage = {}
     const containers = await this.deps.containers.list()
     if (want('image')) {
-      const images = await this.deps.images.list()
+      // Newest first, as dockerd lists them.
+      const images = (await this.deps.images.list()).sort(
+        (a, b) => createdMs(b.config.created) - createdMs(a.config.created),
+      )
       const sizes = new Map<Digest, number>()
       const users = new Map<Digest, number>()
       for (const img of images) {
@@ -56,7 +59,8 @@ export class DiskUsageReport implements DiskUsageApi {
     }
     if (want('container')) {
       out.containers = []
-      for (const c of containers) {
+      const newest = [...containers].sort((a, b) => createdMs(b.created) - createdMs(a.created))
+      for (const c of newest) {
         const size = await this.deps.containers.sizes(c.id).catch(() => ({ rw: 0, rootfs: 0 }))
         out.containers.push({ container: c, ...size })
       }
@@ -65,4 +69,9 @@ export class DiskUsageReport implements DiskUsageApi {
     if (want('build-cache')) out.buildCache = (await this.deps.builder?.cacheUsage()) ?? []
     return out
   }
+}
+
+function createdMs(iso: string | undefined): number {
+  const t = Date.parse(iso ?? '')
+  return Number.isNaN(t) ? 0 : t
 }

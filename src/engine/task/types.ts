@@ -8,6 +8,7 @@ import type {
   DeviceEdits,
   DeviceNode,
   ExitStatus,
+  LogFileOptions,
   OutputChunk,
   SpecInput,
 } from '../runtime/types.ts'
@@ -57,6 +58,8 @@ export interface TaskNetwork {
 export interface TaskIO {
   /** conmon's k8s-file log: everything the process writes, from its first byte. */
   logPath: string
+  /** The log driver's settings; absent: one file, no limit. */
+  log?: LogFileOptions
   tty: boolean
   openStdin: boolean
   /** Close the process's stdin when the first attached client closes it. */

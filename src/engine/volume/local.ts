@@ -1,6 +1,7 @@
 // Docker's "local" volume driver: each volume is a plain directory `<dir>/<name>/_data`
 // (as Docker lays them out, so users can back them up), with its labels and options in
 // `<dir>/<name>/meta.json`. A volume appears only by renaming a complete directory into place.
+import type { EventSink } from '../events/types.ts'
 import { randomBytes } from 'node:crypto'
 import { chmod, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -135,7 +136,13 @@ export class LocalVolumeStore implements VolumeStore {
   constructor(
     readonly dir: string,
     private readonly logger?: VolumeLogger,
+    /** Where create, destroy and prune are told, as dockerd's volume events. */
+    private readonly events?: EventSink,
   ) {}
+
+  private event(action: string, id: string, attributes: Record<string, string>): void {
+    this.events?.emit({ Type: 'volume', Action: action, Actor: { ID: id, Attributes: attributes } })
+  }
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o701 })
@@ -240,6 +247,8 @@ export class LocalVolumeStore implements VolumeStore {
       const existing = this.vols.get(name)
       if (existing) {
         this.addRef(name, opts.ref)
+        // dockerd tells every create, of a volume already there too.
+        this.event('create', name, { driver: 'local' })
         return this.toApi(existing)
       }
       const options = opts.options && Object.keys(opts.options).length > 0 ? opts.options : null
@@ -266,6 +275,7 @@ export class LocalVolumeStore implements VolumeStore {
       await fsyncDir(this.dir)
       this.vols.set(name, meta)
       this.addRef(name, opts.ref)
+      this.event('create', name, { driver: 'local' })
       return this.toApi(meta)
     })
   }
@@ -313,6 +323,7 @@ export class LocalVolumeStore implements VolumeStore {
       this.vols.delete(name)
       this.users.delete(name)
       await rm(doomed, { recursive: true, force: true })
+      this.event('destroy', name, { driver: 'local' })
     })
   }
 
@@ -335,6 +346,7 @@ export class LocalVolumeStore implements VolumeStore {
         report.SpaceReclaimed += size
         report.VolumesDeleted.push(m.Name)
       }
+      this.event('prune', '', { reclaimed: String(report.SpaceReclaimed) })
       return report
     } finally {
       this.pruning = false
