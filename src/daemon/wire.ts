@@ -1,6 +1,6 @@
 // Builds the engine from its parts: each module gets the others only through the
 // interfaces passed to its constructor.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerFiles } from '../engine/container/files.ts'
@@ -18,9 +18,16 @@ import { OverlayDiffer } from '../engine/layer/diff.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
-import { rootProfile } from '../engine/host/profile.ts'
+import {
+  maxMappedId,
+  rootProfile,
+  rootlessLimitsReason,
+  rootlessProfile,
+} from '../engine/host/profile.ts'
+import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
+import { LocalNetworks } from '../engine/network/modes.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
@@ -56,7 +63,19 @@ export async function createEngine(
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
   const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
-  const host = rootProfile(dataRoot, await hostFacts(), gpuRoot ? { gpuRoot } : {})
+  const facts = await hostFacts()
+  const host = opts.rootless
+    ? rootlessProfile(
+        opts.rootless.execRoot,
+        facts,
+        // cgroups v1 beside v2: the v2 hierarchy is mounted at /sys/fs/cgroup/unified.
+        rootlessLimitsReason(existsSync('/sys/fs/cgroup/unified/cgroup.controllers')),
+        {
+          ...(gpuRoot ? { gpuRoot } : {}),
+          maxGid: maxMappedId(await readFile('/proc/self/gid_map', 'utf8')),
+        },
+      )
+    : rootProfile(dataRoot, facts, gpuRoot ? { gpuRoot } : {})
   const gpus = new LocalGpus({
     hostRoot: host.gpuRoot,
     fromEnv: opts.gpusFromEnv === true,
@@ -139,7 +158,23 @@ export async function createEngine(
       locked: (id, fn) => containers.locked(id, fn),
     },
   })
-  const network = bridge.manager
+  // Rootless (for now): the private namespace with loopback, host and container:NAME; the
+  // bridge's plumbing (netavark, iptables) needs root of the host's network namespace.
+  const network = opts.rootless
+    ? new LocalNetworks({
+        peers: {
+          peer: (ref) => {
+            const c = containers.store.get(ref)
+            return {
+              id: c.id,
+              dir: containers.store.containerDir(c.id),
+              running: c.state.Running,
+              pid: c.state.Pid,
+            }
+          },
+        },
+      })
+    : bridge.manager
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
     images,

@@ -142,7 +142,11 @@ export function deviceEditsEdit(e: DeviceEdits | undefined): SpecEdit {
  * own), an existing one to join (the same sysctls apply there), or the host's: no namespace,
  * and no network sysctls, which would change the host (runc refuses them there).
  */
-export function networkEdit(net: { hostNetwork?: boolean; netnsPath?: string }): SpecEdit {
+export function networkEdit(net: {
+  hostNetwork?: boolean
+  netnsPath?: string
+  ownNetworkSysctls?: Record<string, string>
+}): SpecEdit {
   return (s) => {
     if (net.hostNetwork) {
       return {
@@ -155,7 +159,7 @@ export function networkEdit(net: { hostNetwork?: boolean; netnsPath?: string }):
       ...s,
       linux: {
         ...s.linux,
-        sysctl: { ...OWN_NETWORK_SYSCTLS, ...s.linux.sysctl },
+        sysctl: { ...OWN_NETWORK_SYSCTLS, ...net.ownNetworkSysctls, ...s.linux.sysctl },
         namespaces: s.linux.namespaces.map((n) =>
           n.type === 'network' && path !== undefined ? { ...n, path } : n,
         ),

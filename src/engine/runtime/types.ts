@@ -56,6 +56,11 @@ export interface SpecInput {
   oomScoreAdj?: number
   /** The propagation of the root mount (shared, rslave...) when a bind mount needs one. */
   rootfsPropagation?: string
+  /**
+   * The host's values for Docker's sysctls of a container's own network namespace, where they
+   * differ (rootless: ping_group_range may name only the groups mapped in its namespace).
+   */
+  ownNetworkSysctls?: Record<string, string>
   /** A user namespace with these mappings (rootless); the host's IDs when absent. */
   idMappings?: { uid: IdMapping[]; gid: IdMapping[] }
   /** Devices injected with what they need (GPUs by discovery or a CDI spec), applied last. */
