@@ -27,7 +27,7 @@ import {
 import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { LocalNetworks } from '../engine/network/modes.ts'
+import { PastaNetworks } from '../engine/network/pasta.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
@@ -158,10 +158,12 @@ export async function createEngine(
       locked: (id, fn) => containers.locked(id, fn),
     },
   })
-  // Rootless (for now): the private namespace with loopback, host and container:NAME; the
-  // bridge's plumbing (netavark, iptables) needs root of the host's network namespace.
+  // Rootless: pasta connects each container's namespace to the host and publishes its ports;
+  // the bridge's plumbing (netavark, iptables) needs root of the host's network namespace.
   const network = opts.rootless
-    ? new LocalNetworks({
+    ? new PastaNetworks({
+        root: join(dataRoot, 'network-pasta'),
+        logger,
         peers: {
           peer: (ref) => {
             const c = containers.store.get(ref)
@@ -216,7 +218,11 @@ export async function createEngine(
     commits: new ImageCommitter({
       images,
       ingest: images.ingest,
-      freezer: { pause: (id) => runtime.pause(id), resume: (id) => runtime.resume(id) },
+      freezer: {
+        available: host.freezer,
+        pause: (id) => runtime.pause(id),
+        resume: (id) => runtime.resume(id),
+      },
       events,
     }),
     mount: async (m) => mountOverlay(m),

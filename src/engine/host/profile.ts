@@ -10,6 +10,7 @@ export function rootProfile(
 ): HostProfile {
   return {
     rootless: false,
+    freezer: true,
     cgroupParent: DEFAULT_CGROUP_PARENT,
     runtimeDir: join(dataRoot, 'run'),
     facts,
@@ -38,6 +39,8 @@ export function rootlessProfile(
 ): HostProfile {
   return {
     rootless: true,
+    // Without a cgroup of its own (no cgroupsPath) a container has no freezer either.
+    freezer: false,
     // No cgroupsPath: runc's rootless cgroup manager then goes on where it may not make one.
     cgroupParent: '',
     runtimeDir: join(execRoot, 'runtime'),

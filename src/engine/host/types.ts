@@ -30,6 +30,11 @@ export interface HostProfile {
    */
   readonly noResourceLimits?: string
   /**
+   * The runtime can freeze containers (pause, commit's pause): not rootless on cgroups v1, where
+   * the freezer controller belongs to root.
+   */
+  readonly freezer: boolean
+  /**
    * Docker's sysctls for a container's own network namespace that this host sets otherwise:
    * rootless, net.ipv4.ping_group_range covers only the groups mapped in berthd's namespace.
    */

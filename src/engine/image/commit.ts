@@ -58,7 +58,8 @@ export class ImageCommitter implements ImageCommit {
 
     // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
     let layer: LayerDescriptor
-    if (req.pause) {
+    const pause = req.pause && freezer.available !== false
+    if (pause) {
       await freezer.pause(c.id)
       this.containerEvent(c, 'pause')
       faultPoint('commit.paused')
@@ -72,7 +73,7 @@ export class ImageCommitter implements ImageCommit {
       })
       layer = l
     } finally {
-      if (req.pause) {
+      if (pause) {
         await freezer.resume(c.id)
         this.containerEvent(c, 'unpause')
       }
