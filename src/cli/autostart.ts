@@ -1,7 +1,7 @@
 // Starts berthd when nothing answers on the default socket, then waits for it to answer /_ping:
 // woken by fs.watch on the socket's directory (no polling loop), with a 10 s limit.
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, watch } from 'node:fs'
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, watch } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Client } from './client.ts'
@@ -41,6 +41,21 @@ function openLog(): { fd: number; path: string } {
     }
   }
   return { fd: -1, path: '' }
+}
+
+/** berthd's last line in its log (why it stopped), to show beside the CLI's own words. */
+function lastWords(path: string): string {
+  if (!path) return ''
+  try {
+    // berthd's usage hint after its error says nothing to a berth user.
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith("See 'berthd --help'"))
+    const last = lines[lines.length - 1]?.trim()
+    return last ? `\n${last}` : ''
+  } catch {
+    return ''
+  }
 }
 
 export async function startDaemon(client: Client): Promise<void> {
@@ -101,7 +116,7 @@ export async function startDaemon(client: Client): Promise<void> {
     const onExit = (code: number | null) =>
       finish(
         new CliError(
-          `berth: berthd exited (status ${code ?? 'signal'}) before it answered${logHint}`,
+          `berth: berthd exited (status ${code ?? 'signal'}) before it answered${logHint}${lastWords(log.path)}`,
           125,
         ),
       )
