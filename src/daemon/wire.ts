@@ -27,7 +27,8 @@ import {
 import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { PastaNetworks } from '../engine/network/pasta.ts'
+import { PastaNetworks, ROOTLESS_NO_USER_NETWORKS } from '../engine/network/pasta.ts'
+import { InvalidArgument } from '../engine/errors.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
@@ -326,7 +327,18 @@ export async function createEngine(
       builder,
     }),
     registry,
-    networks: bridge.api,
+    // Rootless: the predefined networks are listed; making or joining others is refused.
+    networks: opts.rootless
+      ? {
+          ...bridge.api,
+          create: async () => {
+            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+          },
+          connect: async () => {
+            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+          },
+        }
+      : bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.

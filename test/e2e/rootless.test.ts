@@ -247,6 +247,8 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     berth run -d --name web -p ${port}:80 busybox sh -c 'echo served > /index.html; exec httpd -f -p 80 -h /' >/dev/null
     berth port web
     if berth run --rm --memory 64m busybox true 2>err; then echo "limit accepted"; else cat err; fi
+    berth run --rm --network none busybox sh -c 'ls /sys/class/net | tr "\\n" " "; echo'
+    if berth network create mine 2>err; then echo "network made"; else cat err; fi
     `,
   )
   assert.equal(r.code, 0, r.stderr)
@@ -255,6 +257,9 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     r.stdout,
     /resource limits are not available: this host runs cgroups v1 beside v2 and the v1 controllers belong to root/,
   )
+  assert.match(r.stdout, /^lo $/m, '--network none has loopback only')
+  assert.match(r.stdout, /user-defined networks are not available to berth without root yet/)
+  assert.doesNotMatch(r.stdout, /network made|limit accepted/)
   for (const host of ['127.0.0.1', hostAddress()]) {
     const res = await fetch(`http://${host}:${port}/index.html`)
     assert.equal(await res.text(), 'served\n', host)

@@ -34,6 +34,10 @@ export interface PastaDeps {
 
 type HostConfig = NetworkedContainer['hostConfig']
 
+/** Why berth without root refuses user-defined networks (the bridge's plumbing needs root). */
+export const ROOTLESS_NO_USER_NETWORKS =
+  'user-defined networks are not available to berth without root yet: containers get the default network (pasta), host, none or container:NAME'
+
 function onDefaultNetwork(hc: HostConfig): boolean {
   const mode = hc.NetworkMode || 'default'
   return mode === 'default' || mode === 'bridge'
@@ -101,6 +105,11 @@ export class PastaNetworks implements NetworkManager {
   }
 
   async plan(c: NetworkedContainer): Promise<NetworkPlan> {
+    const mode = c.hostConfig.NetworkMode || 'default'
+    const builtin = ['none', 'host'].includes(mode) || mode.startsWith('container:')
+    if (!onDefaultNetwork(c.hostConfig) && !builtin) {
+      throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+    }
     if (!onDefaultNetwork(c.hostConfig)) return this.local.plan(c)
     pastaMappings(c)
     const hostname = c.hostname || c.id.slice(0, 12)
