@@ -248,6 +248,7 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     berth port web
     if berth run --rm --memory 64m busybox true 2>err; then echo "limit accepted"; else cat err; fi
     berth run --rm --network none busybox sh -c 'ls /sys/class/net | tr "\\n" " "; echo'
+    berth run --rm --network host busybox sh -c 'test -e /sys/class/net/lo && echo "host network"'
     if berth network create mine 2>err; then echo "network made"; else cat err; fi
     `,
   )
@@ -258,6 +259,7 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     /resource limits are not available: this host runs cgroups v1 beside v2 and the v1 controllers belong to root/,
   )
   assert.match(r.stdout, /^lo $/m, '--network none has loopback only')
+  assert.match(r.stdout, /^host network$/m)
   assert.match(r.stdout, /user-defined networks are not available to berth without root yet/)
   assert.doesNotMatch(r.stdout, /network made|limit accepted/)
   for (const host of ['127.0.0.1', hostAddress()]) {

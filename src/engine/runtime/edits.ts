@@ -31,7 +31,33 @@ export function specEdits(input: SpecInput): SpecEdit[] {
     rootfsPropagationEdit(input.rootfsPropagation),
     consoleSizeEdit(input.process.consoleSize),
     idMappingsEdit(input.idMappings),
+    bindHostSysEdit(input.bindHostSys === true),
   ]
+}
+
+/**
+ * The host's /sys bound in place of a new sysfs (and its cgroup mount): rootless under the
+ * host's network namespace, where the kernel refuses a sysfs mount to a user namespace that
+ * does not own the network namespace. Read-only unless the sysfs mount was writable.
+ */
+export function bindHostSysEdit(bind: boolean): SpecEdit {
+  return (s) => {
+    if (!bind) return s
+    const mounts = s.mounts.flatMap((m) => {
+      if (m.type === 'cgroup' && m.destination === '/sys/fs/cgroup') return []
+      if (m.type !== 'sysfs') return [m]
+      const ro = m.options.includes('ro') ? ['ro'] : []
+      return [
+        {
+          destination: m.destination,
+          type: 'bind',
+          source: '/sys',
+          options: ['rbind', 'nosuid', 'noexec', 'nodev', ...ro],
+        },
+      ]
+    })
+    return { ...s, mounts }
+  }
 }
 
 export function applyEdits(base: Spec, edits: readonly SpecEdit[]): Spec {

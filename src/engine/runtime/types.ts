@@ -42,6 +42,8 @@ export interface SpecInput {
   netnsPath?: string
   /** Share the host's network namespace (`--network host`). */
   hostNetwork?: boolean
+  /** Bind the host's /sys instead of mounting sysfs (rootless under the host's network). */
+  bindHostSys?: boolean
   /** The container's cgroup (cgroupfs driver); `/berth/<id>` when absent. */
   cgroupsPath?: string
   /** Confinement (Docker's HostConfig); Docker's defaults where absent. */

@@ -43,7 +43,7 @@ export function taskSpecInput(
   host?: Pick<
     HostProfile,
     'cgroupParent' | 'idMappings' | 'noResourceLimits' | 'ownNetworkSysctls'
-  >,
+  > & { rootless?: boolean },
 ): SpecInput {
   const res = t.confinement?.resources
   if (host?.noResourceLimits && res && (res.memory || res.cpu || res.pids)) {
@@ -89,6 +89,7 @@ export function taskSpecInput(
     input.cgroupsPath = containerCgroupsPath(host, t.id)
     if (host.idMappings) input.idMappings = host.idMappings
     if (host.ownNetworkSysctls) input.ownNetworkSysctls = { ...host.ownNetworkSysctls }
+    if (host.rootless && t.network.hostNetwork) input.bindHostSys = true
   }
   return input
 }
