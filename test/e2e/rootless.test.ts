@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process'
 import { chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
 import { berthBin, busyboxTar } from './harness.ts'
+import { startRegistry } from '../registry/server.ts'
 
 interface Result {
   code: number
@@ -286,6 +287,28 @@ test('the stock docker CLI works at the user socket, and containers outlive a be
   )
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'via docker\nlong\nstill running\nbox\n')
+})
+
+test('push to and pull from a registry without root', async () => {
+  const reg = await startRegistry()
+  try {
+    const ref = `${reg.name}/rootless/bb:1`
+    const r = await asUser(
+      alice,
+      `
+      berth tag busybox ${ref}
+      berth push ${ref} >/dev/null
+      berth rmi ${ref} >/dev/null
+      berth pull ${ref} >/dev/null
+      berth run --rm ${ref} echo pulled
+      berth rmi ${ref} >/dev/null
+      `,
+    )
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, 'pulled\n')
+  } finally {
+    await reg.stop()
+  }
 })
 
 test('two users at once keep separate state and cannot reach each other', async () => {
