@@ -127,7 +127,11 @@ export class PastaNetworks implements NetworkManager {
     const r = await execTool([this.pasta, ...pastaArgs(netns, this.pidPath(c.id), ports)])
     if (r.code !== 0) {
       await this.release(c)
-      const why = r.stderr.trim()
+      // pasta also says it cannot reach syslog, which is no reason.
+      const why = r.stderr
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !/to syslog/.test(l))
+        .join('; ')
       const tun = /tun/i.test(why)
         ? ' (pasta needs /dev/net/tun open to users: mode 0666, as Debian ships it)'
         : ''
