@@ -335,7 +335,7 @@ test('two users at once keep separate state and cannot reach each other', async 
 test('a user without subordinate IDs gets a clear error naming the missing entries', async () => {
   const carl = await makeUser(`brtc${tag}`, { system: true })
   assert.equal(carl.subuid, undefined)
-  const r = await asUser(carl, 'berth images')
+  const r = await asUser(carl, 'berth ps')
   assert.equal(r.code, 125)
   assert.match(
     r.stderr,
