@@ -1,12 +1,13 @@
 // Starts berthd when nothing answers on the default socket, then waits for it to answer /_ping:
 // woken by fs.watch on the socket's directory (no polling loop), with a 10 s limit.
 import { spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, watch } from 'node:fs'
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, watch } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Client } from './client.ts'
 import { ConnectError } from './client.ts'
 import { CliError } from './command.ts'
+import { userPaths } from './defaults.ts'
 
 const START_TIMEOUT_MS = 10_000
 
@@ -25,7 +26,12 @@ export function berthdCommand(): { cmd: string; args: string[] } {
 }
 
 function openLog(): { fd: number; path: string } {
-  for (const p of ['/var/log/berthd.log', '/var/lib/berth/berthd.log']) {
+  const paths = userPaths()
+  // An ordinary user's berthd logs beside its socket: nothing of it is written elsewhere.
+  const places = paths.rootless
+    ? [join(paths.execRoot, 'berthd.log')]
+    : ['/var/log/berthd.log', '/var/lib/berth/berthd.log']
+  for (const p of places) {
     try {
       mkdirSync(dirname(p), { recursive: true })
       return { fd: openSync(p, 'a'), path: p }
@@ -37,10 +43,37 @@ function openLog(): { fd: number; path: string } {
   return { fd: -1, path: '' }
 }
 
+/** berthd's last line in its log (why it stopped), to show beside the CLI's own words. */
+function lastWords(path: string): string {
+  if (!path) return ''
+  try {
+    // berthd's usage hint after its error says nothing to a berth user.
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith("See 'berthd --help'"))
+    const last = lines[lines.length - 1]?.trim()
+    return last ? `\n${last}` : ''
+  } catch {
+    return ''
+  }
+}
+
 export async function startDaemon(client: Client): Promise<void> {
   process.stderr.write(`berth: no daemon at ${client.socketPath}, starting berthd\n`)
   const dir = dirname(client.socketPath)
-  mkdirSync(dir, { recursive: true })
+  const paths = userPaths()
+  mkdirSync(dir, { recursive: true, ...(paths.rootless ? { mode: 0o700 } : {}) })
+  if (paths.privateTmp && dir === paths.privateTmp) {
+    // Made by us, or else someone else's trap: berthd checks it too, but say it here first.
+    const st = lstatSync(dir)
+    const uid = process.getuid?.() ?? 0
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+      throw new CliError(
+        `berth: ${dir} must be a directory owned by you and closed to others (mode 0700); remove it or set XDG_RUNTIME_DIR`,
+        125,
+      )
+    }
+  }
   const log = openLog()
   const { cmd, args } = berthdCommand()
   const stdio = log.fd >= 0 ? (['ignore', log.fd, log.fd] as const) : ('ignore' as const)
@@ -83,7 +116,7 @@ export async function startDaemon(client: Client): Promise<void> {
     const onExit = (code: number | null) =>
       finish(
         new CliError(
-          `berth: berthd exited (status ${code ?? 'signal'}) before it answered${logHint}`,
+          `berth: berthd exited (status ${code ?? 'signal'}) before it answered${logHint}${lastWords(log.path)}`,
           125,
         ),
       )

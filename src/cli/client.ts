@@ -113,7 +113,11 @@ export class Client {
   swarm: string | undefined
   /** the daemon has accepted `version` (or named its own in a ping) */
   private settled = false
-  private noDaemonTried = false
+  /**
+   * The one start of the daemon (onNoDaemon) this client makes: requests sent at once (ps asks
+   * two things) that all find no daemon wait for the same start, and none starts a second.
+   */
+  private daemonStart: Promise<void> | undefined
 
   constructor(
     readonly socketPath: string,
@@ -153,8 +157,7 @@ export class Client {
       await this.ping()
     } catch (e) {
       if (!this.mayStartDaemon(e)) throw e
-      this.noDaemonTried = true
-      await this.opts.onNoDaemon!(this)
+      await this.startDaemonOnce()
       await this.ping()
     }
   }
@@ -224,19 +227,18 @@ export class Client {
       return await get()
     } catch (e) {
       if (!this.mayStartDaemon(e)) throw e
-      this.noDaemonTried = true
-      await this.opts.onNoDaemon!(this)
+      await this.startDaemonOnce()
       return get()
     }
   }
 
   private mayStartDaemon(e: unknown): boolean {
-    return (
-      e instanceof ConnectError &&
-      e.errno !== 'EACCES' &&
-      this.opts.onNoDaemon !== undefined &&
-      !this.noDaemonTried
-    )
+    return e instanceof ConnectError && e.errno !== 'EACCES' && this.opts.onNoDaemon !== undefined
+  }
+
+  private startDaemonOnce(): Promise<void> {
+    this.daemonStart ??= this.opts.onNoDaemon!(this)
+    return this.daemonStart
   }
 
   private async send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
@@ -246,8 +248,7 @@ export class Client {
       return await this.raw(method, `/v${this.version}${path}`, at())
     } catch (e) {
       if (!this.mayStartDaemon(e) || isStream(opts.body)) throw e
-      this.noDaemonTried = true
-      await this.opts.onNoDaemon!(this)
+      await this.startDaemonOnce()
       return this.raw(method, `/v${this.version}${path}`, at())
     }
   }

@@ -9,7 +9,7 @@ import { flagUsages, FlagError, parseFlags } from './flags.ts'
 import type { FlagDef } from './flags.ts'
 import type { Client } from './client.ts'
 import { BERTH_VERSION } from '../lib/buildinfo.ts'
-import { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
+import { API_VERSION, defaultSocket } from './defaults.ts'
 
 export { BERTH_VERSION }
 
@@ -442,7 +442,7 @@ function managementHelp(name: string): string {
 
 function resolveHost(hosts: string[]): { socket: string; explicit: boolean } {
   const h = hosts.length > 0 ? hosts[hosts.length - 1] : process.env.BERTH_HOST
-  if (!h) return { socket: DEFAULT_SOCKET, explicit: false }
+  if (!h) return { socket: defaultSocket(), explicit: false }
   if (h.startsWith('unix://')) return { socket: h.slice('unix://'.length), explicit: true }
   if (h.startsWith('/')) return { socket: h, explicit: true }
   throw new CliError(`invalid host "${h}": only unix:// sockets are supported`)

@@ -5,6 +5,7 @@ import { isBerthError } from '../engine/errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
 import { parseInsecureRegistries } from '../engine/registry/endpoint.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
+import { berthPaths, type BerthPaths } from '../lib/userpaths.ts'
 
 export interface DaemonConfig {
   /** Path of the unix socket the API listens on. */
@@ -34,11 +35,17 @@ export interface DaemonConfig {
   gpusFromEnv?: boolean
   /** Where CDI specs are read (dockerd's --cdi-spec-dir); /etc/cdi and /var/run/cdi unless set. */
   cdiSpecDirs?: string[]
+  /**
+   * berthd serves an ordinary user (rootless): its socket, data root and runtime state are the
+   * user's own, and it runs in a user namespace mapped from /etc/subuid and /etc/subgid.
+   */
+  rootless?: { uid: number; execRoot: string; privateTmp?: string }
 }
 
-export const DEFAULT_SOCKET = '/run/berth/berth.sock'
-export const DEFAULT_DATA_ROOT = '/var/lib/berth'
-export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json'
+const ROOT_PATHS = berthPaths(0, {})
+export const DEFAULT_SOCKET = ROOT_PATHS.socket
+export const DEFAULT_DATA_ROOT = ROOT_PATHS.dataRoot
+export const DEFAULT_CONFIG_FILE = ROOT_PATHS.configFile
 
 export type ParseResult =
   | { action: 'run'; config: DaemonConfig; given: ReadonlySet<string> }
@@ -125,13 +132,29 @@ function parseBoolFlag(flag: string, value: string): boolean {
   )
 }
 
-export function parseArgs(argv: readonly string[]): ParseResult {
+/**
+ * berthd's command line over the defaults of the user it serves (`paths`: root's unless given;
+ * see lib/userpaths.ts).
+ */
+export function parseArgs(
+  argv: readonly string[],
+  paths: BerthPaths & { uid?: number } = ROOT_PATHS,
+): ParseResult {
   const cfg: DaemonConfig = {
-    socketPath: DEFAULT_SOCKET,
-    dataRoot: DEFAULT_DATA_ROOT,
+    socketPath: paths.socket,
+    dataRoot: paths.dataRoot,
     logLevel: 'info',
     insecureRegistries: [],
-    configFile: DEFAULT_CONFIG_FILE,
+    configFile: paths.configFile,
+    ...(paths.rootless
+      ? {
+          rootless: {
+            uid: paths.uid ?? process.getuid?.() ?? 0,
+            execRoot: paths.execRoot,
+            ...(paths.privateTmp ? { privateTmp: paths.privateTmp } : {}),
+          },
+        }
+      : {}),
   }
   let hostSeen = false
   const given = new Set<Key>()

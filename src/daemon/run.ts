@@ -11,6 +11,10 @@ import { BERTH_VERSION, API_VERSION } from '../api/version.ts'
 import { ConfigError, USAGE, applyConfigFile, parseArgs, type DaemonConfig } from './config.ts'
 import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { berthPaths, servedUid } from '../lib/userpaths.ts'
+import { ensurePrivateDir, runInUserNamespace } from './rootless.ts'
 
 export type ClosableEngine = Engine & { close(): Promise<void> }
 export interface EngineOptions {
@@ -23,6 +27,8 @@ export interface EngineOptions {
   gpusFromEnv?: boolean
   /** The daemon setting --cdi-spec-dir (the GPU module's default when absent). */
   cdiSpecDirs?: string[]
+  /** Rootless: berthd serves this user from inside its user namespace; runtime state here. */
+  rootless?: { uid: number; execRoot: string }
   registry?: {
     insecureRegistries?: string[]
     certsDir?: string
@@ -69,6 +75,7 @@ export async function runDaemon(
 ): Promise<RunningDaemon> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel })
   const gid = config.group === undefined ? 0 : await groupId(config.group)
+  const rootless = config.rootless
   const lock = await lockDataRoot(config.dataRoot)
   let engine: ClosableEngine | undefined
   try {
@@ -79,6 +86,7 @@ export async function runDaemon(
       ...(config.keepRemovedMs ? { keepRemovedMs: config.keepRemovedMs } : {}),
       gpusFromEnv: config.gpusFromEnv === true,
       ...(config.cdiSpecDirs ? { cdiSpecDirs: config.cdiSpecDirs } : {}),
+      ...(rootless ? { rootless: { uid: rootless.uid, execRoot: rootless.execRoot } } : {}),
       registry: {
         insecureRegistries: config.insecureRegistries ?? [],
         ...(config.registryCertsDir ? { certsDir: config.registryCertsDir } : {}),
@@ -90,7 +98,9 @@ export async function runDaemon(
           : {}),
       },
     })
-    await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o755 })
+    // Rootless: the user's socket is the user's alone (whoever reaches it runs containers as
+    // the user).
+    await mkdir(dirname(config.socketPath), { recursive: true, mode: rootless ? 0o700 : 0o755 })
     // Only now, holding the lock, is a socket file at this path surely stale.
     await rm(config.socketPath, { force: true })
     const server = createApiServer(engine, { logger })
@@ -100,8 +110,8 @@ export async function runDaemon(
       s.once('close', () => sockets.delete(s))
     })
     await listen(server, config.socketPath)
-    await chmod(config.socketPath, 0o660)
-    await chown(config.socketPath, 0, gid)
+    await chmod(config.socketPath, rootless ? 0o600 : 0o660)
+    if (!rootless) await chown(config.socketPath, 0, gid)
     logger.info('Daemon has completed initialization', { 'api-version': API_VERSION })
     logger.info(`API listen on ${config.socketPath}`)
 
@@ -133,6 +143,12 @@ export async function runDaemon(
   }
 }
 
+/** True when this process is in a user namespace other than the host's. */
+function inUserNamespace(): boolean {
+  const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ')
+  return map !== '0 0 4294967295'
+}
+
 export interface MainIO {
   stdout: (s: string) => void
   stderr: (s: string) => void
@@ -153,7 +169,11 @@ export async function daemonMain(
 ): Promise<void> {
   let config: DaemonConfig
   try {
-    const parsed = parseArgs(argv)
+    // An ordinary user's berthd has paths of its own, also once re-run inside its namespace.
+    const uid = process.getuid?.() ?? 0
+    const served = servedUid(uid, process.env, uid === 0 && inUserNamespace())
+    const paths = berthPaths(served, process.env, served === uid ? homedir() : undefined)
+    const parsed = parseArgs(argv, { ...paths, uid: served })
     if (parsed.action === 'help') {
       io.stdout(USAGE)
       return io.exit(0)
@@ -163,6 +183,11 @@ export async function daemonMain(
       return io.exit(0)
     }
     config = await applyConfigFile(parsed.config, parsed.given)
+    if (config.rootless && uid !== 0) {
+      // Not yet in the user's namespaces: run there, and end as that berthd ends.
+      return io.exit(await runInUserNamespace(argv, config.rootless))
+    }
+    if (config.rootless?.privateTmp) await ensurePrivateDir(config.rootless.privateTmp, 0)
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`berthd: ${err.message}\nSee 'berthd --help'.\n`)

@@ -1,6 +1,6 @@
 // Builds the engine from its parts: each module gets the others only through the
 // interfaces passed to its constructor.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerFiles } from '../engine/container/files.ts'
@@ -20,9 +20,17 @@ import { OverlayDiffer } from '../engine/layer/diff.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
-import { rootProfile } from '../engine/host/profile.ts'
+import {
+  maxMappedId,
+  rootProfile,
+  rootlessLimitsReason,
+  rootlessProfile,
+} from '../engine/host/profile.ts'
+import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
+import { PastaNetworks, ROOTLESS_NO_USER_NETWORKS } from '../engine/network/pasta.ts'
+import { InvalidArgument } from '../engine/errors.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
@@ -59,7 +67,19 @@ export async function createEngine(
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
   const gpuRoot = process.env[GPU_ROOT_ENV] || undefined
-  const host = rootProfile(dataRoot, await hostFacts(), gpuRoot ? { gpuRoot } : {})
+  const facts = await hostFacts()
+  const host = opts.rootless
+    ? rootlessProfile(
+        opts.rootless.execRoot,
+        facts,
+        // cgroups v1 beside v2: the v2 hierarchy is mounted at /sys/fs/cgroup/unified.
+        rootlessLimitsReason(existsSync('/sys/fs/cgroup/unified/cgroup.controllers')),
+        {
+          ...(gpuRoot ? { gpuRoot } : {}),
+          maxGid: maxMappedId(await readFile('/proc/self/gid_map', 'utf8')),
+        },
+      )
+    : rootProfile(dataRoot, facts, gpuRoot ? { gpuRoot } : {})
   const gpus = new LocalGpus({
     hostRoot: host.gpuRoot,
     fromEnv: opts.gpusFromEnv === true,
@@ -142,7 +162,25 @@ export async function createEngine(
       locked: (id, fn) => containers.locked(id, fn),
     },
   })
-  const network = bridge.manager
+  // Rootless: pasta connects each container's namespace to the host and publishes its ports;
+  // the bridge's plumbing (netavark, iptables) needs root of the host's network namespace.
+  const network = opts.rootless
+    ? new PastaNetworks({
+        root: join(dataRoot, 'network-pasta'),
+        logger,
+        peers: {
+          peer: (ref) => {
+            const c = containers.store.get(ref)
+            return {
+              id: c.id,
+              dir: containers.store.containerDir(c.id),
+              running: c.state.Running,
+              pid: c.state.Pid,
+            }
+          },
+        },
+      })
+    : bridge.manager
   const containers: ContainerService = new ContainerService({
     dir: join(dataRoot, 'containers'),
     images,
@@ -199,7 +237,11 @@ export async function createEngine(
     commits: new ImageCommitter({
       images,
       ingest: images.ingest,
-      freezer: { pause: (id) => runtime.pause(id), resume: (id) => runtime.resume(id) },
+      freezer: {
+        available: host.freezer,
+        pause: (id) => runtime.pause(id),
+        resume: (id) => runtime.resume(id),
+      },
       events,
     }),
     mount: async (m) => mountOverlay(m),
@@ -304,7 +346,18 @@ export async function createEngine(
       builder,
     }),
     registry,
-    networks: bridge.api,
+    // Rootless: the predefined networks are listed; making or joining others is refused.
+    networks: opts.rootless
+      ? {
+          ...bridge.api,
+          create: async () => {
+            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+          },
+          connect: async () => {
+            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+          },
+        }
+      : bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.

@@ -18,9 +18,32 @@ export interface HostFacts {
 }
 
 export interface HostProfile {
-  /** berthd runs as an ordinary user, in a user namespace of its own (not yet: always false). */
+  /**
+   * berthd serves an ordinary user: it runs as root of a user namespace mapped from the user's
+   * /etc/subuid and /etc/subgid ranges (host/userns.ts), and its containers share that
+   * namespace, so container root is the user on the host.
+   */
   readonly rootless: boolean
-  /** The cgroup every container's cgroup is made under (`/berth` as root). */
+  /**
+   * Why resource limits (memory, CPU, pids) cannot be applied here, when they cannot: rootless
+   * without cgroup controllers delegated to the user. Absent where limits work.
+   */
+  readonly noResourceLimits?: string
+  /**
+   * The runtime can freeze containers (pause, commit's pause): not rootless on cgroups v1, where
+   * the freezer controller belongs to root.
+   */
+  readonly freezer: boolean
+  /**
+   * Docker's sysctls for a container's own network namespace that this host sets otherwise:
+   * rootless, net.ipv4.ping_group_range covers only the groups mapped in berthd's namespace.
+   */
+  readonly ownNetworkSysctls?: Readonly<Record<string, string>>
+  /**
+   * The cgroup every container's cgroup is made under (`/berth` as root). Empty when rootless:
+   * runc's rootless cgroup manager goes on past cgroups it may not make only when the spec
+   * names no cgroupsPath.
+   */
   readonly cgroupParent: string
   /**
    * The mappings of each container's user namespace; absent as root, where containers use the
@@ -48,5 +71,5 @@ export const DEFAULT_CGROUP_PARENT = '/berth'
 
 /** The cgroupsPath of a container on this host. */
 export function containerCgroupsPath(host: Pick<HostProfile, 'cgroupParent'>, id: string): string {
-  return `${host.cgroupParent}/${id}`
+  return host.cgroupParent === '' ? '' : `${host.cgroupParent}/${id}`
 }

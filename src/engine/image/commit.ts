@@ -57,7 +57,8 @@ export class ImageCommitter implements ImageCommit {
     const tag = req.repo ? parseTag(`${req.repo}:${req.tag || 'latest'}`) : undefined
 
     // Take the layer: the container is frozen meanwhile when asked, and always thawed after.
-    if (req.pause) {
+    const pause = req.pause && freezer.available !== false
+    if (pause) {
       await freezer.pause(c.id)
       this.containerEvent(c, 'pause')
       faultPoint('commit.paused')
@@ -91,7 +92,7 @@ export class ImageCommitter implements ImageCommit {
         imageRef: tag?.familiar ?? '',
       })
     } finally {
-      if (req.pause) {
+      if (pause) {
         await freezer.resume(c.id)
         this.containerEvent(c, 'unpause')
       }

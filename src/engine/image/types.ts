@@ -236,6 +236,11 @@ export interface ImageStore extends ImageReader, ImageCreator {
 
 /** The runtime's freeze, for the moment the diff is read. */
 export interface Freezer {
+  /**
+   * False where the host has no freezer for containers (rootless on cgroups v1): a commit then
+   * takes the diff of the running container, as `docker commit --pause=false` does.
+   */
+  readonly available?: boolean
   pause(id: string): Promise<void>
   resume(id: string): Promise<void>
 }

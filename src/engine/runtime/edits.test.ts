@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  bindHostSysEdit,
   applyEdits,
   consoleSizeEdit,
   deviceEditsEdit,
@@ -233,6 +234,26 @@ describe('spec edits', () => {
     assert.ok(!s.linux.namespaces.some((n) => n.type === 'network'))
     assert.equal(s.linux.rootfsPropagation, 'rslave')
     assert.deepEqual(s.process.consoleSize, { height: 1, width: 2 })
-    assert.equal(specEdits(i).length, 7)
+    assert.equal(specEdits(i).length, 8)
   })
+})
+
+test('bindHostSysEdit binds the host /sys in place of sysfs and its cgroup mount (rootless, host network)', () => {
+  const base = {
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: [] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] },
+    ],
+  } as unknown as Spec
+  assert.equal(bindHostSysEdit(false)(base), base)
+  assert.deepEqual(bindHostSysEdit(true)(base).mounts, [
+    { destination: '/proc', type: 'proc', source: 'proc', options: [] },
+    {
+      destination: '/sys',
+      type: 'bind',
+      source: '/sys',
+      options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+    },
+  ])
 })

@@ -31,7 +31,33 @@ export function specEdits(input: SpecInput): SpecEdit[] {
     rootfsPropagationEdit(input.rootfsPropagation),
     consoleSizeEdit(input.process.consoleSize),
     idMappingsEdit(input.idMappings),
+    bindHostSysEdit(input.bindHostSys === true),
   ]
+}
+
+/**
+ * The host's /sys bound in place of a new sysfs (and its cgroup mount): rootless under the
+ * host's network namespace, where the kernel refuses a sysfs mount to a user namespace that
+ * does not own the network namespace. Read-only unless the sysfs mount was writable.
+ */
+export function bindHostSysEdit(bind: boolean): SpecEdit {
+  return (s) => {
+    if (!bind) return s
+    const mounts = s.mounts.flatMap((m) => {
+      if (m.type === 'cgroup' && m.destination === '/sys/fs/cgroup') return []
+      if (m.type !== 'sysfs') return [m]
+      const ro = m.options.includes('ro') ? ['ro'] : []
+      return [
+        {
+          destination: m.destination,
+          type: 'bind',
+          source: '/sys',
+          options: ['rbind', 'nosuid', 'noexec', 'nodev', ...ro],
+        },
+      ]
+    })
+    return { ...s, mounts }
+  }
 }
 
 export function applyEdits(base: Spec, edits: readonly SpecEdit[]): Spec {
@@ -142,7 +168,11 @@ export function deviceEditsEdit(e: DeviceEdits | undefined): SpecEdit {
  * own), an existing one to join (the same sysctls apply there), or the host's: no namespace,
  * and no network sysctls, which would change the host (runc refuses them there).
  */
-export function networkEdit(net: { hostNetwork?: boolean; netnsPath?: string }): SpecEdit {
+export function networkEdit(net: {
+  hostNetwork?: boolean
+  netnsPath?: string
+  ownNetworkSysctls?: Record<string, string>
+}): SpecEdit {
   return (s) => {
     if (net.hostNetwork) {
       return {
@@ -155,7 +185,7 @@ export function networkEdit(net: { hostNetwork?: boolean; netnsPath?: string }):
       ...s,
       linux: {
         ...s.linux,
-        sysctl: { ...OWN_NETWORK_SYSCTLS, ...s.linux.sysctl },
+        sysctl: { ...OWN_NETWORK_SYSCTLS, ...net.ownNetworkSysctls, ...s.linux.sysctl },
         namespaces: s.linux.namespaces.map((n) =>
           n.type === 'network' && path !== undefined ? { ...n, path } : n,
         ),

@@ -42,6 +42,8 @@ export interface SpecInput {
   netnsPath?: string
   /** Share the host's network namespace (`--network host`). */
   hostNetwork?: boolean
+  /** Bind the host's /sys instead of mounting sysfs (rootless under the host's network). */
+  bindHostSys?: boolean
   /** The container's cgroup (cgroupfs driver); `/berth/<id>` when absent. */
   cgroupsPath?: string
   /** Confinement (Docker's HostConfig); Docker's defaults where absent. */
@@ -56,6 +58,11 @@ export interface SpecInput {
   oomScoreAdj?: number
   /** The propagation of the root mount (shared, rslave...) when a bind mount needs one. */
   rootfsPropagation?: string
+  /**
+   * The host's values for Docker's sysctls of a container's own network namespace, where they
+   * differ (rootless: ping_group_range may name only the groups mapped in its namespace).
+   */
+  ownNetworkSysctls?: Record<string, string>
   /** A user namespace with these mappings (rootless); the host's IDs when absent. */
   idMappings?: { uid: IdMapping[]; gid: IdMapping[] }
   /** Devices injected with what they need (GPUs by discovery or a CDI spec), applied last. */

@@ -1,6 +1,7 @@
 // A task's spec input (runtime/types.ts SpecInput): its description, what was resolved with its
 // root filesystem mounted, and the host's profile. Pure, so it is table-tested.
 import { join } from 'node:path'
+import { InvalidArgument } from '../errors.ts'
 import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
 import { ETC_FILES } from '../network/types.ts'
@@ -39,8 +40,16 @@ export interface Resolved {
 export function taskSpecInput(
   t: TaskSpecParts,
   r: Resolved,
-  host?: Pick<HostProfile, 'cgroupParent' | 'idMappings'>,
+  host?: Pick<
+    HostProfile,
+    'cgroupParent' | 'idMappings' | 'noResourceLimits' | 'ownNetworkSysctls'
+  > & { rootless?: boolean },
 ): SpecInput {
+  const res = t.confinement?.resources
+  if (host?.noResourceLimits && res && (res.memory || res.cpu || res.pids)) {
+    // Refused, never ignored: a limit the user believes in must hold.
+    throw new InvalidArgument(`resource limits are not available: ${host.noResourceLimits}`)
+  }
   const adds = r.adds ?? {}
   const conf = t.confinement ?? {}
   const gids = [...r.user.additionalGids]
@@ -79,6 +88,8 @@ export function taskSpecInput(
   if (host) {
     input.cgroupsPath = containerCgroupsPath(host, t.id)
     if (host.idMappings) input.idMappings = host.idMappings
+    if (host.ownNetworkSysctls) input.ownNetworkSysctls = { ...host.ownNetworkSysctls }
+    if (host.rootless && t.network.hostNetwork) input.bindHostSys = true
   }
   return input
 }

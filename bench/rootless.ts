@@ -1,0 +1,155 @@
+// berth without root against root's berth and rootless Podman, in one interleaved run:
+// `run --rm --network none busybox true`, each engine's own CLI, every command started through
+// runuser (as root for root's berth) so the three pay the same start-up. A user made here
+// (useradd, which gives it /etc/subuid and /etc/subgid ranges) runs rootless berth and rootless
+// Podman, and is removed at the end with everything it ran. `--network none` for all three:
+// rootless networking needs /dev/net/tun open to users, which this host does not have.
+//
+//   node --import tsx bench/rootless.ts [--runs N]     (as root; writes bench/results/rootless.md)
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Berthd, benchDir, berthCli, podmanConf } from './lib/engines.ts'
+import { sh } from './lib/proc.ts'
+import { busyboxTar } from '../test/e2e/harness.ts'
+
+const runsArg = process.argv.indexOf('--runs')
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10
+const user = `brbench${process.pid % 100000}`
+
+interface Engine {
+  id: string
+  label: string
+  argv: (args: string[]) => [string, string[]]
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+async function must(cmd: string, args: string[]): Promise<string> {
+  const r = await sh(cmd, args, { timeoutMs: 300_000 })
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.stdout}`)
+  return r.stdout
+}
+
+async function cleanupUser(uid: number, sub: [number, number] | undefined): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    for (const d of await readdir('/proc')) {
+      if (!/^\d+$/.test(d)) continue
+      const st = await readFile(`/proc/${d}/status`, 'utf8').catch(() => '')
+      const u = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1] ?? -1)
+      if (u === uid || (sub && u >= sub[0] && u < sub[0] + sub[1])) {
+        try {
+          process.kill(Number(d), 'SIGKILL')
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+  await sh('userdel', ['-r', '-f', user], { cleanup: true })
+}
+
+async function main(): Promise<void> {
+  let root: Berthd | undefined
+  let uid = -1
+  let sub: [number, number] | undefined
+  const runDir = await mkdtemp('/tmp/brbench-')
+  try {
+    await must('useradd', ['-m', '-s', '/bin/sh', user])
+    uid = Number((await must('id', ['-u', user])).trim())
+    const line = (await readFile('/etc/subuid', 'utf8'))
+      .split('\n')
+      .find((l) => l.startsWith(`${user}:`))
+    if (line) sub = [Number(line.split(':')[1]), Number(line.split(':')[2])]
+    const home = `/home/${user}`
+    const tar = join(home, 'busybox.tar')
+    await copyFile(await busyboxTar(), tar)
+    await must('chown', [`${user}:`, tar])
+    const userEnv = [
+      'env',
+      '-i',
+      `HOME=${home}`,
+      `USER=${user}`,
+      `XDG_RUNTIME_DIR=/tmp/brbench-run-${uid}`,
+      'PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+      `CONTAINERS_CONF=${podmanConf}`,
+    ]
+    const asUser = (cmd: string[]): [string, string[]] => [
+      'runuser',
+      ['-u', user, '--', ...userEnv, ...cmd],
+    ]
+    await must(...asUser(['mkdir', '-p', '-m', '700', `/tmp/brbench-run-${uid}`]))
+    root = await Berthd.start()
+    const rootSock = root.socket
+    const engines: Engine[] = [
+      {
+        id: 'berth-root',
+        label: 'berth as root',
+        argv: (a) => [
+          'runuser',
+          ['-u', 'root', '--', process.execPath, berthCli, '--host', `unix://${rootSock}`, ...a],
+        ],
+      },
+      {
+        id: 'berth-rootless',
+        label: 'berth without root',
+        argv: (a) => asUser([process.execPath, berthCli, ...a]),
+      },
+      {
+        id: 'podman-rootless',
+        label: 'podman without root',
+        argv: (a) => asUser(['podman', ...a]),
+      },
+    ]
+    // Images in each engine (and rootless berthd started) before anything is timed.
+    await must(process.execPath, [
+      berthCli,
+      '--host',
+      `unix://${rootSock}`,
+      'import',
+      tar,
+      'busybox',
+    ])
+    await must(...asUser([process.execPath, berthCli, 'import', tar, 'busybox']))
+    await must(...asUser(['podman', 'import', tar, 'busybox']))
+    const samples: Record<string, number[]> = {}
+    const failures: Record<string, string> = {}
+    const args = ['run', '--rm', '--network', 'none', 'busybox', 'true']
+    for (let round = -1; round < RUNS; round++) {
+      for (const e of engines) {
+        const r = await sh(...e.argv(args), { timeoutMs: 60_000 })
+        if (r.code !== 0) {
+          failures[e.id] = (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`
+          continue
+        }
+        // round -1 warms each engine up (page cache, first container) and is not counted
+        if (round >= 0) (samples[e.id] ??= []).push(r.ms)
+      }
+    }
+    const base = median(samples['berth-root'] ?? [NaN])
+    let md = `# berth without root: run --rm --network none busybox true\n\n`
+    md += `${RUNS} interleaved rounds after one warm-up, ${new Date().toISOString()}; every command through runuser.\n\n`
+    md += `| engine | median ms | min ms | max ms | / berth as root |\n|---|---|---|---|---|\n`
+    for (const e of engines) {
+      const s = samples[e.id]
+      if (!s || s.length === 0) {
+        md += `| ${e.label} | failed: ${failures[e.id] ?? '?'} | | | |\n`
+        continue
+      }
+      const m = median(s)
+      md += `| ${e.label} | ${m.toFixed(0)} | ${Math.min(...s).toFixed(0)} | ${Math.max(...s).toFixed(0)} | ${(m / base).toFixed(2)} |\n`
+    }
+    await writeFile(join(benchDir, 'results/rootless.md'), md)
+    process.stdout.write(md)
+  } finally {
+    if (root) await root.stop()
+    if (uid >= 0) await cleanupUser(uid, sub)
+    await rm(`/tmp/brbench-run-${uid}`, { recursive: true, force: true })
+    await rm(runDir, { recursive: true, force: true })
+  }
+}
+
+await main()

@@ -1,0 +1,184 @@
+// Rootless networking behind the network seam: each container on the default network gets a
+// network namespace of its own connected to the host by pasta (Debian's passt), a user-mode
+// network stack that needs no privilege on the host. pasta copies the host's addresses and
+// routes into the namespace, forwards the container's traffic through ordinary sockets, and
+// publishes ports (-p) by listening on the host's addresses itself. `none`, `host` and
+// `container:NAME` are LocalNetworks' as they are. The namespace is bind-mounted on a file
+// under the data root and pasta runs in the background, so both outlive berthd.
+import { mkdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { InvalidArgument, Internal } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { writeOwnEtcFiles } from './etc.ts'
+import { execTool } from './exec.ts'
+import { LocalNetworks, emptyNetworkSettings } from './modes.ts'
+import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
+import { portMap, portRequests, type PortMapping } from './ports.ts'
+import type {
+  NetworkedContainer,
+  NetworkManager,
+  NetworkPeers,
+  NetworkPlan,
+  NetworkSettings,
+  PreparedNetwork,
+} from './types.ts'
+
+export interface PastaDeps {
+  /** Where the namespaces' files and pasta's pid files live (under the data root). */
+  root: string
+  peers: NetworkPeers
+  logger: Logger
+  /** pasta's path (/usr/bin/pasta unless a test says otherwise). */
+  pasta?: string
+}
+
+type HostConfig = NetworkedContainer['hostConfig']
+
+/** Why berth without root refuses user-defined networks (the bridge's plumbing needs root). */
+export const ROOTLESS_NO_USER_NETWORKS =
+  'user-defined networks are not available to berth without root yet: containers get the default network (pasta), host, none or container:NAME'
+
+function onDefaultNetwork(hc: HostConfig): boolean {
+  const mode = hc.NetworkMode || 'default'
+  return mode === 'default' || mode === 'bridge'
+}
+
+/**
+ * The ports a container publishes, each with its host port: pasta listens on exactly these, so
+ * a host port must be given (there is no pool of free ports to pick from rootless yet).
+ */
+export function pastaMappings(
+  c: Pick<NetworkedContainer, 'exposedPorts' | 'hostConfig'>,
+): PortMapping[] {
+  const hc = c.hostConfig
+  return portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts).map((r) => {
+    if (!r.hostPorts || r.hostPorts.first !== r.hostPorts.last) {
+      throw new InvalidArgument(
+        `berth without root publishes a port only on a host port you name (-p HOSTPORT:${r.containerPort}); -P and ranges are not supported yet`,
+      )
+    }
+    if (r.proto === 'sctp')
+      throw new InvalidArgument('berth without root cannot publish sctp ports')
+    return {
+      proto: r.proto,
+      containerPort: r.containerPort,
+      hostIp: r.hostIp,
+      hostPort: r.hostPorts.first,
+    }
+  })
+}
+
+/** pasta's command line for a container's namespace and ports (pure; table-tested). */
+export function pastaArgs(netns: string, pidFile: string, ports: PortMapping[]): string[] {
+  const args = ['--config-net', '--quiet', '--netns', netns, '--pid', pidFile]
+  // pasta forwards nothing when told `none`, and every bound port by default otherwise.
+  const tcp = ports.filter((p) => p.proto === 'tcp')
+  const udp = ports.filter((p) => p.proto === 'udp')
+  const spec = (p: PortMapping): string =>
+    `${p.hostIp ? `${p.hostIp}/` : ''}${p.hostPort}:${p.containerPort}`
+  args.push('-t', tcp.length > 0 ? tcp.map(spec).join(',') : 'none')
+  args.push('-u', udp.length > 0 ? udp.map(spec).join(',') : 'none')
+  // Nothing from the container's side to the host's loopback: published ports only.
+  args.push('-T', 'none', '-U', 'none')
+  return args
+}
+
+export class PastaNetworks implements NetworkManager {
+  private readonly local: LocalNetworks
+  private readonly pasta: string
+
+  constructor(private readonly deps: PastaDeps) {
+    this.local = new LocalNetworks({ peers: deps.peers })
+    this.pasta = deps.pasta ?? '/usr/bin/pasta'
+  }
+
+  drivers(): string[] {
+    return ['pasta', ...this.local.drivers()]
+  }
+
+  private netnsPath(id: string): string {
+    return join(this.deps.root, `${id}.netns`)
+  }
+
+  private pidPath(id: string): string {
+    return join(this.deps.root, `${id}.pasta.pid`)
+  }
+
+  async plan(c: NetworkedContainer): Promise<NetworkPlan> {
+    const mode = c.hostConfig.NetworkMode || 'default'
+    const builtin = ['none', 'host'].includes(mode) || mode.startsWith('container:')
+    if (!onDefaultNetwork(c.hostConfig) && !builtin) {
+      throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+    }
+    if (!onDefaultNetwork(c.hostConfig)) return this.local.plan(c)
+    pastaMappings(c)
+    const hostname = c.hostname || c.id.slice(0, 12)
+    await writeOwnEtcFiles(c.dir, hostname)
+    return { warnings: [], hostname }
+  }
+
+  async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
+    if (!onDefaultNetwork(c.hostConfig)) return this.local.prepare(c)
+    const ports = pastaMappings(c)
+    await mkdir(this.deps.root, { recursive: true, mode: 0o700 })
+    await this.release(c)
+    const netns = this.netnsPath(c.id)
+    await createNetns(netns)
+    const r = await execTool([this.pasta, ...pastaArgs(netns, this.pidPath(c.id), ports)])
+    if (r.code !== 0) {
+      await this.release(c)
+      // pasta also says it cannot reach syslog, which is no reason.
+      const why = r.stderr
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !/to syslog/.test(l))
+        .join('; ')
+      const tun = /tun/i.test(why)
+        ? ' (pasta needs /dev/net/tun open to users: mode 0666, as Debian ships it)'
+        : ''
+      throw new Internal(`cannot connect the container to the network with pasta: ${why}${tun}`)
+    }
+    return { netnsPath: netns, etcDir: c.dir }
+  }
+
+  async release(c: NetworkedContainer): Promise<void> {
+    const pidFile = this.pidPath(c.id)
+    const text = await readFile(pidFile, 'utf8').catch(() => '')
+    const pid = Number(text.trim())
+    if (Number.isInteger(pid) && pid > 0) {
+      // pasta also ends by itself once the namespace is gone; the pid file proves it is ours.
+      try {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8')
+        if (cmdline.includes(this.netnsPath(c.id))) process.kill(pid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    await rm(pidFile, { force: true })
+    await removeNetns(this.netnsPath(c.id))
+  }
+
+  async remove(c: NetworkedContainer): Promise<void> {
+    await this.release(c)
+  }
+
+  async reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void> {
+    const live = new Set(running.map((c) => c.id))
+    for (const c of all) {
+      if (live.has(c.id)) continue
+      if (await isNetnsMounted(this.netnsPath(c.id))) {
+        this.deps.logger.info('reconcile: releasing the network of a stopped container', {
+          id: c.id,
+        })
+      }
+      await this.release(c)
+    }
+  }
+
+  async settings(c: NetworkedContainer, running: boolean): Promise<NetworkSettings> {
+    if (!onDefaultNetwork(c.hostConfig)) return this.local.settings(c, running)
+    const s = emptyNetworkSettings()
+    s.Ports = portMap(c.exposedPorts, running ? pastaMappings(c) : [])
+    if (running) s.SandboxKey = this.netnsPath(c.id)
+    return s
+  }
+}

@@ -1,0 +1,346 @@
+// berth without root: ordinary users (made here with useradd, which gives them /etc/subuid and
+// /etc/subgid ranges, and removed after, also on failure) run the seed workflow through `berth`
+// (which starts their own berthd) and through the stock docker CLI at their socket; two users
+// at once keep separate state; a user without subordinate IDs gets a clear error. pasta needs
+// /dev/net/tun open to users (Debian's default, 0666): the test sets that for its run and puts
+// back the mode it found.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { networkInterfaces } from 'node:os'
+import { berthBin, busyboxTar } from './harness.ts'
+import { startRegistry } from '../registry/server.ts'
+
+interface Result {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function exec(cmd: string, args: string[], timeoutMs = 120_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, stdout, stderr })
+    })
+  })
+}
+
+interface TestUser {
+  name: string
+  uid: number
+  home: string
+  runtimeDir: string
+  subuid?: { start: number; count: number }
+}
+
+const tag = `${process.pid % 100000}`
+const users: TestUser[] = []
+let tunMode: number | undefined
+let tar = ''
+
+async function makeUser(name: string, opts: { system?: boolean } = {}): Promise<TestUser> {
+  // A system user gets no subordinate IDs from useradd; an ordinary one gets a fresh range.
+  const r = await exec('useradd', [...(opts.system ? ['-r'] : []), '-m', '-s', '/bin/sh', name])
+  assert.equal(r.code, 0, `useradd ${name}: ${r.stderr}`)
+  const id = await exec('id', ['-u', name])
+  const uid = Number(id.stdout.trim())
+  const u: TestUser = {
+    name,
+    uid,
+    home: (await exec('sh', ['-c', `getent passwd ${name} | cut -d: -f6`])).stdout.trim(),
+    runtimeDir: `/tmp/brt-run-${uid}`,
+  }
+  users.push(u)
+  const line = (await readFile('/etc/subuid', 'utf8'))
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`))
+  if (line) {
+    const [, start, count] = line.split(':')
+    u.subuid = { start: Number(start), count: Number(count) }
+  }
+  return u
+}
+
+/** Runs a shell script as the user, in a login-like environment of their own. */
+function asUser(u: TestUser, script: string, timeoutMs = 180_000): Promise<Result> {
+  return exec(
+    'runuser',
+    [
+      '-u',
+      u.name,
+      '--',
+      'env',
+      '-i',
+      `HOME=${u.home}`,
+      `USER=${u.name}`,
+      `XDG_RUNTIME_DIR=${u.runtimeDir}`,
+      'PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+      `BERTH=${process.execPath} ${berthBin}`,
+      `DOCKER_HOST=unix://${u.runtimeDir}/berth/berth.sock`,
+      'sh',
+      '-ec',
+      `mkdir -p -m 700 "$XDG_RUNTIME_DIR"; cd "$HOME"; berth() { $BERTH "$@"; }\n${script}`,
+    ],
+    timeoutMs,
+  )
+}
+
+/** The pids of every process running as the user or as one of its subordinate IDs. */
+async function processesOf(u: TestUser): Promise<number[]> {
+  const out: number[] = []
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    const status = await readFile(`/proc/${d}/status`, 'utf8').catch(() => '')
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1)
+    const sub = u.subuid
+    if (uid === u.uid || (sub && uid >= sub.start && uid < sub.start + sub.count)) {
+      out.push(Number(d))
+    }
+  }
+  return out
+}
+
+async function removeUser(u: TestUser): Promise<void> {
+  // berthd first (it stops cleanly), then whatever is left: the namespace holder, conmon,
+  // containers and pasta, all of them the user's own processes (its namespace goes with them).
+  const outer = Number(
+    (await readFile(`${u.runtimeDir}/berth/berthd.lock`, 'utf8').catch(() => '')).trim(),
+  )
+  if (outer > 0) {
+    try {
+      process.kill(outer, 'SIGTERM')
+    } catch {
+      // gone already
+    }
+  }
+  for (let i = 0; i < 3; i++) {
+    for (const pid of await processesOf(u)) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // gone already
+      }
+    }
+  }
+  await exec('userdel', ['-r', '-f', u.name])
+  await rm(u.runtimeDir, { recursive: true, force: true })
+}
+
+before(async () => {
+  tunMode = (await stat('/dev/net/tun')).mode & 0o7777
+  await chmod('/dev/net/tun', 0o666)
+  tar = await busyboxTar()
+})
+
+after(async () => {
+  for (const u of users) await removeUser(u)
+  if (tunMode !== undefined) await chmod('/dev/net/tun', tunMode)
+})
+
+async function withImage(u: TestUser): Promise<void> {
+  const dest = `${u.home}/busybox.tar`
+  await copyFile(tar, dest)
+  await exec('chown', [`${u.name}:`, dest])
+  const r = await asUser(u, 'berth import busybox.tar busybox >/dev/null')
+  assert.equal(r.code, 0, r.stderr)
+  // The user's first command started the user's own berthd, at the user's socket.
+  assert.equal(r.stderr, `berth: no daemon at ${u.runtimeDir}/berth/berth.sock, starting berthd\n`)
+}
+
+function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  throw new Error('the host has no IPv4 address besides loopback')
+}
+
+let alice: TestUser
+
+test('an ordinary user runs the seed workflow through berth with a berthd of their own', async () => {
+  alice = await makeUser(`brta${tag}`)
+  assert.ok(alice.subuid, 'useradd gave the user a subordinate range')
+  await withImage(alice)
+  const r = await asUser(
+    alice,
+    `
+    berth run --rm busybox echo hello
+    test -S "$XDG_RUNTIME_DIR/berth/berth.sock" && echo "socket ok"
+    berth run --rm -w /tmp -e GREETING=hi busybox sh -c 'echo "$GREETING from $(pwd) as $(id -u)"'
+    mkdir -p share; echo host > share/in
+    berth run --rm -v "$HOME/share:/data" busybox sh -c 'cat /data/in; echo ctr > /data/out; touch /data/by5; chown 5:5 /data/by5'
+    stat -c '%u %n' share/out
+    stat -c '%u %n' share/by5
+    if berth run --rm -v /etc:/hostetc busybox sh -c 'echo x > /hostetc/berth-rootless-test' 2>/dev/null; then echo "wrote /etc"; else echo "etc refused"; fi
+    berth run --rm -v data:/v busybox sh -c 'echo kept > /v/f'
+    berth run --rm -v data:/v busybox cat /v/f
+    berth run -d --name box busybox sleep 300 >/dev/null
+    berth exec box sh -c 'echo exec in $(hostname)'
+    berth exec box sh -c 'echo changed > /changed'
+    berth commit box box:snap >/dev/null
+    berth run --rm box:snap cat /changed
+    mkdir ctx; printf 'FROM busybox\\nRUN echo built > /built && chown 7:7 /built\\nCMD ["sh","-c","cat /built; stat -c %%u /built"]\\n' > ctx/Dockerfile
+    berth build -q -t built ctx >/dev/null
+    berth run --rm built
+    berth ps -a --format '{{.Names}} {{.Status}}' | sed 's/ Up.*/ up/'
+    berth rm -f box >/dev/null
+    berth ps -a -q | wc -l
+    berth images --format '{{.Repository}}:{{.Tag}}' | sort
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  assert.match(lines[8] ?? '', /^exec in [0-9a-f]{12}$/)
+  lines[8] = 'exec in HOSTNAME'
+  assert.deepEqual(lines, [
+    'hello',
+    'socket ok',
+    'hi from /tmp as 0',
+    'host',
+    `${alice.uid} share/out`,
+    `${alice.subuid!.start + 4} share/by5`,
+    'etc refused',
+    'kept',
+    'exec in HOSTNAME',
+    'changed',
+    'built',
+    '7',
+    'box up',
+    '0',
+    'box:snap',
+    'built:latest',
+    'busybox:latest',
+    '',
+  ])
+  // Nothing was written outside the user's paths: no file in the data root is root's.
+  const dataRoot = `${alice.home}/.local/share/berth`
+  const foreign = await exec('find', [
+    dataRoot,
+    '-xdev',
+    '!',
+    '-uid',
+    String(alice.uid),
+    '(',
+    '-uid',
+    '0',
+    '-o',
+    '-gid',
+    '0',
+    ')',
+  ])
+  assert.equal(foreign.stdout, '', 'no file in the data root belongs to root')
+  await assert.rejects(stat('/etc/berth-rootless-test'))
+})
+
+test('published ports answer on the host address and 127.0.0.1; limits are refused with the reason', async () => {
+  const port = 20000 + (process.pid % 20000)
+  const r = await asUser(
+    alice,
+    `
+    berth run -d --name web -p ${port}:80 busybox sh -c 'echo served > /index.html; exec httpd -f -p 80 -h /' >/dev/null
+    berth port web
+    if berth run --rm --memory 64m busybox true 2>err; then echo "limit accepted"; else cat err; fi
+    berth run --rm --network none busybox sh -c 'ls /sys/class/net | tr "\\n" " "; echo'
+    berth run --rm --network host busybox sh -c 'test -e /sys/class/net/lo && echo "host network"'
+    if berth network create mine 2>err; then echo "network made"; else cat err; fi
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, new RegExp(`^80/tcp -> 0\\.0\\.0\\.0:${port}$`, 'm'))
+  assert.match(
+    r.stdout,
+    /resource limits are not available: this host runs cgroups v1 beside v2 and the v1 controllers belong to root/,
+  )
+  assert.match(r.stdout, /^lo $/m, '--network none has loopback only')
+  assert.match(r.stdout, /^host network$/m)
+  assert.match(r.stdout, /user-defined networks are not available to berth without root yet/)
+  assert.doesNotMatch(r.stdout, /network made|limit accepted/)
+  for (const host of ['127.0.0.1', hostAddress()]) {
+    const res = await fetch(`http://${host}:${port}/index.html`)
+    assert.equal(await res.text(), 'served\n', host)
+  }
+  const rm = await asUser(alice, 'berth rm -f web >/dev/null')
+  assert.equal(rm.code, 0, rm.stderr)
+})
+
+test('the stock docker CLI works at the user socket, and containers outlive a berthd restart', async () => {
+  const r = await asUser(
+    alice,
+    `
+    docker run --rm busybox echo via docker
+    docker run -d --name long busybox sleep 300 >/dev/null
+    kill "$(cat "$XDG_RUNTIME_DIR/berth/berthd.lock")"
+    while test -S "$XDG_RUNTIME_DIR/berth/berth.sock"; do sleep 0.1; done
+    berth ps --format '{{.Names}}' 2>/dev/null
+    docker exec long echo still running
+    docker images --format '{{.Repository}}' | sort | head -1
+    docker rm -f long >/dev/null
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'via docker\nlong\nstill running\nbox\n')
+})
+
+test('push to and pull from a registry without root', async () => {
+  const reg = await startRegistry()
+  try {
+    const ref = `${reg.name}/rootless/bb:1`
+    const r = await asUser(
+      alice,
+      `
+      berth tag busybox ${ref}
+      berth push ${ref} >/dev/null
+      berth rmi ${ref} >/dev/null
+      berth pull ${ref} >/dev/null
+      berth run --rm ${ref} echo pulled
+      berth rmi ${ref} >/dev/null
+      `,
+    )
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, 'pulled\n')
+  } finally {
+    await reg.stop()
+  }
+})
+
+test('two users at once keep separate state and cannot reach each other', async () => {
+  const bob = await makeUser(`brtb${tag}`)
+  await withImage(bob)
+  const [a, b] = await Promise.all([
+    asUser(alice, 'berth run --rm busybox echo alice; berth ps -a -q | wc -l'),
+    asUser(
+      bob,
+      'berth run --rm busybox echo bob; berth images --format "{{.Repository}}:{{.Tag}}"',
+    ),
+  ])
+  assert.equal(a.code, 0, a.stderr)
+  assert.equal(b.code, 0, b.stderr)
+  assert.equal(a.stdout, 'alice\n0\n')
+  assert.equal(b.stdout, 'bob\nbusybox:latest\n', "bob sees none of alice's images")
+  const cross = await asUser(
+    bob,
+    `if BERTH_HOST=unix://${alice.runtimeDir}/berth/berth.sock $BERTH ps 2>&1; then echo reached; fi`,
+  )
+  assert.doesNotMatch(cross.stdout, /reached|CONTAINER ID/)
+})
+
+test('a user without subordinate IDs gets a clear error naming the missing entries', async () => {
+  const carl = await makeUser(`brtc${tag}`, { system: true })
+  assert.equal(carl.subuid, undefined)
+  const r = await asUser(carl, 'berth ps')
+  assert.equal(r.code, 125)
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `subordinate IDs for user "${carl.name}" \\(uid ${carl.uid}\\), and /etc/subuid and /etc/subgid have no entry for it: ask an administrator to add a line such as "${carl.name}:100000:65536"`,
+    ),
+  )
+})
