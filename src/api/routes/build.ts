@@ -2,6 +2,8 @@
 // POST /build/prune. The request body is the build context, streamed to the engine as it arrives.
 import type { BuildEvent, BuildOptions, NetworkMode } from '../../engine/builder/types.ts'
 import { InvalidArgument, Unavailable } from '../../engine/errors.ts'
+// eslint-disable-next-line berth/boundaries -- X-Registry-Config decoding is wire format, kept beside the client it feeds (as routes/registry.ts does)
+import { decodeRegistryConfig } from '../../engine/registry/authconfig.ts'
 import { familiarString, parseNamed, tagNameOnly } from '../../engine/reference/reference.ts'
 import { parseFilters } from '../filters.ts'
 import { logError, messageOf } from '../errors.ts'
@@ -59,6 +61,11 @@ function berthEvent(e: BuildEvent): unknown {
   return e.type === 'output' ? { ...e, data: e.data.toString('utf8') } : e
 }
 
+function headerValue(ctx: Ctx, name: string): string | undefined {
+  const v = ctx.req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
 async function build(ctx: Ctx): Promise<void> {
   const builder = ctx.engine.builder
   if (!builder) throw new Unavailable('this daemon has no builder')
@@ -98,6 +105,8 @@ async function build(ctx: Ctx): Promise<void> {
       .flatMap((h) => h.split(','))
       .filter((h) => h !== ''),
     ...(q.get('platform') ? { platform: q.get('platform')! } : {}),
+    // The credentials the client has, by registry, for FROM images it pulls.
+    registryAuth: decodeRegistryConfig(headerValue(ctx, 'x-registry-config')),
     signal: ctx.signal,
   }
   for (const h of opts.extraHosts) {

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { jsonLines, type JSONMessage } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
+import { registryConfigHeader } from '../credentials.ts'
 import { BuildProgress } from './build-progress.ts'
 import { contextFromStdin, packDirectory, type PackedContext } from './build-context.ts'
 
@@ -135,7 +136,10 @@ export const command: CommandDef = {
         rm: true,
       },
       body: ctxTar.tar,
-      headers: { 'Content-Type': 'application/x-tar' },
+      headers: {
+        'Content-Type': 'application/x-tar',
+        'X-Registry-Config': await registryConfigHeader(ctx.config),
+      },
     })
     const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
     let imageId = ''

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import type { ImageConfig } from '../image/types.ts'
+import type { AuthConfig } from '../registry/types.ts'
 
 export type NetworkMode = 'default' | 'none' | 'host'
 
@@ -27,6 +28,11 @@ export interface BuildOptions {
   extraHosts: string[]
   /** `--platform`; only this host's platform can be built. */
   platform?: string
+  /**
+   * Credentials for pulling FROM images, by registry (docker.io, localhost:5000): the classic
+   * API's X-Registry-Config header. Never part of a cache key or an event.
+   */
+  registryAuth?: ReadonlyMap<string, AuthConfig>
   /** `--secret` contents by id, for RUN --mount=type=secret. */
   secrets?: Map<string, Buffer>
   signal?: AbortSignal
@@ -179,6 +185,8 @@ export interface ImagePuller {
     platform: string,
     signal: AbortSignal,
     progress: (status: string) => void,
+    /** The build's credentials by registry; the puller picks the one for ref's registry. */
+    auth?: ReadonlyMap<string, AuthConfig>,
   ): Promise<BaseImage>
 }
 
