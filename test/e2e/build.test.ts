@@ -283,6 +283,57 @@ describe('docker build: the cache as a user sees it', () => {
   })
 })
 
+describe('berth system df -v and builder prune --keep-storage', () => {
+  /** Ages move on between two commands: compare them as words only. */
+  const ages = (s: string) =>
+    s
+      .replace(/(Less than a second|About a minute|\d+ seconds?|\d+ minutes?) ago/g, 'AGE ago')
+      .replace(/ +/g, ' ')
+
+  test('berth system df -v prints what docker system df -v prints, build cache rows included', async () => {
+    const c = await context('dfv', {
+      Dockerfile:
+        'FROM busybox\nRUN head -c 300000 /dev/zero > /a\nRUN head -c 200000 /dev/zero > /b\n',
+    })
+    assert.equal((await docker(['build', '-t', 'dfv:1', c], host())).code, 0)
+    const want = await docker(['system', 'df', '-v'], host())
+    assert.equal(want.code, 0, want.stderr)
+    const rows = /Build cache usage: .*\n\n(.*\n)((?:.+\n)+)/.exec(want.stdout)
+    assert.ok(rows, want.stdout)
+    assert.match(rows[1]!, /^CACHE ID +CACHE TYPE +SIZE +CREATED +LAST USED +USAGE +SHARED\n$/)
+    assert.match(rows[2]!, /^[0-9a-f]{12} +regular +\d/m)
+    const got = await berth(['system', 'df', '-v'], host())
+    assert.equal(got.code, 0, got.stderr)
+    assert.equal(ages(got.stdout), ages(want.stdout))
+  })
+
+  test('berth builder prune --keep-storage keeps the newest records that fit', async () => {
+    const c = await context('keep', {
+      Dockerfile:
+        'FROM busybox\nRUN head -c 400000 /dev/urandom > /a\nRUN head -c 400000 /dev/urandom > /b\n',
+    })
+    // With the image gone, the records are the layers' only holders, so pruning frees them.
+    assert.equal((await docker(['build', '-t', 'keep:1', c], host())).code, 0)
+    assert.equal((await docker(['rmi', 'keep:1'], host())).code, 0)
+    const cache = async () => {
+      const r = await apiRequest(d, 'GET', '/system/df')
+      return (JSON.parse(r.body) as { BuildCache: { Size: number; Shared: boolean }[] }).BuildCache
+    }
+    const before = (await cache()).filter((r) => !r.Shared)
+    assert.ok(before.length >= 2, JSON.stringify(await cache()))
+    const bad = await berth(['builder', 'prune', '-f', '--keep-storage', '12x'], host())
+    assert.equal(bad.code, 125)
+    assert.match(bad.stderr, /invalid argument "12x" for "--keep-storage" flag/)
+    const r = await berth(['builder', 'prune', '-a', '-f', '--keep-storage', '500k'], host())
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^Deleted build cache objects:\n/)
+    assert.match(r.stdout, /\nTotal reclaimed space: [1-9][\d.]*[kM]B\n$/)
+    const left = await cache()
+    assert.ok(left.length > 0, 'the newest record fits and stays')
+    assert.ok(left.reduce((n, x) => n + x.Size, 0) <= 500 * 1024, JSON.stringify(left))
+  })
+})
+
 describe('POST /build', () => {
   function contextTar(files: Record<string, string>): Promise<Buffer> {
     const pack = tar.pack()
