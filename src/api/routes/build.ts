@@ -12,6 +12,8 @@ import type { Ctx, Router } from '../router.ts'
 import { JsonStream, type JsonMessage } from '../stream.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
+import { readSecretsFrame } from './build-secrets.ts'
+import { SECRETS_QUERY } from '../../lib/build-secrets.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -112,6 +114,8 @@ async function build(ctx: Ctx): Promise<void> {
   for (const h of opts.extraHosts) {
     if (!/^[^:]+:.+$/.test(h)) throw new InvalidArgument(`invalid IP address in add-host: "${h}"`)
   }
+  // berth's CLI sends `--secret` values in a frame before the context (build-secrets.ts).
+  if (q.bool(SECRETS_QUERY)) opts.secrets = await readSecretsFrame(ctx.req)
   const stream = new JsonStream(ctx)
   const classic = new ClassicStream((m) => {
     if (!quiet) stream.write(m)

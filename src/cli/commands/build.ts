@@ -1,6 +1,9 @@
 // berth build: sends the context to POST /build and shows the build as BuildKit does (a live view
 // on a terminal, plain lines otherwise).
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { Readable } from 'node:stream'
+import { SECRETS_QUERY, secretsFrame } from '../../lib/build-secrets.ts'
 import { jsonLines, type JSONMessage } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
@@ -96,11 +99,7 @@ export const command: CommandDef = {
     const quiet = bool(f, 'quiet') || progressFlag === 'quiet'
     const tty = progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true)
     const mode = quiet ? 'quiet' : tty ? 'tty' : 'plain'
-    if (list(f, 'secret').length > 0) {
-      throw new CliError(
-        "--secret needs BuildKit's session, which the classic build API lacks; berth cannot pass secrets yet",
-      )
-    }
+    const secrets = await readSecrets(list(f, 'secret'))
     const file = str(f, 'file')
     let ctxTar: PackedContext
     if (path === '-') {
@@ -134,8 +133,10 @@ export const command: CommandDef = {
         platform: str(f, 'platform') || undefined,
         berthprogress: true,
         rm: true,
+        // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
+        [SECRETS_QUERY]: secrets.size > 0 || undefined,
       },
-      body: ctxTar.tar,
+      body: secrets.size > 0 ? withFrame(secretsFrame(secrets), ctxTar.tar) : ctxTar.tar,
       headers: {
         'Content-Type': 'application/x-tar',
         'X-Registry-Config': await registryConfigHeader(ctx.config),
@@ -162,6 +163,65 @@ export const command: CommandDef = {
     if (iid) await writeFile(iid, imageId)
     return 0
   },
+}
+
+/**
+ * `--secret id=ID[,src=FILE|,env=VAR][,type=file|env]`, as buildx reads it: without src or env,
+ * the variable named ID when it is set, else the file named ID.
+ */
+async function readSecrets(specs: string[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>()
+  for (const spec of specs) {
+    let id = ''
+    let file = ''
+    let env = ''
+    let type = ''
+    for (const field of spec.split(',')) {
+      const eq = field.indexOf('=')
+      const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase()
+      const value = eq < 0 ? '' : field.slice(eq + 1)
+      if (eq < 0) throw new CliError(`invalid field '${field}' must be a key=value pair`)
+      if (key === 'type') {
+        if (value !== 'file' && value !== 'env')
+          throw new CliError(`unsupported secret type ${JSON.stringify(value)}`)
+        type = value
+      } else if (key === 'id') id = value
+      else if (key === 'source' || key === 'src') file = value
+      else if (key === 'env') env = value
+      else throw new CliError(`unexpected key '${key}' in '${field}'`)
+    }
+    if (type === 'env' && env === '') [env, file] = [file, '']
+    if (id === '') id = env || (file ? basename(file) : '')
+    if (id === '') throw new CliError(`secret ID missing from "${spec}"`)
+    if (file === '' && env === '') {
+      if (process.env[id] !== undefined) env = id
+      else file = id
+    }
+    if (env !== '') {
+      const v = process.env[env]
+      if (v === undefined)
+        throw new CliError(`secret ${id}: environment variable ${env} is not set`)
+      out.set(id, Buffer.from(v))
+    } else {
+      try {
+        out.set(id, await readFile(file))
+      } catch (e) {
+        throw new CliError(`failed to read secret ${id} from ${file}: ${(e as Error).message}`)
+      }
+    }
+  }
+  return out
+}
+
+/** The frame, then the context tar, as one body. */
+function withFrame(frame: Buffer, tar: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      yield frame
+      for await (const c of tar) yield c as Buffer
+    })(),
+    { objectMode: false },
+  )
 }
 
 async function readStdin(): Promise<Buffer> {
