@@ -404,6 +404,41 @@ describe('POST /build', () => {
 })
 
 describe('berth build', () => {
+  test('a synced context follows edits, new and removed files and .dockerignore; builder prune -a drops it', async () => {
+    const c = await context('synced', {
+      Dockerfile:
+        'FROM busybox\nCOPY . /ctx\nCMD ["sh", "-c", "cd /ctx && find . -type f | sort | xargs cat"]\n',
+      'a.txt': 'a1\n',
+      'd/b.txt': 'b1\n',
+      'gone.txt': 'gone\n',
+    })
+    const build = async () => {
+      const b = await berth(['build', '-q', '--network', 'none', '-t', 'synced:1', c], host())
+      assert.equal(b.code, 0, b.stderr)
+      const r = await docker(['run', '--rm', '--network', 'none', 'synced:1'], host())
+      return r.stdout
+    }
+    const dockerfile = await readFile(join(c, 'Dockerfile'), 'utf8')
+    assert.equal(await build(), `${dockerfile}a1\nb1\ngone\n`)
+    // An edit of the same size, a new file, a removed one, and one now ignored.
+    await writeFile(join(c, 'a.txt'), 'a2\n')
+    await writeFile(join(c, 'd/new.txt'), 'new\n')
+    await rm(join(c, 'gone.txt'))
+    await writeFile(join(c, '.dockerignore'), 'd/b.txt\n')
+    const out = await build()
+    assert.ok(out.includes('a2\n') && out.includes('new\n'), out)
+    assert.ok(!out.includes('a1') && !out.includes('gone') && !out.includes('b1'), out)
+    // The docker CLI sends the whole tar and gets the same image.
+    const viaDocker = await docker(['build', '-q', '--network', 'none', c], host())
+    const viaBerth = await berth(['build', '-q', '--network', 'none', c], host())
+    assert.equal(viaDocker.stdout.trim(), viaBerth.stdout.trim())
+
+    const kept = join(d.dataRoot, 'builder', 'contexts')
+    assert.ok((await readdir(kept)).length > 0)
+    assert.equal((await docker(['builder', 'prune', '-a', '-f'], host())).code, 0)
+    assert.deepEqual(await readdir(kept), [])
+  })
+
   test('plain progress, and the image runs', async () => {
     const c = await context('berth', {
       Dockerfile: 'FROM busybox\nCOPY hello.txt /\nRUN cat /hello.txt\nCMD ["cat", "/hello.txt"]\n',

@@ -38,28 +38,47 @@ async function readExactly(r: Readable, n: number): Promise<Buffer> {
     })
   }
   const all = Buffer.concat(parts)
-  if (all.length < n) throw new InvalidArgument('build secrets: the request body ended early')
+  if (all.length < n) throw new InvalidArgument('the request body ended early')
   if (all.length > n) r.unshift(all.subarray(n))
   return all.subarray(0, n)
 }
 
-/** Reads the secrets frame off the front of the body; the context tar is what is left. */
-export async function readSecretsFrame(body: Readable): Promise<Map<string, Buffer>> {
-  const len = (await readExactly(body, 4)).readUInt32BE(0)
-  if (len > MAX_SECRETS_FRAME)
-    throw new InvalidArgument(
-      `build secrets: ${len} bytes is over the limit of ${MAX_SECRETS_FRAME}`,
-    )
+/** One frame (4-byte length, JSON object) off the front of the body. */
+async function readFrame(body: Readable, what: string, max: number): Promise<object> {
+  const len = (await readExactly(body, 4).catch(ended(what))).readUInt32BE(0)
+  if (len > max) throw new InvalidArgument(`${what}: ${len} bytes is over the limit of ${max}`)
+  const raw = await readExactly(body, len).catch(ended(what))
   let value: unknown
   try {
-    value = JSON.parse((await readExactly(body, len)).toString('utf8'))
-  } catch (err) {
-    if (err instanceof InvalidArgument) throw err
-    // The parser's message could quote the secret: say only where it went wrong.
-    throw new InvalidArgument('build secrets: the frame is not a JSON object')
+    value = JSON.parse(raw.toString('utf8'))
+  } catch {
+    // The parser's message could quote a secret: say only what went wrong.
+    throw new InvalidArgument(`${what}: the frame is not a JSON object`)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new InvalidArgument('build secrets: the frame is not a JSON object')
+    throw new InvalidArgument(`${what}: the frame is not a JSON object`)
+  return value
+}
+
+function ended(what: string) {
+  return (err: unknown): never => {
+    if (err instanceof InvalidArgument) throw new InvalidArgument(`${what}: ${err.message}`)
+    throw err
+  }
+}
+
+/** The synced context's listing (berthcontext=KEY): path → stat, before the context tar. */
+export async function readContextFrame(body: Readable): Promise<Record<string, string>> {
+  const value = await readFrame(body, 'build context listing', 256 * 1024 * 1024)
+  for (const v of Object.values(value))
+    if (typeof v !== 'string')
+      throw new InvalidArgument('build context listing: values must be strings')
+  return value as Record<string, string>
+}
+
+/** Reads the secrets frame off the front of the body; the context tar is what is left. */
+export async function readSecretsFrame(body: Readable): Promise<Map<string, Buffer>> {
+  const value = await readFrame(body, 'build secrets', MAX_SECRETS_FRAME)
   const out = new Map<string, Buffer>()
   for (const [id, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string' || id === '')

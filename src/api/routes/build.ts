@@ -7,13 +7,13 @@ import { decodeRegistryConfig } from '../../engine/registry/authconfig.ts'
 import { familiarString, parseNamed, tagNameOnly } from '../../engine/reference/reference.ts'
 import { parseFilters } from '../filters.ts'
 import { logError, messageOf } from '../errors.ts'
-import { sendJson } from '../http.ts'
+import { readJson, sendJson } from '../http.ts'
 import type { Ctx, Router } from '../router.ts'
 import { JsonStream, type JsonMessage } from '../stream.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
-import { readSecretsFrame } from './build-secrets.ts'
-import { SECRETS_QUERY } from '../../lib/build-secrets.ts'
+import { readContextFrame, readSecretsFrame } from './build-secrets.ts'
+import { CONTEXT_QUERY, SECRETS_QUERY } from '../../lib/build-secrets.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -116,6 +116,11 @@ async function build(ctx: Ctx): Promise<void> {
   }
   // berth's CLI sends `--secret` values in a frame before the context (build-secrets.ts).
   if (q.bool(SECRETS_QUERY)) opts.secrets = await readSecretsFrame(ctx.req)
+  // berth's synced context: a listing of every path, then a tar of what changed.
+  const contextKey = q.get(CONTEXT_QUERY)
+  if (contextKey) {
+    opts.syncedContext = { key: contextKey, listing: await readContextFrame(ctx.req) }
+  }
   const stream = new JsonStream(ctx)
   const classic = new ClassicStream((m) => {
     if (!quiet) stream.write(m)
@@ -205,7 +210,20 @@ async function prune(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, { CachesDeleted: r.deleted, SpaceReclaimed: r.spaceReclaimed })
 }
 
+/** berth's synced contexts: which paths of the client's listing the daemon needs sent. */
+async function contextNeeds(ctx: Ctx): Promise<void> {
+  const builder = ctx.engine.builder
+  if (!builder) throw new Unavailable('this daemon has no builder')
+  const key = ctx.query.get('key') ?? ''
+  const body = await readJson<{ Listing?: Record<string, string> }>(ctx, 256 * 1024 * 1024)
+  const listing = body?.Listing
+  if (!listing || typeof listing !== 'object')
+    throw new InvalidArgument('build context: the body needs a Listing object')
+  sendJson(ctx, 200, { Needs: await builder.contextNeeds(key, listing) })
+}
+
 export function buildRoutes(r: Router): void {
   r.post('/build', build)
+  r.post('/berth/v1/build/context', contextNeeds)
   r.post('/build/prune', prune)
 }

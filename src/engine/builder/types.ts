@@ -33,6 +33,12 @@ export interface BuildOptions {
    * API's X-Registry-Config header. Never part of a cache key or an event.
    */
   registryAuth?: ReadonlyMap<string, AuthConfig>
+  /**
+   * berth's synced context (`berth build` on this machine): the context tar holds only what
+   * changed since the kept copy under `key`; `listing` names every path the client has, with its
+   * stat (see context-store.ts).
+   */
+  syncedContext?: { key: string; listing: Record<string, string> }
   /** `--secret` contents by id, for RUN --mount=type=secret. */
   secrets?: Map<string, Buffer>
   signal?: AbortSignal
@@ -78,6 +84,8 @@ export interface BuildResult {
 export interface BuildApi {
   /** Builds from a context tar (plain or gzip), read as a stream. */
   build(context: Readable, opts: BuildOptions, onEvent: BuildEventSink): Promise<BuildResult>
+  /** The paths of a synced context whose content the daemon needs (new or changed stat). */
+  contextNeeds(key: string, listing: Record<string, string>): Promise<string[]>
   /** Space the build cache holds, for `system df`. */
   cacheUsage(): Promise<CacheRecordInfo[]>
   /**
