@@ -46,6 +46,7 @@ import { Builder } from '../engine/builder/build.ts'
 import { BuildCache } from '../engine/builder/cache.ts'
 import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
 import { buildImagesOver, pullerOver } from '../engine/builder/images.ts'
+import { ContextStore } from '../engine/builder/context-store.ts'
 import { emitImageEvent } from '../engine/image/events.ts'
 import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
 import { HostSystem } from '../engine/system/host.ts'
@@ -287,6 +288,8 @@ export async function createEngine(
     content: images,
     // FROM of an image that is not here is pulled, as docker build does.
     puller: pullerOver(registry),
+    // berth build's synced contexts (only what changed is sent again).
+    contexts: new ContextStore(join(dataRoot, 'builder', 'contexts')),
   })
   await blobs.init()
   await layers.init()
