@@ -138,20 +138,22 @@ export async function createEngine(
   // The bridge with NAT, published ports and user networks (netavark does the plumbing); it
   // looks containers up among the containers (made just below) for `container:NAME`, links,
   // and connect and disconnect, which run under the container's lock.
+  // How a network finds another container (`container:NAME`, links).
+  const peers = {
+    peer: (ref: string) => {
+      const c = containers.store.get(ref)
+      return {
+        id: c.id,
+        dir: containers.store.containerDir(c.id),
+        running: c.state.Running,
+        pid: c.state.Pid,
+      }
+    },
+  }
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
     logger,
-    peers: {
-      peer: (ref) => {
-        const c = containers.store.get(ref)
-        return {
-          id: c.id,
-          dir: containers.store.containerDir(c.id),
-          running: c.state.Running,
-          pid: c.state.Pid,
-        }
-      },
-    },
+    peers,
     containers: {
       get: async (ref) => {
         const c = containers.store.get(ref)
@@ -169,17 +171,7 @@ export async function createEngine(
     ? new PastaNetworks({
         root: join(dataRoot, 'network-pasta'),
         logger,
-        peers: {
-          peer: (ref) => {
-            const c = containers.store.get(ref)
-            return {
-              id: c.id,
-              dir: containers.store.containerDir(c.id),
-              running: c.state.Running,
-              pid: c.state.Pid,
-            }
-          },
-        },
+        peers,
       })
     : bridge.manager
   const containers: ContainerService = new ContainerService({
