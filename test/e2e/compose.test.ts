@@ -99,3 +99,91 @@ test('docker-compose up: services reach each other by name, the published port a
   const after = await docker(['network', 'ls', '--format', '{{.Name}}'], { host: d })
   assert.doesNotMatch(after.stdout, /btc_default/)
 })
+
+// The fuller project: a service built from a Dockerfile, a named volume, a healthcheck, a
+// published port and depends_on; then the day-to-day commands: ps, exec, logs, restart, down -v.
+const FULL = join(repoRoot, 'test/e2e/compose-full')
+const full = (args: string[]): Promise<RunResult> =>
+  client(COMPOSE, ['--project-directory', FULL, '-p', 'btf', '--ansi', 'never', ...args], {
+    host: d,
+    timeoutMs: 180_000,
+  })
+
+async function fullOk(args: string[]): Promise<RunResult> {
+  const r = await full(args)
+  assert.equal(r.code, 0, `docker-compose ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
+  return r
+}
+
+test('docker-compose: build, volume, healthcheck, depends_on; ps, exec, logs, restart, down -v', async () => {
+  assert.equal((await docker(['tag', 'busybox', 'bt-compose-base:1'], { host: d })).code, 0)
+  const up = await fullOk(['up', '-d', '--build'])
+  // depends_on: api is created and started before web.
+  const order = up.stderr.split('\n').filter((l) => /^(Creating|Starting) btf_/.test(l))
+  assert.ok(
+    order.findIndex((l) => l.includes('btf_api_1')) <
+      order.findIndex((l) => l.includes('btf_web_1')),
+    up.stderr,
+  )
+  assert.match(up.stdout + up.stderr, /Successfully tagged bt-compose-api:1/)
+
+  const ps = await fullOk(['ps'])
+  const row = (name: string) => ps.stdout.split('\n').find((l) => l.startsWith(name)) ?? ''
+  assert.match(row('btf_api_1'), /\s+Up\b/)
+  assert.match(row('btf_web_1'), /\s+Up\s+0\.0\.0\.0:8091->80\/tcp/)
+
+  // The healthcheck reaches the engine as Docker's Config.Healthcheck (nanoseconds).
+  const hc = await docker(['inspect', '-f', '{{json .Config.Healthcheck}}', 'btf_api_1'], {
+    host: d,
+  })
+  assert.deepEqual(JSON.parse(hc.stdout), {
+    Test: ['CMD', 'busybox', 'wget', '-qO-', 'http://localhost:8000/'],
+    Interval: 2_000_000_000,
+    Timeout: 2_000_000_000,
+    Retries: 5,
+  })
+
+  // Each service reaches the other by its name; the count lives on the named volume.
+  assert.equal(
+    (await fullOk(['exec', '-T', 'web', 'wget', '-qO-', 'http://api:8000/cgi-bin/count'])).stdout,
+    'visits 1\n',
+  )
+  assert.equal(
+    (await fullOk(['exec', '-T', 'web', 'wget', '-qO-', 'http://api:8000/cgi-bin/count'])).stdout,
+    'visits 2\n',
+  )
+  assert.equal(
+    (await fullOk(['exec', '-T', 'api', 'busybox', 'wget', '-qO-', 'http://web/'])).stdout,
+    'web is up\n',
+  )
+  const { stdout } = await exec('nsenter', [
+    `--net=${d.netns as string}`,
+    '--',
+    'curl',
+    '-sS',
+    '--retry',
+    '5',
+    '--retry-connrefused',
+    '--retry-delay',
+    '1',
+    `http://${SCRATCH_HOST_IP}:8091/`,
+  ])
+  assert.equal(stdout, 'web is up\n')
+
+  const logs = await fullOk(['logs', '--no-color', 'web'])
+  assert.match(logs.stdout, /^web_1\s+\| web starting$/m)
+
+  // restart keeps the volume's data: the count goes on.
+  const restart = await fullOk(['restart', 'api'])
+  assert.match(restart.stderr, /Restarting btf_api_1 \.\.\. done/)
+  const again = await fullOk(['exec', '-T', 'web', 'wget', '-qO-', 'http://api:8000/cgi-bin/count'])
+  assert.equal(again.stdout, 'visits 3\n')
+
+  // down -v takes containers, the network and the named volume away.
+  await fullOk(['down', '-v'])
+  assert.equal((await docker(['ps', '-aq'], { host: d })).stdout, '')
+  const vols = await docker(['volume', 'ls', '-q'], { host: d })
+  assert.doesNotMatch(vols.stdout, /btf_data/)
+  const nets = await docker(['network', 'ls', '--format', '{{.Name}}'], { host: d })
+  assert.doesNotMatch(nets.stdout, /btf_default/)
+})
