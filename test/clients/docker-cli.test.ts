@@ -498,6 +498,9 @@ function workflow(name: Engine['name']): void {
   })
 }
 
-for (const name of ['berthd', 'dockerd'] as const) {
-  describe(`the tutorial through the docker CLI, against ${name}`, () => workflow(name))
-}
+// The two engines run side by side (each in namespaces of its own); each one's tests in order.
+describe('the tutorial through the docker CLI', { concurrency: 2 }, () => {
+  for (const name of ['berthd', 'dockerd'] as const) {
+    describe(`against ${name}`, { concurrency: 1 }, () => workflow(name))
+  }
+})

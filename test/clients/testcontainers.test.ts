@@ -30,9 +30,12 @@ async function startEngine(name: 'berthd' | 'dockerd'): Promise<Engine> {
   return { socket: dd.socket, netns: `/proc/${pid}/ns/net`, stop: () => dd.stop() }
 }
 
-for (const name of ['berthd', 'dockerd'] as const) {
-  describe(`testcontainers against ${name}`, () => scenario(name))
-}
+// The two engines run side by side (each in namespaces of its own).
+describe('testcontainers', { concurrency: 2 }, () => {
+  for (const name of ['berthd', 'dockerd'] as const) {
+    describe(`against ${name}`, { concurrency: 1 }, () => scenario(name))
+  }
+})
 
 function scenario(name: 'berthd' | 'dockerd'): void {
   let d: Engine

@@ -46,9 +46,12 @@ async function startEngine(name: 'berthd' | 'dockerd'): Promise<Engine> {
   }
 }
 
-for (const name of ['berthd', 'dockerd'] as const) {
-  describe(`docker-compose against ${name}`, () => projects(name))
-}
+// The two engines run side by side (each in namespaces of its own); each one's tests in order.
+describe('docker-compose', { concurrency: 2 }, () => {
+  for (const name of ['berthd', 'dockerd'] as const) {
+    describe(`against ${name}`, { concurrency: 1 }, () => projects(name))
+  }
+})
 
 function projects(name: 'berthd' | 'dockerd'): void {
   let d: Engine
