@@ -154,7 +154,7 @@ function projects(name: 'berthd' | 'dockerd'): void {
     return r
   }
 
-  test('docker-compose: build, volume, healthcheck, depends_on; ps, exec, logs, restart, down -v', async () => {
+  test('docker-compose: build, volume, healthcheck, depends_on service_healthy; ps, exec, logs, restart, down -v', async () => {
     assert.equal((await docker(['tag', 'busybox', 'bt-compose-base:1'], { host: d })).code, 0)
     const up = await fullOk(['up', '-d', '--build'])
     // depends_on: api is created and started before web.
@@ -170,6 +170,31 @@ function projects(name: 'berthd' | 'dockerd'): void {
     const row = (name: string) => ps.stdout.split('\n').find((l) => l.startsWith(name)) ?? ''
     assert.match(row('btf_api_1'), /\s+Up\b/)
     assert.match(row('btf_web_1'), /\s+Up\s+0\.0\.0\.0:8091->80\/tcp/)
+
+    // depends_on's condition: web started only after api's health check first passed.
+    const states = await docker(['inspect', '-f', '{{json .State}}', 'btf_api_1', 'btf_web_1'], {
+      host: d,
+    })
+    const [apiState, webState] = states.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            StartedAt: string
+            Health?: { Status: string; Log: { End: string; ExitCode: number }[] }
+          },
+      ) as [
+      { Health?: { Status: string; Log: { End: string; ExitCode: number }[] } },
+      { StartedAt: string },
+    ]
+    assert.equal(apiState.Health?.Status, 'healthy')
+    const firstPass = apiState.Health.Log.find((r) => r.ExitCode === 0)
+    assert.ok(firstPass, JSON.stringify(apiState.Health))
+    assert.ok(
+      Date.parse(webState.StartedAt) >= Date.parse(firstPass.End),
+      `web started ${webState.StartedAt}, api first healthy ${firstPass.End}`,
+    )
 
     // The healthcheck reaches the engine as Docker's Config.Healthcheck (nanoseconds).
     const hc = await docker(['inspect', '-f', '{{json .Config.Healthcheck}}', 'btf_api_1'], {
