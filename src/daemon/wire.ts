@@ -364,6 +364,9 @@ export async function createEngine(
       plugins: { volume: ['local'], log: [...LOG_DRIVERS] },
       networks: network,
       gpus,
+      ...(opts.rootless
+        ? { rootless: true, resourceLimits: host.noResourceLimits === undefined }
+        : {}),
     }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

@@ -271,6 +271,49 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
   assert.equal(rm.code, 0, rm.stderr)
 })
 
+test('ports without a host port, -P and host-port ranges get a free port berthd picks', async () => {
+  const first = 21000 + (process.pid % 20000)
+  const httpd = (text: string): string =>
+    `busybox sh -c 'echo ${text} > /index.html; exec httpd -f -p 80 -h /' >/dev/null`
+  const r = await asUser(
+    alice,
+    `
+    berth run -d --name auto -p 127.0.0.1::80 ${httpd('auto')}
+    berth port auto 80
+    berth run -d --name all --expose 80 -P ${httpd('all')}
+    berth port all
+    berth run -d --name ranged -p ${first}-${first + 5}:80 ${httpd('ranged')}
+    berth port ranged
+    berth inspect -f '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}' auto
+    berth ps --format '{{.Names}} {{.Ports}}' | sort
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const [auto, all, ranged, inspected, ...ps] = r.stdout.trim().split('\n')
+  const autoPort = Number(/^127\.0\.0\.1:(\d+)$/.exec(auto ?? '')?.[1])
+  const allPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(all ?? '')?.[1])
+  const rangedPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(ranged ?? '')?.[1])
+  assert.ok(autoPort > 0 && allPort > 0, r.stdout)
+  assert.ok(rangedPort >= first && rangedPort <= first + 5, r.stdout)
+  assert.notEqual(autoPort, allPort)
+  assert.equal(Number(inspected), autoPort)
+  assert.deepEqual(ps, [
+    `all 0.0.0.0:${allPort}->80/tcp`,
+    `auto 127.0.0.1:${autoPort}->80/tcp`,
+    `ranged 0.0.0.0:${rangedPort}->80/tcp`,
+  ])
+  for (const [port, text] of [
+    [autoPort, 'auto'],
+    [allPort, 'all'],
+    [rangedPort, 'ranged'],
+  ] as const) {
+    const res = await fetch(`http://127.0.0.1:${port}/index.html`)
+    assert.equal(await res.text(), `${text}\n`)
+  }
+  const rm = await asUser(alice, 'berth rm -f auto all ranged >/dev/null')
+  assert.equal(rm.code, 0, rm.stderr)
+})
+
 test('the stock docker CLI works at the user socket, and containers outlive a berthd restart', async () => {
   const r = await asUser(
     alice,

@@ -5,15 +5,22 @@
 // publishes ports (-p) by listening on the host's addresses itself. `none`, `host` and
 // `container:NAME` are LocalNetworks' as they are. The namespace is bind-mounted on a file
 // under the data root and pasta runs in the background, so both outlive berthd.
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument, Internal } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { writeOwnEtcFiles } from './etc.ts'
 import { execTool } from './exec.ts'
+import {
+  HostPorts,
+  PortUnavailable,
+  ephemeralRange,
+  probePort,
+  type PortProbe,
+} from './hostports.ts'
 import { LocalNetworks, emptyNetworkSettings } from './modes.ts'
 import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
-import { portMap, portRequests, type PortMapping } from './ports.ts'
+import { portMap, portRequests, type PortMapping, type PortRequest } from './ports.ts'
 import type {
   NetworkedContainer,
   NetworkManager,
@@ -30,6 +37,8 @@ export interface PastaDeps {
   logger: Logger
   /** pasta's path (/usr/bin/pasta unless a test says otherwise). */
   pasta?: string
+  /** How a host port is tried before pasta listens on it (a bind test unless a test says otherwise). */
+  probe?: PortProbe
 }
 
 type HostConfig = NetworkedContainer['hostConfig']
@@ -44,28 +53,17 @@ function onDefaultNetwork(hc: HostConfig): boolean {
 }
 
 /**
- * The ports a container publishes, each with its host port: pasta listens on exactly these, so
- * a host port must be given (there is no pool of free ports to pick from rootless yet).
+ * The ports a container asks to publish. A host port, a range or none at all (`-p CTR`, `-P`)
+ * are all fine: berthd picks the free port itself and hands pasta the exact one.
  */
-export function pastaMappings(
+export function pastaRequests(
   c: Pick<NetworkedContainer, 'exposedPorts' | 'hostConfig'>,
-): PortMapping[] {
+): PortRequest[] {
   const hc = c.hostConfig
-  return portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts).map((r) => {
-    if (!r.hostPorts || r.hostPorts.first !== r.hostPorts.last) {
-      throw new InvalidArgument(
-        `berth without root publishes a port only on a host port you name (-p HOSTPORT:${r.containerPort}); -P and ranges are not supported yet`,
-      )
-    }
-    if (r.proto === 'sctp')
-      throw new InvalidArgument('berth without root cannot publish sctp ports')
-    return {
-      proto: r.proto,
-      containerPort: r.containerPort,
-      hostIp: r.hostIp,
-      hostPort: r.hostPorts.first,
-    }
-  })
+  const requests = portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts)
+  if (requests.some((r) => r.proto === 'sctp'))
+    throw new InvalidArgument('berth without root cannot publish sctp ports')
+  return requests
 }
 
 /** pasta's command line for a container's namespace and ports (pure; table-tested). */
@@ -86,6 +84,7 @@ export function pastaArgs(netns: string, pidFile: string, ports: PortMapping[]):
 export class PastaNetworks implements NetworkManager {
   private readonly local: LocalNetworks
   private readonly pasta: string
+  private hostPorts: HostPorts | undefined
 
   constructor(private readonly deps: PastaDeps) {
     this.local = new LocalNetworks({ peers: deps.peers })
@@ -104,6 +103,39 @@ export class PastaNetworks implements NetworkManager {
     return join(this.deps.root, `${id}.pasta.pid`)
   }
 
+  /** The host ports chosen for a container, kept beside its namespace for settings and restarts. */
+  private portsPath(id: string): string {
+    return join(this.deps.root, `${id}.ports.json`)
+  }
+
+  private async ports(): Promise<HostPorts> {
+    this.hostPorts ??= new HostPorts(await ephemeralRange(), this.deps.probe ?? probePort)
+    return this.hostPorts
+  }
+
+  private async chosenPorts(id: string): Promise<PortMapping[]> {
+    const text = await readFile(this.portsPath(id), 'utf8').catch(() => '')
+    return text === '' ? [] : (JSON.parse(text) as PortMapping[])
+  }
+
+  /** Chooses the host ports (a bind test on each, as the bridge does) and records them. */
+  private async allocate(c: NetworkedContainer): Promise<PortMapping[]> {
+    const ports = await this.ports()
+    try {
+      const chosen = await ports.allocate(c.id, pastaRequests(c), '0.0.0.0')
+      await writeFile(this.portsPath(c.id), JSON.stringify(chosen))
+      return chosen
+    } catch (err) {
+      ports.release(c.id)
+      if (err instanceof PortUnavailable) {
+        throw new Internal(
+          `driver failed programming external connectivity on endpoint ${c.name} (${c.id}): ${err.message}`,
+        )
+      }
+      throw err
+    }
+  }
+
   async plan(c: NetworkedContainer): Promise<NetworkPlan> {
     const mode = c.hostConfig.NetworkMode || 'default'
     const builtin = ['none', 'host'].includes(mode) || mode.startsWith('container:')
@@ -111,7 +143,7 @@ export class PastaNetworks implements NetworkManager {
       throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
     }
     if (!onDefaultNetwork(c.hostConfig)) return this.local.plan(c)
-    pastaMappings(c)
+    pastaRequests(c)
     const hostname = c.hostname || c.id.slice(0, 12)
     await writeOwnEtcFiles(c.dir, hostname)
     return { warnings: [], hostname }
@@ -119,9 +151,9 @@ export class PastaNetworks implements NetworkManager {
 
   async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
     if (!onDefaultNetwork(c.hostConfig)) return this.local.prepare(c)
-    const ports = pastaMappings(c)
     await mkdir(this.deps.root, { recursive: true, mode: 0o700 })
     await this.release(c)
+    const ports = await this.allocate(c)
     const netns = this.netnsPath(c.id)
     await createNetns(netns)
     const r = await execTool([this.pasta, ...pastaArgs(netns, this.pidPath(c.id), ports)])
@@ -154,6 +186,8 @@ export class PastaNetworks implements NetworkManager {
       }
     }
     await rm(pidFile, { force: true })
+    this.hostPorts?.release(c.id)
+    await rm(this.portsPath(c.id), { force: true })
     await removeNetns(this.netnsPath(c.id))
   }
 
@@ -163,6 +197,12 @@ export class PastaNetworks implements NetworkManager {
 
   async reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void> {
     const live = new Set(running.map((c) => c.id))
+    // A restarted berthd holds again the ports its running containers' pastas listen on.
+    const ports = await this.ports()
+    for (const c of running) {
+      ports.release(c.id)
+      ports.hold(c.id, await this.chosenPorts(c.id))
+    }
     for (const c of all) {
       if (live.has(c.id)) continue
       if (await isNetnsMounted(this.netnsPath(c.id))) {
@@ -177,7 +217,7 @@ export class PastaNetworks implements NetworkManager {
   async settings(c: NetworkedContainer, running: boolean): Promise<NetworkSettings> {
     if (!onDefaultNetwork(c.hostConfig)) return this.local.settings(c, running)
     const s = emptyNetworkSettings()
-    s.Ports = portMap(c.exposedPorts, running ? pastaMappings(c) : [])
+    s.Ports = portMap(c.exposedPorts, running ? await this.chosenPorts(c.id) : [])
     if (running) s.SandboxKey = this.netnsPath(c.id)
     return s
   }
