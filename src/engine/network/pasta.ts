@@ -22,6 +22,8 @@ import { LocalNetworks, emptyNetworkSettings } from './modes.ts'
 import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
 import { portMap, portRequests, type PortMapping, type PortRequest } from './ports.ts'
 import type {
+  NetworkApi,
+  NetworkResource,
   NetworkedContainer,
   NetworkManager,
   NetworkPeers,
@@ -220,5 +222,40 @@ export class PastaNetworks implements NetworkManager {
     s.Ports = portMap(c.exposedPorts, running ? await this.chosenPorts(c.id) : [])
     if (running) s.SandboxKey = this.netnsPath(c.id)
     return s
+  }
+}
+
+/**
+ * The predefined `bridge` network as it is without root: its containers are connected by
+ * pasta (each has the host's addresses copied in), so no subnet, gateway or Linux bridge.
+ */
+export function pastaBridgeView(n: NetworkResource): NetworkResource {
+  if (n.Name !== 'bridge') return n
+  return {
+    ...n,
+    Driver: 'pasta',
+    IPAM: { Driver: 'default', Options: null, Config: [] },
+    Options: {},
+  }
+}
+
+/** The /networks routes without root: listed as they are, making or joining others refused. */
+export function rootlessNetworkApi(api: NetworkApi): NetworkApi {
+  const refuse = async (): Promise<never> => {
+    throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+  }
+  return {
+    ...api,
+    create: refuse,
+    connect: refuse,
+    async list(filters) {
+      // The driver filter sees the driver shown (pasta), not the one the records hold.
+      const { driver, ...rest } = filters ?? {}
+      const all = (await api.list(rest)).map(pastaBridgeView)
+      return driver?.length ? all.filter((n) => driver.includes(n.Driver)) : all
+    },
+    async inspect(ref) {
+      return pastaBridgeView(await api.inspect(ref))
+    },
   }
 }
