@@ -321,7 +321,7 @@ test('info says rootless (berth and docker), network ls shows the bridge network
     `
     berth info --format '{{json .SecurityOptions}}'
     docker info --format '{{.SecurityOptions}} {{.MemoryLimit}}'
-    docker info 2>/dev/null | grep -A3 'Security Options' | sed -n 's/^ *//; 2,3p'
+    docker info 2>/dev/null | grep -A3 'Security Options' | sed -n 's/^ *//; 2,4p'
     berth network ls --format '{{.Name}} {{.Driver}}' | sort
     docker network inspect -f '{{.Driver}} {{len .IPAM.Config}}' bridge
     `,
@@ -333,6 +333,7 @@ test('info says rootless (berth and docker), network ls shows the bridge network
       '[name=seccomp,profile=builtin name=rootless] false\n' +
       'seccomp\n' +
       'Profile: builtin\n' +
+      'rootless\n' +
       'bridge pasta\nhost host\nnone null\n' +
       'pasta 0\n',
   )
