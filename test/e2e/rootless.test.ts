@@ -287,6 +287,7 @@ test('ports without a host port, -P and host-port ranges get a free port berthd 
     berth port ranged
     berth inspect -f '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}' auto
     berth ps --format '{{.Names}} {{.Ports}}' | sort
+    if berth run --rm -p 80:80 busybox true 2>err; then echo "port 80 published"; else cat err >&2; fi
     `,
   )
   assert.equal(r.code, 0, r.stderr)
@@ -298,6 +299,10 @@ test('ports without a host port, -P and host-port ranges get a free port berthd 
   assert.ok(rangedPort >= first && rangedPort <= first + 5, r.stdout)
   assert.notEqual(autoPort, allPort)
   assert.equal(Number(inspected), autoPort)
+  assert.match(
+    r.stderr,
+    /failed to bind host port for 0\.0\.0\.0:80:0\.0\.0\.0:80\/tcp: permission denied \(berth without root cannot publish host ports below net\.ipv4\.ip_unprivileged_port_start/,
+  )
   assert.deepEqual(ps, [
     `all 0.0.0.0:${allPort}->80/tcp`,
     `auto 127.0.0.1:${autoPort}->80/tcp`,

@@ -130,8 +130,12 @@ export class PastaNetworks implements NetworkManager {
     } catch (err) {
       ports.release(c.id)
       if (err instanceof PortUnavailable) {
+        // Ports below the host's unprivileged start (1024 by default) need root of the host.
+        const low = /permission denied$/.test(err.message)
+          ? ' (berth without root cannot publish host ports below net.ipv4.ip_unprivileged_port_start; an administrator can lower it)'
+          : ''
         throw new Internal(
-          `driver failed programming external connectivity on endpoint ${c.name} (${c.id}): ${err.message}`,
+          `driver failed programming external connectivity on endpoint ${c.name} (${c.id}): ${err.message}${low}`,
         )
       }
       throw err
