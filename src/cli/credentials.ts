@@ -186,6 +186,28 @@ export class CredentialStore {
   }
 
   /**
+   * Every registry's credentials (docker/cli's GetAllCredentials), for a build's FROM pulls:
+   * config.json's auths, credHelpers and what the credsStore lists.
+   */
+  async all(): Promise<Record<string, DockerAuth>> {
+    const cfg = await this.load()
+    const keys = new Set([...Object.keys(cfg.auths ?? {}), ...Object.keys(cfg.credHelpers ?? {})])
+    if (cfg.credsStore) {
+      const listed = JSON.parse(await this.helper(cfg.credsStore, 'list', '')) as Record<
+        string,
+        string
+      >
+      for (const k of Object.keys(listed)) keys.add(k)
+    }
+    const out: Record<string, DockerAuth> = {}
+    for (const k of keys) {
+      const a = await this.get(k)
+      if (a.username || a.password || a.identitytoken || a.registrytoken) out[k] = a
+    }
+    return out
+  }
+
+  /**
    * Keeps credentials for a registry: in its helper when one is configured, else in config.json
    * (base64, not encrypted). Returns where they went: 'helper' or the file's path.
    */
@@ -248,6 +270,16 @@ export class CredentialStore {
     if (found) await this.save(cfg)
     return found
   }
+}
+
+/** POST /build's X-Registry-Config: base64url of every registry's credentials, by key. */
+export async function registryConfigHeader(
+  configFlag?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  // docker build goes on without credentials when they cannot be read, and so does berth.
+  const all = await new CredentialStore(configDir(configFlag, env), env).all().catch(() => ({}))
+  return Buffer.from(JSON.stringify(all)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   ellipsis,
   goQuote,
   goTimeString,
+  humanSize,
   humanSizeWithPrecision,
   rfc3339,
   since,
@@ -210,13 +211,9 @@ export function imageContext(
       i.Containers === undefined || i.Containers === -1 ? 'N/A' : String(i.Containers),
     VirtualSize: () => humanSizeWithPrecision(i.VirtualSize ?? i.Size, 3),
     SharedSize: () =>
-      i.SharedSize === undefined || i.SharedSize === -1
-        ? 'N/A'
-        : humanSizeWithPrecision(i.SharedSize, 3),
+      i.SharedSize === undefined || i.SharedSize === -1 ? 'N/A' : humanSize(i.SharedSize), // docker's units.HumanSize here, not precision 3
     UniqueSize: () =>
-      i.SharedSize === undefined || i.SharedSize === -1
-        ? 'N/A'
-        : humanSizeWithPrecision(i.Size - i.SharedSize, 3),
+      i.SharedSize === undefined || i.SharedSize === -1 ? 'N/A' : humanSize(i.Size - i.SharedSize),
   }
 }
 

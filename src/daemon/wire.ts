@@ -45,6 +45,7 @@ import { Builder } from '../engine/builder/build.ts'
 import { BuildCache } from '../engine/builder/cache.ts'
 import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
 import { buildImagesOver, pullerOver } from '../engine/builder/images.ts'
+import { ContextStore } from '../engine/builder/context-store.ts'
 import { emitImageEvent } from '../engine/image/events.ts'
 import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
 import { HostSystem } from '../engine/system/host.ts'
@@ -136,20 +137,22 @@ export async function createEngine(
   // The bridge with NAT, published ports and user networks (netavark does the plumbing); it
   // looks containers up among the containers (made just below) for `container:NAME`, links,
   // and connect and disconnect, which run under the container's lock.
+  // How a network finds another container (`container:NAME`, links).
+  const peers = {
+    peer: (ref: string) => {
+      const c = containers.store.get(ref)
+      return {
+        id: c.id,
+        dir: containers.store.containerDir(c.id),
+        running: c.state.Running,
+        pid: c.state.Pid,
+      }
+    },
+  }
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
     logger,
-    peers: {
-      peer: (ref) => {
-        const c = containers.store.get(ref)
-        return {
-          id: c.id,
-          dir: containers.store.containerDir(c.id),
-          running: c.state.Running,
-          pid: c.state.Pid,
-        }
-      },
-    },
+    peers,
     containers: {
       get: async (ref) => {
         const c = containers.store.get(ref)
@@ -167,17 +170,7 @@ export async function createEngine(
     ? new PastaNetworks({
         root: join(dataRoot, 'network-pasta'),
         logger,
-        peers: {
-          peer: (ref) => {
-            const c = containers.store.get(ref)
-            return {
-              id: c.id,
-              dir: containers.store.containerDir(c.id),
-              running: c.state.Running,
-              pid: c.state.Pid,
-            }
-          },
-        },
+        peers,
       })
     : bridge.manager
   const containers: ContainerService = new ContainerService({
@@ -286,6 +279,8 @@ export async function createEngine(
     content: images,
     // FROM of an image that is not here is pulled, as docker build does.
     puller: pullerOver(registry),
+    // berth build's synced contexts (only what changed is sent again).
+    contexts: new ContextStore(join(dataRoot, 'builder', 'contexts')),
   })
   await blobs.init()
   await layers.init()

@@ -283,6 +283,57 @@ describe('docker build: the cache as a user sees it', () => {
   })
 })
 
+describe('berth system df -v and builder prune --keep-storage', () => {
+  /** Ages move on between two commands: compare them as words only. */
+  const ages = (s: string) =>
+    s
+      .replace(/(Less than a second|About a minute|\d+ seconds?|\d+ minutes?) ago/g, 'AGE ago')
+      .replace(/ +/g, ' ')
+
+  test('berth system df -v prints what docker system df -v prints, build cache rows included', async () => {
+    const c = await context('dfv', {
+      Dockerfile:
+        'FROM busybox\nRUN head -c 300000 /dev/zero > /a\nRUN head -c 200000 /dev/zero > /b\n',
+    })
+    assert.equal((await docker(['build', '-t', 'dfv:1', c], host())).code, 0)
+    const want = await docker(['system', 'df', '-v'], host())
+    assert.equal(want.code, 0, want.stderr)
+    const rows = /Build cache usage: .*\n\n(.*\n)((?:.+\n)+)/.exec(want.stdout)
+    assert.ok(rows, want.stdout)
+    assert.match(rows[1]!, /^CACHE ID +CACHE TYPE +SIZE +CREATED +LAST USED +USAGE +SHARED\n$/)
+    assert.match(rows[2]!, /^[0-9a-f]{12} +regular +\d/m)
+    const got = await berth(['system', 'df', '-v'], host())
+    assert.equal(got.code, 0, got.stderr)
+    assert.equal(ages(got.stdout), ages(want.stdout))
+  })
+
+  test('berth builder prune --keep-storage keeps the newest records that fit', async () => {
+    const c = await context('keep', {
+      Dockerfile:
+        'FROM busybox\nRUN head -c 400000 /dev/urandom > /a\nRUN head -c 400000 /dev/urandom > /b\n',
+    })
+    // With the image gone, the records are the layers' only holders, so pruning frees them.
+    assert.equal((await docker(['build', '-t', 'keep:1', c], host())).code, 0)
+    assert.equal((await docker(['rmi', 'keep:1'], host())).code, 0)
+    const cache = async () => {
+      const r = await apiRequest(d, 'GET', '/system/df')
+      return (JSON.parse(r.body) as { BuildCache: { Size: number; Shared: boolean }[] }).BuildCache
+    }
+    const before = (await cache()).filter((r) => !r.Shared)
+    assert.ok(before.length >= 2, JSON.stringify(await cache()))
+    const bad = await berth(['builder', 'prune', '-f', '--keep-storage', '12x'], host())
+    assert.equal(bad.code, 125)
+    assert.match(bad.stderr, /invalid argument "12x" for "--keep-storage" flag/)
+    const r = await berth(['builder', 'prune', '-a', '-f', '--keep-storage', '500k'], host())
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^Deleted build cache objects:\n/)
+    assert.match(r.stdout, /\nTotal reclaimed space: [1-9][\d.]*[kM]B\n$/)
+    const left = await cache()
+    assert.ok(left.length > 0, 'the newest record fits and stays')
+    assert.ok(left.reduce((n, x) => n + x.Size, 0) <= 500 * 1024, JSON.stringify(left))
+  })
+})
+
 describe('POST /build', () => {
   function contextTar(files: Record<string, string>): Promise<Buffer> {
     const pack = tar.pack()
@@ -353,6 +404,41 @@ describe('POST /build', () => {
 })
 
 describe('berth build', () => {
+  test('a synced context follows edits, new and removed files and .dockerignore; builder prune -a drops it', async () => {
+    const c = await context('synced', {
+      Dockerfile:
+        'FROM busybox\nCOPY . /ctx\nCMD ["sh", "-c", "cd /ctx && find . -type f | sort | xargs cat"]\n',
+      'a.txt': 'a1\n',
+      'd/b.txt': 'b1\n',
+      'gone.txt': 'gone\n',
+    })
+    const build = async () => {
+      const b = await berth(['build', '-q', '--network', 'none', '-t', 'synced:1', c], host())
+      assert.equal(b.code, 0, b.stderr)
+      const r = await docker(['run', '--rm', '--network', 'none', 'synced:1'], host())
+      return r.stdout
+    }
+    const dockerfile = await readFile(join(c, 'Dockerfile'), 'utf8')
+    assert.equal(await build(), `${dockerfile}a1\nb1\ngone\n`)
+    // An edit of the same size, a new file, a removed one, and one now ignored.
+    await writeFile(join(c, 'a.txt'), 'a2\n')
+    await writeFile(join(c, 'd/new.txt'), 'new\n')
+    await rm(join(c, 'gone.txt'))
+    await writeFile(join(c, '.dockerignore'), 'd/b.txt\n')
+    const out = await build()
+    assert.ok(out.includes('a2\n') && out.includes('new\n'), out)
+    assert.ok(!out.includes('a1') && !out.includes('gone') && !out.includes('b1'), out)
+    // The docker CLI sends the whole tar and gets the same image.
+    const viaDocker = await docker(['build', '-q', '--network', 'none', c], host())
+    const viaBerth = await berth(['build', '-q', '--network', 'none', c], host())
+    assert.equal(viaDocker.stdout.trim(), viaBerth.stdout.trim())
+
+    const kept = join(d.dataRoot, 'builder', 'contexts')
+    assert.ok((await readdir(kept)).length > 0)
+    assert.equal((await docker(['builder', 'prune', '-a', '-f'], host())).code, 0)
+    assert.deepEqual(await readdir(kept), [])
+  })
+
   test('plain progress, and the image runs', async () => {
     const c = await context('berth', {
       Dockerfile: 'FROM busybox\nCOPY hello.txt /\nRUN cat /hello.txt\nCMD ["cat", "/hello.txt"]\n',

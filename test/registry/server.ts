@@ -28,6 +28,8 @@ export interface RegistryServerOptions {
   extraHttp?: string
   /** Extra top-level YAML (validation:, proxy: ...). */
   extra?: string
+  /** A network namespace (a file) to listen in: a daemon in that namespace reaches it on loopback. */
+  netns?: string
 }
 
 export interface RegistryServer {
@@ -88,9 +90,10 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
     (opts.extra ?? '')
   await writeFile(join(dir, 'config.yml'), config)
 
-  const proc = spawn(REGISTRY_BIN, ['serve', join(dir, 'config.yml')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const argv = [REGISTRY_BIN, 'serve', join(dir, 'config.yml')]
+  // nsenter execs the registry in the same process, so signals reach it directly.
+  const [cmd, ...args] = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--', ...argv] : argv
+  const proc = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   live.add(proc)
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
   const stop = async (): Promise<void> => {

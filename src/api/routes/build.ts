@@ -2,14 +2,18 @@
 // POST /build/prune. The request body is the build context, streamed to the engine as it arrives.
 import type { BuildEvent, BuildOptions, NetworkMode } from '../../engine/builder/types.ts'
 import { InvalidArgument, Unavailable } from '../../engine/errors.ts'
+// eslint-disable-next-line berth/boundaries -- X-Registry-Config decoding is wire format, kept beside the client it feeds (as routes/registry.ts does)
+import { decodeRegistryConfig } from '../../engine/registry/authconfig.ts'
 import { familiarString, parseNamed, tagNameOnly } from '../../engine/reference/reference.ts'
 import { parseFilters } from '../filters.ts'
 import { logError, messageOf } from '../errors.ts'
-import { sendJson } from '../http.ts'
+import { readJson, sendJson } from '../http.ts'
 import type { Ctx, Router } from '../router.ts'
 import { JsonStream, type JsonMessage } from '../stream.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
+import { readContextFrame, readSecretsFrame } from './build-secrets.ts'
+import { CONTEXT_QUERY, SECRETS_QUERY } from '../../lib/build-secrets.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -59,6 +63,11 @@ function berthEvent(e: BuildEvent): unknown {
   return e.type === 'output' ? { ...e, data: e.data.toString('utf8') } : e
 }
 
+function headerValue(ctx: Ctx, name: string): string | undefined {
+  const v = ctx.req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
 async function build(ctx: Ctx): Promise<void> {
   const builder = ctx.engine.builder
   if (!builder) throw new Unavailable('this daemon has no builder')
@@ -98,10 +107,19 @@ async function build(ctx: Ctx): Promise<void> {
       .flatMap((h) => h.split(','))
       .filter((h) => h !== ''),
     ...(q.get('platform') ? { platform: q.get('platform')! } : {}),
+    // The credentials the client has, by registry, for FROM images it pulls.
+    registryAuth: decodeRegistryConfig(headerValue(ctx, 'x-registry-config')),
     signal: ctx.signal,
   }
   for (const h of opts.extraHosts) {
     if (!/^[^:]+:.+$/.test(h)) throw new InvalidArgument(`invalid IP address in add-host: "${h}"`)
+  }
+  // berth's CLI sends `--secret` values in a frame before the context (build-secrets.ts).
+  if (q.bool(SECRETS_QUERY)) opts.secrets = await readSecretsFrame(ctx.req)
+  // berth's synced context: a listing of every path, then a tar of what changed.
+  const contextKey = q.get(CONTEXT_QUERY)
+  if (contextKey) {
+    opts.syncedContext = { key: contextKey, listing: await readContextFrame(ctx.req) }
   }
   const stream = new JsonStream(ctx)
   const classic = new ClassicStream((m) => {
@@ -192,7 +210,20 @@ async function prune(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, { CachesDeleted: r.deleted, SpaceReclaimed: r.spaceReclaimed })
 }
 
+/** berth's synced contexts: which paths of the client's listing the daemon needs sent. */
+async function contextNeeds(ctx: Ctx): Promise<void> {
+  const builder = ctx.engine.builder
+  if (!builder) throw new Unavailable('this daemon has no builder')
+  const key = ctx.query.get('key') ?? ''
+  const body = await readJson<{ Listing?: Record<string, string> }>(ctx, 256 * 1024 * 1024)
+  const listing = body?.Listing
+  if (!listing || typeof listing !== 'object')
+    throw new InvalidArgument('build context: the body needs a Listing object')
+  sendJson(ctx, 200, { Needs: await builder.contextNeeds(key, listing) })
+}
+
 export function buildRoutes(r: Router): void {
   r.post('/build', build)
+  r.post('/berth/v1/build/context', contextNeeds)
   r.post('/build/prune', prune)
 }

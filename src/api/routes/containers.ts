@@ -161,6 +161,46 @@ function deviceRequests(v: unknown): unknown {
   }))
 }
 
+/**
+ * `ancestor=IMAGE`, as moby's ps reads it: the image and every image made on top of it. Like
+ * moby's containerd image store, "on top of" is read from the layers: an image whose layers
+ * begin with all of IMAGE's (a build FROM it, a commit of its container). A name that names no
+ * image here still matches the reference a container was created with.
+ */
+async function ancestorMatcher(
+  ctx: Ctx,
+  wanted: string[],
+): Promise<(c: Container) => Promise<boolean>> {
+  const bases: { id: string; layers: string[] }[] = []
+  for (const a of wanted) {
+    try {
+      const img = await ctx.engine.images.resolve(a)
+      bases.push({ id: img.id, layers: img.layers.map((l) => l.diffID) })
+    } catch (err) {
+      if (!(err instanceof NotFound) && !(err instanceof InvalidArgument)) throw err
+    }
+  }
+  const layersOf = async (id: string): Promise<string[] | undefined> => {
+    try {
+      return (await ctx.engine.images.resolve(id)).layers.map((l) => l.diffID)
+    } catch (err) {
+      if (err instanceof NotFound) return undefined
+      throw err
+    }
+  }
+  return async (c) => {
+    if (wanted.some((a) => a === c.imageRef || c.image === a || c.image.slice(7).startsWith(a))) {
+      return true
+    }
+    if (bases.some((b) => b.id === c.image)) return true
+    const mine = bases.length > 0 ? await layersOf(c.image) : undefined
+    return (
+      mine !== undefined &&
+      bases.some((b) => b.layers.length > 0 && b.layers.every((l, i) => mine[i] === l))
+    )
+  }
+}
+
 /** The filters `docker ps` sends; unknown keys are refused as Docker does. */
 function matches(c: Container, f: Filters): boolean {
   f.validate(['status', 'name', 'id', 'label', 'ancestor', 'exited', 'before', 'since', 'health'])
@@ -176,12 +216,6 @@ function matches(c: Container, f: Filters): boolean {
     if (!f.get('exited').includes(String(c.state.ExitCode))) return false
   }
   if (!f.matchKV('label', c.config.Labels)) return false
-  if (f.has('ancestor')) {
-    const ok = f
-      .get('ancestor')
-      .some((a) => a === c.imageRef || c.image === a || c.image.slice(7).startsWith(a))
-    if (!ok) return false
-  }
   return true
 }
 
@@ -199,6 +233,12 @@ async function list(ctx: Ctx): Promise<void> {
     items = items.filter((c) => c.state.Running)
   }
   items = items.filter((c) => matches(c, f))
+  if (f.has('ancestor')) {
+    const ancestor = await ancestorMatcher(ctx, f.get('ancestor'))
+    const kept: Container[] = []
+    for (const c of items) if (await ancestor(c)) kept.push(c)
+    items = kept
+  }
   if (limit > 0) items = items.slice(0, limit)
   const size = ctx.query.bool('size')
   const out = []

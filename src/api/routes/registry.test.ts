@@ -16,7 +16,7 @@ import { fakeEngine, request, startTestServer, type TestServer } from '../testin
 import { formatProgress } from './registry.ts'
 
 interface Call {
-  op: 'pull' | 'push' | 'login'
+  op: 'pull' | 'push' | 'login' | 'distribution'
   ref?: string
   opts?: PullOptions | PushOptions
   auth?: AuthConfig
@@ -53,6 +53,19 @@ class FakeRegistry implements RegistryApi {
     this.calls.push({ op: 'login', auth })
     if (this.fail.before) throw this.fail.before
     return { status: 'Login Succeeded' }
+  }
+
+  async distribution(ref: string, opts: { auth?: AuthConfig } = {}) {
+    this.calls.push({ op: 'distribution', ref, ...(opts.auth ? { auth: opts.auth } : {}) })
+    if (this.fail.before) throw this.fail.before
+    return {
+      Descriptor: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: 'sha256:d',
+        size: 9,
+      },
+      Platforms: [{ architecture: 'amd64', os: 'linux' }],
+    }
   }
 }
 
@@ -237,6 +250,25 @@ describe('POST /auth', () => {
     })
     assert.equal(no.status, 401)
     assert.deepEqual(no.json(), { message: reg.fail.before.message })
+  })
+})
+
+describe('GET /distribution/{name}/json', () => {
+  test('the descriptor and platforms, for a name with slashes; a miss is a 404', async () => {
+    const r = await request(srv.socketPath, 'GET', '/v1.41/distribution/localhost:5000/a/b:1/json')
+    assert.equal(r.status, 200)
+    assert.deepEqual(r.json(), {
+      Descriptor: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: 'sha256:d',
+        size: 9,
+      },
+      Platforms: [{ architecture: 'amd64', os: 'linux' }],
+    })
+    assert.equal(reg.calls[0]!.ref, 'localhost:5000/a/b:1')
+    reg.fail.before = new NotFound('manifest unknown')
+    const no = await request(srv.socketPath, 'GET', '/distribution/nope/json')
+    assert.equal(no.status, 404)
   })
 })
 

@@ -119,6 +119,14 @@ async function postAuth(ctx: Ctx): Promise<void> {
   sendJson(ctx, 200, { IdentityToken: r.identityToken ?? '', Status: r.status })
 }
 
+/** GET /distribution/{name}/json: the manifest's descriptor and platforms, from the registry. */
+async function getDistribution(ctx: Ctx): Promise<void> {
+  const registry = registryOf(ctx)
+  const { auth } = decodeAuthHeader(header(ctx, 'x-registry-auth'))
+  const info = await registry.distribution(ctx.params['name'] ?? '', { auth, signal: ctx.signal })
+  sendJson(ctx, 200, info)
+}
+
 function header(ctx: Ctx, name: string): string | undefined {
   const v = ctx.req.headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -127,4 +135,5 @@ function header(ctx: Ctx, name: string): string | undefined {
 export function registryRoutes(r: Router): void {
   r.post('/images/{name:.*}/push', pushImage)
   r.post('/auth', postAuth)
+  r.get('/distribution/{name:.*}/json', getDistribution)
 }

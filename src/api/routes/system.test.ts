@@ -121,3 +121,9 @@ test("/info reports the engine's host and drivers, not constants", async () => {
     await s.close()
   }
 })
+
+test('/plugins lists none, as a dockerd without plugins', async () => {
+  const r = await request(srv.socketPath, 'GET', '/v1.41/plugins')
+  assert.equal(r.status, 200)
+  assert.equal(r.text, '[]\n')
+})

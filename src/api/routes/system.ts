@@ -201,4 +201,7 @@ export function systemRoutes(r: Router): void {
   r.head('/_ping', ping)
   r.get('/version', (ctx) => sendJson(ctx, 200, versionInfo()))
   r.get('/info', async (ctx) => sendJson(ctx, 200, await systemInfo(ctx)))
+  // berth runs no managed plugins (Docker's plugin v2): the list is truthfully empty, as a
+  // dockerd with none installed answers (dockerode's listPlugins, `docker plugin ls`).
+  r.get('/plugins', (ctx) => sendJson(ctx, 200, []))
 }

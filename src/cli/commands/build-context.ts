@@ -4,7 +4,7 @@
 // again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
 // own, as the docker CLI sends it.
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, type BigIntStats } from 'node:fs'
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { Readable } from 'node:stream'
@@ -26,6 +26,21 @@ async function readIfExists(path: string): Promise<string | undefined> {
   }
 }
 
+/** A context directory's paths after .dockerignore, with their stat, not yet read. */
+export interface ScannedContext {
+  items: ScannedItem[]
+  /** A Dockerfile from outside the context (or stdin), under a name made up for it. */
+  extra: { name: string; body: Buffer } | undefined
+  /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
+  dockerfile: string
+}
+
+interface ScannedItem {
+  rel: string
+  path: string
+  st: BigIntStats
+}
+
 /**
  * Packs `dir`. `dockerfile` is the -f value ('' for DIR/Dockerfile); `dockerfileText` a Dockerfile
  * read from stdin (-f -).
@@ -35,6 +50,16 @@ export async function packDirectory(
   dockerfile: string,
   dockerfileText?: string,
 ): Promise<PackedContext> {
+  const s = await scanDirectory(dir, dockerfile, dockerfileText)
+  return { tar: packScanned(s), dockerfile: s.dockerfile }
+}
+
+/** Walks `dir` (lstat only) as packDirectory would pack it. */
+export async function scanDirectory(
+  dir: string,
+  dockerfile: string,
+  dockerfileText?: string,
+): Promise<ScannedContext> {
   const root = resolve(dir)
   try {
     if (!(await lstat(root)).isDirectory())
@@ -70,6 +95,49 @@ export async function packDirectory(
   const matcher = new PatternMatcher(ignoreText === undefined ? [] : readIgnoreFile(ignoreText))
   const always = new Set([name, '.dockerignore', `${name}.dockerignore`])
 
+  const items: ScannedItem[] = []
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await readdir(join(root, rel))).sort((a, b) =>
+      Buffer.compare(Buffer.from(a), Buffer.from(b)),
+    )
+    for (const n of names) {
+      const r = rel === '' ? n : `${rel}/${n}`
+      const p = join(root, r)
+      const st = await lstat(p, { bigint: true })
+      const ignored = !always.has(r) && matcher.matches(r)
+      if (ignored && !(st.isDirectory() && !matcher.canSkipDir(r))) continue
+      if (st.isDirectory()) {
+        if (!ignored) items.push({ rel: r, path: p, st })
+        await walk(r)
+      } else if (st.isSymbolicLink() || st.isFile()) {
+        items.push({ rel: r, path: p, st })
+      }
+    }
+  }
+  await walk('')
+  return { items, extra, dockerfile: name }
+}
+
+/** What berth's synced context says of a path: whether it changed, never what it holds. */
+export function statKey(st: BigIntStats): string {
+  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'
+  return `${kind}:${st.mode}:${st.size}:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`
+}
+
+/** Every path of a scanned context with its stat key (the Dockerfile from elsewhere included). */
+export function listing(s: ScannedContext): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const i of s.items) out[i.rel] = statKey(i.st)
+  // Made up on each run: always sent.
+  if (s.extra) out[s.extra.name] = `extra:${randomBytes(8).toString('hex')}`
+  return out
+}
+
+/**
+ * The tar of a scanned context. With `send`, only the files it names go (directories and
+ * symlinks always do: they cost a header); the daemon keeps the others from before.
+ */
+export function packScanned(s: ScannedContext, send?: ReadonlySet<string>): Readable {
   const pack = tar.pack()
   const entry = (
     header: Partial<Header> & { name: string },
@@ -88,38 +156,33 @@ export async function packDirectory(
       body.on('error', rej)
       body.pipe(sink)
     })
-  const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(join(root, rel))).sort((a, b) =>
-      Buffer.compare(Buffer.from(a), Buffer.from(b)),
-    )
-    for (const n of names) {
-      const r = rel === '' ? n : `${rel}/${n}`
-      const p = join(root, r)
-      const st = await lstat(p)
-      const ignored = !always.has(r) && matcher.matches(r)
-      if (ignored && !(st.isDirectory() && !matcher.canSkipDir(r))) continue
-      const header = { name: r, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 }
-      if (st.isDirectory()) {
-        if (!ignored) await entry({ ...header, type: 'directory' })
-        await walk(r)
-      } else if (st.isSymbolicLink()) {
-        await entry({ ...header, type: 'symlink', linkname: await readlink(p) })
-      } else if (st.isFile()) {
-        await entry({ ...header, type: 'file', size: st.size }, createReadStream(p))
-      }
-    }
-  }
   ;(async () => {
     try {
-      await walk('')
-      if (extra)
-        await entry({ name: extra.name, mode: 0o644, mtime: new Date(), type: 'file' }, extra.body)
+      for (const { rel, path, st } of s.items) {
+        const header = {
+          name: rel,
+          mode: Number(st.mode) & 0o7777,
+          mtime: new Date(Number(st.mtimeMs)),
+          uid: 0,
+          gid: 0,
+        }
+        if (st.isDirectory()) await entry({ ...header, type: 'directory' })
+        else if (st.isSymbolicLink())
+          await entry({ ...header, type: 'symlink', linkname: await readlink(path) })
+        else if (!send || send.has(rel))
+          await entry({ ...header, type: 'file', size: Number(st.size) }, createReadStream(path))
+      }
+      if (s.extra)
+        await entry(
+          { name: s.extra.name, mode: 0o644, mtime: new Date(), type: 'file' },
+          s.extra.body,
+        )
       pack.finalize()
     } catch (e) {
       pack.destroy(e as Error)
     }
   })()
-  return { tar: Readable.from(pack), dockerfile: name }
+  return Readable.from(pack)
 }
 
 /** A context tar from stdin (`-`), or a Dockerfile there, which then makes an empty context. */

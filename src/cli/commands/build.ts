@@ -1,11 +1,25 @@
 // berth build: sends the context to POST /build and shows the build as BuildKit does (a live view
 // on a terminal, plain lines otherwise).
-import { writeFile } from 'node:fs/promises'
-import { jsonLines, type JSONMessage } from '../client.ts'
+import { readFile, writeFile } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { Readable } from 'node:stream'
+import { CONTEXT_QUERY, jsonFrame, SECRETS_QUERY, secretsFrame } from '../../lib/build-secrets.ts'
+import { createHash } from 'node:crypto'
+import { realpath } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
+import { resolve } from 'node:path'
+import { DaemonError, jsonLines, type Client, type JSONMessage } from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
+import { registryConfigHeader } from '../credentials.ts'
 import { BuildProgress } from './build-progress.ts'
-import { contextFromStdin, packDirectory, type PackedContext } from './build-context.ts'
+import {
+  contextFromStdin,
+  listing,
+  packScanned,
+  scanDirectory,
+  type ScannedContext,
+} from './build-context.ts'
 
 /** KEY=VALUE pairs for the API (`--build-arg KEY` takes KEY from this environment, as docker does). */
 function keyValues(values: string[], fromEnv: boolean): Record<string, string | null> {
@@ -95,48 +109,76 @@ export const command: CommandDef = {
     const quiet = bool(f, 'quiet') || progressFlag === 'quiet'
     const tty = progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true)
     const mode = quiet ? 'quiet' : tty ? 'tty' : 'plain'
-    if (list(f, 'secret').length > 0) {
-      throw new CliError(
-        "--secret needs BuildKit's session, which the classic build API lacks; berth cannot pass secrets yet",
-      )
-    }
+    const secrets = await readSecrets(list(f, 'secret'))
     const file = str(f, 'file')
-    let ctxTar: PackedContext
+    const client = await ctx.client()
+    const labels = keyValues(list(f, 'label'), false)
+    const query = {
+      t: list(f, 'tag'),
+      buildargs: JSON.stringify(keyValues(list(f, 'build-arg'), true)),
+      labels: JSON.stringify(labels),
+      target: str(f, 'target') || undefined,
+      nocache: bool(f, 'no-cache') || undefined,
+      pull: bool(f, 'pull') || undefined,
+      q: quiet || undefined,
+      networkmode: str(f, 'network') || undefined,
+      extrahosts: list(f, 'add-host'),
+      platform: str(f, 'platform') || undefined,
+      berthprogress: true,
+      rm: true,
+      // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
+      [SECRETS_QUERY]: secrets.size > 0 || undefined,
+    }
+    const headers = {
+      'Content-Type': 'application/x-tar',
+      'X-Registry-Config': await registryConfigHeader(ctx.config),
+    }
+    const frames = (rest: Readable, ...more: Buffer[]) =>
+      secrets.size > 0 || more.length > 0
+        ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
+        : rest
+    let res: IncomingMessage | undefined
     if (path === '-') {
       if (file === '-')
         throw new CliError(
           "invalid argument: can't use stdin for both build context and dockerfile",
         )
-      ctxTar = await contextFromStdin(process.stdin)
+      const ctxTar = await contextFromStdin(process.stdin)
+      res = await client.request('POST', '/build', {
+        query: { ...query, dockerfile: ctxTar.dockerfile },
+        body: frames(ctxTar.tar),
+        headers,
+      })
     } else if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) {
       throw new CliError(
         `unable to prepare context: remote build contexts (${path}) are not supported by berth`,
       )
     } else {
       const text = file === '-' ? (await readStdin()).toString('utf8') : undefined
-      ctxTar = await packDirectory(path, file === '-' ? '' : file, text)
+      // A directory is synced: the daemon keeps a copy between builds and says which files it
+      // needs, so an unchanged rebuild sends headers only. A daemon without it (dockerd) and a
+      // context that changed while it was sent get the whole tar, as docker sends it.
+      for (let attempt = 0; attempt < 2 && res === undefined; attempt++) {
+        const scanned = await scanDirectory(path, file === '-' ? '' : file, text)
+        const synced = await syncPlan(client, await contextKey(path), scanned)
+        try {
+          res = await client.request('POST', '/build', {
+            query: {
+              ...query,
+              dockerfile: scanned.dockerfile,
+              ...(synced ? { [CONTEXT_QUERY]: synced.key } : {}),
+            },
+            body: synced
+              ? frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))
+              : frames(packScanned(scanned)),
+            headers,
+          })
+        } catch (e) {
+          if (!(synced && e instanceof DaemonError && e.status === 409 && attempt === 0)) throw e
+        }
+      }
     }
-    const client = await ctx.client()
-    const labels = keyValues(list(f, 'label'), false)
-    const res = await client.request('POST', '/build', {
-      query: {
-        t: list(f, 'tag'),
-        dockerfile: ctxTar.dockerfile,
-        buildargs: JSON.stringify(keyValues(list(f, 'build-arg'), true)),
-        labels: JSON.stringify(labels),
-        target: str(f, 'target') || undefined,
-        nocache: bool(f, 'no-cache') || undefined,
-        pull: bool(f, 'pull') || undefined,
-        q: quiet || undefined,
-        networkmode: str(f, 'network') || undefined,
-        extrahosts: list(f, 'add-host'),
-        platform: str(f, 'platform') || undefined,
-        berthprogress: true,
-        rm: true,
-      },
-      body: ctxTar.tar,
-      headers: { 'Content-Type': 'application/x-tar' },
-    })
+    if (!res) throw new CliError('the build context kept changing while it was sent')
     const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
     let imageId = ''
     let failure: string | undefined
@@ -158,6 +200,90 @@ export const command: CommandDef = {
     if (iid) await writeFile(iid, imageId)
     return 0
   },
+}
+
+/**
+ * `--secret id=ID[,src=FILE|,env=VAR][,type=file|env]`, as buildx reads it: without src or env,
+ * the variable named ID when it is set, else the file named ID.
+ */
+async function readSecrets(specs: string[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>()
+  for (const spec of specs) {
+    let id = ''
+    let file = ''
+    let env = ''
+    let type = ''
+    for (const field of spec.split(',')) {
+      const eq = field.indexOf('=')
+      const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase()
+      const value = eq < 0 ? '' : field.slice(eq + 1)
+      if (eq < 0) throw new CliError(`invalid field '${field}' must be a key=value pair`)
+      if (key === 'type') {
+        if (value !== 'file' && value !== 'env')
+          throw new CliError(`unsupported secret type ${JSON.stringify(value)}`)
+        type = value
+      } else if (key === 'id') id = value
+      else if (key === 'source' || key === 'src') file = value
+      else if (key === 'env') env = value
+      else throw new CliError(`unexpected key '${key}' in '${field}'`)
+    }
+    if (type === 'env' && env === '') [env, file] = [file, '']
+    if (id === '') id = env || (file ? basename(file) : '')
+    if (id === '') throw new CliError(`secret ID missing from "${spec}"`)
+    if (file === '' && env === '') {
+      if (process.env[id] !== undefined) env = id
+      else file = id
+    }
+    if (env !== '') {
+      const v = process.env[env]
+      if (v === undefined)
+        throw new CliError(`secret ${id}: environment variable ${env} is not set`)
+      out.set(id, Buffer.from(v))
+    } else {
+      try {
+        out.set(id, await readFile(file))
+      } catch (e) {
+        throw new CliError(`failed to read secret ${id} from ${file}: ${(e as Error).message}`)
+      }
+    }
+  }
+  return out
+}
+
+/** The frames, then the context tar, as one body. */
+function withFrames(frames: Buffer[], tar: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* frames
+      for await (const c of tar) yield c as Buffer
+    })(),
+    { objectMode: false },
+  )
+}
+
+/** The name the daemon keeps a directory's synced context under: its real path, hashed. */
+async function contextKey(dir: string): Promise<string> {
+  const real = await realpath(dir).catch(() => resolve(dir))
+  return createHash('sha256').update(real).digest('hex').slice(0, 32)
+}
+
+/** Which files the daemon needs of a synced context; undefined when it keeps none (dockerd). */
+async function syncPlan(
+  client: Client,
+  key: string,
+  scanned: ScannedContext,
+): Promise<{ key: string; listing: Record<string, string>; needs: Set<string> } | undefined> {
+  const l = listing(scanned)
+  try {
+    const r = await client.json<{ Needs?: string[] }>('POST', '/berth/v1/build/context', {
+      query: { key },
+      body: { Listing: l },
+    })
+    return { key, listing: l, needs: new Set(r.Needs ?? []) }
+  } catch (e) {
+    if (e instanceof DaemonError && (e.status === 404 || e.status === 400)) return undefined
+    throw e
+  }
 }
 
 async function readStdin(): Promise<Buffer> {

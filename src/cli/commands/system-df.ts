@@ -11,7 +11,7 @@ import {
 import { berthOnly, type TrashList } from '../guard.ts'
 import { STRUCT, formatRows } from '../template/index.ts'
 import { volumeContext, volumeHeaders, type VolumeSummary } from '../volumefmt.ts'
-import { humanSize, humanSizeWithPrecision, truncateID } from '../../lib/units.ts'
+import { humanDuration, humanSize, humanSizeWithPrecision, truncateID } from '../../lib/units.ts'
 import { familiarName, parseNamed } from '../../lib/reference.ts'
 
 interface DiskUsage {
@@ -19,7 +19,50 @@ interface DiskUsage {
   Images?: ImageSummary[] | null
   Containers?: ContainerSummary[] | null
   Volumes?: VolumeSummary[] | null
-  BuildCache?: Array<{ InUse?: boolean; Shared?: boolean; Size?: number }> | null
+  BuildCache?: BuildCacheRecord[] | null
+}
+
+/** A build cache record as GET /system/df gives it (types.BuildCache). */
+interface BuildCacheRecord {
+  ID?: string
+  Type?: string
+  Description?: string
+  InUse?: boolean
+  Shared?: boolean
+  Size?: number
+  CreatedAt?: string
+  LastUsedAt?: string | null
+  UsageCount?: number
+}
+
+/** docker's buildCacheSort: least recently used first, never-used before all, then by ID. */
+function sortBuildCache(records: BuildCacheRecord[]): BuildCacheRecord[] {
+  const used = (r: BuildCacheRecord) => (r.LastUsedAt ? Date.parse(r.LastUsedAt) : undefined)
+  return [...records].sort((a, b) => {
+    const la = used(a)
+    const lb = used(b)
+    if (la === lb) return (a.ID ?? '') < (b.ID ?? '') ? -1 : (a.ID ?? '') > (b.ID ?? '') ? 1 : 0
+    if (la === undefined) return -1
+    if (lb === undefined) return 1
+    return la - lb
+  })
+}
+
+/** docker's buildCacheContext, with IDs truncated and a `*` on records in use. */
+function buildCacheContext(r: BuildCacheRecord, now: number): object {
+  const ago = (t: string) => humanDuration(now - Date.parse(t)) + ' ago'
+  return {
+    [STRUCT]: '*formatter.buildCacheContext',
+    ID: () => truncateID(r.ID ?? '') + (r.InUse ? '*' : ''),
+    CacheType: () => r.Type ?? '',
+    Description: () => r.Description ?? '',
+    Size: () => humanSizeWithPrecision(r.Size ?? 0, 3),
+    CreatedSince: () => (r.CreatedAt ? ago(r.CreatedAt) : ''),
+    LastUsedSince: () => (r.LastUsedAt ? ago(r.LastUsedAt) : ''),
+    UsageCount: () => String(r.UsageCount ?? 0),
+    InUse: () => String(r.InUse ?? false),
+    Shared: () => String(r.Shared ?? false),
+  }
 }
 
 interface Row {
@@ -180,7 +223,7 @@ function verbose(du: DiskUsage, trash: TrashList | undefined): string {
   s += `\nBuild cache usage: ${humanSize(cache)}\n\n`
   s += formatRows(
     'table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}',
-    [],
+    sortBuildCache(du.BuildCache ?? []).map((r) => buildCacheContext(r, now)),
     {
       ID: 'CACHE ID',
       CacheType: 'CACHE TYPE',

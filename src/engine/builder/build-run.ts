@@ -1,4 +1,5 @@
 // What one build shares between its parts (deps, Run, StageRun), the build/prune gate, the image config.
+import type { ContextStore } from './context-store.ts'
 import { createHash } from 'node:crypto'
 import type { ContentCollector, ImageConfig } from '../image/types.ts'
 import { BuildCache } from './cache.ts'
@@ -33,6 +34,8 @@ export interface BuilderDeps {
   puller?: ImagePuller
   /** Frees what pruned records held, unless an image (or another record) still holds it. */
   content: ContentCollector
+  /** berth's synced contexts, kept between builds; without it they are refused. */
+  contexts?: ContextStore
 }
 
 export const PROXY_ARGS = ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY']

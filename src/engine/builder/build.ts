@@ -80,6 +80,11 @@ export class Builder implements BuildApi, ContentRoot {
     await this.deps.cache.init()
   }
 
+  async contextNeeds(key: string, listing: Record<string, string>): Promise<string[]> {
+    if (!this.deps.contexts) throw new InvalidArgument('this berthd keeps no synced build contexts')
+    return this.deps.contexts.needs(key, listing)
+  }
+
   build(context: Readable, opts: BuildOptions, emit: BuildEventSink): Promise<BuildResult> {
     return this.gate.shared(() => this.buildNow(context, opts, emit))
   }
@@ -131,8 +136,23 @@ export class Builder implements BuildApi, ContentRoot {
     const images = new Map<string, BaseImage>()
     const live: Live = { images, used: new Set() }
     this.running.add(live)
+    let releaseContext: (() => void) | undefined
     try {
-      const ctx = await BuildContext.fromTar(context, join(tmp, 'context'), controller.signal)
+      let ctx: BuildContext
+      if (opts.syncedContext) {
+        if (!this.deps.contexts)
+          throw new InvalidArgument('this berthd keeps no synced build contexts')
+        const opened = await this.deps.contexts.open(
+          opts.syncedContext.key,
+          opts.syncedContext.listing,
+          context,
+          controller.signal,
+        )
+        ctx = opened.ctx
+        releaseContext = opened.release
+      } else {
+        ctx = await BuildContext.fromTar(context, join(tmp, 'context'), controller.signal)
+      }
       const dockerfile = opts.dockerfile || 'Dockerfile'
       const text = await ctx.readText(dockerfile)
       if (text === undefined) {
@@ -191,6 +211,7 @@ export class Builder implements BuildApi, ContentRoot {
       opts.signal?.removeEventListener('abort', onAbort)
       controller.abort()
       this.running.delete(live)
+      releaseContext?.()
       await rm(tmp, { recursive: true, force: true })
     }
   }
@@ -343,7 +364,12 @@ export class Builder implements BuildApi, ContentRoot {
     keepDuration?: number
     keepBytes?: number
   }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
-    return this.gate.alone(() => pruneCache(this.deps, opts))
+    return this.gate.alone(async () => {
+      const r = await pruneCache(this.deps, opts)
+      // Synced contexts are copies of the clients' directories: -a lets them go too.
+      if (opts.all) await this.deps.contexts?.clear()
+      return r
+    })
   }
 }
 

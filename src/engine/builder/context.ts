@@ -176,6 +176,28 @@ export class BuildContext implements SourceTree {
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const ctx = new BuildContext(dir)
     ctx.entries.set('', { type: 'dir', mode: 0o755, size: 0 })
+    await ctx.apply(stream, signal)
+    return ctx
+  }
+
+  /**
+   * A context whose files are already in `dir`, as `entries` describe them (berth's synced
+   * contexts, kept between builds): nothing is read again.
+   */
+  static restore(dir: string, entries: Iterable<[string, ContextEntry]>): BuildContext {
+    const ctx = new BuildContext(dir)
+    for (const [k, v] of entries) ctx.entries.set(k, v)
+    if (!ctx.entries.has('')) ctx.entries.set('', { type: 'dir', mode: 0o755, size: 0 })
+    ctx.sorted = [...ctx.entries.keys()].sort(byteOrder)
+    return ctx
+  }
+
+  /**
+   * Unpacks a tar over what is here: a path it names replaces what was there. Returns the paths
+   * it named.
+   */
+  async apply(stream: Readable, signal?: AbortSignal): Promise<Set<string>> {
+    const named = new Set<string>()
     const extract = tar.extract()
     const feeding = pipeline(
       Readable.from(completeTar(decompress(stream))),
@@ -185,7 +207,8 @@ export class BuildContext implements SourceTree {
     const consuming = (async () => {
       for await (const entry of extract as AsyncIterable<TarEntry>) {
         try {
-          await ctx.addEntry(entry)
+          named.add(cleanEntryName(entry.header.name))
+          await this.addEntry(entry)
         } finally {
           entry.resume()
         }
@@ -201,8 +224,22 @@ export class BuildContext implements SourceTree {
       // What the client sent is not a tar (or not a whole one): its error, not ours.
       throw new InvalidArgument(`failed to read the build context: ${err.message}`, { cause: err })
     }
-    ctx.sorted = [...ctx.entries.keys()].sort(byteOrder)
-    return ctx
+    this.sorted = [...this.entries.keys()].sort(byteOrder)
+    return named
+  }
+
+  /** Removes a path and what is below it. */
+  async drop(rel: string): Promise<void> {
+    if (rel === '' || !this.entries.has(rel)) return
+    await rm(posix.join(this.root, rel), { recursive: true, force: true })
+    for (const k of [...this.entries.keys()])
+      if (k === rel || k.startsWith(`${rel}/`)) this.entries.delete(k)
+    this.sorted = [...this.entries.keys()].sort(byteOrder)
+  }
+
+  /** Every entry, the root ('') included. */
+  list(): [string, ContextEntry][] {
+    return [...this.entries]
   }
 
   /** A context from a directory that already holds the files (tests, and stages' roots). */

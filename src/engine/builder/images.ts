@@ -2,7 +2,8 @@
 // its tags at once; and FROM of an image that is not here, pulled through the registry client.
 import { NotFound } from '../errors.ts'
 import type { Image, ImageCreator, ImageReader, LayerDescriptor } from '../image/types.ts'
-import type { RegistryApi } from '../registry/types.ts'
+import { parseNamed } from '../reference/reference.ts'
+import type { AuthConfig, RegistryApi } from '../registry/types.ts'
 import type { BaseImage, BuildImages, ImagePuller, LayerRef } from './types.ts'
 
 function toRef(l: LayerDescriptor): LayerRef {
@@ -43,14 +44,17 @@ export function buildImagesOver(
 
 /**
  * The builder's puller over the registry client: FROM of a missing image (or `--pull`) pulls
- * it as `docker pull` would, anonymously, and reports each layer's progress as a build line.
+ * it as `docker pull` would, with the credentials the client sent for its registry (the
+ * classic API's X-Registry-Config), and reports each layer's progress as a build line.
  */
 export function pullerOver(registry: Pick<RegistryApi, 'pull'>): ImagePuller {
   return {
-    async pull(ref, platform, signal, progress) {
+    async pull(ref, platform, signal, progress, auths) {
+      const auth = auths && authFor(auths, ref)
       const [pulled] = await registry.pull(ref, {
         platform,
         signal,
+        ...(auth ? { auth } : {}),
         progress: (p) => {
           // Only the lines docker's build output keeps (not each byte count).
           if (p.status && !p.progressDetail?.current) {
@@ -63,4 +67,15 @@ export function pullerOver(registry: Pick<RegistryApi, 'pull'>): ImagePuller {
       return { id: img.id, config: img.config, layers: img.layers.map(toRef) }
     },
   }
+}
+
+/** The credentials for a reference's registry; Docker Hub is filed as docker.io. */
+function authFor(auths: ReadonlyMap<string, AuthConfig>, ref: string): AuthConfig | undefined {
+  let domain: string
+  try {
+    domain = parseNamed(ref).domain
+  } catch {
+    return undefined
+  }
+  return auths.get(domain === 'index.docker.io' ? 'docker.io' : domain)
 }

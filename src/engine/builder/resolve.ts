@@ -92,7 +92,11 @@ async function baseImage(
   }
   const puller = deps.puller
   if (!puller) throw new NotFound(missingImage(ref))
-  return puller.pull(ref, formatPlatform(platform), run.signal, (status) =>
-    run.emit({ type: 'pull', ref, status }),
+  return puller.pull(
+    ref,
+    formatPlatform(platform),
+    run.signal,
+    (status) => run.emit({ type: 'pull', ref, status }),
+    run.opts.registryAuth,
   )
 }

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import type { ImageConfig } from '../image/types.ts'
+import type { AuthConfig } from '../registry/types.ts'
 
 export type NetworkMode = 'default' | 'none' | 'host'
 
@@ -27,6 +28,17 @@ export interface BuildOptions {
   extraHosts: string[]
   /** `--platform`; only this host's platform can be built. */
   platform?: string
+  /**
+   * Credentials for pulling FROM images, by registry (docker.io, localhost:5000): the classic
+   * API's X-Registry-Config header. Never part of a cache key or an event.
+   */
+  registryAuth?: ReadonlyMap<string, AuthConfig>
+  /**
+   * berth's synced context (`berth build` on this machine): the context tar holds only what
+   * changed since the kept copy under `key`; `listing` names every path the client has, with its
+   * stat (see context-store.ts).
+   */
+  syncedContext?: { key: string; listing: Record<string, string> }
   /** `--secret` contents by id, for RUN --mount=type=secret. */
   secrets?: Map<string, Buffer>
   signal?: AbortSignal
@@ -72,6 +84,8 @@ export interface BuildResult {
 export interface BuildApi {
   /** Builds from a context tar (plain or gzip), read as a stream. */
   build(context: Readable, opts: BuildOptions, onEvent: BuildEventSink): Promise<BuildResult>
+  /** The paths of a synced context whose content the daemon needs (new or changed stat). */
+  contextNeeds(key: string, listing: Record<string, string>): Promise<string[]>
   /** Space the build cache holds, for `system df`. */
   cacheUsage(): Promise<CacheRecordInfo[]>
   /**
@@ -179,6 +193,8 @@ export interface ImagePuller {
     platform: string,
     signal: AbortSignal,
     progress: (status: string) => void,
+    /** The build's credentials by registry; the puller picks the one for ref's registry. */
+    auth?: ReadonlyMap<string, AuthConfig>,
   ): Promise<BaseImage>
 }
 

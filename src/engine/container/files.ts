@@ -3,7 +3,7 @@
 // through descriptors and openat2 (RESOLVE_IN_ROOT), so no symlink or `..` inside the container
 // reaches the host.
 import { constants, type BigIntStats } from 'node:fs'
-import { lstat } from 'node:fs/promises'
+import { lstat, open } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { Readable } from 'node:stream'
 import { InvalidArgument, errnoCode } from '../errors.ts'
@@ -24,6 +24,7 @@ import type {
   ContainerConfig,
   ContainerFilesApi,
   LayerDirs,
+  MountPoint,
   PathStat,
   PutArchiveOptions,
 } from './types.ts'
@@ -46,6 +47,47 @@ export interface FilesDeps {
     changing(id: string): Promise<void>
     settled(c: Container): void
     committed(id: string, image: string, at: number): Promise<void>
+  }
+}
+
+/** The files a container's network gives it at /etc (network/types.ts ETC_FILES). */
+const NETWORK_ETC_FILES = ['hostname', 'hosts', 'resolv.conf']
+
+/**
+ * /etc/hostname, hosts and resolv.conf as `docker cp` sees them (moby's NetworkMounts): the
+ * files the network wrote in the container's directory once it has run, else empty ones, as
+ * Docker's init layer leaves in a container that never started. A mount of the user's own at
+ * the same path wins.
+ */
+async function etcMountPoints(dir: string, user: MountPoint[]): Promise<MountPoint[]> {
+  const taken = new Set(user.map((m) => posix.normalize(m.Destination)))
+  const out: MountPoint[] = []
+  for (const f of NETWORK_ETC_FILES) {
+    if (taken.has(`/etc/${f}`)) continue
+    let source = `${dir}/${f}`
+    if (!(await exists(source))) {
+      source = `${dir}/cp-empty`
+      await (await open(source, 'a')).close()
+    }
+    out.push({
+      Type: 'bind',
+      Source: source,
+      Destination: `/etc/${f}`,
+      Mode: '',
+      RW: true,
+      Propagation: 'rprivate',
+    })
+  }
+  return out
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path)
+    return true
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
   }
 }
 
@@ -90,8 +132,12 @@ export class ContainerFiles implements ContainerFilesApi {
         try {
           // cp, as in Docker, sees the volumes and binds too; export and commit do not.
           if (withVolumes) {
-            const viewDir = `${this.deps.containerDir(c.id)}/cpview`
-            view = await openCpView(root, viewDir, fresh.mountPoints ?? [])
+            const dir = this.deps.containerDir(c.id)
+            const user = fresh.mountPoints ?? []
+            view = await openCpView(root, `${dir}/cpview`, [
+              ...user,
+              ...(await etcMountPoints(dir, user)),
+            ])
           }
           const v = await use(view?.root ?? root)
           result(v)

@@ -146,6 +146,20 @@ function notFound(err: unknown, d: Digest): unknown {
   return err
 }
 
+/** What is left of `chunks` once their first `skip` bytes are written (views, no copies). */
+function after(chunks: Buffer[], skip: number): Buffer[] {
+  const rest: Buffer[] = []
+  for (const c of chunks) {
+    if (skip >= c.length) {
+      skip -= c.length
+      continue
+    }
+    rest.push(skip > 0 ? c.subarray(skip) : c)
+    skip = 0
+  }
+  return rest
+}
+
 class LocalBlobWriter extends Writable implements BlobWriter {
   private readonly hash: Hash = createHash('sha256')
   private size = 0
@@ -166,7 +180,9 @@ class LocalBlobWriter extends Writable implements BlobWriter {
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.writeChunk(Buffer.concat(chunks.map((c) => c.chunk))).then(() => cb(), cb)
+    // One writev of the queued chunks as they are: joining them first copied every byte of a
+    // pulled layer once more.
+    this.writeChunks(chunks.map((c) => c.chunk)).then(() => cb(), cb)
   }
 
   private async writeChunk(chunk: Buffer): Promise<void> {
@@ -179,6 +195,25 @@ class LocalBlobWriter extends Writable implements BlobWriter {
       off += bytesWritten
     }
     this.size += chunk.length
+  }
+
+  private async writeChunks(chunks: Buffer[]): Promise<void> {
+    const fh = this.fh
+    if (!fh) throw new Error('blob writer is closed')
+    let total = 0
+    for (const c of chunks) {
+      this.hash.update(c)
+      total += c.length
+    }
+    let off = 0
+    while (off < total) {
+      const { bytesWritten } = await fh.writev(
+        off === 0 ? chunks : after(chunks, off),
+        this.size + off,
+      )
+      off += bytesWritten
+    }
+    this.size += total
   }
 
   override _final(cb: (err?: Error | null) => void): void {

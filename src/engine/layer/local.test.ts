@@ -171,6 +171,45 @@ describe('LocalLayerStore', () => {
     }
   })
 
+  test('files made with their final mode and owner at once match those chmod and chown make', async () => {
+    const t = await tempStore()
+    try {
+      const plain = await makeTar([
+        { name: 'plain', data: 'a', mode: 0o644 },
+        { name: 'exe', data: 'b', mode: 0o755 },
+        // Bits the umask would take off, and owners other than the unpacker.
+        { name: 'shared', data: 'c', mode: 0o666 },
+        { name: 'theirs', data: 'd', mode: 0o644, uid: 1000, gid: 1000 },
+        { name: 'grp', data: 'e', mode: 0o644, gid: 50 },
+        // A set-group-ID directory hands its group down; the archive's owner still wins.
+        { name: 'mail/', type: 'directory', mode: 0o2775, gid: 8 },
+        { name: 'mail/root', data: 'f', mode: 0o644 },
+        { name: 'mail/sub/deep', data: 'g', mode: 0o600 },
+        { name: 'plaindir/', type: 'directory', mode: 0o755, gid: 8 },
+        { name: 'plaindir/root', data: 'h', mode: 0o640 },
+      ])
+      const info = await t.store.unpack(streamOf(plain))
+      const d = await diffDir(t.dir, info.diffID)
+      const want: Record<string, [number, number, number]> = {
+        plain: [0o644, 0, 0],
+        exe: [0o755, 0, 0],
+        shared: [0o666, 0, 0],
+        theirs: [0o644, 1000, 1000],
+        grp: [0o644, 0, 50],
+        'mail/root': [0o644, 0, 0],
+        'mail/sub/deep': [0o600, 0, 0],
+        'plaindir/root': [0o640, 0, 0],
+      }
+      for (const [name, [mode, uid, gid]] of Object.entries(want)) {
+        const st = await lstat(join(d, name))
+        assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [mode, uid, gid], name)
+      }
+      assert.equal((await lstat(join(d, 'mail/sub'))).mode & 0o2000, 0o2000, 'mkdir keeps set-GID')
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   test('modes, ownership, times, xattrs and devices', async () => {
     const t = await tempStore()
     try {

@@ -63,6 +63,7 @@ export async function unpackLayer(
   const scanner = new PaxXattrScanner()
   const extract = tar.extract()
   const writer = new LayerWriter(root, opts.allowDevices ?? true, scanner)
+  await writer.start()
   let first: unknown
   let failed = false
   const fail = (err: unknown): void => {
@@ -183,12 +184,23 @@ class LayerWriter {
   private readonly dirs = new Set<string>([''])
   /** Directories' times, set once all their children are written. */
   private readonly dirTimes = new Map<string, Times>()
+  /** Directories (of this.dirs) whose new files take the directory's group (set-group-ID). */
+  private readonly sgidDirs = new Set<string>()
+  /** Permission bits open(2) leaves off a new file. */
+  private readonly umask = process.umask()
+  /** Who owns a file we create, unless its directory is set-group-ID. */
+  private readonly creator = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 }
 
   constructor(
     private readonly root: string,
     private readonly allowDevices: boolean,
     private readonly scanner: PaxXattrScanner,
   ) {}
+
+  /** Learns whether the root hands its group down, as parents() learns it of what it makes. */
+  async start(): Promise<void> {
+    if (((await lstat(this.root)).mode & 0o2000) !== 0) this.sgidDirs.add('')
+  }
 
   async entry(entry: Entry): Promise<void> {
     const h = entry.header as Header
@@ -255,6 +267,8 @@ class LayerWriter {
         await this.create(rel, true, () => mkdir(abs, 0o700))
         this.dirs.add(rel)
         await this.metadata(abs, rel, h, 'dir')
+        if (((h.mode ?? 0o755) & 0o2000) !== 0) this.sgidDirs.add(rel)
+        else this.sgidDirs.delete(rel)
         await drain(entry)
         return
       case 'file':
@@ -262,8 +276,13 @@ class LayerWriter {
         let fh: FileHandle | undefined
         const flags =
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+        // Most files can be created with their final mode and owner, which saves two trips
+        // through the thread pool per file (fchmod, fchown); the others get 0600 until
+        // metadata() sets them.
+        const mode = (h.mode ?? 0o644) & 0o7777
+        const exact = (mode & 0o7000) === 0 && (mode & this.umask) === 0
         await this.create(rel, false, async () => {
-          fh = await open(abs, flags, 0o600)
+          fh = await open(abs, flags, exact ? mode : 0o600)
         })
         const file = fh as FileHandle
         try {
@@ -282,7 +301,10 @@ class LayerWriter {
             }
           }
           await writeAll(file, batch, batched)
-          await this.metadata(abs, rel, h, 'file', file)
+          await this.metadata(abs, rel, h, 'file', file, {
+            mode: exact,
+            owner: exact && this.ownsNew(comps),
+          })
         } finally {
           await file.close()
         }
@@ -331,6 +353,11 @@ class LayerWriter {
     }
   }
 
+  /** Whether a file made now at `comps` belongs to the creator's group (no set-group-ID parent). */
+  private ownsNew(comps: string[]): boolean {
+    return !this.sgidDirs.has(comps.slice(0, -1).join('/'))
+  }
+
   private abs(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`
   }
@@ -342,6 +369,7 @@ class LayerWriter {
       rel = rel === '' ? comps[i] : `${rel}/${comps[i]}`
       if (this.dirs.has(rel)) continue
       const abs = this.abs(rel)
+      const up = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : ''
       let st
       try {
         st = await lstat(abs)
@@ -349,6 +377,8 @@ class LayerWriter {
         if (errnoCode(err) !== 'ENOENT') throw err
         await mkdir(abs, 0o755)
         this.dirs.add(rel)
+        // mkdir(2) passes set-group-ID down to a new directory.
+        if (this.sgidDirs.has(up)) this.sgidDirs.add(rel)
         continue
       }
       if (st.isSymbolicLink()) {
@@ -356,6 +386,7 @@ class LayerWriter {
       }
       if (!st.isDirectory()) throw invalid(`entry ${q(name)}: ${q(rel)} is not a directory`)
       this.dirs.add(rel)
+      if ((st.mode & 0o2000) !== 0) this.sgidDirs.add(rel)
     }
   }
 
@@ -406,6 +437,7 @@ class LayerWriter {
   private forget(rel: string): void {
     const prefix = `${rel}/`
     for (const d of this.dirs) if (d === rel || d.startsWith(prefix)) this.dirs.delete(d)
+    for (const d of this.sgidDirs) if (d === rel || d.startsWith(prefix)) this.sgidDirs.delete(d)
     for (const d of this.dirTimes.keys()) {
       if (d === rel || d.startsWith(prefix)) this.dirTimes.delete(d)
     }
@@ -418,10 +450,14 @@ class LayerWriter {
     h: Header,
     kind: 'file' | 'dir' | 'symlink' | 'other',
     fh?: FileHandle,
+    /** What the file was created with already (mode: its final mode; owner: the creator is its owner). */
+    made: { mode: boolean; owner: boolean } = { mode: false, owner: false },
   ): Promise<void> {
     const uid = paxInt(h.pax?.uid) ?? h.uid ?? 0
     const gid = paxInt(h.pax?.gid) ?? h.gid ?? 0
-    if (fh) await fh.chown(uid, gid)
+    if (made.owner && uid === this.creator.uid && gid === this.creator.gid) {
+      // Already its owner: chown(2) would change nothing (no set-ID bits or capabilities yet).
+    } else if (fh) await fh.chown(uid, gid)
     else await lchown(abs, uid, gid)
 
     const xattrs = h.byteOffset === undefined ? undefined : this.scanner.take(h.byteOffset)
@@ -437,7 +473,7 @@ class LayerWriter {
       }
     }
 
-    if (kind !== 'symlink') {
+    if (kind !== 'symlink' && !made.mode) {
       const mode = (h.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777
       if (fh) await fh.chmod(mode)
       else await chmod(abs, mode)

@@ -13,6 +13,7 @@ import { hostPlatform, type Platform } from '../image/manifest.ts'
 import type { ImageCreator, ImageReader, IngestedLayer, LayerIngest } from '../image/types.ts'
 import type { Logger } from '../logger.ts'
 import { DistributionClient } from './client.ts'
+import { inspectDistribution } from './distribution.ts'
 import { PullLeases } from './leases.ts'
 import { Limiter } from './limit.ts'
 import { pull } from './pull.ts'
@@ -21,6 +22,7 @@ import { BlobSources } from './sources.ts'
 import type {
   AuthConfig,
   CallOptions,
+  DistributionInspect,
   LoginResult,
   PulledImage,
   PullOptions,
@@ -124,6 +126,13 @@ export class RegistryService implements RegistryApi {
 
   login(auth: AuthConfig, opts: CallOptions = {}): Promise<LoginResult> {
     return this.client.login(auth, opts)
+  }
+
+  distribution(
+    ref: string,
+    opts: CallOptions & { auth?: AuthConfig } = {},
+  ): Promise<DistributionInspect> {
+    return inspectDistribution(this.client, ref, opts)
   }
 
   close(): Promise<void> {

@@ -241,6 +241,17 @@ export interface RegistryApi {
   push(ref: string, opts?: PushOptions): Promise<PushedTag[]>
   /** Checks credentials with the registry (POST /auth). */
   login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
+  /** What NAME[:TAG|@DIGEST] resolves to in its registry, pulling nothing (GET /distribution). */
+  distribution(
+    ref: string,
+    opts?: CallOptions & { auth?: AuthConfig },
+  ): Promise<DistributionInspect>
+}
+
+/** Docker's registry.DistributionInspect: the manifest's descriptor and its platforms. */
+export interface DistributionInspect {
+  Descriptor: { mediaType: string; digest: string; size: number }
+  Platforms: { architecture: string; os: string; variant?: string; 'os.version'?: string }[]
 }
 
 /**

@@ -1,0 +1,151 @@
+// berth's synced build contexts: `berth build` on the daemon's own machine keeps a copy of each
+// context directory here between builds, and sends only the files whose stat changed (BuildKit's
+// session does the same with its file sync). The stat is only a "did it change" hint for sending:
+// every file the daemon holds was hashed by the daemon when it came, and cache keys are those
+// content hashes, never times.
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { Conflict, InvalidArgument } from '../errors.ts'
+import { BuildContext, type ContextEntry } from './context.ts'
+
+/** What the client says of each path of its context: type, mode, size, inode and times. */
+export type ContextListing = Record<string, string>
+
+interface State {
+  entries: [string, ContextEntry][]
+  stats: ContextListing
+}
+
+const KEY = /^[0-9a-f]{32}$/
+
+export class ContextStore {
+  private readonly locks = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly dir: string,
+    /** How many contexts to keep; the least recently used go first. */
+    private readonly max = 16,
+  ) {}
+
+  private paths(key: string): { root: string; files: string; state: string } {
+    if (!KEY.test(key)) throw new InvalidArgument(`invalid build context key: ${key}`)
+    const root = join(this.dir, key)
+    return { root, files: join(root, 'files'), state: join(root, 'state.json') }
+  }
+
+  private async load(key: string): Promise<State | undefined> {
+    const { state } = this.paths(key)
+    try {
+      return JSON.parse(await readFile(state, 'utf8')) as State
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The paths whose content the daemon needs: new ones and those whose stat changed. */
+  async needs(key: string, listing: ContextListing): Promise<string[]> {
+    const st = await this.load(key)
+    return Object.keys(listing).filter((rel) => st?.stats[rel] !== listing[rel])
+  }
+
+  /** Waits for builds of the same context, then holds it until `release`. */
+  private async lock(key: string): Promise<() => void> {
+    const before = this.locks.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>((r) => (release = r))
+    const chained = before.then(() => mine)
+    this.locks.set(key, chained)
+    await before
+    return () => {
+      release()
+      if (this.locks.get(key) === chained) this.locks.delete(key)
+    }
+  }
+
+  /**
+   * Brings the kept copy up to `listing`: the tar's files go in, paths the listing lacks go out,
+   * and a path not sent must be unchanged since it came (else 409: the client sends it all).
+   * The context stays the caller's until `release`.
+   */
+  async open(
+    key: string,
+    listing: ContextListing,
+    tar: Readable,
+    signal?: AbortSignal,
+  ): Promise<{ ctx: BuildContext; release: () => void }> {
+    const p = this.paths(key)
+    const release = await this.lock(key)
+    try {
+      const st = await this.load(key)
+      // The copy is in flux until the new state is written: a crash leaves no state, so the
+      // next build sends everything again.
+      await rm(p.state, { force: true })
+      if (!st) {
+        await rm(p.files, { recursive: true, force: true })
+        await this.evict(key)
+      }
+      await mkdir(p.files, { recursive: true, mode: 0o700 })
+      const ctx = BuildContext.restore(p.files, st?.entries ?? [])
+      const sent = await ctx.apply(tar, signal)
+      const have = new Map(ctx.list())
+      for (const rel of Object.keys(listing)) {
+        if (sent.has(rel)) continue
+        if (!have.has(rel) || st?.stats[rel] !== listing[rel]) {
+          throw new Conflict(
+            `build context: ${rel} changed after the daemon said what it needs; send it again`,
+          )
+        }
+      }
+      // Everything the client no longer has goes (deepest first is not needed: drop is recursive).
+      for (const [rel] of ctx.list()) {
+        if (rel !== '' && !(rel in listing) && !sent.has(rel)) await ctx.drop(rel)
+      }
+      const state: State = { entries: ctx.list(), stats: listing }
+      const tmp = `${p.state}.${randomBytes(4).toString('hex')}`
+      await writeFile(tmp, JSON.stringify(state))
+      await rename(tmp, p.state)
+      return { ctx, release }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /** Keeps at most `max` contexts: the least recently used others go. */
+  private async evict(keep: string): Promise<void> {
+    let keys: string[]
+    try {
+      keys = (await readdir(this.dir)).filter((k) => KEY.test(k) && k !== keep)
+    } catch {
+      return
+    }
+    if (keys.length < this.max) return
+    const aged = await Promise.all(
+      keys.map(async (k) => ({
+        k,
+        t: await stat(join(this.dir, k))
+          .then((s) => s.mtimeMs)
+          .catch(() => 0),
+      })),
+    )
+    aged.sort((a, b) => a.t - b.t)
+    for (const { k } of aged.slice(0, keys.length - this.max + 1)) {
+      if (this.locks.has(k)) continue
+      await rm(join(this.dir, k), { recursive: true, force: true })
+    }
+  }
+
+  /** Removes every kept context no build holds (builder prune -a). */
+  async clear(): Promise<void> {
+    let keys: string[]
+    try {
+      keys = (await readdir(this.dir)).filter((k) => KEY.test(k))
+    } catch {
+      return
+    }
+    for (const k of keys)
+      if (!this.locks.has(k)) await rm(join(this.dir, k), { recursive: true, force: true })
+  }
+}
