@@ -10,6 +10,7 @@ import {
   Internal,
   InvalidArgument,
   NotFound,
+  NotImplemented,
   NotModified,
   Unauthorized,
   Unavailable,
@@ -29,6 +30,8 @@ const CATALOGUE: [ErrorClass, string | undefined, number][] = [
   [NotFound, 'not_found', 404],
   [Conflict, 'conflict', 409],
   [NotModified, 'not_modified', 304],
+  // a driver that cannot do what is asked (logs of a container whose log driver is none)
+  [NotImplemented, 'not_implemented', 501],
   [Unavailable, 'unavailable', 503],
   [Internal, 'internal', 500],
   // src/lib's grammar errors (a reference, duration, signal or time that does not parse).
@@ -46,7 +49,7 @@ describe('error catalogue', () => {
     )
     const listed = CATALOGUE.map(([cls]) => cls)
     for (const cls of exported) assert.ok(listed.includes(cls), `${cls.name} is not catalogued`)
-    assert.equal(exported.length, 8)
+    assert.equal(exported.length, 9)
   })
 
   for (const [cls, code, status] of CATALOGUE) {
