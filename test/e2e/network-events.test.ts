@@ -152,3 +152,55 @@ describe('network events', () => {
     ])
   })
 })
+
+describe('volume events', () => {
+  test('mount after the network connect, unmount after the disconnect', async () => {
+    await run(['volume', 'create', 'nevvol'])
+    const since = nowSeconds()
+    const c = await run(['run', '-d', '-v', 'nevvol:/data', 'busybox', 'true'])
+    assert.equal(await run(['wait', c]), '0')
+    const ro = await run(['run', '-d', '-v', 'nevvol:/data:ro', 'busybox', 'true'])
+    assert.equal(await run(['wait', ro]), '0')
+    await run(['rm', c, ro])
+    const got = (await events(since)).filter((e) => e.Actor.ID === c || e.Type !== 'container')
+    assert.deepEqual(got.map((e) => (e.Type === 'volume' ? e : shortly(e))).slice(0, 8), [
+      // dockerd tells a named volume's create again when a container takes it.
+      {
+        Type: 'volume',
+        Action: 'create',
+        Actor: { ID: 'nevvol', Attributes: { driver: 'local' } },
+      },
+      'container create',
+      'network connect',
+      {
+        Type: 'volume',
+        Action: 'mount',
+        Actor: {
+          ID: 'nevvol',
+          Attributes: {
+            container: c,
+            destination: '/data',
+            driver: 'local',
+            propagation: '',
+            'read/write': 'true',
+          },
+        },
+      },
+      'container start',
+      'container die',
+      'network disconnect',
+      {
+        Type: 'volume',
+        Action: 'unmount',
+        Actor: { ID: 'nevvol', Attributes: { container: c, driver: 'local' } },
+      },
+    ])
+    const mounts = (await events(since, ['type=volume', 'event=mount'])).map(
+      (e) => e.Actor.Attributes['read/write'],
+    )
+    assert.deepEqual(mounts, ['true', 'false'])
+    // Unmounted at exit, and not again at removal.
+    assert.equal((await events(since, ['type=volume', 'event=unmount'])).length, 2)
+    await run(['volume', 'rm', 'nevvol'])
+  })
+})
