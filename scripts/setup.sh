@@ -16,7 +16,7 @@ set -euo pipefail
 # `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo; netavark
 # and aardvark-dns make the bridge networks, their published ports and their DNS names.
 PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl
-  netavark aardvark-dns)
+  netavark aardvark-dns uidmap passt)
 # What `npm test` needs beside them: Debian's dockerd as the oracle the end-to-end tests
 # compare with (docker.io), tmux to drive terminals, setcap (libcap2-bin), docker-py
 # (python3-docker) for the SDK tests, ip (iproute2) for network namespaces, the reference

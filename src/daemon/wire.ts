@@ -29,8 +29,7 @@ import {
 import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { PastaNetworks, ROOTLESS_NO_USER_NETWORKS } from '../engine/network/pasta.ts'
-import { InvalidArgument } from '../engine/errors.ts'
+import { PastaNetworks, rootlessNetworkApi } from '../engine/network/pasta.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { RegistryService } from '../engine/registry/service.ts'
@@ -343,23 +342,16 @@ export async function createEngine(
     }),
     registry,
     // Rootless: the predefined networks are listed; making or joining others is refused.
-    networks: opts.rootless
-      ? {
-          ...bridge.api,
-          create: async () => {
-            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
-          },
-          connect: async () => {
-            throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
-          },
-        }
-      : bridge.api,
+    networks: opts.rootless ? rootlessNetworkApi(bridge.api) : bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.
       plugins: { volume: ['local'], log: [...LOG_DRIVERS] },
       networks: network,
       gpus,
+      ...(opts.rootless
+        ? { rootless: true, resourceLimits: host.noResourceLimits === undefined }
+        : {}),
     }),
     async counts(): Promise<EngineCounts> {
       const all = await containers.list()

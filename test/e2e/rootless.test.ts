@@ -11,6 +11,7 @@ import { chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
 import { berthBin, busyboxTar } from './harness.ts'
 import { startRegistry } from '../registry/server.ts'
+import { Term } from './term.ts'
 
 interface Result {
   code: number
@@ -269,6 +270,155 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
   }
   const rm = await asUser(alice, 'berth rm -f web >/dev/null')
   assert.equal(rm.code, 0, rm.stderr)
+})
+
+test('ports without a host port, -P and host-port ranges get a free port berthd picks', async () => {
+  const first = 21000 + (process.pid % 20000)
+  const httpd = (text: string): string =>
+    `busybox sh -c 'echo ${text} > /index.html; exec httpd -f -p 80 -h /' >/dev/null`
+  const r = await asUser(
+    alice,
+    `
+    berth run -d --name auto -p 127.0.0.1::80 ${httpd('auto')}
+    berth port auto 80
+    berth run -d --name all --expose 80 -P ${httpd('all')}
+    berth port all
+    berth run -d --name ranged -p ${first}-${first + 5}:80 ${httpd('ranged')}
+    berth port ranged
+    berth inspect -f '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}' auto
+    berth ps --format '{{.Names}} {{.Ports}}' | sort
+    if berth run --rm -p 80:80 busybox true 2>err; then echo "port 80 published"; else cat err >&2; fi
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const [auto, all, ranged, inspected, ...ps] = r.stdout.trim().split('\n')
+  const autoPort = Number(/^127\.0\.0\.1:(\d+)$/.exec(auto ?? '')?.[1])
+  const allPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(all ?? '')?.[1])
+  const rangedPort = Number(/^80\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(ranged ?? '')?.[1])
+  assert.ok(autoPort > 0 && allPort > 0, r.stdout)
+  assert.ok(rangedPort >= first && rangedPort <= first + 5, r.stdout)
+  assert.notEqual(autoPort, allPort)
+  assert.equal(Number(inspected), autoPort)
+  assert.match(
+    r.stderr,
+    /failed to bind host port for 0\.0\.0\.0:80:0\.0\.0\.0:80\/tcp: permission denied \(berth without root cannot publish host ports below net\.ipv4\.ip_unprivileged_port_start/,
+  )
+  assert.deepEqual(ps, [
+    `all 0.0.0.0:${allPort}->80/tcp`,
+    `auto 127.0.0.1:${autoPort}->80/tcp`,
+    `ranged 0.0.0.0:${rangedPort}->80/tcp`,
+  ])
+  for (const [port, text] of [
+    [autoPort, 'auto'],
+    [allPort, 'all'],
+    [rangedPort, 'ranged'],
+  ] as const) {
+    const res = await fetch(`http://127.0.0.1:${port}/index.html`)
+    assert.equal(await res.text(), `${text}\n`)
+  }
+  const rm = await asUser(alice, 'berth rm -f auto all ranged >/dev/null')
+  assert.equal(rm.code, 0, rm.stderr)
+})
+
+test('info says rootless (berth and docker), network ls shows the bridge network as pasta', async () => {
+  const r = await asUser(
+    alice,
+    `
+    berth info --format '{{json .SecurityOptions}}'
+    docker info --format '{{.SecurityOptions}} {{.MemoryLimit}}'
+    docker info 2>/dev/null | grep -A3 'Security Options' | sed -n 's/^ *//; 2,4p'
+    berth network ls --format '{{.Name}} {{.Driver}}' | sort
+    docker network inspect -f '{{.Driver}} {{len .IPAM.Config}}' bridge
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(
+    r.stdout,
+    '["name=seccomp,profile=builtin","name=rootless"]\n' +
+      '[name=seccomp,profile=builtin name=rootless] false\n' +
+      'seccomp\n' +
+      'Profile: builtin\n' +
+      'rootless\n' +
+      'bridge pasta\nhost host\nnone null\n' +
+      'pasta 0\n',
+  )
+})
+
+test('without root: run -it, Ctrl+p Ctrl+q, attach, exec -it in a real terminal', async () => {
+  const u = alice
+  const t = await Term.start(
+    {},
+    `exec runuser -u ${u.name} -- env -i HOME=${u.home} USER=${u.name} TERM=xterm ` +
+      `XDG_RUNTIME_DIR=${u.runtimeDir} PATH=/usr/local/bin:/usr/bin:/bin PS1='$ ' ` +
+      `bash --norc --noprofile`,
+  )
+  const PROMPT = /^\/ #$/
+  const SHELL = /\$$/
+  try {
+    await t.waitLast(SHELL)
+    await t.line(`berth() { ${process.execPath} ${berthBin} "$@"; }; cd`)
+    await t.line('berth run -it --name itbox busybox sh')
+    await t.waitLast(PROMPT)
+    await t.line('echo hi$((1+1)) as $(id -u)')
+    await t.waitFor(/^hi2 as 0\r?$/m)
+    await t.keys('C-p', 'C-q')
+    await t.waitLast(SHELL)
+    await t.line('echo "run=$?"')
+    await t.waitFor(/^run=0$/m)
+    await t.line('berth attach itbox')
+    await t.waitLast(PROMPT)
+    await t.keys('C-p', 'C-q')
+    await t.waitFor(/read escape sequence/)
+    await t.line('echo "attach=$?"')
+    await t.waitFor(/^attach=1$/m)
+    await t.line('berth exec -it itbox sh')
+    await t.waitLast(PROMPT)
+    await t.line('stty size')
+    await t.waitFor(/^30 100\r?$/m)
+    await t.line('exit 5')
+    await t.waitLast(SHELL)
+    await t.line('echo "exec=$?"')
+    await t.waitFor(/^exec=5$/m)
+    await t.line('berth attach itbox')
+    await t.waitLast(PROMPT)
+    await t.line('exit')
+    await t.waitLast(SHELL)
+    await t.line(
+      'echo "attach2=$?"; berth inspect -f "{{.State.Status}} {{.State.ExitCode}}" itbox',
+    )
+    await t.waitFor(/^attach2=0\r?\nexited 0$/m)
+  } finally {
+    await t.stop()
+  }
+  const rm = await asUser(alice, 'berth rm itbox >/dev/null')
+  assert.equal(rm.code, 0, rm.stderr)
+})
+
+test('berth notebook without root: the printed URL answers on 127.0.0.1', async () => {
+  // A stand-in for the Jupyter image: it prints Jupyter's token line and serves on 8889.
+  const r = await asUser(
+    alice,
+    `
+    mkdir -p nbctx
+    printf '%s\\n' 'FROM busybox' 'EXPOSE 8889' 'CMD ["sh","-c","mkdir -p /www; echo notebook > /www/index.html; echo http://127.0.0.1:8889/?token=0123abcd; exec httpd -f -p 8889 -h /www"]' > nbctx/Dockerfile
+    berth build -q -t fakenb nbctx >/dev/null
+    berth notebook --name nb fakenb
+    berth notebook ls
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const m = /^Notebook nb is running: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=0123abcd)$/m.exec(
+    r.stdout,
+  )
+  assert.ok(m, r.stdout)
+  const res = await fetch(m[1] as string)
+  assert.equal(await res.text(), 'notebook\n')
+  assert.match(r.stdout, new RegExp(`nb .*127\\.0\\.0\\.1:${m[2]}`))
+  const stop = await asUser(
+    alice,
+    'berth notebook stop nb >/dev/null; berth rm nb >/dev/null; berth rmi fakenb >/dev/null',
+  )
+  assert.equal(stop.code, 0, stop.stderr)
 })
 
 test('the stock docker CLI works at the user socket, and containers outlive a berthd restart', async () => {

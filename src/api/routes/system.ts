@@ -87,6 +87,8 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
   const { engine } = ctx
   const counts = await engine.counts()
   const sys = await engine.system.info()
+  // berthd without root refuses limits where the cgroup controllers are not the user's.
+  const limits = sys.resourceLimits !== false
   const info: Record<string, unknown> = {
     ID: daemonId(engine.dataRoot),
     Containers: counts.containers,
@@ -102,13 +104,13 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
       Authorization: null,
       Log: sys.plugins.log,
     },
-    MemoryLimit: true,
-    SwapLimit: true,
-    CpuCfsPeriod: true,
-    CpuCfsQuota: true,
-    CPUShares: true,
-    CPUSet: true,
-    PidsLimit: true,
+    MemoryLimit: limits,
+    SwapLimit: limits,
+    CpuCfsPeriod: limits,
+    CpuCfsQuota: limits,
+    CPUShares: limits,
+    CPUSet: limits,
+    PidsLimit: limits,
     IPv4Forwarding: true,
     BridgeNfIptables: false,
     BridgeNfIp6tables: false,
@@ -167,7 +169,8 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     ContainerdCommit: { ID: '', Expected: '' },
     RuncCommit: { ID: '', Expected: '' },
     InitCommit: { ID: '', Expected: '' },
-    SecurityOptions: ['name=seccomp,profile=builtin'],
+    // Rootless Docker adds name=rootless; clients (docker info, compose) read it from here.
+    SecurityOptions: ['name=seccomp,profile=builtin', ...(sys.rootless ? ['name=rootless'] : [])],
     CDISpecDirs: sys.gpus?.cdiSpecDirs ?? ['/etc/cdi', '/var/run/cdi'],
     // Docker 28's list of the devices the CDI driver (and here, GPU discovery) offers.
     DiscoveredDevices: (sys.gpus?.devices ?? []).map((d) => ({ Source: d.source, ID: d.id })),

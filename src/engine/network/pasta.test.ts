@@ -1,7 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { InvalidArgument } from '../errors.ts'
-import { pastaArgs, pastaMappings } from './pasta.ts'
+import { pastaArgs, pastaRequests, rootlessNetworkApi } from './pasta.ts'
+import type { NetworkApi } from './types.ts'
+import type { PortMapping } from './ports.ts'
 
 const ctr = (
   PortBindings: Record<string, { HostIp: string; HostPort: string }[] | null>,
@@ -11,30 +13,31 @@ const ctr = (
   hostConfig: { PortBindings, PublishAllPorts },
 })
 
+const m = (
+  proto: 'tcp' | 'udp',
+  hostIp: string,
+  hostPort: number,
+  containerPort: number,
+): PortMapping => ({ proto, hostIp, hostPort, containerPort })
+
 test('pasta forwards exactly the published ports, on the address asked for', () => {
-  const table: [Parameters<typeof pastaMappings>[0], string[]][] = [
-    [ctr({}), ['-t', 'none', '-u', 'none']],
-    [ctr({ '80/tcp': [{ HostIp: '', HostPort: '8080' }] }), ['-t', '8080:80', '-u', 'none']],
+  const table: [PortMapping[], string[]][] = [
+    [[], ['-t', 'none', '-u', 'none']],
+    [[m('tcp', '', 8080, 80)], ['-t', '8080:80', '-u', 'none']],
     [
-      ctr({
-        '80/tcp': [
-          { HostIp: '127.0.0.1', HostPort: '8080' },
-          { HostIp: '0.0.0.0', HostPort: '8081' },
-        ],
-        '53/udp': [{ HostIp: '', HostPort: '5353' }],
-      }),
+      [m('tcp', '127.0.0.1', 8080, 80), m('tcp', '', 8081, 80), m('udp', '', 5353, 53)],
       ['-t', '127.0.0.1/8080:80,8081:80', '-u', '5353:53'],
     ],
   ]
-  for (const [c, ports] of table) {
-    assert.deepEqual(pastaArgs('/ns', '/pid', pastaMappings(c)), [
+  for (const [ports, args] of table) {
+    assert.deepEqual(pastaArgs('/ns', '/pid', ports), [
       '--config-net',
       '--quiet',
       '--netns',
       '/ns',
       '--pid',
       '/pid',
-      ...ports,
+      ...args,
       '-T',
       'none',
       '-U',
@@ -43,13 +46,44 @@ test('pasta forwards exactly the published ports, on the address asked for', () 
   }
 })
 
-test('a port without a host port, a range, -P or sctp is refused rootless, never ignored', () => {
-  for (const c of [
-    ctr({ '80/tcp': [{ HostIp: '', HostPort: '' }] }),
-    ctr({ '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }] }),
-    { exposedPorts: { '80/tcp': {} }, hostConfig: { PublishAllPorts: true } },
-    ctr({ '80/sctp': [{ HostIp: '', HostPort: '80' }] }),
-  ]) {
-    assert.throws(() => pastaMappings(c), InvalidArgument)
+test('rootless ports: no host port, a range and -P are requests berthd resolves; sctp is refused', () => {
+  assert.deepEqual(pastaRequests(ctr({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] })), [
+    { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1' },
+  ])
+  assert.deepEqual(pastaRequests(ctr({ '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }] })), [
+    { proto: 'tcp', containerPort: 80, hostIp: '', hostPorts: { first: 8000, last: 8010 } },
+  ])
+  const all = pastaRequests({
+    exposedPorts: { '80/tcp': {} },
+    hostConfig: { PublishAllPorts: true },
+  })
+  assert.equal(all.length, 1)
+  assert.equal(all[0]?.hostPorts, undefined)
+  assert.throws(
+    () => pastaRequests(ctr({ '80/sctp': [{ HostIp: '', HostPort: '80' }] })),
+    InvalidArgument,
+  )
+})
+
+test('without root the bridge network shows pasta and no subnet; others are refused', async () => {
+  const bridge = {
+    Name: 'bridge',
+    Driver: 'bridge',
+    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '172.17.0.0/16' }] },
+    Options: { 'com.docker.network.bridge.name': 'docker0' },
   }
+  const none = { Name: 'none', Driver: 'null', IPAM: bridge.IPAM, Options: {} }
+  const api = rootlessNetworkApi({
+    list: async () => [bridge, none],
+    inspect: async () => bridge,
+  } as unknown as NetworkApi)
+  const listed = await api.list({ driver: ['pasta'] })
+  assert.deepEqual(
+    listed.map((n) => [n.Name, n.Driver, n.IPAM.Config.length, Object.keys(n.Options).length]),
+    [['bridge', 'pasta', 0, 0]],
+  )
+  assert.equal((await api.list()).length, 2)
+  assert.equal((await api.inspect('bridge')).Driver, 'pasta')
+  await assert.rejects(api.create({ Name: 'mine' }), /user-defined networks are not available/)
+  await assert.rejects(api.connect('bridge', 'x'), InvalidArgument)
 })

@@ -5,16 +5,25 @@
 // publishes ports (-p) by listening on the host's addresses itself. `none`, `host` and
 // `container:NAME` are LocalNetworks' as they are. The namespace is bind-mounted on a file
 // under the data root and pasta runs in the background, so both outlive berthd.
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgument, Internal } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { writeOwnEtcFiles } from './etc.ts'
 import { execTool } from './exec.ts'
+import {
+  HostPorts,
+  PortUnavailable,
+  ephemeralRange,
+  probePort,
+  type PortProbe,
+} from './hostports.ts'
 import { LocalNetworks, emptyNetworkSettings } from './modes.ts'
 import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
-import { portMap, portRequests, type PortMapping } from './ports.ts'
+import { portMap, portRequests, type PortMapping, type PortRequest } from './ports.ts'
 import type {
+  NetworkApi,
+  NetworkResource,
   NetworkedContainer,
   NetworkManager,
   NetworkPeers,
@@ -30,6 +39,8 @@ export interface PastaDeps {
   logger: Logger
   /** pasta's path (/usr/bin/pasta unless a test says otherwise). */
   pasta?: string
+  /** How a host port is tried before pasta listens on it (a bind test unless a test says otherwise). */
+  probe?: PortProbe
 }
 
 type HostConfig = NetworkedContainer['hostConfig']
@@ -44,28 +55,17 @@ function onDefaultNetwork(hc: HostConfig): boolean {
 }
 
 /**
- * The ports a container publishes, each with its host port: pasta listens on exactly these, so
- * a host port must be given (there is no pool of free ports to pick from rootless yet).
+ * The ports a container asks to publish. A host port, a range or none at all (`-p CTR`, `-P`)
+ * are all fine: berthd picks the free port itself and hands pasta the exact one.
  */
-export function pastaMappings(
+export function pastaRequests(
   c: Pick<NetworkedContainer, 'exposedPorts' | 'hostConfig'>,
-): PortMapping[] {
+): PortRequest[] {
   const hc = c.hostConfig
-  return portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts).map((r) => {
-    if (!r.hostPorts || r.hostPorts.first !== r.hostPorts.last) {
-      throw new InvalidArgument(
-        `berth without root publishes a port only on a host port you name (-p HOSTPORT:${r.containerPort}); -P and ranges are not supported yet`,
-      )
-    }
-    if (r.proto === 'sctp')
-      throw new InvalidArgument('berth without root cannot publish sctp ports')
-    return {
-      proto: r.proto,
-      containerPort: r.containerPort,
-      hostIp: r.hostIp,
-      hostPort: r.hostPorts.first,
-    }
-  })
+  const requests = portRequests(c.exposedPorts, hc.PortBindings, hc.PublishAllPorts)
+  if (requests.some((r) => r.proto === 'sctp'))
+    throw new InvalidArgument('berth without root cannot publish sctp ports')
+  return requests
 }
 
 /** pasta's command line for a container's namespace and ports (pure; table-tested). */
@@ -86,6 +86,7 @@ export function pastaArgs(netns: string, pidFile: string, ports: PortMapping[]):
 export class PastaNetworks implements NetworkManager {
   private readonly local: LocalNetworks
   private readonly pasta: string
+  private hostPorts: HostPorts | undefined
 
   constructor(private readonly deps: PastaDeps) {
     this.local = new LocalNetworks({ peers: deps.peers })
@@ -104,6 +105,43 @@ export class PastaNetworks implements NetworkManager {
     return join(this.deps.root, `${id}.pasta.pid`)
   }
 
+  /** The host ports chosen for a container, kept beside its namespace for settings and restarts. */
+  private portsPath(id: string): string {
+    return join(this.deps.root, `${id}.ports.json`)
+  }
+
+  private async ports(): Promise<HostPorts> {
+    this.hostPorts ??= new HostPorts(await ephemeralRange(), this.deps.probe ?? probePort)
+    return this.hostPorts
+  }
+
+  private async chosenPorts(id: string): Promise<PortMapping[]> {
+    const text = await readFile(this.portsPath(id), 'utf8').catch(() => '')
+    return text === '' ? [] : (JSON.parse(text) as PortMapping[])
+  }
+
+  /** Chooses the host ports (a bind test on each, as the bridge does) and records them. */
+  private async allocate(c: NetworkedContainer): Promise<PortMapping[]> {
+    const ports = await this.ports()
+    try {
+      const chosen = await ports.allocate(c.id, pastaRequests(c), '0.0.0.0')
+      await writeFile(this.portsPath(c.id), JSON.stringify(chosen))
+      return chosen
+    } catch (err) {
+      ports.release(c.id)
+      if (err instanceof PortUnavailable) {
+        // Ports below the host's unprivileged start (1024 by default) need root of the host.
+        const low = /permission denied$/.test(err.message)
+          ? ' (berth without root cannot publish host ports below net.ipv4.ip_unprivileged_port_start; an administrator can lower it)'
+          : ''
+        throw new Internal(
+          `driver failed programming external connectivity on endpoint ${c.name} (${c.id}): ${err.message}${low}`,
+        )
+      }
+      throw err
+    }
+  }
+
   async plan(c: NetworkedContainer): Promise<NetworkPlan> {
     const mode = c.hostConfig.NetworkMode || 'default'
     const builtin = ['none', 'host'].includes(mode) || mode.startsWith('container:')
@@ -111,7 +149,7 @@ export class PastaNetworks implements NetworkManager {
       throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
     }
     if (!onDefaultNetwork(c.hostConfig)) return this.local.plan(c)
-    pastaMappings(c)
+    pastaRequests(c)
     const hostname = c.hostname || c.id.slice(0, 12)
     await writeOwnEtcFiles(c.dir, hostname)
     return { warnings: [], hostname }
@@ -119,9 +157,9 @@ export class PastaNetworks implements NetworkManager {
 
   async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
     if (!onDefaultNetwork(c.hostConfig)) return this.local.prepare(c)
-    const ports = pastaMappings(c)
     await mkdir(this.deps.root, { recursive: true, mode: 0o700 })
     await this.release(c)
+    const ports = await this.allocate(c)
     const netns = this.netnsPath(c.id)
     await createNetns(netns)
     const r = await execTool([this.pasta, ...pastaArgs(netns, this.pidPath(c.id), ports)])
@@ -154,6 +192,8 @@ export class PastaNetworks implements NetworkManager {
       }
     }
     await rm(pidFile, { force: true })
+    this.hostPorts?.release(c.id)
+    await rm(this.portsPath(c.id), { force: true })
     await removeNetns(this.netnsPath(c.id))
   }
 
@@ -163,6 +203,12 @@ export class PastaNetworks implements NetworkManager {
 
   async reconcile(running: NetworkedContainer[], all: NetworkedContainer[]): Promise<void> {
     const live = new Set(running.map((c) => c.id))
+    // A restarted berthd holds again the ports its running containers' pastas listen on.
+    const ports = await this.ports()
+    for (const c of running) {
+      ports.release(c.id)
+      ports.hold(c.id, await this.chosenPorts(c.id))
+    }
     for (const c of all) {
       if (live.has(c.id)) continue
       if (await isNetnsMounted(this.netnsPath(c.id))) {
@@ -177,8 +223,43 @@ export class PastaNetworks implements NetworkManager {
   async settings(c: NetworkedContainer, running: boolean): Promise<NetworkSettings> {
     if (!onDefaultNetwork(c.hostConfig)) return this.local.settings(c, running)
     const s = emptyNetworkSettings()
-    s.Ports = portMap(c.exposedPorts, running ? pastaMappings(c) : [])
+    s.Ports = portMap(c.exposedPorts, running ? await this.chosenPorts(c.id) : [])
     if (running) s.SandboxKey = this.netnsPath(c.id)
     return s
+  }
+}
+
+/**
+ * The predefined `bridge` network as it is without root: its containers are connected by
+ * pasta (each has the host's addresses copied in), so no subnet, gateway or Linux bridge.
+ */
+export function pastaBridgeView(n: NetworkResource): NetworkResource {
+  if (n.Name !== 'bridge') return n
+  return {
+    ...n,
+    Driver: 'pasta',
+    IPAM: { Driver: 'default', Options: null, Config: [] },
+    Options: {},
+  }
+}
+
+/** The /networks routes without root: listed as they are, making or joining others refused. */
+export function rootlessNetworkApi(api: NetworkApi): NetworkApi {
+  const refuse = async (): Promise<never> => {
+    throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+  }
+  return {
+    ...api,
+    create: refuse,
+    connect: refuse,
+    async list(filters) {
+      // The driver filter sees the driver shown (pasta), not the one the records hold.
+      const { driver, ...rest } = filters ?? {}
+      const all = (await api.list(rest)).map(pastaBridgeView)
+      return driver?.length ? all.filter((n) => driver.includes(n.Driver)) : all
+    },
+    async inspect(ref) {
+      return pastaBridgeView(await api.inspect(ref))
+    },
   }
 }

@@ -54,6 +54,9 @@ export interface HostSystemOptions {
   cgroupRoot?: string
   /** The GPU module: asked afresh each time (a driver loaded or a CDI spec written is seen). */
   gpus?: Pick<Gpus, 'inventory'>
+  /** berthd runs without root; limits are refused when resourceLimits is false. */
+  rootless?: boolean
+  resourceLimits?: boolean
 }
 
 /** SystemInfo read from this host; the host facts are read once (they do not change under us). */
@@ -89,6 +92,8 @@ export class HostSystem implements SystemApi {
         log: [...this.opts.plugins.log],
       },
       ...(gpus ? { gpus } : {}),
+      ...(this.opts.rootless ? { rootless: true } : {}),
+      ...(this.opts.resourceLimits === false ? { resourceLimits: false } : {}),
     }
   }
 }

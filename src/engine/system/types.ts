@@ -18,6 +18,10 @@ export interface SystemInfo {
   plugins: { volume: string[]; network: string[]; log: string[] }
   /** What serves --gpus and CDI names: the GPUs, who provides them, the CDI devices. */
   gpus?: GpuInventory
+  /** berthd runs without root (a user's own, in a user namespace): Docker's name=rootless. */
+  rootless?: boolean
+  /** Whether memory, CPU and pids limits can be applied (false rootless on this kind of host). */
+  resourceLimits?: boolean
 }
 
 /** The engine's answer to `GET /info`'s questions about itself and its host. */
