@@ -152,6 +152,7 @@ export async function createEngine(
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
     logger,
+    events,
     peers,
     containers: {
       get: async (ref) => {

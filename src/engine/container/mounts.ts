@@ -9,6 +9,7 @@ import { resolveInRoot } from '../fsroot.ts'
 import type { Mount } from '../layer/types.ts'
 import { copyUp } from '../copyup.ts'
 import type { VolumeStore } from '../volume/types.ts'
+import type { EventSink } from '../events/types.ts'
 import {
   DEFAULT_PROPAGATION,
   clean,
@@ -40,6 +41,8 @@ export interface MountsDeps {
   container(ref: string): Container
   /** Runs fn with the container's root filesystem mounted at rootfs. */
   withRootfs(id: string, rootfs: string, fn: () => Promise<void>): Promise<void>
+  /** Where a volume's mount at start and unmount at exit are told, as dockerd's events. */
+  events?: EventSink
 }
 
 function volumesOf(deps: MountsDeps): VolumeStore {
@@ -179,6 +182,28 @@ export class ContainerMounts {
     })
   }
 
+  /**
+   * After the container's process ended: gives back its volumes' mounts (a device-backed
+   * volume is unmounted when no container has it mounted), as dockerd does at exit.
+   */
+  async stopped(c: Container): Promise<void> {
+    const store = this.deps.volumes
+    if (!store) return
+    for (const m of c.mountPoints ?? []) {
+      if (m.Type !== 'volume' || !m.Name) continue
+      await store.unmount(m.Name, c.id)
+      this.volumeEvent('unmount', m, { container: c.id, driver: m.Driver ?? 'local' })
+    }
+  }
+
+  private volumeEvent(action: string, m: MountPoint, attributes: Record<string, string>): void {
+    this.deps.events?.emit({
+      Type: 'volume',
+      Action: action,
+      Actor: { ID: m.Name ?? '', Attributes: attributes },
+    })
+  }
+
   /** After a daemon restart: records each container as a user of its volumes again. */
   async restore(c: Container): Promise<void> {
     for (const m of c.mountPoints ?? []) {
@@ -209,8 +234,16 @@ export class ContainerMounts {
         continue
       }
       let source = m.Source
-      if (m.Type === 'volume') source = await volumesOf(this.deps).mount(m.Name as string, c.id)
-      else if (m.createSource) {
+      if (m.Type === 'volume') {
+        source = await volumesOf(this.deps).mount(m.Name as string, c.id)
+        this.volumeEvent('mount', m, {
+          container: c.id,
+          destination: m.Destination,
+          driver: m.Driver ?? 'local',
+          propagation: m.Propagation ?? '',
+          'read/write': String(m.RW),
+        })
+      } else if (m.createSource) {
         try {
           await mkdir(source, { recursive: true, mode: 0o755 })
         } catch (err) {

@@ -104,6 +104,7 @@ export class ContainerService implements ContainerApi, GuardApi {
     })
     this.mounts = new ContainerMounts({
       volumes: deps.volumes,
+      ...(deps.events ? { events: deps.events } : {}),
       container: (ref) => this.store.get(ref),
       withRootfs: async (id, rootfs, fn) => {
         await deps.mount(await deps.layers.rootfsMount(id, rootfs))
@@ -407,6 +408,11 @@ export class ContainerService implements ContainerApi, GuardApi {
   /** The supervisor's word that a container's process ended: its layer is measured once. */
   layerSettled(c: Container): void {
     this.tracker.settled(c)
+  }
+
+  /** The supervisor's word that a container's process ended: its volumes are unmounted. */
+  mountsReleased(c: Container): Promise<void> {
+    return this.mounts.stopped(c)
   }
 
   // ---- the guard (GuardApi): unsaved changes and the trash

@@ -23,6 +23,8 @@ export interface SupervisorHost {
   startLocked(c: Container): Promise<void>
   /** The container's process ended and its task is finished: its layer holds still. */
   layerSettled?(c: Container): void
+  /** The container's process ended: its volumes' mounts are given back. */
+  mountsReleased?(c: Container): Promise<void>
   /** Removes an exited --rm container with its lock held; the cleanup may come after. */
   removeLocked(
     c: Container,
@@ -104,6 +106,9 @@ export class Supervisor {
       if (c.hostConfig.AutoRemove) {
         // --rm excludes restart policies (refused at create), so the container just goes.
         waiters.exited(id, result)
+        await this.host.mountsReleased?.(c).catch((err: unknown) => {
+          this.deps.logger.warn('releasing volumes failed', { id, error: String(err) })
+        })
         await this.host.removeLocked(c, { force: true, volumes: true }, { deferCleanup: true })
         return
       }
@@ -111,6 +116,9 @@ export class Supervisor {
       await this.deps.tasks.finish(containerTaskRef(c, dir))
       await this.deps.network.release(networked(c, dir)).catch((err: unknown) => {
         this.deps.logger.warn('releasing a network failed', { id, error: String(err) })
+      })
+      await this.host.mountsReleased?.(c).catch((err: unknown) => {
+        this.deps.logger.warn('releasing volumes failed', { id, error: String(err) })
       })
       waiters.exited(id, result)
       if (!restart) this.host.layerSettled?.(c)

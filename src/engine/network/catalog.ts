@@ -18,6 +18,7 @@ import {
 } from './ipv4.ts'
 import type { ContainerRecord, LiveEndpoint, NetworkFiles, NetworkRecord } from './store.ts'
 import type { NetworkCreateRequest, NetworkFilters, NetworkResource } from './types.ts'
+import type { EventSink } from '../events/types.ts'
 
 /** Names Docker reserves for its predefined networks. */
 const PREDEFINED = ['bridge', 'host', 'none']
@@ -43,8 +44,17 @@ function nowIso(): string {
 export class NetworkCatalog {
   constructor(
     private readonly files: NetworkFiles,
-    private readonly opts: { defaultBridge?: string; defaultSubnet?: string },
+    private readonly opts: { defaultBridge?: string; defaultSubnet?: string; events?: EventSink },
   ) {}
+
+  /** Tells a network's event as dockerd does: its ID, name and driver, then `extra`. */
+  event(action: string, n: NetworkRecord, extra: Record<string, string> = {}): void {
+    this.opts.events?.emit({
+      Type: 'network',
+      Action: action,
+      Actor: { ID: n.Id, Attributes: { ...extra, name: n.Name, type: n.Driver } },
+    })
+  }
 
   async ensurePredefined(): Promise<void> {
     const byName = (name: string) =>
@@ -305,7 +315,7 @@ export class NetworkCatalog {
       ...(ipRange ? { IPRange: ipRange } : {}),
       ...(cfg.Gateway || !cfg.Subnet ? { Gateway: formatIPv4(gateway) } : {}),
     }
-    await this.files.saveNetwork({
+    const rec: NetworkRecord = {
       Name: name,
       Id: id,
       Created: nowIso(),
@@ -326,7 +336,9 @@ export class NetworkCatalog {
         ...(mtu ? { mtu } : {}),
         hostBinding,
       },
-    })
+    }
+    await this.files.saveNetwork(rec)
+    this.event('create', rec)
     return { Id: id, Warning: '' }
   }
 
@@ -340,6 +352,7 @@ export class NetworkCatalog {
       )
     }
     await this.files.deleteNetwork(n.Id)
+    this.event('destroy', n)
   }
 
   async prune(f: NetworkFilters): Promise<{ NetworksDeleted: string[] }> {
@@ -348,8 +361,15 @@ export class NetworkCatalog {
     for (const n of [...this.files.networks.values()]) {
       if (n.predefined || this.inUse(n) || !match(this.subject(n))) continue
       await this.files.deleteNetwork(n.Id)
+      this.event('destroy', n)
       deleted.push(n.Name)
     }
+    // dockerd's prune event has no ID and always reclaims 0 bytes.
+    this.opts.events?.emit({
+      Type: 'network',
+      Action: 'prune',
+      Actor: { ID: '', Attributes: { reclaimed: '0' } },
+    })
     return { NetworksDeleted: deleted.sort() }
   }
 }

@@ -71,6 +71,8 @@ async function connectLocked(
   }
   rec.attachments.push(att)
   await ctx.files.saveContainer(rec)
+  // As dockerd: a stopped container's connect is told when it starts.
+  if (live?.netns) ctx.catalog.event('connect', n, { container: c.id })
 }
 
 export async function disconnect(
@@ -131,4 +133,6 @@ async function disconnectLocked(
   }
   rec.attachments.splice(idx, 1)
   await ctx.files.saveContainer(rec)
+  // dockerd 20.10 tells a running container's disconnect twice; once is what happened.
+  if (n) ctx.catalog.event('disconnect', n, { container: c.id })
 }

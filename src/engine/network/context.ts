@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts'
 import { LocalNetworks } from './modes.ts'
 import { NetworkFiles, type Mode } from './store.ts'
 import type { NetworkContainers, NetworkPeers } from './types.ts'
+import type { EventSink } from '../events/types.ts'
 
 export interface BridgeOptions {
   /** Where networks, container records, namespaces and netavark's config live. */
@@ -27,6 +28,8 @@ export interface BridgeOptions {
   hostFiles?: { resolvConf: string; hosts: string }
   /** How a host port is tested before it is taken (tests replace it). */
   probe?: PortProbe
+  /** Where network create, destroy, prune, connect and disconnect are told, as dockerd's events. */
+  events?: EventSink
 }
 
 /** Serialises the steps that change what berth holds (addresses, ports, records). */

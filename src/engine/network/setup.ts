@@ -42,7 +42,18 @@ export async function prepare(ctx: BridgeContext, c: NetworkedContainer): Promis
   rec.live = { bootId: ctx.boot, sandboxId: randomId(), endpoints: [], ports: [], setups: [] }
   await ctx.files.saveContainer(rec)
   await writeEtcFor(ctx, c, rec)
+  for (const n of modeNetworks(ctx, rec)) ctx.catalog.event('connect', n, { container: c.id })
   return prepared
+}
+
+/**
+ * The predefined network a container of mode host or none is on (dockerd tells its connect
+ * and disconnect too); none for container:NAME, which joins another's namespace.
+ */
+function modeNetworks(ctx: BridgeContext, rec: ContainerRecord): NetworkRecord[] {
+  if (rec.mode.kind !== 'host' && rec.mode.kind !== 'none') return []
+  const n = [...ctx.files.networks.values()].find((x) => x.predefined && x.Name === rec.mode.kind)
+  return n ? [n] : []
 }
 
 function netnsPath(ctx: BridgeContext, id: string): string {
@@ -204,6 +215,7 @@ async function prepareBridge(
     rec.live = live
     await ctx.files.saveContainer(rec)
     await writeEtcFor(ctx, c, rec)
+    for (const n of networks) ctx.catalog.event('connect', n, { container: c.id })
     const env = (await resolveLinks(ctx, c, rec))
       .filter((l) => l.legacy)
       .flatMap((l) =>
@@ -282,6 +294,10 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   ctx.ports.release(id)
   delete rec.live
   await ctx.files.saveContainer(rec)
+  const left = live.netns
+    ? live.endpoints.flatMap((ep) => ctx.files.networks.get(ep.networkId) ?? [])
+    : modeNetworks(ctx, rec)
+  for (const n of left) ctx.catalog.event('disconnect', n, { container: id })
 }
 
 /** The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it). */

@@ -127,8 +127,11 @@ async function readMeta(path: string): Promise<Meta | undefined> {
 export class LocalVolumeStore implements VolumeStore {
   private readonly vols = new Map<string, Held>()
   private readonly users = new Map<string, Set<string>>()
-  /** Volumes with a device mounted on their _data, and how many containers mounted them. */
-  private readonly mounted = new Map<string, number>()
+  /**
+   * Volumes with a device mounted on their _data, and the containers that mounted them (a
+   * set, so that a container's unmount at exit and again at removal counts once).
+   */
+  private readonly mounted = new Map<string, Set<string>>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private pruning = false
 
@@ -370,8 +373,8 @@ export class LocalVolumeStore implements VolumeStore {
     const o = m.Options
     if (!o || (!o.type && !o.device)) return this.path(name)
     return this.locked(name, async () => {
-      const count = this.mounted.get(name) ?? 0
-      if (count === 0) {
+      const refs = this.mounted.get(name) ?? new Set<string>()
+      if (refs.size === 0) {
         const { flags, data } = mountFlags(o.o ?? '')
         try {
           mount(o.device ?? '', this.path(name), o.type ?? '', flags, data)
@@ -382,17 +385,17 @@ export class LocalVolumeStore implements VolumeStore {
           )
         }
       }
-      this.mounted.set(name, count + 1)
+      refs.add(ref)
+      this.mounted.set(name, refs)
       return this.path(name)
     })
   }
 
-  async unmount(name: string, _ref: string): Promise<void> {
+  async unmount(name: string, ref: string): Promise<void> {
     await this.locked(name, async () => {
-      const count = this.mounted.get(name)
-      if (count === undefined) return
-      if (count > 1) this.mounted.set(name, count - 1)
-      else await this.unmountDevice(name)
+      const refs = this.mounted.get(name)
+      if (!refs?.delete(ref)) return
+      if (refs.size === 0) await this.unmountDevice(name)
     })
   }
 
