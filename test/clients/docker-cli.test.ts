@@ -117,6 +117,9 @@ function workflow(name: Engine['name']): void {
       '--retry',
       '5',
       '--retry-connrefused',
+      // Docker's userland proxy accepts before the container listens, then closes: an empty
+      // reply (curl 52), which only --retry-all-errors retries
+      '--retry-all-errors',
       '--retry-delay',
       '1',
       `http://${d.hostIp}:${port}${path}`,

@@ -127,6 +127,9 @@ function projects(name: 'berthd' | 'dockerd'): void {
       '--retry',
       '5',
       '--retry-connrefused',
+      // Docker's userland proxy accepts before the container listens, then closes: an empty
+      // reply (curl 52), which only --retry-all-errors retries
+      '--retry-all-errors',
       '--retry-delay',
       '1',
       `http://${d.hostIp}:8090/`,
@@ -228,6 +231,9 @@ function projects(name: 'berthd' | 'dockerd'): void {
       '--retry',
       '5',
       '--retry-connrefused',
+      // Docker's userland proxy accepts before the container listens, then closes: an empty
+      // reply (curl 52), which only --retry-all-errors retries
+      '--retry-all-errors',
       '--retry-delay',
       '1',
       `http://${d.hostIp}:8091/`,
