@@ -7,13 +7,12 @@
 // run in a real terminal (tmux); everything else asserts what the CLI prints.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import {
   SCRATCH_HOST_IP,
   client,
+  curlIn,
   docker,
   dockerBin,
   importBusybox,
@@ -23,8 +22,6 @@ import {
 } from '../e2e/harness.ts'
 import { Term } from '../e2e/term.ts'
 import { startRegistry, type RegistryServer } from '../registry/server.ts'
-
-const exec = promisify(execFile)
 
 /** busybox sh's prompt, as capture-pane shows it. */
 const PROMPT = /^\/[^#]* #$/
@@ -108,24 +105,8 @@ function workflow(name: Engine['name']): void {
   }
 
   /** What `curl` gets from a published port on the engine's host. */
-  async function curl(port: number, path = '/'): Promise<string> {
-    const { stdout } = await exec('nsenter', [
-      `--net=${d.netns}`,
-      '--',
-      'curl',
-      '-sS',
-      '--retry',
-      '5',
-      '--retry-connrefused',
-      // Docker's userland proxy accepts before the container listens, then closes: an empty
-      // reply (curl 52), which only --retry-all-errors retries
-      '--retry-all-errors',
-      '--retry-delay',
-      '1',
-      `http://${d.hostIp}:${port}${path}`,
-    ])
-    return stdout
-  }
+  const curl = (port: number, path = '/'): Promise<string> =>
+    curlIn(d.netns, `http://${d.hostIp}:${port}${path}`)
 
   describe('creating an image', () => {
     test('docker build -t image_name . (from the directory holding the Dockerfile)', async () => {

@@ -3,13 +3,12 @@
 // answers on the host, and `down` takes containers and network away.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import {
   SCRATCH_HOST_IP,
   client,
+  curlIn,
   docker,
   importBusybox,
   repoRoot,
@@ -18,7 +17,6 @@ import {
   type RunResult,
 } from './harness.ts'
 
-const exec = promisify(execFile)
 const COMPOSE = '/usr/bin/docker-compose'
 const PROJECT = join(repoRoot, 'test/e2e/compose')
 
@@ -119,21 +117,7 @@ function projects(name: 'berthd' | 'dockerd'): void {
     assert.match(lookup.stdout, new RegExp(`Address: ${clientIp.replace(/\./g, '\\.')}$`, 'm'))
 
     // The published port, from the host.
-    const { stdout } = await exec('nsenter', [
-      `--net=${d.netns}`,
-      '--',
-      'curl',
-      '-sS',
-      '--retry',
-      '5',
-      '--retry-connrefused',
-      // Docker's userland proxy accepts before the container listens, then closes: an empty
-      // reply (curl 52), which only --retry-all-errors retries
-      '--retry-all-errors',
-      '--retry-delay',
-      '1',
-      `http://${d.hostIp}:8090/`,
-    ])
+    const stdout = await curlIn(d.netns as string, `http://${d.hostIp}:8090/`)
     assert.equal(stdout, 'hello from web\n')
 
     await ok(['-f', join(PROJECT, 'docker-compose.yml'), 'down'])
@@ -223,21 +207,7 @@ function projects(name: 'berthd' | 'dockerd'): void {
       (await fullOk(['exec', '-T', 'api', 'busybox', 'wget', '-qO-', 'http://web/'])).stdout,
       'web is up\n',
     )
-    const { stdout } = await exec('nsenter', [
-      `--net=${d.netns}`,
-      '--',
-      'curl',
-      '-sS',
-      '--retry',
-      '5',
-      '--retry-connrefused',
-      // Docker's userland proxy accepts before the container listens, then closes: an empty
-      // reply (curl 52), which only --retry-all-errors retries
-      '--retry-all-errors',
-      '--retry-delay',
-      '1',
-      `http://${d.hostIp}:8091/`,
-    ])
+    const stdout = await curlIn(d.netns as string, `http://${d.hostIp}:8091/`)
     assert.equal(stdout, 'web is up\n')
 
     const logs = await fullOk(['logs', '--no-color', 'web'])

@@ -2,7 +2,7 @@
 // stock docker CLI and our berth CLI pointed at it, Debian's dockerd as an oracle, a busybox
 // image made offline, and raw API requests. Everything lives in its own short temp dir
 // (unix socket paths are limited to 108 bytes) and is torn down by stop().
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { constants as fsc, readFileSync, rmSync, watch } from 'node:fs'
 import {
   access,
@@ -19,6 +19,7 @@ import http from 'node:http'
 import { constants as osConstants } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 export const berthdBin = join(repoRoot, 'dist/berthd.mjs')
@@ -702,4 +703,26 @@ export function apiRequest(
     req.on('error', reject)
     req.end(payload)
   })
+}
+
+/**
+ * What `curl` gets from url inside the network namespace netns (an engine's host): retried
+ * while nothing listens yet, and on the empty reply of Docker's userland proxy, which accepts
+ * before the container listens and then closes (curl 52, which only --retry-all-errors retries).
+ */
+export async function curlIn(netns: string, url: string): Promise<string> {
+  const { stdout } = await promisify(execFile)('nsenter', [
+    `--net=${netns}`,
+    '--',
+    'curl',
+    '-sS',
+    '--retry',
+    '5',
+    '--retry-connrefused',
+    '--retry-all-errors',
+    '--retry-delay',
+    '1',
+    url,
+  ])
+  return stdout
 }
