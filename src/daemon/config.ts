@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises'
 import { isBerthError } from '../engine/errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
-import { parseInsecureRegistries } from '../engine/registry/endpoint.ts'
+import { parseInsecureRegistries, validateMirror } from '../engine/registry/endpoint.ts'
+import { parseProxyUrl } from '../engine/registry/proxy.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
 import { berthPaths, type BerthPaths } from '../lib/userpaths.ts'
 
@@ -16,6 +17,13 @@ export interface DaemonConfig {
   group?: string
   /** Registries reached without TLS verification, and over plain HTTP (--insecure-registry). */
   insecureRegistries?: string[]
+  /** Docker Hub mirrors (--registry-mirror, daemon.json `registry-mirrors`), validated. */
+  registryMirrors?: string[]
+  /**
+   * The registry client's proxies (--http-proxy, --https-proxy, --no-proxy, daemon.json
+   * `proxies`, as Docker 23+ has them); each one set overrides the daemon's environment.
+   */
+  proxies?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
   /** The daemon.json read at start; a missing default one is no error. */
   configFile?: string
   /** Layers a pull fetches at once, and a push sends at once (dockerd's defaults: 3 and 5). */
@@ -67,11 +75,15 @@ Options:
       --group string              Group for the unix socket (default "root")
   -h, --help                      Print usage
   -H, --host string               Daemon socket to listen on (default "unix://${DEFAULT_SOCKET}")
+      --http-proxy string         HTTP proxy URL to use for outgoing traffic
+      --https-proxy string        HTTPS proxy URL to use for outgoing traffic
       --insecure-registry list    Enable insecure registry communication
       --keep-removed duration     Keep removed containers in the trash this long, for
                                   "berth container restore" (default 0s: no trash)
       --max-concurrent-downloads int   Set the max concurrent downloads (default 3)
       --max-concurrent-uploads int     Set the max concurrent uploads (default 5)
+      --no-proxy string           Comma-separated list of hosts or IP addresses for which the proxy is skipped
+      --registry-mirror list      Preferred registry mirror
       --registry-certs string     Per-registry TLS files, in HOST:PORT folders (default "/etc/docker/certs.d")
   -l, --log-level string          Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -v, --version                   Print version information and quit
@@ -106,6 +118,10 @@ type Key =
   | 'keep-removed'
   | 'gpus-from-env'
   | 'cdi-spec-dir'
+  | 'registry-mirror'
+  | 'http-proxy'
+  | 'https-proxy'
+  | 'no-proxy'
 
 const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
@@ -121,6 +137,10 @@ const LONG_WITH_VALUE: Record<string, Key> = {
   '--max-concurrent-uploads': 'max-concurrent-uploads',
   '--registry-certs': 'registry-certs',
   '--keep-removed': 'keep-removed',
+  '--registry-mirror': 'registry-mirror',
+  '--http-proxy': 'http-proxy',
+  '--https-proxy': 'https-proxy',
+  '--no-proxy': 'no-proxy',
 }
 
 /** A boolean flag's value as pflag reads it (Go's strconv.ParseBool). */
@@ -244,11 +264,50 @@ export function parseArgs(
           throw new ConfigError(`--registry-certs must be an absolute path: ${value}`)
         cfg.registryCertsDir = value
         break
+      case 'registry-mirror':
+        ;(cfg.registryMirrors ??= []).push(mirror(value))
+        break
+      case 'http-proxy':
+        ;(cfg.proxies ??= {}).httpProxy = proxyUrl(value)
+        break
+      case 'https-proxy':
+        ;(cfg.proxies ??= {}).httpsProxy = proxyUrl(value)
+        break
+      case 'no-proxy':
+        ;(cfg.proxies ??= {}).noProxy = value
+        break
     }
     given.add(key)
   }
   checkInsecure(cfg.insecureRegistries ?? [])
   return { action: 'run', config: cfg, given }
+}
+
+function mirror(value: string): string {
+  try {
+    return validateMirror(value)
+  } catch (err) {
+    if (isBerthError(err)) throw new ConfigError(err.message)
+    throw err
+  }
+}
+
+function proxyUrl(value: string): string {
+  if (value === '') return value
+  try {
+    parseProxyUrl(value)
+    return value
+  } catch (err) {
+    if (isBerthError(err)) throw new ConfigError(err.message)
+    throw err
+  }
+}
+
+/** daemon.json's `proxies` keys (Docker 23+), and the flag each one shares with the command line. */
+const PROXY_KEYS: Record<string, 'http-proxy' | 'https-proxy' | 'no-proxy'> = {
+  'http-proxy': 'http-proxy',
+  'https-proxy': 'https-proxy',
+  'no-proxy': 'no-proxy',
 }
 
 /** dockerd's check of --max-concurrent-downloads and -uploads (berth wants at least one). */
@@ -285,6 +344,8 @@ const FILE_KEYS: Record<string, Key> = {
   'keep-removed': 'keep-removed',
   'gpus-from-env': 'gpus-from-env',
   'cdi-spec-dirs': 'cdi-spec-dir',
+  'registry-mirrors': 'registry-mirror',
+  proxies: 'http-proxy',
 }
 
 /**
@@ -327,9 +388,28 @@ export async function applyConfigFile(
       `the following directives don't match any configuration option: ${unknown.join(', ')}`,
     )
   }
+  // `proxies` nests its keys; dockerd flattens them before these checks.
+  const proxies = file['proxies']
+  if (
+    proxies !== undefined &&
+    (typeof proxies !== 'object' || proxies === null || Array.isArray(proxies))
+  ) {
+    throw fail(`proxies must be an object, got ${JSON.stringify(proxies)}`)
+  }
+  const nested = (proxies ?? {}) as Record<string, unknown>
+  const unknownNested = Object.keys(nested).filter((k) => !(k in PROXY_KEYS))
+  if (unknownNested.length > 0) {
+    throw fail(
+      `the following directives don't match any configuration option: ${unknownNested.join(', ')}`,
+    )
+  }
+  const proxyConflicts = Object.keys(nested)
+    .filter((k) => given.has(PROXY_KEYS[k]!))
+    .map((k) => `${k}: (from flag: ${proxyFlagValue(cfg, k)}, from file: ${fileValue(nested[k])})`)
   const conflicts = Object.keys(file)
-    .filter((k) => given.has(FILE_KEYS[k]!))
+    .filter((k) => k !== 'proxies' && given.has(FILE_KEYS[k]!))
     .map((k) => `${k}: (from flag: ${flagValue(cfg, k)}, from file: ${fileValue(file[k])})`)
+    .concat(proxyConflicts)
   if (conflicts.length > 0) {
     throw fail(
       `the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`,
@@ -389,6 +469,29 @@ export async function applyConfigFile(
     if (relative !== undefined) throw fail(`cdi-spec-dirs must be absolute paths: ${relative}`)
     out.cdiSpecDirs = dirs
   }
+  if ('registry-mirrors' in file) {
+    try {
+      out.registryMirrors = strs('registry-mirrors').map((m) => validateMirror(m))
+    } catch (err) {
+      if (isBerthError(err)) throw fail(err.message)
+      throw err
+    }
+  }
+  for (const [k, v] of Object.entries(nested)) {
+    if (typeof v !== 'string') throw fail(`${k} must be a string, got ${JSON.stringify(v)}`)
+    const p = (out.proxies = { ...out.proxies })
+    if (k === 'no-proxy') p.noProxy = v
+    else {
+      try {
+        if (v !== '') parseProxyUrl(v)
+      } catch (err) {
+        if (isBerthError(err)) throw fail(err.message)
+        throw err
+      }
+      if (k === 'http-proxy') p.httpProxy = v
+      else p.httpsProxy = v
+    }
+  }
   if ('hosts' in file) {
     const hosts = strs('hosts')
     if (hosts.length !== 1) throw new ConfigError('berthd listens on one socket; give one host')
@@ -417,9 +520,18 @@ function flagValue(cfg: DaemonConfig, fileKey: string): string {
       return String(cfg.gpusFromEnv ?? false)
     case 'cdi-spec-dirs':
       return `[${(cfg.cdiSpecDirs ?? []).join(' ')}]`
+    case 'registry-mirrors':
+      return `[${(cfg.registryMirrors ?? []).join(' ')}]`
     default:
       return `[unix://${cfg.socketPath}]`
   }
+}
+
+function proxyFlagValue(cfg: DaemonConfig, key: string): string {
+  const p = cfg.proxies ?? {}
+  return (
+    (key === 'http-proxy' ? p.httpProxy : key === 'https-proxy' ? p.httpsProxy : p.noProxy) ?? ''
+  )
 }
 
 function fileValue(v: unknown): string {

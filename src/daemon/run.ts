@@ -31,6 +31,9 @@ export interface EngineOptions {
   rootless?: { uid: number; execRoot: string }
   registry?: {
     insecureRegistries?: string[]
+    mirrors?: string[]
+    /** The proxy settings given to the daemon; each one unset is read from its environment. */
+    proxies?: { httpProxy?: string; httpsProxy?: string; noProxy?: string }
     certsDir?: string
     maxConcurrentDownloads?: number
     maxConcurrentUploads?: number
@@ -89,6 +92,8 @@ export async function runDaemon(
       ...(rootless ? { rootless: { uid: rootless.uid, execRoot: rootless.execRoot } } : {}),
       registry: {
         insecureRegistries: config.insecureRegistries ?? [],
+        ...(config.registryMirrors ? { mirrors: config.registryMirrors } : {}),
+        ...(config.proxies ? { proxies: config.proxies } : {}),
         ...(config.registryCertsDir ? { certsDir: config.registryCertsDir } : {}),
         ...(config.maxConcurrentDownloads
           ? { maxConcurrentDownloads: config.maxConcurrentDownloads }

@@ -32,6 +32,7 @@ import { BridgeNetworking } from '../engine/network/bridge.ts'
 import { PastaNetworks, rootlessNetworkApi } from '../engine/network/pasta.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
+import { proxiesFromEnv } from '../engine/registry/proxy.ts'
 import { RegistryService } from '../engine/registry/service.ts'
 import { LocalTaskRunner } from '../engine/task/runner.ts'
 import { ConmonRuntime } from '../engine/runtime/conmon.ts'
@@ -116,6 +117,9 @@ export async function createEngine(
     logger,
     options: {
       insecureRegistries: reg.insecureRegistries ?? [],
+      ...(reg.mirrors ? { mirrors: reg.mirrors } : {}),
+      // Settings given to the daemon win over its environment, each on its own (Docker 23+).
+      proxies: { ...proxiesFromEnv(), ...reg.proxies },
       ...(reg.certsDir ? { certsDir: reg.certsDir } : {}),
       userAgent: `berth/${BERTH_VERSION}`,
     },

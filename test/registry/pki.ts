@@ -55,8 +55,15 @@ async function signed(dir: string, name: string, cn: string, ext: string): Promi
   )
 }
 
-/** A CA with a server (for localhost, 127.0.0.1 and `extraIps`) and a client certificate, in dir. */
-export async function makePki(dir: string, extraIps: string[] = []): Promise<Pki> {
+/**
+ * A CA with a server (for localhost, 127.0.0.1, `extraIps` and `extraNames`) and a client
+ * certificate, in dir.
+ */
+export async function makePki(
+  dir: string,
+  extraIps: string[] = [],
+  extraNames: string[] = [],
+): Promise<Pki> {
   await openssl(dir, 'ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key')
   await openssl(
     dir,
@@ -80,7 +87,8 @@ export async function makePki(dir: string, extraIps: string[] = []): Promise<Pki
     dir,
     'server',
     'localhost',
-    `subjectAltName=DNS:localhost,IP:127.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`,
+    `subjectAltName=DNS:localhost,IP:127.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}` +
+      `${extraNames.map((n) => `,DNS:${n}`).join('')}\nextendedKeyUsage=serverAuth\n`,
   )
   await signed(dir, 'client', 'berth test client', 'extendedKeyUsage=clientAuth\n')
   return {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
 import type { GpuInventory } from '../../engine/gpu/types.ts'
+import type { RegistryInfo } from '../../engine/registry/types.ts'
 import type { Router, Ctx } from '../router.ts'
 import { sendJson, sendText } from '../http.ts'
 import {
@@ -83,12 +84,29 @@ function localTime(d: Date): string {
   return local.toISOString().replace(/\.(\d{3})Z$/, `.$1000000${tz}`)
 }
 
+/** What /info says of registries in an engine that reaches none (the API tests' fakes). */
+const NO_REGISTRY_INFO: RegistryInfo = {
+  RegistryConfig: {
+    AllowNondistributableArtifactsCIDRs: null,
+    AllowNondistributableArtifactsHostnames: null,
+    InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8'],
+    IndexConfigs: {
+      'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+    },
+    Mirrors: null,
+  },
+  HttpProxy: '',
+  HttpsProxy: '',
+  NoProxy: '',
+}
+
 export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
   const { engine } = ctx
   const counts = await engine.counts()
   const sys = await engine.system.info()
   // berthd without root refuses limits where the cgroup controllers are not the user's.
   const limits = sys.resourceLimits !== false
+  const registryInfo = engine.registry?.info?.() ?? NO_REGISTRY_INFO
   const info: Record<string, unknown> = {
     ID: daemonId(engine.dataRoot),
     Containers: counts.containers,
@@ -129,22 +147,14 @@ export async function systemInfo(ctx: Ctx): Promise<Record<string, unknown>> {
     OSType: 'linux',
     Architecture: os.machine(),
     IndexServerAddress: 'https://index.docker.io/v1/',
-    RegistryConfig: {
-      AllowNondistributableArtifactsCIDRs: null,
-      AllowNondistributableArtifactsHostnames: null,
-      InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8'],
-      IndexConfigs: {
-        'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
-      },
-      Mirrors: null,
-    },
+    RegistryConfig: registryInfo.RegistryConfig,
     NCPU: os.cpus().length,
     MemTotal: os.totalmem(),
     GenericResources: null,
     DockerRootDir: engine.dataRoot,
-    HttpProxy: process.env['HTTP_PROXY'] ?? process.env['http_proxy'] ?? '',
-    HttpsProxy: process.env['HTTPS_PROXY'] ?? process.env['https_proxy'] ?? '',
-    NoProxy: process.env['NO_PROXY'] ?? process.env['no_proxy'] ?? '',
+    HttpProxy: registryInfo.HttpProxy,
+    HttpsProxy: registryInfo.HttpsProxy,
+    NoProxy: registryInfo.NoProxy,
     Name: os.hostname(),
     Labels: [],
     ExperimentalBuild: false,

@@ -153,3 +153,35 @@ export function registryOfServerAddress(address: string | undefined): string {
     return DEFAULT_DOMAIN
   return host
 }
+
+/**
+ * moby's ValidateMirror: an http(s) URL with no path, query, fragment or credentials, returned
+ * with one trailing slash as `docker info` shows it.
+ */
+export function validateMirror(value: string): string {
+  let u: URL
+  try {
+    u = new URL(value)
+  } catch (err) {
+    throw new InvalidArgument(`invalid mirror: ${JSON.stringify(value)} is not a valid URI`, {
+      cause: err,
+    })
+  }
+  const scheme = u.protocol.slice(0, -1)
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw new InvalidArgument(
+      `invalid mirror: unsupported scheme ${JSON.stringify(scheme)} in ${JSON.stringify(value)}`,
+    )
+  }
+  if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
+    throw new InvalidArgument(
+      `invalid mirror: path, query, or fragment at end of the URI ${JSON.stringify(value)}`,
+    )
+  }
+  if (u.username !== '' || u.password !== '') {
+    throw new InvalidArgument(
+      `invalid mirror: username/password not allowed in URI ${JSON.stringify(value)}`,
+    )
+  }
+  return `${value.replace(/\/+$/, '')}/`
+}

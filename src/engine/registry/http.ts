@@ -3,10 +3,12 @@
 // Authorization header when the origin changes), and Go's words for requests that got no answer.
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Agent, type Dispatcher, interceptors, request } from 'undici'
+import type { ConnectionOptions } from 'node:tls'
+import { Agent, type Dispatcher, interceptors, Pool, ProxyAgent, request } from 'undici'
 import { Internal } from '../errors.ts'
 import { tlsOptionsFor } from './certs.ts'
 import { networkError } from './errors.ts'
+import type { ProxyChooser } from './proxy.ts'
 import type { Endpoint, RetryPolicy } from './types.ts'
 
 export type Headers = Record<string, string | string[]>
@@ -55,7 +57,10 @@ export function isRetryableStatus(status: number): boolean {
 export class Pools {
   private readonly pools = new Map<string, Promise<Dispatcher>>()
 
-  constructor(private readonly certsDir: string) {}
+  constructor(
+    private readonly certsDir: string,
+    private readonly proxies?: ProxyChooser,
+  ) {}
 
   /** The dispatcher for an endpoint: its certs.d files are read once, when it is first used. */
   for(ep: Endpoint): Promise<Dispatcher> {
@@ -66,11 +71,7 @@ export class Pools {
         const tls = ep.url.startsWith('https:')
           ? await tlsOptionsFor(ep.name, ep.insecure, this.certsDir)
           : { rejectUnauthorized: true }
-        const agent = new Agent({
-          connect: { ...tls, timeout: 30_000 },
-          keepAliveTimeout: 30_000,
-        })
-        return agent.compose(interceptors.redirect({ maxRedirections: 5 }))
+        return httpDispatcher({ ...tls, timeout: 30_000 }, this.proxies)
       })()
       // A failed set-up (a bad certs.d folder) is not cached: fixing the files is enough.
       p.catch(() => this.pools.delete(key))
@@ -89,6 +90,37 @@ export class Pools {
       }),
     )
   }
+}
+
+/**
+ * A dispatcher for registry requests (and the token servers and blob storage they lead to):
+ * each origin reached directly or through its proxy (plain HTTP forwarded, HTTPS tunnelled with
+ * CONNECT, as Go does), with `tls` for the origin's TLS, and redirects followed.
+ */
+export function httpDispatcher(
+  tls: ConnectionOptions & { timeout?: number },
+  proxies?: ProxyChooser,
+): Dispatcher {
+  const keepAliveTimeout = 30_000
+  const agent = new Agent({
+    connect: tls,
+    keepAliveTimeout,
+    ...(proxies?.enabled
+      ? {
+          factory: (origin: string | URL, opts: object): Dispatcher => {
+            const proxy = proxies.proxyFor(new URL(String(origin)))
+            if (!proxy) return new Pool(origin, opts)
+            return new ProxyAgent({
+              uri: proxy.href,
+              requestTls: tls,
+              proxyTunnel: false,
+              keepAliveTimeout,
+            })
+          },
+        }
+      : {}),
+  })
+  return agent.compose(interceptors.redirect({ maxRedirections: 5 }))
 }
 
 /** Sends one request; a request that gets no answer throws Go's url.Error words. */

@@ -26,8 +26,11 @@ import {
   configPlatform,
   formatPlatform,
   isConfigMediaType,
+  isIndexMediaType,
   isLayerMediaType,
+  isManifestMediaType,
   MANIFEST_ACCEPT,
+  MEDIA,
   parseManifest,
   parsePlatform,
   platformMatcher,
@@ -49,6 +52,7 @@ import type { BlobStore } from '../content/types.ts'
 import type { Logger } from '../logger.ts'
 import {
   familiarName,
+  fullString,
   parseNamed,
   tagNameOnly,
   withTag,
@@ -101,13 +105,34 @@ export async function pull(
   if (opts.allTags && (named.tag !== undefined || named.digest !== undefined)) {
     throw new InvalidArgument("tag can't be used with --all-tags/-a")
   }
+  const access = { ...(opts.auth ? { auth: opts.auth } : {}), actions: ['pull'] as const }
+  const upstream = deps.client.repository(named, access)
+  const mirrors = (await deps.client.mirrorsFor?.(named, access)) ?? []
+  // moby's pull loop over endpoints: a mirror that fails for any reason hands the pull on to
+  // the next mirror, and the last to the registry itself.
+  for (const mirror of mirrors) {
+    try {
+      return await pullFrom(deps, named, mirror, opts)
+    } catch (err) {
+      if (opts.signal?.aborted) throw err
+      deps.logger?.info('Attempting next endpoint for pull after error', {
+        mirror: mirror.registry,
+        error: (err as Error).message,
+      })
+    }
+  }
+  return pullFrom(deps, named, upstream, opts)
+}
+
+async function pullFrom(
+  deps: PullDeps,
+  named: Reference,
+  repo: Repository,
+  opts: PullOptions,
+): Promise<PulledImage[]> {
   const matcher = platformMatcher(opts.platform ? parsePlatform(opts.platform) : deps.platform)
   const explicitPlatform = opts.platform !== undefined && opts.platform !== ''
   const sink: TransferProgressSink = opts.progress ?? (() => undefined)
-  const repo = deps.client.repository(named, {
-    ...(opts.auth ? { auth: opts.auth } : {}),
-    actions: ['pull'],
-  })
   const job: Job = { deps, repo, sink, matcher, explicitPlatform, opts }
 
   if (opts.allTags) {
@@ -175,12 +200,13 @@ async function pullResolved(job: Job, ref: Reference): Promise<PulledImage> {
     }
   }
 
-  const parsed = parseManifest(top.bytes, top.mediaType)
   sink({ status: `Pulling from ${ref.path}`, id: tagOrDigest })
+  if (isSchema1(top)) throw schema1Removed(ref)
+  const parsed = parseManifest(top.bytes, top.mediaType)
   let manifest: ImageManifest
   let config: { bytes: Buffer; value: ImageConfig }
   if (parsed.kind === 'index') {
-    ;({ manifest, config } = await choosePlatform(job, parsed.index.manifests))
+    ;({ manifest, config } = await choosePlatform(job, parsed.index.manifests, ref))
   } else {
     manifest = parsed.manifest
     config = await fetchConfig(job, manifest.config)
@@ -240,11 +266,13 @@ async function resolve(job: Job, tagOrDigest: string): Promise<FetchedManifest> 
 async function choosePlatform(
   job: Job,
   entries: Descriptor[],
+  ref: Reference,
 ): Promise<{ manifest: ImageManifest; config: { bytes: Buffer; value: ImageConfig } }> {
   const { repo, matcher, opts } = job
   const candidates = candidateManifests({ schemaVersion: 2, manifests: entries }, matcher)
   for (const d of candidates) {
     const m = await repo.getManifest(d.digest, MANIFEST_ACCEPT, signalOf(opts))
+    if (isSchema1(m)) throw schema1Removed(ref)
     const parsed = parseManifest(m.bytes, m.mediaType)
     // A nested index is no image for a platform: containerd and Docker skip it.
     if (parsed.kind !== 'manifest') continue
@@ -254,6 +282,36 @@ async function choosePlatform(
   }
   throw new NotFound(
     `no matching manifest for ${formatPlatform(matcher.wanted)} in the manifest list entries`,
+  )
+}
+
+/**
+ * A Docker schema 1 manifest (signed or not): by its Content-Type, else by its schemaVersion.
+ */
+function isIndexOrManifestType(t: string): boolean {
+  return isIndexMediaType(t) || isManifestMediaType(t)
+}
+
+function isSchema1(m: FetchedManifest): boolean {
+  const type = m.mediaType.split(';')[0]!.trim().toLowerCase()
+  if (type === MEDIA.dockerSchema1 || type === MEDIA.dockerSchema1Signed) return true
+  if (isIndexOrManifestType(type)) return false
+  try {
+    return (JSON.parse(m.bytes.toString('utf8')) as { schemaVersion?: unknown }).schemaVersion === 1
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Docker 28 (moby v28.2+) pulls no schema 1 image: distribution's DeprecatedSchema1ImageError,
+ * an invalid-parameter error (400), with the full reference.
+ */
+function schema1Removed(ref: Reference): InvalidArgument {
+  return new InvalidArgument(
+    'Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed.' +
+      ` Suggest the author of ${fullString(ref)} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2.` +
+      ' More information at https://docs.docker.com/go/deprecated-image-specs/',
   )
 }
 

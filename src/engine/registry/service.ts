@@ -3,7 +3,7 @@
 // pull leases (kept from the image GC) and what is known of blobs on registries.
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { Agent, type Dispatcher, interceptors, request } from 'undici'
+import { type Dispatcher, request } from 'undici'
 import type { BlobStore } from '../content/types.ts'
 import type { Digest } from '../digest.ts'
 import { Internal } from '../errors.ts'
@@ -13,6 +13,9 @@ import { hostPlatform, type Platform } from '../image/manifest.ts'
 import type { ImageCreator, ImageReader, IngestedLayer, LayerIngest } from '../image/types.ts'
 import type { Logger } from '../logger.ts'
 import { DistributionClient } from './client.ts'
+import { parseInsecureRegistries } from './endpoint.ts'
+import { httpDispatcher } from './http.ts'
+import { maskProxyUrl, ProxyChooser, proxiesFromEnv } from './proxy.ts'
 import { inspectDistribution } from './distribution.ts'
 import { PullLeases } from './leases.ts'
 import { Limiter } from './limit.ts'
@@ -30,6 +33,7 @@ import type {
   PushOptions,
   RegistryApi,
   RegistryClient,
+  RegistryInfo,
   RegistryOptions,
 } from './types.ts'
 
@@ -66,6 +70,7 @@ export class RegistryService implements RegistryApi {
   private readonly downloads: Limiter
   private readonly uploads: Limiter
   private readonly inflight = new Map<Digest, Promise<IngestedLayer>>()
+  private foreign: Dispatcher | undefined
 
   constructor(private readonly deps: RegistryServiceDeps) {
     this.client = deps.client ?? new DistributionClient(deps.options ?? {})
@@ -98,7 +103,7 @@ export class RegistryService implements RegistryApi {
         platform: d.platform ?? hostPlatform(),
         downloads: this.downloads,
         inflight: this.inflight,
-        fetchUrl,
+        fetchUrl: (url, signal) => this.fetchForeign(url, signal),
         ...(d.events ? { events: d.events } : {}),
         ...(d.logger ? { logger: d.logger } : {}),
       },
@@ -128,6 +133,32 @@ export class RegistryService implements RegistryApi {
     return this.client.login(auth, opts)
   }
 
+  info(): RegistryInfo {
+    const o = this.deps.options ?? {}
+    const insecure = o.insecureRegistries ?? []
+    const mirrors = [...(o.mirrors ?? [])]
+    const indexConfigs: RegistryInfo['RegistryConfig']['IndexConfigs'] = {
+      'docker.io': { Name: 'docker.io', Mirrors: mirrors, Secure: true, Official: true },
+    }
+    for (const name of parseInsecureRegistries(insecure).names) {
+      indexConfigs[name] = { Name: name, Mirrors: [], Secure: false, Official: false }
+    }
+    const cidrs = insecure.map((r) => r.replace(/^https?:\/\//i, '')).filter((r) => r.includes('/'))
+    const p = o.proxies ?? proxiesFromEnv()
+    return {
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: null,
+        AllowNondistributableArtifactsHostnames: null,
+        InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8', ...cidrs],
+        IndexConfigs: indexConfigs,
+        Mirrors: mirrors.length > 0 ? mirrors : null,
+      },
+      HttpProxy: maskProxyUrl(p.httpProxy ?? ''),
+      HttpsProxy: maskProxyUrl(p.httpsProxy ?? ''),
+      NoProxy: p.noProxy ?? '',
+    }
+  }
+
   distribution(
     ref: string,
     opts: CallOptions & { auth?: AuthConfig } = {},
@@ -135,21 +166,32 @@ export class RegistryService implements RegistryApi {
     return inspectDistribution(this.client, ref, opts)
   }
 
-  close(): Promise<void> {
-    return this.client.close()
+  private fetchForeign(url: string, signal?: AbortSignal): Promise<Readable> {
+    // Through the same proxies as the registry's own requests, as dockerd's one transport does.
+    this.foreign ??= httpDispatcher(
+      { timeout: 30_000 },
+      new ProxyChooser(this.deps.options?.proxies ?? proxiesFromEnv()),
+    )
+    return fetchUrl(this.foreign, url, signal)
+  }
+
+  async close(): Promise<void> {
+    await this.client.close()
+    const f = this.foreign
+    this.foreign = undefined
+    await f?.close()
   }
 }
 
-let foreignAgent: Dispatcher | undefined
-
 /** A foreign layer's URL, fetched with plain HTTP(S) and redirects; the ingest verifies it. */
-async function fetchUrl(url: string, signal?: AbortSignal): Promise<Readable> {
-  foreignAgent ??= new Agent({ connect: { timeout: 30_000 } }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  )
+async function fetchUrl(
+  dispatcher: Dispatcher,
+  url: string,
+  signal?: AbortSignal,
+): Promise<Readable> {
   const res = await request(url, {
     method: 'GET',
-    dispatcher: foreignAgent,
+    dispatcher,
     signal: signal ?? null,
   })
   if (res.statusCode !== 200) {

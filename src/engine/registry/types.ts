@@ -42,6 +42,14 @@ export interface RetryPolicy {
   maxDelayMs: number
 }
 
+/** The proxies registry requests go through (Go's HTTP_PROXY, HTTPS_PROXY, NO_PROXY). */
+export interface ProxySettings {
+  httpProxy?: string
+  httpsProxy?: string
+  /** Comma-separated hosts, domains (.foo.com, *.foo.com), IPs and CIDRs reached directly. */
+  noProxy?: string
+}
+
 export interface RegistryOptions {
   /**
    * The daemon's --insecure-registry values: host[:port] names or CIDRs. 127.0.0.0/8 and ::1/128
@@ -56,6 +64,13 @@ export interface RegistryOptions {
   lookup?: (host: string) => Promise<string[]>
   /** The clock tokens expire by (ms since the epoch); tests move it. */
   now?: () => number
+  /** Proxies; by default the daemon's environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). */
+  proxies?: ProxySettings
+  /**
+   * Docker Hub mirrors (daemon.json `registry-mirrors`), normalised URLs: a docker.io pull tries
+   * each in turn, then Docker Hub itself.
+   */
+  mirrors?: readonly string[]
 }
 
 /** A permission on a repository, as token scopes name them. */
@@ -179,6 +194,14 @@ export interface RegistryClient {
     ref: { domain: string; path: string },
     opts: { auth?: AuthConfig; actions: readonly Action[] },
   ): Repository
+  /**
+   * The mirrors a pull tries before the registry itself, in order, as repositories (Docker Hub's
+   * pulls only; none for other registries, for push, or when no mirror is configured).
+   */
+  mirrorsFor?(
+    ref: { domain: string; path: string },
+    opts: { auth?: AuthConfig; actions: readonly Action[] },
+  ): Promise<Repository[]>
   /** Checks credentials against the registry, as `docker login` asks the daemon to. */
   login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
   /** Closes idle connections. */
@@ -241,11 +264,31 @@ export interface RegistryApi {
   push(ref: string, opts?: PushOptions): Promise<PushedTag[]>
   /** Checks credentials with the registry (POST /auth). */
   login(auth: AuthConfig, opts?: CallOptions): Promise<LoginResult>
+  /** The registry settings GET /info shows (insecure registries, mirrors, proxies). */
+  info?(): RegistryInfo
   /** What NAME[:TAG|@DIGEST] resolves to in its registry, pulling nothing (GET /distribution). */
   distribution(
     ref: string,
     opts?: CallOptions & { auth?: AuthConfig },
   ): Promise<DistributionInspect>
+}
+
+/** What GET /info says of registries and proxies, in Docker's field names. */
+export interface RegistryInfo {
+  RegistryConfig: {
+    AllowNondistributableArtifactsCIDRs: null
+    AllowNondistributableArtifactsHostnames: null
+    InsecureRegistryCIDRs: string[]
+    IndexConfigs: Record<
+      string,
+      { Name: string; Mirrors: string[]; Secure: boolean; Official: boolean }
+    >
+    Mirrors: string[] | null
+  }
+  /** The proxies, credentials hidden as dockerd shows them. */
+  HttpProxy: string
+  HttpsProxy: string
+  NoProxy: string
 }
 
 /** Docker's registry.DistributionInspect: the manifest's descriptor and its platforms. */
