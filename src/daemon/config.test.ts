@@ -284,3 +284,47 @@ test('daemon.json: a missing default file is fine, a missing named one is not', 
   assert.deepEqual(await applyConfigFile(missing, cfg.given), missing)
   await withFile(undefined, [], (r) => assert.rejects(r, /no such file or directory/))
 })
+
+test('registry mirrors and proxies: flags, daemon.json (Docker 23+ `proxies`), dockerd words', async () => {
+  const flags = parseArgs([
+    '--registry-mirror',
+    'https://mirror.lan',
+    '--registry-mirror=http://127.0.0.1:5000/',
+    '--http-proxy',
+    'http://p:3128',
+    '--no-proxy',
+    'lan',
+  ]) as Extract<ParseResult, { action: 'run' }>
+  assert.deepEqual(flags.config.registryMirrors, ['https://mirror.lan/', 'http://127.0.0.1:5000/'])
+  assert.deepEqual(flags.config.proxies, { httpProxy: 'http://p:3128', noProxy: 'lan' })
+  assert.throws(() => parseArgs(['--registry-mirror', 'ftp://m']), {
+    message: 'invalid mirror: unsupported scheme "ftp" in "ftp://m"',
+  })
+  assert.throws(() => parseArgs(['--registry-mirror', 'https://m/path']), {
+    message: 'invalid mirror: path, query, or fragment at end of the URI "https://m/path"',
+  })
+  await withFile(
+    JSON.stringify({
+      'registry-mirrors': ['https://mirror.lan'],
+      proxies: { 'https-proxy': 'http://u:p@p:3128', 'no-proxy': '*.lan' },
+    }),
+    [],
+    async (r) => {
+      const c = (await r) as { registryMirrors: string[]; proxies: unknown }
+      assert.deepEqual(c.registryMirrors, ['https://mirror.lan/'])
+      assert.deepEqual(c.proxies, { httpsProxy: 'http://u:p@p:3128', noProxy: '*.lan' })
+    },
+  )
+  await withFile(JSON.stringify({ proxies: { 'ftp-proxy': 'x' } }), [], (r) =>
+    assert.rejects(r, /the following directives don't match any configuration option: ftp-proxy$/),
+  )
+  await withFile(
+    JSON.stringify({ proxies: { 'http-proxy': 'http://b' } }),
+    ['--http-proxy', 'http://a'],
+    (r) =>
+      assert.rejects(
+        r,
+        /specified both as a flag and in the configuration file: http-proxy: \(from flag: http:\/\/a, from file: http:\/\/b\)$/,
+      ),
+  )
+})
