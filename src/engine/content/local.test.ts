@@ -55,6 +55,28 @@ describe('LocalBlobStore', () => {
     assert.deepEqual(await readdir(join(dir, 'ingest')), [])
   })
 
+  test('a trusted digest: not hashed again, committed only once its feeder says it verified', async () => {
+    const data = Buffer.from('checked upstream')
+    let verified = false
+    const w = await store.ingest({ trusted: { digest: sha256(data), verified: () => verified } })
+    await pipeline(Readable.from([data]), w)
+    await assert.rejects(w.commit({ size: data.length }), {
+      message: `blob ${sha256(data)} was not verified before commit`,
+    })
+    assert.equal(await store.has(sha256(data)), false)
+    assert.deepEqual(await readdir(join(dir, 'ingest')), [])
+    const again = await store.ingest({
+      trusted: { digest: sha256(data), verified: () => verified },
+    })
+    await pipeline(Readable.from([data]), again)
+    verified = true
+    assert.deepEqual(await again.commit({ size: data.length }), {
+      digest: sha256(data),
+      size: data.length,
+    })
+    assert.deepEqual(await store.readAll(sha256(data)), data)
+  })
+
   test('abort drops the partial blob', async () => {
     const w = await store.ingest()
     w.write('partial')

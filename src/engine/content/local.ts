@@ -17,9 +17,9 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Writable } from 'node:stream'
 import { hex, isDigest, type Digest } from '../digest.ts'
-import { errnoCode, InvalidArgument, NotFound } from '../errors.ts'
+import { errnoCode, Internal, InvalidArgument, NotFound } from '../errors.ts'
 import { fsyncDir } from '../fsutil.ts'
-import type { BlobInfo, BlobStore, BlobWriter } from './types.ts'
+import type { BlobInfo, BlobStore, BlobWriter, TrustedDigest } from './types.ts'
 
 export class LocalBlobStore implements BlobStore {
   readonly dir: string
@@ -101,7 +101,7 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  async ingest(): Promise<BlobWriter> {
+  async ingest(opts: { trusted?: TrustedDigest } = {}): Promise<BlobWriter> {
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'))
     let fh: FileHandle
     try {
@@ -113,7 +113,7 @@ export class LocalBlobStore implements BlobStore {
       await mkdir(this.blobDir, { recursive: true })
       fh = await open(tmp, 'wx', 0o644)
     }
-    return new LocalBlobWriter(fh, tmp, this.blobDir)
+    return new LocalBlobWriter(fh, tmp, this.blobDir, opts.trusted)
   }
 
   async put(data: Uint8Array | string, expected?: Digest): Promise<BlobInfo> {
@@ -161,7 +161,8 @@ function after(chunks: Buffer[], skip: number): Buffer[] {
 }
 
 class LocalBlobWriter extends Writable implements BlobWriter {
-  private readonly hash: Hash = createHash('sha256')
+  /** None when the digest is trusted: the feeder verifies it (one hash of the stream, not two). */
+  private readonly hash: Hash | undefined
   private size = 0
   private fh: FileHandle | undefined
   private done = false
@@ -170,9 +171,11 @@ class LocalBlobWriter extends Writable implements BlobWriter {
     fh: FileHandle,
     private readonly tmp: string,
     private readonly blobDir: string,
+    private readonly trusted?: TrustedDigest,
   ) {
     super({ highWaterMark: 256 * 1024 })
     this.fh = fh
+    this.hash = trusted ? undefined : createHash('sha256')
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -188,7 +191,7 @@ class LocalBlobWriter extends Writable implements BlobWriter {
   private async writeChunk(chunk: Buffer): Promise<void> {
     const fh = this.fh
     if (!fh) throw new Error('blob writer is closed')
-    this.hash.update(chunk)
+    this.hash?.update(chunk)
     let off = 0
     while (off < chunk.length) {
       const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, this.size + off)
@@ -202,7 +205,7 @@ class LocalBlobWriter extends Writable implements BlobWriter {
     if (!fh) throw new Error('blob writer is closed')
     let total = 0
     for (const c of chunks) {
-      this.hash.update(c)
+      this.hash?.update(c)
       total += c.length
     }
     let off = 0
@@ -256,8 +259,15 @@ class LocalBlobWriter extends Writable implements BlobWriter {
       })
     }
     this.done = true
-    const digest: Digest = `sha256:${this.hash.digest('hex')}`
     try {
+      // A trusted digest is the feeder's word that it checked every byte written: asked now,
+      // after the last byte, and refused when it has not (yet) said so.
+      if (this.trusted && !this.trusted.verified()) {
+        throw new Internal(`blob ${this.trusted.digest} was not verified before commit`)
+      }
+      const digest: Digest = this.trusted
+        ? this.trusted.digest
+        : `sha256:${this.hash!.digest('hex')}`
       if (expected?.size !== undefined && expected.size !== this.size) {
         throw new InvalidArgument(`unexpected commit size ${this.size}, expected ${expected.size}`)
       }

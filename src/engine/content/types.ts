@@ -23,8 +23,19 @@ export interface BlobWriter extends Writable {
   abort(): Promise<void>
 }
 
+/**
+ * A digest the writer need not compute: whoever feeds the writer checks the bytes against it
+ * before commit (the layer ingest, over a stream verified as it arrives), and says so through
+ * `verified()`. commit() names the blob by it, and refuses while `verified()` is false.
+ */
+export interface TrustedDigest {
+  digest: Digest
+  verified(): boolean
+}
+
 export interface BlobStore extends BlobReader {
-  ingest(): Promise<BlobWriter>
+  /** A writer for a new blob; with `trusted`, the bytes are not hashed again (see TrustedDigest). */
+  ingest(opts?: { trusted?: TrustedDigest }): Promise<BlobWriter>
   /** Writes a small blob from memory; returns its digest. */
   put(data: Uint8Array | string, expected?: Digest): Promise<BlobInfo>
   delete(d: Digest): Promise<void>

@@ -82,10 +82,13 @@ export class LayerIngester implements LayerIngest {
     opts: WriteLayerOptions,
   ): Promise<IngestedLayer> {
     const compression = detectCompression(await peek(input.blob, 4))
+    // A verified stream is counted only; otherwise a digest given is checked here.
+    const toCheck = input.verified === undefined ? input.digest : undefined
+    const expectedDigest = input.verified ?? input.digest
     const check = new DigestCheck(
       {
         what: 'layer blob',
-        ...(input.digest !== undefined ? { digest: input.digest } : {}),
+        ...(toCheck !== undefined ? { digest: toCheck } : {}),
         ...(input.size !== undefined ? { size: input.size } : {}),
       },
       opts.progress,
@@ -95,9 +98,12 @@ export class LayerIngester implements LayerIngest {
       toBlob: (side, writer) => pipeline(side, writer, ...signalOpt(opts)),
       plain: (side) => Readable.from(counted(decompressAll(side), (n) => (diffSize += n))),
       expected: {
-        ...(input.digest !== undefined ? { digest: input.digest } : {}),
+        ...(expectedDigest !== undefined ? { digest: expectedDigest } : {}),
         ...(input.size !== undefined ? { size: input.size } : {}),
       },
+      // The digest is checked on the way in (by the stream or by `check`): the blob writer
+      // need not hash the bytes again.
+      ...(expectedDigest !== undefined ? { trusted: expectedDigest } : {}),
     })
     return {
       diffID: r.layer.diffID,
@@ -151,17 +157,30 @@ export class LayerIngester implements LayerIngest {
       toBlob: (side: Readable, writer: BlobWriter) => Promise<void>
       plain: (side: Readable) => Readable
       expected: { digest?: Digest; size?: number } | 'diffID'
+      /**
+       * The blob's digest when the input or `check` verifies it: true once the input ended
+       * cleanly through `check`, which is what the writer's commit then asks.
+       */
+      trusted?: Digest
     },
   ): Promise<{ blob: BlobInfo; layer: LayerInfo }> {
     // Everything is piped at once, before any wait, so that no error goes unheard. The input
     // check's own refusal is check.failure; anything else it meets is reported by the sides.
-    const checked = pipeline(input, check).catch(() => undefined)
+    let inputVerified = false
+    const checked = pipeline(input, check).then(
+      () => void (inputVerified = true),
+      () => undefined,
+    )
     const [toBlob, toLayer] = tee(check)
     const unpacked = this.unpack(how.plain(toLayer), opts)
     unpacked.catch(() => undefined) // awaited below; a failure meanwhile is no unhandled rejection
     let writer: BlobWriter
     try {
-      writer = await this.deps.blobs.ingest()
+      writer = await this.deps.blobs.ingest(
+        how.trusted !== undefined
+          ? { trusted: { digest: how.trusted, verified: () => inputVerified } }
+          : {},
+      )
     } catch (err) {
       toBlob.destroy(err as Error)
       await Promise.allSettled([unpacked, checked])

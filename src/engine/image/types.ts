@@ -75,7 +75,19 @@ export interface LayerDescriptor {
  * `mediaType` is recorded as given; by default it is OCI's layer type for the compression.
  */
 export type LayerInput =
-  | { blob: Readable; digest?: Digest; size?: number; mediaType?: string }
+  | {
+      blob: Readable
+      /** The blob's digest, checked as it streams. */
+      digest?: Digest
+      /**
+       * The blob's digest, already checked by the stream itself: it fails rather than ending
+       * when its bytes do not have this digest (the registry client's fetchBlob). Not hashed
+       * again; the blob is committed only once the stream has ended cleanly.
+       */
+      verified?: Digest
+      size?: number
+      mediaType?: string
+    }
   | { tar: Readable; compression?: 'none' | 'gzip'; mediaType?: string }
   | { stored: Digest; mediaType?: string }
 

@@ -148,6 +148,8 @@ async function ingestLayer(
     stream = await repo.fetchBlob(d.digest, {
       size: d.size,
       signal,
+      // fetchBlob hashes the bytes and fails the stream on a mismatch: the one hash of the
+      // blob; the ingest trusts it (commits only after the stream ended cleanly).
       onProgress: (n) => {
         downloading(n, n >= d.size)
         if (n >= d.size) sink({ status: 'Verifying Checksum', progressDetail: {}, id })
@@ -168,7 +170,7 @@ async function ingestLayer(
         blob: stream,
         size: d.size,
         mediaType: d.mediaType,
-        ...(verified ? {} : { digest: d.digest }),
+        ...(verified ? { verified: d.digest } : { digest: d.digest }),
       },
       { diffID, signal },
     )
