@@ -5,8 +5,9 @@
 //
 // The image is made in berth once: the Debian base (debootstrap minbase), 80 MB of random bytes,
 // a copy of /usr (compressible), 50 MB of random bytes; pushed, then every image and layer of it
-// removed from every engine, so each pull starts cold. dockerd lives in a network namespace of its
-// own: the registry reaches it at the same localhost:PORT through test/registry/relay.ts.
+// removed from every engine, so each pull starts cold. berthd and dockerd each live in a network
+// namespace of their own: the registry reaches both at the same localhost:PORT through
+// test/registry/relay.ts.
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
@@ -129,10 +130,14 @@ export async function pull(ctx: Ctx): Promise<void> {
 
   let reg: RegistryServer | undefined
   let relay: NetnsRelay | undefined
+  let berthRelay: NetnsRelay | undefined
   try {
     reg = await startRegistry()
     const port = Number(reg.name.split(':')[1])
     const ref = `localhost:${port}/${REPO}:1`
+    // berthd too lives in a network namespace of its own: both daemons reach the registry
+    // through the same kind of relay, like for like.
+    if (ctx.berthd !== undefined) berthRelay = await relayIntoNetns(ctx.berthd.pid, port)
     await makeImage(ctx, builder, ref, tar)
     const m = await manifest(reg)
     const total = [m.config, ...m.layers].reduce((a, d) => a + d.size, 0)
@@ -207,6 +212,7 @@ export async function pull(ctx: Ctx): Promise<void> {
     else throw err
   } finally {
     await relay?.stop()
+    await berthRelay?.stop()
     await reg?.stop()
   }
 }

@@ -91,6 +91,12 @@ describe('proxy choice (Go net/http rules)', () => {
     assert.equal(parseProxyUrl('https://proxy.corp').protocol, 'https:')
     assert.equal(maskProxyUrl('http://u:p@127.0.0.1:3128'), 'http://xxxxx:xxxxx@127.0.0.1:3128')
     assert.equal(maskProxyUrl('http://127.0.0.1:3128'), 'http://127.0.0.1:3128')
+    // A bad value fails the requests it would carry, not the daemon's start.
+    const bad = new ProxyChooser({ httpProxy: '%zz' })
+    assert.throws(() => bad.proxyFor(u('http://reg.example/')), {
+      message: 'invalid proxy address "%zz"',
+    })
+    assert.equal(bad.proxyFor(u('http://localhost/')), undefined)
   })
 })
 

@@ -73,16 +73,25 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' }
 
 /** The proxies for requests, chosen per URL. */
 export class ProxyChooser {
-  private readonly http: URL | undefined
-  private readonly https: URL | undefined
+  private readonly http: URL | InvalidArgument | undefined
+  private readonly https: URL | InvalidArgument | undefined
   private readonly all: boolean
   private readonly cidrs = new BlockList()
   private readonly ips: { ip: string; port: string }[] = []
   private readonly domains: DomainRule[] = []
 
   constructor(settings: ProxySettings) {
-    this.http = settings.httpProxy ? parseProxyUrl(settings.httpProxy) : undefined
-    this.https = settings.httpsProxy ? parseProxyUrl(settings.httpsProxy) : undefined
+    // A bad value fails the requests it would carry (as in Go), not the daemon's start.
+    const parse = (v: string | undefined): URL | InvalidArgument | undefined => {
+      if (!v) return undefined
+      try {
+        return parseProxyUrl(v)
+      } catch (err) {
+        return err as InvalidArgument
+      }
+    }
+    this.http = parse(settings.httpProxy)
+    this.https = parse(settings.httpsProxy)
     this.all = false
     for (const raw of (settings.noProxy ?? '').split(',')) {
       const p = raw.trim().toLowerCase()
@@ -130,7 +139,7 @@ export class ProxyChooser {
     return true
   }
 
-  /** The proxy for a request to `url`, or undefined to go direct. */
+  /** The proxy for a request to `url`, or undefined to go direct; throws for a bad setting. */
   proxyFor(url: URL): URL | undefined {
     const proxy =
       url.protocol === 'https:' ? this.https : url.protocol === 'http:' ? this.http : undefined
@@ -153,6 +162,7 @@ export class ProxyChooser {
         if (d.port === '' || d.port === port) return undefined
       }
     }
+    if (proxy instanceof InvalidArgument) throw proxy
     return proxy
   }
 }
