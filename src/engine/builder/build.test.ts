@@ -107,7 +107,7 @@ describe('builder', { concurrency: false }, () => {
   test('COPY from the kept context: later edits of it and --chmod/--chown never reach the image or the context', async () => {
     const dir = await contextDir({
       Dockerfile:
-        'FROM busybox\nCOPY a.txt /a\nCOPY --chmod=600 a.txt /a600\nCOPY --chown=7:8 a.txt /a78\nCOPY src /src\n',
+        'FROM busybox\nRUN echo old > /a && mkdir /src && echo keep > /src/keep\nCOPY a.txt /a\nCOPY --chmod=600 a.txt /a600\nCOPY --chown=7:8 a.txt /a78\nCOPY src /src\n',
       'a.txt': 'a',
       'src/m/b.js': 'b',
     })
@@ -135,7 +135,7 @@ describe('builder', { concurrency: false }, () => {
     const files = await listImage(engine, await layersOf(first.result.imageId))
 
     assert.deepEqual(
-      ['/a', '/a600', '/a78', '/src/m/b.js'].map((p) => {
+      ['/a', '/a600', '/a78', '/src/keep', '/src/m/b.js'].map((p) => {
         const f = files.get(p)!
         return [p, f.mode, f.uid, f.gid, f.sha256]
       }),
@@ -143,6 +143,8 @@ describe('builder', { concurrency: false }, () => {
         ['/a', '0644', 0, 0, sha('a')],
         ['/a600', '0600', 0, 0, sha('a')],
         ['/a78', '0644', 7, 8, sha('a')],
+        // /a replaced the RUN layer's file (its whiteout made way for the link); /src merged into its directory.
+        ['/src/keep', '0644', 0, 0, sha('keep\n')],
         ['/src/m/b.js', '0644', 0, 0, sha('b')],
       ],
     )
