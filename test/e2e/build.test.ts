@@ -404,7 +404,7 @@ describe('POST /build', () => {
 })
 
 describe('berth build', () => {
-  test('a synced context follows edits, new and removed files and .dockerignore; builder prune -a drops it', async () => {
+  test('a synced context follows edits, new and removed files and .dockerignore; system df counts it, builder prune drops it', async () => {
     const c = await context('synced', {
       Dockerfile:
         'FROM busybox\nCOPY . /ctx\nCMD ["sh", "-c", "cd /ctx && find . -type f | sort | xargs cat"]\n',
@@ -434,8 +434,27 @@ describe('berth build', () => {
     assert.equal(viaDocker.stdout.trim(), viaBerth.stdout.trim())
 
     const kept = join(d.dataRoot, 'builder', 'contexts')
-    assert.ok((await readdir(kept)).length > 0)
-    assert.equal((await docker(['builder', 'prune', '-a', '-f'], host())).code, 0)
+    assert.equal((await readdir(kept)).length, 1)
+    // system df counts the kept context as BuildKit counts a build's local source.
+    const df = await apiRequest(d, 'GET', '/system/df?type=build-cache')
+    type Row = { Type: string; Description: string; Size: number; InUse: boolean }
+    const local = (JSON.parse(df.body) as { BuildCache: Row[] }).BuildCache.filter(
+      (r) => r.Type === 'source.local',
+    )
+    assert.equal(local.length, 1, df.body)
+    assert.equal(local[0]!.Description, 'local source for context')
+    assert.equal(local[0]!.InUse, false)
+    // Its files: the Dockerfile, a.txt, d/new.txt and .dockerignore (d/b.txt is left out).
+    const files = [dockerfile, 'a2\n', 'new\n', 'd/b.txt\n']
+    assert.equal(
+      local[0]!.Size,
+      files.reduce((n, f) => n + Buffer.byteLength(f), 0),
+    )
+    const v = await docker(['system', 'df', '-v'], host())
+    assert.match(v.stdout, /source\.local/)
+    // builder prune, even without -a, removes it: no image shares a context.
+    const pruned = await docker(['builder', 'prune', '-f'], host())
+    assert.equal(pruned.code, 0, pruned.stderr)
     assert.deepEqual(await readdir(kept), [])
   })
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -101,6 +101,77 @@ describe('builder', { concurrency: false }, () => {
     await writeFile(join(dir, 'a.txt'), 'A')
     const firstChanged = summary((await engine.build(await tarDir(dir))).events)
     assert.deepEqual(firstChanged.built, ['COPY a.txt /a', 'RUN cat /a > /b', 'COPY b.txt /c'])
+    await rm(dir, { recursive: true })
+  })
+
+  test('COPY from the kept context: later edits of it and --chmod/--chown never reach the image or the context', async () => {
+    const dir = await contextDir({
+      Dockerfile:
+        'FROM busybox\nRUN echo old > /a && mkdir /src && echo keep > /src/keep\nCOPY a.txt /a\nCOPY --chmod=600 a.txt /a600\nCOPY --chown=7:8 a.txt /a78\nCOPY src /src\n',
+      'a.txt': 'a',
+      'src/m/b.js': 'b',
+    })
+    const key = 'c'.repeat(32)
+    const listing = (v: string) => ({
+      Dockerfile: 'f:1',
+      'a.txt': `f:${v}`,
+      src: 'd:1',
+      'src/m': 'd:1',
+      'src/m/b.js': 'f:1',
+    })
+    const kept = join(engine.dir, 'builder', 'contexts', key, 'files', 'a.txt')
+    const sha = (body: string) => createHash('sha256').update(body).digest('hex')
+    const layersOf = async (id: string) =>
+      (await engine.images.resolve(id)).layers.map((l) => ({
+        diffID: l.diffID,
+        blob: l.blob,
+        mediaType: l.mediaType,
+        size: l.blobSize,
+      }))
+    const first = await engine.build(await tarDir(dir), {
+      syncedContext: { key, listing: listing('1') },
+    })
+    const st = await lstat(kept)
+    const files = await listImage(engine, await layersOf(first.result.imageId))
+
+    assert.deepEqual(
+      ['/a', '/a600', '/a78', '/src/keep', '/src/m/b.js'].map((p) => {
+        const f = files.get(p)!
+        return [p, f.mode, f.uid, f.gid, f.sha256]
+      }),
+      [
+        ['/a', '0644', 0, 0, sha('a')],
+        ['/a600', '0600', 0, 0, sha('a')],
+        ['/a78', '0644', 7, 8, sha('a')],
+        // /a replaced the RUN layer's file (its whiteout made way for the link); /src merged into its directory.
+        ['/src/keep', '0644', 0, 0, sha('keep\n')],
+        ['/src/m/b.js', '0644', 0, 0, sha('b')],
+      ],
+    )
+    // --chmod and --chown changed the image's files, not the context's; no link outlived the build.
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid, st.nlink], [0o644, 0, 0, 1])
+
+    // A write into the kept file itself, in place, does not reach the image built from it.
+    await writeFile(kept, 'changed in place')
+    assert.equal(
+      (await listImage(engine, await layersOf(first.result.imageId))).get('/a')!.sha256,
+      sha('a'),
+    )
+
+    // Nor does the next build's new version, which only the new image holds.
+    await writeFile(join(dir, 'a.txt'), 'a2')
+    const second = await engine.build(await tarDir(dir), {
+      syncedContext: { key, listing: listing('2') },
+    })
+    assert.equal(
+      (await listImage(engine, await layersOf(second.result.imageId))).get('/a')!.sha256,
+      sha('a2'),
+    )
+    assert.equal(
+      (await listImage(engine, await layersOf(first.result.imageId))).get('/a')!.sha256,
+      sha('a'),
+    )
+    assert.deepEqual(await leftovers(engine), [])
     await rm(dir, { recursive: true })
   })
 

@@ -364,12 +364,7 @@ export class Builder implements BuildApi, ContentRoot {
     keepDuration?: number
     keepBytes?: number
   }): Promise<{ deleted: string[]; spaceReclaimed: number }> {
-    return this.gate.alone(async () => {
-      const r = await pruneCache(this.deps, opts)
-      // Synced contexts are copies of the clients' directories: -a lets them go too.
-      if (opts.all) await this.deps.contexts?.clear()
-      return r
-    })
+    return this.gate.alone(() => pruneCache(this.deps, opts))
   }
 }
 

@@ -1,9 +1,8 @@
 // What the build cache holds and uses (system df), and pruning it (builder prune).
 import { createHash } from 'node:crypto'
-import { lstat, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { CacheRecordInfo, LayerRef } from './types.ts'
 import type { BuilderDeps, Live } from './build-run.ts'
+import { duBytes } from './context-store.ts'
 
 export async function cacheUsage(
   deps: BuilderDeps,
@@ -38,8 +37,25 @@ export async function cacheUsage(
       type: 'exec.cachemount',
     })
   }
+  // berth's kept build contexts, as BuildKit counts its local sources.
+  for (const c of (await deps.contexts?.list()) ?? []) {
+    out.push({
+      id: c.key.slice(0, 25),
+      description: LOCAL_SOURCE,
+      size: c.size,
+      createdAt: c.createdAt,
+      lastUsedAt: c.lastUsedAt,
+      usageCount: c.usageCount,
+      inUse: c.inUse,
+      shared: false,
+      type: 'source.local',
+    })
+  }
   return out
 }
+
+/** BuildKit's description of a build's context in its cache. */
+const LOCAL_SOURCE = 'local source for context'
 
 /**
  * Removes cache records and cache mounts: those not used within `keepDuration` ms, and without
@@ -85,6 +101,21 @@ export async function pruneCache(
       },
     })
   }
+  // Kept contexts are never shared with an image: they go by age and size as records do.
+  const contexts = deps.contexts
+  if (contexts) {
+    for (const c of await contexts.list()) {
+      if (c.inUse) continue
+      items.push({
+        id: c.key.slice(0, 25),
+        lastUsed: Date.parse(c.lastUsedAt),
+        size: c.size,
+        drop: async () => {
+          if (await contexts.remove(c.key)) reclaimed += c.size
+        },
+      })
+    }
+  }
   items.sort((a, b) => a.lastUsed - b.lastUsed)
   let total = items.reduce((n, i) => n + i.size, 0)
   const deleted: string[] = []
@@ -101,17 +132,4 @@ export async function pruneCache(
     blobs: freed.map((l) => l.blob),
   })
   return { deleted, spaceReclaimed: reclaimed + r.reclaimed }
-}
-
-async function duBytes(dir: string): Promise<number> {
-  let total = 0
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name)
-      if (e.isDirectory()) await walk(p)
-      else if (e.isFile()) total += (await lstat(p)).size
-    }
-  }
-  await walk(dir)
-  return total
 }

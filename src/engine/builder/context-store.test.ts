@@ -90,3 +90,23 @@ test('builds of one context wait for each other; keys are checked', async () => 
   ;(await waiting).release()
   await assert.rejects(s.needs('../x', {}), /invalid build context key/)
 })
+
+test('list counts each kept context (size, uses, held or not); remove leaves a held one alone', async () => {
+  const s = await store()
+  const first = await s.open(
+    KEY,
+    { a: 'f:1', d: 'd:1', 'd/b': 'f:1' },
+    tarOf({ a: '12', 'd/': '', 'd/b': '345' }),
+  )
+  const [held] = await s.list()
+  assert.deepEqual([held!.key, held!.inUse], [KEY, true])
+  assert.equal(await s.remove(KEY), false)
+  first.release()
+  ;(await s.open(KEY, { a: 'f:1', d: 'd:1', 'd/b': 'f:1' }, tarOf({}))).release()
+  const [free] = await s.list()
+  assert.deepEqual([free!.size, free!.usageCount, free!.inUse], [5, 2, false])
+  assert.ok(Date.parse(free!.lastUsedAt) >= Date.parse(free!.createdAt))
+  assert.equal(await s.remove(KEY), true)
+  assert.deepEqual(await s.list(), [])
+  assert.deepEqual(await s.needs(KEY, { a: 'f:1' }), ['a'])
+})

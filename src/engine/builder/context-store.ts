@@ -4,7 +4,7 @@
 // every file the daemon holds was hashed by the daemon when it came, and cache keys are those
 // content hashes, never times.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Conflict, InvalidArgument } from '../errors.ts'
@@ -16,6 +16,20 @@ export type ContextListing = Record<string, string>
 interface State {
   entries: [string, ContextEntry][]
   stats: ContextListing
+  /** How many builds used it. */
+  uses?: number
+}
+
+/** One kept context, as `system df` counts it and `builder prune` removes it. */
+export interface KeptContext {
+  key: string
+  /** Bytes of its files. */
+  size: number
+  createdAt: string
+  lastUsedAt: string
+  usageCount: number
+  /** Whether a build holds it now. */
+  inUse: boolean
 }
 
 const KEY = /^[0-9a-f]{32}$/
@@ -102,7 +116,7 @@ export class ContextStore {
       for (const [rel] of ctx.list()) {
         if (rel !== '' && !(rel in listing) && !sent.has(rel)) await ctx.drop(rel)
       }
-      const state: State = { entries: ctx.list(), stats: listing }
+      const state: State = { entries: ctx.list(), stats: listing, uses: (st?.uses ?? 0) + 1 }
       const tmp = `${p.state}.${randomBytes(4).toString('hex')}`
       await writeFile(tmp, JSON.stringify(state))
       await rename(tmp, p.state)
@@ -137,15 +151,55 @@ export class ContextStore {
     }
   }
 
-  /** Removes every kept context no build holds (builder prune -a). */
-  async clear(): Promise<void> {
+  /** Every kept context: its size from its state (a context in flux counts what is on disk). */
+  async list(): Promise<KeptContext[]> {
     let keys: string[]
     try {
       keys = (await readdir(this.dir)).filter((k) => KEY.test(k))
     } catch {
-      return
+      return []
     }
-    for (const k of keys)
-      if (!this.locks.has(k)) await rm(join(this.dir, k), { recursive: true, force: true })
+    const out: KeptContext[] = []
+    for (const key of keys) {
+      const p = this.paths(key)
+      const dst = await stat(p.root).catch(() => undefined)
+      if (!dst) continue
+      const st = this.locks.has(key) ? undefined : await this.load(key)
+      const size = st
+        ? st.entries.reduce((n, [, e]) => n + (e.type === 'file' ? e.size : 0), 0)
+        : await duBytes(p.files)
+      out.push({
+        key,
+        size,
+        createdAt:
+          dst.birthtime.getTime() > 0 ? dst.birthtime.toISOString() : dst.ctime.toISOString(),
+        lastUsedAt: dst.mtime.toISOString(),
+        usageCount: st?.uses ?? 1,
+        inUse: this.locks.has(key),
+      })
+    }
+    return out
   }
+
+  /** Removes one kept context unless a build holds it; whether it went. */
+  async remove(key: string): Promise<boolean> {
+    const p = this.paths(key)
+    if (this.locks.has(key)) return false
+    await rm(p.root, { recursive: true, force: true })
+    return true
+  }
+}
+
+/** Bytes of the regular files below a directory. */
+export async function duBytes(dir: string): Promise<number> {
+  let total = 0
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.isFile()) total += (await lstat(p)).size
+    }
+  }
+  await walk(dir)
+  return total
 }

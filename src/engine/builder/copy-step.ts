@@ -5,7 +5,7 @@ import { join, posix } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
-import { copyInto, parseChmod, type Owner } from './copy.ts'
+import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
 import { copyDestination, type StageState } from './dispatch.ts'
 import { PatternMatcher } from '../../lib/dockerignore.ts'
 import { parsed } from '../grammar.ts'
@@ -184,7 +184,10 @@ export async function copyStep(
                 s.layers,
                 run.signal,
               )
+        // Files of the context are linked, not copied, where nothing about them changes.
+        const links = new LinkPlan()
         for (const p of prepared) {
+          const fromContext = source === undefined && !add && p.root === run.ctx.root
           await copyInto({
             destRoot,
             dest: p.dest ?? dest,
@@ -197,8 +200,10 @@ export async function copyStep(
             ...(owner ? { archiveOwner: owner } : {}),
             ...(mode ? { chmod: mode } : {}),
             unpack: p.unpack,
+            ...(fromContext ? { links } : {}),
           })
         }
+        if (links.files.size > 0) await placeLinks(links, await snap.upper())
       },
       // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
       cmd.link && cmd.chmod === '' ? { parents: [] } : {},

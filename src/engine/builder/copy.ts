@@ -58,6 +58,88 @@ export interface CopyOptions {
   chmod?: ModeChange
   /** ADD: local tar archives are unpacked. */
   unpack: boolean
+  /**
+   * Regular files may be hard-linked from srcRoot instead of copied, when the copy would carry
+   * the source's own owner and mode: only for a tree whose files are replaced, never written in
+   * place (the build context). The links are planned here and made by `placeLinks`.
+   */
+  links?: LinkPlan
+}
+
+/**
+ * Files a COPY hard-links from the build context instead of copying them (their bytes are not
+ * read or written again). A link cannot cross the overlay mount the copy works through, so each
+ * planned file is made later, straight in the step's upper directory, once the mount is gone.
+ * The inode is shared with the context only until the step's layer is committed (the layer
+ * store unpacks its own copy) and the step released; the context never writes a file in place
+ * (a new version is a new file), and nothing writes through the link: the owner, mode and times
+ * it must carry are already the source's.
+ */
+export class LinkPlan {
+  /** Path in the root (relative, no leading slash) → host path of the source file. */
+  readonly files = new Map<string, string>()
+  /** Directories (relative) that receive planned files, made present in the upper directory. */
+  readonly dirs = new Set<string>()
+  /** Source inodes already planned, so a file reached twice is copied the second time. */
+  readonly inodes = new Set<string>()
+
+  /** Whether a planned file lies directly or deeper below `dir` (relative). */
+  below(dir: string): boolean {
+    const prefix = dir === '' ? '' : `${dir}/`
+    for (const k of this.files.keys()) if (k.startsWith(prefix)) return true
+    return false
+  }
+}
+
+/** How many links are made at once: each is a short call, and the thread pool takes several. */
+const LINK_CONCURRENCY = 16
+
+/**
+ * Makes a plan's links in the step's upper directory (the overlay no longer mounted): each file
+ * a hard link to its source, over a whiteout the copy left when it replaced a file of a lower
+ * layer; then the directories get back the times the copy gave them. Where a link is refused
+ * (another filesystem, too many links), the file is copied with the source's metadata instead.
+ */
+export async function placeLinks(plan: LinkPlan, upper: string): Promise<void> {
+  if (plan.files.size === 0) return
+  const times = new Map<string, { atime: Date; mtime: Date }>()
+  for (const d of plan.dirs) {
+    const st = await lstat(posix.join(upper, d))
+    if (!st.isDirectory()) throw new InvalidArgument(`copy: /${d} is not a directory`)
+    times.set(d, { atime: st.atime, mtime: st.mtime })
+  }
+  const todo = [...plan.files]
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < todo.length) {
+      const [rel, src] = todo[next++]!
+      await placeOne(posix.join(upper, rel), src)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(LINK_CONCURRENCY, todo.length) }, worker))
+  for (const [d, t] of times) await lutimes(posix.join(upper, d), t.atime, t.mtime)
+}
+
+async function placeOne(dst: string, src: string): Promise<void> {
+  try {
+    await link(src, dst)
+    return
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'EEXIST') {
+      const st = await lstat(dst)
+      // Only the whiteout of a lower layer's file the copy replaced can be in the way.
+      if (!st.isCharacterDevice() || st.rdev !== 0) throw err
+      await rm(dst)
+      return placeOne(dst, src)
+    }
+    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err
+  }
+  const st = await lstat(src)
+  await copyFile(src, dst, constants.COPYFILE_EXCL)
+  await lchown(dst, st.uid, st.gid)
+  await chmod(dst, st.mode & 0o7777)
+  await lutimes(dst, st.atime, st.mtime)
 }
 
 const DEFAULT_DIR_MODE = 0o755
@@ -125,12 +207,16 @@ async function mkdirAllIn(
   rel: string,
   mode: number,
   owner: Owner | undefined,
+  links?: LinkPlan,
 ): Promise<void> {
   const parts = rel.split('/').filter((p) => p !== '')
   let cur = '/'
   for (const part of parts) {
     const next = posix.join(cur, part)
     const host = await resolveInRoot(root, next)
+    if (links?.files.has(posix.relative(root, host))) {
+      throw new InvalidArgument(`mkdir ${next}: not a directory`)
+    }
     let st
     try {
       st = await stat(host)
@@ -155,16 +241,28 @@ interface Copier {
   inodes: Map<string, string>
 }
 
-async function copyMeta(
-  c: Copier,
-  dst: string,
-  st: Awaited<ReturnType<typeof lstat>>,
-): Promise<void> {
+async function copyMeta(c: Copier, dst: string, st: Stats): Promise<void> {
   const owner = c.opts.chown ?? { uid: Number(st.uid), gid: Number(st.gid) }
   await lchown(dst, owner.uid, owner.gid)
   if (!st.isSymbolicLink())
     await chmod(dst, newMode(c.opts.chmod, Number(st.mode), st.isDirectory()))
   await lutimes(dst, st.atime, st.mtime)
+}
+
+type Stats = Awaited<ReturnType<typeof lstat>>
+
+/** lstat of many paths, several at a time (a directory's entries: thousands of small calls). */
+async function lstatAll(paths: string[]): Promise<Stats[]> {
+  const out: Stats[] = new Array<Stats>(paths.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) {
+      const i = next++
+      out[i] = await lstat(paths[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(LINK_CONCURRENCY, paths.length) }, worker))
+  return out
 }
 
 async function copyTree(
@@ -174,20 +272,29 @@ async function copyTree(
   target: string,
   overwriteMeta: boolean,
   inRootTarget: string,
+  /** The source's lstat when already taken; `fresh`: the target's directory was just made here. */
+  known: { st?: Stats; fresh?: boolean } = {},
 ): Promise<void> {
   const srcRelToRoot = posix.relative(c.opts.srcRoot, src)
-  if (rel !== '' && c.opts.ignored?.(srcRelToRoot)) {
-    // A left-out directory can still hold kept paths; a left-out file is skipped.
-    const st0 = await lstat(src)
-    if (!st0.isDirectory()) return
-  }
+  const st = known.st ?? (await lstat(src))
+  // A left-out directory can still hold kept paths; a left-out file is skipped.
+  if (rel !== '' && !st.isDirectory() && c.opts.ignored?.(srcRelToRoot)) return
   const excluded = rel !== '' && c.opts.exclude?.matches(rel) === true
-  const st = await lstat(src)
   if (excluded && !st.isDirectory()) return
-  const tst = await lstat(target).catch((err: unknown) => {
-    if (errnoCode(err) === 'ENOENT') return undefined
-    throw err
-  })
+  const links = c.opts.links
+  const targetRel = posix.relative(c.opts.destRoot, target)
+  if (links?.files.has(targetRel)) {
+    // A file planned for a link is not in the mounted view yet: it is what is there.
+    if (st.isDirectory()) throw new InvalidArgument(`cannot copy to non-directory: ${inRootTarget}`)
+    links.files.delete(targetRel)
+  }
+  // Nothing is below a directory this copy just made but what it puts there, one name each.
+  const tst = known.fresh
+    ? undefined
+    : await lstat(target).catch((err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return undefined
+        throw err
+      })
   if (st.isDirectory()) {
     let created = false
     if (!tst) {
@@ -196,7 +303,9 @@ async function copyTree(
     } else if (!tst.isDirectory()) {
       throw new InvalidArgument(`cannot copy to non-directory: ${inRootTarget}`)
     }
-    for (const name of (await readdir(src)).sort()) {
+    const names = (await readdir(src)).sort()
+    const stats = await lstatAll(names.map((n) => posix.join(src, n)))
+    for (const [i, name] of names.entries()) {
       await copyTree(
         c,
         posix.join(src, name),
@@ -204,10 +313,16 @@ async function copyTree(
         posix.join(target, name),
         true,
         posix.join(inRootTarget, name),
+        { st: stats[i]!, fresh: created },
       )
     }
     const ignoredDir = rel !== '' && c.opts.ignored?.(srcRelToRoot)
-    if (created && (excluded || ignoredDir) && (await readdir(target)).length === 0) {
+    if (
+      created &&
+      (excluded || ignoredDir) &&
+      (await readdir(target)).length === 0 &&
+      !links?.below(targetRel)
+    ) {
       // Walked only to look for kept paths, and none was there.
       await rm(target, { recursive: true })
       return
@@ -223,6 +338,7 @@ async function copyTree(
   }
   if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`
+    if (links && (await planLink(c, links, st, key, src, target, targetRel))) return
     const first = st.nlink > 1 ? c.inodes.get(key) : undefined
     if (first !== undefined) {
       await link(first, target)
@@ -237,6 +353,39 @@ async function copyTree(
     return
   }
   await copyMeta(c, target, st)
+}
+
+/**
+ * Plans a hard link for a file that would be copied with its own owner and mode (none of its
+ * metadata changes, so nothing is ever written through the link). A file reached a second time
+ * is linked again only when it has other names in the source tree (kept hard links, as the copy
+ * keeps them); else it is copied, as it would be without links.
+ */
+async function planLink(
+  c: Copier,
+  links: LinkPlan,
+  st: Stats,
+  key: string,
+  src: string,
+  target: string,
+  targetRel: string,
+): Promise<boolean> {
+  const owner = c.opts.chown ?? { uid: Number(st.uid), gid: Number(st.gid) }
+  if (owner.uid !== Number(st.uid) || owner.gid !== Number(st.gid)) return false
+  if (newMode(c.opts.chmod, Number(st.mode), false) !== (Number(st.mode) & 0o7777)) return false
+  if (links.inodes.has(key) && st.nlink <= 1) return false
+  const dir = posix.dirname(targetRel)
+  if (!links.dirs.has(dir)) {
+    // The directory must be in the upper directory when the mount is gone: a change of its
+    // times copies it up, as adding the file through the mount would (and dates it now).
+    const parent = posix.dirname(target)
+    const pst = await lstat(parent)
+    await lutimes(parent, pst.atime, new Date())
+    links.dirs.add(dir)
+  }
+  links.inodes.add(key)
+  links.files.set(targetRel, src)
+  return true
 }
 
 /** Whether a file is a tar archive, compressed or not (its first header must read). */
@@ -380,7 +529,13 @@ export async function copyInto(opts: CopyOptions): Promise<void> {
   // The destination's parent (or the destination itself, when it ends in a slash) must exist.
   const trailing = opts.dest.endsWith('/')
   const cleanDest = posix.normalize(opts.dest).replace(/(.)\/$/, '$1')
-  await mkdirAllIn(opts.destRoot, trailing ? cleanDest : posix.dirname(cleanDest), dirMode, owner)
+  await mkdirAllIn(
+    opts.destRoot,
+    trailing ? cleanDest : posix.dirname(cleanDest),
+    dirMode,
+    owner,
+    opts.links,
+  )
   const c: Copier = { opts, inodes: new Map() }
   for (const s of opts.srcs) {
     const src = posix.join(opts.srcRoot, s.followed)
@@ -395,16 +550,17 @@ export async function copyInto(opts: CopyOptions): Promise<void> {
     }
     let destPath = await resolveInRoot(opts.destRoot, cleanDest)
     let inRoot = cleanDest
-    const dst = await stat(destPath).catch(() => undefined)
+    const planned = opts.links?.files.has(posix.relative(opts.destRoot, destPath)) === true
+    const dst = planned ? undefined : await stat(destPath).catch(() => undefined)
     if (!sst.isDirectory() && dst?.isDirectory()) {
       destPath = posix.join(destPath, posix.basename(s.name))
       inRoot = posix.join(inRoot, posix.basename(s.name))
     }
     const rootRel = posix.relative(opts.destRoot, destPath)
     if (sst.isDirectory() && !dst) {
-      await mkdirAllIn(opts.destRoot, `/${rootRel}`, dirMode, owner)
+      await mkdirAllIn(opts.destRoot, `/${rootRel}`, dirMode, owner, opts.links)
     } else {
-      await mkdirAllIn(opts.destRoot, posix.dirname(`/${rootRel}`), dirMode, owner)
+      await mkdirAllIn(opts.destRoot, posix.dirname(`/${rootRel}`), dirMode, owner, opts.links)
     }
     await copyTree(c, src, '', destPath, false, inRoot)
   }

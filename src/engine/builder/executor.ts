@@ -148,6 +148,10 @@ export class TaskExecutor implements BuildExecutor {
         )
         return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
       },
+      upper: async () => {
+        await unmount()
+        return deps.diff.dirs(m).upper
+      },
       release: async () => {
         if (released) return
         released = true

@@ -26,6 +26,7 @@ import { LocalLayerStore } from '../layer/local.ts'
 import { mountOverlay, unmount } from '../layer/mount.ts'
 import { Builder } from './build.ts'
 import { BuildCache } from './cache.ts'
+import { ContextStore } from './context-store.ts'
 import { TaskExecutor, stepUserLookup } from './executor.ts'
 import { buildImagesOver } from './images.ts'
 import { rootProfile } from '../host/profile.ts'
@@ -148,6 +149,7 @@ export async function testEngine(
     imageLayers: async () =>
       new Set((await images.list()).flatMap((i) => i.layers.map((l) => l.diffID))),
     content: images,
+    contexts: new ContextStore(join(dir, 'builder', 'contexts')),
     ...(opts.puller ? { puller: opts.puller } : {}),
   })
   await builder.init()

@@ -137,6 +137,12 @@ export interface Snapshot {
    * left out unless something below them changed. undefined when nothing changed.
    */
   commit(opts: { epoch: number; signal?: AbortSignal }): Promise<LayerRef | undefined>
+  /**
+   * Gives up the builder's mount and returns the host path of the upper directory (what the
+   * step changed), for placing files into it directly (COPY's hard links from the context,
+   * which cannot cross the overlay mount). `root()` mounts the view again.
+   */
+  upper(): Promise<string>
   /** Unmounts and removes it; safe to call more than once. */
   release(): Promise<void>
 }
@@ -218,6 +224,9 @@ export interface CacheRecordInfo {
   inUse: boolean
   /** Whether an image uses its layer too (its space is the image's as well). */
   shared: boolean
-  /** What kind of record: a step result or a RUN --mount=type=cache directory. */
-  type: 'regular' | 'exec.cachemount'
+  /**
+   * What kind of record: a step result, a RUN --mount=type=cache directory, or a build context
+   * the daemon keeps between builds (berth build's synced context).
+   */
+  type: 'regular' | 'exec.cachemount' | 'source.local'
 }

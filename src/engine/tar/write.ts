@@ -165,7 +165,13 @@ export class TarEntries {
    * at `path` with the lstat `st`. `path` must not be a symlink that could be swapped: callers
    * pass /proc/self/fd/N/NAME paths or paths in directories nobody else writes.
    */
-  async *entry(path: string, name: string, st: BigIntStats): AsyncGenerator<Buffer> {
+  async *entry(
+    path: string,
+    name: string,
+    st: BigIntStats,
+    /** A regular file's bytes, already read (read ahead by a caller that knows it is still). */
+    content?: Buffer,
+  ): AsyncGenerator<Buffer> {
     const fmt = st.mode & S_IFMT
     const base = {
       name,
@@ -202,6 +208,12 @@ export class TarEntries {
         return
       }
       this.inodes.set(key, name)
+    }
+    if (content) {
+      yield encodeHeader({ ...base, type: '0', size: content.length })
+      yield content
+      yield padding(content.length)
+      return
     }
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
     try {

@@ -1,0 +1,134 @@
+// COPY's hard links from the build context (copyInto with a LinkPlan, then placeLinks): which
+// files are linked, which are copied, and that the context's files are never changed. The
+// mounted view and the upper directory are one plain directory here (no overlay), as after the
+// executor gives up its mount.
+import assert from 'node:assert/strict'
+import { chmod, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { copyInto, LinkPlan, parseChmod, placeLinks } from './copy.ts'
+
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function tree(files: Record<string, string>): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'copylinks-'))
+  dirs.push(d)
+  for (const [name, body] of Object.entries(files)) {
+    await mkdir(join(d, name, '..'), { recursive: true })
+    await writeFile(join(d, name), body)
+    await chmod(join(d, name), 0o644)
+  }
+  return d
+}
+
+async function copy(
+  ctx: string,
+  srcs: string[],
+  dest: string,
+  extra: Partial<Parameters<typeof copyInto>[0]> = {},
+): Promise<{ root: string; plan: LinkPlan }> {
+  const root = await tree({})
+  const plan = new LinkPlan()
+  await copyInto({
+    destRoot: root,
+    dest,
+    srcRoot: ctx,
+    srcs: srcs.map((s) => ({ name: s, followed: s })),
+    chown: { uid: 0, gid: 0 },
+    unpack: false,
+    links: plan,
+    ...extra,
+  })
+  await placeLinks(plan, root)
+  return { root, plan }
+}
+
+test('files that keep their owner and mode are linked; a later edit of the context does not reach them', async () => {
+  const ctx = await tree({ 'src/a.js': 'a', 'src/sub/b.js': 'b', 'c.txt': 'c' })
+  const { root, plan } = await copy(ctx, ['src', 'c.txt'], '/app/')
+  assert.equal(plan.files.size, 3)
+  for (const [rel, src] of [
+    ['app/a.js', 'src/a.js'],
+    ['app/sub/b.js', 'src/sub/b.js'],
+    ['app/c.txt', 'c.txt'],
+  ] as const) {
+    const [d, s] = [await lstat(join(root, rel)), await lstat(join(ctx, src))]
+    assert.equal(d.ino, s.ino, `${rel} is a link of ${src}`)
+    assert.equal(d.mode, s.mode)
+  }
+  // The context replaces a file by a new one (rename or unlink and create): the copy keeps its bytes.
+  await rm(join(ctx, 'src/a.js'))
+  await writeFile(join(ctx, 'src/a.js'), 'edited')
+  assert.equal(await readFile(join(root, 'app/a.js'), 'utf8'), 'a')
+  // Directories are made, never linked, and carry the source's mode.
+  assert.equal((await lstat(join(root, 'app/sub'))).isDirectory(), true)
+})
+
+test('--chmod and --chown copy the file and leave the context as it was', async () => {
+  const ctx = await tree({ 'a.txt': 'a' })
+  const before = await lstat(join(ctx, 'a.txt'))
+  const m = await copy(ctx, ['a.txt'], '/m', { chmod: parseChmod('600') })
+  const o = await copy(ctx, ['a.txt'], '/o', { chown: { uid: 7, gid: 8 } })
+  assert.equal(m.plan.files.size + o.plan.files.size, 0)
+  const ms = await lstat(join(m.root, 'm'))
+  const os = await lstat(join(o.root, 'o'))
+  assert.notEqual(ms.ino, before.ino)
+  assert.notEqual(os.ino, before.ino)
+  assert.equal(ms.mode & 0o7777, 0o600)
+  assert.deepEqual([os.uid, os.gid], [7, 8])
+  const after = await lstat(join(ctx, 'a.txt'))
+  assert.deepEqual(
+    [after.ino, after.mode, after.uid, after.gid, after.mtimeMs, after.nlink],
+    [before.ino, before.mode, before.uid, before.gid, before.mtimeMs, before.nlink],
+  )
+})
+
+test('a file reached twice is copied the second time; a hard link of the context stays one', async () => {
+  const ctx = await tree({ 'a.txt': 'a', 'h1.txt': 'h' })
+  await symlink('a.txt', join(ctx, 'l'))
+  const { link } = await import('node:fs/promises')
+  await link(join(ctx, 'h1.txt'), join(ctx, 'h2.txt'))
+  const root = await tree({})
+  const plan = new LinkPlan()
+  await copyInto({
+    destRoot: root,
+    dest: '/d/',
+    srcRoot: ctx,
+    srcs: [
+      { name: 'a.txt', followed: 'a.txt' },
+      { name: 'l', followed: 'a.txt' },
+      { name: 'h1.txt', followed: 'h1.txt' },
+      { name: 'h2.txt', followed: 'h2.txt' },
+    ],
+    chown: { uid: 0, gid: 0 },
+    unpack: false,
+    links: plan,
+  })
+  await placeLinks(plan, root)
+  const [a, l, h1, h2] = await Promise.all(
+    ['a.txt', 'l', 'h1.txt', 'h2.txt'].map((n) => lstat(join(root, 'd', n))),
+  )
+  assert.notEqual(a!.ino, l!.ino, 'two names of one followed file are two files, as a copy makes')
+  assert.equal(await readFile(join(root, 'd/l'), 'utf8'), 'a')
+  assert.equal(h1!.ino, h2!.ino, "the context's own hard link is kept")
+})
+
+test('a linked file replaces what an earlier source put there; a directory cannot replace it', async () => {
+  const one = await tree({ 'x/f': 'one' })
+  const two = await tree({ 'x/f': 'two', 'y/f/g': 'dir' })
+  const root = await tree({})
+  const plan = new LinkPlan()
+  const base = { destRoot: root, chown: { uid: 0, gid: 0 }, unpack: false, links: plan }
+  await copyInto({ ...base, dest: '/out/', srcRoot: one, srcs: [{ name: 'x', followed: 'x' }] })
+  await copyInto({ ...base, dest: '/out/', srcRoot: two, srcs: [{ name: 'x', followed: 'x' }] })
+  await assert.rejects(
+    copyInto({ ...base, dest: '/out/', srcRoot: two, srcs: [{ name: 'y', followed: 'y' }] }),
+    /cannot copy to non-directory: \/out\/f/,
+  )
+  await placeLinks(plan, root)
+  assert.equal(await readFile(join(root, 'out/f'), 'utf8'), 'two')
+})
