@@ -387,6 +387,53 @@ test('user-defined networks without root: names both ways, an alias, -p, a berth
   for (const b of bridges) assert.doesNotMatch(hostAfter, new RegExp(`^\\d+: ${b}[:@]`, 'm'))
 })
 
+test('without root: network connect between user networks, and a docker-compose project network', async () => {
+  const a = `rlfront${tag}`
+  const b = `rlback${tag}`
+  const r = await asUser(
+    alice,
+    `
+    berth network create ${a} >/dev/null
+    berth network create ${b} >/dev/null
+    berth run -d --name api --network ${b} busybox sh -c 'echo from api > /i.html; exec httpd -f -p 80 -h /' >/dev/null
+    berth run -d --name front --network ${a} busybox sleep 300 >/dev/null
+    if berth exec front wget -T 2 -qO- http://api/i.html 2>/dev/null; then echo "reached before connect"; fi
+    berth network connect --alias backend ${b} front
+    berth exec front wget -qO- http://api/i.html
+    berth exec api sh -c 'nslookup backend >/dev/null && echo backend resolves'
+    berth network disconnect ${b} front
+    if berth exec front wget -T 2 -qO- http://api/i.html 2>/dev/null; then echo "reached after disconnect"; fi
+    berth rm -f api front >/dev/null
+    berth network rm ${a} ${b} >/dev/null
+    mkdir -p proj
+    printf '%s\\n' 'version: "3"' 'services:' '  web:' '    image: busybox' \\
+      "    command: sh -c 'echo from compose web > /i.html; exec httpd -f -p 80 -h /'" \\
+      '    ports: ["80"]' '  client:' '    image: busybox' '    command: sleep 300' > proj/docker-compose.yml
+    cd proj
+    docker-compose up -d 2>/dev/null
+    docker network ls --filter name=proj_default --format '{{.Name}} {{.Driver}}'
+    docker-compose exec -T client wget -qO- http://web/i.html
+    docker-compose port web 80 | sed 's/.*://'
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.deepEqual(lines.slice(0, 4), [
+    'from api',
+    'backend resolves',
+    'proj_default bridge',
+    'from compose web',
+  ])
+  const res = await fetch(`http://127.0.0.1:${lines[4]}/i.html`)
+  assert.equal(await res.text(), 'from compose web\n')
+  const down = await asUser(
+    alice,
+    'cd proj && docker-compose down 2>&1 | tail -1; docker network ls -q --filter name=proj_default | wc -l',
+  )
+  assert.equal(down.code, 0, down.stderr)
+  assert.match(down.stdout, /Removing network proj_default\n0\n$/)
+})
+
 test('ports without a host port, -P and host-port ranges get a free port berthd picks', async () => {
   const first = 21000 + (process.pid % 20000)
   const httpd = (text: string): string =>
