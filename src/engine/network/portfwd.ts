@@ -50,7 +50,14 @@ export function runForwarder(targets: ForwarderTarget[]): Server[] {
 function listen(f: Forward): Promise<Server> {
   return new Promise((resolve, reject) => {
     const s = createServer()
-    s.once('error', reject)
+    // Taken since the bind test (a race with another program): Docker's words for it.
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Internal(
+          `Bind for ${f.hostIp || '0.0.0.0'}:${f.hostPort} failed: ${err.code === 'EADDRINUSE' ? 'port is already allocated' : err.message}`,
+        ),
+      ),
+    )
     s.listen({ host: f.hostIp || '0.0.0.0', port: f.hostPort, exclusive: true }, () => resolve(s))
   })
 }

@@ -105,3 +105,61 @@ test('without root the bridge network shows pasta; user networks pass; default c
   await assert.rejects(api.disconnect('mine', 'ondefault'), /not on a user-defined network/)
   assert.deepEqual(calls, ['create mine', 'connect mine onuser', 'disconnect mine onuser'])
 })
+
+test('a forwarder started with the host-side listening socket carries connections both ways', async () => {
+  const { mkdtemp, rm, writeFile, readFile } = await import('node:fs/promises')
+  const { createServer, connect } = await import('node:net')
+  const { startForwarder, stopForwarder } = await import('./portfwd.ts')
+  const dir = await mkdtemp('/tmp/bt-portfwd-')
+  // The container's side: answers with what it read, once the client has finished sending.
+  const upstream = createServer({ allowHalfOpen: true }, (s) => {
+    let got = ''
+    s.on('data', (d) => (got += String(d)))
+    s.on('end', () => s.end(`echo:${got}`))
+  })
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
+  const target = (upstream.address() as { port: number }).port
+  // The forwarder program, run from source here (dist/berth-portfwd.mjs in berthd).
+  const tsxApi = new URL('../../../node_modules/tsx/dist/esm/api/index.mjs', import.meta.url).href
+  const script = `${dir}/fwd.mjs`
+  await writeFile(
+    script,
+    `import { register } from ${JSON.stringify(tsxApi)}\nregister()\nconst m = await import(${JSON.stringify(new URL('./portfwd.ts', import.meta.url).pathname)})\nm.runForwarder(JSON.parse(process.argv[3]))\n`,
+  )
+  const probe = createServer()
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))
+  const hostPort = (probe.address() as { port: number }).port
+  await new Promise<void>((r) => probe.close(() => r()))
+  const pidFile = `${dir}/fwd.pid`
+  const mark = 'c0ffee'
+  try {
+    await startForwarder(
+      { netns: `/proc/${process.pid}/ns/net`, node: process.execPath, script, pidFile, mark },
+      [{ hostIp: '127.0.0.1', hostPort, targetIp: '127.0.0.1', targetPort: target }],
+    )
+    const pid = Number((await readFile(pidFile, 'utf8')).trim())
+    assert.ok(pid > 0)
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.1', port: hostPort, allowHalfOpen: true })
+      let got = ''
+      c.on('data', (d) => (got += String(d)))
+      c.on('end', () => resolve(got))
+      c.on('error', reject)
+      c.end('ping')
+    })
+    assert.equal(answer, 'echo:ping')
+    await stopForwarder(pidFile, mark)
+    await new Promise<void>((resolve) => {
+      const c = connect({ host: '127.0.0.1', port: hostPort })
+      c.on('error', () => resolve())
+      c.on('connect', () => {
+        // The port may be seen until the forwarder has exited; it must close at once then.
+        c.on('close', () => resolve())
+      })
+    })
+  } finally {
+    await stopForwarder(pidFile, mark)
+    await new Promise<void>((r) => upstream.close(() => r()))
+    await rm(dir, { recursive: true, force: true })
+  }
+})

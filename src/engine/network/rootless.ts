@@ -5,7 +5,7 @@
 // outbound traffic, and with their published ports forwarded in from the host (portfwd.ts).
 // `none`, `host` and `container:NAME` stay with pasta's LocalNetworks.
 import { join } from 'node:path'
-import { InvalidArgument } from '../errors.ts'
+import { Internal, InvalidArgument } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { Serial } from './context.ts'
 import { startForwarder, stopForwarder, type Forward } from './portfwd.ts'
@@ -79,15 +79,22 @@ export class RootlessNetworks implements NetworkManager {
 
   private async forward(c: NetworkedContainer): Promise<void> {
     const forwards = forwardsOf(await this.deps.bridge.settings(c, true))
-    await startForwarder(
-      {
-        netns: this.deps.netns.path,
-        ...this.deps.forwarder,
-        pidFile: this.pidFile(c.id),
-        mark: c.id,
-      },
-      forwards,
-    )
+    try {
+      await startForwarder(
+        {
+          netns: this.deps.netns.path,
+          ...this.deps.forwarder,
+          pidFile: this.pidFile(c.id),
+          mark: c.id,
+        },
+        forwards,
+      )
+    } catch (err) {
+      throw new Internal(
+        `driver failed programming external connectivity on endpoint ${c.name} (${c.id}): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
+    }
   }
 
   /** Takes the namespace down once no container needs it. */
