@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Berthd, benchDir, berthCli, podmanConf } from './lib/engines.ts'
 import { sh } from './lib/proc.ts'
 import { busyboxTar } from '../test/e2e/harness.ts'
+import { relayIntoNetns } from '../test/registry/relay.ts'
 import { startRegistry } from '../test/registry/server.ts'
 
 const runsArg = process.argv.indexOf('--runs')
@@ -178,6 +179,9 @@ async function main(): Promise<void> {
     // docker-registry on loopback, pushed once by root's berth; every engine removes it before
     // each (untimed) so that each timed pull fetches and unpacks it again.
     const reg = await startRegistry()
+    // Root's berthd has a network namespace of its own: the registry's port is relayed into it,
+    // so every engine reaches the same registry at the same 127.0.0.1:PORT.
+    const relay = await relayIntoNetns(root.pid, Number(reg.name.split(':')[1]))
     try {
       const ref = `${reg.name}/bench/busybox:1`
       const rootCli = [berthCli, '--host', `unix://${rootSock}`]
@@ -194,6 +198,7 @@ async function main(): Promise<void> {
       )
       md += `\n## pull of the test image (busybox) from a registry on loopback, cold\n\n${table(engines, pull)}\n`
     } finally {
+      await relay.stop()
       await reg.stop()
     }
     await writeFile(join(benchDir, 'results/rootless.md'), md)
