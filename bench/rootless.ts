@@ -1,5 +1,6 @@
 // berth without root against root's berth and rootless Podman, in one interleaved run:
-// `run --rm --network none busybox true`, each engine's own CLI, every command started through
+// `run --rm --network none busybox true`, and a cold pull of the test image (busybox) from
+// Debian's docker-registry on loopback, each engine's own CLI, every command started through
 // runuser (as root for root's berth) so the three pay the same start-up. A user made here
 // (useradd, which gives it /etc/subuid and /etc/subgid ranges) runs rootless berth and rootless
 // Podman, and is removed at the end with everything it ran. `--network none` for all three:
@@ -11,6 +12,8 @@ import { join } from 'node:path'
 import { Berthd, benchDir, berthCli, podmanConf } from './lib/engines.ts'
 import { sh } from './lib/proc.ts'
 import { busyboxTar } from '../test/e2e/harness.ts'
+import { relayIntoNetns } from '../test/registry/relay.ts'
+import { startRegistry } from '../test/registry/server.ts'
 
 const runsArg = process.argv.indexOf('--runs')
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10
@@ -20,6 +23,52 @@ interface Engine {
   id: string
   label: string
   argv: (args: string[]) => [string, string[]]
+}
+
+interface Rows {
+  samples: Record<string, number[]>
+  failures: Record<string, string>
+}
+
+/**
+ * Times one command per engine, interleaved, after one warm-up round; `before` runs untimed
+ * ahead of each (removing what the last one made).
+ */
+async function timeRows(
+  engines: Engine[],
+  runs: number,
+  args: (e: Engine) => string[],
+  before?: (e: Engine) => Promise<void>,
+): Promise<Rows> {
+  const rows: Rows = { samples: {}, failures: {} }
+  for (let round = -1; round < runs; round++) {
+    for (const e of engines) {
+      if (before) await before(e)
+      const r = await sh(...e.argv(args(e)), { timeoutMs: 120_000 })
+      if (r.code !== 0) {
+        rows.failures[e.id] = (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`
+        continue
+      }
+      // round -1 warms each engine up (page cache, first container) and is not counted
+      if (round >= 0) (rows.samples[e.id] ??= []).push(r.ms)
+    }
+  }
+  return rows
+}
+
+function table(engines: Engine[], rows: Rows): string {
+  const base = median(rows.samples['berth-root'] ?? [NaN])
+  let md = `| engine | median ms | min ms | max ms | / berth as root |\n|---|---|---|---|---|\n`
+  for (const e of engines) {
+    const s = rows.samples[e.id]
+    if (!s || s.length === 0) {
+      md += `| ${e.label} | failed: ${rows.failures[e.id] ?? '?'} | | | |\n`
+      continue
+    }
+    const m = median(s)
+    md += `| ${e.label} | ${m.toFixed(0)} | ${Math.min(...s).toFixed(0)} | ${Math.max(...s).toFixed(0)} | ${(m / base).toFixed(2)} |\n`
+  }
+  return md
 }
 
 function median(xs: number[]): number {
@@ -115,32 +164,42 @@ async function main(): Promise<void> {
     ])
     await must(...asUser([process.execPath, berthCli, 'import', tar, 'busybox']))
     await must(...asUser(['podman', 'import', tar, 'busybox']))
-    const samples: Record<string, number[]> = {}
-    const failures: Record<string, string> = {}
-    const args = ['run', '--rm', '--network', 'none', 'busybox', 'true']
-    for (let round = -1; round < RUNS; round++) {
-      for (const e of engines) {
-        const r = await sh(...e.argv(args), { timeoutMs: 60_000 })
-        if (r.code !== 0) {
-          failures[e.id] = (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.code}`
-          continue
-        }
-        // round -1 warms each engine up (page cache, first container) and is not counted
-        if (round >= 0) (samples[e.id] ??= []).push(r.ms)
-      }
-    }
-    const base = median(samples['berth-root'] ?? [NaN])
-    let md = `# berth without root: run --rm --network none busybox true\n\n`
-    md += `${RUNS} interleaved rounds after one warm-up, ${new Date().toISOString()}; every command through runuser.\n\n`
-    md += `| engine | median ms | min ms | max ms | / berth as root |\n|---|---|---|---|---|\n`
-    for (const e of engines) {
-      const s = samples[e.id]
-      if (!s || s.length === 0) {
-        md += `| ${e.label} | failed: ${failures[e.id] ?? '?'} | | | |\n`
-        continue
-      }
-      const m = median(s)
-      md += `| ${e.label} | ${m.toFixed(0)} | ${Math.min(...s).toFixed(0)} | ${Math.max(...s).toFixed(0)} | ${(m / base).toFixed(2)} |\n`
+    const stamp = `${RUNS} interleaved rounds after one warm-up, ${new Date().toISOString()}, load average ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')}; every command through runuser.`
+    const run = await timeRows(engines, RUNS, () => [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      'busybox',
+      'true',
+    ])
+    let md = `# berth without root\n\n${stamp}\n\n`
+    md += `## run --rm --network none busybox true\n\n${table(engines, run)}\n`
+    // The pull: the test image (busybox, one layer of about 1 MB compressed) from Debian's
+    // docker-registry on loopback, pushed once by root's berth; every engine removes it before
+    // each (untimed) so that each timed pull fetches and unpacks it again.
+    const reg = await startRegistry()
+    // Root's berthd has a network namespace of its own: the registry's port is relayed into it,
+    // so every engine reaches the same registry at the same 127.0.0.1:PORT.
+    const relay = await relayIntoNetns(root.pid, Number(reg.name.split(':')[1]))
+    try {
+      const ref = `${reg.name}/bench/busybox:1`
+      const rootCli = [berthCli, '--host', `unix://${rootSock}`]
+      await must(process.execPath, [...rootCli, 'tag', 'busybox', ref])
+      await must(process.execPath, [...rootCli, 'push', ref])
+      const pull = await timeRows(
+        engines,
+        RUNS,
+        (e) =>
+          e.id === 'podman-rootless'
+            ? ['pull', '-q', '--tls-verify=false', ref]
+            : ['pull', '-q', ref],
+        async (e) => void (await sh(...e.argv(['rmi', ref]), { timeoutMs: 60_000 })),
+      )
+      md += `\n## pull of the test image (busybox) from a registry on loopback, cold\n\n${table(engines, pull)}\n`
+    } finally {
+      await relay.stop()
+      await reg.stop()
     }
     await writeFile(join(benchDir, 'results/rootless.md'), md)
     process.stdout.write(md)

@@ -2,6 +2,7 @@
 // graph, and the berth command ready to start as fast as Node allows:
 //
 //   dist/berthd.mjs            the daemon
+//   dist/berth-portfwd.mjs     the port forwarder of berthd without root (user networks)
 //   dist/berth-cli.js          the CLI, one CommonJS bundle: node:* modules are required where
 //                              a command first needs them, not all at start (as an ESM bundle's
 //                              hoisted imports would)
@@ -51,6 +52,14 @@ await build({
   },
 })
 await chmod('dist/berthd.mjs', 0o755)
+
+// berthd without root starts it in its network namespace for published ports on user networks.
+await build({
+  ...common,
+  entryPoints: ['src/daemon/portfwd.ts'],
+  outfile: 'dist/berth-portfwd.mjs',
+  format: 'esm',
+})
 
 await build({
   ...common,

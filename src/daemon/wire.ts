@@ -2,6 +2,7 @@
 // interfaces passed to its constructor.
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ExecService } from '../engine/container/exec.ts'
 import { ContainerFiles } from '../engine/container/files.ts'
 import { readGpuRecord } from '../engine/container/gpu.ts'
@@ -29,7 +30,9 @@ import {
 import { existsSync } from 'node:fs'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { PastaNetworks, rootlessNetworkApi } from '../engine/network/pasta.ts'
+import { PastaNetworks } from '../engine/network/pasta.ts'
+import { RootlessNetworks, onUserNetwork, rootlessNetworkApi } from '../engine/network/rootless.ts'
+import { RootlessNetns } from '../engine/network/rootlessns.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
 import { PullLeases } from '../engine/registry/leases.ts'
 import { proxiesFromEnv } from '../engine/registry/proxy.ts'
@@ -153,8 +156,13 @@ export async function createEngine(
       }
     },
   }
+  // Rootless: user-defined networks live in the user's own network namespace (made on first use).
+  const rootlessNetns = opts.rootless
+    ? new RootlessNetns({ dir: join(dataRoot, 'network-rootless'), logger })
+    : undefined
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
+    ...(rootlessNetns ? { netavark: { netns: rootlessNetns.path } } : {}),
     logger,
     events,
     peers,
@@ -169,13 +177,20 @@ export async function createEngine(
       locked: (id, fn) => containers.locked(id, fn),
     },
   })
-  // Rootless: pasta connects each container's namespace to the host and publishes its ports;
-  // the bridge's plumbing (netavark, iptables) needs root of the host's network namespace.
-  const network = opts.rootless
-    ? new PastaNetworks({
-        root: join(dataRoot, 'network-pasta'),
+  // Rootless: pasta connects each default-network container's namespace to the host and
+  // publishes its ports; user networks are the bridge's, in the rootless namespace, with their
+  // ports forwarded in by berth-portfwd (built beside berthd.mjs).
+  const network = rootlessNetns
+    ? new RootlessNetworks({
+        pasta: new PastaNetworks({ root: join(dataRoot, 'network-pasta'), logger, peers }),
+        bridge: bridge.manager,
+        netns: rootlessNetns,
+        dir: join(dataRoot, 'network-rootless'),
+        forwarder: {
+          node: process.execPath,
+          script: fileURLToPath(new URL('./berth-portfwd.mjs', import.meta.url)),
+        },
         logger,
-        peers,
       })
     : bridge.manager
   const containers: ContainerService = new ContainerService({
@@ -345,8 +360,13 @@ export async function createEngine(
       builder,
     }),
     registry,
-    // Rootless: the predefined networks are listed; making or joining others is refused.
-    networks: opts.rootless ? rootlessNetworkApi(bridge.api) : bridge.api,
+    // Rootless: the default network is pasta's; only containers on user networks are connected.
+    networks: opts.rootless
+      ? rootlessNetworkApi(bridge.api, (ref) => {
+          const mode = containers.store.get(ref).hostConfig.NetworkMode
+          return !onUserNetwork(mode)
+        })
+      : bridge.api,
     system: new HostSystem({
       layerDir: join(dataRoot, 'layers'),
       // The drivers wired here: local volumes; the network manager names its own.

@@ -7,9 +7,10 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { access, chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
-import { berthBin, busyboxTar } from './harness.ts'
+import { join } from 'node:path'
+import { berthBin, busyboxTar, repoRoot } from './harness.ts'
 import { startRegistry } from '../registry/server.ts'
 import { Term } from './term.ts'
 
@@ -251,7 +252,6 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     if berth run --rm --memory 64m busybox true 2>err; then echo "limit accepted"; else cat err; fi
     berth run --rm --network none busybox sh -c 'ls /sys/class/net | tr "\\n" " "; echo'
     berth run --rm --network host busybox sh -c 'test -e /sys/class/net/lo && echo "host network"'
-    if berth network create mine 2>err; then echo "network made"; else cat err; fi
     `,
   )
   assert.equal(r.code, 0, r.stderr)
@@ -262,14 +262,176 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
   )
   assert.match(r.stdout, /^lo $/m, '--network none has loopback only')
   assert.match(r.stdout, /^host network$/m)
-  assert.match(r.stdout, /user-defined networks are not available to berth without root yet/)
-  assert.doesNotMatch(r.stdout, /network made|limit accepted/)
+  assert.doesNotMatch(r.stdout, /limit accepted/)
   for (const host of ['127.0.0.1', hostAddress()]) {
     const res = await fetch(`http://${host}:${port}/index.html`)
     assert.equal(await res.text(), 'served\n', host)
   }
   const rm = await asUser(alice, 'berth rm -f web >/dev/null')
   assert.equal(rm.code, 0, rm.stderr)
+})
+
+/** The lines of the host's own iptables rule sets (nat and filter), in its network namespace. */
+async function hostRules(): Promise<string> {
+  const nat = await exec('iptables', ['-w', '-t', 'nat', '-S'])
+  const filter = await exec('iptables', ['-w', '-S'])
+  return nat.stdout + filter.stdout
+}
+
+test('user-defined networks without root: names both ways, an alias, -p, a berthd restart, network rm, nothing left', async () => {
+  const net = `rlnet${tag}`
+  // netavark names a network's port chain after the SHA-512 of its name.
+  const { createHash } = await import('node:crypto')
+  const chain = `NETAVARK-DN-${createHash('sha512').update(net).digest('hex').slice(0, 13).toUpperCase()}`
+  const r = await asUser(
+    alice,
+    `
+    berth network create ${net} >/dev/null
+    berth network ls --filter name=${net} --format '{{.Name}} {{.Driver}}'
+    berth run -d --name web --network ${net} --network-alias www -p 80 busybox sh -c 'echo from web > /i.html; exec httpd -f -p 80 -h /' >/dev/null
+    berth run -d --name db --network ${net} busybox sh -c 'echo from db > /i.html; exec httpd -f -p 80 -h /' >/dev/null
+    berth exec db wget -qO- http://web/i.html
+    berth exec web wget -qO- http://db/i.html
+    berth exec db wget -qO- http://www/i.html
+    berth exec db sh -c 'grep nameserver /etc/resolv.conf'
+    berth network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' ${net}
+    berth port web 80 | sed 's/.*://'
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.equal(lines[0], `${net} bridge`)
+  assert.deepEqual(lines.slice(1, 4), ['from web', 'from db', 'from web'])
+  // Names come from aardvark-dns on the network's gateway, inside the user's namespace.
+  assert.equal(lines[4], `nameserver ${lines[5]}`)
+  const port = Number(lines[6])
+  assert.ok(port > 0, r.stdout)
+  for (const host of ['127.0.0.1', hostAddress()]) {
+    const res = await fetch(`http://${host}:${port}/i.html`)
+    assert.equal(await res.text(), 'from web\n', host)
+  }
+  // The bridge, its rules and aardvark-dns are in the user's own namespace, none in the host's.
+  let aardvark: number | undefined
+  for (const pid of await processesOf(alice)) {
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')
+    if (comm === 'aardvark-dns\n') aardvark = pid
+  }
+  assert.ok(aardvark !== undefined, 'aardvark-dns runs as the user')
+  const ns = `--net=/proc/${aardvark}/ns/net`
+  assert.match(
+    (await exec('nsenter', [ns, 'iptables', '-w', '-t', 'nat', '-S'])).stdout,
+    new RegExp(chain),
+  )
+  assert.doesNotMatch(await hostRules(), new RegExp(chain))
+  const bridges = (await exec('nsenter', [ns, 'ip', '-o', 'link', 'show', 'type', 'bridge'])).stdout
+    .split('\n')
+    .flatMap((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? [])
+  assert.equal(bridges.length, 1, 'one bridge in the user namespace')
+  const hostLinks = (await exec('ip', ['-o', 'link'])).stdout
+  for (const b of bridges) assert.doesNotMatch(hostLinks, new RegExp(`^\\d+: ${b}[:@]`, 'm'))
+
+  // A berthd restart keeps the containers, their names and the published port.
+  const again = await asUser(
+    alice,
+    `
+    kill "$(cat "$XDG_RUNTIME_DIR/berth/berthd.lock")"
+    while test -S "$XDG_RUNTIME_DIR/berth/berth.sock"; do sleep 0.1; done
+    berth ps --format '{{.Names}} {{.Ports}}' 2>/dev/null | sort
+    berth exec db wget -qO- http://www/i.html
+    berth network inspect -f '{{range .Containers}}{{.Name}} {{end}}' ${net} | tr ' ' '\\n' | sort | tr '\\n' ' '; echo
+    `,
+  )
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(again.stdout, `db \nweb 0.0.0.0:${port}->80/tcp\nfrom web\n db web \n`)
+  const res = await fetch(`http://127.0.0.1:${port}/i.html`)
+  assert.equal(await res.text(), 'from web\n')
+
+  // Removed: the containers, the network, and with the last of them the user's namespace,
+  // its pasta, aardvark-dns and the forwarder.
+  const done = await asUser(
+    alice,
+    `
+    berth run -d --name plain busybox sleep 300 >/dev/null
+    if berth network connect ${net} plain 2>err; then echo connected; else cat err; fi
+    berth rm -f web db plain >/dev/null
+    berth network rm ${net}
+    berth network ls --format '{{.Name}}' | sort | tr '\\n' ' '; echo
+    `,
+  )
+  assert.equal(done.code, 0, done.stderr)
+  assert.match(
+    done.stdout,
+    /cannot connect or disconnect container plain: it is not on a user-defined network/,
+  )
+  assert.match(done.stdout, new RegExp(`^${net}\\nbridge host none \\n`, 'm'))
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/i.html`))
+  const left: string[] = []
+  for (const pid of await processesOf(alice)) {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim()
+    // A process that exited and awaits its reaping (zombie) is gone for this purpose.
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => 'State:\tZ')
+    if (/^State:\s+Z/m.test(status) || ['', 'node', 'sleep'].includes(comm)) continue
+    left.push(
+      (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => comm)).replace(/\0/g, ' '),
+    )
+  }
+  assert.deepEqual(left, [], 'only berthd and the namespace holder are left')
+  const holder = (await readFile(`${alice.runtimeDir}/berth/userns.pid`, 'utf8')).trim()
+  const mounts = await readFile(`/proc/${holder}/mounts`, 'utf8')
+  const nsMounts = mounts
+    .split('\n')
+    .filter((l) => l.includes(`${alice.home}/.local/share/berth/network`))
+  assert.deepEqual(nsMounts, [], 'no network namespace of the user is left mounted')
+  assert.doesNotMatch(await hostRules(), new RegExp(chain))
+  const hostAfter = (await exec('ip', ['-o', 'link'])).stdout
+  for (const b of bridges) assert.doesNotMatch(hostAfter, new RegExp(`^\\d+: ${b}[:@]`, 'm'))
+})
+
+test('without root: network connect between user networks, and a docker-compose project network', async () => {
+  const a = `rlfront${tag}`
+  const b = `rlback${tag}`
+  const r = await asUser(
+    alice,
+    `
+    berth network create ${a} >/dev/null
+    berth network create ${b} >/dev/null
+    berth run -d --name api --network ${b} busybox sh -c 'echo from api > /i.html; exec httpd -f -p 80 -h /' >/dev/null
+    berth run -d --name front --network ${a} busybox sleep 300 >/dev/null
+    if berth exec front wget -T 2 -qO- http://api/i.html 2>/dev/null; then echo "reached before connect"; fi
+    berth network connect --alias backend ${b} front
+    berth exec front wget -qO- http://api/i.html
+    berth exec api sh -c 'nslookup backend >/dev/null && echo backend resolves'
+    berth network disconnect ${b} front
+    if berth exec front wget -T 2 -qO- http://api/i.html 2>/dev/null; then echo "reached after disconnect"; fi
+    berth rm -f api front >/dev/null
+    berth network rm ${a} ${b} >/dev/null
+    mkdir -p proj
+    printf '%s\\n' 'version: "3"' 'services:' '  web:' '    image: busybox' \\
+      "    command: sh -c 'echo from compose web > /i.html; exec httpd -f -p 80 -h /'" \\
+      '    ports: ["80"]' '  client:' '    image: busybox' '    command: sleep 300' > proj/docker-compose.yml
+    cd proj
+    docker-compose up -d 2>/dev/null
+    docker network ls --filter name=proj_default --format '{{.Name}} {{.Driver}}'
+    docker-compose exec -T client wget -qO- http://web/i.html
+    docker-compose port web 80 | sed 's/.*://'
+    `,
+  )
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.deepEqual(lines.slice(0, 4), [
+    'from api',
+    'backend resolves',
+    'proj_default bridge',
+    'from compose web',
+  ])
+  const res = await fetch(`http://127.0.0.1:${lines[4]}/i.html`)
+  assert.equal(await res.text(), 'from compose web\n')
+  const down = await asUser(
+    alice,
+    'cd proj && docker-compose down 2>&1 | tail -1; docker network ls -q --filter name=proj_default | wc -l',
+  )
+  assert.equal(down.code, 0, down.stderr)
+  assert.match(down.stdout, /Removing network proj_default\n0\n$/)
 })
 
 test('ports without a host port, -P and host-port ranges get a free port berthd picks', async () => {
@@ -394,29 +556,49 @@ test('without root: run -it, Ctrl+p Ctrl+q, attach, exec -it in a real terminal'
   assert.equal(rm.code, 0, rm.stderr)
 })
 
-test('berth notebook without root: the printed URL answers on 127.0.0.1', async () => {
-  // A stand-in for the Jupyter image: it prints Jupyter's token line and serves on 8889.
+/** The real notebook image's root filesystem (examples/jupyter/make-rootfs.sh), when made. */
+const JUPYTER_ROOTFS = join(repoRoot, 'examples/jupyter/.cache/rootfs.tar')
+
+test('berth notebook without root: the printed URL answers on 127.0.0.1', async (t) => {
+  // The real Jupyter image (Debian's jupyter-notebook) when its root filesystem has been made;
+  // else a stand-in that prints Jupyter's token line and serves on 8889, and the test says so.
+  const real = await access(JUPYTER_ROOTFS).then(
+    () => true,
+    () => false,
+  )
+  if (!real) {
+    t.diagnostic(
+      `${JUPYTER_ROOTFS} is missing (examples/jupyter/make-rootfs.sh makes it): this run used a busybox stand-in for the Jupyter image`,
+    )
+  }
+  const image = real
+    ? `berth import --change 'WORKDIR /home' --change 'EXPOSE 8889' --change 'CMD ["jupyter", "notebook", "--ip=0.0.0.0", "--port=8889", "--no-browser", "--allow-root"]' ${JUPYTER_ROOTFS} nbimage >/dev/null`
+    : `mkdir -p nbctx
+    printf '%s\\n' 'FROM busybox' 'EXPOSE 8889' 'CMD ["sh","-c","mkdir -p /www; echo notebook > /www/index.html; echo http://127.0.0.1:8889/?token=0123abcd; exec httpd -f -p 8889 -h /www"]' > nbctx/Dockerfile
+    berth build -q -t nbimage nbctx >/dev/null`
   const r = await asUser(
     alice,
     `
-    mkdir -p nbctx
-    printf '%s\\n' 'FROM busybox' 'EXPOSE 8889' 'CMD ["sh","-c","mkdir -p /www; echo notebook > /www/index.html; echo http://127.0.0.1:8889/?token=0123abcd; exec httpd -f -p 8889 -h /www"]' > nbctx/Dockerfile
-    berth build -q -t fakenb nbctx >/dev/null
-    berth notebook --name nb fakenb
+    ${image}
+    berth notebook --name nb nbimage
     berth notebook ls
     `,
+    600_000,
   )
   assert.equal(r.code, 0, r.stderr)
-  const m = /^Notebook nb is running: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=0123abcd)$/m.exec(
+  const m = /^Notebook nb is running: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([0-9a-f]+))$/m.exec(
     r.stdout,
   )
   assert.ok(m, r.stdout)
   const res = await fetch(m[1] as string)
-  assert.equal(await res.text(), 'notebook\n')
+  assert.equal(res.status, 200)
+  const body = await res.text()
+  if (real) assert.match(body, /Jupyter/, body.slice(0, 400))
+  else assert.equal(body, 'notebook\n')
   assert.match(r.stdout, new RegExp(`nb .*127\\.0\\.0\\.1:${m[2]}`))
   const stop = await asUser(
     alice,
-    'berth notebook stop nb >/dev/null; berth rm nb >/dev/null; berth rmi fakenb >/dev/null',
+    'berth notebook stop nb >/dev/null; berth rm nb >/dev/null; berth rmi nbimage >/dev/null',
   )
   assert.equal(stop.code, 0, stop.stderr)
 })

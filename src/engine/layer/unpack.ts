@@ -4,7 +4,7 @@
 // O_EXCL|O_NOFOLLOW. Nothing but this unpack writes into the directory while it runs, so a check
 // once made stays true until an entry of this same archive changes that path, and then we forget it.
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
+import { constants, readFileSync } from 'node:fs'
 import {
   chmod,
   link,
@@ -178,6 +178,14 @@ type Header = Omit<tar.Header, 'pax' | 'type'> & {
 
 const HOST_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'ENOMEM', 'EROFS', 'EMFILE', 'ENFILE'])
 
+let userNamespace: boolean | undefined
+
+/** Whether this process runs in a user namespace (its uid_map is not the whole identity map). */
+function inUserNamespace(): boolean {
+  userNamespace ??= !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'))
+  return userNamespace
+}
+
 class LayerWriter {
   size = 0
   /** Paths (relative, '' is the root) known to be real directories made or checked by us. */
@@ -341,9 +349,18 @@ class LayerWriter {
         }
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR
         const mode = kind | ((h.mode ?? 0) & 0o7777)
-        await this.create(rel, false, async () =>
-          mknod(abs, mode, h.devmajor ?? 0, h.devminor ?? 0),
-        )
+        try {
+          await this.create(rel, false, async () =>
+            mknod(abs, mode, h.devmajor ?? 0, h.devminor ?? 0),
+          )
+        } catch (err) {
+          // In a user namespace (berth without root) the kernel refuses device nodes: they are
+          // left out, as Docker and Podman leave them out there (runc gives a container the
+          // /dev nodes it needs itself).
+          if (h.type === 'fifo' || errnoCode(err) !== 'EPERM' || !inUserNamespace()) throw err
+          await drain(entry)
+          return
+        }
         await this.metadata(abs, rel, h, 'other')
         await drain(entry)
         return

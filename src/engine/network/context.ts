@@ -78,6 +78,7 @@ export class BridgeContext {
       aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
       configDir: opts.netavark?.configDir ?? join(opts.root, 'netavark'),
       lockFile: opts.netavark?.lockFile ?? join(opts.root, 'netavark.lock'),
+      ...(opts.netavark?.netns ? { netns: opts.netavark.netns } : {}),
     })
     this.hostFiles = opts.hostFiles ?? { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' }
   }

@@ -64,6 +64,14 @@ export interface NetavarkConfig {
   /** A lock file: one netavark at a time, across daemon restarts (netavark's iptables
    *  check-then-append steps race with each other). */
   lockFile: string
+  /** The network namespace the bridges live in, when not this process's (berth without root:
+   *  its own, where it may make bridges and rules); netavark, ip and iptables run there. */
+  netns?: string
+}
+
+/** argv run in the network namespace at netns (nsenter), or as it is when none is given. */
+export function inNetns(netns: string | undefined, argv: string[]): string[] {
+  return netns ? ['nsenter', `--net=${netns}`, '--', ...argv] : argv
 }
 
 export const DEFAULT_NETAVARK = '/usr/lib/podman/netavark'
@@ -94,7 +102,10 @@ export class Netavark {
     if (r.code !== 0) throw new Internal(`network setup failed: ${netavarkError(r)}`)
     try {
       const status = JSON.parse(r.stdout) as Record<string, NetavarkStatus>
-      await hairpin(Object.values(opts.network_info).map((n) => n.network_interface))
+      await hairpin(
+        Object.values(opts.network_info).map((n) => n.network_interface),
+        this.cfg.netns,
+      )
       return status
     } catch (err) {
       // What netavark made is undone here: the caller saw no setup succeed.
@@ -124,7 +135,7 @@ export class Netavark {
         'flock',
         '-o',
         this.cfg.lockFile,
-        this.cfg.binary,
+        ...inNetns(this.cfg.netns, [this.cfg.binary]),
         '--config',
         this.cfg.configDir,
         '--rootless',
@@ -162,9 +173,10 @@ export class Netavark {
    */
   async portChainExists(network: string): Promise<boolean> {
     const hash = createHash('sha512').update(network).digest('hex').slice(0, 13).toUpperCase()
-    const r = await execTool(['iptables', '-w', '-t', 'nat', '-S', `NETAVARK-DN-${hash}`], {
-      env: { PATH: SYSTEM_PATH },
-    })
+    const r = await execTool(
+      inNetns(this.cfg.netns, ['iptables', '-w', '-t', 'nat', '-S', `NETAVARK-DN-${hash}`]),
+      { env: { PATH: SYSTEM_PATH } },
+    )
     return r.code === 0
   }
 
@@ -180,10 +192,11 @@ export class Netavark {
   async startAardvark(): Promise<void> {
     // Its output goes nowhere: the daemon it forks keeps its stdio open.
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(this.cfg.aardvark, ['--config', this.aardvarkDir, '-p', '53', 'run'], {
-        stdio: 'ignore',
-        env: { PATH: SYSTEM_PATH },
-      })
+      const [cmd, ...args] = inNetns(this.cfg.netns, [
+        this.cfg.aardvark,
+        ...['--config', this.aardvarkDir, '-p', '53', 'run'],
+      ])
+      const child = spawn(cmd as string, args, { stdio: 'ignore', env: { PATH: SYSTEM_PATH } })
       child.on('error', reject)
       child.on('exit', (c) => resolve(c ?? 1))
     })
@@ -212,9 +225,9 @@ function netavarkError(r: ExecResult): string {
  * by the port it came in on: without hairpin the bridge drops it. Docker's bridge sets the
  * same mode on its ports.
  */
-async function hairpin(bridges: string[]): Promise<void> {
+async function hairpin(bridges: string[], netns: string | undefined): Promise<void> {
   for (const dev of bridges) {
-    const list = await execTool(['ip', '-d', '-j', 'link', 'show', 'master', dev])
+    const list = await execTool(inNetns(netns, ['ip', '-d', '-j', 'link', 'show', 'master', dev]))
     if (list.code !== 0) throw new Internal(`listing the ports of ${dev}: ${list.stderr.trim()}`)
     const ports = JSON.parse(list.stdout || '[]') as {
       ifname: string
@@ -224,7 +237,9 @@ async function hairpin(bridges: string[]): Promise<void> {
     if (off.length === 0) continue
     const batch = off.map((p) => `link set dev ${p.ifname} type bridge_slave hairpin on\n`)
     // -force: a port another container's teardown removed meanwhile is no failure of this one.
-    const set = await execTool(['ip', '-force', '-batch', '-'], { input: batch.join('') })
+    const set = await execTool(inNetns(netns, ['ip', '-force', '-batch', '-']), {
+      input: batch.join(''),
+    })
     const errors = set.stderr
       .split('\n')
       .filter((l) => l.trim() !== '' && !/Cannot find device|Command failed/.test(l))

@@ -1,8 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { InvalidArgument } from '../errors.ts'
-import { pastaArgs, pastaRequests, rootlessNetworkApi } from './pasta.ts'
-import type { NetworkApi } from './types.ts'
+import { pastaArgs, pastaRequests } from './pasta.ts'
 import type { PortMapping } from './ports.ts'
 
 const ctr = (
@@ -63,27 +62,4 @@ test('rootless ports: no host port, a range and -P are requests berthd resolves;
     () => pastaRequests(ctr({ '80/sctp': [{ HostIp: '', HostPort: '80' }] })),
     InvalidArgument,
   )
-})
-
-test('without root the bridge network shows pasta and no subnet; others are refused', async () => {
-  const bridge = {
-    Name: 'bridge',
-    Driver: 'bridge',
-    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '172.17.0.0/16' }] },
-    Options: { 'com.docker.network.bridge.name': 'docker0' },
-  }
-  const none = { Name: 'none', Driver: 'null', IPAM: bridge.IPAM, Options: {} }
-  const api = rootlessNetworkApi({
-    list: async () => [bridge, none],
-    inspect: async () => bridge,
-  } as unknown as NetworkApi)
-  const listed = await api.list({ driver: ['pasta'] })
-  assert.deepEqual(
-    listed.map((n) => [n.Name, n.Driver, n.IPAM.Config.length, Object.keys(n.Options).length]),
-    [['bridge', 'pasta', 0, 0]],
-  )
-  assert.equal((await api.list()).length, 2)
-  assert.equal((await api.inspect('bridge')).Driver, 'pasta')
-  await assert.rejects(api.create({ Name: 'mine' }), /user-defined networks are not available/)
-  await assert.rejects(api.connect('bridge', 'x'), InvalidArgument)
 })

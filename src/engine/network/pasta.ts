@@ -20,9 +20,9 @@ import {
 } from './hostports.ts'
 import { LocalNetworks, emptyNetworkSettings } from './modes.ts'
 import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
+import { pastaFailure } from './rootlessns.ts'
 import { portMap, portRequests, type PortMapping, type PortRequest } from './ports.ts'
 import type {
-  NetworkApi,
   NetworkResource,
   NetworkedContainer,
   NetworkManager,
@@ -45,9 +45,9 @@ export interface PastaDeps {
 
 type HostConfig = NetworkedContainer['hostConfig']
 
-/** Why berth without root refuses user-defined networks (the bridge's plumbing needs root). */
-export const ROOTLESS_NO_USER_NETWORKS =
-  'user-defined networks are not available to berth without root yet: containers get the default network (pasta), host, none or container:NAME'
+/** Why pasta refuses a network it does not make (RootlessNetworks sends user networks to the bridge). */
+export const PASTA_NETWORKS_ONLY =
+  'pasta connects containers to the default network only: host, none and container:NAME are the others it knows'
 
 function onDefaultNetwork(hc: HostConfig): boolean {
   const mode = hc.NetworkMode || 'default'
@@ -146,7 +146,7 @@ export class PastaNetworks implements NetworkManager {
     const mode = c.hostConfig.NetworkMode || 'default'
     const builtin = ['none', 'host'].includes(mode) || mode.startsWith('container:')
     if (!onDefaultNetwork(c.hostConfig) && !builtin) {
-      throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
+      throw new InvalidArgument(PASTA_NETWORKS_ONLY)
     }
     if (!onDefaultNetwork(c.hostConfig)) return this.local.plan(c)
     pastaRequests(c)
@@ -165,15 +165,9 @@ export class PastaNetworks implements NetworkManager {
     const r = await execTool([this.pasta, ...pastaArgs(netns, this.pidPath(c.id), ports)])
     if (r.code !== 0) {
       await this.release(c)
-      // pasta also says it cannot reach syslog, which is no reason.
-      const why = r.stderr
-        .split('\n')
-        .filter((l) => l.trim() !== '' && !/to syslog/.test(l))
-        .join('; ')
-      const tun = /tun/i.test(why)
-        ? ' (pasta needs /dev/net/tun open to users: mode 0666, as Debian ships it)'
-        : ''
-      throw new Internal(`cannot connect the container to the network with pasta: ${why}${tun}`)
+      throw new Internal(
+        `cannot connect the container to the network with pasta: ${pastaFailure(r.stderr)}`,
+      )
     }
     return { netnsPath: netns, etcDir: c.dir }
   }
@@ -240,26 +234,5 @@ export function pastaBridgeView(n: NetworkResource): NetworkResource {
     Driver: 'pasta',
     IPAM: { Driver: 'default', Options: null, Config: [] },
     Options: {},
-  }
-}
-
-/** The /networks routes without root: listed as they are, making or joining others refused. */
-export function rootlessNetworkApi(api: NetworkApi): NetworkApi {
-  const refuse = async (): Promise<never> => {
-    throw new InvalidArgument(ROOTLESS_NO_USER_NETWORKS)
-  }
-  return {
-    ...api,
-    create: refuse,
-    connect: refuse,
-    async list(filters) {
-      // The driver filter sees the driver shown (pasta), not the one the records hold.
-      const { driver, ...rest } = filters ?? {}
-      const all = (await api.list(rest)).map(pastaBridgeView)
-      return driver?.length ? all.filter((n) => driver.includes(n.Driver)) : all
-    },
-    async inspect(ref) {
-      return pastaBridgeView(await api.inspect(ref))
-    },
   }
 }

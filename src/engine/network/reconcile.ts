@@ -55,7 +55,7 @@ async function rebuildMissing(ctx: BridgeContext, rec: ContainerRecord): Promise
   if (!live?.netns || !(await isNetnsMounted(live.netns))) return
   for (const setup of live.setups) {
     const devices = Object.values(setup.network_info).map((n) => n.network_interface)
-    const present = await netDevices()
+    const present = await netDevices(ctx.netavark.cfg.netns)
     if (devices.every((d) => present.has(d))) continue
     ctx.opts.logger.warn("rebuilding a running container's network", { id: rec.id })
     await ctx.netavark.teardown(live.netns, setup).catch(() => undefined)

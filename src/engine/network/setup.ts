@@ -7,6 +7,7 @@ import { formatIPv4, lastOf, macForIPv4, parseIPv4, requireCidr } from './ipv4.t
 import { randomId } from './catalog.ts'
 import { PortUnavailable } from './hostports.ts'
 import type { NetavarkNetwork, NetavarkOptions } from './netavark.ts'
+import { execTool } from './exec.ts'
 import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
 import { netavarkPorts, portRequests } from './ports.ts'
 import type { Attachment, ContainerRecord, Live, LiveEndpoint, NetworkRecord } from './store.ts'
@@ -271,7 +272,7 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
       // kernel held for it (the host's network was reset, as by a reboot): tearing down
       // there would only make netavark's chains again. Elsewhere netavark still removes the
       // rules and aardvark entries when given an empty namespace.
-      const present = await netDevices()
+      const present = await netDevices(ctx.netavark.cfg.netns)
       setups = setups.filter((s) =>
         Object.values(s.network_info).every((n) => present.has(n.network_interface)),
       )
@@ -300,9 +301,19 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   for (const n of left) ctx.catalog.event('disconnect', n, { container: id })
 }
 
-/** The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it). */
-export async function netDevices(): Promise<Set<string>> {
-  const text = await readFile('/proc/net/dev', 'utf8')
+/**
+ * The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it),
+ * or of the bridges' own namespace when given (none when it is not there).
+ */
+export async function netDevices(netns?: string): Promise<Set<string>> {
+  let text: string
+  if (netns === undefined) text = await readFile('/proc/net/dev', 'utf8')
+  else if (!(await isNetnsMounted(netns))) return new Set()
+  else {
+    const r = await execTool(['nsenter', `--net=${netns}`, '--', 'cat', '/proc/net/dev'])
+    if (r.code !== 0) throw new Internal(`reading ${netns}'s network devices: ${r.stderr.trim()}`)
+    text = r.stdout
+  }
   return new Set(
     text
       .split('\n')
