@@ -1,4 +1,4 @@
-// The bridge NetworkManager driven directly, with real namespaces, netavark, aardvark-dns and
+// The bridge NetworkManager driven directly, with real namespaces, nftables, aardvark-dns and
 // real traffic. The test process runs in a scratch network namespace of its own (so nothing
 // touches the host's), with a peer namespace on a veth pair as the world outside. Containers
 // are their namespaces here; servers and clients run inside them with nsenter.
@@ -692,15 +692,12 @@ test('the leftover check sees what a running container holds', async () => {
   await start(c)
   const left = (await networkLeftovers(root)).join('\n')
   assert.match(left, /^device berth[0-9a-f]{10}$/m)
-  assert.match(left, /^iptables chain NETAVARK-[0-9A-F]{13}$/m)
-  assert.match(left, /^iptables rule .*dnat name: leaky id: /m)
+  assert.match(left, /^nftables table ip berth$/m)
   assert.match(left, new RegExp(`^namespace ${root}/netns/${c.id}$`, 'm'))
   assert.match(left, /^process \d+ .*aardvark-dns --config /m)
   await remove(c)
   await nets.api.remove('leaky')
   assert.deepEqual(await networkLeftovers(root), [])
-  // netavark's shared chains stay in a namespace it used; the host's check counts them.
-  const skeleton = (await networkLeftovers(root, { skeleton: true })).join('\n')
-  assert.match(skeleton, /^iptables filter chain NETAVARK_FORWARD$/m)
-  assert.match(skeleton, /^iptables nat rule -A PREROUTING .*-j NETAVARK-HOSTPORT-DNAT$/m)
+  // Nothing is left of netavark's either: berth no longer runs it.
+  assert.deepEqual(await networkLeftovers(root, { skeleton: true }), [])
 })
