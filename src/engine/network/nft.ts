@@ -12,6 +12,8 @@ const T = `ip ${NFT_TABLE}`
 /** One bridge network as its rules need it. */
 export interface NftNetwork {
   device: string
+  /** The IPv4 subnet, CIDR. */
+  subnet: string
   /** No traffic in or out of the network but between its own containers. */
   internal: boolean
 }
@@ -35,9 +37,9 @@ export function baseDecls(): string {
     // Bridge device -> the network's chain for traffic from it, and for traffic to it.
     `add map ${T} fwd_in { type ifname : verdict; }`,
     `add map ${T} fwd_out { type ifname : verdict; }`,
-    // Bridge device -> the network's source NAT chain for what its containers send (an
-    // interval map keyed by subnet fails in nft 1.0.6 when made in the same batch).
-    `add map ${T} post_in { type ifname : verdict; }`,
+    // Subnet -> the network's source NAT chain (by address: with br_netfilter a bridged
+    // packet has no input device at postrouting).
+    `add map ${T} post_src { type ipv4_addr : verdict; flags interval; }`,
     // Published ports: on every address of the host, and on one address.
     `add map ${T} hp_any { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `add map ${T} hp_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
@@ -71,7 +73,7 @@ export function baseRules(): string {
     ...chain('postrouting', [
       // The 127.0.0.1 path: the container could not answer a loopback source.
       'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
-      'iifname vmap @post_in',
+      'ip saddr vmap @post_src',
     ]),
     '',
   ].join('\n')
@@ -83,18 +85,27 @@ function chains(n: NftNetwork): { inn: string; out: string; post: string } {
 
 const q = (s: string) => JSON.stringify(s)
 
-/** A network's chains and elements (run after baseDecls or baseRules); idempotent. */
+/**
+ * A network's chains, declared: batches that touch a network's elements start with this,
+ * before baseDecls (nft 1.0.6 fails to add an element of an interval map that jumps to a
+ * chain declared after the map in the same batch).
+ */
+export function networkChains(n: NftNetwork): string {
+  const c = chains(n)
+  return [`add table ${T}`, ...[c.inn, c.out, c.post].map((ch) => `add chain ${T} ${ch}`), ''].join(
+    '\n',
+  )
+}
+
+/** A network's rules and elements (after networkChains, then baseDecls or baseRules). */
 export function networkUp(n: NftNetwork): string {
   const c = chains(n)
   const dev = q(n.device)
   const lines = [
-    `add chain ${T} ${c.inn}`,
     `flush chain ${T} ${c.inn}`,
     `add rule ${T} ${c.inn} oifname ${dev} return`,
     `add rule ${T} ${c.inn} oifname @bridges drop`,
-    `add chain ${T} ${c.out}`,
     `flush chain ${T} ${c.out}`,
-    `add chain ${T} ${c.post}`,
     `flush chain ${T} ${c.post}`,
   ]
   if (n.internal) {
@@ -118,15 +129,14 @@ function elements(n: NftNetwork, verb: 'add' | 'delete'): string[] {
     `${verb} element ${T} bridges { ${dev} }`,
     `${verb} element ${T} fwd_in { ${dev}${v(`jump ${c.inn}`)} }`,
     `${verb} element ${T} fwd_out { ${dev}${v(`jump ${c.out}`)} }`,
-    `${verb} element ${T} post_in { ${dev}${v(`jump ${c.post}`)} }`,
+    `${verb} element ${T} post_src { ${n.subnet}${v(`jump ${c.post}`)} }`,
   ]
 }
 
-/** Takes a network's chains and elements away, there or not (after baseDecls). */
+/** Takes a network's chains and elements away, there or not (after networkChains, baseDecls). */
 export function networkDown(n: NftNetwork): string {
   const c = chains(n)
-  const lines = [`add chain ${T} ${c.inn}`, `add chain ${T} ${c.out}`, `add chain ${T} ${c.post}`]
-  lines.push(...elements(n, 'add'), ...elements(n, 'delete'))
+  const lines = [...elements(n, 'add'), ...elements(n, 'delete')]
   for (const ch of [c.inn, c.out, c.post]) lines.push(`flush chain ${T} ${ch}`)
   for (const ch of [c.inn, c.out, c.post]) lines.push(`delete chain ${T} ${ch}`)
   lines.push('')

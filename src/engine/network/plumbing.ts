@@ -17,6 +17,7 @@ import {
   baseDecls,
   baseRules,
   dropTable,
+  networkChains,
   networkDown,
   networkUp,
   portsAdd,
@@ -63,7 +64,11 @@ function one(o: NetavarkOptions): { name: string; att: NetavarkAttachment; net: 
 }
 
 function nftNetwork(net: NetavarkNetwork): NftNetwork {
-  return { device: net.network_interface, internal: net.internal }
+  return {
+    device: net.network_interface,
+    subnet: net.subnets[0]?.subnet ?? '',
+    internal: net.internal,
+  }
 }
 
 /** The setup's published ports, one per host port (netavark's ranges expanded). */
@@ -174,7 +179,10 @@ export class Plumbing {
       await this.run(['ip', '-batch', '-'], host.join('\n') + '\n', `network setup on ${br}`)
       if (fresh) await this.sysctls(br)
       let script = ''
-      if (fresh || !this.ready.has(br)) script += baseRules() + networkUp(nftNetwork(net))
+      if (fresh || !this.ready.has(br)) {
+        const n = nftNetwork(net)
+        script += networkChains(n) + baseRules() + networkUp(n)
+      }
       const ports = nftPorts(o, ip)
       if (ports.length > 0) script += (script === '' ? baseDecls() : '') + portsAdd(ports)
       if (script !== '')
@@ -207,11 +215,13 @@ export class Plumbing {
       `network teardown on ${br}`,
     )
     const ports = nftPorts(o, one(o).att.static_ips[0] ?? '')
+    const n = nftNetwork(net)
     let script = ''
+    if (scope.last) script += networkChains(n)
     if (ports.length > 0 || scope.last) script += baseDecls()
     if (ports.length > 0) script += portsDel(ports)
     if (scope.last) {
-      script += networkDown(nftNetwork(net))
+      script += networkDown(n)
       this.ready.delete(br)
     }
     if (scope.lastOfAll) script += dropTable()
