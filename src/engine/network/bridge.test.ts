@@ -497,6 +497,23 @@ describe('user-defined networks', () => {
     await nets.api.remove('inside')
   })
 
+  test('networks are isolated from each other; the same network and the host reach in', async () => {
+    const a = await container('iso-a', { NetworkMode: 'appnet' })
+    const ap = await start(a)
+    const b = await container('iso-b')
+    const bp = await start(b)
+    const c = await container('iso-c', { NetworkMode: 'appnet' })
+    const cp = await start(c)
+    const aIp = (await nets.manager.settings(a, true)).Networks.appnet?.IPAddress as string
+    await serve(ap.netnsPath, 'tcp', '0.0.0.0', 7100, 'iso-a')
+    // From the default bridge: dropped between the bridges (Docker's isolation).
+    assert.match(await ask(bp.netnsPath as string, 'tcp', aIp, 7100), /^error /)
+    // From the same network and from the host: answered.
+    assert.match(await ask(cp.netnsPath as string, 'tcp', aIp, 7100), /^iso-a /)
+    assert.match(await askHere('tcp', aIp, 7100), /^iso-a /)
+    for (const x of [a, b, c]) await remove(x)
+  })
+
   test('connect and disconnect a running container', async () => {
     const a = await container('ca')
     const ap = await start(a)
