@@ -1,4 +1,5 @@
-// Lists what berth's networking left behind on this machine: bridge devices named berth*,
+// Lists what berth's networking left behind on this machine: bridge devices named berth*, its
+// nftables table (table ip berth),
 // netavark's chains and rules in this network namespace (its shared skeleton chains too: no
 // test may run netavark in the host's network namespace), namespace files
 // still mounted under a berth data root, and aardvark-dns processes serving one. Tests run

@@ -11,12 +11,13 @@
 # Safe to run again: every step either converges or is a no-op the second time.
 set -euo pipefail
 
-# The host packages berth runs on: runc and conmon run containers, iptables does NAT for
-# the bridge network, busybox-static makes the offline test image, tini and catatonit back
-# `--init`, zstd handles zstd layers; curl checks the daemon's socket in the demo; netavark
-# and aardvark-dns make the bridge networks, their published ports and their DNS names.
+# The host packages berth runs on: runc and conmon run containers, busybox-static makes the
+# offline test image, tini and catatonit back `--init`, zstd handles zstd layers; curl checks
+# the daemon's socket in the demo; nftables (berth's own table: NAT, isolation, published
+# ports) and aardvark-dns (DNS names) make the bridge networks with iproute2; iptables and
+# netavark are what berth used before (a host upgrading keeps them; nothing new needs them).
 PACKAGES=(runc conmon iptables busybox-static tini catatonit zstd procps ca-certificates curl
-  netavark aardvark-dns uidmap passt)
+  nftables netavark aardvark-dns uidmap passt)
 # What `npm test` needs beside them: Debian's dockerd as the oracle the end-to-end tests
 # compare with (docker.io), tmux to drive terminals, setcap (libcap2-bin), docker-py
 # (python3-docker) for the SDK tests, ip (iproute2) for network namespaces, the reference

@@ -124,7 +124,7 @@ export class Berthd {
     )
     try {
       await writeFile(d.netns, '')
-      // Loopback up, as on a host (netavark's 127.0.0.1 path needs it).
+      // Loopback up, as on a host (the bridge's 127.0.0.1 path needs it).
       await must('unshare', [`--net=${d.netns}`, 'ip', 'link', 'set', 'lo', 'up'])
       await d.spawnTimed()
     } catch (err) {

@@ -880,7 +880,7 @@ export async function psAll(ctx: Ctx): Promise<void> {
 /**
  * Network set-up (issue 13): `run --rm -p 8080:80 busybox true` on the default bridge, beside
  * the same run with `--network none`, interleaved, through the docker CLI: berthd (its bridge
- * berth0, netavark) against a dockerd of its own with Docker's default networking (docker0,
+ * berth0, berth's nftables table) against a dockerd of its own with Docker's default networking (docker0,
  * iptables, the userland proxy), each in a network namespace of its own. The derived row is
  * what the bridge and one published port add to `run`.
  */
@@ -947,7 +947,7 @@ const DD_SINK = 'dd bs=1M iflag=fullblock of=/dev/null 2>&1'
  * Throughput from the host to a published port (issue 13): the time to send 1 GiB from the
  * engine's host (its network namespace) to `-p 127.0.0.1:8081:80` of a busybox container that
  * counts what it gets (`nc -ll -e` dd, in 1 MiB blocks), against the same to the container's own address
- * (the floor: the bridge, no port forwarding). berthd forwards with netavark's DNAT rules;
+ * (the floor: the bridge, no port forwarding). berthd forwards with its nftables DNAT maps;
  * Docker's dockerd with its default userland proxy (docker-proxy), which serves 127.0.0.1.
  */
 async function throughput(

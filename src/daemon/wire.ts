@@ -141,7 +141,7 @@ export async function createEngine(
     resolveUser,
     logger,
   })
-  // The bridge with NAT, published ports and user networks (netavark does the plumbing); it
+  // The bridge with NAT, published ports and user networks (berth's own ip and nft plumbing); it
   // looks containers up among the containers (made just below) for `container:NAME`, links,
   // and connect and disconnect, which run under the container's lock.
   // How a network finds another container (`container:NAME`, links).

@@ -313,6 +313,22 @@ describe('user-defined networks', () => {
     assert.match(env[0] ?? '', /^PATH=/)
     assert.match(env[1] ?? '', /^HOSTNAME=/)
     assert.equal(env.indexOf('MINE=1'), env.indexOf('MY_DB_ENV_DB_USER=me') + 1)
+    // An exec gets them too, as dockerd gives it (its environment is the container's).
+    await ok(
+      ['run', '-d', '--name', 'lexec', '--link', 'ldb:my-db', '-e', 'MINE=1'].concat([
+        'busybox',
+        'sleep',
+        '600',
+      ]),
+    )
+    const execEnv = (await ok(['exec', 'lexec', 'env'])).split('\n')
+    assert.deepEqual(
+      execEnv.filter((l) => l.startsWith('MY_DB_') || l === 'MINE=1'),
+      env
+        .filter((l) => l.startsWith('MY_DB_') || l === 'MINE=1')
+        .map((l) => l.replace('/lclient/', '/lexec/')),
+    )
+    await ok(['rm', '-f', 'lexec'])
     // Without an alias the name is the alias; the container's own value wins over a link's.
     const plain = await ok([
       'run',

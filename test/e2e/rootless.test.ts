@@ -271,18 +271,13 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
   assert.equal(rm.code, 0, rm.stderr)
 })
 
-/** The lines of the host's own iptables rule sets (nat and filter), in its network namespace. */
+/** The host's own nftables rule set, in its network namespace. */
 async function hostRules(): Promise<string> {
-  const nat = await exec('iptables', ['-w', '-t', 'nat', '-S'])
-  const filter = await exec('iptables', ['-w', '-S'])
-  return nat.stdout + filter.stdout
+  return (await exec('nft', ['list', 'ruleset'])).stdout
 }
 
 test('user-defined networks without root: names both ways, an alias, -p, a berthd restart, network rm, nothing left', async () => {
   const net = `rlnet${tag}`
-  // netavark names a network's port chain after the SHA-512 of its name.
-  const { createHash } = await import('node:crypto')
-  const chain = `NETAVARK-DN-${createHash('sha512').update(net).digest('hex').slice(0, 13).toUpperCase()}`
   const r = await asUser(
     alice,
     `
@@ -318,15 +313,17 @@ test('user-defined networks without root: names both ways, an alias, -p, a berth
   }
   assert.ok(aardvark !== undefined, 'aardvark-dns runs as the user')
   const ns = `--net=/proc/${aardvark}/ns/net`
-  assert.match(
-    (await exec('nsenter', [ns, 'iptables', '-w', '-t', 'nat', '-S'])).stdout,
-    new RegExp(chain),
-  )
-  assert.doesNotMatch(await hostRules(), new RegExp(chain))
   const bridges = (await exec('nsenter', [ns, 'ip', '-o', 'link', 'show', 'type', 'bridge'])).stdout
     .split('\n')
     .flatMap((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? [])
   assert.equal(bridges.length, 1, 'one bridge in the user namespace')
+  // berth names a network's nftables chains after its bridge.
+  const chain = `n-${bridges[0] as string}-in`
+  assert.match(
+    (await exec('nsenter', [ns, 'nft', 'list', 'table', 'ip', 'berth'])).stdout,
+    new RegExp(chain),
+  )
+  assert.doesNotMatch(await hostRules(), new RegExp(chain))
   const hostLinks = (await exec('ip', ['-o', 'link'])).stdout
   for (const b of bridges) assert.doesNotMatch(hostLinks, new RegExp(`^\\d+: ${b}[:@]`, 'm'))
 

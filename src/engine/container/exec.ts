@@ -3,7 +3,14 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Conflict, InvalidArgument, Internal, NotFound, isBerthError } from '../errors.ts'
+import {
+  Conflict,
+  InvalidArgument,
+  Internal,
+  NotFound,
+  errnoCode,
+  isBerthError,
+} from '../errors.ts'
 import type { ExecHandle, ExecRuntime, Spec, SpecProcess, User } from '../runtime/types.ts'
 import { parseDetachKeys } from '../../lib/detachkeys.ts'
 import { containerAttributes, type EventSink } from '../events/types.ts'
@@ -58,6 +65,33 @@ interface ExecRecord {
   /** Settles once a start was tried (resize waits on it). */
   started: Promise<void>
   markStarted(): void
+}
+
+/** The environment the container's own process was started with (its bundle's spec). */
+async function startedEnv(dir: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(join(dir, 'bundle', 'config.json'), 'utf8')
+  } catch (err) {
+    // Not started through a bundle (yet): there is nothing it was given.
+    if (errnoCode(err) === 'ENOENT') return []
+    throw err
+  }
+  const spec = JSON.parse(text) as Spec
+  return spec.process?.env ?? []
+}
+
+/**
+ * The legacy links' variables (`ALIAS_PORT…`, `ALIAS_NAME`, `ALIAS_ENV_…`) among the
+ * environment a container's process was started with: what the network gave it at start and
+ * its Config.Env does not hold. dockerd gives them to an exec too.
+ */
+export function linkEnvOf(started: readonly string[], own: readonly string[]): string[] {
+  const key = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e)
+  const mine = new Set(own.map(key))
+  const shape =
+    /^[^=]+_(PORT|NAME|PORT_\d+_(TCP|UDP|SCTP)(_ADDR|_PORT|_PROTO|_START|_END|_PORT_START|_PORT_END)?|ENV_[^=]+)$/
+  return started.filter((e) => !mine.has(key(e)) && shape.test(key(e)))
 }
 
 /** Docker's ReplaceOrAppendEnvValues: later KEY=V replaces KEY; a bare KEY removes it. */
@@ -156,7 +190,11 @@ export class ExecService implements ExecApi {
       entrypoint: cmd[0] as string,
       args: cmd.slice(1),
       env: replaceOrAppendEnv(
-        containerEnv({ ...c.config, Tty: tty }, c.config.Hostname ?? ''),
+        containerEnv(
+          { ...c.config, Tty: tty },
+          c.config.Hostname ?? '',
+          linkEnvOf(await startedEnv(dir), c.config.Env ?? []),
+        ),
         req.Env ?? [],
       ),
       user: req.User || c.config.User || '',

@@ -1,4 +1,4 @@
-// The bridge NetworkManager driven directly, with real namespaces, netavark, aardvark-dns and
+// The bridge NetworkManager driven directly, with real namespaces, nftables, aardvark-dns and
 // real traffic. The test process runs in a scratch network namespace of its own (so nothing
 // touches the host's), with a peer namespace on a veth pair as the world outside. Containers
 // are their namespaces here; servers and clients run inside them with nsenter.
@@ -497,6 +497,23 @@ describe('user-defined networks', () => {
     await nets.api.remove('inside')
   })
 
+  test('networks are isolated from each other; the same network and the host reach in', async () => {
+    const a = await container('iso-a', { NetworkMode: 'appnet' })
+    const ap = await start(a)
+    const b = await container('iso-b')
+    const bp = await start(b)
+    const c = await container('iso-c', { NetworkMode: 'appnet' })
+    const cp = await start(c)
+    const aIp = (await nets.manager.settings(a, true)).Networks.appnet?.IPAddress as string
+    await serve(ap.netnsPath, 'tcp', '0.0.0.0', 7100, 'iso-a')
+    // From the default bridge: dropped between the bridges (Docker's isolation).
+    assert.match(await ask(bp.netnsPath as string, 'tcp', aIp, 7100), /^error /)
+    // From the same network and from the host: answered.
+    assert.match(await ask(cp.netnsPath as string, 'tcp', aIp, 7100), /^iso-a /)
+    assert.match(await askHere('tcp', aIp, 7100), /^iso-a /)
+    for (const x of [a, b, c]) await remove(x)
+  })
+
   test('connect and disconnect a running container', async () => {
     const a = await container('ca')
     const ap = await start(a)
@@ -692,15 +709,12 @@ test('the leftover check sees what a running container holds', async () => {
   await start(c)
   const left = (await networkLeftovers(root)).join('\n')
   assert.match(left, /^device berth[0-9a-f]{10}$/m)
-  assert.match(left, /^iptables chain NETAVARK-[0-9A-F]{13}$/m)
-  assert.match(left, /^iptables rule .*dnat name: leaky id: /m)
+  assert.match(left, /^nftables table ip berth$/m)
   assert.match(left, new RegExp(`^namespace ${root}/netns/${c.id}$`, 'm'))
   assert.match(left, /^process \d+ .*aardvark-dns --config /m)
   await remove(c)
   await nets.api.remove('leaky')
   assert.deepEqual(await networkLeftovers(root), [])
-  // netavark's shared chains stay in a namespace it used; the host's check counts them.
-  const skeleton = (await networkLeftovers(root, { skeleton: true })).join('\n')
-  assert.match(skeleton, /^iptables filter chain NETAVARK_FORWARD$/m)
-  assert.match(skeleton, /^iptables nat rule -A PREROUTING .*-j NETAVARK-HOSTPORT-DNAT$/m)
+  // Nothing is left of netavark's either: berth no longer runs it.
+  assert.deepEqual(await networkLeftovers(root, { skeleton: true }), [])
 })

@@ -1,8 +1,9 @@
 // The bridge implementation of the network seam: Docker's default `bridge` network, user-
 // defined bridge networks with names, `host`, `none` and `container:NAME`, and published
-// ports. berth keeps the networks, the addresses (IPAM) and the host ports; netavark does the
-// plumbing (bridge, veth, addresses, routes, NAT and port rules) and starts aardvark-dns for
-// names on user-defined networks. Each container's namespace is a file under the data root,
+// ports. berth keeps the networks, the addresses (IPAM) and the host ports, and does the
+// plumbing itself (plumbing.ts: iproute2 batches for the bridge, veth, addresses and routes,
+// its own nftables table for NAT, isolation and ports; aardvark-dns for names on user-defined
+// networks). Each container's namespace is a file under the data root,
 // so a killed daemon leaves running containers their network and published ports.
 import { HostPorts, ephemeralRange, probePort } from './hostports.ts'
 import { bootId } from './netns.ts'
@@ -55,7 +56,7 @@ export class BridgeNetworking {
     await ctx.files.load()
     ctx.boot = await bootId()
     ctx.ports = new HostPorts(await ephemeralRange(), ctx.opts.probe ?? probePort)
-    await ctx.netavark.check().catch((err: unknown) => {
+    await ctx.plumbing.check().catch((err: unknown) => {
       ctx.unavailable = err instanceof Error ? err : new Error(String(err))
     })
     await ctx.catalog.ensurePredefined()

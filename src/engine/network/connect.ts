@@ -4,7 +4,7 @@ import type { Attachment, NetworkRecord } from './store.ts'
 import type { EndpointSettings, NetworkedContainer } from './types.ts'
 import type { BridgeContext } from './context.ts'
 import { checkEndpoint, recordOf } from './records.ts'
-import { endpointFor, lastOut, usedAddresses } from './setup.ts'
+import { endpointFor, teardownScope, usedAddresses } from './setup.ts'
 
 export async function connect(
   ctx: BridgeContext,
@@ -65,7 +65,7 @@ async function connectLocked(
     let i = 0
     while (used.has(i)) i++
     const { ep: endpoint, setup } = endpointFor(ctx, c, n, att, `eth${i}`, usedAddresses(ctx, n.Id))
-    await ctx.netavark.setup(live.netns, setup)
+    await ctx.plumbing.setup(live.netns, setup)
     live.endpoints.push(endpoint)
     live.setups.push(setup)
   }
@@ -122,7 +122,7 @@ async function disconnectLocked(
     )
     const setup = live.setups[sIdx]
     if (setup && live.netns) {
-      await ctx.netavark.teardown(live.netns, await lastOut(ctx, c.id, setup))
+      await ctx.plumbing.teardown(setup, teardownScope(ctx, c.id, setup, live.setups.length === 1))
       if (setup.port_mappings) {
         ctx.ports.release(c.id)
         live.ports = []

@@ -1,9 +1,10 @@
-// The state the bridge's parts share (records, catalog, netavark, host ports, boot), its options and its queue.
+// The state the bridge's parts share (records, catalog, plumbing, host ports, boot), its options and its queue.
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { NetworkCatalog } from './catalog.ts'
 import type { HostPorts, PortProbe } from './hostports.ts'
-import { DEFAULT_AARDVARK, DEFAULT_NETAVARK, Netavark, type NetavarkConfig } from './netavark.ts'
+import { DEFAULT_AARDVARK } from './netavark.ts'
+import { Plumbing } from './plumbing.ts'
 import type { Logger } from '../logger.ts'
 import { LocalNetworks } from './modes.ts'
 import { NetworkFiles, type Mode } from './store.ts'
@@ -11,7 +12,7 @@ import type { NetworkContainers, NetworkPeers } from './types.ts'
 import type { EventSink } from '../events/types.ts'
 
 export interface BridgeOptions {
-  /** Where networks, container records, namespaces and netavark's config live. */
+  /** Where networks, container records, namespaces and aardvark-dns's config live. */
   root: string
   containers: NetworkContainers
   /** How `container:NAME` finds the namespace it joins (its process's). */
@@ -19,7 +20,13 @@ export interface BridgeOptions {
   logger: Logger
   /** The host's name, for `--network host` (os.hostname() unless a test says otherwise). */
   hostname?: () => string
-  netavark?: Partial<NetavarkConfig>
+  /** The plumbing's programs and place (the name is what did this before, netavark). */
+  netavark?: {
+    /** aardvark-dns's binary (Debian: /usr/lib/podman/aardvark-dns). */
+    aardvark?: string
+    /** The network namespace the bridges live in, when not berthd's (berth without root). */
+    netns?: string
+  }
   /** The default bridge's device (berth0). */
   defaultBridge?: string
   /** The default bridge's subnet; by default the first of berth's pool the host does not use. */
@@ -60,7 +67,7 @@ export function modeOf(networkMode: string | undefined): { mode: Mode; network?:
 export class BridgeContext {
   readonly files: NetworkFiles
   readonly catalog: NetworkCatalog
-  readonly netavark: Netavark
+  readonly plumbing: Plumbing
   readonly serial = new Serial()
   ports!: HostPorts
   boot = ''
@@ -73,11 +80,10 @@ export class BridgeContext {
     this.local = new LocalNetworks({ peers: opts.peers })
     this.files = new NetworkFiles(opts.root)
     this.catalog = new NetworkCatalog(this.files, opts)
-    this.netavark = new Netavark({
-      binary: opts.netavark?.binary ?? DEFAULT_NETAVARK,
+    this.plumbing = new Plumbing({
       aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
-      configDir: opts.netavark?.configDir ?? join(opts.root, 'netavark'),
-      lockFile: opts.netavark?.lockFile ?? join(opts.root, 'netavark.lock'),
+      // Where netavark kept them: running containers' names survive an upgrade of berth.
+      aardvarkDir: join(opts.root, 'netavark', 'aardvark-dns'),
       ...(opts.netavark?.netns ? { netns: opts.netavark.netns } : {}),
     })
     this.hostFiles = opts.hostFiles ?? { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' }

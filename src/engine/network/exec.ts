@@ -12,6 +12,11 @@ export interface ExecResult {
 /** A PATH with the system directories, where netavark finds iptables. */
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
+/** argv run in the network namespace at netns (nsenter), or as it is when none is given. */
+export function inNetns(netns: string | undefined, argv: string[]): string[] {
+  return netns ? ['nsenter', `--net=${netns}`, '--', ...argv] : argv
+}
+
 export function execTool(
   argv: string[],
   opts: { input?: string; env?: Record<string, string> } = {},

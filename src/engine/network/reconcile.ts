@@ -55,11 +55,11 @@ async function rebuildMissing(ctx: BridgeContext, rec: ContainerRecord): Promise
   if (!live?.netns || !(await isNetnsMounted(live.netns))) return
   for (const setup of live.setups) {
     const devices = Object.values(setup.network_info).map((n) => n.network_interface)
-    const present = await netDevices(ctx.netavark.cfg.netns)
+    const present = await netDevices(ctx.plumbing.cfg.netns)
     if (devices.every((d) => present.has(d))) continue
     ctx.opts.logger.warn("rebuilding a running container's network", { id: rec.id })
-    await ctx.netavark.teardown(live.netns, setup).catch(() => undefined)
-    await ctx.netavark.setup(live.netns, setup)
+    await ctx.plumbing.teardown(setup, { last: false, lastOfAll: false }).catch(() => undefined)
+    await ctx.plumbing.setup(live.netns, setup)
   }
 }
 
@@ -68,10 +68,10 @@ async function ensureAardvark(ctx: BridgeContext): Promise<void> {
   if (!dnsNeeded(ctx)) {
     // Nothing running has names: whatever aardvark-dns's files hold was left by containers
     // that are gone (a reboot takes the process and the entries' owners, not the files).
-    if ((await ctx.netavark.aardvarkPid()) === undefined) await ctx.netavark.clearAardvark()
+    if ((await ctx.plumbing.aardvark.pid()) === undefined) await ctx.plumbing.aardvark.clear()
     return
   }
-  if ((await ctx.netavark.aardvarkPid()) !== undefined) return
+  if ((await ctx.plumbing.aardvark.pid()) !== undefined) return
   ctx.opts.logger.warn('aardvark-dns was not running; starting it')
-  await ctx.netavark.startAardvark()
+  await ctx.plumbing.aardvark.start()
 }

@@ -1,6 +1,6 @@
 // The network seam of berth without root. Containers on the default network get a namespace
 // of their own joined to the host by pasta (pasta.ts); containers on user-defined networks get
-// the bridge, exactly as root's berth makes it (netavark, aardvark-dns for names), but inside
+// the bridge, exactly as root's berth makes it (ip, nft, aardvark-dns for names), but inside
 // the user's own rootless network namespace (rootlessns.ts), whose one pasta carries their
 // outbound traffic, and with their published ports forwarded in from the host (portfwd.ts).
 // `none`, `host` and `container:NAME` stay with pasta's LocalNetworks.
@@ -52,7 +52,7 @@ export function forwardsOf(s: NetworkSettings): Forward[] {
 
 export interface RootlessNetworksDeps {
   pasta: PastaNetworks
-  /** The bridge's manager, its netavark running in the rootless namespace. */
+  /** The bridge's manager, its plumbing running in the rootless namespace. */
   bridge: NetworkManager
   netns: RootlessNetns
   /** Where the forwarders' pid files live. */

@@ -1,6 +1,6 @@
 // The network namespace where berth without root keeps its user-defined networks, as rootless
 // Podman keeps its "rootless-netns": one per user berthd, owned by the user's namespace, so
-// netavark may make bridges, veth pairs and iptables rules in it and aardvark-dns may listen
+// berth may make bridges, veth pairs and nftables rules in it and aardvark-dns may listen
 // on port 53 there, none of which touches the host's network. One pasta joins it to the host
 // for outbound traffic (the host's addresses and routes copied in, connections made through
 // ordinary sockets); published ports come in through per-container forwarders (portfwd.ts).

@@ -1,5 +1,4 @@
-// Create, start and stop: a container's record and /etc files, its namespace, addresses, ports and netavark setups, and their teardown.
-import { readFile } from 'node:fs/promises'
+// Create, start and stop: a container's record and /etc files, its namespace, addresses, ports and plumbing setups, and their teardown.
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
 import { Forbidden, Internal, NotFound } from '../errors.ts'
@@ -7,12 +6,12 @@ import { formatIPv4, lastOf, macForIPv4, parseIPv4, requireCidr } from './ipv4.t
 import { randomId } from './catalog.ts'
 import { PortUnavailable } from './hostports.ts'
 import type { NetavarkNetwork, NetavarkOptions } from './netavark.ts'
-import { execTool } from './exec.ts'
-import { createNetns, isNetnsMounted, removeNetns } from './netns.ts'
+import { netDevices, removeNetns } from './netns.ts'
 import { netavarkPorts, portRequests } from './ports.ts'
 import type { Attachment, ContainerRecord, Live, LiveEndpoint, NetworkRecord } from './store.ts'
 import type { NetworkPlan, NetworkedContainer, PreparedNetwork } from './types.ts'
 import type { BridgeContext } from './context.ts'
+import type { TeardownScope } from './plumbing.ts'
 import { recordFor, recordOf } from './records.ts'
 import { resolveLinks, writeEtcFor } from './etcfor.ts'
 import { linkEnv } from './links.ts'
@@ -206,11 +205,11 @@ async function prepareBridge(
   rec.live = { ...live, setups: [] }
   await ctx.files.saveContainer(rec)
   try {
-    await createNetns(netns)
-    for (const setup of live.setups) {
+    for (const [i, setup] of live.setups.entries()) {
       rec.live.setups = [...done, setup]
       await ctx.files.saveContainer(rec)
-      await ctx.netavark.setup(netns, setup)
+      // The first setup makes the namespace, in the same process as its side of the work.
+      await ctx.plumbing.setup(netns, setup, { create: i === 0 })
       done.push(setup)
     }
     rec.live = live
@@ -236,26 +235,23 @@ async function prepareBridge(
 }
 
 /**
- * The teardown options for one setup of container id. netavark 1.4 removes a network's
- * port-forwarding chain (NETAVARK-DN-*) only in the teardown of a container with published
- * ports that leaves the network empty; when the last to leave has none and the chain is
- * there, a mapping that matches no rule makes it remove the chain all the same.
+ * How far one teardown of container id reaches: its network's bridge and rules go with the
+ * network's last container, berth's nftables table with the last container of all (final:
+ * this is the container's last setup to go).
  */
-export async function lastOut(
+export function teardownScope(
   ctx: BridgeContext,
   id: string,
   setup: NetavarkOptions,
-): Promise<NetavarkOptions> {
-  if (setup.port_mappings?.length) return setup
-  const nets = Object.values(setup.network_info)
-  const last = nets.every((n) => ctx.catalog.liveEndpoints(n.id).every(({ rec }) => rec.id === id))
-  if (!last) return setup
-  const chains = await Promise.all(nets.map((n) => ctx.netavark.portChainExists(n.name)))
-  if (!chains.some((c) => c)) return setup
-  return {
-    ...setup,
-    port_mappings: [{ host_ip: '', container_port: 1, host_port: 1, range: 1, protocol: 'tcp' }],
-  }
+  final: boolean,
+): TeardownScope {
+  const others = (networkId: string) =>
+    ctx.catalog.liveEndpoints(networkId).some(({ rec }) => rec.id !== id)
+  const last = Object.values(setup.network_info).every((n) => !others(n.id))
+  const lastOfAll =
+    final &&
+    [...ctx.files.containers.values()].every((r) => r.id === id || !r.live?.endpoints.length)
+  return { last, lastOfAll }
 }
 
 /** Takes down what prepare made; each step is tolerant of it being gone already. */
@@ -264,32 +260,13 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   const live = rec?.live
   if (!rec || !live) return
   if (live.bootId === ctx.boot && live.setups.length > 0) {
-    let netns = live.netns
-    let setups = [...live.setups].reverse()
-    let scratch: string | undefined
-    if (!netns || !(await isNetnsMounted(netns))) {
-      // The namespace went. Where its network's bridge is gone too, so is everything the
-      // kernel held for it (the host's network was reset, as by a reboot): tearing down
-      // there would only make netavark's chains again. Elsewhere netavark still removes the
-      // rules and aardvark entries when given an empty namespace.
-      const present = await netDevices(ctx.netavark.cfg.netns)
-      setups = setups.filter((s) =>
-        Object.values(s.network_info).every((n) => present.has(n.network_interface)),
-      )
-      if (setups.length > 0) {
-        scratch = join(ctx.files.netnsDir, `scratch-${id}`)
-        await createNetns(scratch)
-        netns = scratch
-      }
+    const setups = [...live.setups].reverse()
+    for (const [i, setup] of setups.entries()) {
+      const scope = teardownScope(ctx, id, setup, i === setups.length - 1)
+      await ctx.plumbing.teardown(setup, scope).catch((err: unknown) => {
+        ctx.opts.logger.warn('network teardown failed', { id, error: String(err) })
+      })
     }
-    for (const setup of setups) {
-      await ctx.netavark
-        .teardown(netns as string, await lastOut(ctx, id, setup))
-        .catch((err: unknown) => {
-          ctx.opts.logger.warn('network teardown failed', { id, error: String(err) })
-        })
-    }
-    if (scratch) await removeNetns(scratch)
   }
   if (live.netns) await removeNetns(live.netns)
   ctx.ports.release(id)
@@ -301,24 +278,4 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   for (const n of left) ctx.catalog.event('disconnect', n, { container: id })
 }
 
-/**
- * The network devices of this process's namespace (/proc/net/dev, unlike /sys, follows it),
- * or of the bridges' own namespace when given (none when it is not there).
- */
-export async function netDevices(netns?: string): Promise<Set<string>> {
-  let text: string
-  if (netns === undefined) text = await readFile('/proc/net/dev', 'utf8')
-  else if (!(await isNetnsMounted(netns))) return new Set()
-  else {
-    const r = await execTool(['nsenter', `--net=${netns}`, '--', 'cat', '/proc/net/dev'])
-    if (r.code !== 0) throw new Internal(`reading ${netns}'s network devices: ${r.stderr.trim()}`)
-    text = r.stdout
-  }
-  return new Set(
-    text
-      .split('\n')
-      .slice(2)
-      .map((l) => l.split(':')[0]?.trim() ?? '')
-      .filter((n) => n !== ''),
-  )
-}
+export { netDevices }

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import koffi from 'koffi'
 import { execTool } from './exec.ts'
 import { createNetns, removeNetns } from './netns.ts'
+import { NFT_TABLE } from './nft.ts'
 
 const CLONE_NEWNET = 0x40000000
 
@@ -218,12 +219,11 @@ export async function inNetns(netns: string, argv: string[]): Promise<string> {
 
 /**
  * What berth made and did not take down, in this process's network namespace and on the
- * machine: bridge devices named berth*, netavark's per-network chains and per-container port
- * rules, namespace files still mounted under a berth root, and aardvark-dns processes serving
- * a berth root. netavark's shared skeleton chains (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*)
- * hold no rule of berth's once everything is down and netavark leaves them in a namespace it
- * once used; they count only with `skeleton` (the host's namespace, where no test may run
- * netavark at all).
+ * machine: bridge devices named berth*, berth's nftables table, netavark's per-network chains
+ * and per-container port rules (berth before its own plumbing), namespace files still mounted
+ * under a berth root, and aardvark-dns processes serving a berth root. netavark's shared
+ * skeleton chains (NETAVARK_FORWARD, NETAVARK-HOSTPORT-*) hold no rule of berth's once
+ * everything is down; they count only with `skeleton` (the host's namespace).
  */
 export async function networkLeftovers(
   root?: string,
@@ -253,6 +253,11 @@ export async function networkLeftovers(
       else if (opts.skeleton && /^-A .*NETAVARK/.test(line))
         out.push(`${name} ${table} rule ${line}`)
     }
+  }
+  // berth's own nftables table (plumbing.ts); it goes with the last container on a bridge.
+  const tables = await execTool(['nft', 'list', 'tables']).catch(() => ({ stdout: '' }))
+  for (const line of tables.stdout.split('\n')) {
+    if (line.trim() === `table ip ${NFT_TABLE}`) out.push(`nftables ${line.trim()}`)
   }
   const mounts = await readFile('/proc/self/mountinfo', 'utf8')
   for (const line of mounts.split('\n')) {
