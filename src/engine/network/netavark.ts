@@ -5,7 +5,7 @@
 // aardvark-dns's entries in its config directory, so berth records the options it passed and
 // hands the same ones back at teardown.
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { access, constants, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Internal } from '../errors.ts'
@@ -94,7 +94,7 @@ export class Netavark {
     if (r.code !== 0) throw new Internal(`network setup failed: ${netavarkError(r)}`)
     try {
       const status = JSON.parse(r.stdout) as Record<string, NetavarkStatus>
-      await hairpin(Object.values(opts.network_info).map((n) => n.network_interface))
+      await settleBridges(Object.values(opts.network_info).map((n) => n.network_interface))
       return status
     } catch (err) {
       // What netavark made is undone here: the caller saw no setup succeed.
@@ -205,31 +205,62 @@ function netavarkError(r: ExecResult): string {
   return lines.join('; ') || `exit status ${r.code}`
 }
 
+/** One bridge as `ip -j link show` lists it, and its ports. */
+interface LinkInfo {
+  ifname: string
+  address?: string
+  linkinfo?: { info_slave_data?: { hairpin?: boolean } }
+}
+
 /**
- * Turns hairpin mode on for the ports of the given bridges that have it off (the ones netavark
- * 1.4 just made). With br_netfilter a container's packet to its own published port on the
- * host's address is DNATed back to the container while still being bridged, so it must leave
- * by the port it came in on: without hairpin the bridge drops it. Docker's bridge sets the
- * same mode on its ports.
+ * Settles what netavark 1.4 leaves undone on the given bridges once a container is on them.
+ *
+ * Hairpin mode on the ports that have it off (the ones netavark just made). With
+ * br_netfilter a container's packet to its own published port on the host's address is
+ * DNATed back to the container while still being bridged, so it must leave by the port it
+ * came in on: without hairpin the bridge drops it. Docker's bridge sets the same mode.
+ *
+ * A MAC address of the bridge's own. A bridge given none takes the lowest of its ports',
+ * so it changes whenever a container whose veth holds that lowest one starts or stops (a
+ * restart does both). The other containers' ARP caches still hold the old one for the
+ * gateway, and what they send to it (their DNS queries to aardvark-dns there) is lost until
+ * the entry goes stale, seconds later: `docker restart api` left `web` unable to resolve
+ * anything for that long. Docker gives its bridges a random MAC, and netavark does since 1.9
+ * ("bridge: force static mac on bridge interface"); a MAC set by hand stays put.
  */
-async function hairpin(bridges: string[]): Promise<void> {
+async function settleBridges(bridges: string[]): Promise<void> {
   for (const dev of bridges) {
-    const list = await execTool(['ip', '-d', '-j', 'link', 'show', 'master', dev])
+    const list = await execTool(['ip', '-d', '-j', '-batch', '-'], {
+      input: `link show dev ${dev}\nlink show master ${dev}\n`,
+    })
     if (list.code !== 0) throw new Internal(`listing the ports of ${dev}: ${list.stderr.trim()}`)
-    const ports = JSON.parse(list.stdout || '[]') as {
-      ifname: string
-      linkinfo?: { info_slave_data?: { hairpin?: boolean } }
-    }[]
-    const off = ports.filter((p) => p.linkinfo?.info_slave_data?.hairpin === false)
-    if (off.length === 0) continue
-    const batch = off.map((p) => `link set dev ${p.ifname} type bridge_slave hairpin on\n`)
+    const [bridge, ports = []] = list.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as LinkInfo[])
+    const batch = ports
+      .filter((p) => p.linkinfo?.info_slave_data?.hairpin === false)
+      .map((p) => `link set dev ${p.ifname} type bridge_slave hairpin on\n`)
+    // The kernel's choice is one of the ports' addresses; one set by hand is none of them.
+    const own = bridge?.[0]?.address
+    if (own !== undefined && ports.some((p) => p.address === own)) {
+      batch.push(`link set dev ${dev} address ${randomMac()}\n`)
+    }
+    if (batch.length === 0) continue
     // -force: a port another container's teardown removed meanwhile is no failure of this one.
     const set = await execTool(['ip', '-force', '-batch', '-'], { input: batch.join('') })
     const errors = set.stderr
       .split('\n')
       .filter((l) => l.trim() !== '' && !/Cannot find device|Command failed/.test(l))
     if (set.code !== 0 && errors.length > 0) {
-      throw new Internal(`network setup: setting hairpin mode on ${dev}: ${errors.join('; ')}`)
+      throw new Internal(`network setup: settling bridge ${dev}: ${errors.join('; ')}`)
     }
   }
+}
+
+/** A random unicast, locally administered MAC address. */
+function randomMac(): string {
+  const b = randomBytes(6)
+  b[0] = ((b[0] as number) & 0xfc) | 0x02
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
