@@ -60,12 +60,15 @@ export async function removeContainer(
     faultPoint('rm.after-runtime')
   }
   const unsaved = x.tracker.record(c.id)
+  const releaseMounts = (): Promise<void> =>
+    x.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
   const clearRest = async (): Promise<void> => {
-    // An exited --rm container's network is released here rather than at its exit.
+    // An exited --rm container's network is released here rather than at its exit (its
+    // disconnect was told at the exit, in dockerd's order, by the supervisor).
     if (how.deferCleanup) await network.release(nc)
     await network.remove(nc)
     if (!keep) await x.layers.removeRW(c.id)
-    await x.mounts.release(c.id, c.mountPoints ?? [], opts.volumes)
+    if (!how.deferCleanup) await releaseMounts()
     if (keep) x.removed.settle(c.id, unsaved)
   }
   if (!how.deferCleanup) await clearRuntime()
@@ -77,6 +80,11 @@ export async function removeContainer(
   x.states.emit(c, 'destroy')
   faultPoint('rm.after-record')
   if (how.deferCleanup) {
+    // The volumes are free before the client waiting for the removal hears of it (docker run
+    // --rm then docker volume rm), as with dockerd; it is quick (unmounted at the exit already).
+    await releaseMounts().catch((err: unknown) => {
+      x.logger.warn('releasing volumes after removal failed', { id: c.id, error: String(err) })
+    })
     const cleanup = clearRuntime()
       .then(clearRest)
       .catch((err: unknown) => {

@@ -106,6 +106,8 @@ export class Supervisor {
       if (c.hostConfig.AutoRemove) {
         // --rm excludes restart policies (refused at create), so the container just goes.
         waiters.exited(id, result)
+        // dockerd's order: die, network disconnect, volume unmount, destroy.
+        this.deps.network.disconnected?.(networked(c, store.containerDir(id)))
         await this.host.mountsReleased?.(c).catch((err: unknown) => {
           this.deps.logger.warn('releasing volumes failed', { id, error: String(err) })
         })

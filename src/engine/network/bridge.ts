@@ -10,7 +10,7 @@ import { bootId } from './netns.ts'
 import type { NetworkApi, NetworkManager } from './types.ts'
 import { BridgeContext, type BridgeOptions } from './context.ts'
 import { settings } from './records.ts'
-import { plan, prepare, release } from './setup.ts'
+import { disconnected, plan, prepare, release } from './setup.ts'
 import { reconcile } from './reconcile.ts'
 import { connect, disconnect } from './connect.ts'
 
@@ -29,6 +29,7 @@ export class BridgeNetworking {
       plan: (c) => ctx.serial.run(() => plan(ctx, c)),
       prepare: (c) => ctx.serial.run(() => prepare(ctx, c)),
       release: (c) => ctx.serial.run(() => release(ctx, c.id)),
+      disconnected: (c) => disconnected(ctx, c.id),
       remove: (c) =>
         ctx.serial.run(async () => {
           await release(ctx, c.id)

@@ -254,6 +254,9 @@ export function teardownScope(
   return { last, lastOfAll }
 }
 
+/** Live records whose disconnects were told ahead of their release. */
+const told = new WeakSet<Live>()
+
 /** Takes down what prepare made; each step is tolerant of it being gone already. */
 export async function release(ctx: BridgeContext, id: string): Promise<void> {
   const rec = ctx.files.containers.get(id)
@@ -272,10 +275,22 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   ctx.ports.release(id)
   delete rec.live
   await ctx.files.saveContainer(rec)
+  if (!told.has(live)) tellDisconnect(ctx, rec, live)
+}
+
+/** Tells the disconnects of a container whose release comes later (see NetworkManager). */
+export function disconnected(ctx: BridgeContext, id: string): void {
+  const rec = ctx.files.containers.get(id)
+  if (!rec?.live || told.has(rec.live)) return
+  told.add(rec.live)
+  tellDisconnect(ctx, rec, rec.live)
+}
+
+function tellDisconnect(ctx: BridgeContext, rec: ContainerRecord, live: Live): void {
   const left = live.netns
     ? live.endpoints.flatMap((ep) => ctx.files.networks.get(ep.networkId) ?? [])
     : modeNetworks(ctx, rec)
-  for (const n of left) ctx.catalog.event('disconnect', n, { container: id })
+  for (const n of left) ctx.catalog.event('disconnect', n, { container: rec.id })
 }
 
 export { netDevices }

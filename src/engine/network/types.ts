@@ -153,6 +153,12 @@ export interface NetworkManager {
   prepare(c: NetworkedContainer): Promise<PreparedNetwork>
   /** After the container's process ended: gives back what prepare made. Idempotent. */
   release(c: NetworkedContainer): Promise<void>
+  /**
+   * The container's process ended and its release comes later, in the background (docker run
+   * --rm): tells its network disconnects now, so that they come in dockerd's order (die,
+   * disconnect, volume unmount, destroy); the release does not tell them again.
+   */
+  disconnected?(c: NetworkedContainer): void
   /** When the container is removed: forgets it (addresses, aliases). Idempotent. */
   remove(c: NetworkedContainer): Promise<void>
   /**
