@@ -7,6 +7,7 @@
 import type { CommandDef } from './command.ts'
 import { parseFlags } from './flags.ts'
 import { exitAfterFlush, globalFlags, runCommand, runMain } from './dispatch.ts'
+import { useDirectStdio } from './stdio.ts'
 
 export { exitAfterFlush }
 
@@ -32,6 +33,7 @@ export async function runCore(argv: string[]): Promise<number | undefined> {
   const load =
     name !== undefined && Object.hasOwn(coreCommands, name) ? coreCommands[name] : undefined
   if (load === undefined || g.help || g.values.version) return undefined
+  useDirectStdio()
   const { command } = await load()
   return runMain(() => runCommand(g, `berth ${name}`, command, rest))
 }

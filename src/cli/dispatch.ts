@@ -2,12 +2,14 @@
 // command once its module is loaded (its flags, its arguments, the client it is given). The
 // full entry (main.ts) and the small one for the everyday commands (core.ts) both go through
 // here, so a command behaves the same whichever bundle the launcher picked.
-import { CliError } from './command.ts'
+import { CliError, err, out } from './command.ts'
 import type { CommandDef, Ctx } from './command.ts'
 import { flagUsages, FlagError, parseFlags } from './flags.ts'
 import type { FlagDef, ParsedFlags } from './flags.ts'
 import type { Client } from './client.ts'
 import { defaultSocket } from './defaults.ts'
+
+export { exitAfterFlush } from './stdio.ts'
 
 export const globalFlags: FlagDef[] = [
   { long: 'config', kind: 'string', def: '', desc: 'Location of client config files' },
@@ -84,7 +86,7 @@ export async function runCommand(
   }
   if (f.help || g.help) {
     const flags = await daemonFlags(command.flags, g.values.host as string[])
-    process.stdout.write(commandHelp(path, { ...command, flags }))
+    out(commandHelp(path, { ...command, flags }))
     return 0
   }
   const ae = argsError(path, command, f.args.length)
@@ -175,20 +177,10 @@ export async function runMain(main: () => Promise<number>): Promise<number> {
     return await main()
   } catch (e) {
     if (e instanceof CliError) {
-      if (e.message) process.stderr.write(e.message + '\n')
+      if (e.message) err(e.message + '\n')
       return e.code
     }
-    process.stderr.write(((e as Error).message ?? String(e)) + '\n')
+    err(((e as Error).message ?? String(e)) + '\n')
     return 1
   }
-}
-
-/** Exits once stdout and stderr have drained, so piped output is never cut short. */
-export function exitAfterFlush(code: number): void {
-  let pending = 2
-  const done = () => {
-    if (--pending === 0) process.exit(code)
-  }
-  process.stdout.write('', done)
-  process.stderr.write('', done)
 }
