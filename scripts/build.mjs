@@ -6,8 +6,10 @@
 //   dist/berth-cli.js          the CLI, one CommonJS bundle: node:* modules are required where
 //                              a command first needs them, not all at start (as an ESM bundle's
 //                              hoisted imports would)
-//   dist/berth-cli.js.cache    V8's code cache for it, every function compiled
-//   dist/berth.cjs             the `berth` command: runs berth-cli.js with that cache
+//   dist/berth-cli.js.cache    V8's code cache for it (what the runs below compile)
+//   dist/berth-core.js(.cache) the same for the everyday commands alone (src/cli/core.ts)
+//   dist/berth.cjs             the `berth` command: runs berth-core.js or berth-cli.js with
+//                              its cache
 //   dist/berth.mjs             the same command under its old name
 import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
@@ -61,35 +63,40 @@ await build({
   format: 'esm',
 })
 
-await build({
-  ...common,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/berth-cli.js',
-  format: 'cjs',
-  // whitespace and syntax minified (names kept, for stack traces): less to read and parse
-  minifyWhitespace: true,
-  minifySyntax: true,
-  // import.meta.url, worked out only when asked (autostart looks for berthd beside the CLI)
-  define: { ...common.define, 'import.meta': '__berthImportMeta' },
-  banner: {
-    js: 'var __berthImportMeta = { get url() { return require("node:url").pathToFileURL(__filename).href } };',
-  },
-})
-// vm.Script (the launcher) has no loader for import(): node:* modules must be required
-// The launcher reads the bundle as latin1 (no UTF-8 decoding, a one-byte string for V8):
-// esbuild writes ASCII but for regular expression literals, whose few non-ASCII characters
-// (Go's "µs") become \u escapes here, which mean the same in a pattern, string or template.
-const cli = (await readFile('dist/berth-cli.js', 'utf8')).replace(
-  /[^\n\r\t -~]/g,
-  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-)
-await writeFile('dist/berth-cli.js', cli)
-const dynamic = /\bimport\((["'])node:[^"']+\1\)/.exec(cli)
-if (dynamic) {
-  throw new Error(
-    `dist/berth-cli.js has ${dynamic[0]}: import node:* modules statically in src/cli`,
+/** Bundles a CLI entry as one CommonJS file the launcher can run from its code cache. */
+async function cliBundle(entry, outfile) {
+  await build({
+    ...common,
+    entryPoints: [entry],
+    outfile,
+    format: 'cjs',
+    // whitespace and syntax minified (names kept, for stack traces): less to read and parse
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // import.meta.url, worked out only when asked (autostart looks for berthd beside the CLI)
+    define: { ...common.define, 'import.meta': '__berthImportMeta' },
+    banner: {
+      js: 'var __berthImportMeta = { get url() { return require("node:url").pathToFileURL(__filename).href } };',
+    },
+  })
+  // The launcher reads the bundle as latin1 (no UTF-8 decoding, a one-byte string for V8):
+  // esbuild writes ASCII but for regular expression literals, whose few non-ASCII characters
+  // (Go's "µs") become \u escapes here, which mean the same in a pattern, string or template.
+  const cli = (await readFile(outfile, 'utf8')).replace(
+    /[^\n\r\t -~]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   )
+  await writeFile(outfile, cli)
+  // vm.Script (the launcher) has no loader for import(): node:* modules must be required
+  const dynamic = /\bimport\((["'])node:[^"']+\1\)/.exec(cli)
+  if (dynamic) {
+    throw new Error(`${outfile} has ${dynamic[0]}: import node:* modules statically in src/cli`)
+  }
 }
+
+await cliBundle('src/cli/main.ts', 'dist/berth-cli.js')
+// the everyday commands (version, ps, images) without the rest: see src/cli/core.ts
+await cliBundle('src/cli/core.ts', 'dist/berth-core.js')
 await build({
   ...common,
   entryPoints: ['src/cli/launch.ts'],
@@ -105,40 +112,64 @@ await writeFile(
   { mode: 0o755 },
 )
 
-// The code cache: V8's compiled code for the bundle's top level and for what runs of the CLI
+// The code caches: V8's compiled code for each bundle's top level and for what runs of the CLI
 // compile: its help pages (the entry, flag parsing and each command module's definitions) and
 // `version`, `ps` and `images` against a stand-in daemon (the client, the formatting, the
 // template engine, the table writer), taken after those runs. Functions other commands need
 // beyond that compile on first use; a cache of every function (--no-lazy) was measured slower
 // to load than what it saves.
 const launcher = createRequire(import.meta.url)('../dist/berth.cjs')
-await rm(`dist/${launcher.CACHE}`, { force: true })
-const { script, file } = launcher.compileCli('dist', false)
-const mod = { exports: {} }
-script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
 const warm = await startWarmDaemon()
-const write = process.stdout.write
-process.stdout.write = () => true
-try {
-  for (const args of [
-    ['--help'],
-    ['version', '--help'],
-    ['ps', '--help'],
-    ['images', '--help'],
-    ['run', '--help'],
-    ['exec', '--help'],
-  ]) {
-    await mod.exports.runCli(['--host', 'unix:///nonexistent', ...args])
+
+/** Compiles a bundle, runs each command line through run, and writes the bundle's cache. */
+async function codeCache(bundle, helps, runs, run) {
+  await rm(`dist/${bundle}.cache`, { force: true })
+  const { script, file } = launcher.compileCli('dist', false, bundle)
+  const mod = { exports: {} }
+  script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
+  const write = process.stdout.write
+  process.stdout.write = () => true
+  try {
+    for (const args of helps) await run(mod.exports, ['--host', 'unix:///nonexistent', ...args])
+    for (const args of runs) {
+      const code = await run(mod.exports, ['--host', warm.host, ...args])
+      if (code !== 0)
+        throw new Error(`${bundle}: berth ${args.join(' ')} against the stand-in: ${code}`)
+    }
+  } finally {
+    process.stdout.write = write
   }
-  for (const args of [['version'], ['ps'], ['ps', '-a'], ['images']]) {
-    const code = await mod.exports.runCli(['--host', warm.host, ...args])
-    if (code !== 0) throw new Error(`berth ${args.join(' ')} against the stand-in daemon: ${code}`)
+  await writeFile(`dist/${bundle}.cache`, script.createCachedData())
+  if (launcher.compileCli('dist', true, bundle).script.cachedDataRejected) {
+    throw new Error(`V8 refuses the code cache it just made (dist/${bundle}.cache)`)
   }
-} finally {
-  process.stdout.write = write
-  await warm.close()
 }
-await writeFile(`dist/${launcher.CACHE}`, script.createCachedData())
-if (launcher.compileCli('dist').script.cachedDataRejected) {
-  throw new Error(`V8 refuses the code cache it just made (dist/${launcher.CACHE})`)
+
+const everyday = [['version'], ['ps'], ['ps', '-a'], ['images']]
+try {
+  await codeCache(
+    launcher.BUNDLE,
+    [
+      ['--help'],
+      ['version', '--help'],
+      ['ps', '--help'],
+      ['images', '--help'],
+      ['run', '--help'],
+      ['exec', '--help'],
+    ],
+    everyday,
+    (cli, argv) => cli.runCli(argv),
+  )
+  await codeCache(
+    launcher.CORE_BUNDLE,
+    [
+      ['version', '--help'],
+      ['ps', '--help'],
+      ['images', '--help'],
+    ],
+    everyday,
+    (core, argv) => core.runCore(argv),
+  )
+} finally {
+  await warm.close()
 }

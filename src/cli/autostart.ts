@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Client } from './client.ts'
 import { ConnectError } from './client.ts'
-import { CliError } from './command.ts'
+import { CliError, err } from './command.ts'
 import { userPaths } from './defaults.ts'
 
 const START_TIMEOUT_MS = 10_000
@@ -59,7 +59,7 @@ function lastWords(path: string): string {
 }
 
 export async function startDaemon(client: Client): Promise<void> {
-  process.stderr.write(`berth: no daemon at ${client.socketPath}, starting berthd\n`)
+  err(`berth: no daemon at ${client.socketPath}, starting berthd\n`)
   const dir = dirname(client.socketPath)
   const paths = userPaths()
   mkdirSync(dir, { recursive: true, ...(paths.rootless ? { mode: 0o700 } : {}) })

@@ -1,6 +1,7 @@
 // What every command module exports, and the error type that carries docker's exit status.
 import type { Client } from './client.ts'
 import type { FlagDef, ParsedFlags } from './flags.ts'
+import { write } from './stdio.ts'
 
 export interface Ctx {
   /** the API client, connected (and the daemon started) on first use */
@@ -39,11 +40,11 @@ export class CliError extends Error {
 }
 
 export function out(s: string): void {
-  process.stdout.write(s)
+  write(1, s)
 }
 
 export function err(s: string): void {
-  process.stderr.write(s)
+  write(2, s)
 }
 
 /** Writes to stdout and resolves once the data is flushed (for pipes, before exiting). */

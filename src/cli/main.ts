@@ -4,14 +4,14 @@
 // each command module, the API client (node:http) and the daemon starter are loaded when a
 // command needs them, and the first request goes out without a ping (see Client.request).
 import { CliError } from './command.ts'
-import type { CommandDef, Ctx } from './command.ts'
-import { flagUsages, FlagError, parseFlags } from './flags.ts'
-import type { FlagDef } from './flags.ts'
-import type { Client } from './client.ts'
+import type { CommandDef } from './command.ts'
+import { flagUsages, parseFlags } from './flags.ts'
 import { BERTH_VERSION } from '../lib/buildinfo.ts'
-import { API_VERSION, defaultSocket } from './defaults.ts'
+import { API_VERSION } from './defaults.ts'
+import { cols, exitAfterFlush, globalFlags, runCommand, runMain } from './dispatch.ts'
 
 export { BERTH_VERSION }
+export { commandHelp } from './dispatch.ts'
 
 type Loader = () => Promise<{ command: CommandDef }>
 
@@ -371,31 +371,6 @@ const common = [
   'info',
 ]
 
-const globalFlags: FlagDef[] = [
-  { long: 'config', kind: 'string', def: '', desc: 'Location of client config files' },
-  { long: 'debug', short: 'D', kind: 'bool', desc: 'Enable debug mode' },
-  { long: 'host', short: 'H', kind: 'list', desc: 'Daemon socket to connect to' },
-  {
-    long: 'log-level',
-    short: 'l',
-    kind: 'string',
-    def: 'info',
-    desc: 'Set the logging level ("debug", "info", "warn", "error", "fatal")',
-  },
-  { long: 'version', short: 'v', kind: 'bool', desc: 'Print version information and quit' },
-]
-
-function cols(): number {
-  return process.stdout.isTTY ? process.stdout.columns : 80
-}
-
-export function commandHelp(path: string, def: CommandDef): string {
-  let s = `Usage:  ${path} ${def.usage}\n\n${def.long ?? def.short}\n`
-  if (def.aliases && def.aliases.length > 0) s += `\nAliases:\n  ${def.aliases.join(', ')}\n`
-  if (def.flags.length > 0) s += `\nOptions:\n${flagUsages(def.flags, cols() - 1)}`
-  return s
-}
-
 function shortOf(name: string): string | undefined {
   return commands[name]?.short ?? management[name]?.short ?? hidden[name]?.short
 }
@@ -440,33 +415,9 @@ function managementHelp(name: string): string {
   return s + `\nRun 'berth ${name} COMMAND --help' for more information on a command.\n`
 }
 
-function resolveHost(hosts: string[]): { socket: string; explicit: boolean } {
-  const h = hosts.length > 0 ? hosts[hosts.length - 1] : process.env.BERTH_HOST
-  if (!h) return { socket: defaultSocket(), explicit: false }
-  if (h.startsWith('unix://')) return { socket: h.slice('unix://'.length), explicit: true }
-  if (h.startsWith('/')) return { socket: h, explicit: true }
-  throw new CliError(`invalid host "${h}": only unix:// sockets are supported`)
-}
-
-function argsError(path: string, def: CommandDef, n: number): CliError | undefined {
-  const { min, max } = def.args ?? {}
-  let msg: string | undefined
-  let verb = 'Run'
-  if (min !== undefined && max !== undefined && min === max && n !== min) {
-    msg = `requires ${min} argument${min === 1 ? '' : 's'}`
-  } else if (min !== undefined && max !== undefined && (n < min || n > max) && max > 0) {
-    // cli.RequiresRangeArgs
-    msg = `requires at least ${min} and at most ${max} argument${max === 1 ? '' : 's'}`
-  } else if (max === 0 && n > 0) msg = 'accepts no arguments'
-  else if (min !== undefined && n < min) {
-    msg = `requires at least ${min} argument${min === 1 ? '' : 's'}`
-    verb = 'See'
-  } else if (max !== undefined && n > max)
-    msg = `requires at most ${max} argument${max === 1 ? '' : 's'}`
-  if (!msg) return undefined
-  return new CliError(
-    `berth: '${path}' ${msg}\n\nUsage:  ${path} ${def.usage}\n\n${verb} '${path} --help' for more information`,
-  )
+/** t[k] when t has k itself: a command named "constructor" is unknown, not Object's. */
+function own<T>(t: Record<string, T>, k: string): T | undefined {
+  return Object.hasOwn(t, k) ? t[k] : undefined
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -481,13 +432,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   let [name, ...rest] = g.args
   let path = `berth ${name}`
-  if (management[name]) {
+  const group = own(management, name)
+  if (group) {
     const sub = rest[0]
     if (!sub || sub.startsWith('-')) {
       process.stdout.write(managementHelp(name))
       return 0
     }
-    const target = management[name].subs[sub]
+    const target = own(group.subs, sub)
     if (!target) {
       throw new CliError(
         `berth: unknown command: berth ${name} ${sub}\n\nRun 'berth ${name} --help' for more information`,
@@ -497,136 +449,24 @@ export async function main(argv: string[]): Promise<number> {
     name = target
     rest = rest.slice(1)
   }
-  const entry = commands[name] ?? hidden[name]
-  if (!entry || (hidden[name] && path === `berth ${name}`)) {
-    const p = pending[name]
-    if (p && !management[name]) throw new CliError(`berth: ${p.say}`, 1)
+  const hiddenEntry = own(hidden, name)
+  const entry = own(commands, name) ?? hiddenEntry
+  if (!entry || (hiddenEntry && path === `berth ${name}`)) {
+    const p = own(pending, name)
+    if (p && !own(management, name)) throw new CliError(`berth: ${p.say}`, 1)
     throw new CliError(
       `berth: unknown command: berth ${name}\n\nRun 'berth --help' for more information`,
     )
   }
   const { command } = await entry.load()
-  let f
-  try {
-    f = parseFlags(command.flags, rest, command.interspersed ?? true)
-  } catch (e) {
-    if (e instanceof FlagError) {
-      throw new CliError(
-        `${e.message}\n\nUsage:  ${path} ${command.usage}\n\nRun '${path} --help' for more information`,
-        125,
-      )
-    }
-    throw e
-  }
-  if (f.help || g.help) {
-    const flags = await daemonFlags(command.flags, g.values.host as string[])
-    process.stdout.write(commandHelp(path, { ...command, flags }))
-    return 0
-  }
-  const ae = argsError(path, command, f.args.length)
-  if (ae) throw ae
-
-  const { socket, explicit } = resolveHost((g.values.host as string[]) ?? [])
-  let client: Client | undefined
-  const ctx: Ctx = {
-    path,
-    host: `unix://${socket}`,
-    config: String(g.values.config ?? ''),
-    async client() {
-      if (client) return client
-      const { Client } = await import('./client.ts')
-      // The daemon is started on first need: when a request finds nobody on the default socket.
-      const onNoDaemon = explicit
-        ? undefined
-        : async (c: Client) => (await import('./autostart.ts')).startDaemon(c)
-      client = new Client(socket, { onNoDaemon })
-      return client
-    },
-  }
-  await checkAnnotatedFlags(ctx, command.flags, f.changed)
-  return command.run(ctx, f)
+  return runCommand(g, path, command, rest)
 }
 
-/**
- * docker's hideUnsupportedFeatures: a command's help leaves out the flags the daemon cannot
- * take (a newer API, another OS, experimental or swarm features). That needs a ping, so it
- * is asked only for commands with such flags, and when no daemon answers, all are listed.
- */
-async function daemonFlags(flags: FlagDef[], hosts: string[]): Promise<FlagDef[]> {
-  const annotated = (d: FlagDef) => d.minAPI !== undefined || d.osType || d.experimental || d.swarm
-  if (!flags.some(annotated)) return flags
-  const { Client, compareVersions } = await import('./client.ts')
-  const c = new Client(resolveHost(hosts ?? []).socket)
-  try {
-    await c.ping(AbortSignal.timeout(2000))
-  } catch {
-    return flags
-  }
-  const unsupported = (d: FlagDef) =>
-    (d.minAPI !== undefined && compareVersions(c.version, d.minAPI) < 0) ||
-    (d.osType !== undefined && c.osType !== undefined && c.osType !== d.osType) ||
-    (d.experimental === true && !c.experimental) ||
-    (d.swarm === true && !(c.swarm ?? '').endsWith('/manager'))
-  return flags.map((d) => (unsupported(d) ? { ...d, hidden: true } : d))
+export function runCli(argv: string[]): Promise<number> {
+  return runMain(() => main(argv))
 }
 
-/**
- * docker's areFlagsSupported: a flag given that needs a newer API, another daemon OS or
- * experimental features is refused in docker's words. Only then does this cost a ping.
- */
-async function checkAnnotatedFlags(
-  ctx: Ctx,
-  defs: readonly FlagDef[],
-  changed: ReadonlySet<string>,
-): Promise<void> {
-  const used = defs.filter(
-    (d) => changed.has(d.long) && (d.minAPI !== undefined || d.osType || d.experimental),
-  )
-  if (used.length === 0) return
-  const c = await ctx.client()
-  await c.ensureNegotiated()
-  const { compareVersions } = await import('./client.ts')
-  const errs: string[] = []
-  for (const d of used) {
-    if (d.minAPI !== undefined && compareVersions(c.version, d.minAPI) < 0) {
-      errs.push(
-        `"--${d.long}" requires API version ${d.minAPI}, but the berth daemon API version is ${c.version}`,
-      )
-    } else if (d.osType && c.osType && c.osType !== d.osType) {
-      errs.push(
-        `"--${d.long}" is only supported on a berth daemon running on ${d.osType}, but the berth daemon is running on ${c.osType}`,
-      )
-    } else if (d.experimental && !c.experimental) {
-      errs.push(
-        `"--${d.long}" is only supported on a berth daemon with experimental features enabled`,
-      )
-    }
-  }
-  if (errs.length > 0) throw new CliError(errs.join('\n'))
-}
-
-export async function runCli(argv: string[]): Promise<number> {
-  try {
-    return await main(argv)
-  } catch (e) {
-    if (e instanceof CliError) {
-      if (e.message) process.stderr.write(e.message + '\n')
-      return e.code
-    }
-    process.stderr.write(((e as Error).message ?? String(e)) + '\n')
-    return 1
-  }
-}
-
-/** Exits once stdout and stderr have drained, so piped output is never cut short. */
-export function exitAfterFlush(code: number): void {
-  let pending = 2
-  const done = () => {
-    if (--pending === 0) process.exit(code)
-  }
-  process.stdout.write('', done)
-  process.stderr.write('', done)
-}
+export { exitAfterFlush }
 
 // Run from source (node --import tsx src/cli/main.ts); the bundle is started by launch.ts.
 if (/(^|\/)main\.ts$/.test(process.argv[1] ?? '')) {

@@ -2,13 +2,14 @@
 // socket (fixed length, chunked, no length, errors), and the client's version negotiation and
 // daemon-less errors through it.
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { Client, ConnectError, DaemonError } from './client.ts'
-import { getWhole, parseResponse } from './wholeget.ts'
+import { netGet } from './netget.ts'
+import { getWhole, parseResponse, WholeGetError, type WholeResponse } from './wholeget.ts'
 
 let dir: string
 let socket: string
@@ -110,6 +111,43 @@ test('no daemon: the connect error, or the daemon started once and the request s
   })
   assert.deepEqual(await c.json('GET', '/fixed'), { fixed: 'é' })
   assert.equal(starts, 1)
+})
+
+/** getWhole's request over node:net, the transport where libuv's pipe handle cannot be used */
+function overNet(socketPath: string, path: string): Promise<WholeResponse> {
+  return new Promise((resolve, reject) =>
+    netGet(
+      socketPath,
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+      (e, raw) => (e ? reject(e) : resolve(parseResponse(raw))),
+    ),
+  )
+}
+
+test('over the pipe handle and over node:net: the same answer, the same connect errors', async () => {
+  const [direct, viaNet] = await Promise.all([
+    getWhole(socket, '/v1.47/chunked'),
+    overNet(socket, '/v1.47/chunked'),
+  ])
+  assert.equal(direct.statusCode, viaNet.statusCode)
+  assert.deepEqual(direct.body, viaNet.body)
+  const notSocket = join(dir, 'plain-file')
+  await writeFile(notSocket, '')
+  for (const [path, errno] of [
+    [join(dir, 'none.sock'), 'ENOENT'],
+    [notSocket, 'ECONNREFUSED'],
+  ] as const) {
+    for (const get of [getWhole, overNet]) {
+      await assert.rejects(
+        get(path, '/version'),
+        (e: unknown) =>
+          e instanceof WholeGetError &&
+          e.errno === errno &&
+          e.message === `connect ${errno} ${path}`,
+        `${get.name} ${path}`,
+      )
+    }
+  }
 })
 
 test('what is not an HTTP answer is refused, not guessed at', () => {

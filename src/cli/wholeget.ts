@@ -2,13 +2,14 @@
 // of its own to berthd's unix socket, without node:http. Loading Node's HTTP client and running
 // it for the first time is most of a short command's own start-up: measured with callgrind, one
 // request through node:http costs about 58M instructions over `node -e 0`, the same request over
-// node:net about 30M. Everything that streams (logs, events, attach, pull, a request body) still
-// goes through node:http.
+// node:net about 30M, and on libuv's pipe handle directly (rawGet below) close to nothing.
+// Everything that streams (logs, events, attach, pull, a request body) still goes through
+// node:http.
 //
 // The answer is read to the end of the connection (the request asks for `Connection: close`)
 // and then taken apart: the status line, the headers, and the body as Content-Length or chunked
 // transfer coding give it (RFC 9112, sections 6 and 7.1).
-import net from 'node:net'
+import util from 'node:util'
 
 export interface WholeResponse {
   statusCode: number
@@ -34,25 +35,131 @@ export function getWhole(
   path: string,
   headers: Readonly<Record<string, string>> = {},
 ): Promise<WholeResponse> {
+  let head = `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`
+  head += '\r\n'
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    const socket = net.connect(socketPath)
-    let head = `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`
-    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`
-    // Written, not ended: a server may drop a connection whose client has finished sending
-    // before it answers (berthd does, for an answer that takes a while); it closes it itself
-    // after the answer, as the request asks.
-    socket.on('connect', () => socket.write(head + '\r\n'))
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', (e: NodeJS.ErrnoException) => reject(new WholeGetError(e.message, e.code)))
-    socket.on('end', () => {
+    const done = (e: WholeGetError | undefined, raw: Buffer) => {
+      if (e) return reject(e)
       try {
-        resolve(parseResponse(Buffer.concat(chunks)))
-      } catch (e) {
-        reject(e)
+        resolve(parseResponse(raw))
+      } catch (err) {
+        reject(err)
       }
-    })
+    }
+    // node:net is loaded only where the pipe handle cannot be used
+    if (!rawGet(socketPath, head, done))
+      import('./netget.ts').then((m) => m.netGet(socketPath, head, done), reject)
   })
+}
+
+/** Called once, with the error or with the whole answer as read */
+export type Done = (e: WholeGetError | undefined, raw: Buffer) => void
+
+/**
+ * The same request on libuv's pipe handle itself (process.binding('pipe_wrap'), which
+ * node:net wraps): loading node:net and its streams, and running them the first time, is half
+ * of what a short command costs above `node -e 0` (callgrind: about 24M instructions of 50M).
+ * false, having done nothing, where this Node's handles are not the ones expected (then
+ * node:net does it).
+ */
+function rawGet(socketPath: string, head: string, done: Done): boolean {
+  const b = bindings()
+  if (b === undefined) return false
+  const { pipe, stream, errname } = b
+  const handle = new pipe.Pipe(pipe.constants.SOCKET)
+  const fail = (syscall: string, status: number) => {
+    handle.close()
+    const code = errname(status)
+    const where = syscall === 'connect' ? ` ${socketPath}` : ''
+    done(new WholeGetError(`${syscall} ${code}${where}`, code), Buffer.alloc(0))
+  }
+  const chunks: Buffer[] = []
+  const state = stream.streamBaseState
+  handle.onread = (ab: ArrayBuffer | undefined) => {
+    const n = state[stream.kReadBytesOrError]!
+    if (n > 0 && ab) chunks.push(Buffer.from(ab, state[stream.kArrayBufferOffset]!, n))
+    else if (n === UV_EOF) {
+      handle.close()
+      done(undefined, Buffer.concat(chunks))
+    } else if (n < 0) fail('read', n)
+  }
+  const req = new pipe.PipeConnectWrap()
+  req.oncomplete = (status: number) => {
+    if (status < 0) return fail('connect', status)
+    const w = new stream.WriteWrap()
+    w.handle = handle
+    w.oncomplete = (st: number) => {
+      if (st < 0) fail('write', st)
+    }
+    const err = handle.writeUtf8String(w, head)
+    if (err < 0) return fail('write', err)
+    const rerr = handle.readStart()
+    if (rerr < 0) fail('read', rerr)
+  }
+  const err = handle.connect(req, socketPath)
+  if (err < 0) fail('connect', err)
+  return true
+}
+
+/** libuv's end of file, as a read reports it */
+const UV_EOF = -4095
+
+interface PipeHandle {
+  onread: (ab: ArrayBuffer | undefined) => void
+  connect(req: unknown, path: string): number
+  readStart(): number
+  writeUtf8String(req: unknown, s: string): number
+  close(): void
+}
+
+interface Bindings {
+  pipe: {
+    Pipe: new (type: number) => PipeHandle
+    PipeConnectWrap: new () => { oncomplete: (status: number) => void }
+    constants: { SOCKET: number }
+  }
+  stream: {
+    WriteWrap: new () => { handle: PipeHandle; oncomplete: (status: number) => void }
+    streamBaseState: Int32Array
+    kReadBytesOrError: number
+    kArrayBufferOffset: number
+  }
+  errname: (status: number) => string
+}
+
+let checked: Bindings | null | undefined
+
+/** The two bindings, when they have the shape this file was written against (Node 20). */
+function bindings(): Bindings | undefined {
+  if (checked === undefined) {
+    checked = null
+    // written against Node 20's handles; another Node takes node:net
+    if (process.versions.node.split('.')[0] !== '20') return undefined
+    try {
+      // process.binding is deprecated for new code (DEP0111) but kept, and prints nothing
+      const binding = (process as unknown as { binding(name: string): unknown }).binding
+      const pipe = binding('pipe_wrap') as Bindings['pipe']
+      const stream = binding('stream_wrap') as Bindings['stream']
+      const p = pipe.Pipe.prototype as unknown as Record<string, unknown>
+      if (
+        typeof pipe.PipeConnectWrap === 'function' &&
+        typeof pipe.constants?.SOCKET === 'number' &&
+        typeof stream.WriteWrap === 'function' &&
+        stream.streamBaseState instanceof Int32Array &&
+        typeof stream.kReadBytesOrError === 'number' &&
+        typeof stream.kArrayBufferOffset === 'number' &&
+        ['connect', 'readStart', 'writeUtf8String', 'close'].every(
+          (m) => typeof p[m] === 'function',
+        )
+      ) {
+        checked = { pipe, stream, errname: (s) => util.getSystemErrorName(s) }
+      }
+    } catch {
+      // no such bindings here: node:net
+    }
+  }
+  return checked ?? undefined
 }
 
 /** An HTTP/1.1 response read whole; throws on anything that is not one. */
