@@ -149,7 +149,10 @@ export class ConmonRuntime implements Runtime {
    * Keeps the container's rotating log (logs.ts LogKeeper) while conmon runs: from create, or
    * from the first wait after berthd restarts; until the exit.
    */
-  private async keepLog(id: string, opts?: { path: string; maxFiles: number }): Promise<void> {
+  private async keepLog(
+    id: string,
+    opts?: { path: string; maxFiles: number; compress?: boolean },
+  ): Promise<void> {
     if (this.keepers.has(id)) return
     let o = opts
     if (!o) {
@@ -160,7 +163,7 @@ export class ConmonRuntime implements Runtime {
       }
       if (!o || this.keepers.has(id)) return
     }
-    const k = new LogKeeper(o.path, o.maxFiles)
+    const k = new LogKeeper(o.path, o.maxFiles, o.compress === true)
     this.keepers.set(id, k)
     await k.start()
     k.watch()
@@ -201,7 +204,7 @@ export class ConmonRuntime implements Runtime {
     ])
     const log = opts.log
     if (log?.enabled !== false && log?.maxSize !== undefined && log.maxFiles > 1) {
-      const keep = { path: opts.logPath, maxFiles: log.maxFiles }
+      const keep = { path: opts.logPath, maxFiles: log.maxFiles, compress: log.compress === true }
       await writeSmallFile(this.logKeepFile(id), JSON.stringify(keep))
       await this.releaseLog(id)
       await this.keepLog(id, keep)

@@ -5,6 +5,7 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   rename,
   writeFile,
   type FileHandle,
@@ -208,6 +209,45 @@ describe('LogKeeper and rotated logs', () => {
     assert.deepEqual(await collect(path, { tail: 5 }), lines(5, 9))
   })
 
+  test('compress: the generations left are gzipped; reading and tail go across them', async () => {
+    const path = await logDir()
+    const k = new LogKeeper(path, 4, true)
+    await k.start()
+    let fh = await open(path, 'a')
+    let i = 0
+    for (let gen = 0; gen < 5; gen++) {
+      // A line cut in two across a rotation too (P then F).
+      for (let j = 0; j < 3; j++) await fh.write(rec(i, 'stdout', 'F', `l${i++}`))
+      await fh.write(rec(i, 'stdout', 'P', `l${i}`))
+      await fh.close()
+      fh = await conmonRotate(path)
+      await fh.write(rec(i, 'stdout', 'F', `+${i++}`))
+      await k.sync()
+    }
+    await fh.close()
+    const names = (await readdir(dirname(path))).sort()
+    assert.deepEqual(names, [
+      'ctr.log',
+      'ctr.log.3.gz',
+      'ctr.log.4.gz',
+      'ctr.log.5.gz',
+      'ctr.log.6',
+      'ctr.log.tmp',
+    ])
+    const gz = await readFile(join(dirname(path), 'ctr.log.4.gz'))
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b], 'gzip')
+    const want: string[] = []
+    for (let x = 7; x < 19; x += 4) want.push(`t:+${x}\n`, ...lines(x + 1, x + 3), `t:l${x + 4}`)
+    want.push('t:+19\n')
+    assert.deepEqual(await collect(path), want)
+    // tail counts back across the compressed files (a trailing P run counts as a line there,
+    // as it does in a plain one).
+    assert.deepEqual(await collect(path, { tail: 1 }), ['t:+19\n'])
+    assert.deepEqual(await collect(path, { tail: 5 }), want.slice(-5))
+    assert.deepEqual(await collect(path, { tail: 100 }), want)
+    assert.deepEqual(await collect(path, { since: 13, until: 14 }), lines(13, 14))
+  })
+
   test('a rotation the keeper missed leaves LOG a plain file, linked as the next one', async () => {
     const path = await logDir()
     const k = new LogKeeper(path, 5)
@@ -234,32 +274,40 @@ describe('LogKeeper and rotated logs', () => {
     assert.deepEqual(await collect(path), lines(0, 3))
   })
 
-  test('follow reads on across rotations as they happen', async () => {
-    const path = await logDir()
-    const k = new LogKeeper(path, 2)
-    await k.start()
-    k.watch()
-    let fh = await open(path, 'a')
-    let stop!: () => void
-    const stopWhen = new Promise<void>((r) => (stop = r))
-    const got: string[] = []
-    const reading = (async () => {
-      for await (const e of readLog(path, { follow: true, stopWhen })) got.push(show(e))
-    })()
-    for (let i = 0; i < 6; i++) {
-      await fh.write(rec(i, 'stdout', 'F', `l${i}`))
-      if (i % 2 === 1) {
-        await fh.close()
-        await k.idle()
-        fh = await conmonRotate(path)
+  for (const compress of [false, true]) {
+    test(`follow reads on across rotations as they happen${compress ? ' (compressed)' : ''}`, async () => {
+      const path = await logDir()
+      const k = new LogKeeper(path, 3, compress)
+      await k.start()
+      k.watch()
+      let fh = await open(path, 'a')
+      let stop!: () => void
+      const stopWhen = new Promise<void>((r) => (stop = r))
+      const got: string[] = []
+      const reading = (async () => {
+        for await (const e of readLog(path, { follow: true, stopWhen })) got.push(show(e))
+      })()
+      for (let i = 0; i < 6; i++) {
+        await fh.write(rec(i, 'stdout', 'F', `l${i}`))
+        if (i % 2 === 1) {
+          await fh.close()
+          await k.idle()
+          fh = await conmonRotate(path)
+        }
+        // Let the reader catch up now and then (it may read a file after the keeper removed it).
+        await new Promise((r) => setTimeout(r, 20))
       }
-      // Let the reader catch up now and then (it may read a file after the keeper removed it).
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    await fh.close()
-    stop()
-    await reading
-    k.close()
-    assert.deepEqual(got, lines(0, 5))
-  })
+      await fh.close()
+      stop()
+      await reading
+      k.close()
+      await k.idle()
+      assert.deepEqual(got, lines(0, 5))
+      if (compress) {
+        await k.sync()
+        const names = await readdir(dirname(path))
+        assert.ok(names.includes('ctr.log.2.gz') && names.includes('ctr.log.3.gz'), names.join())
+      }
+    })
+  }
 })

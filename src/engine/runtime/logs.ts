@@ -9,7 +9,9 @@
 // generations past max-file. Should conmon rotate again before the keeper is back (or with no
 // berthd at all), LOG.tmp is a plain file and LOG becomes one: the keeper links it as the next
 // generation when it sees it; only a third rotation before then loses a file.
-import { watch, type FSWatcher } from 'node:fs'
+// With compress, the keeper gzips each generation conmon has left (LOG.N -> LOG.N.gz, made
+// beside and renamed in before LOG.N goes); readers read those through gunzip.
+import { createReadStream, createWriteStream, watch, type FSWatcher } from 'node:fs'
 import {
   link,
   lstat,
@@ -23,6 +25,8 @@ import {
   type FileHandle,
 } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip, createGzip } from 'node:zlib'
 import { errnoCode, Internal } from '../errors.ts'
 import type { LogEntry, LogReadOptions } from './types.ts'
 
@@ -72,14 +76,17 @@ interface LogFile {
   ino: number
   /** Generation number; the log itself, when not a generation's link, comes after them all. */
   gen: number
+  /** A generation the keeper compressed (LOG.N.gz). */
+  gz: boolean
 }
 
-const GEN_RE = /^(.*)\.(\d+)$/
+const GEN_RE = /^(.*)\.(\d+)(\.gz)?$/
 
 /**
  * A log's files, oldest first: the generations conmon filled and the keeper kept (LOG.1,
  * LOG.2, ...), then LOG itself when it is a file of its own (a symlink to the newest
- * generation otherwise). One file per inode; files that went away while listed are left out.
+ * generation otherwise). One file per inode and per generation (LOG.N rather than LOG.N.gz
+ * while both are there); files that went away while listed are left out.
  */
 export async function logFiles(path: string): Promise<LogFile[]> {
   const dir = dirname(path)
@@ -97,14 +104,64 @@ export async function logFiles(path: string): Promise<LogFile[]> {
     if (!m || m[1] !== base) continue
     const p = join(dir, name)
     const st = await stat(p).catch(() => undefined)
-    if (st?.isFile()) found.push({ path: p, ino: st.ino, gen: Number(m[2]) })
+    if (st?.isFile())
+      found.push({ path: p, ino: st.ino, gen: Number(m[2]), gz: m[3] !== undefined })
   }
-  found.sort((a, b) => a.gen - b.gen)
+  // Plain first within a generation, so the one kept for it is LOG.N.
+  found.sort((a, b) => a.gen - b.gen || Number(a.gz) - Number(b.gz))
+  const files = found.filter((f, i) => i === 0 || (found[i - 1] as LogFile).gen !== f.gen)
   const cur = await stat(path).catch(() => undefined)
-  if (cur?.isFile() && !found.some((f) => f.ino === cur.ino)) {
-    found.push({ path, ino: cur.ino, gen: Number.MAX_SAFE_INTEGER })
+  if (cur?.isFile() && !files.some((f) => f.ino === cur.ino)) {
+    files.push({ path, ino: cur.ino, gen: Number.MAX_SAFE_INTEGER, gz: false })
   }
-  return found
+  return files
+}
+
+/** The whole records in `chunk`, and the bytes after its last newline. */
+function splitRecords(chunk: Buffer): { recs: ParsedRecord[]; rest: Buffer } {
+  const recs: ParsedRecord[] = []
+  let start = 0
+  for (;;) {
+    const nl = chunk.indexOf(NL, start)
+    if (nl < 0) break
+    const rec = parseLogRecord(chunk.subarray(start, nl))
+    start = nl + 1
+    if (rec) recs.push(rec)
+  }
+  return { recs, rest: chunk.subarray(start) }
+}
+
+/** A compressed generation's records, after its first `skip` lines. */
+async function* gzRecords(path: string, skip: number): AsyncGenerator<ParsedRecord> {
+  let carry: Buffer = Buffer.alloc(0)
+  let skipped = 0
+  const gunzip = createGunzip()
+  // A failure of either stream reaches the loop below through gunzip (pipeline destroys it).
+  pipeline(createReadStream(path), gunzip).catch(() => undefined)
+  for await (const data of gunzip) {
+    const { recs, rest } = splitRecords(
+      carry.length > 0 ? Buffer.concat([carry, data as Buffer]) : (data as Buffer),
+    )
+    carry = Buffer.from(rest)
+    for (const rec of recs) {
+      if (skipped < skip) {
+        if (rec.full) skipped++
+        continue
+      }
+      yield rec
+    }
+  }
+}
+
+/** The lines a compressed generation holds (a trailing run of P records counts as one). */
+async function gzLines(path: string): Promise<number> {
+  let lines = 0
+  let partial = false
+  for await (const rec of gzRecords(path, 0)) {
+    if (rec.full) lines++
+    partial = !rec.full
+  }
+  return lines + (partial ? 1 : 0)
 }
 
 /**
@@ -164,7 +221,9 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
     let files = await logFiles(path)
     let idx = 0
     let pos = 0
-    if (opts.tail !== undefined) ({ idx, pos } = await tailStart(files, opts.tail))
+    // Lines to pass over at the start of a compressed generation (tail).
+    let skip = 0
+    if (opts.tail !== undefined) ({ idx, pos, skip } = await tailStart(files, opts.tail))
     let current: LogFile | undefined
     let carry: Buffer = Buffer.alloc(0)
     let draining = false
@@ -173,6 +232,30 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
       // Whether stop was asked before this pass: then reaching the end ends it.
       const stopBefore = stopped
       changed = false
+      if (!fh && idx < files.length && (files[idx] as LogFile).gz) {
+        // A compressed generation is finished: read it through, then on to the next one.
+        current = files[idx] as LogFile
+        try {
+          for await (const rec of gzRecords(current.path, skip)) {
+            if (opts.since !== undefined && rec.seconds < opts.since) continue
+            if (opts.until !== undefined && rec.seconds > opts.until) return
+            yield rec.entry
+            if (signal?.aborted) return
+          }
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') {
+            throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
+          }
+        }
+        skip = 0
+        const done = current.gen
+        files = await logFiles(path)
+        idx = files.findIndex((f) => f.gen > done)
+        if (idx < 0) idx = files.length
+        pos = 0
+        current = undefined
+        continue
+      }
       if (!fh && idx < files.length) {
         current = files[idx] as LogFile
         try {
@@ -181,8 +264,12 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
           if (errnoCode(err) !== 'ENOENT') {
             throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
           }
-          // Removed (rotated out) since listed: on to the next one.
-          idx++
+          // Removed since listed: compressed meanwhile (read that), or rotated out (the next).
+          const gen = current.gen
+          files = await logFiles(path)
+          const gz = files.findIndex((f) => f.gen === gen && f.gz)
+          idx = gz >= 0 ? gz : files.findIndex((f) => f.gen > gen)
+          if (idx < 0) idx = files.length
           pos = 0
           continue
         }
@@ -195,19 +282,14 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
           pos += bytesRead
           let chunk = Buffer.from(buf.subarray(0, bytesRead))
           if (carry.length > 0) chunk = Buffer.concat([carry, chunk])
-          let start = 0
-          for (;;) {
-            const nl = chunk.indexOf(NL, start)
-            if (nl < 0) break
-            const rec = parseLogRecord(chunk.subarray(start, nl))
-            start = nl + 1
-            if (!rec) continue
+          const { recs, rest } = splitRecords(chunk)
+          for (const rec of recs) {
             if (opts.since !== undefined && rec.seconds < opts.since) continue
             if (opts.until !== undefined && rec.seconds > opts.until) return
             yield rec.entry
             if (signal?.aborted) return
           }
-          carry = chunk.subarray(start)
+          carry = rest
         }
       }
       // A newer file means this one is finished (conmon writes only the newest).
@@ -241,26 +323,42 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
   }
 }
 
-/** Where reading starts for the last `n` lines: the file's index and the offset in it. */
-async function tailStart(files: LogFile[], n: number): Promise<{ idx: number; pos: number }> {
+/**
+ * Where reading starts for the last `n` lines: the file's index and the offset in it (or, in
+ * a compressed generation, how many of its lines to pass over).
+ */
+async function tailStart(
+  files: LogFile[],
+  n: number,
+): Promise<{ idx: number; pos: number; skip: number }> {
   let left = n
   for (let i = files.length - 1; i >= 0; i--) {
+    const f = files[i] as LogFile
+    if (f.gz) {
+      const lines = await gzLines(f.path).catch((err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return 0
+        throw err
+      })
+      if (lines >= left) return { idx: i, pos: 0, skip: lines - left }
+      left -= lines
+      continue
+    }
     let fh: FileHandle
     try {
-      fh = await open((files[i] as LogFile).path, 'r')
+      fh = await open(f.path, 'r')
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') continue
       throw err
     }
     try {
       const { offset, count } = await tailOffset(fh, left)
-      if (count >= left || offset > 0) return { idx: i, pos: offset }
+      if (count >= left || offset > 0) return { idx: i, pos: offset, skip: 0 }
       left -= count
     } finally {
       await fh.close()
     }
   }
-  return { idx: 0, pos: 0 }
+  return { idx: 0, pos: 0, skip: 0 }
 }
 
 /**
@@ -353,6 +451,8 @@ export class LogKeeper {
   constructor(
     readonly path: string,
     readonly maxFiles: number,
+    /** gzip each generation once conmon has moved on from it (log-opt compress). */
+    readonly compress = false,
   ) {
     this.dir = dirname(path)
     this.base = basename(path)
@@ -404,7 +504,7 @@ export class LogKeeper {
     })()
   }
 
-  /** One pass: link a plain LOG, ready LOG.tmp, remove the oldest past maxFiles. */
+  /** One pass: link a plain LOG, ready LOG.tmp, remove the oldest past maxFiles, compress. */
   async sync(): Promise<void> {
     const cur = await lstat(this.path).catch(() => undefined)
     if (cur?.isFile()) {
@@ -425,6 +525,34 @@ export class LogKeeper {
       if (target !== want) await this.symlink(tmp, want)
     }
     await this.prune()
+    if (this.compress) await this.compressFinished()
+  }
+
+  /**
+   * Gzips the generations before the one LOG is (conmon writes only that one, or, between its
+   * open and its rename, a newer one). Streamed through zlib, made beside and renamed in
+   * before the plain file goes, so a reader always finds one of the two whole.
+   */
+  private async compressFinished(): Promise<void> {
+    const cur = await stat(this.path).catch(() => undefined)
+    const gens = await logFiles(this.path)
+    const at = gens.find((g) => g.ino === cur?.ino)
+    for (const g of gens) {
+      if (g.gz || g.gen === Number.MAX_SAFE_INTEGER || (at !== undefined && g.gen >= at.gen)) {
+        continue
+      }
+      const gz = `${g.path}.gz`
+      const part = `${gz}.part`
+      try {
+        await pipeline(createReadStream(g.path), createGzip(), createWriteStream(part))
+        await rename(part, gz)
+        await rm(g.path, { force: true })
+      } catch (err) {
+        await rm(part, { force: true })
+        // Pruned meanwhile: nothing to keep.
+        if (errnoCode(err) !== 'ENOENT') throw err
+      }
+    }
   }
 
   /** The name of the generation after the newest one there (or LOG's, still to be made). */
@@ -454,6 +582,10 @@ export class LogKeeper {
     // A plain LOG not yet linked counts as the newest file.
     const extra = plain?.isFile() && !gens.some((g) => g.ino === plain.ino) ? 1 : 0
     const drop = gens.length + extra - this.maxFiles
-    for (const g of gens.slice(0, Math.max(0, drop))) await rm(g.path, { force: true })
+    for (const g of gens.slice(0, Math.max(0, drop))) {
+      const plain = g.gz ? g.path.slice(0, -'.gz'.length) : g.path
+      await rm(plain, { force: true })
+      await rm(`${plain}.gz`, { force: true })
+    }
   }
 }
