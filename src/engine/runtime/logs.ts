@@ -131,37 +131,77 @@ function splitRecords(chunk: Buffer): { recs: ParsedRecord[]; rest: Buffer } {
   return { recs, rest: chunk.subarray(start) }
 }
 
-/** A compressed generation's records, after its first `skip` lines. */
-async function* gzRecords(path: string, skip: number): AsyncGenerator<ParsedRecord> {
+/**
+ * A compressed generation's records, from byte `pos` of its uncompressed text (where a plain
+ * read of the same generation had got to) and after the first `skip` lines from there. Closes
+ * `fh` when done.
+ */
+async function* gzRecords(fh: FileHandle, pos = 0, skip = 0): AsyncGenerator<ParsedRecord> {
   let carry: Buffer = Buffer.alloc(0)
   let skipped = 0
+  let left = pos
+  const src = fh.createReadStream()
   const gunzip = createGunzip()
   // A failure of either stream reaches the loop below through gunzip (pipeline destroys it).
-  pipeline(createReadStream(path), gunzip).catch(() => undefined)
-  for await (const data of gunzip) {
-    const { recs, rest } = splitRecords(
-      carry.length > 0 ? Buffer.concat([carry, data as Buffer]) : (data as Buffer),
-    )
-    carry = Buffer.from(rest)
-    for (const rec of recs) {
-      if (skipped < skip) {
-        if (rec.full) skipped++
-        continue
+  pipeline(src, gunzip).catch(() => undefined)
+  try {
+    for await (const got of gunzip) {
+      let data = got as Buffer
+      if (left > 0) {
+        const cut = Math.min(left, data.length)
+        left -= cut
+        data = data.subarray(cut)
+        if (data.length === 0) continue
       }
-      yield rec
+      const { recs, rest } = splitRecords(carry.length > 0 ? Buffer.concat([carry, data]) : data)
+      carry = Buffer.from(rest)
+      for (const rec of recs) {
+        if (skipped < skip) {
+          if (rec.full) skipped++
+          continue
+        }
+        yield rec
+      }
     }
+  } finally {
+    gunzip.destroy()
+    src.destroy()
   }
 }
 
 /** The lines a compressed generation holds (a trailing run of P records counts as one). */
-async function gzLines(path: string): Promise<number> {
+async function gzLines(fh: FileHandle): Promise<number> {
   let lines = 0
   let partial = false
-  for await (const rec of gzRecords(path, 0)) {
+  for await (const rec of gzRecords(fh)) {
     if (rec.full) lines++
     partial = !rec.full
   }
   return lines + (partial ? 1 : 0)
+}
+
+/**
+ * Opens a generation in whichever form it has now: LOG.N, else LOG.N.gz (the keeper renames
+ * the .gz in before it removes LOG.N, so one of them is there unless the generation was
+ * pruned: then undefined).
+ */
+async function openGeneration(f: LogFile): Promise<{ fh: FileHandle; gz: boolean } | undefined> {
+  const plain = f.gz ? f.path.slice(0, -'.gz'.length) : f.path
+  const tries: [string, boolean][] =
+    f.gen === Number.MAX_SAFE_INTEGER
+      ? [[plain, false]]
+      : [
+          [plain, false],
+          [`${plain}.gz`, true],
+        ]
+  for (const [p, gz] of tries) {
+    try {
+      return { fh: await open(p, 'r'), gz }
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    }
+  }
+  return undefined
 }
 
 /**
@@ -219,60 +259,57 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
   let fh: FileHandle | undefined
   try {
     let files = await logFiles(path)
-    let idx = 0
+    // The file to open next; then the one being read (or read last), known by its generation
+    // and, for a plain LOG the keeper may link as a generation later, its inode. The next one
+    // is always the oldest of a later generation: never found by its place in a listing, which
+    // shifts as generations are compressed and pruned.
+    let next: LogFile | undefined = files[0]
+    let cur: { gen: number; ino: number } | undefined
+    // Where to start in `next`: a byte offset (in its uncompressed text), then lines to skip.
     let pos = 0
-    // Lines to pass over at the start of a compressed generation (tail).
     let skip = 0
-    if (opts.tail !== undefined) ({ idx, pos, skip } = await tailStart(files, opts.tail))
-    let current: LogFile | undefined
+    if (opts.tail !== undefined) ({ next, pos, skip } = await tailStart(files, opts.tail))
     let carry: Buffer = Buffer.alloc(0)
     let draining = false
     const buf = Buffer.allocUnsafe(CHUNK)
+    const emit = (rec: ParsedRecord): 'skip' | 'yield' | 'end' => {
+      if (opts.since !== undefined && rec.seconds < opts.since) return 'skip'
+      if (opts.until !== undefined && rec.seconds > opts.until) return 'end'
+      return 'yield'
+    }
     for (;;) {
       // Whether stop was asked before this pass: then reaching the end ends it.
       const stopBefore = stopped
       changed = false
-      if (!fh && idx < files.length && (files[idx] as LogFile).gz) {
-        // A compressed generation is finished: read it through, then on to the next one.
-        current = files[idx] as LogFile
+      if (!fh && next) {
+        const f = next
+        next = undefined
+        let opened: { fh: FileHandle; gz: boolean } | undefined
         try {
-          for await (const rec of gzRecords(current.path, skip)) {
-            if (opts.since !== undefined && rec.seconds < opts.since) continue
-            if (opts.until !== undefined && rec.seconds > opts.until) return
-            yield rec.entry
-            if (signal?.aborted) return
-          }
+          opened = await openGeneration(f)
         } catch (err) {
-          if (errnoCode(err) !== 'ENOENT') {
+          throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
+        }
+        cur = { gen: f.gen, ino: opened?.gz ? -1 : f.ino }
+        if (opened?.gz) {
+          // A compressed generation is finished: read it through, then on to the next one.
+          try {
+            for await (const rec of gzRecords(opened.fh, pos, skip)) {
+              const what = emit(rec)
+              if (what === 'end') return
+              if (what === 'skip') continue
+              yield rec.entry
+              if (signal?.aborted) return
+            }
+          } catch (err) {
             throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
           }
+        } else if (opened) {
+          fh = opened.fh
         }
+        // Otherwise pruned since listed: on to the next one.
         skip = 0
-        const done = current.gen
-        files = await logFiles(path)
-        idx = files.findIndex((f) => f.gen > done)
-        if (idx < 0) idx = files.length
-        pos = 0
-        current = undefined
-        continue
-      }
-      if (!fh && idx < files.length) {
-        current = files[idx] as LogFile
-        try {
-          fh = await open(current.path, 'r')
-        } catch (err) {
-          if (errnoCode(err) !== 'ENOENT') {
-            throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
-          }
-          // Removed since listed: compressed meanwhile (read that), or rotated out (the next).
-          const gen = current.gen
-          files = await logFiles(path)
-          const gz = files.findIndex((f) => f.gen === gen && f.gz)
-          idx = gz >= 0 ? gz : files.findIndex((f) => f.gen > gen)
-          if (idx < 0) idx = files.length
-          pos = 0
-          continue
-        }
+        if (!fh) pos = 0
       }
       if (fh) {
         for (;;) {
@@ -284,20 +321,25 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
           if (carry.length > 0) chunk = Buffer.concat([carry, chunk])
           const { recs, rest } = splitRecords(chunk)
           for (const rec of recs) {
-            if (opts.since !== undefined && rec.seconds < opts.since) continue
-            if (opts.until !== undefined && rec.seconds > opts.until) return
+            const what = emit(rec)
+            if (what === 'end') return
+            if (what === 'skip') continue
             yield rec.entry
             if (signal?.aborted) return
           }
           carry = rest
         }
       }
-      // A newer file means this one is finished (conmon writes only the newest).
+      // A later generation means this one is finished (conmon writes only the newest).
       files = await logFiles(path)
-      const at = current ? files.findIndex((f) => f.ino === current?.ino) : -1
-      const gen = at >= 0 ? (files[at] as LogFile).gen : (current?.gen ?? -1)
-      const next = files.findIndex((f) => f.gen > gen && f.ino !== current?.ino)
-      if (next >= 0) {
+      if (cur && fh) {
+        // A plain LOG the keeper has since linked as a generation: that generation now.
+        const same = files.find((f) => f.ino === cur?.ino)
+        if (same) cur.gen = same.gen
+      }
+      const gen = cur?.gen ?? -1
+      const later = files.find((f) => f.gen > gen && f.ino !== cur?.ino)
+      if (later) {
         // Once more to its end: conmon may have written to it after our last read.
         if (fh && !draining) {
           draining = true
@@ -307,12 +349,10 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
         await fh?.close()
         fh = undefined
         carry = Buffer.alloc(0)
-        idx = next
+        next = later
         pos = 0
         continue
       }
-      if (at >= 0) idx = at
-      else if (!fh) idx = files.length
       if (!opts.follow || stopBefore || signal?.aborted) return
       if (!changed && !stopped) await new Promise<void>((r) => (wake = r))
     }
@@ -324,41 +364,34 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
 }
 
 /**
- * Where reading starts for the last `n` lines: the file's index and the offset in it (or, in
- * a compressed generation, how many of its lines to pass over).
+ * Where reading starts for the last `n` lines: the file, the byte offset in it, and (in a
+ * compressed generation) how many of its lines to pass over.
  */
 async function tailStart(
   files: LogFile[],
   n: number,
-): Promise<{ idx: number; pos: number; skip: number }> {
+): Promise<{ next: LogFile | undefined; pos: number; skip: number }> {
   let left = n
   for (let i = files.length - 1; i >= 0; i--) {
     const f = files[i] as LogFile
-    if (f.gz) {
-      const lines = await gzLines(f.path).catch((err: unknown) => {
-        if (errnoCode(err) === 'ENOENT') return 0
-        throw err
-      })
-      if (lines >= left) return { idx: i, pos: 0, skip: lines - left }
+    const opened = await openGeneration(f)
+    if (!opened) continue
+    const { fh } = opened
+    if (opened.gz) {
+      const lines = await gzLines(fh)
+      if (lines >= left) return { next: f, pos: 0, skip: lines - left }
       left -= lines
       continue
     }
-    let fh: FileHandle
-    try {
-      fh = await open(f.path, 'r')
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') continue
-      throw err
-    }
     try {
       const { offset, count } = await tailOffset(fh, left)
-      if (count >= left || offset > 0) return { idx: i, pos: offset, skip: 0 }
+      if (count >= left || offset > 0) return { next: f, pos: offset, skip: 0 }
       left -= count
     } finally {
       await fh.close()
     }
   }
-  return { idx: 0, pos: 0, skip: 0 }
+  return { next: files[0], pos: 0, skip: 0 }
 }
 
 /**
@@ -445,6 +478,9 @@ export class LogKeeper {
   private watcher?: FSWatcher
   private running?: Promise<void>
   private again = false
+  /** The compression queue: apart from rotation, so a slow gzip never delays a rename. */
+  private compressing?: Promise<void>
+  private compressAgain = false
   private readonly dir: string
   private readonly base: string
 
@@ -483,9 +519,12 @@ export class LogKeeper {
     this.watcher = undefined
   }
 
-  /** Settles once the work asked for so far is done. */
-  idle(): Promise<void> {
-    return this.running ?? Promise.resolve()
+  /** Settles once the work asked for so far (rotation and compression) is done. */
+  async idle(): Promise<void> {
+    while (this.running || this.compressing) {
+      await this.running
+      await this.compressing
+    }
   }
 
   private kick(): void {
@@ -496,16 +535,41 @@ export class LogKeeper {
     this.running = (async () => {
       do {
         this.again = false
-        await this.sync().catch(() => {
+        await this.rotate().catch(() => {
           // A file that moved under us: the event its move made runs this again.
         })
+        this.queueCompress()
       } while (this.again)
       this.running = undefined
     })()
   }
 
-  /** One pass: link a plain LOG, ready LOG.tmp, remove the oldest past maxFiles, compress. */
+  private queueCompress(): void {
+    if (!this.compress) return
+    if (this.compressing) {
+      this.compressAgain = true
+      return
+    }
+    this.compressing = (async () => {
+      do {
+        this.compressAgain = false
+        await this.compressFinished().catch(() => {
+          // Left as it is (plain, which readers read as well): the next pass tries again.
+        })
+      } while (this.compressAgain)
+      this.compressing = undefined
+    })()
+  }
+
+  /** One pass (rotation, then compression), settled when both are done. */
   async sync(): Promise<void> {
+    await this.rotate()
+    this.queueCompress()
+    await this.compressing
+  }
+
+  /** Links a plain LOG, readies LOG.tmp, removes the oldest past maxFiles. */
+  private async rotate(): Promise<void> {
     const cur = await lstat(this.path).catch(() => undefined)
     if (cur?.isFile()) {
       const gens = await logFiles(this.path)
@@ -525,33 +589,37 @@ export class LogKeeper {
       if (target !== want) await this.symlink(tmp, want)
     }
     await this.prune()
-    if (this.compress) await this.compressFinished()
   }
 
   /**
    * Gzips the generations before the one LOG is (conmon writes only that one, or, between its
-   * open and its rename, a newer one). Streamed through zlib, made beside and renamed in
-   * before the plain file goes, so a reader always finds one of the two whole.
+   * open and its rename, a newer one). Streamed through zlib into LOG.N.gz.part, renamed to
+   * LOG.N.gz once whole, and only then LOG.N removed: a reader always finds one of the two
+   * whole (readLog opens LOG.N, else LOG.N.gz). Nothing is compressed while LOG is no
+   * generation's (a rotation the rename pass has still to see).
    */
   private async compressFinished(): Promise<void> {
     const cur = await stat(this.path).catch(() => undefined)
     const gens = await logFiles(this.path)
-    const at = gens.find((g) => g.ino === cur?.ino)
+    const at = gens.find((g) => g.ino === cur?.ino && g.gen !== Number.MAX_SAFE_INTEGER)
+    if (!at) return
     for (const g of gens) {
-      if (g.gz || g.gen === Number.MAX_SAFE_INTEGER || (at !== undefined && g.gen >= at.gen)) {
-        continue
-      }
+      if (g.gz || g.gen >= at.gen) continue
       const gz = `${g.path}.gz`
       const part = `${gz}.part`
       try {
         await pipeline(createReadStream(g.path), createGzip(), createWriteStream(part))
         await rename(part, gz)
-        await rm(g.path, { force: true })
       } catch (err) {
         await rm(part, { force: true })
         // Pruned meanwhile: nothing to keep.
-        if (errnoCode(err) !== 'ENOENT') throw err
+        if (errnoCode(err) === 'ENOENT') continue
+        throw err
       }
+      // prune removes LOG.N before LOG.N.gz: LOG.N gone now means it was pruned while we
+      // compressed, and the .gz just renamed in must go too.
+      if (!(await stat(g.path).catch(() => undefined))) await rm(gz, { force: true })
+      else await rm(g.path, { force: true })
     }
   }
 
