@@ -112,6 +112,7 @@ export class ConmonRuntime implements Runtime {
   private readonly cli: Runc
   private ready?: Promise<void>
   private readonly keepers = new Map<string, LogKeeper>()
+  private readonly releasing = new Map<string, Promise<void>>()
 
   constructor(opts: ConmonRuntimeOptions) {
     this.stateDir = opts.stateDir
@@ -169,14 +170,22 @@ export class ConmonRuntime implements Runtime {
     k.watch()
   }
 
-  private async releaseLog(id: string): Promise<void> {
+  private releaseLog(id: string): Promise<void> {
+    // Every waiter of an exit waits for the last pass (its compression included), not only the
+    // first one to see the exit.
+    const r = this.releasing.get(id)
+    if (r) return r
     const k = this.keepers.get(id)
-    if (!k) return
+    if (!k) return Promise.resolve()
     this.keepers.delete(id)
-    k.close()
-    await k.idle()
-    // What conmon wrote last is kept and counted.
-    await k.sync().catch(() => undefined)
+    const done = (async () => {
+      k.close()
+      await k.idle()
+      // What conmon wrote last is kept and counted.
+      await k.sync().catch(() => undefined)
+    })().finally(() => this.releasing.delete(id))
+    this.releasing.set(id, done)
+    return done
   }
 
   /** conmon's link to the bundle; the attach socket is `attach` under it while conmon runs. */

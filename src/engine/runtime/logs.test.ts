@@ -248,6 +248,59 @@ describe('LogKeeper and rotated logs', () => {
     assert.deepEqual(await collect(path, { since: 13, until: 14 }), lines(13, 14))
   })
 
+  for (const follow of [false, true]) {
+    test(`generations compressed mid-read: every line read once, in order${follow ? ' (follow)' : ''}`, async () => {
+      const path = await logDir()
+      // Rotation only at first: the generations are plain when the reader starts.
+      const plain = new LogKeeper(path, 10)
+      const gzip = new LogKeeper(path, 10, true)
+      await plain.start()
+      let fh = await open(path, 'a')
+      let i = 0
+      const fill = async (n: number): Promise<void> => {
+        for (let j = 0; j < n; j++) await fh.write(rec(i, 'stdout', 'F', `l${i++}`))
+      }
+      for (let gen = 0; gen < 3; gen++) {
+        await fill(5)
+        await fh.close()
+        fh = await conmonRotate(path)
+        await plain.sync()
+      }
+      await fill(5)
+      let stop!: () => void
+      const stopWhen = new Promise<void>((r) => (stop = r))
+      const reader = readLog(path, { follow, stopWhen })
+      const got: string[] = []
+      const take = async (n: number): Promise<void> => {
+        for (let j = 0; j < n; j++) {
+          const r = await reader.next()
+          assert.ok(!r.done)
+          got.push(show(r.value))
+        }
+      }
+      // In the middle of LOG.1, open as a plain file: it and LOG.2, LOG.3 are gzipped under it.
+      await take(2)
+      await gzip.sync()
+      assert.deepEqual((await readdir(dirname(path))).filter((n) => n.endsWith('.gz')).sort(), [
+        'ctr.log.1.gz',
+        'ctr.log.2.gz',
+        'ctr.log.3.gz',
+      ])
+      // In the middle of LOG.2, read from its .gz: more rotations, compressed as they come.
+      await take(6)
+      for (let gen = 0; gen < 2; gen++) {
+        await fh.close()
+        fh = await conmonRotate(path)
+        await gzip.sync()
+        await fill(5)
+      }
+      await fh.close()
+      stop()
+      for await (const e of reader) got.push(show(e))
+      assert.deepEqual(got, lines(0, i - 1))
+    })
+  }
+
   test('a rotation the keeper missed leaves LOG a plain file, linked as the next one', async () => {
     const path = await logDir()
     const k = new LogKeeper(path, 5)

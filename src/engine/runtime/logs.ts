@@ -102,10 +102,18 @@ export async function logFiles(path: string): Promise<LogFile[]> {
   for (const name of names) {
     const m = GEN_RE.exec(name)
     if (!m || m[1] !== base) continue
-    const p = join(dir, name)
-    const st = await stat(p).catch(() => undefined)
-    if (st?.isFile())
-      found.push({ path: p, ino: st.ino, gen: Number(m[2]), gz: m[3] !== undefined })
+    let p = join(dir, name)
+    let gz = m[3] !== undefined
+    let st = await stat(p).catch(() => undefined)
+    if (!st && !gz) {
+      // Compressed since readdir: LOG.N.gz is whole before LOG.N goes, so it is there now
+      // (unless pruned). Without this the generation would be missing from the list, and a
+      // follower would skip it.
+      p = `${p}.gz`
+      gz = true
+      st = await stat(p).catch(() => undefined)
+    }
+    if (st?.isFile()) found.push({ path: p, ino: st.ino, gen: Number(m[2]), gz })
   }
   // Plain first within a generation, so the one kept for it is LOG.N.
   found.sort((a, b) => a.gen - b.gen || Number(a.gz) - Number(b.gz))
