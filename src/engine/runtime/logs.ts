@@ -10,7 +10,10 @@
 // berthd at all), LOG.tmp is a plain file and LOG becomes one: the keeper links it as the next
 // generation when it sees it; only a third rotation before then loses a file.
 // With compress, the keeper gzips each generation conmon has left (LOG.N -> LOG.N.gz, made
-// beside and renamed in before LOG.N goes); readers read those through gunzip.
+// beside and renamed in before LOG.N goes), in a queue apart from the renames, so a rotation
+// never waits for a gzip. A generation may change form at any moment: readers open LOG.N, else
+// LOG.N.gz, and a follower goes on by generation number (the oldest later one), never by a
+// place in a listing.
 import { createReadStream, createWriteStream, watch, type FSWatcher } from 'node:fs'
 import {
   link,
