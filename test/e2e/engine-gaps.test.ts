@@ -3,7 +3,7 @@
 // exec and commit events, volume events, stats' networks and the order of /system/df.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdir, stat } from 'node:fs/promises'
+import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { apiRequest, docker, importBusybox, startBerthd, type Berthd } from './harness.ts'
 
@@ -34,7 +34,7 @@ async function logFiles(id: string): Promise<{ name: string; size: number }[]> {
   const out: { name: string; size: number }[] = []
   const seen = new Set<number>()
   for (const name of (await readdir(dir)).sort()) {
-    if (!/^ctr\.log(\.\d+)?$/.test(name)) continue
+    if (!/^ctr\.log(\.\d+(\.gz)?)?$/.test(name)) continue
     const st = await stat(join(dir, name)).catch(() => undefined)
     if (!st?.isFile() || seen.has(st.ino)) continue
     seen.add(st.ino)
@@ -190,6 +190,50 @@ describe('log drivers', () => {
     assert.ok(out.length > 2000 / 60, `${out.length} lines`)
     assert.ok(first > 0, 'the oldest lines were rotated out')
     assert.equal(await run(['logs', '--tail', '3', id]), 'line-147\nline-148\nline-149')
+    await run(['rm', id])
+  })
+
+  test('compress: the rotated files are gzipped; logs, --tail and -f read across them', async () => {
+    const lines = 120
+    // Paced, as above; the pause first lets logs -f attach before the first line.
+    const script = `sleep 1; i=0; while [ $i -lt ${lines} ]; do echo line-$i; i=$((i+1)); usleep 20000; done`
+    const id = await run(
+      [
+        'run',
+        '-d',
+        '--network',
+        'none',
+        '--log-opt',
+        'max-size=1k',
+        '--log-opt',
+        'max-file=3',
+      ].concat(['--log-opt', 'compress=true', 'busybox', 'sh', '-c', script]),
+    )
+    // Follows the generations as they are written, compressed and pruned: every line once.
+    const followed = await run(['logs', '-f', id])
+    const all = Array.from({ length: lines }, (_, i) => `line-${i}`)
+    assert.deepEqual(followed.split('\n'), all)
+    assert.equal(await run(['wait', id]), '0')
+    const files = await logFiles(id)
+    const gz = files.filter((f) => f.name.endsWith('.gz'))
+    // All but the file written last are compressed (the last waits for the next rotation).
+    assert.ok(gz.length === 2 && files.length === 3, JSON.stringify(files))
+    for (const f of gz) {
+      const head = (await readFile(join(d.dataRoot, 'containers', id, f.name))).subarray(0, 2)
+      assert.deepEqual([...head], [0x1f, 0x8b], `${f.name} is gzip`)
+    }
+    // What is kept: the newest lines, in order, none missing or twice.
+    const out = (await run(['logs', id])).split('\n')
+    assert.equal(out.at(-1), `line-${lines - 1}`)
+    const first = Number((out[0] as string).slice('line-'.length))
+    assert.ok(first > 0, 'the oldest lines were rotated out')
+    assert.deepEqual(out, all.slice(first))
+    // More than the file written last holds: the compressed ones were read too.
+    assert.ok(out.length > 1000 / 40, `${out.length} lines`)
+    // tail reaches back into the compressed files; since reads them too.
+    const tail = (await run(['logs', '--tail', '40', id])).split('\n')
+    assert.deepEqual(tail, out.slice(-40))
+    assert.deepEqual((await run(['logs', '--since', '2000-01-01T00:00:00Z', id])).split('\n'), out)
     await run(['rm', id])
   })
 

@@ -82,14 +82,25 @@ describe('logFileOptions', () => {
       logFileOptions(checkLogConfig({ Config: { 'max-size': '1.5kb', 'max-file': '3' } })),
       { enabled: true, maxSize: 1500, maxFiles: 3 },
     )
+    assert.deepEqual(
+      logFileOptions(
+        checkLogConfig({ Config: { 'max-size': '1k', 'max-file': '2', compress: 'true' } }),
+      ),
+      { enabled: true, maxSize: 1000, maxFiles: 2, compress: true },
+    )
   })
 
-  test("local: Docker's defaults (20 MiB, 5 files); 0 is no limit", () => {
+  test("local: Docker's defaults (20 MiB, 5 files, compressed); 0 is no limit", () => {
     assert.deepEqual(logFileOptions(checkLogConfig({ Type: 'local' })), {
       enabled: true,
       maxSize: 20 * 1024 * 1024,
       maxFiles: 5,
+      compress: true,
     })
+    assert.deepEqual(
+      logFileOptions(checkLogConfig({ Type: 'local', Config: { compress: 'false' } })),
+      { enabled: true, maxSize: 20 * 1024 * 1024, maxFiles: 5 },
+    )
     assert.deepEqual(
       logFileOptions(checkLogConfig({ Type: 'local', Config: { 'max-size': '0' } })),
       { enabled: true, maxFiles: 1 },

@@ -103,6 +103,7 @@ export function logFileOptions(lc: LogConfig): LogFileOptions {
       enabled: true,
       ...(maxSize > 0 ? { maxSize } : {}),
       maxFiles: maxSize > 0 && maxFiles > 0 ? maxFiles : 1,
+      ...(compress && maxSize > 0 && maxFiles > 1 ? { compress: true } : {}),
     }
   }
   // json-file (moby daemon/logger/jsonfilelog New).
@@ -120,17 +121,19 @@ export function logFileOptions(lc: LogConfig): LogFileOptions {
     if ((n as number) < 1) fail('max-file cannot be less than 1')
     maxFiles = n as number
   }
+  let compress = false
   if (c['compress'] !== undefined) {
     const b = parseBool(c['compress'])
     if (b === undefined) fail(parseBoolError(c['compress']))
     if (b === true && (maxFiles === 1 || maxSize === undefined)) {
       fail('compress cannot be true when max-file is less than 2 or max-size is not set')
     }
+    compress = b === true
   }
   // Without max-size, json-file never rotates, whatever max-file says.
   return maxSize === undefined
     ? { enabled: true, maxFiles: 1 }
-    : { enabled: true, maxSize, maxFiles }
+    : { enabled: true, maxSize, maxFiles, ...(compress ? { compress: true } : {}) }
 }
 
 /** go-units FromHumanSize: decimal units (k = 1000), an optional i and b. */

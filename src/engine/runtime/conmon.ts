@@ -112,6 +112,7 @@ export class ConmonRuntime implements Runtime {
   private readonly cli: Runc
   private ready?: Promise<void>
   private readonly keepers = new Map<string, LogKeeper>()
+  private readonly releasing = new Map<string, Promise<void>>()
 
   constructor(opts: ConmonRuntimeOptions) {
     this.stateDir = opts.stateDir
@@ -149,7 +150,10 @@ export class ConmonRuntime implements Runtime {
    * Keeps the container's rotating log (logs.ts LogKeeper) while conmon runs: from create, or
    * from the first wait after berthd restarts; until the exit.
    */
-  private async keepLog(id: string, opts?: { path: string; maxFiles: number }): Promise<void> {
+  private async keepLog(
+    id: string,
+    opts?: { path: string; maxFiles: number; compress?: boolean },
+  ): Promise<void> {
     if (this.keepers.has(id)) return
     let o = opts
     if (!o) {
@@ -160,20 +164,28 @@ export class ConmonRuntime implements Runtime {
       }
       if (!o || this.keepers.has(id)) return
     }
-    const k = new LogKeeper(o.path, o.maxFiles)
+    const k = new LogKeeper(o.path, o.maxFiles, o.compress === true)
     this.keepers.set(id, k)
     await k.start()
     k.watch()
   }
 
-  private async releaseLog(id: string): Promise<void> {
+  private releaseLog(id: string): Promise<void> {
+    // Every waiter of an exit waits for the last pass (its compression included), not only the
+    // first one to see the exit.
+    const r = this.releasing.get(id)
+    if (r) return r
     const k = this.keepers.get(id)
-    if (!k) return
+    if (!k) return Promise.resolve()
     this.keepers.delete(id)
-    k.close()
-    await k.idle()
-    // What conmon wrote last is kept and counted.
-    await k.sync().catch(() => undefined)
+    const done = (async () => {
+      k.close()
+      await k.idle()
+      // What conmon wrote last is kept and counted.
+      await k.sync().catch(() => undefined)
+    })().finally(() => this.releasing.delete(id))
+    this.releasing.set(id, done)
+    return done
   }
 
   /** conmon's link to the bundle; the attach socket is `attach` under it while conmon runs. */
@@ -201,7 +213,7 @@ export class ConmonRuntime implements Runtime {
     ])
     const log = opts.log
     if (log?.enabled !== false && log?.maxSize !== undefined && log.maxFiles > 1) {
-      const keep = { path: opts.logPath, maxFiles: log.maxFiles }
+      const keep = { path: opts.logPath, maxFiles: log.maxFiles, compress: log.compress === true }
       await writeSmallFile(this.logKeepFile(id), JSON.stringify(keep))
       await this.releaseLog(id)
       await this.keepLog(id, keep)

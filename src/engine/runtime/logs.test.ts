@@ -5,6 +5,7 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   rename,
   writeFile,
   type FileHandle,
@@ -208,6 +209,98 @@ describe('LogKeeper and rotated logs', () => {
     assert.deepEqual(await collect(path, { tail: 5 }), lines(5, 9))
   })
 
+  test('compress: the generations left are gzipped; reading and tail go across them', async () => {
+    const path = await logDir()
+    const k = new LogKeeper(path, 4, true)
+    await k.start()
+    let fh = await open(path, 'a')
+    let i = 0
+    for (let gen = 0; gen < 5; gen++) {
+      // A line cut in two across a rotation too (P then F).
+      for (let j = 0; j < 3; j++) await fh.write(rec(i, 'stdout', 'F', `l${i++}`))
+      await fh.write(rec(i, 'stdout', 'P', `l${i}`))
+      await fh.close()
+      fh = await conmonRotate(path)
+      await fh.write(rec(i, 'stdout', 'F', `+${i++}`))
+      await k.sync()
+    }
+    await fh.close()
+    const names = (await readdir(dirname(path))).sort()
+    assert.deepEqual(names, [
+      'ctr.log',
+      'ctr.log.3.gz',
+      'ctr.log.4.gz',
+      'ctr.log.5.gz',
+      'ctr.log.6',
+      'ctr.log.tmp',
+    ])
+    const gz = await readFile(join(dirname(path), 'ctr.log.4.gz'))
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b], 'gzip')
+    const want: string[] = []
+    for (let x = 7; x < 19; x += 4) want.push(`t:+${x}\n`, ...lines(x + 1, x + 3), `t:l${x + 4}`)
+    want.push('t:+19\n')
+    assert.deepEqual(await collect(path), want)
+    // tail counts back across the compressed files (a trailing P run counts as a line there,
+    // as it does in a plain one).
+    assert.deepEqual(await collect(path, { tail: 1 }), ['t:+19\n'])
+    assert.deepEqual(await collect(path, { tail: 5 }), want.slice(-5))
+    assert.deepEqual(await collect(path, { tail: 100 }), want)
+    assert.deepEqual(await collect(path, { since: 13, until: 14 }), lines(13, 14))
+  })
+
+  for (const follow of [false, true]) {
+    test(`generations compressed mid-read: every line read once, in order${follow ? ' (follow)' : ''}`, async () => {
+      const path = await logDir()
+      // Rotation only at first: the generations are plain when the reader starts.
+      const plain = new LogKeeper(path, 10)
+      const gzip = new LogKeeper(path, 10, true)
+      await plain.start()
+      let fh = await open(path, 'a')
+      let i = 0
+      const fill = async (n: number): Promise<void> => {
+        for (let j = 0; j < n; j++) await fh.write(rec(i, 'stdout', 'F', `l${i++}`))
+      }
+      for (let gen = 0; gen < 3; gen++) {
+        await fill(5)
+        await fh.close()
+        fh = await conmonRotate(path)
+        await plain.sync()
+      }
+      await fill(5)
+      let stop!: () => void
+      const stopWhen = new Promise<void>((r) => (stop = r))
+      const reader = readLog(path, { follow, stopWhen })
+      const got: string[] = []
+      const take = async (n: number): Promise<void> => {
+        for (let j = 0; j < n; j++) {
+          const r = await reader.next()
+          assert.ok(!r.done)
+          got.push(show(r.value))
+        }
+      }
+      // In the middle of LOG.1, open as a plain file: it and LOG.2, LOG.3 are gzipped under it.
+      await take(2)
+      await gzip.sync()
+      assert.deepEqual((await readdir(dirname(path))).filter((n) => n.endsWith('.gz')).sort(), [
+        'ctr.log.1.gz',
+        'ctr.log.2.gz',
+        'ctr.log.3.gz',
+      ])
+      // In the middle of LOG.2, read from its .gz: more rotations, compressed as they come.
+      await take(6)
+      for (let gen = 0; gen < 2; gen++) {
+        await fh.close()
+        fh = await conmonRotate(path)
+        await gzip.sync()
+        await fill(5)
+      }
+      await fh.close()
+      stop()
+      for await (const e of reader) got.push(show(e))
+      assert.deepEqual(got, lines(0, i - 1))
+    })
+  }
+
   test('a rotation the keeper missed leaves LOG a plain file, linked as the next one', async () => {
     const path = await logDir()
     const k = new LogKeeper(path, 5)
@@ -234,32 +327,40 @@ describe('LogKeeper and rotated logs', () => {
     assert.deepEqual(await collect(path), lines(0, 3))
   })
 
-  test('follow reads on across rotations as they happen', async () => {
-    const path = await logDir()
-    const k = new LogKeeper(path, 2)
-    await k.start()
-    k.watch()
-    let fh = await open(path, 'a')
-    let stop!: () => void
-    const stopWhen = new Promise<void>((r) => (stop = r))
-    const got: string[] = []
-    const reading = (async () => {
-      for await (const e of readLog(path, { follow: true, stopWhen })) got.push(show(e))
-    })()
-    for (let i = 0; i < 6; i++) {
-      await fh.write(rec(i, 'stdout', 'F', `l${i}`))
-      if (i % 2 === 1) {
-        await fh.close()
-        await k.idle()
-        fh = await conmonRotate(path)
+  for (const compress of [false, true]) {
+    test(`follow reads on across rotations as they happen${compress ? ' (compressed)' : ''}`, async () => {
+      const path = await logDir()
+      const k = new LogKeeper(path, 3, compress)
+      await k.start()
+      k.watch()
+      let fh = await open(path, 'a')
+      let stop!: () => void
+      const stopWhen = new Promise<void>((r) => (stop = r))
+      const got: string[] = []
+      const reading = (async () => {
+        for await (const e of readLog(path, { follow: true, stopWhen })) got.push(show(e))
+      })()
+      for (let i = 0; i < 6; i++) {
+        await fh.write(rec(i, 'stdout', 'F', `l${i}`))
+        if (i % 2 === 1) {
+          await fh.close()
+          await k.idle()
+          fh = await conmonRotate(path)
+        }
+        // Let the reader catch up now and then (it may read a file after the keeper removed it).
+        await new Promise((r) => setTimeout(r, 20))
       }
-      // Let the reader catch up now and then (it may read a file after the keeper removed it).
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    await fh.close()
-    stop()
-    await reading
-    k.close()
-    assert.deepEqual(got, lines(0, 5))
-  })
+      await fh.close()
+      stop()
+      await reading
+      k.close()
+      await k.idle()
+      assert.deepEqual(got, lines(0, 5))
+      if (compress) {
+        await k.sync()
+        const names = await readdir(dirname(path))
+        assert.ok(names.includes('ctr.log.2.gz') && names.includes('ctr.log.3.gz'), names.join())
+      }
+    })
+  }
 })

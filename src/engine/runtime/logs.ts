@@ -9,7 +9,12 @@
 // generations past max-file. Should conmon rotate again before the keeper is back (or with no
 // berthd at all), LOG.tmp is a plain file and LOG becomes one: the keeper links it as the next
 // generation when it sees it; only a third rotation before then loses a file.
-import { watch, type FSWatcher } from 'node:fs'
+// With compress, the keeper gzips each generation conmon has left (LOG.N -> LOG.N.gz, made
+// beside and renamed in before LOG.N goes), in a queue apart from the renames, so a rotation
+// never waits for a gzip. A generation may change form at any moment: readers open LOG.N, else
+// LOG.N.gz, and a follower goes on by generation number (the oldest later one), never by a
+// place in a listing.
+import { createReadStream, createWriteStream, watch, type FSWatcher } from 'node:fs'
 import {
   link,
   lstat,
@@ -23,6 +28,8 @@ import {
   type FileHandle,
 } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip, createGzip } from 'node:zlib'
 import { errnoCode, Internal } from '../errors.ts'
 import type { LogEntry, LogReadOptions } from './types.ts'
 
@@ -72,14 +79,17 @@ interface LogFile {
   ino: number
   /** Generation number; the log itself, when not a generation's link, comes after them all. */
   gen: number
+  /** A generation the keeper compressed (LOG.N.gz). */
+  gz: boolean
 }
 
-const GEN_RE = /^(.*)\.(\d+)$/
+const GEN_RE = /^(.*)\.(\d+)(\.gz)?$/
 
 /**
  * A log's files, oldest first: the generations conmon filled and the keeper kept (LOG.1,
  * LOG.2, ...), then LOG itself when it is a file of its own (a symlink to the newest
- * generation otherwise). One file per inode; files that went away while listed are left out.
+ * generation otherwise). One file per inode and per generation (LOG.N rather than LOG.N.gz
+ * while both are there); files that went away while listed are left out.
  */
 export async function logFiles(path: string): Promise<LogFile[]> {
   const dir = dirname(path)
@@ -95,16 +105,114 @@ export async function logFiles(path: string): Promise<LogFile[]> {
   for (const name of names) {
     const m = GEN_RE.exec(name)
     if (!m || m[1] !== base) continue
-    const p = join(dir, name)
-    const st = await stat(p).catch(() => undefined)
-    if (st?.isFile()) found.push({ path: p, ino: st.ino, gen: Number(m[2]) })
+    let p = join(dir, name)
+    let gz = m[3] !== undefined
+    let st = await stat(p).catch(() => undefined)
+    if (!st && !gz) {
+      // Compressed since readdir: LOG.N.gz is whole before LOG.N goes, so it is there now
+      // (unless pruned). Without this the generation would be missing from the list, and a
+      // follower would skip it.
+      p = `${p}.gz`
+      gz = true
+      st = await stat(p).catch(() => undefined)
+    }
+    if (st?.isFile()) found.push({ path: p, ino: st.ino, gen: Number(m[2]), gz })
   }
-  found.sort((a, b) => a.gen - b.gen)
+  // Plain first within a generation, so the one kept for it is LOG.N.
+  found.sort((a, b) => a.gen - b.gen || Number(a.gz) - Number(b.gz))
+  const files = found.filter((f, i) => i === 0 || (found[i - 1] as LogFile).gen !== f.gen)
   const cur = await stat(path).catch(() => undefined)
-  if (cur?.isFile() && !found.some((f) => f.ino === cur.ino)) {
-    found.push({ path, ino: cur.ino, gen: Number.MAX_SAFE_INTEGER })
+  if (cur?.isFile() && !files.some((f) => f.ino === cur.ino)) {
+    files.push({ path, ino: cur.ino, gen: Number.MAX_SAFE_INTEGER, gz: false })
   }
-  return found
+  return files
+}
+
+/** The whole records in `chunk`, and the bytes after its last newline. */
+function splitRecords(chunk: Buffer): { recs: ParsedRecord[]; rest: Buffer } {
+  const recs: ParsedRecord[] = []
+  let start = 0
+  for (;;) {
+    const nl = chunk.indexOf(NL, start)
+    if (nl < 0) break
+    const rec = parseLogRecord(chunk.subarray(start, nl))
+    start = nl + 1
+    if (rec) recs.push(rec)
+  }
+  return { recs, rest: chunk.subarray(start) }
+}
+
+/**
+ * A compressed generation's records, from byte `pos` of its uncompressed text (where a plain
+ * read of the same generation had got to) and after the first `skip` lines from there. Closes
+ * `fh` when done.
+ */
+async function* gzRecords(fh: FileHandle, pos = 0, skip = 0): AsyncGenerator<ParsedRecord> {
+  let carry: Buffer = Buffer.alloc(0)
+  let skipped = 0
+  let left = pos
+  const src = fh.createReadStream()
+  const gunzip = createGunzip()
+  // A failure of either stream reaches the loop below through gunzip (pipeline destroys it).
+  pipeline(src, gunzip).catch(() => undefined)
+  try {
+    for await (const got of gunzip) {
+      let data = got as Buffer
+      if (left > 0) {
+        const cut = Math.min(left, data.length)
+        left -= cut
+        data = data.subarray(cut)
+        if (data.length === 0) continue
+      }
+      const { recs, rest } = splitRecords(carry.length > 0 ? Buffer.concat([carry, data]) : data)
+      carry = Buffer.from(rest)
+      for (const rec of recs) {
+        if (skipped < skip) {
+          if (rec.full) skipped++
+          continue
+        }
+        yield rec
+      }
+    }
+  } finally {
+    gunzip.destroy()
+    src.destroy()
+  }
+}
+
+/** The lines a compressed generation holds (a trailing run of P records counts as one). */
+async function gzLines(fh: FileHandle): Promise<number> {
+  let lines = 0
+  let partial = false
+  for await (const rec of gzRecords(fh)) {
+    if (rec.full) lines++
+    partial = !rec.full
+  }
+  return lines + (partial ? 1 : 0)
+}
+
+/**
+ * Opens a generation in whichever form it has now: LOG.N, else LOG.N.gz (the keeper renames
+ * the .gz in before it removes LOG.N, so one of them is there unless the generation was
+ * pruned: then undefined).
+ */
+async function openGeneration(f: LogFile): Promise<{ fh: FileHandle; gz: boolean } | undefined> {
+  const plain = f.gz ? f.path.slice(0, -'.gz'.length) : f.path
+  const tries: [string, boolean][] =
+    f.gen === Number.MAX_SAFE_INTEGER
+      ? [[plain, false]]
+      : [
+          [plain, false],
+          [`${plain}.gz`, true],
+        ]
+  for (const [p, gz] of tries) {
+    try {
+      return { fh: await open(p, 'r'), gz }
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    }
+  }
+  return undefined
 }
 
 /**
@@ -162,30 +270,57 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
   let fh: FileHandle | undefined
   try {
     let files = await logFiles(path)
-    let idx = 0
+    // The file to open next; then the one being read (or read last), known by its generation
+    // and, for a plain LOG the keeper may link as a generation later, its inode. The next one
+    // is always the oldest of a later generation: never found by its place in a listing, which
+    // shifts as generations are compressed and pruned.
+    let next: LogFile | undefined = files[0]
+    let cur: { gen: number; ino: number } | undefined
+    // Where to start in `next`: a byte offset (in its uncompressed text), then lines to skip.
     let pos = 0
-    if (opts.tail !== undefined) ({ idx, pos } = await tailStart(files, opts.tail))
-    let current: LogFile | undefined
+    let skip = 0
+    if (opts.tail !== undefined) ({ next, pos, skip } = await tailStart(files, opts.tail))
     let carry: Buffer = Buffer.alloc(0)
     let draining = false
     const buf = Buffer.allocUnsafe(CHUNK)
+    const emit = (rec: ParsedRecord): 'skip' | 'yield' | 'end' => {
+      if (opts.since !== undefined && rec.seconds < opts.since) return 'skip'
+      if (opts.until !== undefined && rec.seconds > opts.until) return 'end'
+      return 'yield'
+    }
     for (;;) {
       // Whether stop was asked before this pass: then reaching the end ends it.
       const stopBefore = stopped
       changed = false
-      if (!fh && idx < files.length) {
-        current = files[idx] as LogFile
+      if (!fh && next) {
+        const f = next
+        next = undefined
+        let opened: { fh: FileHandle; gz: boolean } | undefined
         try {
-          fh = await open(current.path, 'r')
+          opened = await openGeneration(f)
         } catch (err) {
-          if (errnoCode(err) !== 'ENOENT') {
+          throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
+        }
+        cur = { gen: f.gen, ino: opened?.gz ? -1 : f.ino }
+        if (opened?.gz) {
+          // A compressed generation is finished: read it through, then on to the next one.
+          try {
+            for await (const rec of gzRecords(opened.fh, pos, skip)) {
+              const what = emit(rec)
+              if (what === 'end') return
+              if (what === 'skip') continue
+              yield rec.entry
+              if (signal?.aborted) return
+            }
+          } catch (err) {
             throw new Internal(`cannot read log ${path}: ${String(err)}`, { cause: err })
           }
-          // Removed (rotated out) since listed: on to the next one.
-          idx++
-          pos = 0
-          continue
+        } else if (opened) {
+          fh = opened.fh
         }
+        // Otherwise pruned since listed: on to the next one.
+        skip = 0
+        if (!fh) pos = 0
       }
       if (fh) {
         for (;;) {
@@ -195,27 +330,27 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
           pos += bytesRead
           let chunk = Buffer.from(buf.subarray(0, bytesRead))
           if (carry.length > 0) chunk = Buffer.concat([carry, chunk])
-          let start = 0
-          for (;;) {
-            const nl = chunk.indexOf(NL, start)
-            if (nl < 0) break
-            const rec = parseLogRecord(chunk.subarray(start, nl))
-            start = nl + 1
-            if (!rec) continue
-            if (opts.since !== undefined && rec.seconds < opts.since) continue
-            if (opts.until !== undefined && rec.seconds > opts.until) return
+          const { recs, rest } = splitRecords(chunk)
+          for (const rec of recs) {
+            const what = emit(rec)
+            if (what === 'end') return
+            if (what === 'skip') continue
             yield rec.entry
             if (signal?.aborted) return
           }
-          carry = chunk.subarray(start)
+          carry = rest
         }
       }
-      // A newer file means this one is finished (conmon writes only the newest).
+      // A later generation means this one is finished (conmon writes only the newest).
       files = await logFiles(path)
-      const at = current ? files.findIndex((f) => f.ino === current?.ino) : -1
-      const gen = at >= 0 ? (files[at] as LogFile).gen : (current?.gen ?? -1)
-      const next = files.findIndex((f) => f.gen > gen && f.ino !== current?.ino)
-      if (next >= 0) {
+      if (cur && fh) {
+        // A plain LOG the keeper has since linked as a generation: that generation now.
+        const same = files.find((f) => f.ino === cur?.ino)
+        if (same) cur.gen = same.gen
+      }
+      const gen = cur?.gen ?? -1
+      const later = files.find((f) => f.gen > gen && f.ino !== cur?.ino)
+      if (later) {
         // Once more to its end: conmon may have written to it after our last read.
         if (fh && !draining) {
           draining = true
@@ -225,12 +360,10 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
         await fh?.close()
         fh = undefined
         carry = Buffer.alloc(0)
-        idx = next
+        next = later
         pos = 0
         continue
       }
-      if (at >= 0) idx = at
-      else if (!fh) idx = files.length
       if (!opts.follow || stopBefore || signal?.aborted) return
       if (!changed && !stopped) await new Promise<void>((r) => (wake = r))
     }
@@ -241,26 +374,35 @@ export async function* readLog(path: string, opts: LogReadOptions): AsyncGenerat
   }
 }
 
-/** Where reading starts for the last `n` lines: the file's index and the offset in it. */
-async function tailStart(files: LogFile[], n: number): Promise<{ idx: number; pos: number }> {
+/**
+ * Where reading starts for the last `n` lines: the file, the byte offset in it, and (in a
+ * compressed generation) how many of its lines to pass over.
+ */
+async function tailStart(
+  files: LogFile[],
+  n: number,
+): Promise<{ next: LogFile | undefined; pos: number; skip: number }> {
   let left = n
   for (let i = files.length - 1; i >= 0; i--) {
-    let fh: FileHandle
-    try {
-      fh = await open((files[i] as LogFile).path, 'r')
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') continue
-      throw err
+    const f = files[i] as LogFile
+    const opened = await openGeneration(f)
+    if (!opened) continue
+    const { fh } = opened
+    if (opened.gz) {
+      const lines = await gzLines(fh)
+      if (lines >= left) return { next: f, pos: 0, skip: lines - left }
+      left -= lines
+      continue
     }
     try {
       const { offset, count } = await tailOffset(fh, left)
-      if (count >= left || offset > 0) return { idx: i, pos: offset }
+      if (count >= left || offset > 0) return { next: f, pos: offset, skip: 0 }
       left -= count
     } finally {
       await fh.close()
     }
   }
-  return { idx: 0, pos: 0 }
+  return { next: files[0], pos: 0, skip: 0 }
 }
 
 /**
@@ -347,12 +489,17 @@ export class LogKeeper {
   private watcher?: FSWatcher
   private running?: Promise<void>
   private again = false
+  /** The compression queue: apart from rotation, so a slow gzip never delays a rename. */
+  private compressing?: Promise<void>
+  private compressAgain = false
   private readonly dir: string
   private readonly base: string
 
   constructor(
     readonly path: string,
     readonly maxFiles: number,
+    /** gzip each generation once conmon has moved on from it (log-opt compress). */
+    readonly compress = false,
   ) {
     this.dir = dirname(path)
     this.base = basename(path)
@@ -383,9 +530,12 @@ export class LogKeeper {
     this.watcher = undefined
   }
 
-  /** Settles once the work asked for so far is done. */
-  idle(): Promise<void> {
-    return this.running ?? Promise.resolve()
+  /** Settles once the work asked for so far (rotation and compression) is done. */
+  async idle(): Promise<void> {
+    while (this.running || this.compressing) {
+      await this.running
+      await this.compressing
+    }
   }
 
   private kick(): void {
@@ -396,16 +546,41 @@ export class LogKeeper {
     this.running = (async () => {
       do {
         this.again = false
-        await this.sync().catch(() => {
+        await this.rotate().catch(() => {
           // A file that moved under us: the event its move made runs this again.
         })
+        this.queueCompress()
       } while (this.again)
       this.running = undefined
     })()
   }
 
-  /** One pass: link a plain LOG, ready LOG.tmp, remove the oldest past maxFiles. */
+  private queueCompress(): void {
+    if (!this.compress) return
+    if (this.compressing) {
+      this.compressAgain = true
+      return
+    }
+    this.compressing = (async () => {
+      do {
+        this.compressAgain = false
+        await this.compressFinished().catch(() => {
+          // Left as it is (plain, which readers read as well): the next pass tries again.
+        })
+      } while (this.compressAgain)
+      this.compressing = undefined
+    })()
+  }
+
+  /** One pass (rotation, then compression), settled when both are done. */
   async sync(): Promise<void> {
+    await this.rotate()
+    this.queueCompress()
+    await this.compressing
+  }
+
+  /** Links a plain LOG, readies LOG.tmp, removes the oldest past maxFiles. */
+  private async rotate(): Promise<void> {
     const cur = await lstat(this.path).catch(() => undefined)
     if (cur?.isFile()) {
       const gens = await logFiles(this.path)
@@ -425,6 +600,38 @@ export class LogKeeper {
       if (target !== want) await this.symlink(tmp, want)
     }
     await this.prune()
+  }
+
+  /**
+   * Gzips the generations before the one LOG is (conmon writes only that one, or, between its
+   * open and its rename, a newer one). Streamed through zlib into LOG.N.gz.part, renamed to
+   * LOG.N.gz once whole, and only then LOG.N removed: a reader always finds one of the two
+   * whole (readLog opens LOG.N, else LOG.N.gz). Nothing is compressed while LOG is no
+   * generation's (a rotation the rename pass has still to see).
+   */
+  private async compressFinished(): Promise<void> {
+    const cur = await stat(this.path).catch(() => undefined)
+    const gens = await logFiles(this.path)
+    const at = gens.find((g) => g.ino === cur?.ino && g.gen !== Number.MAX_SAFE_INTEGER)
+    if (!at) return
+    for (const g of gens) {
+      if (g.gz || g.gen >= at.gen) continue
+      const gz = `${g.path}.gz`
+      const part = `${gz}.part`
+      try {
+        await pipeline(createReadStream(g.path), createGzip(), createWriteStream(part))
+        await rename(part, gz)
+      } catch (err) {
+        await rm(part, { force: true })
+        // Pruned meanwhile: nothing to keep.
+        if (errnoCode(err) === 'ENOENT') continue
+        throw err
+      }
+      // prune removes LOG.N before LOG.N.gz: LOG.N gone now means it was pruned while we
+      // compressed, and the .gz just renamed in must go too.
+      if (!(await stat(g.path).catch(() => undefined))) await rm(gz, { force: true })
+      else await rm(g.path, { force: true })
+    }
   }
 
   /** The name of the generation after the newest one there (or LOG's, still to be made). */
@@ -454,6 +661,10 @@ export class LogKeeper {
     // A plain LOG not yet linked counts as the newest file.
     const extra = plain?.isFile() && !gens.some((g) => g.ino === plain.ino) ? 1 : 0
     const drop = gens.length + extra - this.maxFiles
-    for (const g of gens.slice(0, Math.max(0, drop))) await rm(g.path, { force: true })
+    for (const g of gens.slice(0, Math.max(0, drop))) {
+      const plain = g.gz ? g.path.slice(0, -'.gz'.length) : g.path
+      await rm(plain, { force: true })
+      await rm(`${plain}.gz`, { force: true })
+    }
   }
 }

@@ -396,4 +396,6 @@ export interface LogFileOptions {
   maxSize?: number
   /** How many files to keep, the one being written included (1: the next replaces it). */
   maxFiles: number
+  /** gzip the files rotated out (log-opt compress); only with maxSize and maxFiles > 1. */
+  compress?: boolean
 }
