@@ -5,23 +5,12 @@
 // it, which is the main thread's backpressure.
 import { parentPort } from 'node:worker_threads'
 import { Readable } from 'node:stream'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { BerthError } from '../errors.ts'
 import { unpackLayer } from './unpack.ts'
 import type { FromWorker, ToWorker } from './unpacker.ts'
 
 const port = parentPort
 if (port === null) throw new Error('unpack-worker.ts runs only as a worker thread')
-
-// Each chunk arrives in an ArrayBuffer of its own, dead once unpacked; V8 frees such external
-// memory only after some 64 MB of it has piled up, on top of the main thread's own pile. A full
-// collection of this thread's small heap takes a millisecond or two, so it runs one every
-// GC_EVERY bytes received.
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-const GC_EVERY = 16 * 1024 * 1024
-let sinceGC = 0
 
 /** The bytes of one layer as they arrive; a chunk counts as taken when the reader pulls it. */
 class Inbox extends Readable {
@@ -97,13 +86,7 @@ port.on('message', (m: ToWorker) => {
   }
   const job = jobs.get(m.id)
   if (job === undefined) return // it already ended; late data or a late abort changes nothing
-  if (m.t === 'data') {
-    job.inbox.add(m.chunk)
-    sinceGC += m.chunk.byteLength
-    if (sinceGC >= GC_EVERY) {
-      sinceGC = 0
-      gc()
-    }
-  } else if (m.t === 'end') job.inbox.end()
+  if (m.t === 'data') job.inbox.add(m.chunk)
+  else if (m.t === 'end') job.inbox.end()
   else job.abort.abort(new Error(m.reason))
 })
