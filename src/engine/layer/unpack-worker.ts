@@ -68,7 +68,6 @@ port.on('message', (m: ToWorker) => {
     unpackLayer(job.inbox, m.root, {
       allowDevices: m.allowDevices,
       uncompressed: m.uncompressed,
-      syncFs: true,
       signal: job.abort.signal,
     })
       .then(

@@ -4,25 +4,19 @@
 // O_EXCL|O_NOFOLLOW. Nothing but this unpack writes into the directory while it runs, so a check
 // once made stays true until an entry of this same archive changes that path, and then we forget it.
 import { createHash } from 'node:crypto'
+import { constants } from 'node:fs'
 import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  lchownSync,
-  linkSync,
-  lstatSync,
-  lutimesSync,
-  mkdirSync,
-  openSync,
-  chmodSync,
-  rmSync,
-  symlinkSync,
-  writevSync,
-  type Stats,
-} from 'node:fs'
-import { chmod, link, lchown, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises'
+  chmod,
+  link,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  rm,
+  symlink,
+  type FileHandle,
+} from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import tar from 'tar-stream'
 import type { Digest } from '../digest.ts'
@@ -38,11 +32,6 @@ export interface UnpackOptions {
   /** The stream is a plain tar (its producer decompressed it): do not look for compression. */
   uncompressed?: boolean
   signal?: AbortSignal
-  /**
-   * Make the file system calls synchronously: for a thread of its own (unpack-worker.ts), where
-   * blocking costs nothing and each call saves two hand-offs through libuv's thread pool.
-   */
-  syncFs?: boolean
 }
 
 export interface UnpackResult {
@@ -73,12 +62,7 @@ export async function unpackLayer(
   const hash = createHash('sha256')
   const scanner = new PaxXattrScanner()
   const extract = tar.extract()
-  const writer = new LayerWriter(
-    root,
-    opts.allowDevices ?? true,
-    scanner,
-    opts.syncFs === true ? syncFs : asyncFs,
-  )
+  const writer = new LayerWriter(root, opts.allowDevices ?? true, scanner)
   await writer.start()
   let first: unknown
   let failed = false
@@ -192,61 +176,6 @@ type Header = Omit<tar.Header, 'pax' | 'type'> & {
   pax?: Record<string, string> | null
 }
 
-/** An open file as the writer uses it (a FileHandle, or a descriptor used synchronously). */
-interface LayerFile {
-  writev(chunks: Buffer[]): Promise<{ bytesWritten: number }>
-  chown(uid: number, gid: number): Promise<void>
-  chmod(mode: number): Promise<void>
-  utimes(atime: number | Date, mtime: number | Date): Promise<void>
-  close(): Promise<void>
-}
-
-/** The file system calls the writer makes. */
-interface LayerFs {
-  lstat(path: string): Promise<Stats>
-  lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>
-  mkdir(path: string, mode: number): Promise<void>
-  open(path: string, flags: number, mode: number): Promise<LayerFile>
-  symlink(target: string, path: string): Promise<void>
-  link(existing: string, path: string): Promise<void>
-  lchown(path: string, uid: number, gid: number): Promise<void>
-  chmod(path: string, mode: number): Promise<void>
-  rm(path: string): Promise<void>
-}
-
-const asyncFs: LayerFs = {
-  lstat: (p) => lstat(p),
-  lutimes,
-  mkdir: async (p, mode) => void (await mkdir(p, mode)),
-  open: (p, flags, mode) => open(p, flags, mode),
-  symlink: (t, p) => symlink(t, p),
-  link,
-  lchown,
-  chmod,
-  rm: (p) => rm(p, { recursive: true, force: true }),
-}
-
-const syncFs: LayerFs = {
-  lstat: async (p) => lstatSync(p),
-  lutimes: async (p, a, m) => lutimesSync(p, a, m),
-  mkdir: async (p, mode) => void mkdirSync(p, mode),
-  open: async (p, flags, mode) => {
-    const fd = openSync(p, flags, mode)
-    return {
-      writev: async (chunks) => ({ bytesWritten: writevSync(fd, chunks) }),
-      chown: async (uid, gid) => fchownSync(fd, uid, gid),
-      chmod: async (m) => fchmodSync(fd, m),
-      utimes: async (a, m) => futimesSync(fd, a, m),
-      close: async () => closeSync(fd),
-    }
-  },
-  symlink: async (t, p) => symlinkSync(t, p),
-  link: async (e, p) => linkSync(e, p),
-  lchown: async (p, u, g) => lchownSync(p, u, g),
-  chmod: async (p, m) => chmodSync(p, m),
-  rm: async (p) => rmSync(p, { recursive: true, force: true }),
-}
-
 const HOST_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'ENOMEM', 'EROFS', 'EMFILE', 'ENFILE'])
 
 class LayerWriter {
@@ -266,12 +195,11 @@ class LayerWriter {
     private readonly root: string,
     private readonly allowDevices: boolean,
     private readonly scanner: PaxXattrScanner,
-    private readonly fs: LayerFs,
   ) {}
 
   /** Learns whether the root hands its group down, as parents() learns it of what it makes. */
   async start(): Promise<void> {
-    if (((await this.fs.lstat(this.root)).mode & 0o2000) !== 0) this.sgidDirs.add('')
+    if (((await lstat(this.root)).mode & 0o2000) !== 0) this.sgidDirs.add('')
   }
 
   async entry(entry: Entry): Promise<void> {
@@ -291,7 +219,7 @@ class LayerWriter {
   }
 
   async finish(): Promise<void> {
-    for (const [rel, t] of this.dirTimes) await this.fs.lutimes(this.abs(rel), t.atime, t.mtime)
+    for (const [rel, t] of this.dirTimes) await lutimes(this.abs(rel), t.atime, t.mtime)
   }
 
   private async write(entry: Entry, h: Header): Promise<void> {
@@ -320,7 +248,7 @@ class LayerWriter {
       await this.parents(target, name)
       const abs = this.abs(target.join('/'))
       await this.create(target.join('/'), false, async () => mknod(abs, S_IFCHR, 0, 0))
-      await this.fs.lchown(abs, h.uid ?? 0, h.gid ?? 0)
+      await lchown(abs, h.uid ?? 0, h.gid ?? 0)
       await drain(entry)
       return
     }
@@ -336,7 +264,7 @@ class LayerWriter {
     const abs = this.abs(rel)
     switch (h.type) {
       case 'directory':
-        await this.create(rel, true, () => this.fs.mkdir(abs, 0o700))
+        await this.create(rel, true, () => mkdir(abs, 0o700))
         this.dirs.add(rel)
         await this.metadata(abs, rel, h, 'dir')
         if (((h.mode ?? 0o755) & 0o2000) !== 0) this.sgidDirs.add(rel)
@@ -345,7 +273,7 @@ class LayerWriter {
         return
       case 'file':
       case 'contiguous-file': {
-        let fh: LayerFile | undefined
+        let fh: FileHandle | undefined
         const flags =
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
         // Most files can be created with their final mode and owner, which saves two trips
@@ -354,9 +282,9 @@ class LayerWriter {
         const mode = (h.mode ?? 0o644) & 0o7777
         const exact = (mode & 0o7000) === 0 && (mode & this.umask) === 0
         await this.create(rel, false, async () => {
-          fh = await this.fs.open(abs, flags, exact ? mode : 0o600)
+          fh = await open(abs, flags, exact ? mode : 0o600)
         })
-        const file = fh as LayerFile
+        const file = fh as FileHandle
         try {
           // Gather small pieces into larger writes; a layer has many files and each write is
           // a trip through libuv's thread pool.
@@ -388,7 +316,7 @@ class LayerWriter {
           throw invalid(`symlink ${q(name)} has an invalid target`)
         }
         // The link is stored, never followed here: later entries may not write through it.
-        await this.create(rel, false, () => this.fs.symlink(target, abs))
+        await this.create(rel, false, () => symlink(target, abs))
         await this.metadata(abs, rel, h, 'symlink')
         await drain(entry)
         return
@@ -400,7 +328,7 @@ class LayerWriter {
           throw invalid(`hardlink ${q(name)} -> ${q(linkname)} is a directory`)
         await this.create(rel, false, async () => {
           const tabs = await this.existing(tcomps, name, linkname)
-          await this.fs.link(tabs, abs)
+          await link(tabs, abs)
         })
         await drain(entry)
         return
@@ -444,10 +372,10 @@ class LayerWriter {
       const up = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : ''
       let st
       try {
-        st = await this.fs.lstat(abs)
+        st = await lstat(abs)
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw err
-        await this.fs.mkdir(abs, 0o755)
+        await mkdir(abs, 0o755)
         this.dirs.add(rel)
         // mkdir(2) passes set-group-ID down to a new directory.
         if (this.sgidDirs.has(up)) this.sgidDirs.add(rel)
@@ -472,7 +400,7 @@ class LayerWriter {
       if (!last && this.dirs.has(rel)) continue
       let st
       try {
-        st = await this.fs.lstat(this.abs(rel))
+        st = await lstat(this.abs(rel))
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') throw invalid(`${what}: target is not in the layer`)
         throw err
@@ -499,9 +427,9 @@ class LayerWriter {
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err
     }
-    const st = await this.fs.lstat(this.abs(rel))
+    const st = await lstat(this.abs(rel))
     if (dir && st.isDirectory()) return
-    await this.fs.rm(this.abs(rel))
+    await rm(this.abs(rel), { recursive: true, force: true })
     this.forget(rel)
     await make()
   }
@@ -521,7 +449,7 @@ class LayerWriter {
     rel: string,
     h: Header,
     kind: 'file' | 'dir' | 'symlink' | 'other',
-    fh?: LayerFile,
+    fh?: FileHandle,
     /** What the file was created with already (mode: its final mode; owner: the creator is its owner). */
     made: { mode: boolean; owner: boolean } = { mode: false, owner: false },
   ): Promise<void> {
@@ -530,7 +458,7 @@ class LayerWriter {
     if (made.owner && uid === this.creator.uid && gid === this.creator.gid) {
       // Already its owner: chown(2) would change nothing (no set-ID bits or capabilities yet).
     } else if (fh) await fh.chown(uid, gid)
-    else await this.fs.lchown(abs, uid, gid)
+    else await lchown(abs, uid, gid)
 
     const xattrs = h.byteOffset === undefined ? undefined : this.scanner.take(h.byteOffset)
     for (const [key, value] of xattrs ?? []) {
@@ -548,20 +476,20 @@ class LayerWriter {
     if (kind !== 'symlink' && !made.mode) {
       const mode = (h.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777
       if (fh) await fh.chmod(mode)
-      else await this.fs.chmod(abs, mode)
+      else await chmod(abs, mode)
     }
 
     const mtime = paxTime(h.pax?.mtime) ?? h.mtime ?? new Date(0)
     const atime = paxTime(h.pax?.atime) ?? mtime
     if (kind === 'dir') this.dirTimes.set(rel, { atime, mtime })
     else if (fh) await fh.utimes(atime, mtime)
-    else await this.fs.lutimes(abs, atime, mtime)
+    else await lutimes(abs, atime, mtime)
   }
 }
 
 const WRITE_BATCH = 256 * 1024
 
-async function writeAll(fh: LayerFile, chunks: Buffer[], total: number): Promise<void> {
+async function writeAll(fh: FileHandle, chunks: Buffer[], total: number): Promise<void> {
   let done = 0
   while (done < total) {
     const { bytesWritten } = await fh.writev(
