@@ -2,7 +2,6 @@
 // graph, and the berth command ready to start as fast as Node allows:
 //
 //   dist/berthd.mjs            the daemon
-//   dist/unpack-worker.mjs     its layer unpack thread
 //   dist/berth-cli.js          the CLI, one CommonJS bundle: node:* modules are required where
 //                              a command first needs them, not all at start (as an ESM bundle's
 //                              hoisted imports would)
@@ -52,16 +51,6 @@ await build({
   },
 })
 await chmod('dist/berthd.mjs', 0o755)
-// The layer unpack thread (src/engine/layer/unpacker.ts finds it beside berthd.mjs).
-await build({
-  ...common,
-  entryPoints: ['src/engine/layer/unpack-worker.ts'],
-  outfile: 'dist/unpack-worker.mjs',
-  format: 'esm',
-  banner: {
-    js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);",
-  },
-})
 
 await build({
   ...common,

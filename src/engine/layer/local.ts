@@ -34,8 +34,7 @@ import { readMountInfo } from '../sys/mountinfo.ts'
 import { unmount } from './mount.ts'
 import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
 import { upperUsage } from './usage.ts'
-import { layerDigest } from './unpack.ts'
-import { unpackInWorker } from './unpacker.ts'
+import { layerDigest, unpackLayer } from './unpack.ts'
 
 interface RWMeta {
   parents: Digest[]
@@ -100,7 +99,7 @@ export class LocalLayerStore implements LayerStore {
     let short: string | undefined
     try {
       await mkdir(`${tmp}/diff`, 0o755)
-      const r = await unpackInWorker(stream, `${tmp}/diff`, opts)
+      const r = await unpackLayer(stream, `${tmp}/diff`, opts)
       if (expected !== undefined && r.diffID !== expected) throw mismatch(expected, r.diffID)
       const final = this.layerDir(r.diffID)
       if (await this.has(r.diffID)) return await this.info(r.diffID)
