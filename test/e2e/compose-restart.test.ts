@@ -7,43 +7,21 @@
 // MAC address of its ports, so api's new veth changed it, web's ARP entry for the gateway
 // (where aardvark-dns answers) went on pointing at the old one, and web's DNS queries were
 // lost until that entry went stale ("bad address" in docker-compose's e2e test).
-import { after, before, describe, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { docker, importBusybox, startBerthd, startDockerd, type Host } from './harness.ts'
+import { docker, onBothEngines, type EngineCli } from './harness.ts'
 
 const RESTARTS = 6
 
-describe('restart keeps a service resolvable by name', { concurrency: 2 }, () => {
-  for (const name of ['berthd', 'dockerd'] as const) {
-    describe(`against ${name}`, { concurrency: 1 }, () => restarts(name))
-  }
-})
+onBothEngines('restart keeps a service resolvable by name', restarts)
 
-function restarts(name: 'berthd' | 'dockerd'): void {
-  let d: { socket: string; stop(): Promise<void> }
-  const h = (): { host: Host } => ({ host: d })
-
-  before(async () => {
-    d = name === 'berthd' ? await startBerthd() : await startDockerd({ bridge: true })
-    await importBusybox(d)
-  })
-
-  after(async () => {
-    await d?.stop()
-  })
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await docker(args, h())
-    assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-    return r.stdout
-  }
-
+function restarts({ host, ok }: EngineCli): void {
   /** web's answer for api's alias, and api's address as inspect shows it. */
   async function lookup(): Promise<{ answer: string; ip: string }> {
     const ip = (
       await ok(['inspect', '-f', '{{(index .NetworkSettings.Networks "proj").IPAddress}}', 'api'])
     ).trim()
-    const r = await docker(['exec', 'web', 'busybox', 'nslookup', 'api-svc'], h())
+    const r = await docker(['exec', 'web', 'busybox', 'nslookup', 'api-svc'], { host: host() })
     return { answer: `${r.stdout}${r.stderr}`, ip }
   }
 

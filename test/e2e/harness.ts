@@ -20,6 +20,8 @@ import { constants as osConstants } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { after, before, describe } from 'node:test'
+import assert from 'node:assert/strict'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 export const berthdBin = join(repoRoot, 'dist/berthd.mjs')
@@ -725,4 +727,45 @@ export async function curlIn(netns: string, url: string): Promise<string> {
     url,
   ])
   return stdout
+}
+
+/** The stock docker CLI against one engine of a side-by-side comparison. */
+export interface EngineCli {
+  /** The engine's socket, for other clients. */
+  host(): Host
+  /** Runs docker; fails the test with its output unless it exits 0; its stdout. */
+  ok(args: string[]): Promise<string>
+}
+
+/**
+ * The same tests against berthd and against Debian's dockerd (with its own bridge), the two
+ * engines side by side and each one's tests in order, busybox imported into both.
+ */
+export function onBothEngines(title: string, tests: (cli: EngineCli) => void): void {
+  describe(title, { concurrency: 2 }, () => {
+    for (const name of ['berthd', 'dockerd'] as const) {
+      describe(`against ${name}`, { concurrency: 1 }, () => {
+        let d: { socket: string; stop(): Promise<void> } | undefined
+        const host = (): Host => {
+          if (!d) throw new Error(`${name} did not start`)
+          return d
+        }
+        before(async () => {
+          d = name === 'berthd' ? await startBerthd() : await startDockerd({ bridge: true })
+          await importBusybox(d)
+        })
+        after(async () => {
+          await d?.stop()
+        })
+        tests({
+          host,
+          async ok(args) {
+            const r = await docker(args, { host: host() })
+            assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
+            return r.stdout
+          },
+        })
+      })
+    }
+  })
 }

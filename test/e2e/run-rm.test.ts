@@ -1,15 +1,11 @@
 // `docker run --rm` as a user sees its end, through the stock docker CLI, against berthd and
 // against Debian's dockerd the same way: the container's last events come in dockerd's order,
 // and its volumes are free by the time the command returns.
-import { after, before, describe, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { docker, importBusybox, startBerthd, startDockerd, type Host } from './harness.ts'
+import { docker, onBothEngines, type EngineCli } from './harness.ts'
 
-describe('docker run --rm', { concurrency: 2 }, () => {
-  for (const name of ['berthd', 'dockerd'] as const) {
-    describe(`against ${name}`, { concurrency: 1 }, () => runRm(name))
-  }
-})
+onBothEngines('docker run --rm', runRm)
 
 interface Ev {
   Type: string
@@ -17,24 +13,8 @@ interface Ev {
   Actor: { ID: string; Attributes: Record<string, string> }
 }
 
-function runRm(name: 'berthd' | 'dockerd'): void {
-  let d: { socket: string; stop(): Promise<void> }
-  const h = (): { host: Host } => ({ host: d })
-
-  before(async () => {
-    d = name === 'berthd' ? await startBerthd() : await startDockerd({ bridge: true })
-    await importBusybox(d)
-  })
-
-  after(async () => {
-    await d?.stop()
-  })
-
-  async function ok(args: string[]): Promise<string> {
-    const r = await docker(args, h())
-    assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-    return r.stdout.trim()
-  }
+function runRm({ host, ok: run }: EngineCli): void {
+  const ok = async (args: string[]): Promise<string> => (await run(args)).trim()
 
   test('the last events: die, network disconnect, volume unmount, destroy', async () => {
     const since = (Date.now() / 1000).toFixed(3)
@@ -66,7 +46,7 @@ function runRm(name: 'berthd' | 'dockerd'): void {
     for (let i = 0; i < 8; i++) {
       const vol = `rmvol${i}`
       await ok(['run', '--rm', '-v', `${vol}:/x`, 'busybox', 'sh', '-c', 'echo hi > /x/f'])
-      const r = await docker(['volume', 'rm', vol], h())
+      const r = await docker(['volume', 'rm', vol], { host: host() })
       if (r.code !== 0) refused.push(`run ${i + 1}: ${r.stderr.trim()}`)
     }
     assert.deepEqual(refused, [])
