@@ -1,7 +1,9 @@
 // The rootless cgroup decision on fake cgroup trees (temporary directories with the cgroup
 // files and their owners), and the set-up's writes on such a tree.
 import assert from 'node:assert/strict'
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
@@ -153,4 +155,33 @@ test('placeContainers: berthd to a leaf, controllers enabled, containers under a
     await readFile(join(dir, 'containers', 'cgroup.subtree_control'), 'utf8'),
     '+memory +pids',
   )
+})
+
+// The set-up's process moves on a real cgroup2 hierarchy (this host's: the unified one beside v1,
+// or /sys/fs/cgroup itself), in a throwaway cgroup with a sleep in it. No controller is enabled:
+// the host's root cgroup hands none down here, and its settings are left as they are.
+test('placeContainers on a real cgroup2 tree moves every process to the leaf', async (t) => {
+  const layout = await cgroupLayout()
+  if (layout.kind === 'v1' || me !== 0) {
+    t.skip('needs root and a cgroup2 hierarchy')
+    return
+  }
+  const base = `/berth-cgtest-${process.pid}`
+  const dir = join(layout.root, base)
+  await mkdir(dir)
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' })
+  try {
+    await writeFile(join(dir, 'cgroup.procs'), String(sleeper.pid))
+    assert.equal(await placeContainers(layout.root, base, []), `${base}/containers`)
+    assert.equal(await readFile(join(dir, 'cgroup.procs'), 'utf8'), '')
+    const cg = ownCgroup(await readFile(`/proc/${sleeper.pid}/cgroup`, 'utf8'))
+    assert.equal(cg, `${base}/berthd`)
+  } finally {
+    sleeper.kill('SIGKILL')
+    await once(sleeper, 'exit')
+    // The kernel drops a dead process from cgroup.procs before rmdir may go on.
+    await rmdir(join(dir, 'containers')).catch(() => {})
+    await rmdir(join(dir, 'berthd'))
+    await rmdir(dir)
+  }
 })
