@@ -21,13 +21,8 @@ import { OverlayDiffer } from '../engine/layer/diff.ts'
 import { LocalLayerStore } from '../engine/layer/local.ts'
 import { mountOverlay, unmount } from '../engine/layer/mount.ts'
 import type { Mount } from '../engine/layer/types.ts'
-import {
-  maxMappedId,
-  rootProfile,
-  rootlessLimitsReason,
-  rootlessProfile,
-} from '../engine/host/profile.ts'
-import { existsSync } from 'node:fs'
+import { maxMappedId, rootProfile, rootlessProfile } from '../engine/host/profile.ts'
+import { rootlessCgroups } from '../engine/host/cgroups.ts'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
 import { PastaNetworks } from '../engine/network/pasta.ts'
@@ -76,8 +71,8 @@ export async function createEngine(
     ? rootlessProfile(
         opts.rootless.execRoot,
         facts,
-        // cgroups v1 beside v2: the v2 hierarchy is mounted at /sys/fs/cgroup/unified.
-        rootlessLimitsReason(existsSync('/sys/fs/cgroup/unified/cgroup.controllers')),
+        // Limits where cgroup v2 controllers are delegated to the user, refused with why elsewhere.
+        await rootlessCgroups(),
         {
           ...(gpuRoot ? { gpuRoot } : {}),
           maxGid: maxMappedId(await readFile('/proc/self/gid_map', 'utf8')),

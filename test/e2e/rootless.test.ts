@@ -250,16 +250,27 @@ test('published ports answer on the host address and 127.0.0.1; limits are refus
     berth run -d --name web -p ${port}:80 busybox sh -c 'echo served > /index.html; exec httpd -f -p 80 -h /' >/dev/null
     berth port web
     if berth run --rm --memory 64m busybox true 2>err; then echo "limit accepted"; else cat err; fi
+    if docker run --rm --cpus 0.5 --pids-limit 10 busybox true 2>err; then echo "limit accepted"; else echo "docker: $?"; cat err; fi
     berth run --rm --network none busybox sh -c 'ls /sys/class/net | tr "\\n" " "; echo'
     berth run --rm --network host busybox sh -c 'test -e /sys/class/net/lo && echo "host network"'
     `,
   )
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, new RegExp(`^80/tcp -> 0\\.0\\.0\\.0:${port}$`, 'm'))
-  assert.match(
-    r.stdout,
-    /resource limits are not available: this host runs cgroups v1 beside v2 and the v1 controllers belong to root/,
+  // What the refusal says depends on the host's cgroups; on this project's hosts (v1 beside v2)
+  // it names what the unified hierarchy has.
+  const unified = await readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').catch(
+    () => undefined,
   )
+  const why =
+    unified === undefined
+      ? 'resource limits are not available: '
+      : `resource limits are not available: this host runs cgroups v1 beside v2 and the v1 controllers belong to root, so berthd running without root cannot limit memory, CPU or processes (the unified hierarchy at /sys/fs/cgroup/unified has ${unified.trim() ? `only ${unified.trim().split(/\s+/).join(', ')}` : 'no controllers'})`
+  const refusals = r.stdout.split('\n').filter((l) => l.includes('resource limits'))
+  assert.equal(refusals.length, 2, r.stdout)
+  assert.ok(refusals[0]?.includes(why), refusals[0])
+  assert.match(r.stdout, /^docker: 125$/m, 'the docker CLI exits 125 on the refusal')
+  assert.ok(refusals[1]?.includes(`docker: Error response from daemon: ${why}`), refusals[1])
   assert.match(r.stdout, /^lo $/m, '--network none has loopback only')
   assert.match(r.stdout, /^host network$/m)
   assert.doesNotMatch(r.stdout, /limit accepted/)

@@ -1,5 +1,6 @@
 // Builds the host profile once, at wiring (src/daemon/wire.ts).
 import { join } from 'node:path'
+import type { RootlessCgroups } from './cgroups.ts'
 import { DEFAULT_CGROUP_PARENT, type HostFacts, type HostProfile } from './types.ts'
 
 /** The profile of a berthd running as root with its state under dataRoot. */
@@ -18,35 +19,26 @@ export function rootProfile(
   }
 }
 
-/**
- * Why a rootless berthd cannot apply resource limits on this host. With cgroups v1 beside v2
- * (`hybrid`) the controllers are v1's and belong to root. On a v2-only host with controllers
- * delegated to the user, limits could work, but berth does not yet put rootless containers
- * under the user's delegated cgroup, so it says so rather than ignore the limit.
- */
-export function rootlessLimitsReason(hybrid: boolean): string {
-  return hybrid
-    ? 'this host runs cgroups v1 beside v2 and the v1 controllers belong to root, so berthd running without root cannot limit memory, CPU or processes'
-    : 'berthd running without root does not yet place containers in the cgroup v2 subtree delegated to the user'
-}
-
 /** The profile of a berthd serving an ordinary user, from inside its user namespace. */
 export function rootlessProfile(
   execRoot: string,
   facts: HostFacts,
-  noResourceLimits: string,
+  cgroups: RootlessCgroups,
   opts: { gpuRoot?: string; maxGid?: number } = {},
 ): HostProfile {
   return {
     rootless: true,
-    // Without a cgroup of its own (no cgroupsPath) a container has no freezer either.
-    freezer: false,
-    // No cgroupsPath: runc's rootless cgroup manager then goes on where it may not make one.
-    cgroupParent: '',
+    // cgroup v2's freezer (cgroup.freeze) needs no controller, only a cgroup of the container's
+    // own; without one (no cgroupsPath) there is none.
+    freezer: cgroups.parent !== '',
+    // No cgroupsPath where nothing is delegated: runc's rootless cgroup manager then goes on
+    // where it may not make a cgroup.
+    cgroupParent: cgroups.parent,
     runtimeDir: join(execRoot, 'runtime'),
     facts,
     gpuRoot: opts.gpuRoot ?? '/',
-    noResourceLimits,
+    limitControllers: cgroups.controllers,
+    ...(cgroups.reason !== undefined ? { noResourceLimits: cgroups.reason } : {}),
     ...(opts.maxGid !== undefined
       ? { ownNetworkSysctls: { 'net.ipv4.ping_group_range': `0 ${opts.maxGid}` } }
       : {}),

@@ -1,7 +1,7 @@
 // The host as the engine sees it: the facts and choices that rootless mode (and other hosts)
 // change, made once when berthd starts and passed to every module that needs one of them,
 // so that no module decides them on its own.
-import type { IdMapping } from '../runtime/types.ts'
+import type { IdMapping, SpecResources } from '../runtime/types.ts'
 
 /** What confinement may grant on this host; read once by runtime/host.ts (hostFacts()). */
 export interface HostFacts {
@@ -25,10 +25,16 @@ export interface HostProfile {
    */
   readonly rootless: boolean
   /**
-   * Why resource limits (memory, CPU, pids) cannot be applied here, when they cannot: rootless
-   * without cgroup controllers delegated to the user. Absent where limits work.
+   * Why some resource limits (memory, CPU, cpuset, pids) cannot be applied here, when they
+   * cannot: rootless without those cgroup v2 controllers delegated to the user
+   * (host/cgroups.ts). Absent where every limit works.
    */
   readonly noResourceLimits?: string
+  /**
+   * The limit controllers containers can use where that is not all of them (rootless: those
+   * delegated to the user); absent as root.
+   */
+  readonly limitControllers?: readonly string[]
   /**
    * The runtime can freeze containers (pause, commit's pause): not rootless on cgroups v1, where
    * the freezer controller belongs to root.
@@ -40,9 +46,10 @@ export interface HostProfile {
    */
   readonly ownNetworkSysctls?: Readonly<Record<string, string>>
   /**
-   * The cgroup every container's cgroup is made under (`/berth` as root). Empty when rootless:
-   * runc's rootless cgroup manager goes on past cgroups it may not make only when the spec
-   * names no cgroupsPath.
+   * The cgroup every container's cgroup is made under (`/berth` as root). Rootless: the
+   * `containers` cgroup berthd made in the user's delegated cgroup, or empty where nothing is
+   * delegated (runc's rootless cgroup manager goes on past cgroups it may not make only when
+   * the spec names no cgroupsPath).
    */
   readonly cgroupParent: string
   /**
@@ -72,4 +79,38 @@ export const DEFAULT_CGROUP_PARENT = '/berth'
 /** The cgroupsPath of a container on this host. */
 export function containerCgroupsPath(host: Pick<HostProfile, 'cgroupParent'>, id: string): string {
   return host.cgroupParent === '' ? '' : `${host.cgroupParent}/${id}`
+}
+
+/** The controllers berth's limits use. */
+export const LIMIT_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids'] as const
+export type LimitController = (typeof LIMIT_CONTROLLERS)[number]
+
+/** The controllers a container's resources need. */
+export function neededControllers(r: SpecResources | undefined): LimitController[] {
+  const need = new Set<LimitController>()
+  if (r?.memory && Object.values(r.memory).some((v) => v !== undefined)) need.add('memory')
+  if (r?.cpu?.shares !== undefined || r?.cpu?.quota !== undefined || r?.cpu?.period !== undefined)
+    need.add('cpu')
+  if (r?.cpu?.cpus !== undefined || r?.cpu?.mems !== undefined) need.add('cpuset')
+  if (r?.pids) need.add('pids')
+  return LIMIT_CONTROLLERS.filter((c) => need.has(c))
+}
+
+/**
+ * Why a container's resources cannot be applied here, or undefined when they can. `limits`
+ * absent: every controller is there (root).
+ */
+export function limitsRefusal(
+  r: SpecResources | undefined,
+  limits: { controllers: readonly string[]; reason: string } | undefined,
+): string | undefined {
+  if (!limits) return undefined
+  const missing = neededControllers(r).filter((c) => !limits.controllers.includes(c))
+  if (missing.length === 0) return undefined
+  if (limits.controllers.length === 0) return `resource limits are not available: ${limits.reason}`
+  const what =
+    missing.length === 1
+      ? `the ${missing[0]} controller is`
+      : `the ${missing.join(' and ')} controllers are`
+  return `resource limits are not available: ${what} not delegated to berthd without root: ${limits.reason}`
 }

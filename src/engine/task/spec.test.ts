@@ -1,6 +1,7 @@
 // A task's spec input: its parts, what was resolved in its root filesystem, and the host.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { InvalidArgument } from '../errors.ts'
 import { taskSpecInput, type TaskSpecParts } from './spec.ts'
 
 const parts: TaskSpecParts = {
@@ -95,5 +96,44 @@ describe('taskSpecInput', () => {
     assert.equal(i.rootfsPropagation, 'rslave')
     assert.equal(i.cgroupsPath, `/lab/${'f'.repeat(64)}`)
     assert.deepEqual(i.idMappings, idMappings)
+  })
+  test('limits whose cgroup controller is not delegated are refused, the others pass', () => {
+    const rootless = {
+      cgroupParent: '/user.slice/u/containers',
+      limitControllers: ['memory', 'pids'],
+      noResourceLimits: "berthd's cgroup /user.slice/u offers memory, pids",
+    }
+    const withRes = (resources: object) =>
+      taskSpecInput(
+        { ...parts, network: {}, confinement: { resources } },
+        { rootfs: '/r', user },
+        rootless,
+      )
+    const i = withRes({ memory: { limit: 64 << 20 }, pids: { limit: 10 } })
+    assert.deepEqual(i.resources, { memory: { limit: 64 << 20 }, pids: { limit: 10 } })
+    assert.equal(i.cgroupsPath, `/user.slice/u/containers/${'f'.repeat(64)}`)
+    assert.throws(
+      () => withRes({ cpu: { quota: 50000, period: 100000 } }),
+      (e: unknown) =>
+        e instanceof InvalidArgument &&
+        e.message ===
+          "resource limits are not available: the cpu controller is not delegated to berthd without root: berthd's cgroup /user.slice/u offers memory, pids",
+    )
+    const none = { cgroupParent: '', limitControllers: [], noResourceLimits: 'no v2 here' }
+    assert.throws(
+      () =>
+        taskSpecInput(
+          { ...parts, network: {}, confinement: { resources: { pids: { limit: 5 } } } },
+          { rootfs: '/r', user },
+          none,
+        ),
+      (e: unknown) =>
+        e instanceof InvalidArgument &&
+        e.message === 'resource limits are not available: no v2 here',
+    )
+    assert.equal(
+      taskSpecInput({ ...parts, network: {} }, { rootfs: '/r', user }, none).cgroupsPath,
+      '',
+    )
   })
 })

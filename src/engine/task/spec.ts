@@ -2,7 +2,7 @@
 // root filesystem mounted, and the host's profile. Pure, so it is table-tested.
 import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
-import { containerCgroupsPath, type HostProfile } from '../host/types.ts'
+import { containerCgroupsPath, limitsRefusal, type HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
 import { ETC_FILES } from '../network/types.ts'
 import type { SpecInput, User } from '../runtime/types.ts'
@@ -42,14 +42,17 @@ export function taskSpecInput(
   r: Resolved,
   host?: Pick<
     HostProfile,
-    'cgroupParent' | 'idMappings' | 'noResourceLimits' | 'ownNetworkSysctls'
+    'cgroupParent' | 'idMappings' | 'noResourceLimits' | 'limitControllers' | 'ownNetworkSysctls'
   > & { rootless?: boolean },
 ): SpecInput {
-  const res = t.confinement?.resources
-  if (host?.noResourceLimits && res && (res.memory || res.cpu || res.pids)) {
-    // Refused, never ignored: a limit the user believes in must hold.
-    throw new InvalidArgument(`resource limits are not available: ${host.noResourceLimits}`)
-  }
+  const refusal = limitsRefusal(
+    t.confinement?.resources,
+    host?.noResourceLimits !== undefined
+      ? { controllers: host.limitControllers ?? [], reason: host.noResourceLimits }
+      : undefined,
+  )
+  // Refused, never ignored: a limit the user believes in must hold.
+  if (refusal) throw new InvalidArgument(refusal)
   const adds = r.adds ?? {}
   const conf = t.confinement ?? {}
   const gids = [...r.user.additionalGids]
