@@ -37,6 +37,8 @@ before(async () => {
   d = await startBerthd({
     args: ['--config-file', daemonJson],
     env: { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: 'internal.test,10.0.0.0/8' },
+    // The registries and the proxy listen on the host's loopback; so containers run with
+    // --network none, leaving no bridge of berth's on the host.
     network: 'inherit',
   })
   await importBusybox(d)
@@ -71,7 +73,7 @@ describe('registry proxies and mirrors', () => {
       pull.stdout,
       /Status: Downloaded newer image for registry\.test:[0-9]+\/via\/proxy:1/,
     )
-    const run = await ok(['run', '--rm', ref, 'echo', 'proxied'])
+    const run = await ok(['run', '--network', 'none', '--rm', ref, 'echo', 'proxied'])
     assert.equal(run.stdout, 'proxied\n')
     const seen = proxy.log.map((e) => `${e.method} ${e.target}`)
     const prefix = `http://${name}/v2/via/proxy`
@@ -111,7 +113,7 @@ describe('registry proxies and mirrors', () => {
     ])
     assert.match(lines.at(-3)!, /^Digest: sha256:[0-9a-f]{64}$/)
     assert.deepEqual(proxy.log, [])
-    const run = await ok(['run', '--rm', 'busybox', 'echo', 'mirrored'])
+    const run = await ok(['run', '--network', 'none', '--rm', 'busybox', 'echo', 'mirrored'])
     assert.equal(run.stdout, 'mirrored\n')
   })
 })
