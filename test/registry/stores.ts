@@ -103,3 +103,16 @@ export function hasLease(stores: TestStores, blob: Digest): boolean {
 }
 
 export { PullLeases }
+
+/** Opens the stores, runs fn with them and closes them, whatever fn did. */
+export async function withStores<T>(
+  opts: Parameters<typeof openStores>[0],
+  fn: (s: TestStores) => Promise<T>,
+): Promise<T> {
+  const s = await openStores(opts)
+  try {
+    return await fn(s)
+  } finally {
+    await s.close()
+  }
+}

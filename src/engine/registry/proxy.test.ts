@@ -13,7 +13,7 @@ import { startHttpProxy, type TestProxy } from '../../../test/registry/httpproxy
 import { imageOf, makeLayer, uploadImage, type TestImage } from '../../../test/registry/images.ts'
 import { makePki } from '../../../test/registry/pki.ts'
 import { startRegistry, type RegistryServer } from '../../../test/registry/server.ts'
-import { openStores, plainLines } from '../../../test/registry/stores.ts'
+import { plainLines, withStores } from '../../../test/registry/stores.ts'
 import { DistributionClient } from './client.ts'
 import { maskProxyUrl, parseProxyUrl, ProxyChooser, proxiesFromEnv } from './proxy.ts'
 
@@ -144,83 +144,83 @@ describe('pull through a proxy', () => {
   test('HTTPS registry: a CONNECT tunnel through HTTPS_PROXY, TLS verified end to end', async () => {
     proxy.log.length = 0
     const ref = `${NAME}:${tls.name.split(':')[1]}/proxied/img:v1`
-    const s = await openStores({
-      options: {
-        retry: FAST,
-        certsDir: join(work, 'certs.d'),
-        proxies: { httpsProxy: `http://bob:pw@${new URL(proxy.url).host}` },
+    await withStores(
+      {
+        options: {
+          retry: FAST,
+          certsDir: join(work, 'certs.d'),
+          proxies: { httpsProxy: `http://bob:pw@${new URL(proxy.url).host}` },
+        },
       },
-    })
-    try {
-      const [r] = await s.registry.pull(ref)
-      assert.equal(r!.image.id, image.config.digest)
-      assert.equal((await s.images.resolve(ref)).id, image.config.digest)
-      assert.ok(proxy.log.length > 0)
-      for (const e of proxy.log) {
-        assert.equal(e.method, 'CONNECT')
-        assert.equal(e.target, `${NAME}:${tls.name.split(':')[1]}`)
-        assert.equal(e.auth, `Basic ${Buffer.from('bob:pw').toString('base64')}`)
-      }
-    } finally {
-      await s.close()
-    }
+      async (s) => {
+        const [r] = await s.registry.pull(ref)
+        assert.equal(r!.image.id, image.config.digest)
+        assert.equal((await s.images.resolve(ref)).id, image.config.digest)
+        assert.ok(proxy.log.length > 0)
+        for (const e of proxy.log) {
+          assert.equal(e.method, 'CONNECT')
+          assert.equal(e.target, `${NAME}:${tls.name.split(':')[1]}`)
+          assert.equal(e.auth, `Basic ${Buffer.from('bob:pw').toString('base64')}`)
+        }
+      },
+    )
   })
 
   test('plain HTTP registry: requests forwarded by HTTP_PROXY; HTTPS does not use it', async () => {
     proxy.log.length = 0
     const name = `${NAME}:${plain.name.split(':')[1]}`
-    const s = await openStores({
-      options: {
-        retry: FAST,
-        insecureRegistries: [name],
-        proxies: { httpProxy: proxy.url },
+    await withStores(
+      {
+        options: {
+          retry: FAST,
+          insecureRegistries: [name],
+          proxies: { httpProxy: proxy.url },
+        },
       },
-    })
-    try {
-      const [r] = await s.registry.pull(`${name}/proxied/img:v1`)
-      assert.equal(r!.image.id, image.config.digest)
-      const targets = proxy.log.map((e) => `${e.method} ${e.target}`)
-      // The HTTPS try (an insecure registry's first) went direct and failed; then plain HTTP.
-      assert.ok(
-        proxy.log.every((e) => e.method !== 'CONNECT'),
-        targets.join('\n'),
-      )
-      assert.ok(targets.includes(`GET http://${name}/v2/`), targets.join('\n'))
-      for (const l of image.layers) {
+      async (s) => {
+        const [r] = await s.registry.pull(`${name}/proxied/img:v1`)
+        assert.equal(r!.image.id, image.config.digest)
+        const targets = proxy.log.map((e) => `${e.method} ${e.target}`)
+        // The HTTPS try (an insecure registry's first) went direct and failed; then plain HTTP.
         assert.ok(
-          targets.includes(`GET http://${name}/v2/proxied/img/blobs/${l.blob.digest}`),
+          proxy.log.every((e) => e.method !== 'CONNECT'),
           targets.join('\n'),
         )
-      }
-    } finally {
-      await s.close()
-    }
+        assert.ok(targets.includes(`GET http://${name}/v2/`), targets.join('\n'))
+        for (const l of image.layers) {
+          assert.ok(
+            targets.includes(`GET http://${name}/v2/proxied/img/blobs/${l.blob.digest}`),
+            targets.join('\n'),
+          )
+        }
+      },
+    )
   })
 
   test('NO_PROXY names go direct (and fail here: only the proxy knows registry.test)', async () => {
     proxy.log.length = 0
     const name = `${NAME}:${plain.name.split(':')[1]}`
-    const s = await openStores({
-      options: {
-        retry: FAST,
-        insecureRegistries: [name],
-        proxies: { httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: `other.test,${NAME}` },
+    await withStores(
+      {
+        options: {
+          retry: FAST,
+          insecureRegistries: [name],
+          proxies: { httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: `other.test,${NAME}` },
+        },
       },
-    })
-    try {
-      await assert.rejects(s.registry.pull(`${name}/proxied/img:v1`), (err: unknown) => {
-        assert.ok(isBerthError(err), String(err))
-        assert.match(err.message, new RegExp(`${NAME}`))
-        return true
-      })
-      assert.deepEqual(proxy.log, [])
-      // A loopback registry is never proxied, whatever the settings say.
-      const [r] = await s.registry.pull(`${plain.name}/proxied/img:v1`)
-      assert.equal(r!.image.id, image.config.digest)
-      assert.deepEqual(proxy.log, [])
-    } finally {
-      await s.close()
-    }
+      async (s) => {
+        await assert.rejects(s.registry.pull(`${name}/proxied/img:v1`), (err: unknown) => {
+          assert.ok(isBerthError(err), String(err))
+          assert.match(err.message, new RegExp(`${NAME}`))
+          return true
+        })
+        assert.deepEqual(proxy.log, [])
+        // A loopback registry is never proxied, whatever the settings say.
+        const [r] = await s.registry.pull(`${plain.name}/proxied/img:v1`)
+        assert.equal(r!.image.id, image.config.digest)
+        assert.deepEqual(proxy.log, [])
+      },
+    )
   })
 })
 
@@ -256,37 +256,34 @@ describe('registry mirrors', () => {
     })
     const deadPort = (dead.address() as AddressInfo).port
     await new Promise<void>((resolve) => dead.close(() => resolve()))
-    const s = await openStores({
-      options: {
-        retry: FAST,
-        mirrors: [`http://127.0.0.1:${deadPort}/`, `${empty.url}/`, `${mirror.url}/`],
+    await withStores(
+      {
+        options: {
+          retry: FAST,
+          mirrors: [`http://127.0.0.1:${deadPort}/`, `${empty.url}/`, `${mirror.url}/`],
+        },
       },
-    })
-    try {
-      const p = s.progress()
-      const [r] = await s.registry.pull('busybox', { progress: p.sink })
-      assert.equal(r!.ref, 'busybox:latest')
-      assert.equal(r!.digest, digest)
-      const img = await s.images.resolve('busybox:latest')
-      assert.equal(img.id, image.config.digest)
-      assert.deepEqual(img.repoDigests, [`busybox@${digest}`])
-      assert.deepEqual(plainLines(p.seen).slice(-2), [
-        `Digest: ${digest}`,
-        'Status: Downloaded newer image for busybox:latest',
-      ])
-    } finally {
-      await s.close()
-    }
+      async (s) => {
+        const p = s.progress()
+        const [r] = await s.registry.pull('busybox', { progress: p.sink })
+        assert.equal(r!.ref, 'busybox:latest')
+        assert.equal(r!.digest, digest)
+        const img = await s.images.resolve('busybox:latest')
+        assert.equal(img.id, image.config.digest)
+        assert.deepEqual(img.repoDigests, [`busybox@${digest}`])
+        assert.deepEqual(plainLines(p.seen).slice(-2), [
+          `Digest: ${digest}`,
+          'Status: Downloaded newer image for busybox:latest',
+        ])
+      },
+    )
   })
 
   test('mirrors serve Docker Hub only: another registry is pulled from itself', async () => {
-    const s = await openStores({ options: { retry: FAST, mirrors: [`${empty.url}/`] } })
-    try {
+    await withStores({ options: { retry: FAST, mirrors: [`${empty.url}/`] } }, async (s) => {
       const [r] = await s.registry.pull(`${mirror.name}/library/busybox:latest`)
       assert.equal(r!.digest, digest)
-    } finally {
-      await s.close()
-    }
+    })
   })
 })
 
@@ -338,8 +335,7 @@ describe('schema 1 manifests', () => {
   })
 
   test("refused with Docker 28's words (400), after 'Pulling from', storing nothing", async () => {
-    const s = await openStores({ options: { retry: FAST } })
-    try {
+    await withStores({ options: { retry: FAST } }, async (s) => {
       const p = s.progress()
       await assert.rejects(
         s.registry.pull(`${name}/old/image:v1`, { progress: p.sink }),
@@ -357,8 +353,6 @@ describe('schema 1 manifests', () => {
       )
       assert.deepEqual(plainLines(p.seen), ['v1: Pulling from old/image'])
       assert.deepEqual(await s.images.list(), [])
-    } finally {
-      await s.close()
-    }
+    })
   })
 })
