@@ -11,6 +11,7 @@ import {
   apiRequest,
   busyboxTar,
   docker,
+  dockerOk,
   importBusybox,
   mountsUnder,
   startBerthd,
@@ -35,10 +36,8 @@ after(async () => {
 
 const host = (): { host: Berthd } => ({ host: d })
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args, host())
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+function ok(args: string[]): Promise<string> {
+  return dockerOk(args, host())
 }
 
 async function exists(p: string): Promise<boolean> {

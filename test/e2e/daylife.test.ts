@@ -4,7 +4,14 @@ import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { docker, importBusybox, mountsUnder, startBerthd, type Berthd } from './harness.ts'
+import {
+  docker,
+  dockerOk,
+  importBusybox,
+  mountsUnder,
+  startBerthd,
+  type Berthd,
+} from './harness.ts'
 
 let b: Berthd
 let tmp: string
@@ -20,10 +27,8 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true })
 })
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args, { host: b })
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+function ok(args: string[]): Promise<string> {
+  return dockerOk(args, { host: b })
 }
 
 test('cp reaches the volumes and binds mounted into a container, running or stopped', async () => {

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { apiRequest, docker, importBusybox, startBerthd, type Berthd } from './harness.ts'
+import { apiRequest, docker, dockerOk, importBusybox, startBerthd, type Berthd } from './harness.ts'
 
 let d: Berthd
 
@@ -19,9 +19,7 @@ after(async () => {
 })
 
 async function run(args: string[]): Promise<string> {
-  const r = await docker(args, { host: d })
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout.trim()
+  return (await dockerOk(args, { host: d })).trim()
 }
 
 async function inspect<T>(id: string, format: string): Promise<T> {

@@ -554,6 +554,13 @@ export async function docker(args: string[], opts: RunOptions): Promise<RunResul
   return runClient(await dockerBin(), args, opts)
 }
 
+/** Runs the stock docker CLI; fails the test with its output unless it exits 0; its stdout. */
+export async function dockerOk(args: string[], opts: RunOptions): Promise<string> {
+  const r = await docker(args, opts)
+  assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
+  return r.stdout
+}
+
 /** Runs our CLI (dist/berth.cjs, what the berth command runs) against host. */
 export async function berth(args: string[], opts: RunOptions): Promise<RunResult> {
   if (!(await exists(berthBin))) {
@@ -759,11 +766,7 @@ export function onBothEngines(title: string, tests: (cli: EngineCli) => void): v
         })
         tests({
           host,
-          async ok(args) {
-            const r = await docker(args, { host: host() })
-            assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-            return r.stdout
-          },
+          ok: (args) => dockerOk(args, { host: host() }),
         })
       })
     }

@@ -14,6 +14,7 @@ import {
   berth,
   client,
   docker,
+  dockerOk,
   dockerBin,
   importBusybox,
   repoRoot,
@@ -25,10 +26,8 @@ import {
 let d: Berthd
 const host = () => ({ host: d })
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args, host())
-  assert.equal(r.code, 0, `docker ${args.join(' ')}:\n${r.stdout}${r.stderr}`)
-  return r.stdout
+function ok(args: string[]): Promise<string> {
+  return dockerOk(args, host())
 }
 
 /**

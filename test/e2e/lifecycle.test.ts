@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
-import { berth, docker, importBusybox, startBerthd, type Berthd } from './harness.ts'
+import { berth, docker, dockerOk, importBusybox, startBerthd, type Berthd } from './harness.ts'
 
 let d: Berthd
 
@@ -18,10 +18,8 @@ after(async () => {
 
 const host = (): { host: Berthd } => ({ host: d })
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args, host())
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+function ok(args: string[]): Promise<string> {
+  return dockerOk(args, host())
 }
 
 describe('docker CLI', () => {

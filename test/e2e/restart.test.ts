@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import {
   apiRequest,
   docker,
+  dockerOk,
   dockerBin,
   importBusybox,
   startBerthd,
@@ -33,10 +34,8 @@ after(async () => {
 const host = (): { host: Berthd } => ({ host: d })
 const COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done'
 
-async function ok(args: string[], input?: string): Promise<string> {
-  const r = await docker(args, { ...host(), ...(input !== undefined ? { input } : {}) })
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+function ok(args: string[], input?: string): Promise<string> {
+  return dockerOk(args, { ...host(), ...(input !== undefined ? { input } : {}) })
 }
 
 interface State {

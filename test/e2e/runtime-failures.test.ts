@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { apiRequest, docker, importBusybox, startBerthd, type Berthd } from './harness.ts'
+import { apiRequest, docker, dockerOk, importBusybox, startBerthd, type Berthd } from './harness.ts'
 
 let d: Berthd
 
@@ -21,10 +21,8 @@ after(async () => {
 
 const host = () => ({ host: d })
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(args, host())
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
+function ok(args: string[]): Promise<string> {
+  return dockerOk(args, host())
 }
 
 interface State {
