@@ -156,6 +156,11 @@ test('the configuration file: keep-removed and the other settings, as dockerd re
       'the following directives are specified both as a flag and in the configuration file: keep-removed: (from flag: 1h0m0s, from file: 2h)',
     )
     await refused(
+      ['--keep-removed', '500ms'],
+      '{"keep-removed": "90s"}',
+      'the following directives are specified both as a flag and in the configuration file: keep-removed: (from flag: 500ms, from file: 90s)',
+    )
+    await refused(
       [],
       '{"keep-removed": "2h", "bridge": "none"}',
       "the following directives don't match any configuration option: bridge",

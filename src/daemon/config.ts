@@ -2,7 +2,7 @@
 // for the same settings.
 import { readFile } from 'node:fs/promises'
 import { isBerthError } from '../engine/errors.ts'
-import { parseDurationMs } from '../lib/duration.ts'
+import { formatDuration, parseDurationMs } from '../lib/duration.ts'
 import { parseInsecureRegistries, validateMirror } from '../engine/registry/endpoint.ts'
 import { parseProxyUrl } from '../engine/registry/proxy.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
@@ -515,7 +515,7 @@ function flagValue(cfg: DaemonConfig, fileKey: string): string {
     case 'max-concurrent-uploads':
       return String(cfg.maxConcurrentUploads)
     case 'keep-removed':
-      return goDuration(cfg.keepRemovedMs ?? 0)
+      return formatDuration(Math.round((cfg.keepRemovedMs ?? 0) * 1e6))
     case 'gpus-from-env':
       return String(cfg.gpusFromEnv ?? false)
     case 'cdi-spec-dirs':
@@ -550,15 +550,4 @@ export function parseKeepRemoved(value: string): number {
   }
   if (ms < 0) throw new ConfigError(`--keep-removed must not be negative: ${value}`)
   return ms
-}
-
-/** A duration as Go's time.Duration prints it (1h0m0s, 1m30s, 0s), for dockerd's conflict words. */
-function goDuration(ms: number): string {
-  if (ms === 0) return '0s'
-  const h = Math.floor(ms / 3_600_000)
-  const m = Math.floor((ms % 3_600_000) / 60_000)
-  const sec = (ms % 60_000) / 1000
-  if (h > 0) return `${h}h${m}m${sec}s`
-  if (m > 0) return `${m}m${sec}s`
-  return `${sec}s`
 }
