@@ -28,20 +28,8 @@ import {
   type Berthd,
   type Dockerd,
 } from '../test/e2e/harness.ts'
+import { BENCH_DOCKERFILE, writeBenchContext } from './lib/build-context.ts'
 import { cleanEnv } from './lib/engines.ts'
-
-const DOCKERFILE = `FROM busybox AS deps
-WORKDIR /app
-COPY package.json .
-RUN wc -c package.json > deps.txt && head -c 5000000 /dev/urandom > /app/blob
-FROM busybox
-ENV MODE=production
-WORKDIR /app
-COPY --from=deps /app/deps.txt .
-COPY src/ src/
-RUN cat src/index.js > bundle.js && find src -type f | wc -l > count.txt
-CMD ["sh", "-c", "echo $MODE; cat deps.txt bundle.js count.txt"]
-`
 
 interface Engine {
   id: 'berthcli' | 'berth' | 'classic' | 'buildkit'
@@ -132,16 +120,8 @@ async function main(): Promise<void> {
       },
     ]
     const ctx = join(work, 'ctx')
-    await mkdir(join(ctx, 'src'), { recursive: true })
-    await writeFile(join(ctx, 'Dockerfile'), DOCKERFILE)
-    await writeFile(join(ctx, 'package.json'), '{"name":"app"}')
-    await writeFile(join(ctx, 'src/index.js'), 'start\n')
-    // A source tree of a few thousand files, as a real project's.
-    for (let d = 0; d < 40; d++) {
-      await mkdir(join(ctx, 'src', `m${d}`))
-      for (let f = 0; f < 50; f++)
-        await writeFile(join(ctx, 'src', `m${d}`, `f${f}.js`), `export const v = ${d * 50 + f}\n`)
-    }
+    await writeBenchContext(ctx)
+    await writeFile(join(ctx, 'Dockerfile'), BENCH_DOCKERFILE)
     const build = (e: Engine, extra: string[] = []) =>
       sh(
         e.bin,
