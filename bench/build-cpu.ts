@@ -10,8 +10,8 @@
 // BENCH_DAEMON_STRACE=FILE traces berthd (strace -f -tt) over the timed builds.
 // BENCH_DAEMON_SIGNAL=1 sends berthd SIGUSR2 before and after the timed builds (for a profiler).
 // BERTHD_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to berthd's node.
-import { execFile, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -23,45 +23,10 @@ import {
   startBerthd,
   type Berthd,
 } from '../test/e2e/harness.ts'
-import { BENCH_DOCKERFILE, writeBenchContext } from './lib/build-context.ts'
-import { cleanEnv } from './lib/engines.ts'
-
-const TICK = 100 // USER_HZ: /proc/<pid>/stat counts in 1/100 s
-
-/** user+sys of a process and of the children it waited for, in ms. */
-async function procCpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  // Fields 14..17 (utime, stime, cutime, cstime) are 11..14 after the state field.
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * (1000 / TICK)
-}
+import { BENCH_DOCKERFILE, procCpuMs, timedClient, writeBenchContext } from './lib/build-context.ts'
 
 /** BENCH_CLIENT_WRAP (e.g. "strace -f -tt -o /tmp/cli.trace") runs the client under it. */
 const wrap = (process.env.BENCH_CLIENT_WRAP ?? '').split(' ').filter((w) => w !== '')
-
-/** Runs a client under /usr/bin/time: its wall and CPU (user+sys) ms. */
-function timed(
-  bin: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ wall: number; cpu: number }> {
-  const started = process.hrtime.bigint()
-  return new Promise((resolve, reject) => {
-    execFile(
-      '/usr/bin/time',
-      ['-f', 'BENCHCPU %U %S', ...wrap, bin, ...args],
-      { env: cleanEnv(env), maxBuffer: 64 << 20, timeout: 600_000 },
-      (err, _stdout, stderr) => {
-        if (err) return reject(new Error(`${bin} ${args.join(' ')}: ${err.message}\n${stderr}`))
-        const m = /BENCHCPU ([\d.]+) ([\d.]+)/.exec(stderr)
-        resolve({
-          wall: Number(process.hrtime.bigint() - started) / 1e6,
-          cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN,
-        })
-      },
-    )
-  })
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -122,7 +87,12 @@ async function main(): Promise<void> {
             }
       side.build = async (extra) => {
         const before = await procCpuMs(berthd.pid)
-        const r = await timed(client.bin, [...client.args, ...extra, side.ctx], client.env)
+        const r = await timedClient(
+          client.bin,
+          [...client.args, ...extra, side.ctx],
+          client.env,
+          wrap,
+        )
         return { ...r, daemon: (await procCpuMs(berthd.pid)) - before }
       }
       await side.build([])
