@@ -96,17 +96,17 @@ export async function scanDirectory(
   const always = new Set([name, '.dockerignore', `${name}.dockerignore`])
 
   const items: ScannedItem[] = []
+  const base = root === '/' ? '' : root
   // Synchronous calls: the client has nothing else to do meanwhile, and a context is thousands
   // of paths, where a trip through the thread pool each costs more than the lstat itself.
   const walk = (rel: string): void => {
-    const names = readdirSync(join(root, rel)).sort((a, b) =>
-      Buffer.compare(Buffer.from(a), Buffer.from(b)),
-    )
+    const names = byteOrder(readdirSync(rel === '' ? root : `${base}/${rel}`))
     for (const n of names) {
       const r = rel === '' ? n : `${rel}/${n}`
-      const p = join(root, r)
+      // root is resolved and r holds no '.' or '..': a plain concatenation is the path.
+      const p = `${base}/${r}`
       const st = lstatSync(p, { bigint: true })
-      const ignored = !always.has(r) && matcher.matches(r)
+      const ignored = !matcher.empty && !always.has(r) && matcher.matches(r)
       if (ignored && !(st.isDirectory() && !matcher.canSkipDir(r))) continue
       if (st.isDirectory()) {
         if (!ignored) items.push({ rel: r, path: p, st })
@@ -118,6 +118,16 @@ export async function scanDirectory(
   }
   walk('')
   return { items, extra, dockerfile: name }
+}
+
+/**
+ * Names in the byte order of their UTF-8 (the tar's order). For ASCII names that is the order of
+ * JS strings, which sorts without making a buffer per comparison.
+ */
+function byteOrder(names: string[]): string[] {
+  // eslint-disable-next-line no-control-regex
+  if (names.every((n) => /^[\x00-\x7f]*$/.test(n))) return names.sort()
+  return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
 }
 
 /** What berth's synced context says of a path: whether it changed, never what it holds. */

@@ -33,9 +33,13 @@ export interface KeptContext {
 }
 
 const KEY = /^[0-9a-f]{32}$/
+/** How many contexts' states are kept in memory. */
+const RECENT = 4
 
 export class ContextStore {
   private readonly locks = new Map<string, Promise<void>>()
+  /** States of the contexts used last, as their state.json holds them. */
+  private readonly recent = new Map<string, State>()
 
   constructor(
     private readonly dir: string,
@@ -51,10 +55,28 @@ export class ContextStore {
 
   private async load(key: string): Promise<State | undefined> {
     const { state } = this.paths(key)
+    const kept = this.recent.get(key)
+    if (kept) return kept
     try {
-      return JSON.parse(await readFile(state, 'utf8')) as State
+      const st = JSON.parse(await readFile(state, 'utf8')) as State
+      this.remember(key, st)
+      return st
     } catch {
       return undefined
+    }
+  }
+
+  /**
+   * Keeps a state read or written in memory (a few, the most recent): a build reads it twice
+   * (needs, open), and an unchanged rebuild would spend more on parsing it than on anything else.
+   * The file stays the truth: every change of it goes through here or `forget`.
+   */
+  private remember(key: string, st: State): void {
+    this.recent.delete(key)
+    this.recent.set(key, st)
+    for (const k of this.recent.keys()) {
+      if (this.recent.size <= RECENT) break
+      this.recent.delete(k)
     }
   }
 
@@ -95,6 +117,7 @@ export class ContextStore {
       const st = await this.load(key)
       // The copy is in flux until the new state is written: a crash leaves no state, so the
       // next build sends everything again.
+      this.recent.delete(key)
       await rm(p.state, { force: true })
       if (!st) {
         await rm(p.files, { recursive: true, force: true })
@@ -120,6 +143,7 @@ export class ContextStore {
       const tmp = `${p.state}.${randomBytes(4).toString('hex')}`
       await writeFile(tmp, JSON.stringify(state))
       await rename(tmp, p.state)
+      this.remember(key, state)
       return { ctx, release }
     } catch (err) {
       release()
@@ -147,6 +171,7 @@ export class ContextStore {
     aged.sort((a, b) => a.t - b.t)
     for (const { k } of aged.slice(0, keys.length - this.max + 1)) {
       if (this.locks.has(k)) continue
+      this.recent.delete(k)
       await rm(join(this.dir, k), { recursive: true, force: true })
     }
   }
@@ -185,6 +210,7 @@ export class ContextStore {
   async remove(key: string): Promise<boolean> {
     const p = this.paths(key)
     if (this.locks.has(key)) return false
+    this.recent.delete(key)
     await rm(p.root, { recursive: true, force: true })
     return true
   }

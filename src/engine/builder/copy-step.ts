@@ -66,6 +66,7 @@ export async function copyStep(
     throw new DockerfileError('ADD of a git repository is not supported by berth')
   }
   const source: Source | undefined = pc.from
+  let fromLayers: LayerRef[] | undefined
   try {
     if (source === undefined) {
       const srcs: { name: string; followed: string }[] = []
@@ -109,19 +110,8 @@ export async function copyStep(
         layers.map((l) => l.diffID),
         locals,
       )
-      if (locals.length > 0) {
-        const snap = await builder.deps.executor.snapshot(layers, run.signal)
-        const srcs: { name: string; followed: string }[] = []
-        let root: string
-        try {
-          root = await snap.root()
-          for (const src of locals) srcs.push(...(await rootSources(root, src)))
-        } catch (err) {
-          await snap.release()
-          throw err
-        }
-        prepared.push({ root, srcs, unpack: false, release: () => snap.release() })
-      }
+      // The key needs only the source's layers: its files are looked at only when the step runs.
+      if (locals.length > 0) fromLayers = layers
     }
     // Heredoc files and downloads are files of their own, each made in a directory of the step.
     for (const c of cmd.contents) {
@@ -172,6 +162,7 @@ export async function copyStep(
       key,
       description,
       async (snap) => {
+        if (fromLayers) prepared.unshift(await stageSources(builder, run, fromLayers, locals))
         const linked = cmd.link && cmd.chmod === ''
         const destRoot = await snap.root()
         const owner =
@@ -210,6 +201,30 @@ export async function copyStep(
     )
   } finally {
     for (const p of prepared) await p.release?.()
+  }
+}
+
+/** A stage's or image's sources, in a snapshot of its layers that lives until `release`. */
+async function stageSources(
+  builder: StepEnv,
+  run: Run,
+  layers: LayerRef[],
+  locals: string[],
+): Promise<{
+  root: string
+  srcs: { name: string; followed: string }[]
+  unpack: false
+  release: () => Promise<void>
+}> {
+  const snap = await builder.deps.executor.snapshot(layers, run.signal)
+  try {
+    const root = await snap.root()
+    const srcs: { name: string; followed: string }[] = []
+    for (const src of locals) srcs.push(...(await rootSources(root, src)))
+    return { root, srcs, unpack: false, release: () => snap.release() }
+  } catch (err) {
+    await snap.release()
+    throw err
   }
 }
 

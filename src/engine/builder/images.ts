@@ -1,5 +1,7 @@
 // The image store as the builder sees it: base images by reference, and the result recorded with
 // its tags at once; and FROM of an image that is not here, pulled through the registry client.
+import { createHash } from 'node:crypto'
+import type { Digest } from '../digest.ts'
 import { NotFound } from '../errors.ts'
 import type { Image, ImageCreator, ImageReader, LayerDescriptor } from '../image/types.ts'
 import { parseNamed } from '../reference/reference.ts'
@@ -26,6 +28,14 @@ export function buildImagesOver(
       }
     },
     async create(config, layers, tags) {
+      // An unchanged rebuild makes the image it made before: nothing to write (no blob, no
+      // record, no references file and their syncs) when every tag already names it.
+      const id = `sha256:${createHash('sha256').update(JSON.stringify(config)).digest('hex')}`
+      const same = await images.get(id as Digest)
+      if (same && (await allTagged(images, id, tags))) {
+        for (const t of tags) opts.onTag?.(same, t)
+        return same.id
+      }
       const img = await images.create({
         config,
         layers: layers.map((l) => ({
@@ -40,6 +50,20 @@ export function buildImagesOver(
       return img.id
     },
   }
+}
+
+/** Whether every tag already names the image `id`. */
+async function allTagged(images: ImageReader, id: string, tags: string[]): Promise<boolean> {
+  for (const t of tags) {
+    // With its tag spelled out, a name is never taken for a short image ID.
+    const ref = /:[^/]*$/.test(t) ? t : `${t}:latest`
+    const img = await images.resolve(ref).catch((err: unknown) => {
+      if (err instanceof NotFound) return undefined
+      throw err
+    })
+    if (img?.id !== id) return false
+  }
+  return true
 }
 
 /**
