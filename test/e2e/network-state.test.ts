@@ -147,4 +147,12 @@ describe('state lasts', () => {
     await ok(['network', 'rm', 'shop'])
     assert.deepEqual(await leftovers(), [])
   })
+
+  test('berthd stopped right after a run --rm on the bridge finishes releasing its network', async () => {
+    // The release of a --rm container's network runs after its record went (run --rm stays
+    // quick); a SIGTERM right after must not cut it: no berth0, no table ip berth left.
+    await ok(['run', '--rm', '-p', '8383:80', 'busybox', 'true'])
+    await d.term()
+    assert.deepEqual(await leftovers(), [])
+  })
 })
