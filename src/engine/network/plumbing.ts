@@ -34,6 +34,11 @@ export interface PlumbingConfig {
   /** The network namespace the bridges live in, when not this process's (berth without root:
    *  its own); ip, nft and aardvark-dns run there. */
   netns?: string
+  /**
+   * netavark as an older berthd ran it (its binary, config directory and lock file): set-ups
+   * it made for containers still running are taken down by it, so its iptables rules go too.
+   */
+  netavark?: { binary: string; configDir: string; lockFile: string }
 }
 
 /** A random unicast, locally administered MAC address. */
@@ -276,6 +281,48 @@ export class Plumbing {
       await this.run(['nft', '-f', '-'], script, `network teardown of ${br}'s rules`)
     }
     if (net.dns_enabled) await this.aardvark.remove(one(o).name, o.container_id)
+  }
+
+  /**
+   * Whether a running container's set-up was made by netavark (a berthd before berth did its
+   * own plumbing): the bridge is there but not the host end of the veth berth would have
+   * named (netavark names its own). Reads the device list only (no process when rootful).
+   */
+  async madeByNetavark(o: NetavarkOptions): Promise<boolean> {
+    if (!this.cfg.netavark) return false
+    const { att, net } = one(o)
+    const devices = await netDevices(this.cfg.netns)
+    return (
+      devices.has(net.network_interface) &&
+      !devices.has(vethName(o.container_id, att.interface_name))
+    )
+  }
+
+  /**
+   * Takes down a set-up netavark made, with netavark (its veth, its iptables rules and chains,
+   * its aardvark-dns entry), under the lock the older berthd used. netns is the container's.
+   */
+  async netavarkTeardown(netns: string, o: NetavarkOptions): Promise<void> {
+    const nv = this.cfg.netavark
+    if (!nv) throw new Internal('netavark is not configured')
+    const argv = [
+      'flock',
+      '-o',
+      nv.lockFile,
+      nv.binary,
+      '--config',
+      nv.configDir,
+      '--rootless',
+      'false',
+      '--aardvark-binary',
+      this.cfg.aardvark,
+      'teardown',
+      netns,
+    ]
+    const r = await execTool(argv, { input: JSON.stringify(o), env: { PATH: SYSTEM_PATH } })
+    if (r.code !== 0) {
+      throw new Internal(`netavark teardown: ${r.stderr.trim() || `exit status ${r.code}`}`)
+    }
   }
 
   /** What a failed setup made for this container alone. */

@@ -202,6 +202,7 @@ async function prepareBridge(
     endpoints: [],
     ports: [],
     setups: [],
+    plumbing: 'berth',
   }
   networks.forEach((n, i) => {
     const att = rec.attachments[i] as Attachment
@@ -298,6 +299,14 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   if (live.bootId === ctx.boot && live.setups.length > 0) {
     const setups = [...live.setups].reverse()
     for (const [i, setup] of setups.entries()) {
+      // A set-up netavark made (an older berthd started the container) goes through netavark
+      // first, so that its iptables rules go; berth's own teardown then finds little to do.
+      // Set-ups of this berth carry its mark and are never netavark's.
+      if (live.plumbing === undefined && live.netns && (await ctx.plumbing.madeByNetavark(setup))) {
+        await ctx.plumbing.netavarkTeardown(live.netns, setup).catch((err: unknown) => {
+          ctx.opts.logger.warn('netavark teardown failed', { id, error: String(err) })
+        })
+      }
       const scope = teardownScope(ctx, id, setup, i === setups.length - 1)
       await ctx.plumbing.teardown(setup, scope).catch((err: unknown) => {
         ctx.opts.logger.warn('network teardown failed', { id, error: String(err) })

@@ -84,6 +84,11 @@ export interface Live {
   ports: PortMapping[]
   /** The netavark calls made, in order; teardown replays them in reverse. */
   setups: NetavarkOptions[]
+  /**
+   * 'berth': the set-ups were made by berth's own plumbing (plumbing.ts). Absent in records
+   * of an older berthd, which may have made them with netavark (see Plumbing.madeByNetavark).
+   */
+  plumbing?: 'berth'
 }
 
 export type Mode =
