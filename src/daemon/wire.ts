@@ -161,6 +161,7 @@ export async function createEngine(
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
     ...(rootlessNetns ? { netavark: { netns: rootlessNetns.path } } : {}),
+    ...(opts.defaultSubnet6 !== undefined ? { defaultSubnet6: opts.defaultSubnet6 } : {}),
     logger,
     events,
     peers,

@@ -167,3 +167,44 @@ describe('IPv6 on user networks', () => {
     assert.doesNotMatch(await onHost(['ip', '-6', 'addr']), /fd00:/)
   })
 })
+
+describe('IPv6 on the default bridge (dockerd --ipv6 --fixed-cidr-v6)', () => {
+  let d6: Berthd
+  before(async () => {
+    d6 = await startBerthd({ args: ['--ipv6', '--fixed-cidr-v6', 'fd00:dead::/64'] })
+    await importBusybox(d6)
+  })
+  after(async () => {
+    await d6?.stop()
+  })
+  const k = netKit(() => d6)
+
+  test('the default bridge has the IPv6 subnet; containers get addresses and published ports', async () => {
+    assert.equal(await k.ok(['network', 'inspect', '-f', '{{.EnableIPv6}}', 'bridge']), 'true\n')
+    const ipam = JSON.parse(
+      await k.ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'bridge']),
+    ) as { Subnet: string; Gateway?: string }[]
+    assert.deepEqual(ipam[1], { Subnet: 'fd00:dead::/64', Gateway: 'fd00:dead::1' })
+    await k.ok(['run', '-d', '--name', 'web6', '-p', '8087:80', 'busybox', ...webServer([80])])
+    const top = await k.ok([
+      'inspect',
+      '-f',
+      '{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}',
+      'web6',
+    ])
+    assert.equal(top, 'fd00:dead::2 64 fd00:dead::1\n')
+    const hostname = await k.hostnameOf('web6')
+    await k.onHost(['ip', 'addr', 'add', '2001:db8:6::1/64', 'dev', 'uplink0', 'nodad'])
+    assert.equal(await k.get('http://[2001:db8:6::1]:8087/'), `${hostname}\n`)
+    assert.equal(await k.get('http://[fd00:dead::2]:80/'), `${hostname}\n`)
+    // --ip6 is for user networks only, as in Docker.
+    const fixed = await k.dk(['run', '--rm', '--ip6', 'fd00:dead::9', 'busybox', 'true'])
+    assert.equal(fixed.code, 125)
+    assert.match(
+      fixed.stderr,
+      /user specified IP address is supported on user defined networks only/,
+    )
+    await k.rmAll()
+    assert.deepEqual(await k.leftovers(), [])
+  })
+})

@@ -55,7 +55,12 @@ function nowIso(): string {
 export class NetworkCatalog {
   constructor(
     private readonly files: NetworkFiles,
-    private readonly opts: { defaultBridge?: string; defaultSubnet?: string; events?: EventSink },
+    private readonly opts: {
+      defaultBridge?: string
+      defaultSubnet?: string
+      defaultSubnet6?: string
+      events?: EventSink
+    },
   ) {}
 
   /** Tells a network's event as dockerd does: its ID, name and driver, then `extra`. */
@@ -108,6 +113,7 @@ export class NetworkCatalog {
         },
       })
     }
+    await this.defaultIpv6(byName('bridge'))
     for (const [name, driver] of [
       ['host', 'host'],
       ['none', 'null'],
@@ -126,6 +132,40 @@ export class NetworkCatalog {
         predefined: true,
       })
     }
+  }
+
+  /**
+   * dockerd's --ipv6/--fixed-cidr-v6 on the default bridge, applied at start: the record gets
+   * (or loses) its IPv6 subnet, unless running containers hold addresses on it (then it stays
+   * as it is until they are gone and the daemon starts again).
+   */
+  private async defaultIpv6(n: NetworkRecord | undefined): Promise<void> {
+    const b = n?.bridge
+    if (!n || !b) return
+    const want = this.opts.defaultSubnet6
+    if (
+      want === undefined
+        ? b.subnet6 === undefined
+        : b.subnet6 !== undefined && (want === '' || want === b.subnet6)
+    ) {
+      return
+    }
+    if (this.liveEndpoints(n.Id).length > 0) return
+    const v4 = n.IPAM.Config.filter((c) => !isV6Text(c.Subnet ?? ''))
+    if (want === undefined) {
+      delete b.subnet6
+      delete b.gateway6
+      delete b.userSubnet6
+      n.IPAM.Config = v4
+    } else {
+      const subnet = want === '' ? randomUla64() : requireCidr6(want)
+      const gateway = formatIPv6(subnet.network + 1n)
+      b.subnet6 = formatCidr6(subnet)
+      b.gateway6 = gateway
+      b.userSubnet6 = false
+      n.IPAM.Config = [...v4, { Subnet: b.subnet6, Gateway: gateway }]
+    }
+    await this.files.saveNetwork(n)
   }
 
   /** The first candidate subnet that overlaps no network of berth's and no route of the host. */

@@ -33,6 +33,11 @@ export interface BridgeOptions {
   defaultBridge?: string
   /** The default bridge's subnet; by default the first of berth's pool the host does not use. */
   defaultSubnet?: string
+  /**
+   * The default bridge has IPv6 (dockerd's --ipv6): its subnet (--fixed-cidr-v6), '' for a
+   * random unique local /64. Absent: IPv4 only.
+   */
+  defaultSubnet6?: string
   /** The host's files a container's own are made from. */
   hostFiles?: { resolvConf: string; hosts: string }
   /** How a host port is tested before it is taken (tests replace it). */

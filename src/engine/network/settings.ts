@@ -94,6 +94,11 @@ export function networkSettings(
         s.IPAddress = ep.ip
         s.IPPrefixLen = ep.prefix
         s.MacAddress = ep.mac
+        if (ep.ip6) {
+          s.GlobalIPv6Address = ep.ip6
+          s.GlobalIPv6PrefixLen = ep.prefix6 ?? 64
+          s.IPv6Gateway = ep.gateway6 ?? ''
+        }
       }
     }
     s.Networks[n.Name] = e
