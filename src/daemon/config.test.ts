@@ -333,3 +333,24 @@ test('registry mirrors and proxies: flags, daemon.json (Docker 23+ `proxies`), d
       ),
   )
 })
+
+test("the default bridge's IPv6: --ipv6, --fixed-cidr-v6 and their daemon.json keys", async () => {
+  const r = parseArgs(['--ipv6', '--fixed-cidr-v6', 'fd00:DEAD::5/64'])
+  assert.equal(r.action, 'run')
+  const c = (r as Extract<ParseResult, { action: 'run' }>).config
+  assert.equal(c.ipv6, true)
+  // The subnet as Docker prints it: host bits cleared, lower case.
+  assert.equal(c.fixedCidrV6, 'fd00:dead::/64')
+  assert.throws(() => parseArgs(['--fixed-cidr-v6', '10.0.0.0/8']), /invalid fixed-cidr-v6/)
+  await withFile(JSON.stringify({ ipv6: true, 'fixed-cidr-v6': 'fd00:1::/64' }), [], async (p) => {
+    const f = (await p) as { ipv6: boolean; fixedCidrV6: string }
+    assert.equal(f.ipv6, true)
+    assert.equal(f.fixedCidrV6, 'fd00:1::/64')
+  })
+  await withFile(JSON.stringify({ ipv6: 'yes' }), [], (p) =>
+    assert.rejects(p, /ipv6 must be true or false, got "yes"$/),
+  )
+  await withFile(JSON.stringify({ ipv6: true }), ['--ipv6'], (p) =>
+    assert.rejects(p, /specified both as a flag and in the configuration file: ipv6/),
+  )
+})

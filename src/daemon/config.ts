@@ -6,6 +6,7 @@ import { formatDuration, parseDurationMs } from '../lib/duration.ts'
 import { parseInsecureRegistries, validateMirror } from '../engine/registry/endpoint.ts'
 import { parseProxyUrl } from '../engine/registry/proxy.ts'
 import { isLogLevel, type LogLevel } from './log.ts'
+import { formatCidr6, parseCidr6 } from '../engine/network/ipv6.ts'
 import { berthPaths, type BerthPaths } from '../lib/userpaths.ts'
 
 export interface DaemonConfig {
@@ -43,6 +44,10 @@ export interface DaemonConfig {
   gpusFromEnv?: boolean
   /** Where CDI specs are read (dockerd's --cdi-spec-dir); /etc/cdi and /var/run/cdi unless set. */
   cdiSpecDirs?: string[]
+  /** The default bridge with IPv6 (dockerd's --ipv6, daemon.json `ipv6`). */
+  ipv6?: boolean
+  /** Its IPv6 subnet (--fixed-cidr-v6, daemon.json `fixed-cidr-v6`). */
+  fixedCidrV6?: string
   /**
    * berthd serves an ordinary user (rootless): its socket, data root and runtime state are the
    * user's own, and it runs in a user namespace mapped from /etc/subuid and /etc/subgid.
@@ -71,6 +76,7 @@ Options:
       --cdi-spec-dir list         CDI specification directories to use (default [/etc/cdi,/var/run/cdi])
       --config-file string        Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
       --data-root string          Root directory of persistent berthd state (default "${DEFAULT_DATA_ROOT}")
+      --fixed-cidr-v6 string      IPv6 subnet for the default bridge (with --ipv6)
       --gpus-from-env             Give containers whose environment sets NVIDIA_VISIBLE_DEVICES those GPUs
       --group string              Group for the unix socket (default "root")
   -h, --help                      Print usage
@@ -78,6 +84,7 @@ Options:
       --http-proxy string         HTTP proxy URL to use for outgoing traffic
       --https-proxy string        HTTPS proxy URL to use for outgoing traffic
       --insecure-registry list    Enable insecure registry communication
+      --ipv6                      Enable IPv6 networking on the default bridge
       --keep-removed duration     Keep removed containers in the trash this long, for
                                   "berth container restore" (default 0s: no trash)
       --max-concurrent-downloads int   Set the max concurrent downloads (default 3)
@@ -122,6 +129,8 @@ type Key =
   | 'http-proxy'
   | 'https-proxy'
   | 'no-proxy'
+  | 'ipv6'
+  | 'fixed-cidr-v6'
 
 const LONG_WITH_VALUE: Record<string, Key> = {
   '--host': 'host',
@@ -141,6 +150,7 @@ const LONG_WITH_VALUE: Record<string, Key> = {
   '--http-proxy': 'http-proxy',
   '--https-proxy': 'https-proxy',
   '--no-proxy': 'no-proxy',
+  '--fixed-cidr-v6': 'fixed-cidr-v6',
 }
 
 /** A boolean flag's value as pflag reads it (Go's strconv.ParseBool). */
@@ -196,6 +206,11 @@ export function parseArgs(
     if (flag === '--gpus-from-env') {
       cfg.gpusFromEnv = parseBoolFlag(flag, value ?? 'true')
       given.add('gpus-from-env')
+      continue
+    }
+    if (flag === '--ipv6') {
+      cfg.ipv6 = parseBoolFlag(flag, value ?? 'true')
+      given.add('ipv6')
       continue
     }
     if (flag === '--cdi-spec-dir') {
@@ -276,11 +291,21 @@ export function parseArgs(
       case 'no-proxy':
         ;(cfg.proxies ??= {}).noProxy = value
         break
+      case 'fixed-cidr-v6':
+        cfg.fixedCidrV6 = fixedCidrV6(value)
+        break
     }
     given.add(key)
   }
   checkInsecure(cfg.insecureRegistries ?? [])
   return { action: 'run', config: cfg, given }
+}
+
+/** --fixed-cidr-v6: an IPv6 subnet, CIDR. */
+function fixedCidrV6(value: string): string {
+  const c = parseCidr6(value)
+  if (!c) throw new ConfigError(`invalid fixed-cidr-v6: ${value}`)
+  return formatCidr6(c)
 }
 
 function mirror(value: string): string {
@@ -346,6 +371,8 @@ const FILE_KEYS: Record<string, Key> = {
   'cdi-spec-dirs': 'cdi-spec-dir',
   'registry-mirrors': 'registry-mirror',
   proxies: 'http-proxy',
+  ipv6: 'ipv6',
+  'fixed-cidr-v6': 'fixed-cidr-v6',
 }
 
 /**
@@ -463,6 +490,18 @@ export async function applyConfigFile(
       throw fail(`gpus-from-env must be true or false, got ${JSON.stringify(v)}`)
     out.gpusFromEnv = v
   }
+  if ('ipv6' in file) {
+    const v = file['ipv6']
+    if (typeof v !== 'boolean') throw fail(`ipv6 must be true or false, got ${JSON.stringify(v)}`)
+    out.ipv6 = v
+  }
+  if ('fixed-cidr-v6' in file) {
+    try {
+      out.fixedCidrV6 = fixedCidrV6(str('fixed-cidr-v6'))
+    } catch (err) {
+      throw fail((err as Error).message)
+    }
+  }
   if ('cdi-spec-dirs' in file) {
     const dirs = strs('cdi-spec-dirs')
     const relative = dirs.find((d) => !d.startsWith('/'))
@@ -522,6 +561,10 @@ function flagValue(cfg: DaemonConfig, fileKey: string): string {
       return `[${(cfg.cdiSpecDirs ?? []).join(' ')}]`
     case 'registry-mirrors':
       return `[${(cfg.registryMirrors ?? []).join(' ')}]`
+    case 'ipv6':
+      return String(cfg.ipv6 ?? false)
+    case 'fixed-cidr-v6':
+      return cfg.fixedCidrV6 ?? ''
     default:
       return `[unix://${cfg.socketPath}]`
   }

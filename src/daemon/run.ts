@@ -27,6 +27,8 @@ export interface EngineOptions {
   gpusFromEnv?: boolean
   /** The daemon setting --cdi-spec-dir (the GPU module's default when absent). */
   cdiSpecDirs?: string[]
+  /** --ipv6 with --fixed-cidr-v6: the default bridge's IPv6 subnet ('' for one berth picks). */
+  defaultSubnet6?: string
   /** Rootless: berthd serves this user from inside its user namespace; runtime state here. */
   rootless?: { uid: number; execRoot: string }
   registry?: {
@@ -88,6 +90,7 @@ export async function runDaemon(
       logger,
       ...(config.keepRemovedMs ? { keepRemovedMs: config.keepRemovedMs } : {}),
       gpusFromEnv: config.gpusFromEnv === true,
+      ...(config.ipv6 ? { defaultSubnet6: config.fixedCidrV6 ?? '' } : {}),
       ...(config.cdiSpecDirs ? { cdiSpecDirs: config.cdiSpecDirs } : {}),
       ...(rootless ? { rootless: { uid: rootless.uid, execRoot: rootless.execRoot } } : {}),
       registry: {

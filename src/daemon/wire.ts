@@ -59,6 +59,9 @@ export const GPU_ROOT_ENV = 'BERTH_TEST_GPU_ROOT'
 import { BERTH_VERSION } from '../api/version.ts'
 import type { EngineOptions } from './run.ts'
 
+/** How long a stopping daemon waits for removed containers' cleanups (network releases). */
+const SHUTDOWN_CLEANUP_MS = 20_000
+
 export async function createEngine(
   opts: EngineOptions,
 ): Promise<Engine & { close(): Promise<void> }> {
@@ -158,6 +161,7 @@ export async function createEngine(
   const bridge = new BridgeNetworking({
     root: join(dataRoot, 'network'),
     ...(rootlessNetns ? { netavark: { netns: rootlessNetns.path } } : {}),
+    ...(opts.defaultSubnet6 !== undefined ? { defaultSubnet6: opts.defaultSubnet6 } : {}),
     logger,
     events,
     peers,
@@ -386,6 +390,13 @@ export async function createEngine(
     },
     async close(): Promise<void> {
       health.close()
+      // A `run --rm` container's network is released after its record went: let those
+      // releases finish (a bridge or rule left otherwise waits for the next daemon).
+      if (!(await containers.drainCleanups(SHUTDOWN_CLEANUP_MS))) {
+        logger.warn(
+          'shutdown: cleanups of removed containers still running, left to the next start',
+        )
+      }
       // Containers keep running under their monitors; only the trash's timer stops.
       containers.removed.close()
       // Containers keep running under their monitors; only idle registry connections close.

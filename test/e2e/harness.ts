@@ -76,6 +76,8 @@ export interface Berthd {
   stop(): Promise<void>
   /** SIGKILL, wait for exit; leaves containers and files as a crash would. */
   kill9(): Promise<void>
+  /** SIGTERM, wait for exit; leaves dir (and the scratch namespace) for the test to look at. */
+  term(): Promise<void>
   /** Stops the daemon if it runs (SIGTERM) and starts a new one on the same socket and root. */
   restart(): Promise<void>
   /**
@@ -447,6 +449,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
       }
     },
     kill9: () => halt('SIGKILL'),
+    term: () => halt('SIGTERM'),
     async restart() {
       await halt('SIGTERM')
       await start()

@@ -72,6 +72,10 @@ export function netKit(d: () => Berthd) {
       if (/^:NETAVARK-(DN-)?[0-9A-F]{13} /.test(l)) out.push(`chain ${l.split(' ')[0]}`)
       else if (/^-A .*(dnat name: |-j NETAVARK-(DN-)?[0-9A-F]{13})/.test(l)) out.push(`rule ${l}`)
     }
+    // berth's own nftables tables (table ip berth, ip6 berth).
+    for (const l of (await onHost(['nft', 'list', 'tables'])).split('\n')) {
+      if (/^table \S+ berth/.test(l)) out.push(l)
+    }
     const { stdout } = await exec('findmnt', ['-rn', '-o', 'TARGET'])
     for (const m of stdout.split('\n')) {
       if (m.startsWith(join(d().dataRoot, 'network'))) out.push(`mount ${m}`)

@@ -5,6 +5,9 @@
 // rule, device or namespace.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { SCRATCH_HOST_IP, importBusybox, startBerthd, type Berthd } from './harness.ts'
 import { netKit, webServer } from './netkit.ts'
 
@@ -46,7 +49,7 @@ after(async () => {
   await d?.stop()
 })
 
-const { dk, ok, get, leftovers, rmAll, hostnameOf } = netKit(() => d)
+const { dk, ok, onHost, get, leftovers, rmAll, hostnameOf } = netKit(() => d)
 
 describe('state lasts', () => {
   test('after berthd is killed (-9) and restarted, running containers keep their network and ports', async () => {
@@ -145,6 +148,60 @@ describe('state lasts', () => {
   test('removing every container and network leaves no rule, device or namespace', async () => {
     await rmAll()
     await ok(['network', 'rm', 'shop'])
+    assert.deepEqual(await leftovers(), [])
+  })
+
+  test('a container whose network an older berthd made with netavark loses its iptables rules at stop', async () => {
+    const id = (
+      await ok(['run', '-d', '--name', 'legacy', '-p', '8484:80', 'busybox', 'sleep', '600'])
+    ).trim()
+    // What a berthd of the netavark era left: the same record (no plumbing mark), the set-up
+    // made by netavark (its veth, its iptables chains and rules) instead of berth's plumbing.
+    await d.kill9()
+    const recPath = join(d.dataRoot, 'network', 'containers', `${id}.json`)
+    const rec = JSON.parse(await readFile(recPath, 'utf8')) as {
+      live: {
+        netns: string
+        setups: { networks: Record<string, { interface_name: string }> }[]
+        plumbing?: string
+      }
+    }
+    delete rec.live.plumbing
+    await writeFile(recPath, JSON.stringify(rec))
+    const setup = rec.live.setups[0]
+    assert.ok(setup)
+    await onHost(['ip', 'link', 'del', `veth${id.slice(0, 9)}0`])
+    const netavark = [
+      'flock',
+      '-o',
+      join(d.dataRoot, 'network', 'netavark.lock'),
+      '/usr/lib/podman/netavark',
+      '--config',
+      join(d.dataRoot, 'network', 'netavark'),
+      '--rootless',
+      'false',
+      '--aardvark-binary',
+      '/usr/lib/podman/aardvark-dns',
+      'setup',
+      rec.live.netns,
+    ]
+    const r = spawnSync('nsenter', [`--net=${d.netns as string}`, '--', ...netavark], {
+      input: JSON.stringify(setup),
+      encoding: 'utf8',
+    })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match((await leftovers()).join('\n'), /chain :NETAVARK-DN-|dnat name: /)
+    await d.restart()
+    await ok(['stop', '-t', '0', 'legacy'])
+    assert.deepEqual(await leftovers(), [])
+    await ok(['rm', 'legacy'])
+  })
+
+  test('berthd stopped right after a run --rm on the bridge finishes releasing its network', async () => {
+    // The release of a --rm container's network runs after its record went (run --rm stays
+    // quick); a SIGTERM right after must not cut it: no berth0, no table ip berth left.
+    await ok(['run', '--rm', '-p', '8383:80', 'busybox', 'true'])
+    await d.term()
     assert.deepEqual(await leftovers(), [])
   })
 })

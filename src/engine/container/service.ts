@@ -405,6 +405,24 @@ export class ContainerService implements ContainerApi, GuardApi {
     await this.removed.settleAll()
   }
 
+  /**
+   * At daemon shutdown: waits for the background cleanups of removed containers (a `run --rm`
+   * container's network, runtime record and layer), so that a daemon stopped right after such
+   * a run leaves no bridge or rule behind. Bounded by ms; true when all of them finished.
+   */
+  async drainCleanups(ms: number): Promise<boolean> {
+    if (this.cleanups.size === 0) return true
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms)
+    })
+    try {
+      return await Promise.race([Promise.all([...this.cleanups]).then(() => true as const), late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** The supervisor's word that a container's process ended: its layer is measured once. */
   layerSettled(c: Container): void {
     this.tracker.settled(c)

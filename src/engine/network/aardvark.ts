@@ -13,6 +13,8 @@ import { SYSTEM_PATH, inNetns } from './exec.ts'
 export interface AardvarkEntry {
   id: string
   ipv4: string[]
+  /** Its IPv6 addresses (--ipv6 networks): aardvark-dns answers AAAA queries with them. */
+  ipv6?: string[]
   names: string[]
   /** Upstream servers for this container's lookups of names aardvark-dns does not know. */
   dnsServers?: string[]
@@ -34,7 +36,7 @@ export class Aardvark {
     await mkdir(this.dir, { recursive: true })
     const lines = (await this.lines(network)).filter((l) => !l.startsWith(`${e.id} `))
     const dns = e.dnsServers?.length ? ` ${e.dnsServers.join(',')}` : ''
-    lines.push(`${e.id} ${e.ipv4.join(',')}  ${e.names.join(',')}${dns}`)
+    lines.push(`${e.id} ${e.ipv4.join(',')} ${(e.ipv6 ?? []).join(',')} ${e.names.join(',')}${dns}`)
     await this.write(network, [gateway, ...lines])
     await this.reload()
   }

@@ -16,8 +16,19 @@ import {
   requireCidr,
   type Cidr,
 } from './ipv4.ts'
+import {
+  contains6,
+  formatCidr6,
+  formatIPv6,
+  isV6Text,
+  overlaps6,
+  parseIPv6,
+  randomUla64,
+  requireCidr6,
+  type Cidr6,
+} from './ipv6.ts'
 import type { ContainerRecord, LiveEndpoint, NetworkFiles, NetworkRecord } from './store.ts'
-import type { NetworkCreateRequest, NetworkFilters, NetworkResource } from './types.ts'
+import type { IpamConfig, NetworkCreateRequest, NetworkFilters, NetworkResource } from './types.ts'
 import type { EventSink } from '../events/types.ts'
 
 /** Names Docker reserves for its predefined networks. */
@@ -44,7 +55,12 @@ function nowIso(): string {
 export class NetworkCatalog {
   constructor(
     private readonly files: NetworkFiles,
-    private readonly opts: { defaultBridge?: string; defaultSubnet?: string; events?: EventSink },
+    private readonly opts: {
+      defaultBridge?: string
+      defaultSubnet?: string
+      defaultSubnet6?: string
+      events?: EventSink
+    },
   ) {}
 
   /** Tells a network's event as dockerd does: its ID, name and driver, then `extra`. */
@@ -97,6 +113,7 @@ export class NetworkCatalog {
         },
       })
     }
+    await this.defaultIpv6(byName('bridge'))
     for (const [name, driver] of [
       ['host', 'host'],
       ['none', 'null'],
@@ -115,6 +132,40 @@ export class NetworkCatalog {
         predefined: true,
       })
     }
+  }
+
+  /**
+   * dockerd's --ipv6/--fixed-cidr-v6 on the default bridge, applied at start: the record gets
+   * (or loses) its IPv6 subnet, unless running containers hold addresses on it (then it stays
+   * as it is until they are gone and the daemon starts again).
+   */
+  private async defaultIpv6(n: NetworkRecord | undefined): Promise<void> {
+    const b = n?.bridge
+    if (!n || !b) return
+    const want = this.opts.defaultSubnet6
+    if (
+      want === undefined
+        ? b.subnet6 === undefined
+        : b.subnet6 !== undefined && (want === '' || want === b.subnet6)
+    ) {
+      return
+    }
+    if (this.liveEndpoints(n.Id).length > 0) return
+    const v4 = n.IPAM.Config.filter((c) => !isV6Text(c.Subnet ?? ''))
+    if (want === undefined) {
+      delete b.subnet6
+      delete b.gateway6
+      delete b.userSubnet6
+      n.IPAM.Config = v4
+    } else {
+      const subnet = want === '' ? randomUla64() : requireCidr6(want)
+      const gateway = formatIPv6(subnet.network + 1n)
+      b.subnet6 = formatCidr6(subnet)
+      b.gateway6 = gateway
+      b.userSubnet6 = false
+      n.IPAM.Config = [...v4, { Subnet: b.subnet6, Gateway: gateway }]
+    }
+    await this.files.saveNetwork(n)
   }
 
   /** The first candidate subnet that overlaps no network of berth's and no route of the host. */
@@ -182,7 +233,7 @@ export class NetworkCatalog {
           EndpointID: ep.endpointId,
           MacAddress: ep.mac,
           IPv4Address: `${ep.ip}/${ep.prefix}`,
-          IPv6Address: '',
+          IPv6Address: ep.ip6 ? `${ep.ip6}/${ep.prefix6 ?? 64}` : '',
         }
       }
     }
@@ -192,7 +243,7 @@ export class NetworkCatalog {
       Created: n.Created,
       Scope: 'local',
       Driver: n.Driver,
-      EnableIPv6: false,
+      EnableIPv6: n.bridge?.subnet6 !== undefined,
       IPAM: n.IPAM,
       Internal: n.Internal,
       Attachable: n.Attachable,
@@ -239,16 +290,24 @@ export class NetworkCatalog {
     if ([...this.files.networks.values()].some((n) => n.Name === name)) {
       throw new Conflict(`network with name ${name} already exists`)
     }
-    if (req.EnableIPv6)
-      throw new InvalidArgument('berth networks are IPv4 only: --ipv6 is not supported')
     if (req.ConfigOnly || req.ConfigFrom?.Network) {
       throw new InvalidArgument('berth does not support config-only networks')
     }
     const ipamDriver = req.IPAM?.Driver || 'default'
     if (ipamDriver !== 'default') throw new NotFound(`plugin "${ipamDriver}" not found`)
-    const configs = req.IPAM?.Config ?? []
+    const all = req.IPAM?.Config ?? []
+    // One IPv4 and (with --ipv6) one IPv6 subnet; the IPv4 one is chosen when not given.
+    const configs = all.filter((c) => !isV6Text(c.Subnet ?? c.Gateway ?? c.IPRange ?? ''))
+    const configs6 = all.filter((c) => isV6Text(c.Subnet ?? c.Gateway ?? c.IPRange ?? ''))
     if (configs.length > 1) throw new InvalidArgument('berth networks have one IPv4 subnet')
+    if (configs6.length > 1) throw new InvalidArgument('berth networks have one IPv6 subnet')
+    if (configs6.length > 0 && req.EnableIPv6 !== true) {
+      throw new InvalidArgument(
+        `an IPv6 subnet (${configs6[0]?.Subnet ?? ''}) needs IPv6 enabled on the network (--ipv6)`,
+      )
+    }
     const cfg = configs[0] ?? {}
+    const v6 = req.EnableIPv6 === true ? this.ipv6Config(configs6[0] ?? {}) : undefined
     const options = { ...(req.Options ?? {}) }
     let subnet: Cidr
     if (cfg.Subnet) {
@@ -324,7 +383,11 @@ export class NetworkCatalog {
       Attachable: req.Attachable === true,
       Options: options,
       Labels: { ...(req.Labels ?? {}) },
-      IPAM: { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [ipamConfig] },
+      IPAM: {
+        Driver: 'default',
+        Options: req.IPAM?.Options ?? {},
+        Config: v6 ? [ipamConfig, v6.ipam] : [ipamConfig],
+      },
       predefined: false,
       bridge: {
         device,
@@ -335,11 +398,58 @@ export class NetworkCatalog {
         dns: true,
         ...(mtu ? { mtu } : {}),
         hostBinding,
+        ...(v6 ? { subnet6: v6.subnet, gateway6: v6.gateway, userSubnet6: v6.user } : {}),
       },
     }
     await this.files.saveNetwork(rec)
     this.event('create', rec)
     return { Id: id, Warning: '' }
+  }
+
+  /** --ipv6's subnet (a random unique local /64 when not given, as Docker 27+) and gateway. */
+  private ipv6Config(cfg: IpamConfig): {
+    subnet: string
+    gateway: string
+    user: boolean
+    ipam: IpamConfig
+  } {
+    if (cfg.IPRange) throw new InvalidArgument('berth does not support --ip-range for IPv6')
+    let subnet: Cidr6
+    if (cfg.Subnet) {
+      subnet = requireCidr6(cfg.Subnet)
+      if (subnet.prefix > 126) {
+        throw new InvalidArgument(`invalid subnet ${cfg.Subnet}: a bridge needs a /126 or wider`)
+      }
+      for (const n of this.files.networks.values()) {
+        if (n.bridge?.subnet6 && overlaps6(requireCidr6(n.bridge.subnet6), subnet)) {
+          throw new Forbidden('Pool overlaps with other one on this address space')
+        }
+      }
+    } else {
+      if (cfg.Gateway) {
+        throw new InvalidArgument(
+          'invalid pool request: a subnet is needed for an IP range or a gateway',
+        )
+      }
+      subnet = randomUla64()
+    }
+    let gateway = subnet.network + 1n
+    if (cfg.Gateway) {
+      const g = parseIPv6(cfg.Gateway)
+      if (g === undefined) throw new InvalidArgument(`invalid gateway address ${cfg.Gateway}`)
+      if (!contains6(subnet, g)) {
+        throw new InvalidArgument(
+          `failed to allocate gateway (${cfg.Gateway}): Requested address is out of range`,
+        )
+      }
+      gateway = g
+    }
+    // As dockerd 20.10: the gateway shows when it was asked for or the subnet was chosen.
+    const ipam: IpamConfig = {
+      Subnet: formatCidr6(subnet),
+      ...(cfg.Gateway || !cfg.Subnet ? { Gateway: formatIPv6(gateway) } : {}),
+    }
+    return { subnet: formatCidr6(subnet), gateway: formatIPv6(gateway), user: !!cfg.Subnet, ipam }
   }
 
   async remove(ref: string): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { InvalidArgument } from '../errors.ts'
 import { NetworkCatalog } from './catalog.ts'
 import type { HostPorts, PortProbe } from './hostports.ts'
-import { DEFAULT_AARDVARK } from './netavark.ts'
+import { DEFAULT_AARDVARK, DEFAULT_NETAVARK } from './netavark.ts'
 import { Plumbing } from './plumbing.ts'
 import type { Logger } from '../logger.ts'
 import { LocalNetworks } from './modes.ts'
@@ -24,6 +24,8 @@ export interface BridgeOptions {
   netavark?: {
     /** aardvark-dns's binary (Debian: /usr/lib/podman/aardvark-dns). */
     aardvark?: string
+    /** netavark's, for set-ups an older berthd made with it (Debian: /usr/lib/podman/netavark). */
+    binary?: string
     /** The network namespace the bridges live in, when not berthd's (berth without root). */
     netns?: string
   }
@@ -31,6 +33,11 @@ export interface BridgeOptions {
   defaultBridge?: string
   /** The default bridge's subnet; by default the first of berth's pool the host does not use. */
   defaultSubnet?: string
+  /**
+   * The default bridge has IPv6 (dockerd's --ipv6): its subnet (--fixed-cidr-v6), '' for a
+   * random unique local /64. Absent: IPv4 only.
+   */
+  defaultSubnet6?: string
   /** The host's files a container's own are made from. */
   hostFiles?: { resolvConf: string; hosts: string }
   /** How a host port is tested before it is taken (tests replace it). */
@@ -84,7 +91,16 @@ export class BridgeContext {
       aardvark: opts.netavark?.aardvark ?? DEFAULT_AARDVARK,
       // Where netavark kept them: running containers' names survive an upgrade of berth.
       aardvarkDir: join(opts.root, 'netavark', 'aardvark-dns'),
-      ...(opts.netavark?.netns ? { netns: opts.netavark.netns } : {}),
+      ...(opts.netavark?.netns
+        ? { netns: opts.netavark.netns }
+        : {
+            // Where an older berthd ran netavark (rootful only): see Plumbing.madeByNetavark.
+            netavark: {
+              binary: opts.netavark?.binary ?? DEFAULT_NETAVARK,
+              configDir: join(opts.root, 'netavark'),
+              lockFile: join(opts.root, 'netavark.lock'),
+            },
+          }),
     })
     this.hostFiles = opts.hostFiles ?? { resolvConf: '/etc/resolv.conf', hosts: '/etc/hosts' }
   }

@@ -76,6 +76,8 @@ export function hostsFile(opts: {
   links?: HostEntry[]
   /** The container's address; none for `--network none`. */
   ip?: string
+  /** Its IPv6 address on an --ipv6 network: a second line, as Docker writes it. */
+  ip6?: string
   hostname: string
   domainname?: string
 }): string {
@@ -88,6 +90,7 @@ export function hostsFile(opts: {
       ? [`${opts.hostname}.${opts.domainname}`, opts.hostname]
       : [opts.hostname]
     lines.push(`${opts.ip}\t${names.join(' ')}`)
+    if (opts.ip6 !== undefined) lines.push(`${opts.ip6}\t${names.join(' ')}`)
   }
   return lines.join('\n') + '\n'
 }

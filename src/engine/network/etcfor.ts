@@ -57,6 +57,7 @@ export async function writeEtcFor(
       extraHosts: parseExtraHosts(hc.ExtraHosts, hostGatewayIp(gateway)),
       links: await linkEntries(ctx, c, rec),
       ...(ep ? { ip: ep.ip } : {}),
+      ...(ep?.ip6 ? { ip6: ep.ip6 } : {}),
       hostname: c.hostname,
       domainname: c.domainname,
     }),

@@ -36,3 +36,4 @@ export interface NetavarkOptions {
 }
 
 export const DEFAULT_AARDVARK = '/usr/lib/podman/aardvark-dns'
+export const DEFAULT_NETAVARK = '/usr/lib/podman/netavark'

@@ -7,7 +7,16 @@
 // whether or not it is there (Debian 12's nft 1.0.6 has no `destroy`).
 
 export const NFT_TABLE = 'berth'
-const T = `ip ${NFT_TABLE}`
+
+/**
+ * The table's family: `ip` for IPv4, `ip6` for the IPv6 side of --ipv6 networks. Two tables
+ * of one shape rather than one `inet` table: the IPv4 table's format stays as running
+ * containers of an older berthd left it, and each map's keys are of one address family.
+ */
+export type NftFamily = 'ip' | 'ip6'
+
+const tbl = (f: NftFamily) => `${f} ${NFT_TABLE}`
+const addrType = (f: NftFamily) => (f === 'ip' ? 'ipv4_addr' : 'ipv6_addr')
 
 /** One bridge network as its rules need it. */
 export interface NftNetwork {
@@ -28,7 +37,9 @@ export interface NftPort {
 }
 
 /** The table's sets, maps and base chains, declared (no rules): harmless when they exist. */
-export function baseDecls(): string {
+export function baseDecls(f: NftFamily = 'ip'): string {
+  const T = tbl(f)
+  const A = addrType(f)
   return [
     `add table ${T}`,
     // Every bridge of berth's: traffic from one network to another is dropped (Docker's
@@ -39,10 +50,10 @@ export function baseDecls(): string {
     `add map ${T} fwd_out { type ifname : verdict; }`,
     // Subnet -> the network's source NAT chain (by address: with br_netfilter a bridged
     // packet has no input device at postrouting).
-    `add map ${T} post_src { type ipv4_addr : verdict; flags interval; }`,
+    `add map ${T} post_src { type ${A} : verdict; flags interval; }`,
     // Published ports: on every address of the host, and on one address.
-    `add map ${T} hp_any { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
-    `add map ${T} hp_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
+    `add map ${T} hp_any { type inet_proto . inet_service : ${A} . inet_service; }`,
+    `add map ${T} hp_ip { type ${A} . inet_proto . inet_service : ${A} . inet_service; }`,
     `add chain ${T} hostports`,
     `add chain ${T} forward { type filter hook forward priority filter; policy accept; }`,
     `add chain ${T} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
@@ -53,17 +64,18 @@ export function baseDecls(): string {
 }
 
 /** The base chains' rules, written again from scratch (the maps keep their elements). */
-export function baseRules(): string {
+export function baseRules(f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   const chain = (name: string, rules: string[]) => [
     `flush chain ${T} ${name}`,
     ...rules.map((r) => `add rule ${T} ${name} ${r}`),
   ]
   const l4 = 'meta l4proto { tcp, udp, sctp }'
   return [
-    baseDecls().trimEnd(),
+    baseDecls(f).trimEnd(),
     ...chain('hostports', [
-      `${l4} dnat ip to ip daddr . meta l4proto . th dport map @hp_ip`,
-      `${l4} dnat ip to meta l4proto . th dport map @hp_any`,
+      `${l4} dnat ${f} to ${f} daddr . meta l4proto . th dport map @hp_ip`,
+      `${l4} dnat ${f} to meta l4proto . th dport map @hp_any`,
     ]),
     ...chain('forward', ['iifname vmap @fwd_in', 'oifname vmap @fwd_out']),
     // A published port answers on every local address, 127.0.0.1 included (the bridge has
@@ -71,9 +83,10 @@ export function baseRules(): string {
     ...chain('prerouting', ['fib daddr type local jump hostports']),
     ...chain('output', ['fib daddr type local jump hostports']),
     ...chain('postrouting', [
-      // The 127.0.0.1 path: the container could not answer a loopback source.
-      'oifname @bridges ip saddr 127.0.0.0/8 masquerade',
-      'ip saddr vmap @post_src',
+      // The 127.0.0.1 path: the container could not answer a loopback source. (IPv6 has no
+      // route_localnet: the kernel never routes ::1 to a bridge, so ip6 has no such rule.)
+      ...(f === 'ip' ? ['oifname @bridges ip saddr 127.0.0.0/8 masquerade'] : []),
+      `${f} saddr vmap @post_src`,
     ]),
     '',
   ].join('\n')
@@ -90,7 +103,8 @@ const q = (s: string) => JSON.stringify(s)
  * before baseDecls (nft 1.0.6 fails to add an element of an interval map that jumps to a
  * chain declared after the map in the same batch).
  */
-export function networkChains(n: NftNetwork): string {
+export function networkChains(n: NftNetwork, f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   const c = chains(n)
   return [`add table ${T}`, ...[c.inn, c.out, c.post].map((ch) => `add chain ${T} ${ch}`), ''].join(
     '\n',
@@ -98,7 +112,8 @@ export function networkChains(n: NftNetwork): string {
 }
 
 /** A network's rules and elements (after networkChains, then baseDecls or baseRules). */
-export function networkUp(n: NftNetwork): string {
+export function networkUp(n: NftNetwork, f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   const c = chains(n)
   const dev = q(n.device)
   const lines = [
@@ -117,11 +132,12 @@ export function networkUp(n: NftNetwork): string {
   // A container reaching a published port of its own network through a host address (its
   // own included: hairpin) gets the reply back through the host.
   lines.push(`add rule ${T} ${c.post} oifname ${dev} ct status dnat masquerade`)
-  lines.push(...elements(n, 'add'), '')
+  lines.push(...elements(n, 'add', f), '')
   return lines.join('\n')
 }
 
-function elements(n: NftNetwork, verb: 'add' | 'delete'): string[] {
+function elements(n: NftNetwork, verb: 'add' | 'delete', f: NftFamily): string[] {
+  const T = tbl(f)
   const c = chains(n)
   const dev = q(n.device)
   const v = (data: string) => (verb === 'add' ? ` : ${data}` : '')
@@ -134,9 +150,10 @@ function elements(n: NftNetwork, verb: 'add' | 'delete'): string[] {
 }
 
 /** Takes a network's chains and elements away, there or not (after networkChains, baseDecls). */
-export function networkDown(n: NftNetwork): string {
+export function networkDown(n: NftNetwork, f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   const c = chains(n)
-  const lines = [...elements(n, 'add'), ...elements(n, 'delete')]
+  const lines = [...elements(n, 'add', f), ...elements(n, 'delete', f)]
   for (const ch of [c.inn, c.out, c.post]) lines.push(`flush chain ${T} ${ch}`)
   for (const ch of [c.inn, c.out, c.post]) lines.push(`delete chain ${T} ${ch}`)
   lines.push('')
@@ -152,7 +169,8 @@ function portElement(p: NftPort, withData: boolean): { map: string; elem: string
 }
 
 /** Publishes ports (after baseDecls). */
-export function portsAdd(ports: NftPort[]): string {
+export function portsAdd(ports: NftPort[], f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   return ports
     .map((p) => {
       const e = portElement(p, true)
@@ -162,9 +180,10 @@ export function portsAdd(ports: NftPort[]): string {
 }
 
 /** Withdraws ports, published or not (after baseDecls). */
-export function portsDel(ports: NftPort[]): string {
+export function portsDel(ports: NftPort[], f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   return (
-    portsAdd(ports) +
+    portsAdd(ports, f) +
     ports
       .map((p) => {
         const e = portElement(p, false)
@@ -175,6 +194,7 @@ export function portsDel(ports: NftPort[]): string {
 }
 
 /** Removes the whole table, there or not. */
-export function dropTable(): string {
+export function dropTable(f: NftFamily = 'ip'): string {
+  const T = tbl(f)
   return `add table ${T}\ndelete table ${T}\n`
 }

@@ -34,6 +34,11 @@ export interface PlumbingConfig {
   /** The network namespace the bridges live in, when not this process's (berth without root:
    *  its own); ip, nft and aardvark-dns run there. */
   netns?: string
+  /**
+   * netavark as an older berthd ran it (its binary, config directory and lock file): set-ups
+   * it made for containers still running are taken down by it, so its iptables rules go too.
+   */
+  netavark?: { binary: string; configDir: string; lockFile: string }
 }
 
 /** A random unicast, locally administered MAC address. */
@@ -71,17 +76,37 @@ function nftNetwork(net: NetavarkNetwork): NftNetwork {
   }
 }
 
-/** The setup's published ports, one per host port (netavark's ranges expanded). */
+/** The IPv6 side of an --ipv6 network (its second subnet), for `table ip6 berth`. */
+function nftNetwork6(net: NetavarkNetwork): NftNetwork | undefined {
+  const s6 = net.subnets.find((s) => s.subnet.includes(':'))
+  if (!net.ipv6_enabled || !s6) return undefined
+  return { device: net.network_interface, subnet: s6.subnet, internal: net.internal }
+}
+
+/** The container's IPv6 address in a setup, if its network has IPv6. */
+function address6(o: NetavarkOptions): string | undefined {
+  const { att, net } = one(o)
+  return net.ipv6_enabled ? att.static_ips.find((a) => a.includes(':')) : undefined
+}
+
+/**
+ * The setup's published ports, one per host port (netavark's ranges expanded): with ip an
+ * IPv4 address those on every address and on IPv4 ones, with an IPv6 address those on every
+ * address and on IPv6 ones.
+ */
 export function nftPorts(o: NetavarkOptions, ip: string): NftPort[] {
-  return (o.port_mappings ?? []).flatMap((m) =>
-    Array.from({ length: m.range }, (_, i) => ({
-      hostIp: m.host_ip,
-      proto: m.protocol,
-      hostPort: m.host_port + i,
-      ip,
-      containerPort: m.container_port + i,
-    })),
-  )
+  const v6 = ip.includes(':')
+  return (o.port_mappings ?? [])
+    .filter((m) => m.host_ip === '' || m.host_ip.includes(':') === v6)
+    .flatMap((m) =>
+      Array.from({ length: m.range }, (_, i) => ({
+        hostIp: m.host_ip,
+        proto: m.protocol,
+        hostPort: m.host_port + i,
+        ip,
+        containerPort: m.container_port + i,
+      })),
+    )
 }
 
 export class Plumbing {
@@ -138,14 +163,23 @@ export class Plumbing {
     const mtu = net.options?.mtu ? ` mtu ${net.options.mtu}` : ''
     const mac = att.static_mac ? ` address ${att.static_mac}` : ''
     const index = Number(ifname.replace(/^eth/, '')) || 0
+    const n6 = nftNetwork6(net)
+    const ip6 = address6(o)
+    const s6 = net.subnets.find((x) => x.subnet.includes(':'))
+    const prefix6 = s6?.subnet.split('/')[1] ?? '64'
     const inside = [
       `link add ${ifname}${mtu}${mac} type veth peer name ${veth}${mtu} netns ${this.cfg.netns ?? process.pid}`,
       `addr add ${ip}/${prefix} dev ${ifname}`,
+      // nodad: the address is berth's to give, so it works at once (no duplicate detection).
+      ...(ip6 ? [`addr add ${ip6}/${prefix6} dev ${ifname} nodad`] : []),
       `link set ${ifname} up`,
     ]
     // The first network's gateway is the default route; the others' are there for when it goes.
     if (!net.internal && subnet.gateway) {
       inside.push(`route add default via ${subnet.gateway} dev ${ifname} metric ${100 + index}`)
+    }
+    if (!net.internal && ip6 && s6?.gateway) {
+      inside.push(`route add default via ${s6.gateway} dev ${ifname} metric ${100 + index}`)
     }
     try {
       if (opts.create) {
@@ -167,6 +201,7 @@ export class Plumbing {
           // Docker gives its bridges a random one too.
           `link add ${br}${mtu} address ${randomMac()} type bridge`,
           `addr add ${subnet.gateway}/${prefix} dev ${br}`,
+          ...(n6 && s6?.gateway ? [`addr add ${s6.gateway}/${prefix6} dev ${br} nodad`] : []),
           `link set ${br} up`,
         )
       }
@@ -177,14 +212,21 @@ export class Plumbing {
         `link set ${veth} up`,
       )
       await this.run(['ip', '-batch', '-'], host.join('\n') + '\n', `network setup on ${br}`)
-      if (fresh) await this.sysctls(br)
+      if (fresh) await this.sysctls(br, n6 !== undefined)
       let script = ''
-      if (fresh || !this.ready.has(br)) {
+      const rules = fresh || !this.ready.has(br)
+      if (rules) {
         const n = nftNetwork(net)
         script += networkChains(n) + baseRules() + networkUp(n)
       }
       const ports = nftPorts(o, ip)
       if (ports.length > 0) script += (script === '' ? baseDecls() : '') + portsAdd(ports)
+      // The IPv6 side in `table ip6 berth`, in the same atomic batch.
+      const ports6 = n6 && ip6 ? nftPorts(o, ip6) : []
+      if (n6 && rules) {
+        script += networkChains(n6, 'ip6') + baseRules('ip6') + networkUp(n6, 'ip6')
+      }
+      if (ports6.length > 0) script += baseDecls('ip6') + portsAdd(ports6, 'ip6')
       if (script !== '')
         await this.run(['nft', '-f', '-'], script, `network setup of ${br}'s rules`)
       this.ready.add(br)
@@ -192,6 +234,7 @@ export class Plumbing {
         await this.aardvark.add(name, subnet.gateway, {
           id: o.container_id,
           ipv4: [ip],
+          ...(ip6 ? { ipv6: [ip6] } : {}),
           names: [o.container_name, ...(att.aliases ?? [])],
           ...(o.dns_servers?.length ? { dnsServers: o.dns_servers } : {}),
         })
@@ -225,10 +268,61 @@ export class Plumbing {
       this.ready.delete(br)
     }
     if (scope.lastOfAll) script += dropTable()
+    const n6 = nftNetwork6(net)
+    const ip6 = address6(o)
+    const ports6 = n6 && ip6 ? nftPorts(o, ip6) : []
+    if (n6 && scope.last) script += networkChains(n6, 'ip6')
+    if (n6 && (ports6.length > 0 || scope.last)) script += baseDecls('ip6')
+    if (ports6.length > 0) script += portsDel(ports6, 'ip6')
+    if (n6 && scope.last) script += networkDown(n6, 'ip6')
+    // The ip6 table goes with the last container of all too (there or not).
+    if (scope.lastOfAll) script += dropTable('ip6')
     if (script !== '') {
       await this.run(['nft', '-f', '-'], script, `network teardown of ${br}'s rules`)
     }
     if (net.dns_enabled) await this.aardvark.remove(one(o).name, o.container_id)
+  }
+
+  /**
+   * Whether a running container's set-up was made by netavark (a berthd before berth did its
+   * own plumbing): the bridge is there but not the host end of the veth berth would have
+   * named (netavark names its own). Reads the device list only (no process when rootful).
+   */
+  async madeByNetavark(o: NetavarkOptions): Promise<boolean> {
+    if (!this.cfg.netavark) return false
+    const { att, net } = one(o)
+    const devices = await netDevices(this.cfg.netns)
+    return (
+      devices.has(net.network_interface) &&
+      !devices.has(vethName(o.container_id, att.interface_name))
+    )
+  }
+
+  /**
+   * Takes down a set-up netavark made, with netavark (its veth, its iptables rules and chains,
+   * its aardvark-dns entry), under the lock the older berthd used. netns is the container's.
+   */
+  async netavarkTeardown(netns: string, o: NetavarkOptions): Promise<void> {
+    const nv = this.cfg.netavark
+    if (!nv) throw new Internal('netavark is not configured')
+    const argv = [
+      'flock',
+      '-o',
+      nv.lockFile,
+      nv.binary,
+      '--config',
+      nv.configDir,
+      '--rootless',
+      'false',
+      '--aardvark-binary',
+      this.cfg.aardvark,
+      'teardown',
+      netns,
+    ]
+    const r = await execTool(argv, { input: JSON.stringify(o), env: { PATH: SYSTEM_PATH } })
+    if (r.code !== 0) {
+      throw new Internal(`netavark teardown: ${r.stderr.trim() || `exit status ${r.code}`}`)
+    }
   }
 
   /** What a failed setup made for this container alone. */
@@ -237,6 +331,11 @@ export class Plumbing {
     await this.ipForce([`link del ${vethName(o.container_id, att.interface_name)}`], 'undo')
     const ports = nftPorts(o, ip)
     if (ports.length > 0) await this.run(['nft', '-f', '-'], baseDecls() + portsDel(ports), 'undo')
+    const ip6 = address6(o)
+    const ports6 = ip6 ? nftPorts(o, ip6) : []
+    if (ports6.length > 0) {
+      await this.run(['nft', '-f', '-'], baseDecls('ip6') + portsDel(ports6, 'ip6'), 'undo')
+    }
     if (net.dns_enabled) await this.aardvark.remove(name, o.container_id)
   }
 
@@ -262,8 +361,11 @@ export class Plumbing {
    * the main thread: /proc/sys/net follows the writing thread's namespace, and only the main
    * thread is sure to be in berthd's (an in-process setns moves that thread alone).
    */
-  private async sysctls(br: string): Promise<void> {
+  private async sysctls(br: string, ipv6: boolean): Promise<void> {
     const files = [`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '/proc/sys/net/ipv4/ip_forward']
+    // As dockerd with IPv6 networks: the host forwards IPv6 (which also makes interfaces with
+    // accept_ra=1 ignore router advertisements, as it does under Docker).
+    if (ipv6) files.push('/proc/sys/net/ipv6/conf/all/forwarding')
     if (this.cfg.netns === undefined) {
       for (const f of files) writeFileSync(f, '1')
       return

@@ -18,6 +18,17 @@ import {
   parseProcRoutes,
   requireCidr,
 } from './ipv4.ts'
+import {
+  contains6,
+  formatCidr6,
+  formatIPv6,
+  overlaps6,
+  parseCidr6,
+  parseIPv6,
+  randomUla64,
+} from './ipv6.ts'
+import { baseRules, networkUp, portsAdd } from './nft.ts'
+import { nftPorts } from './plumbing.ts'
 import { netavarkPorts, parseHostPort, portMap, portRequests, type PortMapping } from './ports.ts'
 
 describe('ipv4', () => {
@@ -63,6 +74,83 @@ describe('ipv4', () => {
     assert.equal(parseMac('02:42:AC:11:00:99'), '02:42:ac:11:00:99')
     assert.equal(parseMac('02-42-ac-11-00-99'), '02:42:ac:11:00:99')
     assert.equal(parseMac('02:42:ac:11:00'), undefined)
+  })
+})
+
+describe('ipv6', () => {
+  test('parses any spelling and prints RFC 5952 text, as Docker prints addresses', () => {
+    for (const [s, want] of [
+      ['fd00:beef::a', 'fd00:beef::a'],
+      ['FD00:BEEF:0:0:0:0:0:A', 'fd00:beef::a'],
+      ['::', '::'],
+      ['::1', '::1'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:0db8:0000:0001:0000:0000:0000:0000', '2001:db8:0:1::'],
+      ['1:0:2:3:4:5:6:7', '1:0:2:3:4:5:6:7'],
+      ['::ffff:10.0.0.1', '::ffff:a00:1'],
+    ] as const) {
+      const n = parseIPv6(s)
+      assert.notEqual(n, undefined, s)
+      assert.equal(formatIPv6(n as bigint), want, s)
+    }
+    for (const bad of ['', '10.0.0.1', 'fd00::1::2', 'fe80::1%eth0', 'g::1', '[::1]']) {
+      assert.equal(parseIPv6(bad), undefined, bad)
+    }
+  })
+
+  test('subnets: host bits cleared, containment and overlap', () => {
+    const a = parseCidr6('fd00:beef::5/64')
+    assert.equal(a && formatCidr6(a), 'fd00:beef::/64')
+    assert.equal(parseCidr6('fd00::/129'), undefined)
+    assert.equal(parseCidr6('fd00::'), undefined)
+    const b = parseCidr6('fd00:beef::/80')
+    const c = parseCidr6('fd00:beee::/64')
+    assert.ok(a && b && c)
+    assert.equal(overlaps6(a, b), true)
+    assert.equal(overlaps6(b, a), true)
+    assert.equal(overlaps6(a, c), false)
+    assert.equal(contains6(a, parseIPv6('fd00:beef::ffff') as bigint), true)
+    assert.equal(contains6(a, parseIPv6('fd00:bef0::1') as bigint), false)
+    const u = randomUla64()
+    assert.equal(u.prefix, 64)
+    assert.match(formatCidr6(u), /^fd[0-9a-f]{2}:/)
+  })
+
+  test("the ip6 table's rules and port elements use IPv6 addresses", () => {
+    const rules = baseRules('ip6')
+    assert.match(rules, /add table ip6 berth/)
+    assert.match(rules, /type ipv6_addr : verdict; flags interval/)
+    assert.match(rules, /dnat ip6 to ip6 daddr \. meta l4proto \. th dport map @hp_ip/)
+    assert.match(rules, /ip6 saddr vmap @post_src/)
+    // No 127.0.0.0/8 rule: the loopback path exists for IPv4 only.
+    assert.doesNotMatch(rules, /127\.0\.0\.0/)
+    assert.doesNotMatch(baseRules('ip'), /ipv6_addr/)
+    const up = networkUp({ device: 'berthx', subnet: 'fd00:beef::/64', internal: false }, 'ip6')
+    assert.match(up, /add element ip6 berth post_src \{ fd00:beef::\/64 : jump n-berthx-post \}/)
+    // A port on every address goes to both families; one on an address only to its own.
+    const o = {
+      container_id: 'c',
+      container_name: 'n',
+      networks: {},
+      network_info: {},
+      port_mappings: [
+        { host_ip: '', container_port: 80, host_port: 8080, range: 1, protocol: 'tcp' },
+        { host_ip: '127.0.0.1', container_port: 81, host_port: 8081, range: 1, protocol: 'tcp' },
+        { host_ip: '2001:db8::1', container_port: 82, host_port: 8082, range: 1, protocol: 'tcp' },
+      ],
+    }
+    assert.deepEqual(
+      nftPorts(o, 'fd00:beef::2').map((p) => p.hostPort),
+      [8080, 8082],
+    )
+    assert.deepEqual(
+      nftPorts(o, '10.67.0.2').map((p) => p.hostPort),
+      [8080, 8081],
+    )
+    assert.equal(
+      portsAdd(nftPorts(o, 'fd00:beef::2').slice(0, 1), 'ip6'),
+      'add element ip6 berth hp_any { tcp . 8080 : fd00:beef::2 . 80 }\n',
+    )
   })
 })
 

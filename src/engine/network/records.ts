@@ -2,6 +2,7 @@
 import { Internal, InvalidArgument, NotFound } from '../errors.ts'
 import { contains, formatIPv4, parseIPv4, parseMac, requireCidr } from './ipv4.ts'
 import { parseExtraHosts } from './etc.ts'
+import { contains6, formatIPv6, parseIPv6, requireCidr6 } from './ipv6.ts'
 import { networkSettings } from './settings.ts'
 import { portRequests, publishesPorts } from './ports.ts'
 import type { Attachment, ContainerRecord, NetworkRecord } from './store.ts'
@@ -44,8 +45,26 @@ export function checkEndpoint(
     }
     att.ipv4 = formatIPv4(v)
   }
-  if (ep.IPAMConfig?.IPv6Address) {
-    throw new InvalidArgument(`berth networks are IPv4 only: ${ep.IPAMConfig.IPv6Address}`)
+  const ip6 = ep.IPAMConfig?.IPv6Address
+  if (ip6) {
+    if (n.predefined) {
+      throw new InvalidArgument(
+        'user specified IP address is supported on user defined networks only',
+      )
+    }
+    if (!n.bridge.subnet6 || !n.bridge.userSubnet6) {
+      throw new InvalidArgument(
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
+      )
+    }
+    const v = parseIPv6(ip6)
+    if (v === undefined) throw new InvalidArgument(`invalid IPv6 address: ${ip6}`)
+    if (!contains6(requireCidr6(n.bridge.subnet6), v)) {
+      throw new InvalidArgument(
+        `Invalid address ${ip6}: It does not belong to any of this network's subnets`,
+      )
+    }
+    att.ipv6 = formatIPv6(v)
   }
   if (ep.MacAddress) {
     const mac = parseMac(ep.MacAddress)

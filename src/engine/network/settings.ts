@@ -65,7 +65,12 @@ export function networkSettings(
     const n = network(att.networkId)
     if (!n) continue
     const e = emptyEndpoint(n.Id)
-    if (att.ipv4) e.IPAMConfig = { IPv4Address: att.ipv4 }
+    if (att.ipv4 || att.ipv6) {
+      e.IPAMConfig = {
+        ...(att.ipv4 ? { IPv4Address: att.ipv4 } : {}),
+        ...(att.ipv6 ? { IPv6Address: att.ipv6 } : {}),
+      }
+    }
     e.Aliases = att.aliases.length > 0 ? att.aliases : null
     if (!n.predefined && att.links.length > 0) e.Links = att.links
     e.DriverOpts = att.driverOpts
@@ -76,6 +81,11 @@ export function networkSettings(
       e.IPAddress = ep.ip
       e.IPPrefixLen = ep.prefix
       e.MacAddress = ep.mac
+      if (ep.ip6) {
+        e.GlobalIPv6Address = ep.ip6
+        e.GlobalIPv6PrefixLen = ep.prefix6 ?? 64
+        e.IPv6Gateway = ep.gateway6 ?? ''
+      }
       if (n.bridge?.dns) e.DNSNames = [c.name, ...att.aliases, c.id.slice(0, 12)]
       // Docker fills the top-level fields from the default bridge's endpoint only.
       if (n.predefined) {
@@ -84,6 +94,11 @@ export function networkSettings(
         s.IPAddress = ep.ip
         s.IPPrefixLen = ep.prefix
         s.MacAddress = ep.mac
+        if (ep.ip6) {
+          s.GlobalIPv6Address = ep.ip6
+          s.GlobalIPv6PrefixLen = ep.prefix6 ?? 64
+          s.IPv6Gateway = ep.gateway6 ?? ''
+        }
       }
     }
     s.Networks[n.Name] = e

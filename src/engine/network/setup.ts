@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Forbidden, Internal, NotFound } from '../errors.ts'
 import { formatIPv4, lastOf, macForIPv4, parseIPv4, requireCidr } from './ipv4.ts'
 import { randomId } from './catalog.ts'
+import { formatIPv6, lastOf6, parseIPv6, requireCidr6 } from './ipv6.ts'
 import { PortUnavailable } from './hostports.ts'
 import type { NetavarkNetwork, NetavarkOptions } from './netavark.ts'
 import { netDevices, removeNetns } from './netns.ts'
@@ -93,6 +94,30 @@ function allocateAddress(
   )
 }
 
+/** An IPv6 address on an --ipv6 network: the static one if free, else the lowest free one. */
+function allocateAddress6(ctx: BridgeContext, n: NetworkRecord, att: Attachment): bigint {
+  const b = n.bridge as NonNullable<NetworkRecord['bridge']>
+  const subnet = requireCidr6(b.subnet6 as string)
+  const gw = parseIPv6(b.gateway6 as string) as bigint
+  const taken = new Set<bigint>()
+  for (const { ep } of ctx.catalog.liveEndpoints(n.Id)) {
+    if (ep.ip6) taken.add(parseIPv6(ep.ip6) as bigint)
+  }
+  if (att.ipv6) {
+    const ip = parseIPv6(att.ipv6) as bigint
+    if (taken.has(ip) || ip === gw) throw new Forbidden('Address already in use')
+    return ip
+  }
+  const last = lastOf6(subnet)
+  // The subnet's first address (the subnet-router anycast) is never a host's.
+  for (let ip = subnet.network + 1n; ip <= last; ip++) {
+    if (ip !== gw && !taken.has(ip)) return ip
+  }
+  throw new Forbidden(
+    `no available IPv6 addresses on this network's address pools: ${n.Name} (${n.Id})`,
+  )
+}
+
 function netavarkNetwork(ctx: BridgeContext, n: NetworkRecord): NetavarkNetwork {
   const b = n.bridge as NonNullable<NetworkRecord['bridge']>
   const options: Record<string, string> = { isolate: 'true' }
@@ -102,8 +127,11 @@ function netavarkNetwork(ctx: BridgeContext, n: NetworkRecord): NetavarkNetwork 
     id: n.Id,
     driver: 'bridge',
     network_interface: b.device,
-    subnets: [{ subnet: b.subnet, gateway: b.gateway }],
-    ipv6_enabled: false,
+    subnets: [
+      { subnet: b.subnet, gateway: b.gateway },
+      ...(b.subnet6 ? [{ subnet: b.subnet6, gateway: b.gateway6 as string }] : []),
+    ],
+    ipv6_enabled: b.subnet6 !== undefined,
     internal: n.Internal,
     dns_enabled: b.dns,
     options,
@@ -132,13 +160,18 @@ export function endpointFor(
     gateway: n.Internal ? '' : b.gateway,
     mac,
   }
+  if (b.subnet6) {
+    ep.ip6 = formatIPv6(allocateAddress6(ctx, n, att))
+    ep.prefix6 = requireCidr6(b.subnet6).prefix
+    ep.gateway6 = n.Internal ? '' : (b.gateway6 ?? '')
+  }
   const setup: NetavarkOptions = {
     container_id: c.id,
     container_name: c.name,
     networks: {
       [n.Name]: {
         interface_name: ifname,
-        static_ips: [ep.ip],
+        static_ips: ep.ip6 ? [ep.ip, ep.ip6] : [ep.ip],
         static_mac: mac,
         ...(b.dns ? { aliases: [...att.aliases, c.id.slice(0, 12)] } : {}),
       },
@@ -169,6 +202,7 @@ async function prepareBridge(
     endpoints: [],
     ports: [],
     setups: [],
+    plumbing: 'berth',
   }
   networks.forEach((n, i) => {
     const att = rec.attachments[i] as Attachment
@@ -265,6 +299,14 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   if (live.bootId === ctx.boot && live.setups.length > 0) {
     const setups = [...live.setups].reverse()
     for (const [i, setup] of setups.entries()) {
+      // A set-up netavark made (an older berthd started the container) goes through netavark
+      // first, so that its iptables rules go; berth's own teardown then finds little to do.
+      // Set-ups of this berth carry its mark and are never netavark's.
+      if (live.plumbing === undefined && live.netns && (await ctx.plumbing.madeByNetavark(setup))) {
+        await ctx.plumbing.netavarkTeardown(live.netns, setup).catch((err: unknown) => {
+          ctx.opts.logger.warn('netavark teardown failed', { id, error: String(err) })
+        })
+      }
       const scope = teardownScope(ctx, id, setup, i === setups.length - 1)
       await ctx.plumbing.teardown(setup, scope).catch((err: unknown) => {
         ctx.opts.logger.warn('network teardown failed', { id, error: String(err) })

@@ -38,6 +38,10 @@ export interface NetworkRecord {
     mtu?: number
     /** The host address `-p PORT:CTR` binds to (com.docker.network.bridge.host_binding_ipv4). */
     hostBinding: string
+    /** --ipv6: the IPv6 subnet, its gateway (on the bridge), and whether the user gave it. */
+    subnet6?: string
+    gateway6?: string
+    userSubnet6?: boolean
   }
 }
 
@@ -47,6 +51,8 @@ export interface Attachment {
   aliases: string[]
   /** A static address (--ip). */
   ipv4?: string
+  /** A static IPv6 address (--ip6). */
+  ipv6?: string
   /** A static MAC address (--mac-address). */
   mac?: string
   links: string[]
@@ -62,6 +68,10 @@ export interface LiveEndpoint {
   prefix: number
   gateway: string
   mac: string
+  /** On an --ipv6 network: the container's IPv6 address, prefix length and gateway. */
+  ip6?: string
+  prefix6?: number
+  gateway6?: string
 }
 
 /** What was made for a running container; released when its process ends. */
@@ -74,6 +84,11 @@ export interface Live {
   ports: PortMapping[]
   /** The netavark calls made, in order; teardown replays them in reverse. */
   setups: NetavarkOptions[]
+  /**
+   * 'berth': the set-ups were made by berth's own plumbing (plumbing.ts). Absent in records
+   * of an older berthd, which may have made them with netavark (see Plumbing.madeByNetavark).
+   */
+  plumbing?: 'berth'
 }
 
 export type Mode =

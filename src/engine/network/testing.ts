@@ -257,7 +257,8 @@ export async function networkLeftovers(
   // berth's own nftables table (plumbing.ts); it goes with the last container on a bridge.
   const tables = await execTool(['nft', 'list', 'tables']).catch(() => ({ stdout: '' }))
   for (const line of tables.stdout.split('\n')) {
-    if (line.trim() === `table ip ${NFT_TABLE}`) out.push(`nftables ${line.trim()}`)
+    if (line.trim() === `table ip ${NFT_TABLE}` || line.trim() === `table ip6 ${NFT_TABLE}`)
+      out.push(`nftables ${line.trim()}`)
   }
   const mounts = await readFile('/proc/self/mountinfo', 'utf8')
   for (const line of mounts.split('\n')) {
