@@ -42,6 +42,8 @@ const BATCH = 256 * 1024
 const PER_JOB = 4
 /** Spare buffers kept for the next unpacks. */
 const SPARE = 16
+/** How long the thread outlives its last unpack (a build's or a pull's next layer reuses it). */
+const IDLE_MS = 5000
 
 type Outcome = { ok: UnpackResult } | { err: BerthError }
 
@@ -80,8 +82,10 @@ class UnpackThread {
   private readonly jobs = new Map<number, Job>()
   private readonly spare: Buffer[] = []
   private nextId = 1
+  private idleTimer: NodeJS.Timeout | undefined
 
   start(root: string, allowDevices: boolean): { id: number; job: Job; done: Promise<Outcome> } {
+    clearTimeout(this.idleTimer)
     const worker = this.worker ?? this.spawn()
     const id = this.nextId++
     let settle!: (o: Outcome) => void
@@ -123,6 +127,24 @@ class UnpackThread {
     if (this.spare.length < SPARE) this.spare.push(buf)
   }
 
+  /**
+   * No unpack left: the thread no longer keeps the daemon alive, and goes after IDLE_MS without
+   * work, its memory (some 12 MiB, more after a big layer) with it; the next unpack starts one.
+   */
+  private idle(worker: Worker): void {
+    worker.unref()
+    this.idleTimer = setTimeout(() => {
+      if (this.worker !== worker || this.jobs.size > 0) return
+      this.worker = undefined
+      this.spare.length = 0
+      // Its exit is no loss: the next thread's unpacks must not hear of it.
+      worker.removeAllListeners()
+      worker.on('error', () => undefined)
+      void worker.terminate()
+    }, IDLE_MS)
+    this.idleTimer.unref()
+  }
+
   private spawn(): Worker {
     const worker = spawnWorker()
     worker.on('message', (m: FromWorker) => {
@@ -137,7 +159,7 @@ class UnpackThread {
       const job = this.jobs.get(m.id)
       if (job === undefined) return
       this.jobs.delete(m.id)
-      if (this.jobs.size === 0) worker.unref()
+      if (this.jobs.size === 0) this.idle(worker)
       if (m.t === 'done') job.settle({ ok: { diffID: m.diffID, size: m.size } })
       else {
         const E = m.code === 'invalid_argument' ? InvalidArgument : Internal
