@@ -2,6 +2,7 @@
 // graph, and the berth command ready to start as fast as Node allows:
 //
 //   dist/berthd.mjs            the daemon
+//   dist/unpack-worker.mjs     its layer unpack thread (src/engine/layer/unpack.ts)
 //   dist/berth-portfwd.mjs     the port forwarder of berthd without root (user networks)
 //   dist/berth-cli.js          the CLI, one CommonJS bundle: node:* modules are required where
 //                              a command first needs them, not all at start (as an ESM bundle's
@@ -54,6 +55,16 @@ await build({
   },
 })
 await chmod('dist/berthd.mjs', 0o755)
+// The layer unpack thread, found beside berthd.mjs.
+await build({
+  ...common,
+  entryPoints: ['src/engine/layer/unpack-worker.ts'],
+  outfile: 'dist/unpack-worker.mjs',
+  format: 'esm',
+  banner: {
+    js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);",
+  },
+})
 
 // berthd without root starts it in its network namespace for published ports on user networks.
 await build({

@@ -63,7 +63,8 @@ export async function* decompress(source: AsyncIterable<Uint8Array>): AsyncGener
 async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   // Bigger pieces than zlib's 16 KiB default mean far fewer trips through the file system.
   const gz = createGunzip({ chunkSize: 256 * 1024 })
-  const feeding = pipeline(Readable.from(src), gz)
+  // One compressed piece read ahead (Readable.from's default is 16).
+  const feeding = pipeline(Readable.from(src, { highWaterMark: 1 }), gz)
   // Errors surface through the iteration below as well; this only keeps them from going unhandled.
   feeding.catch(() => {})
   try {

@@ -29,6 +29,10 @@ export interface LayerIngesterDeps {
   layers: LayerStore
 }
 
+// The decompressed tar read ahead of the unpack: one piece (up to 256 KiB). Readable.from's
+// default (16 pieces) held some 4 MiB per layer while the unpack was busy, for nothing.
+const PLAIN_STREAM = { highWaterMark: 1 }
+
 export class LayerIngester implements LayerIngest {
   constructor(private readonly deps: LayerIngesterDeps) {}
 
@@ -65,7 +69,10 @@ export class LayerIngester implements LayerIngest {
     let read = 0
     let diffSize = 0
     const counting = counted(src as AsyncIterable<Buffer>, (n) => opts.progress?.((read += n)))
-    const plain = Readable.from(counted(decompressAll(counting), (n) => (diffSize += n)))
+    const plain = Readable.from(
+      counted(decompressAll(counting), (n) => (diffSize += n)),
+      PLAIN_STREAM,
+    )
     const layer = await this.unpack(plain, opts)
     return {
       diffID: layer.diffID,
@@ -96,7 +103,11 @@ export class LayerIngester implements LayerIngest {
     let diffSize = 0
     const r = await this.split(input.blob, check, opts, {
       toBlob: (side, writer) => pipeline(side, writer, ...signalOpt(opts)),
-      plain: (side) => Readable.from(counted(decompressAll(side), (n) => (diffSize += n))),
+      plain: (side) =>
+        Readable.from(
+          counted(decompressAll(side), (n) => (diffSize += n)),
+          PLAIN_STREAM,
+        ),
       expected: {
         ...(expectedDigest !== undefined ? { digest: expectedDigest } : {}),
         ...(input.size !== undefined ? { size: input.size } : {}),

@@ -17,6 +17,7 @@ const c = {
   ),
   umount2: libc.func('int umount2(const char *target, int flags)'),
   flock: libc.func('int flock(int fd, int op)'),
+  mallopt: libc.func('int mallopt(int param, int value)'),
   strerror: libc.func('const char *strerror(int errnum)'),
 }
 
@@ -126,4 +127,15 @@ export function tryLockExclusive(fd: number): boolean {
   const e = errno()
   if (e === 11) return false
   throw new SysError('flock', e, undefined)
+}
+
+const M_MMAP_THRESHOLD = -3
+
+/**
+ * Makes glibc's malloc serve blocks of `bytes` and more with mmap(2), always: freed, they go
+ * back to the kernel at once. Left alone, glibc raises that threshold to the largest block freed
+ * so far (up to 32 MiB) and keeps freed blocks in its heap, where they still count as resident.
+ */
+export function setMmapThreshold(bytes: number): boolean {
+  return (c.mallopt(M_MMAP_THRESHOLD, bytes) as number) === 1
 }
