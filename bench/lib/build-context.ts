@@ -19,12 +19,32 @@ RUN cat src/index.js > bundle.js && find src -type f | wc -l > count.txt
 CMD ["sh", "-c", "echo $MODE; cat deps.txt bundle.js count.txt"]
 `
 
-/** Writes the context's files (not its Dockerfile) under `ctx`. */
-export async function writeBenchContext(ctx: string): Promise<void> {
+/**
+ * The realistic one (bench/build.ts --only debian): a Debian base (debootstrap minbase, imported
+ * as bench-debian:bookworm), a package from the Debian mirror with apt (reached through the
+ * http_proxy build arg, bench/lib/mirror-relay.ts), a source tree of 3000 files used by both
+ * stages, and a second stage that takes the first's result with COPY --from.
+ */
+export const DEBIAN_DOCKERFILE = `FROM bench-debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json .
+COPY src/ src/
+RUN find src -type f | LC_ALL=C sort | jq -R -s 'split("\\n") | map(select(length > 0))' > files.json
+FROM bench-debian:bookworm
+ENV MODE=production
+WORKDIR /app
+COPY --from=build /app/files.json .
+COPY src/ src/
+CMD ["sh", "-c", "echo $MODE; wc -c files.json; cat src/index.js"]
+`
+
+/** Writes the context's files (not its Dockerfile) under `ctx`: 50 × `dirs` + 1 source files. */
+export async function writeBenchContext(ctx: string, dirs = 40): Promise<void> {
   await mkdir(join(ctx, 'src'), { recursive: true })
   await writeFile(join(ctx, 'package.json'), '{"name":"app"}')
   await writeFile(join(ctx, 'src/index.js'), 'start\n')
-  for (let d = 0; d < 40; d++) {
+  for (let d = 0; d < dirs; d++) {
     await mkdir(join(ctx, 'src', `m${d}`))
     for (let f = 0; f < 50; f++)
       await writeFile(join(ctx, 'src', `m${d}`, `f${f}.js`), `export const v = ${d * 50 + f}\n`)
