@@ -85,6 +85,9 @@ async function gnuTar(format: string): Promise<Buffer> {
     await mkdir(deep, { recursive: true })
     await writeFile(join(deep, ustar ? 'f' : 'é-' + 'long'.repeat(30)), 'x'.repeat(70_000))
     await writeFile(join(dir, 'd', 'small'), 'hello\n')
+    // A long name whose first 100 bytes end in a slash: a file all the same.
+    await mkdir(join(dir, 'd', 'q'.repeat(97)))
+    await writeFile(join(dir, 'd', 'q'.repeat(97), 'cut-at-slash'), 'data after a cut name\n')
     await writeFile(join(dir, 'd', 'empty'), '')
     await link(join(dir, 'd', 'small'), join(dir, 'd', 'hard'))
     await symlink('../' + 'z'.repeat(ustar ? 90 : 120), join(dir, 'd', 'sym'))

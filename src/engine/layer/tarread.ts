@@ -168,15 +168,14 @@ export class TarReader {
         'Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?',
       )
     }
-    let typeflag = buf[156] === 0 ? 0 : buf[156]! - 48
+    const typeflag = buf[156] === 0 ? 0 : buf[156]! - 48
     let name = cString(buf, 0, 100)
     if (isUstar(buf)) {
       if (buf[345] !== 0) name = `${cString(buf, 345, 155)}/${name}`
     } else if (!isGnu(buf)) {
       throw new TarFormatError('Invalid tar header: unknown format.')
     }
-    if (typeflag === 0 && name.endsWith('/')) typeflag = 5
-    const type = TYPES[typeflag] ?? null
+    let type = TYPES[typeflag] ?? null
     let size = decodeOct(buf, 124, 12)
     const padAfter = (s: number): number => {
       const r = s & 511
@@ -222,6 +221,10 @@ export class TarReader {
       if (found.size > 0) xattrs = found
     }
     if (size === null || !(size >= 0)) throw new TarFormatError('Invalid header')
+    // An old (V7) archive marks a directory by a NUL type and a trailing slash, as Go's
+    // archive/tar (Docker's reader) reads it: on the whole name, never on the first 100 bytes of
+    // a long one, whose cut may end in a slash.
+    if (buf[156] === 0 && name.endsWith('/')) type = 'directory'
 
     const h: TarHeader = {
       name,
