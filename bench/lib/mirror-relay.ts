@@ -6,31 +6,13 @@
 // host on port 80. apt sends a proxy absolute-form requests (`GET http://host/path`), which the
 // mirror's HTTP server accepts, so the bytes pass through unchanged. Docker's builders and berth
 // keep proxy args out of the cache key and the image, so the images are the same as with a direct
-// route. Nothing is left behind: the listener ends by its pid, the socket's folder is removed.
-import { spawn } from 'node:child_process'
+// route. The relay is the registry tests' (test/registry/relay.ts), listening on every address.
 import { lookup } from 'node:dns/promises'
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import net from 'node:net'
-import { tmpdir } from 'node:os'
+import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
+import { relayAcross, type NetnsRelay } from '../../test/registry/relay.ts'
 
-export interface MirrorRelay {
-  stop(): Promise<void>
-}
-
-/** Plain JS run by `node -e` inside the namespace: listen on 0.0.0.0:PORT, forward to SOCKET. */
-const INSIDE = `
-const net = require('node:net')
-const [port, socket] = process.argv.slice(1)
-net.createServer((c) => {
-  const u = net.connect(socket)
-  c.pipe(u).on('error', () => c.destroy())
-  u.pipe(c).on('error', () => u.destroy())
-  c.on('error', () => u.destroy())
-  u.on('error', () => c.destroy())
-}).listen(Number(port), '0.0.0.0', () => console.log('ready'))
-`
+export type MirrorRelay = NetnsRelay
 
 /** The host of the Debian mirror this machine's apt uses (deb822 .sources or one-line lists). */
 export async function aptMirrorHost(): Promise<string> {
@@ -61,45 +43,5 @@ export async function relayMirrorIntoNetns(
   mirrorHost: string,
 ): Promise<MirrorRelay> {
   const { address } = await lookup(mirrorHost)
-  const dir = await mkdtemp(join(tmpdir(), 'bt-mirror-'))
-  const socket = join(dir, 'relay.sock')
-  const open = new Set<net.Socket>()
-  const server = net.createServer((c) => {
-    const u = net.connect(80, address)
-    open.add(c).add(u)
-    c.on('close', () => open.delete(c))
-    u.on('close', () => open.delete(u))
-    c.pipe(u)
-    u.pipe(c)
-    c.on('error', () => u.destroy())
-    u.on('error', () => c.destroy())
-    c.on('close', () => u.destroy())
-    u.on('close', () => c.destroy())
-  })
-  await new Promise<void>((res, rej) => server.listen(socket, res).once('error', rej))
-  const child = spawn(
-    'nsenter',
-    [`--net=${nsPath}`, '--', process.execPath, '-e', INSIDE, String(port), socket],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  const exited = new Promise<void>((res) => child.once('exit', () => res()))
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    await exited
-    for (const s of open) s.destroy()
-    await new Promise<void>((res) => server.close(() => res()))
-    await rm(dir, { recursive: true, force: true })
-  }
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let err = ''
-      child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
-      createInterface({ input: child.stdout! }).once('line', () => resolve())
-      child.once('exit', (code) => reject(new Error(`the mirror relay exited (${code}): ${err}`)))
-    })
-  } catch (e) {
-    await stop()
-    throw e
-  }
-  return { stop }
+  return relayAcross(nsPath, { host: '0.0.0.0', port }, { host: address, port: 80 })
 }

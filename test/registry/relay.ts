@@ -19,17 +19,17 @@ export interface NetnsRelay {
   stop(): Promise<void>
 }
 
-/** Plain JS run by `node -e` inside the namespace: listen on 127.0.0.1:PORT, forward to SOCKET. */
+/** Plain JS run by `node -e` inside the namespace: listen on HOST:PORT, forward to SOCKET. */
 const INSIDE = `
 const net = require('node:net')
-const [port, socket] = process.argv.slice(1)
+const [host, port, socket] = process.argv.slice(1)
 net.createServer((c) => {
   const u = net.connect(socket)
   c.pipe(u).on('error', () => c.destroy())
   u.pipe(c).on('error', () => u.destroy())
   c.on('error', () => u.destroy())
   u.on('error', () => c.destroy())
-}).listen(Number(port), '127.0.0.1', () => console.log('ready'))
+}).listen(Number(port), host, () => console.log('ready'))
 `
 
 function pipeBoth(a: net.Socket, b: net.Socket): void {
@@ -41,25 +41,33 @@ function pipeBoth(a: net.Socket, b: net.Socket): void {
   b.on('close', () => a.destroy())
 }
 
+export interface Endpoint {
+  host: string
+  port: number
+}
+
 /**
- * Makes 127.0.0.1:`port` inside the network namespace of process `pid` reach 127.0.0.1:`port`
- * here. Brings the namespace's loopback up (a fresh namespace's is down).
+ * Listens on `listen` inside the network namespace `netns` (a /proc/PID/ns/net or a bind-mounted
+ * namespace file) and connects each connection that arrives to `target` from this process.
  */
-export async function relayIntoNetns(pid: number, port: number): Promise<NetnsRelay> {
-  const ns = `--net=/proc/${pid}/ns/net`
-  await run('nsenter', [ns, '--', 'ip', 'link', 'set', 'lo', 'up'])
+export async function relayAcross(
+  netns: string,
+  listen: Endpoint,
+  target: Endpoint,
+): Promise<NetnsRelay> {
   const dir = await mkdtemp(join(tmpdir(), 'bt-relay-'))
   const socket = join(dir, 'relay.sock')
   const open = new Set<net.Socket>()
   const server = net.createServer((c) => {
-    const u = net.connect(port, '127.0.0.1')
+    const u = net.connect(target.port, target.host)
     open.add(c).add(u)
     c.on('close', () => open.delete(c))
     u.on('close', () => open.delete(u))
     pipeBoth(c, u)
   })
   await new Promise<void>((res, rej) => server.listen(socket, res).once('error', rej))
-  const child = spawn('nsenter', [ns, '--', process.execPath, '-e', INSIDE, String(port), socket], {
+  const inside = [process.execPath, '-e', INSIDE, listen.host, String(listen.port), socket]
+  const child = spawn('nsenter', [`--net=${netns}`, '--', ...inside], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise<void>((res) => child.once('exit', () => res()))
@@ -82,4 +90,15 @@ export async function relayIntoNetns(pid: number, port: number): Promise<NetnsRe
     throw e
   }
   return { stop }
+}
+
+/**
+ * Makes 127.0.0.1:`port` inside the network namespace of process `pid` reach 127.0.0.1:`port`
+ * here. Brings the namespace's loopback up (a fresh namespace's is down).
+ */
+export async function relayIntoNetns(pid: number, port: number): Promise<NetnsRelay> {
+  const ns = `/proc/${pid}/ns/net`
+  await run('nsenter', [`--net=${ns}`, '--', 'ip', 'link', 'set', 'lo', 'up'])
+  const loopback = { host: '127.0.0.1', port }
+  return relayAcross(ns, loopback, loopback)
 }
