@@ -9,6 +9,54 @@ import type { Attachment, ContainerRecord, NetworkRecord } from './store.ts'
 import type { EndpointSettings, NetworkSettings, NetworkedContainer } from './types.ts'
 import { modeOf, type BridgeContext } from './context.ts'
 
+interface AddressFamily<A> {
+  label: string
+  parse(s: string): A | undefined
+  inSubnet(subnet: string, a: A): boolean
+  format(a: A): string
+}
+
+const IPV4: AddressFamily<number> = {
+  label: 'IPv4',
+  parse: parseIPv4,
+  inSubnet: (subnet, a) => contains(requireCidr(subnet), a),
+  format: formatIPv4,
+}
+
+const IPV6: AddressFamily<bigint> = {
+  label: 'IPv6',
+  parse: parseIPv6,
+  inSubnet: (subnet, a) => contains6(requireCidr6(subnet), a),
+  format: formatIPv6,
+}
+
+/** An address asked for (--ip, --ip6): only on a user network with a subnet the user gave, inside it. */
+function requestedAddress<A>(
+  n: NetworkRecord,
+  ip: string,
+  userSubnet: string | undefined,
+  family: AddressFamily<A>,
+): string {
+  if (n.predefined) {
+    throw new InvalidArgument(
+      'user specified IP address is supported on user defined networks only',
+    )
+  }
+  if (!userSubnet) {
+    throw new InvalidArgument(
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    )
+  }
+  const v = family.parse(ip)
+  if (v === undefined) throw new InvalidArgument(`invalid ${family.label} address: ${ip}`)
+  if (!family.inSubnet(userSubnet, v)) {
+    throw new InvalidArgument(
+      `Invalid address ${ip}: It does not belong to any of this network's subnets`,
+    )
+  }
+  return family.format(v)
+}
+
 /** Checks one attachment's settings against its network, in Docker's words. */
 export function checkEndpoint(
   ctx: BridgeContext,
@@ -25,46 +73,11 @@ export function checkEndpoint(
   }
   const att: Attachment = { networkId: n.Id, aliases, links, driverOpts: ep.DriverOpts ?? null }
   const ip = ep.IPAMConfig?.IPv4Address
-  if (ip) {
-    if (n.predefined) {
-      throw new InvalidArgument(
-        'user specified IP address is supported on user defined networks only',
-      )
-    }
-    if (!n.bridge.userSubnet) {
-      throw new InvalidArgument(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      )
-    }
-    const v = parseIPv4(ip)
-    if (v === undefined) throw new InvalidArgument(`invalid IPv4 address: ${ip}`)
-    if (!contains(requireCidr(n.bridge.subnet), v)) {
-      throw new InvalidArgument(
-        `Invalid address ${ip}: It does not belong to any of this network's subnets`,
-      )
-    }
-    att.ipv4 = formatIPv4(v)
-  }
+  if (ip)
+    att.ipv4 = requestedAddress(n, ip, n.bridge.userSubnet ? n.bridge.subnet : undefined, IPV4)
   const ip6 = ep.IPAMConfig?.IPv6Address
   if (ip6) {
-    if (n.predefined) {
-      throw new InvalidArgument(
-        'user specified IP address is supported on user defined networks only',
-      )
-    }
-    if (!n.bridge.subnet6 || !n.bridge.userSubnet6) {
-      throw new InvalidArgument(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      )
-    }
-    const v = parseIPv6(ip6)
-    if (v === undefined) throw new InvalidArgument(`invalid IPv6 address: ${ip6}`)
-    if (!contains6(requireCidr6(n.bridge.subnet6), v)) {
-      throw new InvalidArgument(
-        `Invalid address ${ip6}: It does not belong to any of this network's subnets`,
-      )
-    }
-    att.ipv6 = formatIPv6(v)
+    att.ipv6 = requestedAddress(n, ip6, n.bridge.userSubnet6 ? n.bridge.subnet6 : undefined, IPV6)
   }
   if (ep.MacAddress) {
     const mac = parseMac(ep.MacAddress)
