@@ -266,30 +266,13 @@ function checksum(h: Buffer): number {
   return sum
 }
 
+// The magic (and, for GNU, the version) at offset 257.
 function isUstar(h: Buffer): boolean {
-  // "ustar\0"
-  return (
-    h[257] === 0x75 &&
-    h[258] === 0x73 &&
-    h[259] === 0x74 &&
-    h[260] === 0x61 &&
-    h[261] === 0x72 &&
-    h[262] === 0x00
-  )
+  return h.toString('latin1', 257, 263) === 'ustar\0'
 }
 
 function isGnu(h: Buffer): boolean {
-  // "ustar " then " \0"
-  return (
-    h[257] === 0x75 &&
-    h[258] === 0x73 &&
-    h[259] === 0x74 &&
-    h[260] === 0x61 &&
-    h[261] === 0x72 &&
-    h[262] === 0x20 &&
-    h[263] === 0x20 &&
-    h[264] === 0x00
-  )
+  return h.toString('latin1', 257, 265) === 'ustar  \0'
 }
 
 // tar-stream's reading of numeric fields: octal text (leading spaces and NULs skipped), or
