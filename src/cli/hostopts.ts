@@ -4,6 +4,7 @@ import { sysctlValue } from './dockeropts.ts'
 import { readFile } from 'node:fs/promises'
 import { CliError, bool, int, list, str } from './command.ts'
 import type { FlagDef, ParsedFlags } from './flags.ts'
+import { ULIMIT_NAMES } from '../lib/ulimits.ts'
 import { ramInBytes } from '../lib/units.ts'
 
 export { ramInBytes }
@@ -151,30 +152,12 @@ export function parseNanoCpus(raw: string): number {
   }
 }
 
-const ULIMITS = [
-  'core',
-  'cpu',
-  'data',
-  'fsize',
-  'locks',
-  'memlock',
-  'msgqueue',
-  'nice',
-  'nofile',
-  'nproc',
-  'rss',
-  'rtprio',
-  'rttime',
-  'sigpending',
-  'stack',
-]
-
 /** go-units ParseUlimit: NAME=SOFT[:HARD], or its words. */
 export function ulimit(raw: string): { Name: string; Soft: number; Hard: number } {
   const eq = raw.indexOf('=')
   if (eq < 0) throw new Error(`invalid ulimit argument: ${raw}`)
   const name = raw.slice(0, eq)
-  if (!ULIMITS.includes(name)) throw new Error(`invalid ulimit type: ${name}`)
+  if (!ULIMIT_NAMES.includes(name)) throw new Error(`invalid ulimit type: ${name}`)
   const parts = raw.slice(eq + 1).split(':')
   if (parts.length > 2) {
     throw new Error(

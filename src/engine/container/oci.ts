@@ -1,6 +1,7 @@
 // A container's Config and HostConfig as its task's process and confinement (moby's
 // daemon/oci_linux.go), and the create-time checks of HostConfig with Docker's words
 // (daemon/daemon_unix.go). Pure: the host's facts come in.
+import { ULIMIT_NAMES } from '../../lib/ulimits.ts'
 import { parseSignal } from './signals.ts'
 import { InvalidArgument } from '../errors.ts'
 import type { Mount } from '../layer/types.ts'
@@ -15,25 +16,6 @@ import type { Container, ContainerConfig, HostConfig } from './types.ts'
 export const INIT_PATH = '/sbin/docker-init'
 
 const LINUX_MIN_MEMORY = 6 * 1024 * 1024
-
-/** Docker's ulimit names (the CLI refuses others). */
-export const ULIMIT_NAMES = [
-  'core',
-  'cpu',
-  'data',
-  'fsize',
-  'locks',
-  'memlock',
-  'msgqueue',
-  'nice',
-  'nofile',
-  'nproc',
-  'rss',
-  'rtprio',
-  'rttime',
-  'sigpending',
-  'stack',
-] as const
 
 function num(hc: HostConfig, key: string): number {
   const v = hc[key]
@@ -264,7 +246,7 @@ export function verifyHostConfig(hc: HostConfig, config: ContainerConfig, host: 
 export function verifyUlimits(list: readonly Ulimit[], host: HostFacts): void {
   const canRaise = host.capabilities.includes('CAP_SYS_RESOURCE')
   for (const u of list) {
-    if (!(ULIMIT_NAMES as readonly string[]).includes(u.Name)) {
+    if (!ULIMIT_NAMES.includes(u.Name)) {
       throw new InvalidArgument(`invalid ulimit type: ${u.Name}`)
     }
     if (u.Soft > u.Hard) {

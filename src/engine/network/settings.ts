@@ -1,4 +1,5 @@
 // A container's NetworkSettings as Docker's inspect shows them, from berth's record of it.
+import { emptyNetworkSettings } from './modes.ts'
 import { portMap } from './ports.ts'
 import type { ContainerRecord, Mode, NetworkRecord } from './store.ts'
 import type { EndpointSettings, NetworkSettings, NetworkedContainer } from './types.ts'
@@ -37,24 +38,10 @@ export function networkSettings(
 ): NetworkSettings {
   const live = running ? rec?.live : undefined
   const s: NetworkSettings = {
-    Bridge: '',
+    ...emptyNetworkSettings(),
     SandboxID: live?.sandboxId ?? '',
     SandboxKey: live?.netns ?? '',
-    HairpinMode: false,
-    LinkLocalIPv6Address: '',
-    LinkLocalIPv6PrefixLen: 0,
     Ports: live ? portMap(c.exposedPorts, live.ports) : {},
-    SecondaryIPAddresses: null,
-    SecondaryIPv6Addresses: null,
-    EndpointID: '',
-    Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    MacAddress: '',
-    Networks: {},
   }
   if (own) {
     s.Networks[own.Name] = emptyEndpoint(own.Id)
