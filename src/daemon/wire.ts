@@ -25,7 +25,7 @@ import { maxMappedId, rootProfile, rootlessProfile } from '../engine/host/profil
 import { rootlessCgroups } from '../engine/host/cgroups.ts'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { PastaNetworks } from '../engine/network/pasta.ts'
+import { PastaNetworks, pastaBridgeView } from '../engine/network/pasta.ts'
 import { RootlessNetworks, onUserNetwork, rootlessNetworkApi } from '../engine/network/rootless.ts'
 import { RootlessNetns } from '../engine/network/rootlessns.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
@@ -190,6 +190,11 @@ export async function createEngine(opts: EngineOptions): Promise<ClosableEngine>
           script: fileURLToPath(new URL('./berth-portfwd.mjs', import.meta.url)),
         },
         logger,
+        // The predefined networks' records are the bridge's; `bridge` is shown as pasta's.
+        events: {
+          sink: events,
+          predefined: async (name) => pastaBridgeView(await bridge.api.inspect(name)),
+        },
       })
     : bridge.manager
   const containers: ContainerService = new ContainerService({
