@@ -95,7 +95,11 @@ export class Builder implements BuildApi, ContentRoot {
     // The daemon's shutdown cancels the build as a client hanging up does.
     const stop = new AbortController()
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
-    const done = this.gate.shared(() => this.buildNow(context, { ...opts, signal }, emit))
+    const done = this.gate.shared(() => {
+      // Cancelled while it waited for a prune: buildNow would miss the abort, long past.
+      signal.throwIfAborted()
+      return this.buildNow(context, { ...opts, signal }, emit)
+    })
     this.inflight.set(stop, done)
     const forget = () => void this.inflight.delete(stop)
     done.then(forget, forget)

@@ -194,7 +194,10 @@ export class RootlessNetworks implements NetworkManager {
     if (!onUserNetwork(c.hostConfig.NetworkMode)) {
       await this.gone(c.id)
       const prepared = await this.deps.pasta.prepare(c)
-      await this.connected(c)
+      // The network is made: an event that cannot be told does not fail the start.
+      await this.connected(c).catch((err: unknown) => {
+        this.deps.logger.warn('telling a network connect failed', { id: c.id, error: String(err) })
+      })
       return prepared
     }
     return this.serial.run(async () => {
