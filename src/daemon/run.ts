@@ -16,7 +16,14 @@ import { homedir } from 'node:os'
 import { berthPaths, servedUid } from '../lib/userpaths.ts'
 import { ensurePrivateDir, runInUserNamespace } from './rootless.ts'
 
-export type ClosableEngine = Engine & { close(): Promise<void> }
+export type ClosableEngine = Engine & {
+  close(): Promise<void>
+  /**
+   * Cancels the work under way that must not outlive the daemon (builds, whose snapshots are
+   * mounted), and waits for it to wind down, while its clients can still be told why.
+   */
+  interrupt?(): Promise<void>
+}
 export interface EngineOptions {
   dataRoot: string
   logger: Logger
@@ -129,6 +136,7 @@ export async function runDaemon(
       stopping ??= (async () => {
         logger.info('Processing signal, shutting down')
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        await eng.interrupt?.()
         // Idle keep-alive clients and hijacked streams would hold close() open;
         // containers live on under conmon, so cutting them is safe.
         for (const s of sockets) s.destroy()

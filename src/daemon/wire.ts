@@ -13,7 +13,7 @@ import { HealthMonitor } from '../engine/health/monitor.ts'
 import { ExecProbeRunner } from '../engine/health/probe.ts'
 import { LocalBlobStore } from '../engine/content/local.ts'
 import type { Digest } from '../engine/digest.ts'
-import type { Engine, EngineCounts } from '../engine/engine.ts'
+import type { EngineCounts } from '../engine/engine.ts'
 import { LocalGpus } from '../engine/gpu/local.ts'
 import { ImageCommitter } from '../engine/image/commit.ts'
 import { LocalImageStore } from '../engine/image/local.ts'
@@ -25,7 +25,7 @@ import { maxMappedId, rootProfile, rootlessProfile } from '../engine/host/profil
 import { rootlessCgroups } from '../engine/host/cgroups.ts'
 import { networked } from '../engine/container/network.ts'
 import { BridgeNetworking } from '../engine/network/bridge.ts'
-import { PastaNetworks } from '../engine/network/pasta.ts'
+import { PastaNetworks, pastaBridgeView } from '../engine/network/pasta.ts'
 import { RootlessNetworks, onUserNetwork, rootlessNetworkApi } from '../engine/network/rootless.ts'
 import { RootlessNetns } from '../engine/network/rootlessns.ts'
 import { hostFacts, localDevices } from '../engine/runtime/host.ts'
@@ -57,14 +57,14 @@ import { DiskUsageReport } from '../engine/system/df.ts'
 export const GPU_ROOT_ENV = 'BERTH_TEST_GPU_ROOT'
 
 import { BERTH_VERSION } from '../api/version.ts'
-import type { EngineOptions } from './run.ts'
+import type { ClosableEngine, EngineOptions } from './run.ts'
 
 /** How long a stopping daemon waits for removed containers' cleanups (network releases). */
 const SHUTDOWN_CLEANUP_MS = 20_000
+/** How long a stopping daemon waits for cancelled builds to release their snapshots. */
+const SHUTDOWN_BUILD_MS = 20_000
 
-export async function createEngine(
-  opts: EngineOptions,
-): Promise<Engine & { close(): Promise<void> }> {
+export async function createEngine(opts: EngineOptions): Promise<ClosableEngine> {
   const { dataRoot, logger } = opts
   await mkdir(dataRoot, { recursive: true, mode: 0o711 })
   // The host's facts and choices (cgroups, ID mappings, the runtime's root), decided once here.
@@ -190,6 +190,11 @@ export async function createEngine(
           script: fileURLToPath(new URL('./berth-portfwd.mjs', import.meta.url)),
         },
         logger,
+        // The predefined networks' records are the bridge's; `bridge` is shown as pasta's.
+        events: {
+          sink: events,
+          predefined: async (name) => pastaBridgeView(await bridge.api.inspect(name)),
+        },
       })
     : bridge.manager
   const containers: ContainerService = new ContainerService({
@@ -386,6 +391,13 @@ export async function createEngine(
         paused,
         stopped: all.length - running - paused,
         images: (await images.list()).length,
+      }
+    },
+    async interrupt(): Promise<void> {
+      // A build's snapshots are overlay mounts under the data root: a daemon gone before they
+      // are released leaves them mounted until its next start.
+      if (!(await builder.close(SHUTDOWN_BUILD_MS))) {
+        logger.warn('shutdown: cancelled builds still winding down, left to the next start')
       }
     },
     async close(): Promise<void> {

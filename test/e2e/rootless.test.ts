@@ -10,7 +10,15 @@ import { spawn } from 'node:child_process'
 import { access, chmod, copyFile, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
-import { berthBin, busyboxTar, repoRoot } from './harness.ts'
+import {
+  berthBin,
+  busyboxTar,
+  client,
+  dockerBin,
+  importBusybox,
+  repoRoot,
+  startBerthd,
+} from './harness.ts'
 import { startRegistry } from '../registry/server.ts'
 import { Term } from './term.ts'
 
@@ -440,6 +448,124 @@ test('without root: network connect between user networks, and a docker-compose 
   )
   assert.equal(down.code, 0, down.stderr)
   assert.match(down.stdout, /Removing network proj_default\n0\n$/)
+})
+
+/** The commands whose network events are compared, as a script for the stock docker CLI. */
+const EVENT_SCRIPT = `
+S=$(date +%s.%N)
+$DOCKER network create evnet >/dev/null
+$DOCKER run -d --name evweb --network evnet busybox sleep 300 >/dev/null
+$DOCKER network create evnet2 >/dev/null
+$DOCKER network connect evnet2 evweb
+$DOCKER network disconnect evnet2 evweb
+$DOCKER rm -f evweb >/dev/null
+$DOCKER run --rm --network evnet --name evuser busybox true
+$DOCKER run --rm --name evdef busybox true
+$DOCKER run --rm --name evnone --network none busybox true
+$DOCKER run --rm --name evhost --network host busybox true
+$DOCKER run -d --name evlong busybox sleep 300 >/dev/null
+$DOCKER rm -f evlong >/dev/null
+$DOCKER network rm evnet evnet2 >/dev/null
+U=$(date +%s.%N)
+$DOCKER network inspect -f '{{.Name}} {{.Id}} {{.Driver}}' bridge host none
+$DOCKER events --since "$S" --until "$U" --format '{{json .}}'
+`
+
+interface SeenEvent {
+  Type: string
+  Action: string
+  Actor: { ID: string; Attributes: Record<string, string> }
+}
+
+/**
+ * A script's network events, with container IDs as names, and its container create, die and
+ * destroy events around them (for the order); each network event's ID checked against the
+ * predefined networks' and against the network's other events.
+ */
+function networkEvents(out: string): string[] {
+  const lines = out.trim().split('\n')
+  const predefined = new Map<string, { id: string; driver: string }>()
+  for (const l of lines.slice(0, 3)) {
+    const [name, id, driver] = l.split(' ')
+    predefined.set(name!, { id: id!, driver: driver! })
+  }
+  const events = lines.slice(3).map((l) => JSON.parse(l) as SeenEvent)
+  const names = new Map<string, string>()
+  for (const e of events) {
+    if (e.Type === 'container' && e.Actor.Attributes.name)
+      names.set(e.Actor.ID, e.Actor.Attributes.name)
+  }
+  const ids = new Map<string, string>()
+  const out2: string[] = []
+  for (const e of events) {
+    const a = e.Actor.Attributes
+    if (e.Type === 'container' && ['create', 'die', 'destroy'].includes(e.Action)) {
+      out2.push(`container ${e.Action} ${a.name}`)
+    }
+    if (e.Type !== 'network') continue
+    const name = a.name!
+    const known = predefined.get(name)
+    if (known) {
+      assert.equal(e.Actor.ID, known.id, `${name}'s ID`)
+      assert.equal(a.type, known.driver, `${name}'s type is its driver`)
+    }
+    assert.equal(e.Actor.ID, ids.get(name) ?? e.Actor.ID, `one ID for ${name}`)
+    ids.set(name, e.Actor.ID)
+    const extra = Object.keys(a).filter((k) => !['name', 'type', 'container'].includes(k))
+    assert.deepEqual(extra, [], 'no other attributes')
+    const who = a.container === undefined ? '' : ` ${names.get(a.container) ?? a.container}`
+    out2.push(`network ${e.Action} ${name} ${a.type}${who}`)
+  }
+  return out2
+}
+
+test('without root, networks tell the events root berthd tells: create, connect, disconnect, destroy', async () => {
+  const root = await startBerthd()
+  try {
+    await importBusybox(root)
+    const docker = await dockerBin()
+    const asRoot = await client('sh', ['-ec', EVENT_SCRIPT], {
+      host: root,
+      env: { DOCKER: docker },
+      timeoutMs: 180_000,
+    })
+    assert.equal(asRoot.code, 0, asRoot.stderr)
+    const rootless = await asUser(alice, `DOCKER=docker\n${EVENT_SCRIPT}`)
+    assert.equal(rootless.code, 0, rootless.stderr)
+    const want = networkEvents(asRoot.stdout)
+    // What root berthd tells, the commands' every network step among them.
+    assert.deepEqual(want.slice(0, 4), [
+      'network create evnet bridge',
+      'container create evweb',
+      'network connect evnet bridge evweb',
+      'network create evnet2 bridge',
+    ])
+    assert.ok(want.includes('network connect none null evnone'), want.join('\n'))
+    assert.ok(want.includes('network disconnect host host evhost'), want.join('\n'))
+    // The same without root, but for the predefined bridge network, which is pasta's there.
+    assert.deepEqual(
+      networkEvents(rootless.stdout),
+      want.map((l) => l.replace(/^(network \w+ bridge) bridge/, '$1 pasta')),
+    )
+    // A container started by the berthd before is told disconnected, once, when it goes.
+    const kept = await asUser(
+      alice,
+      `
+      docker run -d --name evkeep busybox sleep 300 >/dev/null
+      kill "$(cat "$XDG_RUNTIME_DIR/berth/berthd.lock")"
+      while test -S "$XDG_RUNTIME_DIR/berth/berth.sock"; do sleep 0.1; done
+      berth ps -q >/dev/null 2>&1
+      S=$(date +%s.%N)
+      docker rm -f evkeep >/dev/null
+      U=$(date +%s.%N)
+      docker events --since "$S" --until "$U" --filter type=network --format '{{.Action}} {{.Actor.Attributes.name}}'
+      `,
+    )
+    assert.equal(kept.code, 0, kept.stderr)
+    assert.equal(kept.stdout, 'disconnect bridge\n')
+  } finally {
+    await root.stop()
+  }
 })
 
 test('ports without a host port, -P and host-port ranges get a free port berthd picks', async () => {

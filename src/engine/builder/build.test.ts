@@ -467,3 +467,44 @@ describe('builder', { concurrency: false }, () => {
     await rm(dir, { recursive: true })
   })
 })
+
+describe("the daemon's shutdown", () => {
+  test('close() cancels running builds, returns once they released everything, refuses new ones', async () => {
+    const engine = await testEngine()
+    const dir = await contextDir({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' })
+    try {
+      const opts = {
+        tags: [],
+        buildArgs: {},
+        labels: {},
+        noCache: true,
+        pull: false,
+        network: 'none' as const,
+        extraHosts: [],
+      }
+      let up!: () => void
+      const running = new Promise<void>((resolve) => (up = resolve))
+      const outcome = engine.builder
+        .build(await tarDir(dir), opts, (e) => {
+          if (e.type === 'output') up()
+        })
+        .then(
+          () => undefined,
+          (err: Error) => err,
+        )
+      await running
+      assert.equal(await engine.builder.close(30_000), true)
+      // Released by the time close() answers, not after: the daemon exits right then.
+      assert.deepEqual(await leftovers(engine), [])
+      const message = 'berthd is shutting down: the build was cancelled'
+      assert.equal((await outcome)?.message, message)
+      await assert.rejects(
+        engine.builder.build(await tarDir(dir), opts, () => undefined),
+        { message },
+      )
+    } finally {
+      await engine.close()
+      await rm(dir, { recursive: true })
+    }
+  })
+})

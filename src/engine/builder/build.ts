@@ -13,7 +13,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
-import { InvalidArgument } from '../errors.ts'
+import { InvalidArgument, Unavailable } from '../errors.ts'
+import { settledWithin } from '../../lib/within.ts'
 import type { ContentRoot } from '../image/types.ts'
 import { BuildContext } from './context.ts'
 import {
@@ -70,6 +71,10 @@ export class Builder implements BuildApi, ContentRoot {
   private readonly running = new Set<Live>()
   /** Cache mounts steps are using now, and how many. */
   private readonly inUse = new Map<string, number>()
+  /** Every build under way (waiting at the gate included), by what cancels it. */
+  private readonly inflight = new Map<AbortController, Promise<BuildResult>>()
+  /** Set once the daemon shuts down: builds asked for afterwards are refused with it. */
+  private closing: Unavailable | undefined
 
   constructor(private readonly deps: BuilderDeps) {}
 
@@ -86,7 +91,30 @@ export class Builder implements BuildApi, ContentRoot {
   }
 
   build(context: Readable, opts: BuildOptions, emit: BuildEventSink): Promise<BuildResult> {
-    return this.gate.shared(() => this.buildNow(context, opts, emit))
+    if (this.closing) return Promise.reject(this.closing)
+    // The daemon's shutdown cancels the build as a client hanging up does.
+    const stop = new AbortController()
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
+    const done = this.gate.shared(() => {
+      // Cancelled while it waited for a prune: buildNow would miss the abort, long past.
+      signal.throwIfAborted()
+      return this.buildNow(context, { ...opts, signal }, emit)
+    })
+    this.inflight.set(stop, done)
+    const forget = () => void this.inflight.delete(stop)
+    done.then(forget, forget)
+    return done
+  }
+
+  /**
+   * At daemon shutdown: cancels every running build (their steps are killed) and waits, at most
+   * ms, until they have released what they hold (snapshot mounts, read-write layers, temp files),
+   * which a daemon exiting earlier would leave to its next start. True when all of them did.
+   */
+  async close(ms: number): Promise<boolean> {
+    this.closing ??= new Unavailable('berthd is shutting down: the build was cancelled')
+    for (const stop of this.inflight.keys()) stop.abort(this.closing)
+    return settledWithin(this.inflight.values(), ms)
   }
 
   /**

@@ -42,6 +42,7 @@ import type {
 } from './types.ts'
 import { UnsavedTracker } from './unsaved.ts'
 import { KeyedQueue, Waiters } from './waiters.ts'
+import { settledWithin } from '../../lib/within.ts'
 
 export { containerEnv, entrypointAndArgs, mergeImageConfig }
 
@@ -411,16 +412,7 @@ export class ContainerService implements ContainerApi, GuardApi {
    * a run leaves no bridge or rule behind. Bounded by ms; true when all of them finished.
    */
   async drainCleanups(ms: number): Promise<boolean> {
-    if (this.cleanups.size === 0) return true
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms)
-    })
-    try {
-      return await Promise.race([Promise.all([...this.cleanups]).then(() => true as const), late])
-    } finally {
-      clearTimeout(timer)
-    }
+    return settledWithin(this.cleanups, ms)
   }
 
   /** The supervisor's word that a container's process ended: its layer is measured once. */

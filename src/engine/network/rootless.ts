@@ -4,8 +4,10 @@
 // the user's own rootless network namespace (rootlessns.ts), whose one pasta carries their
 // outbound traffic, and with their published ports forwarded in from the host (portfwd.ts).
 // `none`, `host` and `container:NAME` stay with pasta's LocalNetworks.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Internal, InvalidArgument } from '../errors.ts'
+import type { EventSink } from '../events/types.ts'
 import type { Logger } from '../logger.ts'
 import { Serial } from './context.ts'
 import { startForwarder, stopForwarder, type Forward } from './portfwd.ts'
@@ -15,6 +17,7 @@ import { portRequests } from './ports.ts'
 import type {
   NetworkApi,
   NetworkManager,
+  NetworkResource,
   NetworkPlan,
   NetworkSettings,
   NetworkedContainer,
@@ -60,10 +63,32 @@ export interface RootlessNetworksDeps {
   /** node and the forwarder program (dist/berth-portfwd.mjs). */
   forwarder: { node: string; script: string }
   logger: Logger
+  /**
+   * Where the connect and disconnect of containers outside the user networks are told (the
+   * bridge tells those of its own), with the predefined network they are on as the API shows
+   * it (pasta's `bridge`, `host`, `none`).
+   */
+  events: {
+    sink: EventSink
+    predefined(name: PredefinedName): Promise<ShownNetwork>
+  }
+}
+
+type PredefinedName = 'bridge' | 'host' | 'none'
+type ShownNetwork = Pick<NetworkResource, 'Id' | 'Name' | 'Driver'>
+
+/** The predefined network a container not on a user network is on; none for container:NAME. */
+function predefinedOf(c: NetworkedContainer): PredefinedName | undefined {
+  const m = c.hostConfig.NetworkMode || 'default'
+  if (m === 'default' || m === 'bridge') return 'bridge'
+  return m === 'host' || m === 'none' ? m : undefined
 }
 
 export class RootlessNetworks implements NetworkManager {
   private readonly serial = new Serial()
+  /** Containers outside the user networks told connected, with the network they are on. */
+  private readonly told = new Map<string, PredefinedName>()
+  private readonly shown = new Map<PredefinedName, ShownNetwork>()
   /** Containers on user networks with their network made; the namespace lives while any is. */
   private readonly active = new Set<string>()
 
@@ -75,6 +100,54 @@ export class RootlessNetworks implements NetworkManager {
 
   private pidFile(id: string): string {
     return join(this.deps.dir, `${id}.portfwd.pid`)
+  }
+
+  /** Names the predefined network a container was told connected to, until it is told gone. */
+  private connectedFile(id: string): string {
+    return join(this.deps.dir, `${id}.connected`)
+  }
+
+  /** The predefined network as the API shows it (its ID, name and driver do not change). */
+  private async shownNetwork(name: PredefinedName): Promise<ShownNetwork> {
+    let n = this.shown.get(name)
+    if (!n) {
+      n = await this.deps.events.predefined(name)
+      this.shown.set(name, n)
+    }
+    return n
+  }
+
+  private tell(action: string, n: ShownNetwork, container: string): void {
+    this.deps.events.sink.emit({
+      Type: 'network',
+      Action: action,
+      Actor: { ID: n.Id, Attributes: { container, name: n.Name, type: n.Driver } },
+    })
+  }
+
+  /**
+   * dockerd's `network connect` at a start, for the predefined network. What was told is kept
+   * on disk too, so that the `disconnect` comes once, also for a container that exits after a
+   * berthd restart, and never for one whose network was not made.
+   */
+  private async connected(c: NetworkedContainer): Promise<void> {
+    const name = predefinedOf(c)
+    if (!name) return
+    const n = await this.shownNetwork(name)
+    await mkdir(this.deps.dir, { recursive: true, mode: 0o700 })
+    await writeFile(this.connectedFile(c.id), name)
+    this.told.set(c.id, name)
+    this.tell('connect', n, c.id)
+  }
+
+  /** dockerd's `network disconnect`, once, for a container told connected to a predefined one. */
+  private gone(id: string): Promise<void> {
+    const name = this.told.get(id)
+    if (name === undefined) return Promise.resolve()
+    this.told.delete(id)
+    const n = this.shown.get(name)
+    if (n) this.tell('disconnect', n, id)
+    return rm(this.connectedFile(id), { force: true })
   }
 
   private async forward(c: NetworkedContainer): Promise<void> {
@@ -118,7 +191,15 @@ export class RootlessNetworks implements NetworkManager {
   }
 
   async prepare(c: NetworkedContainer): Promise<PreparedNetwork> {
-    if (!onUserNetwork(c.hostConfig.NetworkMode)) return this.deps.pasta.prepare(c)
+    if (!onUserNetwork(c.hostConfig.NetworkMode)) {
+      await this.gone(c.id)
+      const prepared = await this.deps.pasta.prepare(c)
+      // The network is made: an event that cannot be told does not fail the start.
+      await this.connected(c).catch((err: unknown) => {
+        this.deps.logger.warn('telling a network connect failed', { id: c.id, error: String(err) })
+      })
+      return prepared
+    }
     return this.serial.run(async () => {
       await stopForwarder(this.pidFile(c.id), c.id)
       await this.deps.netns.ensure()
@@ -151,12 +232,29 @@ export class RootlessNetworks implements NetworkManager {
   }
 
   async release(c: NetworkedContainer): Promise<void> {
-    if (!onUserNetwork(c.hostConfig.NetworkMode)) return this.deps.pasta.release(c)
+    if (!onUserNetwork(c.hostConfig.NetworkMode)) {
+      await this.deps.pasta.release(c)
+      return this.gone(c.id)
+    }
     await this.releaseUser(c, false)
   }
 
+  /** An exited `run --rm` container's disconnects, told before its removal (see NetworkManager). */
+  disconnected(c: NetworkedContainer): void {
+    if (onUserNetwork(c.hostConfig.NetworkMode)) return this.deps.bridge.disconnected?.(c)
+    this.gone(c.id).catch((err: unknown) => {
+      this.deps.logger.warn('forgetting a network connection failed', {
+        id: c.id,
+        error: String(err),
+      })
+    })
+  }
+
   async remove(c: NetworkedContainer): Promise<void> {
-    if (!onUserNetwork(c.hostConfig.NetworkMode)) return this.deps.pasta.remove(c)
+    if (!onUserNetwork(c.hostConfig.NetworkMode)) {
+      await this.deps.pasta.remove(c)
+      return this.gone(c.id)
+    }
     await this.releaseUser(c, true)
   }
 
@@ -166,6 +264,20 @@ export class RootlessNetworks implements NetworkManager {
       running.filter((c) => !user(c)),
       all.filter((c) => !user(c)),
     )
+    // What an earlier berthd told connected: a container that exited meanwhile is told gone
+    // now (as the bridge tells it), one still running when it exits.
+    const up = new Set(running.map((c) => c.id))
+    for (const c of all.filter((x) => !user(x))) {
+      const name = predefinedOf(c)
+      const was = await readFile(this.connectedFile(c.id), 'utf8').catch(() => '')
+      if (!name || was !== name) {
+        await rm(this.connectedFile(c.id), { force: true })
+        continue
+      }
+      await this.shownNetwork(name)
+      this.told.set(c.id, name)
+      if (!up.has(c.id)) await this.gone(c.id)
+    }
     await this.serial.run(async () => {
       const live = running.filter(user)
       const liveIds = new Set(live.map((c) => c.id))
