@@ -136,10 +136,14 @@ export const command: CommandDef = {
       // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
       [SECRETS_QUERY]: secrets.size > 0 || undefined,
     }
-    const headers = {
+    // config.json is read through the thread pool while the context is scanned (synchronously).
+    const registryConfig = registryConfigHeader(ctx.config)
+    // Its failure is the request's, when it is sent; a build that fails before must not crash.
+    registryConfig.catch(() => undefined)
+    const headers = async () => ({
       'Content-Type': 'application/x-tar',
-      'X-Registry-Config': await registryConfigHeader(ctx.config),
-    }
+      'X-Registry-Config': await registryConfig,
+    })
     const frames = (rest: Readable, ...more: Buffer[]) =>
       secrets.size > 0 || more.length > 0
         ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
@@ -154,7 +158,7 @@ export const command: CommandDef = {
       res = await client.request('POST', '/build', {
         query: { ...query, dockerfile: ctxTar.dockerfile },
         body: frames(ctxTar.tar),
-        headers,
+        headers: await headers(),
       })
     } else if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) {
       throw new CliError(
@@ -180,7 +184,7 @@ export const command: CommandDef = {
               [CONTEXT_SAME_QUERY]: listingDigest(l),
             },
             body: secrets.size > 0 ? secretsFrame(secrets) : Buffer.alloc(0),
-            headers,
+            headers: await headers(),
           })
           if (res) break
         }
@@ -195,7 +199,7 @@ export const command: CommandDef = {
             body: synced
               ? frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))
               : frames(packScanned(scanned)),
-            headers,
+            headers: await headers(),
           })
         } catch (e) {
           if (!(synced && e instanceof DaemonError && e.status === 409 && attempt === 0)) throw e
