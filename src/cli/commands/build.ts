@@ -314,8 +314,9 @@ async function syncPlan(
 }
 
 /**
- * The build of an unchanged synced context; undefined when the daemon's copy differs (409) or
- * the daemon keeps none (404: dockerd, which has no such path).
+ * The build of an unchanged synced context; undefined when the daemon's copy differs (its 409
+ * says "build context:"; another 409 is the build's own error) or the daemon keeps none (404:
+ * dockerd, which has no such path).
  */
 async function unchangedBuild(
   client: Client,
@@ -325,7 +326,11 @@ async function unchangedBuild(
   try {
     return await client.request('POST', path, opts)
   } catch (e) {
-    if (e instanceof DaemonError && (e.status === 409 || e.status === 404)) return undefined
+    if (
+      e instanceof DaemonError &&
+      (e.status === 404 || (e.status === 409 && /build context:/.test(e.message)))
+    )
+      return undefined
     throw e
   }
 }
