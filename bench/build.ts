@@ -39,6 +39,7 @@ import {
   BENCH_DOCKERFILE,
   DEBIAN_DOCKERFILE,
   dockerdPid,
+  KEEP_NODE_CA,
   procCpuMs,
   timedClient,
   writeBenchContext,
@@ -285,6 +286,9 @@ async function bench(kind: 'small' | 'debian', runs: number, bigMb: number): Pro
       debian
         ? 'Debian bookworm minbase, apt-get update + install jq through a relay to the mirror (http_proxy build arg), a source tree of 3000 files, two stages joined by COPY --from.'
         : 'The context holds a source tree of 2000 files.',
+      KEEP_NODE_CA
+        ? 'The clients ran with NODE_EXTRA_CA_CERTS as this machine sets it (BENCH_KEEP_NODE_CA=1).'
+        : "The clients ran without this machine's NODE_EXTRA_CA_CERTS (Node parses it at every start; BENCH_KEEP_NODE_CA=1 keeps it): bench/lib/build-context.ts says why.",
       '',
       ...lines,
       '',

@@ -72,6 +72,24 @@ export async function dockerdPid(dir: string): Promise<number> {
   throw new Error(`no dockerd of ${dir}`)
 }
 
+/**
+ * Whether the clients run with the NODE_EXTRA_CA_CERTS of this environment. It is unset unless
+ * BENCH_KEEP_NODE_CA=1: a machine whose outbound proxy needs it (as these do) sets it for every
+ * process, and Node 20 reads and parses that file, with its own root certificates, when it
+ * starts, before any script (about 425M instructions, 60-80 ms of CPU, callgrind of `node -e 0`:
+ * 533M with it, 108M without). The berth CLI never speaks TLS (its daemon is a unix socket),
+ * the Go docker clients never read it, and a developer's shell does not set it; measured with it,
+ * an unchanged rebuild with `berth build` is mostly this one file's parsing.
+ */
+export const KEEP_NODE_CA = process.env.BENCH_KEEP_NODE_CA === '1'
+
+/** The environment a timed client runs with: see KEEP_NODE_CA. */
+function clientEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const out = cleanEnv(env)
+  if (!KEEP_NODE_CA) delete out.NODE_EXTRA_CA_CERTS
+  return out
+}
+
 /** Runs a client under /usr/bin/time (and `wrap`, e.g. strace): its wall and CPU ms. */
 export function timedClient(
   bin: string,
@@ -84,7 +102,7 @@ export function timedClient(
     execFile(
       '/usr/bin/time',
       ['-f', 'BENCHCPU %U %S', ...wrap, bin, ...args],
-      { env: cleanEnv(env), maxBuffer: 64 << 20, timeout: 600_000 },
+      { env: clientEnv(env), maxBuffer: 64 << 20, timeout: 600_000 },
       (err, _stdout, stderr) => {
         if (err) return reject(new Error(`${bin} ${args.join(' ')}: ${err.message}\n${stderr}`))
         const m = /BENCHCPU ([\d.]+) ([\d.]+)/.exec(stderr)

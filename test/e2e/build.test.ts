@@ -1,7 +1,17 @@
 // Builds through berthd's API with the stock docker CLI (which uses the classic POST /build here)
 // and with berth's own CLI, then runs containers from what was built.
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -456,6 +466,72 @@ describe('berth build', () => {
     const pruned = await docker(['builder', 'prune', '-f'], host())
     assert.equal(pruned.code, 0, pruned.stderr)
     assert.deepEqual(await readdir(kept), [])
+  })
+
+  test('an unchanged rebuild is one request; a changed file (even of the same size with its mtime put back), mode, Dockerfile or .dockerignore syncs and reruns the steps after it', async () => {
+    const c = await context('unchanged', {
+      Dockerfile:
+        'FROM busybox\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCMD ["sh", "-c", "cat /a.txt /b.txt; stat -c %a /b.txt"]\n',
+      'a.txt': 'aaaa\n',
+      'b.txt': 'bbbb\n',
+    })
+    // How many times berth asked the daemon what it needs (a sync) since the start.
+    const syncs = async () =>
+      (await readFile(d.logPath, 'utf8')).split('/berth/v1/build/context"').length - 1
+    const build = async () => {
+      const before = await syncs()
+      const b = await berth(['build', '--progress=plain', '-t', 'unchanged:1', c], host())
+      assert.equal(b.code, 0, b.stderr)
+      const r = await docker(['run', '--rm', '--network', 'none', 'unchanged:1'], host())
+      return { synced: (await syncs()) > before, log: b.stderr, out: r.stdout }
+    }
+    const cached = (log: string, step: string) =>
+      new RegExp(`#\\d+ \\[\\d/4\\] ${step}\n#\\d+ CACHED\n`).test(log)
+    const first = await build()
+    assert.equal(first.out, 'aaaa\nbbbb\n644\n')
+    assert.equal(first.synced, true)
+    const same = await build()
+    assert.equal(same.synced, false, 'an unchanged context is not synced again')
+    assert.ok(
+      cached(same.log, 'COPY a.txt /a.txt') && cached(same.log, 'COPY b.txt /b.txt'),
+      same.log,
+    )
+
+    // Other content of the same size, its mtime put back: the inode's change time differs, so
+    // it is sent and COPY b.txt reruns (BuildKit, in docker 20.10, also takes the new content).
+    const bt = join(c, 'b.txt')
+    const st = await stat(bt)
+    await writeFile(bt, 'BBBB\n')
+    await utimes(bt, st.atime, st.mtime)
+    const edited = await build()
+    assert.equal(edited.synced, true)
+    assert.equal(edited.out, 'aaaa\nBBBB\n644\n')
+    assert.ok(cached(edited.log, 'COPY a.txt /a.txt'), edited.log)
+    assert.ok(!cached(edited.log, 'COPY b.txt /b.txt'), edited.log)
+
+    // A mode alone.
+    await chmod(bt, 0o600)
+    const moded = await build()
+    assert.equal(moded.synced, true)
+    assert.equal(moded.out, 'aaaa\nBBBB\n600\n')
+
+    // .dockerignore leaving b.txt out: COPY b.txt fails as it must.
+    await writeFile(join(c, '.dockerignore'), 'b.txt\n')
+    const ignored = await berth(['build', '-q', '-t', 'unchanged:1', c], host())
+    assert.notEqual(ignored.code, 0)
+    assert.match(ignored.stderr, /b\.txt/)
+    await rm(join(c, '.dockerignore'))
+
+    // The Dockerfile: the steps from the changed one on.
+    await writeFile(
+      join(c, 'Dockerfile'),
+      'FROM busybox\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCMD ["cat", "/b.txt"]\n',
+    )
+    const df = await build()
+    assert.equal(df.synced, true)
+    assert.equal(df.out, 'BBBB\n')
+    assert.ok(cached(df.log, 'COPY b.txt /b.txt'), df.log)
+    assert.equal((await build()).synced, false)
   })
 
   test('plain progress, and the image runs', async () => {

@@ -13,7 +13,7 @@ import { JsonStream, type JsonMessage } from '../stream.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
 import { readContextFrame, readSecretsFrame } from './build-secrets.ts'
-import { CONTEXT_QUERY, SECRETS_QUERY } from '../../lib/build-secrets.ts'
+import { CONTEXT_QUERY, CONTEXT_SAME_QUERY, SECRETS_QUERY } from '../../lib/build-secrets.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -118,7 +118,11 @@ async function build(ctx: Ctx): Promise<void> {
   if (q.bool(SECRETS_QUERY)) opts.secrets = await readSecretsFrame(ctx.req)
   // berth's synced context: a listing of every path, then a tar of what changed.
   const contextKey = q.get(CONTEXT_QUERY)
-  if (contextKey) {
+  const same = q.get(CONTEXT_SAME_QUERY)
+  if (contextKey && same) {
+    // Unchanged since the kept copy: no listing and no tar follow (a 409 if it is not so).
+    opts.syncedContext = { key: contextKey, unchanged: same }
+  } else if (contextKey) {
     opts.syncedContext = { key: contextKey, listing: await readContextFrame(ctx.req) }
   }
   const stream = new JsonStream(ctx)
@@ -224,6 +228,9 @@ async function contextNeeds(ctx: Ctx): Promise<void> {
 
 export function buildRoutes(r: Router): void {
   r.post('/build', build)
+  // berth's CLI asks here first with an unchanged synced context: dockerd answers 404, and the
+  // CLI then sends the context as to any daemon.
+  r.post('/berth/v1/build', build)
   r.post('/berth/v1/build/context', contextNeeds)
   r.post('/build/prune', prune)
 }

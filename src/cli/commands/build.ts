@@ -3,23 +3,30 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { Readable } from 'node:stream'
-import { CONTEXT_QUERY, jsonFrame, SECRETS_QUERY, secretsFrame } from '../../lib/build-secrets.ts'
+import {
+  CONTEXT_QUERY,
+  CONTEXT_SAME_QUERY,
+  jsonFrame,
+  listingDigest,
+  SECRETS_QUERY,
+  secretsFrame,
+} from '../../lib/build-secrets.ts'
 import { createHash } from 'node:crypto'
 import { realpath } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { resolve } from 'node:path'
-import { DaemonError, jsonLines, type Client, type JSONMessage } from '../client.ts'
+import {
+  DaemonError,
+  jsonLines,
+  type Client,
+  type JSONMessage,
+  type RequestOptions,
+} from '../client.ts'
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
 import { registryConfigHeader } from '../credentials.ts'
 import { BuildProgress } from './build-progress.ts'
-import {
-  contextFromStdin,
-  listing,
-  packScanned,
-  scanDirectory,
-  type ScannedContext,
-} from './build-context.ts'
+import { contextFromStdin, listing, packScanned, scanDirectory } from './build-context.ts'
 
 /** KEY=VALUE pairs for the API (`--build-arg KEY` takes KEY from this environment, as docker does). */
 function keyValues(values: string[], fromEnv: boolean): Record<string, string | null> {
@@ -129,10 +136,14 @@ export const command: CommandDef = {
       // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
       [SECRETS_QUERY]: secrets.size > 0 || undefined,
     }
-    const headers = {
+    // config.json is read through the thread pool while the context is scanned (synchronously).
+    const registryConfig = registryConfigHeader(ctx.config)
+    // Its failure is the request's, when it is sent; a build that fails before must not crash.
+    registryConfig.catch(() => undefined)
+    const headers = async () => ({
       'Content-Type': 'application/x-tar',
-      'X-Registry-Config': await registryConfigHeader(ctx.config),
-    }
+      'X-Registry-Config': await registryConfig,
+    })
     const frames = (rest: Readable, ...more: Buffer[]) =>
       secrets.size > 0 || more.length > 0
         ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
@@ -147,7 +158,7 @@ export const command: CommandDef = {
       res = await client.request('POST', '/build', {
         query: { ...query, dockerfile: ctxTar.dockerfile },
         body: frames(ctxTar.tar),
-        headers,
+        headers: await headers(),
       })
     } else if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) {
       throw new CliError(
@@ -158,9 +169,26 @@ export const command: CommandDef = {
       // A directory is synced: the daemon keeps a copy between builds and says which files it
       // needs, so an unchanged rebuild sends headers only. A daemon without it (dockerd) and a
       // context that changed while it was sent get the whole tar, as docker sends it.
+      const key = await contextKey(path)
       for (let attempt = 0; attempt < 2 && res === undefined; attempt++) {
         const scanned = await scanDirectory(path, file === '-' ? '' : file, text)
-        const synced = await syncPlan(client, await contextKey(path), scanned)
+        const l = listing(scanned)
+        // Nothing changed since the daemon's copy (the common rebuild): one request that names
+        // the listing by its digest, with neither the listing nor a tar.
+        if (attempt === 0 && !scanned.extra) {
+          res = await unchangedBuild(client, '/berth/v1/build', {
+            query: {
+              ...query,
+              dockerfile: scanned.dockerfile,
+              [CONTEXT_QUERY]: key,
+              [CONTEXT_SAME_QUERY]: listingDigest(l),
+            },
+            body: secrets.size > 0 ? secretsFrame(secrets) : Buffer.alloc(0),
+            headers: await headers(),
+          })
+          if (res) break
+        }
+        const synced = await syncPlan(client, key, l)
         try {
           res = await client.request('POST', '/build', {
             query: {
@@ -171,7 +199,7 @@ export const command: CommandDef = {
             body: synced
               ? frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))
               : frames(packScanned(scanned)),
-            headers,
+            headers: await headers(),
           })
         } catch (e) {
           if (!(synced && e instanceof DaemonError && e.status === 409 && attempt === 0)) throw e
@@ -271,9 +299,8 @@ async function contextKey(dir: string): Promise<string> {
 async function syncPlan(
   client: Client,
   key: string,
-  scanned: ScannedContext,
+  l: Record<string, string>,
 ): Promise<{ key: string; listing: Record<string, string>; needs: Set<string> } | undefined> {
-  const l = listing(scanned)
   try {
     const r = await client.json<{ Needs?: string[] }>('POST', '/berth/v1/build/context', {
       query: { key },
@@ -282,6 +309,28 @@ async function syncPlan(
     return { key, listing: l, needs: new Set(r.Needs ?? []) }
   } catch (e) {
     if (e instanceof DaemonError && (e.status === 404 || e.status === 400)) return undefined
+    throw e
+  }
+}
+
+/**
+ * The build of an unchanged synced context; undefined when the daemon's copy differs (its 409
+ * says "build context:"; another 409 is the build's own error) or the daemon keeps none (404:
+ * dockerd, which has no such path).
+ */
+async function unchangedBuild(
+  client: Client,
+  path: string,
+  opts: RequestOptions,
+): Promise<IncomingMessage | undefined> {
+  try {
+    return await client.request('POST', path, opts)
+  } catch (e) {
+    if (
+      e instanceof DaemonError &&
+      (e.status === 404 || (e.status === 409 && /build context:/.test(e.message)))
+    )
+      return undefined
     throw e
   }
 }

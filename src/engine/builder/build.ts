@@ -170,12 +170,11 @@ export class Builder implements BuildApi, ContentRoot {
       if (opts.syncedContext) {
         if (!this.deps.contexts)
           throw new InvalidArgument('this berthd keeps no synced build contexts')
-        const opened = await this.deps.contexts.open(
-          opts.syncedContext.key,
-          opts.syncedContext.listing,
-          context,
-          controller.signal,
-        )
+        const sc = opts.syncedContext
+        const opened =
+          'unchanged' in sc
+            ? await this.deps.contexts.openUnchanged(sc.key, sc.unchanged)
+            : await this.deps.contexts.open(sc.key, sc.listing, context, controller.signal)
         ctx = opened.ctx
         releaseContext = opened.release
       } else {
@@ -241,6 +240,8 @@ export class Builder implements BuildApi, ContentRoot {
       this.running.delete(live)
       releaseContext?.()
       await rm(tmp, { recursive: true, force: true })
+      // The cache hits' times, written once for the whole build.
+      await this.deps.cache.flush()
     }
   }
 

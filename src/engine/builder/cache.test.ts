@@ -20,6 +20,11 @@ test('records and cache mounts outlive the process; torn writes are swept', asyn
     } as const
     await a.put(key, layer, 'RUN true')
     await a.touch(key)
+    // A hit is written when the build flushes, not before.
+    const c = new BuildCache(dir)
+    await c.load()
+    assert.equal(c.get(key)?.usageCount, 1)
+    await a.flush()
     const mdir = await a.mount('/root/.cache', { uid: 1, gid: 2, mode: 0o700 })
     assert.equal((await stat(mdir)).mode & 0o777, 0o700)
     await writeFile(join(dir, 'records', '.tmp-torn'), '{')

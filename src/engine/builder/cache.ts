@@ -72,16 +72,39 @@ export class BuildCache {
     return this.records.get(key)
   }
 
-  /** Notes a hit; the time is advisory (for prune), so it is written without a sync. */
-  async touch(key: string): Promise<void> {
+  /** Records whose use was noted since the last flush. */
+  private readonly touched = new Set<string>()
+
+  /**
+   * Notes a hit. The time is advisory (for prune), so it is only written at the build's end
+   * (flush), all records at once and without a sync, rather than one write per cached step.
+   */
+  touch(key: string): Promise<void> {
     const r = this.records.get(key)
-    if (!r) return
-    r.lastUsedAt = new Date().toISOString()
-    r.usageCount++
-    const path = join(this.dir, 'records', `${key}.json`)
-    const tmp = `${path}.${randomBytes(4).toString('hex')}`
-    await writeFile(tmp, JSON.stringify(r))
-    await rename(tmp, path)
+    if (r) {
+      r.lastUsedAt = new Date().toISOString()
+      r.usageCount++
+      this.touched.add(key)
+    }
+    return Promise.resolve()
+  }
+
+  /** Writes the records touched since the last flush. */
+  async flush(): Promise<void> {
+    const keys = [...this.touched]
+    this.touched.clear()
+    await Promise.all(
+      keys.map(async (key) => {
+        const r = this.records.get(key)
+        if (!r) return
+        const path = join(this.dir, 'records', `${key}.json`)
+        const tmp = `${path}.${randomBytes(4).toString('hex')}`
+        await writeFile(tmp, JSON.stringify(r))
+        // Dropped meanwhile (builder prune): the record is not brought back.
+        if (this.records.get(key) === r) await rename(tmp, path)
+        else await rm(tmp, { force: true })
+      }),
+    )
   }
 
   async put(key: string, layer: LayerRef | undefined, description: string): Promise<void> {

@@ -1,11 +1,12 @@
 // Synced build contexts: what the daemon asks for, what a partial tar leaves, and the refusals.
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, test } from 'node:test'
 import tar from 'tar-stream'
+import { listingDigest } from '../../lib/build-secrets.ts'
 import { Conflict } from '../errors.ts'
 import { ContextStore } from './context-store.ts'
 
@@ -109,4 +110,73 @@ test('list counts each kept context (size, uses, held or not); remove leaves a h
   assert.equal(await s.remove(KEY), true)
   assert.deepEqual(await s.list(), [])
   assert.deepEqual(await s.needs(KEY, { a: 'f:1' }), ['a'])
+})
+
+test('an unchanged context is opened by its listing digest alone; any other digest is a 409', async () => {
+  const s = await store()
+  const listing = { Dockerfile: 'f:1', src: 'd:1', 'src/a.js': 'f:1' }
+  // Nothing kept yet: refused, and the client syncs.
+  await assert.rejects(
+    s.openUnchanged(KEY, listingDigest(listing)),
+    (e: unknown) => e instanceof Conflict,
+  )
+  const first = await s.open(
+    KEY,
+    listing,
+    tarOf({ Dockerfile: 'FROM x', 'src/': '', 'src/a.js': 'a' }),
+  )
+  const digest = first.ctx.digest('src')
+  first.release()
+  const [before] = await s.list()
+
+  // The same listing, its keys in another order: the same digest; the kept files as they were.
+  const same = await s.openUnchanged(
+    KEY,
+    listingDigest({ 'src/a.js': 'f:1', src: 'd:1', Dockerfile: 'f:1' }),
+  )
+  assert.equal(same.ctx.digest('src'), digest)
+  assert.equal(await readFile(join(same.ctx.root, 'src/a.js'), 'utf8'), 'a')
+  same.release()
+  const [after] = await s.list()
+  assert.equal(after!.usageCount, before!.usageCount + 1)
+  assert.ok(Date.parse(after!.lastUsedAt) >= Date.parse(before!.lastUsedAt))
+
+  // One stat key changed (content, mode, owner, size, times or inode), a path more or less: refused.
+  for (const other of [
+    { ...listing, 'src/a.js': 'f:2' },
+    { ...listing, 'src/b.js': 'f:1' },
+    { Dockerfile: 'f:1', src: 'd:1' },
+  ]) {
+    await assert.rejects(
+      s.openUnchanged(KEY, listingDigest(other)),
+      (e: unknown) => e instanceof Conflict,
+    )
+  }
+  // After a sync to another listing, the old digest is refused and the new one taken.
+  const next = { ...listing, 'src/a.js': 'f:2' }
+  ;(await s.open(KEY, next, tarOf({ 'src/a.js': 'A' }))).release()
+  await assert.rejects(
+    s.openUnchanged(KEY, listingDigest(listing)),
+    (e: unknown) => e instanceof Conflict,
+  )
+  const again = await s.openUnchanged(KEY, listingDigest(next))
+  assert.equal(await readFile(join(again.ctx.root, 'src/a.js'), 'utf8'), 'A')
+  again.release()
+
+  // A state written before digests were kept (an older berthd) is never taken as unchanged.
+  const dir = await mkdtemp(join(tmpdir(), 'ctxstore-'))
+  dirs.push(dir)
+  const old = new ContextStore(dir)
+  ;(
+    await old.open(KEY, listing, tarOf({ Dockerfile: 'FROM x', 'src/': '', 'src/a.js': 'a' }))
+  ).release()
+  const statePath = join(dir, KEY, 'state.json')
+  const state = JSON.parse(await readFile(statePath, 'utf8')) as Record<string, unknown>
+  delete state.digest
+  await writeFile(statePath, JSON.stringify(state))
+  const fresh = new ContextStore(dir)
+  await assert.rejects(
+    fresh.openUnchanged(KEY, listingDigest(listing)),
+    (e: unknown) => e instanceof Conflict,
+  )
 })

@@ -4,9 +4,20 @@
 // every file the daemon holds was hashed by the daemon when it came, and cache keys are those
 // content hashes, never times.
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
+import { listingDigest } from '../../lib/build-secrets.ts'
 import { Conflict, InvalidArgument } from '../errors.ts'
 import { BuildContext, type ContextEntry } from './context.ts'
 
@@ -16,6 +27,8 @@ export type ContextListing = Record<string, string>
 interface State {
   entries: [string, ContextEntry][]
   stats: ContextListing
+  /** listingDigest(stats): an unchanged context is known by it alone (openUnchanged). */
+  digest?: string
   /** How many builds used it. */
   uses?: number
 }
@@ -139,12 +152,45 @@ export class ContextStore {
       for (const [rel] of ctx.list()) {
         if (rel !== '' && !(rel in listing) && !sent.has(rel)) await ctx.drop(rel)
       }
-      const state: State = { entries: ctx.list(), stats: listing, uses: (st?.uses ?? 0) + 1 }
+      const state: State = {
+        entries: ctx.list(),
+        stats: listing,
+        digest: listingDigest(listing),
+        uses: (st?.uses ?? 0) + 1,
+      }
       const tmp = `${p.state}.${randomBytes(4).toString('hex')}`
       await writeFile(tmp, JSON.stringify(state))
       await rename(tmp, p.state)
       this.remember(key, state)
       return { ctx, release }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  /**
+   * The kept copy as it is, for a client whose listing has `digest`, the kept listing's: every
+   * path with the same stat as when its content came, none more, none less, so nothing to send,
+   * apply or write. Any other digest (or none kept) is a 409: the client syncs with `open`. Only
+   * the directory's time is set, which says when it was last used (system df, builder prune,
+   * eviction); the use count is kept in memory and written with the next state.
+   */
+  async openUnchanged(
+    key: string,
+    digest: string,
+  ): Promise<{ ctx: BuildContext; release: () => void }> {
+    const p = this.paths(key)
+    const release = await this.lock(key)
+    try {
+      const st = await this.load(key)
+      if (!st || st.digest === undefined || st.digest !== digest) {
+        throw new Conflict('build context: it changed since the daemon kept it; send what changed')
+      }
+      st.uses = (st.uses ?? 0) + 1
+      const now = new Date()
+      await utimes(p.root, now, now)
+      return { ctx: BuildContext.restore(p.files, st.entries), release }
     } catch (err) {
       release()
       throw err

@@ -121,3 +121,28 @@ describe('build context', () => {
     )
   })
 })
+
+test('a restored context orders its paths by their UTF-8 bytes, ASCII or not (the digest COPY keys use)', () => {
+  const names = ['a-b', 'a/b', 'a', 'b\u00e9', 'b\uffff', 'b\u{1f600}', 'B', 'a.b']
+  const entries = names.map(
+    (n): [string, { type: 'file'; mode: number; size: number; sha256: string }] => [
+      n,
+      { type: 'file', mode: 0o644, size: 1, sha256: n.length.toString(16).padStart(64, '0') },
+    ],
+  )
+  const expected = (list: string[]) => {
+    const h = createHash('sha256')
+    h.update(`\0dir\0${(0o755).toString(8)}\0\0`)
+    for (const n of [...list].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))) {
+      h.update(`${n}\0file\0${(0o644).toString(8)}\0${n.length.toString(16).padStart(64, '0')}\0`)
+    }
+    return h.digest('hex')
+  }
+  // U+FFFF sorts before U+1F600 in UTF-8 and after it in UTF-16: the bytes decide.
+  assert.equal(BuildContext.restore('/nonexistent', entries).digest(''), expected(names))
+  const ascii = entries.filter(([n]) => /^[ -~]*$/.test(n))
+  assert.equal(
+    BuildContext.restore('/nonexistent', [...ascii].reverse()).digest(''),
+    expected(ascii.map(([n]) => n)),
+  )
+})

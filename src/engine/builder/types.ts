@@ -36,9 +36,12 @@ export interface BuildOptions {
   /**
    * berth's synced context (`berth build` on this machine): the context tar holds only what
    * changed since the kept copy under `key`; `listing` names every path the client has, with its
-   * stat (see context-store.ts).
+   * stat (see context-store.ts). With `unchanged` instead (the digest of the client's listing,
+   * listingDigest), nothing was sent: the kept copy is used as it is when its listing has that
+   * digest, else the build is refused with a 409 before it starts.
    */
-  syncedContext?: { key: string; listing: Record<string, string> }
+  syncedContext?:
+    { key: string; listing: Record<string, string> } | { key: string; unchanged: string }
   /** `--secret` contents by id, for RUN --mount=type=secret. */
   secrets?: Map<string, Buffer>
   signal?: AbortSignal
