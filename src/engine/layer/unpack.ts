@@ -43,7 +43,7 @@ const PER_JOB = 4
 /** Spare buffers kept for the next unpacks. */
 const SPARE = 16
 /** How long the thread outlives its last unpack (a build's or a pull's next layer reuses it). */
-const IDLE_MS = 5000
+let idleMs = 5000
 
 type Outcome = { ok: UnpackResult } | { err: BerthError }
 
@@ -128,7 +128,7 @@ class UnpackThread {
   }
 
   /**
-   * No unpack left: the thread no longer keeps the daemon alive, and goes after IDLE_MS without
+   * No unpack left: the thread no longer keeps the daemon alive, and goes after idleMs without
    * work, its memory (some 12 MiB, more after a big layer) with it; the next unpack starts one.
    */
   private idle(worker: Worker): void {
@@ -137,12 +137,14 @@ class UnpackThread {
       if (this.worker !== worker || this.jobs.size > 0) return
       this.worker = undefined
       this.spare.length = 0
-      // Its exit is no loss: the next thread's unpacks must not hear of it.
-      worker.removeAllListeners()
-      worker.on('error', () => undefined)
       void worker.terminate()
-    }, IDLE_MS)
+    }, idleMs)
     this.idleTimer.unref()
+  }
+
+  /** The thread now serving unpacks, if one is. */
+  current(): Worker | undefined {
+    return this.worker
   }
 
   private spawn(): Worker {
@@ -167,7 +169,9 @@ class UnpackThread {
       }
     })
     const lost = (why: string): void => {
-      if (this.worker === worker) this.worker = undefined
+      // A thread retired when idle is no loss: the next thread's unpacks must not hear of it.
+      if (this.worker !== worker) return
+      this.worker = undefined
       const jobs = [...this.jobs.values()]
       this.jobs.clear()
       for (const job of jobs) job.settle({ err: new Internal(`unpacking layer: ${why}`) })
@@ -181,6 +185,12 @@ class UnpackThread {
 }
 
 let thread: UnpackThread | undefined
+
+/** For tests: the unpack thread as it is now, and a shorter idle time. */
+export const unpackThreadForTests = {
+  worker: (): Worker | undefined => thread?.current(),
+  setIdleMs: (ms: number): void => void (idleMs = ms),
+}
 
 // A pull's socket reads and gunzip output are some 700 MB of short-lived buffers outside V8's
 // heap, and V8 collects them only once about 64 MB of them have piled up since its last full
@@ -228,6 +238,14 @@ export async function unpackLayer(
   signal?.addEventListener('abort', onAbort, { once: true })
 
   let sourceError: unknown
+  // The thread may end the unpack first (it refused the layer, or it died): the feed then stops
+  // at once, even while the source is silent, and the thread's word is the cause to report.
+  let endedFirst = false
+  void done.then((r) => {
+    if (!('err' in r) || sourceError !== undefined) return
+    endedFirst = true
+    source.destroy()
+  })
   let buf: Buffer | undefined
   let used = 0
   try {
@@ -264,6 +282,7 @@ export async function unpackLayer(
   const r = await done
   signal?.removeEventListener('abort', onAbort)
   if (signal?.aborted) throw signal.reason
+  if (endedFirst && 'err' in r) throw r.err
   if (sourceError !== undefined) {
     if (sourceError instanceof BerthError) throw sourceError
     throw new Internal(`unpacking layer: ${messageOf(sourceError)}`, { cause: sourceError })
