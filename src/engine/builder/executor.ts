@@ -203,6 +203,7 @@ export class TaskExecutor implements BuildExecutor {
         )
         return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
       },
+      adopting: deps.adoption !== undefined,
       upper: async () => {
         usable()
         await unmount()
