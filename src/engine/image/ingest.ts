@@ -178,7 +178,8 @@ export class LayerIngester implements LayerIngest {
       (async function* () {
         for await (const c of input.tar as AsyncIterable<Buffer>) {
           hash.update(c)
-          opts.progress?.((diffSize += c.length))
+          diffSize += c.length
+          opts.progress?.(diffSize)
           yield c
         }
       })(),
