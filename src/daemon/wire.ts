@@ -46,7 +46,9 @@ import { TaskExecutor, stepUserLookup } from '../engine/builder/executor.ts'
 import { buildImagesOver, pullerOver } from '../engine/builder/images.ts'
 import { ContextStore } from '../engine/builder/context-store.ts'
 import { emitImageEvent } from '../engine/image/events.ts'
-import { overlayDirs, stepDiffTar } from '../engine/layer/diff.ts'
+import { overlayDirs, stepDiffTar, stepLayer } from '../engine/layer/diff.ts'
+import { prepareUpper } from '../engine/layer/adopt.ts'
+import { LayerIngester } from '../engine/image/ingest.ts'
 import { HostSystem } from '../engine/system/host.ts'
 import { DiskUsageReport } from '../engine/system/df.ts'
 
@@ -285,6 +287,13 @@ export async function createEngine(opts: EngineOptions): Promise<ClosableEngine>
     }),
     networks: network,
     diff: { dirs: overlayDirs, tar: stepDiffTar },
+    // A step's upper directory becomes its layer by rename (no unpack of its tar).
+    adoption: {
+      layer: stepLayer,
+      prepare: prepareUpper,
+      store: (dir, info) => layers.adopt(dir, info),
+      ingest: new LayerIngester({ blobs, layers }),
+    },
     mount,
     unmount: unmountDetached,
     resolveUser,

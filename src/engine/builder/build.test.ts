@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import tar from 'tar-stream'
 import { NotFound } from '../errors.ts'
 import { readMountInfo } from '../layer/mount.ts'
+import { describeTree } from '../layer/testkit.ts'
 import { formatPlatform, hostPlatform } from './plan.ts'
 import { listImage, tarDir, testEngine, type TestEngine } from './testkit.ts'
 import type { BuildEvent } from './types.ts'
@@ -220,6 +221,48 @@ describe('builder', { concurrency: false }, () => {
       )
     } finally {
       await other.close()
+      await rm(dir, { recursive: true })
+    }
+  })
+
+  test('adopted step directories give the image and the layers an unpack of the tars gives', async () => {
+    // Whiteouts, an opaque directory, a renamed directory, a chmod, hard links (in the layer and
+    // from the context), symlinks, a fifo, and a step over the adopted layers.
+    const dir = await contextDir({
+      Dockerfile: [
+        'FROM busybox',
+        'COPY . /ctx/',
+        'RUN rm /etc/group && rm -r /ctx/sub && mkdir /ctx/sub && echo new > /ctx/sub/n && ' +
+          'mv /ctx/dir /ctx/moved && chmod 700 /bin && ln /ctx/a /ctx/a2 && ln -s a /ctx/s && ' +
+          'mkfifo /ctx/fifo',
+        'RUN echo more >> /ctx/a && touch /ctx/moved/t',
+        '',
+      ].join('\n'),
+      a: 'a',
+      'sub/old': 'old',
+      'dir/f': 'f',
+    })
+    const plain = await testEngine({ baseFrom: engine, adoption: false })
+    try {
+      const a = await engine.build(await tarDir(dir), { noCache: true })
+      const b = await plain.build(await tarDir(dir), { noCache: true })
+      assert.equal(a.result.imageId, b.result.imageId)
+      const img = await engine.images.resolve(a.result.imageId)
+      assert.equal(img.layers.length, 4)
+      for (const l of img.layers) {
+        const h = l.diffID.slice('sha256:'.length)
+        const got = await describeTree(join(engine.dir, 'layers', 'sha256', h, 'diff'))
+        const want = await describeTree(join(plain.dir, 'layers', 'sha256', h, 'diff'))
+        assert.deepEqual(Object.fromEntries(got), Object.fromEntries(want), l.diffID)
+        assert.deepEqual(await engine.layers.info(l.diffID), await plain.layers.info(l.diffID))
+      }
+      const ctx = img.layers[1]!.diffID.slice('sha256:'.length)
+      const a1 = await lstat(join(engine.dir, 'layers', 'sha256', ctx, 'diff', 'ctx', 'a'))
+      assert.equal(a1.mtimeMs, 0, 'times are the tar clamped ones')
+      assert.equal(a1.nlink, 1, 'no inode shared with the kept context')
+      assert.deepEqual(await leftovers(engine), [])
+    } finally {
+      await plain.close()
       await rm(dir, { recursive: true })
     }
   })

@@ -3,11 +3,23 @@
 // mounted view and the upper directory are one plain directory here (no overlay), as after the
 // executor gives up its mount.
 import assert from 'node:assert/strict'
-import { chmod, lstat, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
+import { lgetxattr, lsetxattr, mknod, S_IFCHR } from '../sys/libc.ts'
 import { copyInto, LinkPlan, parseChmod, placeLinks } from './copy.ts'
+import { placeCopies } from './copy-step.ts'
 
 const dirs: string[] = []
 after(async () => {
@@ -131,4 +143,40 @@ test('a linked file replaces what an earlier source put there; a directory canno
   )
   await placeLinks(plan, root)
   assert.equal(await readFile(join(root, 'out/f'), 'utf8'), 'two')
+})
+
+test('for an adopted upper directory the planned files are copied with what a link shows', async () => {
+  const ctx = await tree({ 'src/a.js': 'a', 'src/x': 'x' })
+  await chmod(join(ctx, 'src/x'), 0o4755)
+  lsetxattr(join(ctx, 'src/a.js'), 'user.note', Buffer.from('kept'))
+  const old = new Date('2001-02-03T04:05:06Z')
+  await utimes(join(ctx, 'src/a.js'), old, old)
+  const root = await tree({})
+  await mkdir(join(root, 'app'))
+  mknod(join(root, 'app/a.js'), S_IFCHR, 0, 0) // a lower layer's file, deleted by the copy
+  const plan = new LinkPlan()
+  await copyInto({
+    destRoot: root,
+    dest: '/app/',
+    srcRoot: ctx,
+    srcs: [{ name: 'src', followed: 'src' }],
+    chown: { uid: 0, gid: 0 },
+    unpack: false,
+    links: plan,
+  })
+  assert.equal(plan.files.size, 2)
+  await placeCopies(plan, root)
+  for (const [rel, src] of [
+    ['app/a.js', 'src/a.js'],
+    ['app/x', 'src/x'],
+  ] as const) {
+    const [d, s] = [await lstat(join(root, rel)), await lstat(join(ctx, src))]
+    assert.notEqual(d.ino, s.ino, `${rel} is a file of its own`)
+    assert.equal(s.nlink, 1, 'the context keeps its names only')
+    assert.equal(d.mode, s.mode)
+    // The layer's tar keeps whole seconds.
+    assert.equal(Math.floor(d.mtimeMs / 1000), Math.floor(s.mtimeMs / 1000))
+    assert.equal(await readFile(join(root, rel), 'utf8'), await readFile(join(ctx, src), 'utf8'))
+  }
+  assert.equal(lgetxattr(join(root, 'app/a.js'), 'user.note')?.toString(), 'kept')
 })

@@ -2,7 +2,18 @@
 import { createHash } from 'node:crypto'
 import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
-import { InvalidArgument } from '../errors.ts'
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  unlinkSync,
+} from 'node:fs'
+import { InvalidArgument, errnoCode } from '../errors.ts'
+import { lsetxattr } from '../sys/libc.ts'
+import { readXattrs } from '../tar/write.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
 import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
@@ -194,7 +205,10 @@ export async function copyStep(
             ...(fromContext ? { links } : {}),
           })
         }
-        if (links.files.size > 0) await placeLinks(links, await snap.upper())
+        if (links.files.size > 0) {
+          if (snap.adopting) await placeCopies(links, await snap.upper())
+          else await placeLinks(links, await snap.upper())
+        }
       },
       // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
       cmd.link && cmd.chmod === '' ? { parents: [] } : {},
@@ -363,4 +377,53 @@ export async function download(
   }
   await chmod(path, 0o600)
   return { name, sha256 }
+}
+
+/** Files copied between turns of the event loop (a few system calls each). */
+const COPY_BATCH = 64
+
+/**
+ * A link plan's files copied, not linked, straight into the upper directory (the overlay no
+ * longer mounted), for a snapshot whose upper directory becomes the layer itself: a layer may not
+ * share an inode with the context, which changes and is pruned, and a link would only be broken
+ * again at commit (a copy and a rename more a file). Each copy gets the source's owner, mode,
+ * xattrs and times, as a link would have shown them; the directories get back the times the copy
+ * gave them.
+ */
+export async function placeCopies(plan: LinkPlan, upper: string): Promise<void> {
+  const times = new Map<string, { atime: Date; mtime: Date }>()
+  for (const d of plan.dirs) {
+    const st = await lstat(posix.join(upper, d))
+    if (!st.isDirectory()) throw new InvalidArgument(`copy: /${d} is not a directory`)
+    times.set(d, { atime: st.atime, mtime: st.mtime })
+  }
+  let n = 0
+  for (const [rel, src] of plan.files) {
+    copyOne(posix.join(upper, rel), src)
+    if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
+  }
+  for (const [d, t] of times) lutimesSync(posix.join(upper, d), t.atime, t.mtime)
+}
+
+const CREATOR = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }
+
+function copyOne(dst: string, src: string): void {
+  const st = lstatSync(src)
+  try {
+    copyFileSync(src, dst, constants.COPYFILE_EXCL)
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err
+    // Only the whiteout of a lower layer's file the copy replaced can be in the way.
+    const there = lstatSync(dst)
+    if (!there.isCharacterDevice() || there.rdev !== 0) throw err
+    unlinkSync(dst)
+    copyFileSync(src, dst, constants.COPYFILE_EXCL)
+  }
+  // copyFile gives the source's mode (set-ID bits too) and us as owner; chown drops set-ID bits.
+  if (st.uid !== CREATOR.uid || st.gid !== CREATOR.gid) {
+    lchownSync(dst, st.uid, st.gid)
+    chmodSync(dst, st.mode & 0o7777)
+  }
+  for (const [k, v] of readXattrs(src) ?? []) lsetxattr(dst, k, v)
+  lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
 }

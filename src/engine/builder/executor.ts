@@ -8,9 +8,14 @@ import { appendFile, lstat, mkdir, readFile, readdir, rm, rmdir, utimes } from '
 import { join, posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { BlobReader } from '../content/types.ts'
-import { errnoCode } from '../errors.ts'
-import type { LayerIngest } from '../image/types.ts'
-import type { LayerStore, Mount, OverlayDirs } from '../layer/types.ts'
+import { Internal, errnoCode } from '../errors.ts'
+import type {
+  AdoptedLayerInput,
+  IngestedLayer,
+  LayerIngest,
+  WriteLayerOptions,
+} from '../image/types.ts'
+import type { LayerInfo, LayerStore, Mount, OverlayDirs, StepEntry } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkedContainer, NetworkManager } from '../network/types.ts'
 import type { User } from '../runtime/types.ts'
@@ -33,6 +38,24 @@ export interface StepDiff {
   tar(dirs: OverlayDirs, opts: { epoch: number }): Promise<Readable | undefined>
 }
 
+/**
+ * A step's upper directory made into its layer in place (layer/adopt.ts): the tar is read once,
+ * for the diffID and the blob, and the files are not written a second time by an unpack.
+ */
+export interface StepAdoption {
+  /** The step's layer tar, and every entry of the upper directory (layer/diff.ts stepLayer). */
+  layer(
+    dirs: OverlayDirs,
+    opts: { epoch: number },
+  ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined>
+  /** Makes the upper directory hold exactly what the tar says; its size (adopt.ts). */
+  prepare(upper: string, entries: StepEntry[], epoch: number): Promise<number>
+  /** The layer store's adopt: takes the directory as the layer by rename. */
+  store(dir: string, info: LayerInfo): Promise<LayerInfo>
+  /** The ingest's adoptLayer: the blob from the tar, then the layer, then the blob committed. */
+  ingest: { adoptLayer(input: AdoptedLayerInput, opts?: WriteLayerOptions): Promise<IngestedLayer> }
+}
+
 export interface TaskExecutorDeps {
   layers: Pick<LayerStore, 'createRW' | 'rootfsMount' | 'removeRW' | 'listRW' | 'has'>
   blobs: Pick<BlobReader, 'has'>
@@ -41,6 +64,8 @@ export interface TaskExecutorDeps {
   /** The network seam: a step's network is made the way a container's is. */
   networks: NetworkManager
   diff: StepDiff
+  /** Without it, a step's layer tar is unpacked into the layer store (a second copy). */
+  adoption?: StepAdoption
   /** Performs a mount description (the overlay of a snapshot the builder works in). */
   mount(m: Mount): Promise<void>
   /** Must not fail for a target that is not mounted. */
@@ -121,6 +146,10 @@ export class TaskExecutor implements BuildExecutor {
     }
     let mounted = false
     let released = false
+    let committed = false
+    const usable = () => {
+      if (committed) throw new Internal('a build snapshot was used after its commit')
+    }
     const unmount = async () => {
       if (!mounted) return
       mounted = false
@@ -128,6 +157,7 @@ export class TaskExecutor implements BuildExecutor {
     }
     return {
       root: async () => {
+        usable()
         if (!mounted) {
           await allowRemount(m)
           await deps.mount(m)
@@ -136,12 +166,35 @@ export class TaskExecutor implements BuildExecutor {
         return root
       },
       run: async (proc, output, signal) => {
+        usable()
         // The task mounts the same layer itself, for as long as its process lives.
         await unmount()
         await allowRemount(m)
         return this.runStep(m, proc, output, signal)
       },
       commit: async ({ epoch, signal }) => {
+        usable()
+        const { adoption } = deps
+        if (adoption) {
+          // The upper directory becomes the layer: nothing may mount or write it again.
+          await unmount()
+          committed = true
+          const dirs = deps.diff.dirs(m)
+          const step = await adoption.layer(dirs, { epoch })
+          if (!step) return undefined
+          const l = await adoption.ingest.adoptLayer(
+            {
+              tar: step.tar,
+              mediaType: MEDIA_DOCKER_LAYER,
+              adopt: async (diffID) => {
+                const size = await adoption.prepare(dirs.upper, step.entries, epoch)
+                return adoption.store(dirs.upper, { diffID, size })
+              },
+            },
+            signal ? { signal } : {},
+          )
+          return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
+        }
         const tar = await deps.diff.tar(deps.diff.dirs(m), { epoch })
         if (!tar) return undefined
         const l = await deps.ingest.writeLayer(
@@ -150,7 +203,9 @@ export class TaskExecutor implements BuildExecutor {
         )
         return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
       },
+      adopting: deps.adoption !== undefined,
       upper: async () => {
+        usable()
         await unmount()
         return deps.diff.dirs(m).upper
       },
@@ -236,8 +291,16 @@ export class TaskExecutor implements BuildExecutor {
  * into its layer, whose blob is synced as it is stored; a crash throws the step away (init).
  */
 function volatile(m: Mount): Mount {
-  return { ...m, options: [...m.options, 'volatile'] }
+  return { ...m, options: [...m.options, 'volatile', ...PLAIN_UPPER] }
 }
+
+/**
+ * Overlay features that would leave an upper directory meaningless without its lowers (a renamed
+ * directory as a redirect xattr, a chmod'ed file as metadata without its data): off, whatever
+ * the kernel's defaults, so the upper directory is the whole of what the step changed, which the
+ * layer tar reads and adoption keeps.
+ */
+const PLAIN_UPPER = ['redirect_dir=off', 'metacopy=off']
 
 /**
  * Overlay refuses to mount a volatile upper again while the mark of the last volatile mount is

@@ -30,7 +30,10 @@ import { ContextStore } from './context-store.ts'
 import { TaskExecutor, stepUserLookup } from './executor.ts'
 import { buildImagesOver } from './images.ts'
 import { rootProfile } from '../host/profile.ts'
-import { overlayDirs, stepDiffTar } from '../layer/diff.ts'
+import { overlayDirs, stepDiffTar, stepLayer } from '../layer/diff.ts'
+import { prepareUpper } from '../layer/adopt.ts'
+import type { LayerInfo } from '../layer/types.ts'
+import { LayerIngester } from '../image/ingest.ts'
 import { nullLogger } from '../logger.ts'
 import { LocalNetworks } from '../network/modes.ts'
 import { ConmonRuntime } from '../runtime/conmon.ts'
@@ -81,7 +84,12 @@ export interface TestEngine {
  * from another engine's), a builder over them.
  */
 export async function testEngine(
-  opts: { baseFrom?: TestEngine; puller?: ImagePuller } = {},
+  opts: {
+    baseFrom?: TestEngine
+    puller?: ImagePuller
+    /** false: a step's layer tar is unpacked again rather than its upper directory adopted. */
+    adoption?: boolean
+  } = {},
 ): Promise<TestEngine> {
   const dir = await mkdtemp(join(tmpdir(), 'bb-engine-'))
   const blobs = new LocalBlobStore(join(dir, 'content'))
@@ -134,6 +142,16 @@ export async function testEngine(
       },
     }),
     diff: { dirs: overlayDirs, tar: stepDiffTar },
+    ...(opts.adoption === false
+      ? {}
+      : {
+          adoption: {
+            layer: stepLayer,
+            prepare: prepareUpper,
+            store: (d: string, info: LayerInfo) => layers.adopt(d, info),
+            ingest: new LayerIngester({ blobs, layers }),
+          },
+        }),
     mount: async (m) => mountOverlay(m),
     unmount: async (t) => unmount(t, { detach: true }),
     resolveUser,

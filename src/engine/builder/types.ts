@@ -146,6 +146,11 @@ export interface Snapshot {
    * which cannot cross the overlay mount). `root()` mounts the view again.
    */
   upper(): Promise<string>
+  /**
+   * True when commit takes the upper directory itself as the layer (no copy of its files is
+   * made): what is placed in it must not share an inode with anything that may change.
+   */
+  readonly adopting?: boolean
   /** Unmounts and removes it; safe to call more than once. */
   release(): Promise<void>
 }

@@ -255,3 +255,57 @@ describe('LayerIngester', () => {
     assert.ok(peak - before < 64 * 1024 * 1024, `rss grew by ${peak - before} bytes`)
   })
 })
+
+describe('adoptLayer: a layer whose files are on disk already', () => {
+  test('the tar becomes the blob, named by its digest; the layer is adopted before the blob is committed', async () => {
+    const { blobs, layers, ingest, contents } = await setup()
+    const tar = await makeTar(files)
+    const diffID = sha256(tar)
+    const seen: { diffID: string; blobThere: boolean }[] = []
+    const l = await ingest.adoptLayer({
+      tar: streamOf(tar),
+      adopt: async (d) => {
+        seen.push({ diffID: d, blobThere: await blobs.has(d) })
+        return layers.unpack(Readable.from([tar]), { uncompressed: true })
+      },
+    })
+    assert.deepEqual(seen, [{ diffID, blobThere: false }])
+    assert.equal(l.diffID, diffID)
+    assert.equal(l.blob, diffID)
+    assert.equal(l.blobSize, tar.length)
+    assert.equal(l.diffSize, tar.length)
+    assert.equal(l.mediaType, MEDIA.layer.none)
+    assert.equal(l.size, (await layers.info(diffID)).size)
+    assert.deepEqual((await contents()).blobs, [diffID])
+  })
+
+  test('a failed adoption or a wrong diffID leaves no blob', async () => {
+    const { ingest, contents } = await setup()
+    const tar = await makeTar(files)
+    await assert.rejects(
+      ingest.adoptLayer({
+        tar: streamOf(tar),
+        adopt: async () => {
+          throw new Error('disk full')
+        },
+      }),
+      /disk full/,
+    )
+    let adopted = false
+    await refuses(
+      ingest.adoptLayer(
+        {
+          tar: streamOf(tar),
+          adopt: async () => {
+            adopted = true
+            throw new Error('not reached')
+          },
+        },
+        { diffID: sha256(Buffer.from('other')) },
+      ),
+      /invalid diffID for layer/,
+    )
+    assert.equal(adopted, false)
+    assert.deepEqual(await contents(), { blobs: [], layers: [], temp: [] })
+  })
+})

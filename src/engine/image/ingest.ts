@@ -12,6 +12,7 @@
 // was read and its diffID matched, and the tar only ends cleanly once the blob's digest and
 // size matched; the blob is committed after the layer. So a failure leaves no blob, and at
 // most a whole, verified layer that nothing records (garbage collected at start-up).
+import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
@@ -22,7 +23,13 @@ import { InvalidArgument } from '../errors.ts'
 import type { LayerInfo, LayerStore } from '../layer/types.ts'
 import { layerMediaType } from './manifest.ts'
 import { counted, detectCompression, DigestCheck, peek, tee, type Compression } from './streams.ts'
-import type { IngestedLayer, LayerIngest, LayerInput, WriteLayerOptions } from './types.ts'
+import type {
+  AdoptedLayerInput,
+  IngestedLayer,
+  LayerIngest,
+  LayerInput,
+  WriteLayerOptions,
+} from './types.ts'
 
 export interface LayerIngesterDeps {
   blobs: BlobStore
@@ -153,6 +160,69 @@ export class LayerIngester implements LayerIngest {
       mediaType: input.mediaType ?? layerMediaType(compression),
       diffSize: count.bytes,
       size: r.layer.size,
+    }
+  }
+
+  /**
+   * A layer whose directory exists already (see AdoptedLayerInput): the tar goes to the blob
+   * store only, hashed on the way (the writer trusts that hash rather than computing its own),
+   * and is never unpacked. Same order of visibility as writeLayer: the layer once the whole tar
+   * was written, the blob last.
+   */
+  async adoptLayer(input: AdoptedLayerInput, opts: WriteLayerOptions = {}): Promise<IngestedLayer> {
+    opts.signal?.throwIfAborted()
+    const hash = createHash('sha256')
+    let diffSize = 0
+    let diffID: Digest | undefined
+    const hashed = Readable.from(
+      (async function* () {
+        for await (const c of input.tar as AsyncIterable<Buffer>) {
+          hash.update(c)
+          diffSize += c.length
+          opts.progress?.(diffSize)
+          yield c
+        }
+      })(),
+      PLAIN_STREAM,
+    )
+    let writer: BlobWriter
+    try {
+      writer = await this.deps.blobs.ingest({
+        // Read by commit, after the last byte, when the hash above is whole.
+        trusted: {
+          get digest(): Digest {
+            return diffID ?? 'sha256:'
+          },
+          verified: () => diffID !== undefined,
+        },
+      })
+    } catch (err) {
+      input.tar.destroy()
+      throw err
+    }
+    try {
+      await pipeline(hashed, writer, ...signalOpt(opts))
+      diffID = `sha256:${hash.digest('hex')}`
+      if (opts.diffID !== undefined && opts.diffID !== diffID) {
+        throw new InvalidArgument(
+          `invalid diffID for layer: expected ${opts.diffID}, got ${diffID}`,
+        )
+      }
+      opts.signal?.throwIfAborted()
+      const layer = await input.adopt(diffID)
+      const blob = await writer.commit({ digest: diffID })
+      return {
+        diffID,
+        blob: blob.digest,
+        blobSize: blob.size,
+        mediaType: input.mediaType ?? layerMediaType('none'),
+        diffSize,
+        size: layer.size,
+      }
+    } catch (err) {
+      input.tar.destroy()
+      await writer.abort()
+      throw err
     }
   }
 

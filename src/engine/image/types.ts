@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
+import type { LayerInfo } from '../layer/types.ts'
 
 /** The runtime defaults an image carries (Docker's image config "config" object). */
 export interface ImageRunConfig {
@@ -117,6 +118,18 @@ export interface IngestedLayer extends LayerDescriptor {
  */
 export interface LayerIngest {
   writeLayer(input: LayerInput, opts?: WriteLayerOptions): Promise<IngestedLayer>
+}
+
+/**
+ * A layer whose files are already on disk (a build step's upper directory): its tar, read once,
+ * and what makes the directory the layer once the tar's digest, the diffID, is known.
+ */
+export interface AdoptedLayerInput {
+  /** The layer as an uncompressed tar, stored as it is: its digest is the diffID. */
+  tar: Readable
+  mediaType?: string
+  /** Makes the layer store hold the layer `diffID` from the files (the layer module's adoption). */
+  adopt: (diffID: Digest) => Promise<LayerInfo>
 }
 
 /**

@@ -1,8 +1,8 @@
 // A container's changes, read from its overlay upper directory: the list `docker diff` shows and
 // the layer `docker commit` stores. Both walk only the upper directory, so they cost time in
 // proportion to what changed, not to the image's size.
-import { constants, type BigIntStats } from 'node:fs'
-import { lstat, readFile, realpath, stat } from 'node:fs/promises'
+import { closeSync, constants, openSync, readFileSync, type BigIntStats } from 'node:fs'
+import { lstat, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
@@ -10,9 +10,17 @@ import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
 import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
 import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
-import type { Change, ChangeKind, LayerDiffer, LayerStore, Mount, OverlayDirs } from './types.ts'
+import type {
+  Change,
+  ChangeKind,
+  LayerDiffer,
+  LayerStore,
+  Mount,
+  OverlayDirs,
+  StepEntry,
+} from './types.ts'
 
-export type { Change, ChangeKind, OverlayDirs }
+export type { Change, ChangeKind, OverlayDirs, StepEntry }
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
 const S_IFMT = 0o170000n
@@ -303,14 +311,6 @@ async function lowerLstat(fds: number[], rel: string): Promise<BigIntStats | und
   return undefined
 }
 
-interface StepEntry {
-  item: WalkItem
-  /** Written even with nothing kept below it (new, or its metadata differs from below). */
-  own: boolean
-  opaque: boolean
-  whiteout: boolean
-}
-
 /**
  * The entries of an upper directory a build step's layer must hold, in byte order: every file,
  * link and whiteout; a directory only when it is new, its metadata changed, it is opaque, or
@@ -318,6 +318,11 @@ interface StepEntry {
  * runtime made came and went in it).
  */
 async function stepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
+  return (await allStepEntries(dirs)).filter((p) => p.own)
+}
+
+/** Every entry of the upper directory in walk order, each marked whether the layer keeps it. */
+async function allStepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
   const out: StepEntry[] = []
   const stack: { index: number; rel: string }[] = []
   const keep = (upTo: string) => {
@@ -353,33 +358,38 @@ async function stepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
   } finally {
     await closeLowers(lowers)
   }
-  return out.filter((p) => p.own)
+  return out
 }
 
-/** Small files read ahead of the tar, several at a time: a step often adds thousands of them. */
-const READ_AHEAD = 32
-const READ_AHEAD_MAX = 256 * 1024
+/**
+ * Small files are read whole, synchronously: a step often adds thousands of them, and each read
+ * through the thread pool (open, fstat, read, close, four hand-offs) cost more than the read.
+ * A few kilobytes each, they keep the event loop only microseconds at a time; the blob write
+ * downstream gives it turns between chunks.
+ */
+const READ_WHOLE_MAX = 256 * 1024
+
+function readSmall(e: StepEntry): Buffer | undefined {
+  if (e.whiteout || !e.item.st.isFile() || e.item.st.size > READ_WHOLE_MAX) return undefined
+  try {
+    const fd = openSync(e.item.path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    try {
+      return readFileSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    // A file that cannot be read here is read by TarEntries, which reports what is wrong.
+    return undefined
+  }
+}
 
 async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
-  const ahead = new Map<number, Promise<Buffer | undefined>>()
-  const readAhead = (i: number): void => {
-    const e = entries[i]
-    if (!e || ahead.has(i) || e.whiteout || !e.item.st.isFile()) return
-    if (e.item.st.size > READ_AHEAD_MAX) return
-    const read = readFile(e.item.path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW })
-    // A file that cannot be read ahead is read by TarEntries, which reports what is wrong.
-    ahead.set(
-      i,
-      read.catch(() => undefined),
-    )
-  }
-  for (let i = 0; i < READ_AHEAD; i++) readAhead(i)
-  for (const [i, { item, opaque, whiteout }] of entries.entries()) {
-    readAhead(i + READ_AHEAD)
-    const content = await ahead.get(i)
-    ahead.delete(i)
+  for (const e of entries) {
+    const { item, opaque, whiteout } = e
+    const content = readSmall(e)
     const name = item.rel.slice(1)
     const st =
       item.st.mtimeMs <= epochMs
@@ -431,6 +441,22 @@ export async function stepDiffTar(
   const entries = await stepEntries(dirs)
   if (entries.length === 0) return undefined
   return Readable.from(coalesce(stepBlocks(entries, opts.epoch)), { objectMode: false })
+}
+
+/**
+ * A build step's layer tar (stepDiffTar's bytes) together with every entry of the upper
+ * directory (kept or not), for a caller that turns the directory itself into the layer once the
+ * tar is read (layer/adopt.ts). undefined when the step changed nothing.
+ */
+export async function stepLayer(
+  dirs: OverlayDirs,
+  opts: { epoch: number },
+): Promise<{ tar: Readable; entries: StepEntry[] } | undefined> {
+  const entries = await allStepEntries(dirs)
+  const kept = entries.filter((p) => p.own)
+  if (kept.length === 0) return undefined
+  const tar = Readable.from(coalesce(stepBlocks(kept, opts.epoch)), { objectMode: false })
+  return { tar, entries }
 }
 
 /** Chunks the tar's consumers take at once (hash, blob file, unpack), instead of ~3 a file. */

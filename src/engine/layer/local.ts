@@ -124,6 +124,40 @@ export class LocalLayerStore implements LayerStore {
     }
   }
 
+  /**
+   * Takes `dir`, a directory on this store's filesystem that already holds exactly the layer
+   * `info` names (a build step's upper directory made so by adopt.ts prepareUpper), as that
+   * layer's directory: renamed under tmp/, then made visible by the same rename unpack's layers
+   * are, so a crash leaves it in tmp/ (cleared by init) or whole. When the layer exists already,
+   * `dir` stays where it is, for its owner to remove.
+   */
+  async adopt(dir: string, info: LayerInfo): Promise<LayerInfo> {
+    const diffID = parseDigest(info.diffID)
+    if (await this.has(diffID)) return this.info(diffID)
+    const tmp = await this.tempDir()
+    let short: string | undefined
+    try {
+      await rename(dir, `${tmp}/diff`)
+      const meta: LayerInfo = { diffID, size: info.size }
+      short = await this.newLink(hex(diffID))
+      await writeSynced(`${tmp}/link`, short)
+      await writeSynced(`${tmp}/meta.json`, JSON.stringify(meta))
+      try {
+        await rename(tmp, this.layerDir(diffID))
+      } catch (err) {
+        const code = errnoCode(err)
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err
+        return await this.info(diffID)
+      }
+      short = undefined
+      await fsyncDir(`${this.dir}/sha256`)
+      return meta
+    } finally {
+      if (short !== undefined) await unlink(`${this.dir}/l/${short}`).catch(() => {})
+      await rm(tmp, { recursive: true, force: true })
+    }
+  }
+
   async has(diffID: Digest): Promise<boolean> {
     if (!isDigest(diffID)) return false
     try {

@@ -1,10 +1,13 @@
 // Helpers for the layer tests: tar archives built with tar-stream, and temp dirs.
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import tar from 'tar-stream'
+import { llistxattr } from '../sys/fsat.ts'
+import { lgetxattr } from '../sys/libc.ts'
 import { LocalLayerStore } from './local.ts'
 
 export interface TarEntry {
@@ -87,4 +90,41 @@ export async function tempStore(): Promise<TempStore> {
 /** Names in a store directory (tmp, l, sha256, rw). */
 export async function names(dir: string, sub: string): Promise<string[]> {
   return (await readdir(join(dir, sub))).sort()
+}
+
+/** Every entry under a directory: type, owner, mode, times, content, xattrs, and its links. */
+export async function describeTree(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const inodes = new Map<bigint, string[]>()
+  const files: string[] = []
+  // Every stat before any read: reading a file moves its access time (relatime).
+  const walk = async (rel: string): Promise<void> => {
+    for (const n of (await readdir(`${root}${rel}`)).sort()) {
+      const r = `${rel}/${n}`
+      const p = `${root}${r}`
+      const st = await lstat(p, { bigint: true })
+      const xattrs = llistxattr(p)
+        .sort()
+        .map((x) => `${x}=${lgetxattr(p, x)?.toString('hex')}`)
+      const target = st.isSymbolicLink() ? await readlink(p) : ''
+      // A whiteout's times are no one's: unpack leaves the time it made it, as overlay does.
+      const whiteout = st.isCharacterDevice() && st.rdev === 0n
+      const times = whiteout ? [] : [st.mtimeNs, st.atimeNs]
+      out.set(r, [st.mode, st.uid, st.gid, st.rdev, st.size, ...times, target, xattrs].join(' '))
+      if (st.isFile()) files.push(r)
+      if (st.isFile() && st.nlink > 1n) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), r])
+      if (st.isDirectory()) await walk(r)
+    }
+  }
+  await walk('')
+  for (const r of files) {
+    out.set(
+      `${r} data`,
+      createHash('sha256')
+        .update(await readFile(`${root}${r}`))
+        .digest('hex'),
+    )
+  }
+  for (const group of inodes.values()) for (const r of group) out.set(`${r} links`, group.join(','))
+  return out
 }

@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs'
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 
@@ -111,4 +112,22 @@ export interface LayerDiffer {
   diff(id: string): Promise<Readable>
   /** The read-write layer's overlay directories; the lowers as the layers' own paths. */
   overlayDirs(id: string): Promise<{ lower: string[]; upper: string; work: string }>
+}
+
+/**
+ * One entry of a build step's upper directory, as the step's layer tar sees it (diff.ts
+ * stepLayer) and adoption (adopt.ts) keeps it.
+ */
+export interface StepEntry {
+  item: {
+    /** The entry's path inside the layer, with a leading slash. */
+    rel: string
+    /** Its host path. */
+    path: string
+    st: BigIntStats
+  }
+  /** Written even with nothing kept below it (new, or its metadata differs from below). */
+  own: boolean
+  opaque: boolean
+  whiteout: boolean
 }

@@ -12,6 +12,7 @@ const c = {
   lgetxattr: libc.func(
     'long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)',
   ),
+  lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
   mount: libc.func(
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
   ),
@@ -79,6 +80,10 @@ export function mknod(path: string, mode: number, major = 0, minor = 0): void {
 
 export function lsetxattr(path: string, name: string, value: Uint8Array): void {
   check(c.lsetxattr(path, name, value, value.length, 0) as number, 'lsetxattr', path)
+}
+
+export function lremovexattr(path: string, name: string): void {
+  check(c.lremovexattr(path, name) as number, 'lremovexattr', path)
 }
 
 /** An extended attribute's value, or undefined when the file has none by that name. */
