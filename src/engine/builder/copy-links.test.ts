@@ -146,7 +146,8 @@ test('a linked file replaces what an earlier source put there; a directory canno
 })
 
 test('for an adopted upper directory the planned files are copied with what a link shows', async () => {
-  const ctx = await tree({ 'src/a.js': 'a', 'src/x': 'x' })
+  // x is large enough to be copied through the thread pool.
+  const ctx = await tree({ 'src/a.js': 'a', 'src/x': 'x'.repeat(300 * 1024) })
   await chmod(join(ctx, 'src/x'), 0o4755)
   lsetxattr(join(ctx, 'src/a.js'), 'user.note', Buffer.from('kept'))
   const old = new Date('2001-02-03T04:05:06Z')
@@ -174,6 +175,7 @@ test('for an adopted upper directory the planned files are copied with what a li
     assert.notEqual(d.ino, s.ino, `${rel} is a file of its own`)
     assert.equal(s.nlink, 1, 'the context keeps its names only')
     assert.equal(d.mode, s.mode)
+    assert.deepEqual([d.uid, d.gid], [s.uid, s.gid])
     // The layer's tar keeps whole seconds.
     assert.equal(Math.floor(d.mtimeMs / 1000), Math.floor(s.mtimeMs / 1000))
     assert.equal(await readFile(join(root, rel), 'utf8'), await readFile(join(ctx, src), 'utf8'))

@@ -2,18 +2,9 @@
 import { createHash } from 'node:crypto'
 import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
-import {
-  chmodSync,
-  constants,
-  copyFileSync,
-  lchownSync,
-  lstatSync,
-  lutimesSync,
-  unlinkSync,
-} from 'node:fs'
+import { constants, lstatSync, lutimesSync, unlinkSync } from 'node:fs'
 import { InvalidArgument, errnoCode } from '../errors.ts'
-import { lsetxattr } from '../sys/libc.ts'
-import { readXattrs } from '../tar/write.ts'
+import { copyFilePreserving } from '../fsutil.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
 import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
@@ -399,31 +390,24 @@ export async function placeCopies(plan: LinkPlan, upper: string): Promise<void> 
   }
   let n = 0
   for (const [rel, src] of plan.files) {
-    copyOne(posix.join(upper, rel), src)
+    await copyOne(posix.join(upper, rel), src)
     if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
   }
   for (const [d, t] of times) lutimesSync(posix.join(upper, d), t.atime, t.mtime)
 }
 
-const CREATOR = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }
-
-function copyOne(dst: string, src: string): void {
+async function copyOne(dst: string, src: string): Promise<void> {
   const st = lstatSync(src)
+  const flags = constants.COPYFILE_EXCL
   try {
-    copyFileSync(src, dst, constants.COPYFILE_EXCL)
+    await copyFilePreserving(src, dst, st, flags)
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err
     // Only the whiteout of a lower layer's file the copy replaced can be in the way.
     const there = lstatSync(dst)
     if (!there.isCharacterDevice() || there.rdev !== 0) throw err
     unlinkSync(dst)
-    copyFileSync(src, dst, constants.COPYFILE_EXCL)
+    await copyFilePreserving(src, dst, st, flags)
   }
-  // copyFile gives the source's mode (set-ID bits too) and us as owner; chown drops set-ID bits.
-  if (st.uid !== CREATOR.uid || st.gid !== CREATOR.gid) {
-    lchownSync(dst, st.uid, st.gid)
-    chmodSync(dst, st.mode & 0o7777)
-  }
-  for (const [k, v] of readXattrs(src) ?? []) lsetxattr(dst, k, v)
   lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
 }

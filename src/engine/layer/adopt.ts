@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import {
   chmodSync,
-  copyFileSync,
   lchownSync,
   linkSync,
   lutimesSync,
@@ -33,9 +32,9 @@ import {
   unlinkSync,
 } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { lsetxattr, lremovexattr } from '../sys/libc.ts'
+import { lremovexattr } from '../sys/libc.ts'
 import { llistxattr } from '../sys/fsat.ts'
-import { readXattrs } from '../tar/write.ts'
+import { copyFilePreserving } from '../fsutil.ts'
 import type { StepEntry } from './diff.ts'
 
 const S_IFMT = 0o170000n
@@ -86,7 +85,7 @@ export async function prepareUpper(
   for (const list of names.values()) {
     const first = list[0]!
     if (BigInt(list.length) >= first.item.st.nlink) continue
-    detach(abs(first.item.rel), first)
+    await detach(abs(first.item.rel), first)
     for (const other of list.slice(1)) {
       const tmp = tempName(abs(other.item.rel))
       linkSync(abs(first.item.rel), tmp)
@@ -140,19 +139,17 @@ function stripOverlayXattrs(p: string, opaque: boolean): void {
 }
 
 /** Replaces a file by a copy of its own: content, owner, mode and xattrs (times come later). */
-function detach(p: string, e: StepEntry): void {
+async function detach(p: string, e: StepEntry): Promise<void> {
   const { st } = e.item
   const tmp = tempName(p)
   try {
     // A clone where the filesystem can (no data copied), a plain copy elsewhere.
-    // Copied with its mode (set-ID bits too) and owned by us, root: chown only when the file
-    // is someone else's, and chmod after it, which drops set-ID bits.
-    copyFileSync(p, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
-    if (st.uid !== BigInt(CREATOR.uid) || st.gid !== BigInt(CREATOR.gid)) {
-      lchownSync(tmp, Number(st.uid), Number(st.gid))
-      chmodSync(tmp, Number(st.mode & 0o7777n))
-    }
-    for (const [k, v] of readXattrs(p) ?? []) lsetxattr(tmp, k, v)
+    await copyFilePreserving(
+      p,
+      tmp,
+      { size: Number(st.size), uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) },
+      constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE,
+    )
     renameSync(tmp, p)
   } catch (err) {
     try {
@@ -171,5 +168,3 @@ let temps = 0
 function tempName(p: string): string {
   return join(dirname(p), `${TEMP_PREFIX}${temps++}`)
 }
-
-const CREATOR = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }
