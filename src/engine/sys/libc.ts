@@ -139,10 +139,3 @@ const M_MMAP_THRESHOLD = -3
 export function setMmapThreshold(bytes: number): boolean {
   return (c.mallopt(M_MMAP_THRESHOLD, bytes) as number) === 1
 }
-
-const M_ARENA_MAX = -8
-
-/** Caps the malloc arenas glibc keeps for all threads at `arenas` (berthd: daemon/memory.ts). */
-export function setArenaMax(arenas: number): boolean {
-  return (c.mallopt(M_ARENA_MAX, arenas) as number) === 1
-}
