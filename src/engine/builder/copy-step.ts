@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
-import { constants, lstatSync, lutimesSync, unlinkSync } from 'node:fs'
+import { constants, lstatSync, lutimesSync, unlinkSync, type Stats } from 'node:fs'
 import { InvalidArgument, errnoCode } from '../errors.ts'
 import { copyFilePreserving } from '../fsutil.ts'
 import { resolveInRoot } from '../fsroot.ts'
@@ -197,7 +197,7 @@ export async function copyStep(
           })
         }
         if (links.files.size > 0) {
-          if (snap.adopting) await placeCopies(links, await snap.upper())
+          if (snap.adopting) await placeCopies(links, await snap.upper(), run.epoch)
           else await placeLinks(links, await snap.upper())
         }
       },
@@ -379,25 +379,36 @@ const COPY_BATCH = 64
  * share an inode with the context, which changes and is pruned, and a link would only be broken
  * again at commit (a copy and a rename more a file). Each copy gets the source's owner, mode,
  * xattrs and times, as a link would have shown them; the directories get back the times the copy
- * gave them.
+ * gave them. With `epoch` (the layer's clamp, seconds), a copy keeps the time the copy gave it
+ * where the layer clamps both that and the source's to the epoch (the layer's times are set at
+ * commit, layer/adopt.ts).
  */
-export async function placeCopies(plan: LinkPlan, upper: string): Promise<void> {
+export async function placeCopies(plan: LinkPlan, upper: string, epoch?: number): Promise<void> {
   const times = new Map<string, { atime: Date; mtime: Date }>()
   for (const d of plan.dirs) {
     const st = await lstat(posix.join(upper, d))
     if (!st.isDirectory()) throw new InvalidArgument(`copy: /${d} is not a directory`)
     times.set(d, { atime: st.atime, mtime: st.mtime })
   }
+  // The copies are made from now on, so their times are later than this (a second of margin for
+  // the filesystem's coarse clock).
+  const clampMs =
+    epoch !== undefined && Date.now() - 1000 >= epoch * 1000 ? epoch * 1000 : undefined
   let n = 0
   for (const [rel, src] of plan.files) {
-    await copyOne(posix.join(upper, rel), src)
+    await copyOne(posix.join(upper, rel), src, plan.stats.get(rel), clampMs)
     if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
   }
   for (const [d, t] of times) lutimesSync(posix.join(upper, d), t.atime, t.mtime)
 }
 
-async function copyOne(dst: string, src: string): Promise<void> {
-  const st = lstatSync(src)
+async function copyOne(
+  dst: string,
+  src: string,
+  known: Stats | undefined,
+  clampMs: number | undefined,
+): Promise<void> {
+  const st = known ?? lstatSync(src)
   const flags = constants.COPYFILE_EXCL
   try {
     await copyFilePreserving(src, dst, st, flags)
@@ -409,5 +420,6 @@ async function copyOne(dst: string, src: string): Promise<void> {
     unlinkSync(dst)
     await copyFilePreserving(src, dst, st, flags)
   }
+  if (clampMs !== undefined && st.mtimeMs >= clampMs) return
   lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
 }

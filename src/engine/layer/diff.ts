@@ -6,7 +6,7 @@ import { lstat, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
-import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
+import { closeFd, fdPath, llistxattr, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
 import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
 import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
@@ -384,6 +384,15 @@ function readSmall(e: StepEntry): Buffer | undefined {
   }
 }
 
+/** An entry's xattr names; undefined when they cannot be listed (the tar's read then says why). */
+function listXattrs(path: string): string[] | undefined {
+  try {
+    return llistxattr(path)
+  } catch {
+    return undefined
+  }
+}
+
 async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
@@ -411,7 +420,8 @@ async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<
     }
     // A file read ahead is taken as read only while its size still matches the walk's.
     const whole = content && BigInt(content.length) === item.st.size ? content : undefined
-    yield* tar.entry(item.path, name, st, whole)
+    if (!item.st.isSymbolicLink()) e.xattrs = listXattrs(item.path)
+    yield* tar.entry(item.path, name, st, whole, e.xattrs)
     if (opaque) {
       yield encodeHeader({
         name: `${name}/.wh..wh..opq`,
