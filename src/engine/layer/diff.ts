@@ -393,12 +393,17 @@ function listXattrs(path: string): string[] | undefined {
   }
 }
 
-async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<Buffer> {
+async function* stepBlocks(
+  entries: StepEntry[],
+  epoch: number,
+  written?: ReadonlyMap<string, Buffer>,
+): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
   for (const e of entries) {
     const { item, opaque, whiteout } = e
-    const content = readSmall(e)
+    const known = whiteout || !item.st.isFile() ? undefined : written?.get(item.rel)
+    const content = known ?? readSmall(e)
     const name = item.rel.slice(1)
     const st =
       item.st.mtimeMs <= epochMs
@@ -456,16 +461,20 @@ export async function stepDiffTar(
 /**
  * A build step's layer tar (stepDiffTar's bytes) together with every entry of the upper
  * directory (kept or not), for a caller that turns the directory itself into the layer once the
- * tar is read (layer/adopt.ts). undefined when the step changed nothing.
+ * tar is read (layer/adopt.ts). undefined when the step changed nothing. `written`: bytes of
+ * files the caller wrote into the directory itself (by path in the layer), taken instead of
+ * reading those files again (still only where the size matches the walk's).
  */
 export async function stepLayer(
   dirs: OverlayDirs,
-  opts: { epoch: number },
+  opts: { epoch: number; written?: ReadonlyMap<string, Buffer> },
 ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined> {
   const entries = await allStepEntries(dirs)
   const kept = entries.filter((p) => p.own)
   if (kept.length === 0) return undefined
-  const tar = Readable.from(coalesce(stepBlocks(kept, opts.epoch)), { objectMode: false })
+  const tar = Readable.from(coalesce(stepBlocks(kept, opts.epoch, opts.written)), {
+    objectMode: false,
+  })
   return { tar, entries }
 }
 
