@@ -330,7 +330,8 @@ async function allStepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
   }
   const lowers = await openLowers(dirs.lowers)
   try {
-    for await (const walked of walkTree(dirs.upper)) {
+    // A finished step's upper directory: nothing changes it, and its entries are many and small.
+    for await (const walked of walkTree(dirs.upper, { sync: true })) {
       // Entries are read after the walk, when its descriptors are closed; nothing writes to a
       // finished step's upper directory and the walk saw only real directories on the way, so
       // the plain path is safe.
