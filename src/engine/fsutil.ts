@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, copyFileSync, lchownSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  fchmodSync,
+  lchownSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from 'node:fs'
 import { copyFile, open, rename, rm, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { errnoCode } from './errors.ts'
@@ -76,7 +86,45 @@ export async function copyFilePreserving(
 ): Promise<void> {
   if (st.size > COPY_SYNC_MAX) await copyFile(src, dst, flags)
   else copyFileSync(src, dst, flags)
-  // The copy is ours with the source's mode; chown drops set-ID bits, so chmod comes after it.
+  preserve(src, dst, st)
+}
+
+/**
+ * copyFilePreserving for a small file (at most COPY_SYNC_MAX bytes; undefined for a larger one,
+ * which it leaves to copyFilePreserving) that returns the bytes it copied, read once through
+ * this process, for a caller that needs them again: a new name only (O_EXCL).
+ */
+export function copySmallFileKeeping(
+  src: string,
+  dst: string,
+  st: { size: number; uid: number; gid: number; mode: number },
+): Buffer | undefined {
+  if (st.size > COPY_SYNC_MAX) return undefined
+  const data = readFileNoFollow(src)
+  if (data.length > COPY_SYNC_MAX) return undefined
+  const fd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  try {
+    for (let at = 0; at < data.length;) at += writeSync(fd, data, at)
+    // As copyFile: the source's mode, whatever the umask.
+    fchmodSync(fd, st.mode & 0o7777)
+  } finally {
+    closeSync(fd)
+  }
+  preserve(src, dst, st)
+  return data
+}
+
+function readFileNoFollow(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+  try {
+    return readFileSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** A fresh copy's owner (chown drops set-ID bits, so chmod comes after it) and xattrs. */
+function preserve(src: string, dst: string, st: { uid: number; gid: number; mode: number }): void {
   if (st.uid !== CREATOR.uid || st.gid !== CREATOR.gid) {
     lchownSync(dst, st.uid, st.gid)
     chmodSync(dst, st.mode & 0o7777)

@@ -145,40 +145,54 @@ test('a linked file replaces what an earlier source put there; a directory canno
   assert.equal(await readFile(join(root, 'out/f'), 'utf8'), 'two')
 })
 
-test('for an adopted upper directory the planned files are copied with what a link shows', async () => {
-  // x is large enough to be copied through the thread pool.
-  const ctx = await tree({ 'src/a.js': 'a', 'src/x': 'x'.repeat(300 * 1024) })
-  await chmod(join(ctx, 'src/x'), 0o4755)
-  lsetxattr(join(ctx, 'src/a.js'), 'user.note', Buffer.from('kept'))
-  const old = new Date('2001-02-03T04:05:06Z')
-  await utimes(join(ctx, 'src/a.js'), old, old)
-  const root = await tree({})
-  await mkdir(join(root, 'app'))
-  mknod(join(root, 'app/a.js'), S_IFCHR, 0, 0) // a lower layer's file, deleted by the copy
-  const plan = new LinkPlan()
-  await copyInto({
-    destRoot: root,
-    dest: '/app/',
-    srcRoot: ctx,
-    srcs: [{ name: 'src', followed: 'src' }],
-    chown: { uid: 0, gid: 0 },
-    unpack: false,
-    links: plan,
+for (const keep of [false, true]) {
+  test(`for an adopted upper directory the planned files are copied with what a link shows${keep ? ', small ones read once and kept for the tar' : ''}`, async () => {
+    // x is large enough to be copied through the thread pool; run is small and set-user-ID.
+    const ctx = await tree({
+      'src/a.js': 'a',
+      'src/run': '#!/bin/sh\n',
+      'src/x': 'x'.repeat(300 * 1024),
+    })
+    await chmod(join(ctx, 'src/x'), 0o4755)
+    await chmod(join(ctx, 'src/run'), 0o4755)
+    lsetxattr(join(ctx, 'src/a.js'), 'user.note', Buffer.from('kept'))
+    const old = new Date('2001-02-03T04:05:06Z')
+    await utimes(join(ctx, 'src/a.js'), old, old)
+    const root = await tree({})
+    await mkdir(join(root, 'app'))
+    mknod(join(root, 'app/a.js'), S_IFCHR, 0, 0) // a lower layer's file, deleted by the copy
+    const plan = new LinkPlan()
+    await copyInto({
+      destRoot: root,
+      dest: '/app/',
+      srcRoot: ctx,
+      srcs: [{ name: 'src', followed: 'src' }],
+      chown: { uid: 0, gid: 0 },
+      unpack: false,
+      links: plan,
+    })
+    assert.equal(plan.files.size, 3)
+    const written = new Map<string, Buffer>()
+    await placeCopies(plan, root, keep ? { written } : {})
+    for (const [rel, src] of [
+      ['app/a.js', 'src/a.js'],
+      ['app/run', 'src/run'],
+      ['app/x', 'src/x'],
+    ] as const) {
+      const [d, s] = [await lstat(join(root, rel)), await lstat(join(ctx, src))]
+      assert.notEqual(d.ino, s.ino, `${rel} is a file of its own`)
+      assert.equal(s.nlink, 1, 'the context keeps its names only')
+      assert.equal(d.mode, s.mode)
+      assert.deepEqual([d.uid, d.gid], [s.uid, s.gid])
+      // The layer's tar keeps whole seconds.
+      assert.equal(Math.floor(d.mtimeMs / 1000), Math.floor(s.mtimeMs / 1000))
+      assert.equal(await readFile(join(root, rel), 'utf8'), await readFile(join(ctx, src), 'utf8'))
+    }
+    assert.equal(lgetxattr(join(root, 'app/a.js'), 'user.note')?.toString(), 'kept')
+    // What was kept is what was written; a file for the thread pool is not read through berthd.
+    assert.deepEqual(
+      Object.fromEntries([...written].map(([k, v]) => [k, v.toString()])),
+      keep ? { '/app/a.js': 'a', '/app/run': '#!/bin/sh\n' } : {},
+    )
   })
-  assert.equal(plan.files.size, 2)
-  await placeCopies(plan, root)
-  for (const [rel, src] of [
-    ['app/a.js', 'src/a.js'],
-    ['app/x', 'src/x'],
-  ] as const) {
-    const [d, s] = [await lstat(join(root, rel)), await lstat(join(ctx, src))]
-    assert.notEqual(d.ino, s.ino, `${rel} is a file of its own`)
-    assert.equal(s.nlink, 1, 'the context keeps its names only')
-    assert.equal(d.mode, s.mode)
-    assert.deepEqual([d.uid, d.gid], [s.uid, s.gid])
-    // The layer's tar keeps whole seconds.
-    assert.equal(Math.floor(d.mtimeMs / 1000), Math.floor(s.mtimeMs / 1000))
-    assert.equal(await readFile(join(root, rel), 'utf8'), await readFile(join(ctx, src), 'utf8'))
-  }
-  assert.equal(lgetxattr(join(root, 'app/a.js'), 'user.note')?.toString(), 'kept')
-})
+}

@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto'
 import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
-import { constants, lstatSync, lutimesSync, unlinkSync } from 'node:fs'
+import { constants, lstatSync, lutimesSync, unlinkSync, type Stats } from 'node:fs'
 import { InvalidArgument, errnoCode } from '../errors.ts'
-import { copyFilePreserving } from '../fsutil.ts'
+import { copyFilePreserving, copySmallFileKeeping } from '../fsutil.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
 import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
@@ -197,8 +197,13 @@ export async function copyStep(
           })
         }
         if (links.files.size > 0) {
-          if (snap.adopting) await placeCopies(links, await snap.upper())
-          else await placeLinks(links, await snap.upper())
+          if (snap.adopting) {
+            const upper = await snap.upper()
+            await placeCopies(links, upper, {
+              epoch: run.epoch,
+              ...(snap.written ? { written: snap.written } : {}),
+            })
+          } else await placeLinks(links, await snap.upper())
         }
       },
       // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
@@ -373,41 +378,78 @@ export async function download(
 /** Files copied between turns of the event loop (a few system calls each). */
 const COPY_BATCH = 64
 
+/** How many bytes of the copies' contents are kept for commit's read of the layer, at most. */
+const WRITTEN_MAX = 16 * 1024 * 1024
+
 /**
  * A link plan's files copied, not linked, straight into the upper directory (the overlay no
  * longer mounted), for a snapshot whose upper directory becomes the layer itself: a layer may not
  * share an inode with the context, which changes and is pruned, and a link would only be broken
  * again at commit (a copy and a rename more a file). Each copy gets the source's owner, mode,
  * xattrs and times, as a link would have shown them; the directories get back the times the copy
- * gave them.
+ * gave them. With `epoch` (the layer's clamp, seconds), a copy keeps the time the copy gave it
+ * where the layer clamps both that and the source's to the epoch (the layer's times are set at
+ * commit, layer/adopt.ts). With `written`, small files are copied through this process and their
+ * bytes kept there (by their path in the layer, up to WRITTEN_MAX in all), so commit's read of
+ * the layer does not read them again.
  */
-export async function placeCopies(plan: LinkPlan, upper: string): Promise<void> {
+export async function placeCopies(
+  plan: LinkPlan,
+  upper: string,
+  opts: { epoch?: number; written?: Map<string, Buffer> } = {},
+): Promise<void> {
   const times = new Map<string, { atime: Date; mtime: Date }>()
   for (const d of plan.dirs) {
     const st = await lstat(posix.join(upper, d))
     if (!st.isDirectory()) throw new InvalidArgument(`copy: /${d} is not a directory`)
     times.set(d, { atime: st.atime, mtime: st.mtime })
   }
+  // The copies are made from now on, so their times are later than this (a second of margin for
+  // the filesystem's coarse clock).
+  const { epoch, written } = opts
+  const clampMs =
+    epoch !== undefined && Date.now() - 1000 >= epoch * 1000 ? epoch * 1000 : undefined
+  let kept = 0
   let n = 0
   for (const [rel, src] of plan.files) {
-    await copyOne(posix.join(upper, rel), src)
+    const st = plan.stats.get(rel) ?? lstatSync(src)
+    const keep = written !== undefined && kept + st.size <= WRITTEN_MAX
+    const data = await copyOne(posix.join(upper, rel), src, st, keep)
+    if (data && written) {
+      written.set(`/${rel}`, data)
+      kept += data.length
+    }
+    if (clampMs === undefined || st.mtimeMs < clampMs) {
+      lutimesSync(posix.join(upper, rel), st.atimeMs / 1000, st.mtimeMs / 1000)
+    }
     if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
   }
   for (const [d, t] of times) lutimesSync(posix.join(upper, d), t.atime, t.mtime)
 }
 
-async function copyOne(dst: string, src: string): Promise<void> {
-  const st = lstatSync(src)
-  const flags = constants.COPYFILE_EXCL
+/** One copy; its bytes when `keep` and it is small enough to be copied through this process. */
+async function copyOne(
+  dst: string,
+  src: string,
+  st: Stats,
+  keep: boolean,
+): Promise<Buffer | undefined> {
+  const copy = async () => {
+    if (keep) {
+      const data = copySmallFileKeeping(src, dst, st)
+      if (data) return data
+    }
+    await copyFilePreserving(src, dst, st, constants.COPYFILE_EXCL)
+    return undefined
+  }
   try {
-    await copyFilePreserving(src, dst, st, flags)
+    return await copy()
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err
     // Only the whiteout of a lower layer's file the copy replaced can be in the way.
     const there = lstatSync(dst)
     if (!there.isCharacterDevice() || there.rdev !== 0) throw err
     unlinkSync(dst)
-    await copyFilePreserving(src, dst, st, flags)
+    return await copy()
   }
-  lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
 }

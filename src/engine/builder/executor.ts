@@ -46,7 +46,7 @@ export interface StepAdoption {
   /** The step's layer tar, and every entry of the upper directory (layer/diff.ts stepLayer). */
   layer(
     dirs: OverlayDirs,
-    opts: { epoch: number },
+    opts: { epoch: number; written?: ReadonlyMap<string, Buffer> },
   ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined>
   /** Makes the upper directory hold exactly what the tar says; its size (adopt.ts). */
   prepare(upper: string, entries: StepEntry[], epoch: number): Promise<number>
@@ -147,6 +147,8 @@ export class TaskExecutor implements BuildExecutor {
     let mounted = false
     let released = false
     let committed = false
+    // What the builder wrote into the upper directory itself, for commit's read (adoption only).
+    const written = deps.adoption ? new Map<string, Buffer>() : undefined
     const usable = () => {
       if (committed) throw new Internal('a build snapshot was used after its commit')
     }
@@ -159,6 +161,7 @@ export class TaskExecutor implements BuildExecutor {
       root: async () => {
         usable()
         if (!mounted) {
+          written?.clear()
           await allowRemount(m)
           await deps.mount(m)
           mounted = true
@@ -168,6 +171,7 @@ export class TaskExecutor implements BuildExecutor {
       run: async (proc, output, signal) => {
         usable()
         // The task mounts the same layer itself, for as long as its process lives.
+        written?.clear()
         await unmount()
         await allowRemount(m)
         return this.runStep(m, proc, output, signal)
@@ -180,13 +184,15 @@ export class TaskExecutor implements BuildExecutor {
           await unmount()
           committed = true
           const dirs = deps.diff.dirs(m)
-          const step = await adoption.layer(dirs, { epoch })
+          const step = await adoption.layer(dirs, written ? { epoch, written } : { epoch })
           if (!step) return undefined
           const l = await adoption.ingest.adoptLayer(
             {
               tar: step.tar,
               mediaType: MEDIA_DOCKER_LAYER,
               adopt: async (diffID) => {
+                // The tar is read whole: the bytes kept for it are no longer needed.
+                written?.clear()
                 const size = await adoption.prepare(dirs.upper, step.entries, epoch)
                 return adoption.store(dirs.upper, { diffID, size })
               },
@@ -204,6 +210,7 @@ export class TaskExecutor implements BuildExecutor {
         return { diffID: l.diffID, blob: l.blob, mediaType: l.mediaType, size: l.blobSize }
       },
       adopting: deps.adoption !== undefined,
+      ...(written ? { written } : {}),
       upper: async () => {
         usable()
         await unmount()
@@ -212,6 +219,7 @@ export class TaskExecutor implements BuildExecutor {
       release: async () => {
         if (released) return
         released = true
+        written?.clear()
         await unmount()
         await rmdir(root).catch(() => undefined)
         await deps.layers.removeRW(id)

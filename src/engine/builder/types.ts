@@ -151,6 +151,12 @@ export interface Snapshot {
    * made): what is placed in it must not share an inode with anything that may change.
    */
   readonly adopting?: boolean
+  /**
+   * With adoption: the bytes of files the builder wrote straight into the upper directory (by
+   * their path in the layer, with a leading slash), which commit's read of the layer takes instead
+   * of reading them again. Emptied whenever the snapshot is mounted again or runs a process.
+   */
+  readonly written?: Map<string, Buffer>
   /** Unmounts and removes it; safe to call more than once. */
   release(): Promise<void>
 }

@@ -76,6 +76,8 @@ before(async () => {
   })
   try {
     await writeFile(`${mnt}/etc/passwd`, 'root:x:0:0::/root:/bin/ash\n') // modified (origin xattr)
+    // A second name of a copied-up file: the origin xattr is stripped once, through either name.
+    await link(`${mnt}/etc/passwd`, `${mnt}/etc/passwd-again`)
     await rm(`${mnt}/etc/group`) // whiteout
     await rm(`${mnt}/gone`, { recursive: true }) // a whited-out directory
     await rm(`${mnt}/opq`, { recursive: true })
@@ -127,7 +129,14 @@ describe('adopting a step upper directory as its layer', () => {
     assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort())
     for (const [k, v] of want) assert.equal(got.get(k), v, k)
     // The cases themselves are there, so the comparison covers them.
-    for (const k of ['/etc/group', '/gone', '/opq/new', '/tools/run', '/new/dir/hard links']) {
+    for (const k of [
+      '/etc/group',
+      '/etc/passwd-again links',
+      '/gone',
+      '/opq/new',
+      '/tools/run',
+      '/new/dir/hard links',
+    ]) {
       assert.ok(got.has(k), k)
     }
     // An unchanged copied-up directory (/same) is in the tar today: diff.ts's lowerLstat stats

@@ -120,7 +120,7 @@ export async function prepareUpper(
       await step()
       continue
     }
-    stripOverlayXattrs(p, e.opaque)
+    stripOverlayXattrs(p, e.opaque, e.xattrs)
     const ms = st.mtimeMs <= epochMs ? st.mtimeMs : epochMs
     const t = Number(ms / 1000n)
     lutimesSync(p, t, t)
@@ -129,13 +129,16 @@ export async function prepareUpper(
   return size
 }
 
-/** Removes overlay's xattrs from a path, but for the opaque mark of a directory the tar marks. */
-function stripOverlayXattrs(p: string, opaque: boolean): void {
-  for (const x of llistxattr(p)) {
-    if (!x.startsWith(OVERLAY_PREFIX)) continue
-    if (opaque && x === OPAQUE_XATTR) continue
-    lremovexattr(p, x)
-  }
+/**
+ * Removes overlay's xattrs from a path, but for the opaque mark of a directory the tar marks.
+ * `listed`: its xattr names as the tar's read listed them. Nothing adds an xattr after that read,
+ * so a listing without overlay's is still true; one with them is taken again (another name of the
+ * same inode, or its detached copy, may have lost them since).
+ */
+function stripOverlayXattrs(p: string, opaque: boolean, listed?: string[]): void {
+  const strip = (x: string) => x.startsWith(OVERLAY_PREFIX) && !(opaque && x === OPAQUE_XATTR)
+  if (listed && !listed.some(strip)) return
+  for (const x of llistxattr(p)) if (strip(x)) lremovexattr(p, x)
 }
 
 /** Replaces a file by a copy of its own: content, owner, mode and xattrs (times come later). */

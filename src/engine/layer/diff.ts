@@ -6,7 +6,7 @@ import { lstat, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
-import { closeFd, fdPath, openDir, openInRoot } from '../sys/fsat.ts'
+import { closeFd, fdPath, llistxattr, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
 import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
 import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
@@ -330,7 +330,8 @@ async function allStepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
   }
   const lowers = await openLowers(dirs.lowers)
   try {
-    for await (const walked of walkTree(dirs.upper)) {
+    // A finished step's upper directory: nothing changes it, and its entries are many and small.
+    for await (const walked of walkTree(dirs.upper, { sync: true })) {
       // Entries are read after the walk, when its descriptors are closed; nothing writes to a
       // finished step's upper directory and the walk saw only real directories on the way, so
       // the plain path is safe.
@@ -384,12 +385,26 @@ function readSmall(e: StepEntry): Buffer | undefined {
   }
 }
 
-async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<Buffer> {
+/** An entry's xattr names; undefined when they cannot be listed (the tar's read then says why). */
+function listXattrs(path: string): string[] | undefined {
+  try {
+    return llistxattr(path)
+  } catch {
+    return undefined
+  }
+}
+
+async function* stepBlocks(
+  entries: StepEntry[],
+  epoch: number,
+  written?: ReadonlyMap<string, Buffer>,
+): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
   for (const e of entries) {
     const { item, opaque, whiteout } = e
-    const content = readSmall(e)
+    const known = whiteout || !item.st.isFile() ? undefined : written?.get(item.rel)
+    const content = known ?? readSmall(e)
     const name = item.rel.slice(1)
     const st =
       item.st.mtimeMs <= epochMs
@@ -411,7 +426,8 @@ async function* stepBlocks(entries: StepEntry[], epoch: number): AsyncGenerator<
     }
     // A file read ahead is taken as read only while its size still matches the walk's.
     const whole = content && BigInt(content.length) === item.st.size ? content : undefined
-    yield* tar.entry(item.path, name, st, whole)
+    if (!item.st.isSymbolicLink()) e.xattrs = listXattrs(item.path)
+    yield* tar.entry(item.path, name, st, whole, e.xattrs)
     if (opaque) {
       yield encodeHeader({
         name: `${name}/.wh..wh..opq`,
@@ -446,16 +462,20 @@ export async function stepDiffTar(
 /**
  * A build step's layer tar (stepDiffTar's bytes) together with every entry of the upper
  * directory (kept or not), for a caller that turns the directory itself into the layer once the
- * tar is read (layer/adopt.ts). undefined when the step changed nothing.
+ * tar is read (layer/adopt.ts). undefined when the step changed nothing. `written`: bytes of
+ * files the caller wrote into the directory itself (by path in the layer), taken instead of
+ * reading those files again (still only where the size matches the walk's).
  */
 export async function stepLayer(
   dirs: OverlayDirs,
-  opts: { epoch: number },
+  opts: { epoch: number; written?: ReadonlyMap<string, Buffer> },
 ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined> {
   const entries = await allStepEntries(dirs)
   const kept = entries.filter((p) => p.own)
   if (kept.length === 0) return undefined
-  const tar = Readable.from(coalesce(stepBlocks(kept, opts.epoch)), { objectMode: false })
+  const tar = Readable.from(coalesce(stepBlocks(kept, opts.epoch, opts.written)), {
+    objectMode: false,
+  })
   return { tar, entries }
 }
 

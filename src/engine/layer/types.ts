@@ -130,4 +130,9 @@ export interface StepEntry {
   own: boolean
   opaque: boolean
   whiteout: boolean
+  /**
+   * Its xattr names (overlay's own included) as the tar's read listed them, so the adoption need
+   * not list them again (layer/adopt.ts); absent where the read did not list them.
+   */
+  xattrs?: string[]
 }

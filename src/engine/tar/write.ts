@@ -132,16 +132,20 @@ export function padding(size: number): Buffer {
 /** The two zero blocks that end an archive. */
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK)
 
-/** A file's xattrs worth keeping in an archive (overlayfs' own are its bookkeeping, not content). */
-export function readXattrs(path: string): Map<string, Buffer> | undefined {
+/**
+ * A file's xattrs worth keeping in an archive (overlayfs' own are its bookkeeping, not content).
+ * `listed`: the file's xattr names, when the caller has listed them already.
+ */
+export function readXattrs(path: string, listed?: string[]): Map<string, Buffer> | undefined {
   let names: string[]
   try {
-    names = llistxattr(path)
+    names = listed ?? llistxattr(path)
   } catch {
     return undefined
   }
+  if (names.length === 0) return undefined
   const out = new Map<string, Buffer>()
-  for (const n of names.sort()) {
+  for (const n of [...names].sort()) {
     if (n.startsWith('trusted.overlay.')) continue
     try {
       const v = lgetxattr(path, n)
@@ -171,6 +175,8 @@ export class TarEntries {
     st: BigIntStats,
     /** A regular file's bytes, already read (read ahead by a caller that knows it is still). */
     content?: Buffer,
+    /** The entry's xattr names, already listed by the caller. */
+    xattrNames?: string[],
   ): AsyncGenerator<Buffer> {
     const fmt = st.mode & S_IFMT
     const base = {
@@ -180,7 +186,7 @@ export class TarEntries {
       gid: Number(st.gid),
       size: 0,
       mtime: Number(st.mtimeMs / 1000n),
-      xattrs: fmt === S_IFLNK ? undefined : readXattrs(path),
+      xattrs: fmt === S_IFLNK ? undefined : readXattrs(path, xattrNames),
     }
     if (fmt === S_IFDIR) {
       yield encodeHeader({ ...base, name: name.endsWith('/') ? name : `${name}/`, type: '5' })
