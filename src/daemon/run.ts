@@ -11,9 +11,9 @@ import { BERTH_VERSION, API_VERSION } from '../api/version.ts'
 import { ConfigError, USAGE, applyConfigFile, parseArgs, type DaemonConfig } from './config.ts'
 import { LockBusy, lockDataRoot } from './lock.ts'
 import { createLogger, type Logger } from './log.ts'
-import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { berthPaths, servedUid } from '../lib/userpaths.ts'
+import { inUserNamespace } from '../lib/userns.ts'
 import { ensurePrivateDir, runInUserNamespace } from './rootless.ts'
 
 export type ClosableEngine = Engine & {
@@ -157,12 +157,6 @@ export async function runDaemon(
     await lock.release()
     throw err
   }
-}
-
-/** True when this process is in a user namespace other than the host's. */
-function inUserNamespace(): boolean {
-  const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ')
-  return map !== '0 0 4294967295'
 }
 
 export interface MainIO {

@@ -9,6 +9,7 @@ import { join, posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { BlobReader } from '../content/types.ts'
 import { Internal, errnoCode } from '../errors.ts'
+import { inUserNamespace } from '../../lib/userns.ts'
 import type {
   AdoptedLayerInput,
   IngestedLayer,
@@ -299,16 +300,19 @@ export class TaskExecutor implements BuildExecutor {
  * into its layer, whose blob is synced as it is stored; a crash throws the step away (init).
  */
 function volatile(m: Mount): Mount {
-  return { ...m, options: [...m.options, 'volatile', ...PLAIN_UPPER] }
+  return { ...m, options: [...m.options, 'volatile', ...plainUpper()] }
 }
 
 /**
  * Overlay features that would leave an upper directory meaningless without its lowers (a renamed
  * directory as a redirect xattr, a chmod'ed file as metadata without its data): off, whatever
  * the kernel's defaults, so the upper directory is the whole of what the step changed, which the
- * layer tar reads and adoption keeps.
+ * layer tar reads and adoption keeps. A mount in a user namespace (rootless berthd) may not name
+ * them at all (EPERM); there the kernel never uses either.
  */
-const PLAIN_UPPER = ['redirect_dir=off', 'metacopy=off']
+function plainUpper(): string[] {
+  return inUserNamespace() ? [] : ['redirect_dir=off', 'metacopy=off']
+}
 
 /**
  * Overlay refuses to mount a volatile upper again while the mark of the last volatile mount is

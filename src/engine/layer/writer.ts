@@ -21,7 +21,6 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
-  readFileSync,
   rmSync,
   symlinkSync,
   writeSync,
@@ -30,6 +29,7 @@ import type { Digest } from '../digest.ts'
 import { BerthError, Internal, InvalidArgument, errnoCode } from '../errors.ts'
 import { S_IFBLK, S_IFCHR, S_IFIFO, SysError, lsetxattr, mknod } from '../sys/libc.ts'
 import { cleanName } from '../tar/names.ts'
+import { inUserNamespace } from '../../lib/userns.ts'
 import { TarFormatError, TarReader, type TarHeader, type TarSink } from './tarread.ts'
 
 export interface UnpackResult {
@@ -100,9 +100,8 @@ interface Times {
 
 let userNamespace: boolean | undefined
 
-/** Whether this process runs in a user namespace (its uid_map is not the whole identity map). */
-function inUserNamespace(): boolean {
-  userNamespace ??= !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'))
+function inUserNs(): boolean {
+  userNamespace ??= inUserNamespace()
   return userNamespace
 }
 
@@ -286,7 +285,7 @@ class LayerWriter implements TarSink {
           // In a user namespace (berth without root) the kernel refuses device nodes: they are
           // left out, as Docker and Podman leave them out there (runc gives a container the
           // /dev nodes it needs itself).
-          if (h.type === 'fifo' || errnoCode(err) !== 'EPERM' || !inUserNamespace()) throw err
+          if (h.type === 'fifo' || errnoCode(err) !== 'EPERM' || !inUserNs()) throw err
           return
         }
         this.metadata(abs, rel, h, 'other')
