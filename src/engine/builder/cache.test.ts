@@ -19,7 +19,7 @@ test('records and cache mounts outlive the process; torn writes are swept', asyn
       size: 3,
     } as const
     await a.put(key, layer, 'RUN true')
-    await a.touch(key)
+    a.touch(key)
     // A hit is written when the build flushes, not before.
     const c = new BuildCache(dir)
     await c.load()

@@ -79,14 +79,12 @@ export class BuildCache {
    * Notes a hit. The time is advisory (for prune), so it is only written at the build's end
    * (flush), all records at once and without a sync, rather than one write per cached step.
    */
-  touch(key: string): Promise<void> {
+  touch(key: string): void {
     const r = this.records.get(key)
-    if (r) {
-      r.lastUsedAt = new Date().toISOString()
-      r.usageCount++
-      this.touched.add(key)
-    }
-    return Promise.resolve()
+    if (!r) return
+    r.lastUsedAt = new Date().toISOString()
+    r.usageCount++
+    this.touched.add(key)
   }
 
   /** Writes the records touched since the last flush. */

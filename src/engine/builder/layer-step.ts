@@ -23,7 +23,7 @@ export async function layerStep(
   if (!run.opts.noCache) {
     const hit = cache.get(k)
     if (hit && (!hit.layer || (await executor.hasLayer(hit.layer)))) {
-      await cache.touch(k)
+      cache.touch(k)
       if (hit.layer) {
         run.used.add(hit.layer.diffID)
         s.layers.push(hit.layer)

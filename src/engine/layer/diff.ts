@@ -312,16 +312,11 @@ async function lowerLstat(fds: number[], rel: string): Promise<BigIntStats | und
 }
 
 /**
- * The entries of an upper directory a build step's layer must hold, in byte order: every file,
- * link and whiteout; a directory only when it is new, its metadata changed, it is opaque, or
- * something below it is kept (overlayfs copies a directory up when only a mount point the
- * runtime made came and went in it).
+ * Every entry of the upper directory in byte order, each marked whether a build step's layer
+ * keeps it (`own`): every file, link and whiteout; a directory only when it is new, its
+ * metadata changed, it is opaque, or something below it is kept (overlayfs copies a directory
+ * up when only a mount point the runtime made came and went in it).
  */
-async function stepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
-  return (await allStepEntries(dirs)).filter((p) => p.own)
-}
-
-/** Every entry of the upper directory in walk order, each marked whether the layer keeps it. */
 async function allStepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
   const out: StepEntry[] = []
   const stack: { index: number; rel: string }[] = []
@@ -454,9 +449,7 @@ export async function stepDiffTar(
   dirs: OverlayDirs,
   opts: { epoch: number },
 ): Promise<Readable | undefined> {
-  const entries = await stepEntries(dirs)
-  if (entries.length === 0) return undefined
-  return Readable.from(coalesce(stepBlocks(entries, opts.epoch)), { objectMode: false })
+  return (await stepLayer(dirs, opts))?.tar
 }
 
 /**

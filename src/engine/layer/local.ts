@@ -96,30 +96,13 @@ export class LocalLayerStore implements LayerStore {
       return this.info(expected)
     }
     const tmp = await this.tempDir()
-    let short: string | undefined
     try {
       await mkdir(`${tmp}/diff`, 0o755)
       const r = await unpackLayer(stream, `${tmp}/diff`, opts)
       if (expected !== undefined && r.diffID !== expected) throw mismatch(expected, r.diffID)
-      const final = this.layerDir(r.diffID)
       if (await this.has(r.diffID)) return await this.info(r.diffID)
-      const info: LayerInfo = { diffID: r.diffID, size: r.size }
-      short = await this.newLink(hex(r.diffID))
-      await writeSynced(`${tmp}/link`, short)
-      await writeSynced(`${tmp}/meta.json`, JSON.stringify(info))
-      try {
-        await rename(tmp, final)
-      } catch (err) {
-        const code = errnoCode(err)
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err
-        // Another unpack of the same layer won; its copy is as good as ours.
-        return await this.info(r.diffID)
-      }
-      short = undefined
-      await fsyncDir(`${this.dir}/sha256`)
-      return info
+      return await this.publish(tmp, { diffID: r.diffID, size: r.size })
     } finally {
-      if (short !== undefined) await unlink(`${this.dir}/l/${short}`).catch(() => {})
       await rm(tmp, { recursive: true, force: true })
     }
   }
@@ -135,26 +118,37 @@ export class LocalLayerStore implements LayerStore {
     const diffID = parseDigest(info.diffID)
     if (await this.has(diffID)) return this.info(diffID)
     const tmp = await this.tempDir()
-    let short: string | undefined
     try {
       await rename(dir, `${tmp}/diff`)
-      const meta: LayerInfo = { diffID, size: info.size }
-      short = await this.newLink(hex(diffID))
+      return await this.publish(tmp, { diffID, size: info.size })
+    } finally {
+      await rm(tmp, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * Makes `tmp` (its diff/ complete) the layer `info` names: its short link and record, then the
+   * one rename that makes it visible. When another copy of the same layer won, that one is as
+   * good as this.
+   */
+  private async publish(tmp: string, info: LayerInfo): Promise<LayerInfo> {
+    let short: string | undefined
+    try {
+      short = await this.newLink(hex(info.diffID))
       await writeSynced(`${tmp}/link`, short)
-      await writeSynced(`${tmp}/meta.json`, JSON.stringify(meta))
+      await writeSynced(`${tmp}/meta.json`, JSON.stringify(info))
       try {
-        await rename(tmp, this.layerDir(diffID))
+        await rename(tmp, this.layerDir(info.diffID))
       } catch (err) {
         const code = errnoCode(err)
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err
-        return await this.info(diffID)
+        return await this.info(info.diffID)
       }
       short = undefined
       await fsyncDir(`${this.dir}/sha256`)
-      return meta
+      return info
     } finally {
       if (short !== undefined) await unlink(`${this.dir}/l/${short}`).catch(() => {})
-      await rm(tmp, { recursive: true, force: true })
     }
   }
 
