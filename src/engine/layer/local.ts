@@ -10,6 +10,7 @@
 //   rw/<id>/meta.json        {"parents": [diffID, ...]} bottom first
 //   rw/<id>/empty/           the lower dir of a container whose image has no layers
 //   tmp/<random>/            layers and read-write layers being made or deleted
+//                            (tmp/ is marked as the top of a hierarchy for ext4: see spreadDirs)
 //
 // Everything is built under tmp/ and renamed into place whole, so a crash leaves either nothing
 // or a complete layer; init() clears tmp/ and repairs l/.
@@ -30,6 +31,8 @@ import type { Readable } from 'node:stream'
 import { hex, isDigest, parseDigest, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
 import { fsyncDir, readJson } from '../fsutil.ts'
+import { closeFd, openDir } from '../sys/fsat.ts'
+import { setTopDir } from '../sys/libc.ts'
 import { readMountInfo } from '../sys/mountinfo.ts'
 import { unmount } from './mount.ts'
 import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
@@ -52,6 +55,7 @@ export class LocalLayerStore implements LayerStore {
     for (const d of ['', 'sha256', 'l', 'rw', 'tmp']) {
       await mkdir(`${this.dir}/${d}`, { recursive: true, mode: 0o700 })
     }
+    await spreadDirs(`${this.dir}/tmp`)
     for (const name of await readdir(`${this.dir}/tmp`)) {
       await rm(`${this.dir}/tmp/${name}`, { recursive: true, force: true })
     }
@@ -349,6 +353,30 @@ export class LocalLayerStore implements LayerStore {
     await rm(tmp, { recursive: true, force: true })
   }
 }
+
+/**
+ * Marks `dir`, where every layer and read-write layer is made, as the top of a directory
+ * hierarchy for ext4's Orlov allocator (chattr +T), so each one made in it lands in a block group
+ * with few directories instead of in its parent's. Left beside each other, they all draw their
+ * inodes from one group, and on an ext4 without a journal every new inode there is allocated
+ * past each inode of that group freed in the last 30 seconds (ialloc.c recently_deleted: a
+ * buffer lookup each): after a build or pull deleted a few thousand files there (a step whose
+ * layer existed already, a removed image), making 2000 files cost 0.5 s of system time instead
+ * of 45 ms. Only a placement hint: where the filesystem has no such flag, nothing changes.
+ */
+async function spreadDirs(dir: string): Promise<void> {
+  const fd = await openDir(dir)
+  try {
+    setTopDir(fd, dir)
+  } catch (err) {
+    if (!UNSUPPORTED_FLAG.has(errnoCode(err) ?? '')) throw err
+  } finally {
+    await closeFd(fd)
+  }
+}
+
+/** What FS_IOC_SETFLAGS answers on a filesystem (or in a namespace) that does not take a flag. */
+const UNSUPPORTED_FLAG = new Set(['ENOTTY', 'EOPNOTSUPP', 'EINVAL', 'EPERM', 'EACCES'])
 
 function linkTarget(h: string): string {
   return `../sha256/${h}/diff`
