@@ -13,7 +13,7 @@ import {
 import { copyFile, open, rename, rm, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { errnoCode } from './errors.ts'
-import { lsetxattr } from './sys/libc.ts'
+import { getInodeFlags, lsetxattr, setInodeFlags } from './sys/libc.ts'
 import { readXattrs } from './tar/write.ts'
 
 /**
@@ -130,4 +130,36 @@ function preserve(src: string, dst: string, st: { uid: number; gid: number; mode
     chmodSync(dst, st.mode & 0o7777)
   }
   for (const [k, v] of readXattrs(src) ?? []) lsetxattr(dst, k, v)
+}
+
+/** chattr's T: the directory is the top of directory hierarchies for ext4's Orlov allocator. */
+const FS_TOPDIR_FL = 0x00020000
+
+/**
+ * Marks `dir` (chattr +T) so that ext4 places each directory made in it in a block group of its
+ * own choosing (few directories, free inodes and blocks above average) instead of its parent's
+ * group, where the files of a new tree then follow it. For directories whose children are new,
+ * unrelated trees of many files (a layer being made, a step's upper directory): without a
+ * journal, ext4 skips every inode of the group freed in the last 30 s while it looks for a free
+ * one (fs/ext4/ialloc.c recently_deleted), and in the group every temporary tree of the machine
+ * shares (/tmp's, the data root's) that is thousands of inodes, each looked up: 0.3 ms for each
+ * file made, measured here, against 0.03 ms in a quiet group. Best effort: false where the
+ * filesystem has no such flag (tmpfs, overlay) or refuses it; nothing else changes.
+ */
+export function spreadNewDirectories(dir: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  } catch {
+    return false
+  }
+  try {
+    const flags = getInodeFlags(fd)
+    if ((flags & FS_TOPDIR_FL) === 0) setInodeFlags(fd, flags | FS_TOPDIR_FL)
+    return true
+  } catch {
+    return false
+  } finally {
+    closeSync(fd)
+  }
 }

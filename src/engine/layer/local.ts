@@ -29,7 +29,7 @@ import {
 import type { Readable } from 'node:stream'
 import { hex, isDigest, parseDigest, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
-import { fsyncDir, readJson } from '../fsutil.ts'
+import { fsyncDir, readJson, spreadNewDirectories } from '../fsutil.ts'
 import { readMountInfo } from '../sys/mountinfo.ts'
 import { unmount } from './mount.ts'
 import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
@@ -52,6 +52,8 @@ export class LocalLayerStore implements LayerStore {
     for (const d of ['', 'sha256', 'l', 'rw', 'tmp']) {
       await mkdir(`${this.dir}/${d}`, { recursive: true, mode: 0o700 })
     }
+    // Every layer and read-write layer is made in tmp/: each its own tree of new files.
+    spreadNewDirectories(`${this.dir}/tmp`)
     for (const name of await readdir(`${this.dir}/tmp`)) {
       await rm(`${this.dir}/tmp/${name}`, { recursive: true, force: true })
     }

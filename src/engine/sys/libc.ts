@@ -18,6 +18,7 @@ const c = {
   ),
   umount2: libc.func('int umount2(const char *target, int flags)'),
   flock: libc.func('int flock(int fd, int op)'),
+  ioctlInt: libc.func('int ioctl(int fd, unsigned long request, _Inout_ int *arg)'),
   mallopt: libc.func('int mallopt(int param, int value)'),
   strerror: libc.func('const char *strerror(int errnum)'),
 }
@@ -143,4 +144,19 @@ const M_MMAP_THRESHOLD = -3
  */
 export function setMmapThreshold(bytes: number): boolean {
   return (c.mallopt(M_MMAP_THRESHOLD, bytes) as number) === 1
+}
+
+/** ioctl(2) requests on an inode's flags (chattr's): the argument is an int. */
+const FS_IOC_GETFLAGS = 0x80086601
+const FS_IOC_SETFLAGS = 0x40086602
+
+/** An open file's inode flags (FS_*_FL), as lsattr shows them. */
+export function getInodeFlags(fd: number): number {
+  const flags = [0]
+  check(c.ioctlInt(fd, FS_IOC_GETFLAGS, flags) as number, 'ioctl(FS_IOC_GETFLAGS)')
+  return flags[0]!
+}
+
+export function setInodeFlags(fd: number, flags: number): void {
+  check(c.ioctlInt(fd, FS_IOC_SETFLAGS, [flags]) as number, 'ioctl(FS_IOC_SETFLAGS)')
 }
