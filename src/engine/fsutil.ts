@@ -7,7 +7,7 @@ import {
   fchmodSync,
   lchownSync,
   openSync,
-  readFileSync,
+  readSync,
   writeSync,
 } from 'node:fs'
 import { copyFile, open, rename, rm, readFile } from 'node:fs/promises'
@@ -100,13 +100,20 @@ export function copySmallFileKeeping(
   st: { size: number; uid: number; gid: number; mode: number },
 ): Buffer | undefined {
   if (st.size > COPY_SYNC_MAX) return undefined
-  const data = readFileNoFollow(src)
-  if (data.length > COPY_SYNC_MAX) return undefined
-  const fd = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  const data = readKnownSize(src, st.size)
+  if (data === undefined) return undefined
+  const mode = st.mode & 0o7777
+  // Most files can be made with their mode (nothing the umask takes, no set-ID bits): one call
+  // less each; the others get it as copyFile gives it, whatever the umask.
+  const exact = (mode & 0o7000) === 0 && (mode & UMASK) === 0
+  const fd = openSync(
+    dst,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    exact ? mode : 0o600,
+  )
   try {
     for (let at = 0; at < data.length;) at += writeSync(fd, data, at)
-    // As copyFile: the source's mode, whatever the umask.
-    fchmodSync(fd, st.mode & 0o7777)
+    if (!exact) fchmodSync(fd, mode)
   } finally {
     closeSync(fd)
   }
@@ -114,10 +121,32 @@ export function copySmallFileKeeping(
   return data
 }
 
-function readFileNoFollow(path: string): Buffer {
+/** The daemon's umask, read once at start (as the layer store's unpack reads it). */
+const UMASK = process.umask()
+
+/**
+ * A regular file's bytes, not following a symlink, read with one read(2) where its size is as
+ * the caller's lstat said (readFile takes an fstat for the size, and a read more to see the
+ * end); undefined when it grew past COPY_SYNC_MAX since (the caller copies it the other way).
+ */
+function readKnownSize(path: string, size: number): Buffer | undefined {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
   try {
-    return readFileSync(fd)
+    // One byte more than expected: a read that fills it says the file grew.
+    let buf = Buffer.allocUnsafe(size + 1)
+    let n = 0
+    for (;;) {
+      const want = buf.length - n
+      const got = readSync(fd, buf, n, want, null)
+      n += got
+      // A regular file reads short only at its end.
+      if (got < want) break
+      if (buf.length > COPY_SYNC_MAX) return undefined
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, COPY_SYNC_MAX + 1))
+      buf.copy(bigger, 0, 0, n)
+      buf = bigger
+    }
+    return buf.subarray(0, n)
   } finally {
     closeSync(fd)
   }
