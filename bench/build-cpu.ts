@@ -4,7 +4,10 @@
 // children it waited for) is not, so this is what a change to the builder is judged by.
 //
 //   node --import tsx bench/build-cpu.ts [--runs N] [--client berth|docker] [--rows cold,cached,edit]
-//     [--dist DIR]...   (several: builds of berth compared in one interleaved run)
+//     [--dist DIR]...   (several: builds of berth compared in one interleaved run) [--debian]
+//
+// --debian: bench/build.ts's realistic row instead (DEBIAN_DOCKERFILE, bench/.cache/debian.tar,
+// 3000 source files, apt through a relay to the mirror as there).
 //
 // BENCH_CLIENT_WRAP (e.g. "strace -f -tt -o FILE") runs each client command under it.
 // BENCH_DAEMON_STRACE=FILE traces berthd (strace -f -tt) over the timed builds.
@@ -16,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
+  docker,
   dockerBin,
   importBusybox,
   removeTree,
@@ -23,10 +27,20 @@ import {
   startBerthd,
   type Berthd,
 } from '../test/e2e/harness.ts'
-import { BENCH_DOCKERFILE, procCpuMs, timedClient, writeBenchContext } from './lib/build-context.ts'
+import {
+  BENCH_DOCKERFILE,
+  DEBIAN_DOCKERFILE,
+  procCpuMs,
+  timedClient,
+  writeBenchContext,
+} from './lib/build-context.ts'
+import { aptMirrorHost, relayMirrorIntoNetns, type MirrorRelay } from './lib/mirror-relay.ts'
 
 /** BENCH_CLIENT_WRAP (e.g. "strace -f -tt -o /tmp/cli.trace") runs the client under it. */
 const wrap = (process.env.BENCH_CLIENT_WRAP ?? '').split(' ').filter((w) => w !== '')
+
+/** The port the mirror relay listens on inside each berthd's network namespace (--debian). */
+const RELAY_PORT = 3142
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -50,6 +64,7 @@ async function main(): Promise<void> {
       // A dist directory (npm run build's output) to measure; repeat it to compare builds of
       // berth in one interleaved run (e.g. a checkout of main beside this one).
       dist: { type: 'string', multiple: true },
+      debian: { type: 'boolean' },
     },
   })
   const runs = Number(values.runs)
@@ -58,6 +73,9 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'bench-build-cpu-'))
   const nodeOptions = process.env.BERTHD_NODE_OPTIONS
   const sides: Side[] = []
+  const relays: MirrorRelay[] = []
+  const debian = values.debian === true
+  const mirror = debian ? await aptMirrorHost() : ''
   try {
     for (const [n, dist] of dists.entries()) {
       const berthd = await startBerthd({
@@ -66,13 +84,26 @@ async function main(): Promise<void> {
       })
       const side: Side = { dist, berthd, ctx: join(work, `ctx${n}`), build: undefined! }
       sides.push(side)
-      await importBusybox(berthd)
       const cfg = join(work, `config${n}`)
       await mkdir(cfg)
       const env = { DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' }
-      await writeBenchContext(side.ctx)
-      await writeFile(join(side.ctx, 'Dockerfile'), BENCH_DOCKERFILE)
-      const common = ['build', '-q', '--network', 'none', '-t', 'bench-cpu']
+      let net = ['--network', 'none']
+      if (debian) {
+        const host = { socket: berthd.socket }
+        const tar = join(repoRoot, 'bench/.cache/debian.tar')
+        const r = await docker(['import', tar, 'bench-debian:bookworm'], { host })
+        if (r.code !== 0) throw new Error(`docker import ${tar} failed: ${r.stdout}${r.stderr}`)
+        const ns = berthd.netns ?? `/proc/${berthd.pid}/ns/net`
+        relays.push(await relayMirrorIntoNetns(ns, RELAY_PORT, mirror))
+        const gw = await docker(
+          ['network', 'inspect', 'bridge', '-f', '{{range .IPAM.Config}}{{.Gateway}}{{end}}'],
+          { host },
+        )
+        net = ['--build-arg', `http_proxy=http://${gw.stdout.trim()}:${RELAY_PORT}`]
+      } else await importBusybox(berthd)
+      await writeBenchContext(side.ctx, debian ? 60 : 40)
+      await writeFile(join(side.ctx, 'Dockerfile'), debian ? DEBIAN_DOCKERFILE : BENCH_DOCKERFILE)
+      const common = ['build', '-q', ...net, '-t', 'bench-cpu']
       const client =
         values.client === 'docker'
           ? {
@@ -152,6 +183,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    for (const r of relays) await r.stop()
     for (const side of sides) await side.berthd.stop()
     await removeTree(work)
   }

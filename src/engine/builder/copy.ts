@@ -273,17 +273,20 @@ async function copyTree(
   target: string,
   overwriteMeta: boolean,
   inRootTarget: string,
-  /** The source's lstat when already taken; `fresh`: the target's directory was just made here. */
-  known: { st?: Stats; fresh?: boolean } = {},
+  /**
+   * The source's lstat when already taken; `fresh`: the target's directory was just made here;
+   * `srcRel`, `targetRel`: src and target relative to their roots, as the parent knew them.
+   */
+  known: { st?: Stats; fresh?: boolean; srcRel?: string; targetRel?: string } = {},
 ): Promise<void> {
-  const srcRelToRoot = posix.relative(c.opts.srcRoot, src)
+  const srcRelToRoot = known.srcRel ?? posix.relative(c.opts.srcRoot, src)
   const st = known.st ?? (await lstat(src))
   // A left-out directory can still hold kept paths; a left-out file is skipped.
   if (rel !== '' && !st.isDirectory() && c.opts.ignored?.(srcRelToRoot)) return
   const excluded = rel !== '' && c.opts.exclude?.matches(rel) === true
   if (excluded && !st.isDirectory()) return
   const links = c.opts.links
-  const targetRel = posix.relative(c.opts.destRoot, target)
+  const targetRel = known.targetRel ?? posix.relative(c.opts.destRoot, target)
   if (links?.files.has(targetRel)) {
     // A file planned for a link is not in the mounted view yet: it is what is there.
     if (st.isDirectory()) throw new InvalidArgument(`cannot copy to non-directory: ${inRootTarget}`)
@@ -315,7 +318,13 @@ async function copyTree(
         posix.join(target, name),
         true,
         posix.join(inRootTarget, name),
-        { st: stats[i]!, fresh: created },
+        {
+          st: stats[i]!,
+          fresh: created,
+          // Names from readdir: the children's relative paths without posix.relative's work.
+          srcRel: srcRelToRoot === '' ? name : `${srcRelToRoot}/${name}`,
+          targetRel: targetRel === '' ? name : `${targetRel}/${name}`,
+        },
       )
     }
     const ignoredDir = rel !== '' && c.opts.ignored?.(srcRelToRoot)

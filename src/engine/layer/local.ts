@@ -30,9 +30,7 @@ import {
 import type { Readable } from 'node:stream'
 import { hex, isDigest, parseDigest, type Digest } from '../digest.ts'
 import { Conflict, InvalidArgument, NotFound, errnoCode } from '../errors.ts'
-import { fsyncDir, readJson } from '../fsutil.ts'
-import { closeFd, openDir } from '../sys/fsat.ts'
-import { setTopDir } from '../sys/libc.ts'
+import { fsyncDir, readJson, spreadNewDirectories } from '../fsutil.ts'
 import { readMountInfo } from '../sys/mountinfo.ts'
 import { unmount } from './mount.ts'
 import type { LayerInfo, LayerStore, Mount, RWUsage } from './types.ts'
@@ -55,7 +53,8 @@ export class LocalLayerStore implements LayerStore {
     for (const d of ['', 'sha256', 'l', 'rw', 'tmp']) {
       await mkdir(`${this.dir}/${d}`, { recursive: true, mode: 0o700 })
     }
-    await spreadDirs(`${this.dir}/tmp`)
+    // Every layer and read-write layer is made in tmp/: each a new tree of files.
+    await spreadNewDirectories(`${this.dir}/tmp`)
     for (const name of await readdir(`${this.dir}/tmp`)) {
       await rm(`${this.dir}/tmp/${name}`, { recursive: true, force: true })
     }
@@ -364,20 +363,6 @@ export class LocalLayerStore implements LayerStore {
  * layer existed already, a removed image), making 2000 files cost 0.5 s of system time instead
  * of 45 ms. Only a placement hint: where the filesystem has no such flag, nothing changes.
  */
-async function spreadDirs(dir: string): Promise<void> {
-  const fd = await openDir(dir)
-  try {
-    setTopDir(fd, dir)
-  } catch (err) {
-    if (!UNSUPPORTED_FLAG.has(errnoCode(err) ?? '')) throw err
-  } finally {
-    await closeFd(fd)
-  }
-}
-
-/** What FS_IOC_SETFLAGS answers on a filesystem (or in a namespace) that does not take a flag. */
-const UNSUPPORTED_FLAG = new Set(['ENOTTY', 'EOPNOTSUPP', 'EINVAL', 'EPERM', 'EACCES'])
-
 function linkTarget(h: string): string {
   return `../sha256/${h}/diff`
 }
