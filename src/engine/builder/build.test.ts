@@ -267,6 +267,32 @@ describe('builder', { concurrency: false }, () => {
     }
   })
 
+  test('a later stage making a layer the store holds keeps the first one and leaves nothing', async () => {
+    // Both stages copy the same files onto the same base: one layer, made once, unchanged by the
+    // second stage's step (its directory is released, never prepared or adopted).
+    const dir = await contextDir({
+      Dockerfile: 'FROM busybox AS one\nCOPY src/ /src/\nFROM busybox\nCOPY src/ /src/\n',
+      'src/a': 'a',
+      'src/d/b': 'b',
+    })
+    try {
+      const r = await engine.build(await tarDir(dir), { noCache: true, target: 'one' })
+      const first = await engine.images.resolve(r.result.imageId)
+      const h = first.layers.at(-1)!.diffID.slice('sha256:'.length)
+      const file = join(engine.dir, 'layers', 'sha256', h, 'diff', 'src', 'd', 'b')
+      const before = await lstat(file)
+      const both = await engine.build(await tarDir(dir), { noCache: true })
+      const img = await engine.images.resolve(both.result.imageId)
+      assert.equal(img.layers.at(-1)!.diffID, first.layers.at(-1)!.diffID)
+      const after = await lstat(file)
+      assert.equal(after.ino, before.ino, 'the stored layer is the one made first')
+      assert.equal(after.mtimeMs, 0, 'times are the tar clamped ones')
+      assert.deepEqual(await leftovers(engine), [])
+    } finally {
+      await rm(dir, { recursive: true })
+    }
+  })
+
   test('independent stages run at the same time', async () => {
     // Each stage waits for the other's mark in a shared cache mount: only concurrent stages finish.
     const wait = (me: string, other: string) =>

@@ -8,7 +8,8 @@ import { appendFile, lstat, mkdir, readFile, readdir, rm, rmdir, utimes } from '
 import { join, posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { BlobReader } from '../content/types.ts'
-import { Internal, errnoCode } from '../errors.ts'
+import type { Digest } from '../digest.ts'
+import { Internal, NotFound, errnoCode } from '../errors.ts'
 import { inUserNamespace } from '../../lib/userns.ts'
 import type {
   AdoptedLayerInput,
@@ -58,7 +59,7 @@ export interface StepAdoption {
 }
 
 export interface TaskExecutorDeps {
-  layers: Pick<LayerStore, 'createRW' | 'rootfsMount' | 'removeRW' | 'listRW' | 'has'>
+  layers: Pick<LayerStore, 'createRW' | 'rootfsMount' | 'removeRW' | 'listRW' | 'has' | 'info'>
   blobs: Pick<BlobReader, 'has'>
   ingest: LayerIngest
   tasks: TaskRunner
@@ -194,6 +195,10 @@ export class TaskExecutor implements BuildExecutor {
               adopt: async (diffID) => {
                 // The tar is read whole: the bytes kept for it are no longer needed.
                 written?.clear()
+                // A layer the store holds already (a later stage copying what an earlier one
+                // made) is not prepared: the store keeps its own and this directory is released.
+                const held = await existingLayer(deps.layers, diffID)
+                if (held) return held
                 const size = await adoption.prepare(dirs.upper, step.entries, epoch)
                 return adoption.store(dirs.upper, { diffID, size })
               },
@@ -437,4 +442,18 @@ async function removeIfEmpty(p: string): Promise<boolean> {
     return true
   }
   return false
+}
+
+/** The store's record of a layer, or undefined where it has none (also one removed just now). */
+async function existingLayer(
+  layers: Pick<LayerStore, 'has' | 'info'>,
+  diffID: Digest,
+): Promise<LayerInfo | undefined> {
+  if (!(await layers.has(diffID))) return undefined
+  try {
+    return await layers.info(diffID)
+  } catch (err) {
+    if (err instanceof NotFound) return undefined
+    throw err
+  }
 }
