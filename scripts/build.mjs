@@ -60,13 +60,17 @@ async function asciiOnly(file) {
   if (ascii !== text) await writeFile(file, ascii)
 }
 
+// berthd's node flags (src/lib/berthd-flags.ts) go on its #! line: `env -S` splits them.
+const berthdFlags = JSON.parse(await readFile('src/lib/berthd-flags.json', 'utf8'))
+const berthdInterpreter =
+  berthdFlags.length > 0 ? `#!/usr/bin/env -S node ${berthdFlags.join(' ')}` : '#!/usr/bin/env node'
 await build({
   ...common,
   entryPoints: ['src/daemon/main.ts'],
   outfile: 'dist/berthd.mjs',
   format: 'esm',
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);",
+    js: `${berthdInterpreter}\nimport { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);`,
   },
 })
 await asciiOnly('dist/berthd.mjs')
