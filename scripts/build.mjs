@@ -48,7 +48,7 @@ const common = {
 /**
  * Keeps a bundle ASCII, so V8 holds its source (which it keeps for the daemon's life) as a
  * one-byte string: esbuild escapes non-ASCII in strings but keeps comments as they are, and a
- * single "’" in undici's made berthd's 2.8 MB source a 5.7 MB two-byte string. Each character
+ * few "’" in undici's made berthd's 2.8 MB source a 5.7 MB two-byte string. Each character
  * left becomes a \u escape, which means the same in a comment, a pattern, a string or a template.
  */
 async function asciiOnly(file) {

@@ -12,7 +12,7 @@ import { userPaths } from './defaults.ts'
 
 const START_TIMEOUT_MS = 10_000
 
-/** dist/berthd.mjs beside the running CLI file (run with berthd's node flags), else `berthd` from PATH. */
+/** dist/berthd.mjs beside the running CLI file, with berthd's node flags; else `berthd` from PATH. */
 export function berthdCommand(): { cmd: string; args: string[] } {
   const candidates = [
     process.argv[1] ? dirname(process.argv[1]) : '',
