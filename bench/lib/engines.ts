@@ -6,6 +6,7 @@ import { constants as fsc } from 'node:fs'
 import { access, mkdir, mkdtemp, open, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { join } from 'node:path'
+import { berthdNodeFlags } from '../../src/lib/berthd-flags.ts'
 import { berthdBin, dockerBin, removeTree, repoRoot, startDockerd } from '../../test/e2e/harness.ts'
 import { must, processes, sh, sleep, type Done, type ShOptions } from './proc.ts'
 
@@ -151,6 +152,7 @@ export class Berthd {
           `--net=${this.netns}`,
           '--',
           process.execPath,
+          ...berthdNodeFlags,
           this.bin,
           '--data-root',
           this.dataRoot,

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, watch } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { berthdNodeFlags } from '../lib/berthd-flags.ts'
 import type { Client } from './client.ts'
 import { ConnectError } from './client.ts'
 import { CliError, err } from './command.ts'
@@ -11,7 +12,7 @@ import { userPaths } from './defaults.ts'
 
 const START_TIMEOUT_MS = 10_000
 
-/** dist/berthd.mjs beside the running CLI file, else `berthd` from PATH. */
+/** dist/berthd.mjs beside the running CLI file, with berthd's node flags; else `berthd` from PATH. */
 export function berthdCommand(): { cmd: string; args: string[] } {
   const candidates = [
     process.argv[1] ? dirname(process.argv[1]) : '',
@@ -20,7 +21,7 @@ export function berthdCommand(): { cmd: string; args: string[] } {
   for (const dir of candidates) {
     if (!dir) continue
     const p = join(dir, 'berthd.mjs')
-    if (existsSync(p)) return { cmd: process.execPath, args: [p] }
+    if (existsSync(p)) return { cmd: process.execPath, args: [...berthdNodeFlags, p] }
   }
   return { cmd: 'berthd', args: [] }
 }

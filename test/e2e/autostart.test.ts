@@ -5,8 +5,12 @@
 // otherwise leave its shared chains in the host's iptables.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { berthBin, busyboxTar } from './harness.ts'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { berthdNodeFlags } from '../../src/lib/berthd-flags.ts'
+import { berthBin, berthdBin, busyboxTar, removeTree } from './harness.ts'
 
 function runInPrivateMounts(
   script: string,
@@ -43,11 +47,33 @@ test('berth starts berthd itself when no daemon answers on the default socket', 
     ${berth} run --rm busybox echo hello from berth
     ${berth} images --format '{{.Repository}}:{{.Tag}}'
     test -S /run/berth/berth.sock && echo socket-present
-    kill "$(cat /var/lib/berth/berthd.lock)"
+    pid="$(cat /var/lib/berth/berthd.lock)"
+    tr '\\0' ' ' < "/proc/$pid/cmdline"; echo
+    kill "$pid"
   `)
   assert.equal(r.code, 0, r.stderr)
-  assert.equal(r.stdout, 'hello from berth\nbusybox:latest\nsocket-present\n')
+  const [images, cmdline] = r.stdout.split('socket-present\n')
+  assert.equal(images, 'hello from berth\nbusybox:latest\n')
+  // berthd's node flags (V8 takes them only at start) come before its script.
+  const argv = cmdline!.trim().split(' ')
+  assert.deepEqual(argv.slice(1, 2 + berthdNodeFlags.length), [...berthdNodeFlags, berthdBin])
   // Said once, by the first command; the later ones found the daemon it started.
   const notices = r.stderr.split('\n').filter((l) => l.includes('starting berthd'))
   assert.deepEqual(notices, ['berth: no daemon at /run/berth/berth.sock, starting berthd'])
+})
+
+test('berthd started by its path runs node with its flags (the #! line)', async () => {
+  const dir = await mkdtemp('/tmp/bt-flags-')
+  try {
+    // A module node loads before berthd's own, to say which flags node was started with.
+    const probe = join(dir, 'probe.cjs')
+    await writeFile(probe, 'process.stderr.write(JSON.stringify(process.execArgv) + "\\n")\n')
+    const { stdout, stderr } = await promisify(execFile)(berthdBin, ['--help'], {
+      env: { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+    })
+    assert.match(stdout, /^Usage:\s+berthd/)
+    assert.deepEqual(JSON.parse(stderr.split('\n')[0]!), [...berthdNodeFlags])
+  } finally {
+    await removeTree(dir)
+  }
 })

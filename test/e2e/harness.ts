@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { after, before, describe } from 'node:test'
 import assert from 'node:assert/strict'
+import { berthdNodeFlags } from '../../src/lib/berthd-flags.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 export const berthdBin = join(repoRoot, 'dist/berthd.mjs')
@@ -391,6 +392,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const logPath = join(dir, 'berthd.log')
   const timeoutMs = opts.timeoutMs ?? 10_000
   const args = [
+    ...berthdNodeFlags,
     bin,
     '--data-root',
     dataRoot,
