@@ -2,7 +2,6 @@
 // ~/.docker) with `auths` (base64 user:password, identitytoken), and the docker-credential-*
 // helper programs named by `credsStore` and `credHelpers`. The CLI reads them to send the
 // X-Registry-Auth header, and login/logout write them.
-import { spawn } from 'node:child_process'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -125,30 +124,11 @@ export class CredentialStore {
   }
 
   /** Runs docker-credential-NAME ACTION with `input` on stdin; its stdout, or its error. */
-  private helper(name: string, action: string, input: string): Promise<string> {
-    const prog = `docker-credential-${name}`
-    return new Promise((resolve, reject) => {
-      const p = spawn(prog, [action], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
-      const out: Buffer[] = []
-      p.stdout.on('data', (c: Buffer) => out.push(c))
-      p.stderr.on('data', (c: Buffer) => out.push(c))
-      p.on('error', (err) => {
-        reject(
-          new CredentialsError(
-            (err as { code?: string }).code === 'ENOENT'
-              ? `exec: "${prog}": executable file not found in $PATH`
-              : err.message,
-          ),
-        )
-      })
-      p.on('close', (code) => {
-        const text = Buffer.concat(out).toString('utf8').trim()
-        if (code === 0) resolve(text)
-        else reject(new CredentialsError(text || `${prog} ${action} exited with ${code}`))
-      })
-      p.stdin.on('error', () => undefined)
-      p.stdin.end(input)
-    })
+  private async helper(name: string, action: string, input: string): Promise<string> {
+    // node:child_process (with net and dgram) only when a helper is named: a build reads
+    // config.json on every run and rarely needs one.
+    const { runHelper } = await import('./credhelper.ts')
+    return runHelper(`docker-credential-${name}`, action, input, this.env)
   }
 
   /** The credentials for a registry; empty (anonymous) when none are kept. */

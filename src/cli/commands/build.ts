@@ -26,7 +26,7 @@ import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
 import { registryConfigHeader } from '../credentials.ts'
 import { BuildProgress } from './build-progress.ts'
-import { contextFromStdin, listing, packScanned, scanDirectory } from './build-context.ts'
+import { listing, scanDirectory } from './build-context.ts'
 
 /** KEY=VALUE pairs for the API (`--build-arg KEY` takes KEY from this environment, as docker does). */
 function keyValues(values: string[], fromEnv: boolean): Record<string, string | null> {
@@ -154,6 +154,7 @@ export const command: CommandDef = {
         throw new CliError(
           "invalid argument: can't use stdin for both build context and dockerfile",
         )
+      const { contextFromStdin } = await import('./build-pack.ts')
       const ctxTar = await contextFromStdin(process.stdin)
       res = await client.request('POST', '/build', {
         query: { ...query, dockerfile: ctxTar.dockerfile },
@@ -189,6 +190,7 @@ export const command: CommandDef = {
           if (res) break
         }
         const synced = await syncPlan(client, key, l)
+        const { packScanned } = await import('./build-pack.ts')
         try {
           res = await client.request('POST', '/build', {
             query: {
