@@ -13,7 +13,6 @@ import {
 } from '../../lib/build-secrets.ts'
 import { createHash } from 'node:crypto'
 import { realpath } from 'node:fs/promises'
-import type { IncomingMessage } from 'node:http'
 import { resolve } from 'node:path'
 import {
   DaemonError,
@@ -148,7 +147,7 @@ export const command: CommandDef = {
       secrets.size > 0 || more.length > 0
         ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
         : rest
-    let res: IncomingMessage | undefined
+    let res: AsyncIterable<unknown> | undefined
     if (path === '-') {
       if (file === '-')
         throw new CliError(
@@ -323,10 +322,11 @@ async function syncPlan(
 async function unchangedBuild(
   client: Client,
   path: string,
-  opts: RequestOptions,
-): Promise<IncomingMessage | undefined> {
+  opts: RequestOptions & { body: Buffer },
+): Promise<AsyncIterable<Buffer> | undefined> {
   try {
-    return await client.request('POST', path, opts)
+    // its answer is the whole build's: on the pipe handle, without node:http (client.ts)
+    return await client.requestStream('POST', path, opts)
   } catch (e) {
     if (
       e instanceof DaemonError &&
