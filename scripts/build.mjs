@@ -14,6 +14,7 @@
 //   dist/berth.mjs             the same command under its old name
 import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
+import fs from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -157,8 +158,16 @@ async function codeCache(bundle, helps, runs, run) {
   script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
   const write = process.stdout.write
   const writeErr = process.stderr.write
+  const writeSync = fs.writeSync
   process.stdout.write = () => true
   process.stderr.write = () => true
+  // the CLI writes a quiet build's output to the descriptors (src/cli/stdio.ts)
+  fs.writeSync = (fd, data, offset, ...rest) =>
+    fd !== 1 && fd !== 2
+      ? writeSync(fd, data, offset, ...rest)
+      : typeof data === 'string'
+        ? Buffer.byteLength(data)
+        : data.length - (offset ?? 0)
   try {
     for (const args of helps) await run(mod.exports, ['--host', 'unix:///nonexistent', ...args])
     for (const args of runs) {
@@ -169,6 +178,7 @@ async function codeCache(bundle, helps, runs, run) {
   } finally {
     process.stdout.write = write
     process.stderr.write = writeErr
+    fs.writeSync = writeSync
   }
   await writeFile(`dist/${bundle}.cache`, script.createCachedData())
   if (launcher.compileCli('dist', true, bundle).script.cachedDataRejected) {

@@ -24,6 +24,7 @@ import {
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
 import { registryConfigHeader } from '../credentials.ts'
+import { useDirectStdio } from '../stdio.ts'
 import { BuildProgress } from './build-progress.ts'
 import { listing, scanDirectory } from './build-context.ts'
 
@@ -113,8 +114,13 @@ export const command: CommandDef = {
       throw new CliError(`invalid progress mode "${progressFlag}": use auto, plain, tty or quiet`)
     }
     const quiet = bool(f, 'quiet') || progressFlag === 'quiet'
-    const tty = progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true)
+    // process.stderr is asked only for a display: making it loads node:net and the streams, which
+    // a quiet build's output does without (stdio.ts writes to the descriptors)
+    const tty =
+      !quiet &&
+      (progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true))
     const mode = quiet ? 'quiet' : tty ? 'tty' : 'plain'
+    if (quiet) useDirectStdio()
     const secrets = await readSecrets(list(f, 'secret'))
     const file = str(f, 'file')
     const client = await ctx.client()
@@ -208,7 +214,7 @@ export const command: CommandDef = {
       }
     }
     if (!res) throw new CliError('the build context kept changing while it was sent')
-    const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
+    const progress = new BuildProgress(mode, (s) => err(s), tty ? process.stderr.columns || 80 : 80)
     let imageId = ''
     let failure: string | undefined
     for await (const m of jsonLines<JSONMessage>(res)) {
