@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
 import fs from 'node:fs'
+import { Buffer } from 'node:buffer'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
