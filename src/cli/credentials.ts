@@ -2,7 +2,9 @@
 // ~/.docker) with `auths` (base64 user:password, identitytoken), and the docker-credential-*
 // helper programs named by `credsStore` and `credHelpers`. The CLI reads them to send the
 // X-Registry-Auth header, and login/logout write them.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+// fs.promises (its module loads readline and more) only where a file is written: config.json is
+// read on every build, synchronously, as small as it is
+import { promises as fsp, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -94,7 +96,7 @@ export class CredentialStore {
   private async load(): Promise<ConfigFile> {
     let text: string
     try {
-      text = await readFile(this.file, 'utf8')
+      text = readFileSync(this.file, 'utf8')
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return {}
       throw err
@@ -111,10 +113,10 @@ export class CredentialStore {
 
   /** Writes config.json atomically, mode 0600, keeping every key it does not manage. */
   private async save(cfg: ConfigFile): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
+    await fsp.mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
     const tmp = `${this.file}.${process.pid}.tmp`
-    await writeFile(tmp, JSON.stringify(cfg, null, '\t') + '\n', { mode: 0o600 })
-    await rename(tmp, this.file)
+    await fsp.writeFile(tmp, JSON.stringify(cfg, null, '\t') + '\n', { mode: 0o600 })
+    await fsp.rename(tmp, this.file)
   }
 
   /** The helper for a key: credHelpers by host, else credsStore, else none (the file). */

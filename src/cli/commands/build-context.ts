@@ -4,8 +4,8 @@
 // again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
 // own, as the docker CLI sends it.
 import { randomBytes } from 'node:crypto'
-import { lstatSync, readdirSync, type BigIntStats } from 'node:fs'
-import { lstat, readFile } from 'node:fs/promises'
+// synchronous: the client has nothing else to do meanwhile, and fs/promises is not loaded
+import { lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
 import { PatternMatcher, readIgnoreFile } from '../../lib/dockerignore.ts'
@@ -19,7 +19,7 @@ export interface PackedContext {
 
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8')
+    return readFileSync(path, 'utf8')
   } catch {
     return undefined
   }
@@ -70,7 +70,7 @@ export async function scanDirectory(
 ): Promise<ScannedContext> {
   const root = resolve(dir)
   try {
-    if (!(await lstat(root)).isDirectory())
+    if (!lstatSync(root).isDirectory())
       throw new CliError(`unable to prepare context: path "${dir}" not found`)
   } catch (e) {
     if (e instanceof CliError) throw e

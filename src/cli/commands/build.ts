@@ -1,6 +1,7 @@
 // berth build: sends the context to POST /build and shows the build as BuildKit does (a live view
 // on a terminal, plain lines otherwise).
-import { readFile, writeFile } from 'node:fs/promises'
+// fs.promises is loaded only where a secret or --iidfile needs it (see credentials.ts)
+import { promises as fsp, realpathSync } from 'node:fs'
 import { basename } from 'node:path'
 import { Readable } from 'node:stream'
 import {
@@ -12,7 +13,6 @@ import {
   secretsFrame,
 } from '../../lib/build-secrets.ts'
 import { createHash } from 'node:crypto'
-import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import {
   DaemonError,
@@ -141,7 +141,7 @@ export const command: CommandDef = {
       // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
       [SECRETS_QUERY]: secrets.size > 0 || undefined,
     }
-    // config.json is read through the thread pool while the context is scanned (synchronously).
+    // config.json is read once, before the scan (credentials.ts reads it synchronously).
     const registryConfig = registryConfigHeader(ctx.config)
     // Its failure is the request's, when it is sent; a build that fails before must not crash.
     registryConfig.catch(() => undefined)
@@ -232,7 +232,7 @@ export const command: CommandDef = {
     progress.finished(imageId, list(f, 'tag'))
     if (quiet) out(`${imageId}\n`)
     const iid = str(f, 'iidfile')
-    if (iid) await writeFile(iid, imageId)
+    if (iid) await fsp.writeFile(iid, imageId)
     return 0
   },
 }
@@ -276,7 +276,7 @@ async function readSecrets(specs: string[]): Promise<Map<string, Buffer>> {
       out.set(id, Buffer.from(v))
     } else {
       try {
-        out.set(id, await readFile(file))
+        out.set(id, await fsp.readFile(file))
       } catch (e) {
         throw new CliError(`failed to read secret ${id} from ${file}: ${(e as Error).message}`)
       }
@@ -298,7 +298,12 @@ function withFrames(frames: Buffer[], tar: Readable): Readable {
 
 /** The name the daemon keeps a directory's synced context under: its real path, hashed. */
 async function contextKey(dir: string): Promise<string> {
-  const real = await realpath(dir).catch(() => resolve(dir))
+  let real: string
+  try {
+    real = realpathSync(dir)
+  } catch {
+    real = resolve(dir)
+  }
   return createHash('sha256').update(real).digest('hex').slice(0, 32)
 }
 
