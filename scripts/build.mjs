@@ -14,8 +14,12 @@
 //   dist/berth.mjs             the same command under its old name
 import { execFileSync } from 'node:child_process'
 import { build } from 'esbuild'
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
+import fs from 'node:fs'
+import { Buffer } from 'node:buffer'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startWarmDaemon } from './warm-daemon.mjs'
 
 function gitCommit() {
@@ -161,7 +165,8 @@ await writeFile(
 // The code caches: V8's compiled code for each bundle's top level and for what runs of the CLI
 // compile: its help pages (the entry, flag parsing and each command module's definitions) and
 // `version`, `ps` and `images` against a stand-in daemon (the client, the formatting, the
-// template engine, the table writer), taken after those runs. Functions other commands need
+// template engine, the table writer), and an unchanged rebuild (`build`: the context scan, its
+// digest, the request, the display), taken after those runs. Functions other commands need
 // beyond that compile on first use; a cache of every function (--no-lazy) was measured slower
 // to load than what it saves.
 const launcher = createRequire(import.meta.url)('../dist/berth.cjs')
@@ -174,7 +179,17 @@ async function codeCache(bundle, helps, runs, run) {
   const mod = { exports: {} }
   script.runInThisContext()(mod.exports, createRequire(import.meta.url), mod, file, 'dist')
   const write = process.stdout.write
+  const writeErr = process.stderr.write
+  const writeSync = fs.writeSync
   process.stdout.write = () => true
+  process.stderr.write = () => true
+  // the CLI writes a quiet build's output to the descriptors (src/cli/stdio.ts)
+  fs.writeSync = (fd, data, offset, ...rest) =>
+    fd !== 1 && fd !== 2
+      ? writeSync(fd, data, offset, ...rest)
+      : typeof data === 'string'
+        ? Buffer.byteLength(data)
+        : data.length - (offset ?? 0)
   try {
     for (const args of helps) await run(mod.exports, ['--host', 'unix:///nonexistent', ...args])
     for (const args of runs) {
@@ -184,6 +199,8 @@ async function codeCache(bundle, helps, runs, run) {
     }
   } finally {
     process.stdout.write = write
+    process.stderr.write = writeErr
+    fs.writeSync = writeSync
   }
   await writeFile(`dist/${bundle}.cache`, script.createCachedData())
   if (launcher.compileCli('dist', true, bundle).script.cachedDataRejected) {
@@ -192,6 +209,17 @@ async function codeCache(bundle, helps, runs, run) {
 }
 
 const everyday = [['version'], ['ps'], ['ps', '-a'], ['images']]
+// A small context for `build`: a Dockerfile and a few files in directories.
+const buildCtx = await mkdtemp(join(tmpdir(), 'berth-warm-ctx-'))
+await writeFile(join(buildCtx, 'Dockerfile'), 'FROM busybox\nCOPY . /app\n')
+for (const d of ['a', 'b']) {
+  await mkdir(join(buildCtx, d))
+  for (let i = 0; i < 20; i++) await writeFile(join(buildCtx, d, `f${i}.js`), `${i}\n`)
+}
+const builds = [
+  ['build', '-q', buildCtx],
+  ['build', '--progress=plain', buildCtx],
+]
 try {
   await codeCache(
     launcher.BUNDLE,
@@ -203,7 +231,7 @@ try {
       ['run', '--help'],
       ['exec', '--help'],
     ],
-    everyday,
+    [...everyday, ...builds],
     (cli, argv) => cli.runCli(argv),
   )
   await codeCache(
@@ -218,4 +246,5 @@ try {
   )
 } finally {
   await warm.close()
+  await rm(buildCtx, { recursive: true, force: true })
 }

@@ -1,7 +1,9 @@
 // A stand-in for berthd that the build talks to while it makes the CLI's code cache: it answers
-// the few requests of `version`, `ps` and `images` with one plausible entry each, so that the
+// the few requests of `version`, `ps` and `images` with one plausible entry each, and an
+// unchanged rebuild's one request with a build whose steps all came from the cache, so that the
 // functions those commands run (the client, the answer's formatting, the template engine, the
-// table writer) are compiled into the cache, not compiled on every start. Nothing else uses it.
+// table writer, the context scan, the build's display) are compiled into the cache, not compiled
+// on every start. Nothing else uses it.
 import http from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -87,12 +89,48 @@ const answers = {
   ],
 }
 
+const builtId = `sha256:${'c'.repeat(64)}`
+const buildEvent = (aux) => ({ id: 'berth.build', aux })
+
+/** What berthd streams for a rebuild of an unchanged context: every step from the cache. */
+const unchangedBuild = [
+  buildEvent({
+    type: 'plan',
+    steps: [
+      { index: 0, stage: 0, stageName: 'stage-0', text: 'FROM busybox', heavy: false },
+      { index: 1, stage: 0, stageName: 'stage-0', text: 'COPY . /app', heavy: true },
+    ],
+  }),
+  { stream: 'Step 1/2 : FROM busybox' },
+  { stream: '\n' },
+  buildEvent({ type: 'start', step: 0 }),
+  { stream: ` ---> ${image.Id.slice(7, 19)}\n` },
+  buildEvent({ type: 'done', step: 0, cached: false, durationMs: 0, id: image.Id }),
+  { stream: 'Step 2/2 : COPY . /app' },
+  { stream: '\n' },
+  buildEvent({ type: 'start', step: 1 }),
+  { stream: ' ---> Using cache\n' },
+  { stream: ` ---> ${builtId.slice(7, 19)}\n` },
+  buildEvent({ type: 'done', step: 1, cached: true, durationMs: 1, id: builtId }),
+  { aux: { ID: builtId } },
+  { stream: `Successfully built ${builtId.slice(7, 19)}\n` },
+]
+  .map((m) => JSON.stringify(m) + '\n')
+  .join('')
+
 /** Starts the stand-in; `host` is its unix:// address, `close()` stops it and removes it. */
 export async function startWarmDaemon() {
   const dir = await mkdtemp(join(tmpdir(), 'berth-warm-'))
   const socket = join(dir, 'warm.sock')
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0].replace(/^\/v[0-9.]+/, '')
+    if (req.method === 'POST' && path === '/berth/v1/build') {
+      req.resume()
+      res.setHeader('Api-Version', API)
+      res.setHeader('Content-Type', 'application/json')
+      res.end(unchangedBuild)
+      return
+    }
     const body = answers[path]
     res.setHeader('Api-Version', API)
     res.setHeader('Content-Type', 'application/json')

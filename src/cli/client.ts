@@ -3,7 +3,13 @@
 import type { Agent, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { API_VERSION } from './defaults.ts'
-import { getWhole, WholeGetError, type WholeResponse } from './wholeget.ts'
+import {
+  getWhole,
+  streamRequest,
+  WholeGetError,
+  type StreamResponse,
+  type WholeResponse,
+} from './wholeget.ts'
 
 export { API_VERSION, DEFAULT_SOCKET } from './defaults.ts'
 
@@ -232,6 +238,54 @@ export class Client {
     }
   }
 
+  /**
+   * A request with a small body (or none) whose answer streams, on libuv's pipe handle as
+   * getWhole's are (wholeget.ts's streamRequest: no node:http), else through request(); rejects
+   * with DaemonError on status >= 400. The body is the answer's, read as it comes.
+   */
+  async requestStream(
+    method: string,
+    path: string,
+    opts: RequestOptions & { body?: Buffer } = {},
+  ): Promise<AsyncIterable<Buffer>> {
+    const payload = opts.body ?? Buffer.alloc(0)
+    const once = (): Promise<StreamResponse> | undefined =>
+      streamRequest(
+        this.socketPath,
+        method,
+        `/v${this.version}${path}${buildQuery(opts.query)}`,
+        opts.headers ?? {},
+        payload,
+      )?.catch((e: unknown) => {
+        const errno = e instanceof WholeGetError ? e.errno : undefined
+        if (errno === 'ENOENT' || errno === 'ECONNREFUSED' || errno === 'EACCES')
+          throw this.connectError(errno)
+        throw e
+      })
+    const send = async (): Promise<StreamResponse | undefined> => {
+      try {
+        return await once()
+      } catch (e) {
+        if (!this.mayStartDaemon(e)) throw e
+        await this.startDaemonOnce()
+        return once()
+      }
+    }
+    const sentAt = this.version
+    let res = await send()
+    if (res === undefined) return this.request(method, path, opts)
+    if (this.resendAfter(res.statusCode, res.headers['api-version'], sentAt)) {
+      for await (const _ of res.body) void _
+      res = (await send())!
+    }
+    if (res.statusCode >= 400) {
+      const parts: Buffer[] = []
+      for await (const c of res.body) parts.push(c)
+      throw errorFromBody(res.statusCode, Buffer.concat(parts), res.statusText)
+    }
+    return res.body
+  }
+
   private mayStartDaemon(e: unknown): boolean {
     return e instanceof ConnectError && e.errno !== 'EACCES' && this.opts.onNoDaemon !== undefined
   }
@@ -313,7 +367,7 @@ function header(res: IncomingMessage, name: string): string | undefined {
 }
 
 /** Reads a stream of JSON values, one a line (progress messages, stats samples, events). */
-export async function* jsonLines<T>(res: Readable): AsyncGenerator<T> {
+export async function* jsonLines<T>(res: AsyncIterable<unknown>): AsyncGenerator<T> {
   let buf = ''
   for await (const c of res) {
     buf += (c as Buffer).toString('utf8')

@@ -2,8 +2,9 @@
 // ~/.docker) with `auths` (base64 user:password, identitytoken), and the docker-credential-*
 // helper programs named by `credsStore` and `credHelpers`. The CLI reads them to send the
 // X-Registry-Auth header, and login/logout write them.
-import { spawn } from 'node:child_process'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+// fs.promises (its module loads readline and more) only where a file is written: config.json is
+// read on every build, synchronously, as small as it is
+import { promises as fsp, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -95,7 +96,7 @@ export class CredentialStore {
   private async load(): Promise<ConfigFile> {
     let text: string
     try {
-      text = await readFile(this.file, 'utf8')
+      text = readFileSync(this.file, 'utf8')
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return {}
       throw err
@@ -112,10 +113,10 @@ export class CredentialStore {
 
   /** Writes config.json atomically, mode 0600, keeping every key it does not manage. */
   private async save(cfg: ConfigFile): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
+    await fsp.mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
     const tmp = `${this.file}.${process.pid}.tmp`
-    await writeFile(tmp, JSON.stringify(cfg, null, '\t') + '\n', { mode: 0o600 })
-    await rename(tmp, this.file)
+    await fsp.writeFile(tmp, JSON.stringify(cfg, null, '\t') + '\n', { mode: 0o600 })
+    await fsp.rename(tmp, this.file)
   }
 
   /** The helper for a key: credHelpers by host, else credsStore, else none (the file). */
@@ -125,30 +126,11 @@ export class CredentialStore {
   }
 
   /** Runs docker-credential-NAME ACTION with `input` on stdin; its stdout, or its error. */
-  private helper(name: string, action: string, input: string): Promise<string> {
-    const prog = `docker-credential-${name}`
-    return new Promise((resolve, reject) => {
-      const p = spawn(prog, [action], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] })
-      const out: Buffer[] = []
-      p.stdout.on('data', (c: Buffer) => out.push(c))
-      p.stderr.on('data', (c: Buffer) => out.push(c))
-      p.on('error', (err) => {
-        reject(
-          new CredentialsError(
-            (err as { code?: string }).code === 'ENOENT'
-              ? `exec: "${prog}": executable file not found in $PATH`
-              : err.message,
-          ),
-        )
-      })
-      p.on('close', (code) => {
-        const text = Buffer.concat(out).toString('utf8').trim()
-        if (code === 0) resolve(text)
-        else reject(new CredentialsError(text || `${prog} ${action} exited with ${code}`))
-      })
-      p.stdin.on('error', () => undefined)
-      p.stdin.end(input)
-    })
+  private async helper(name: string, action: string, input: string): Promise<string> {
+    // node:child_process (with net and dgram) only when a helper is named: a build reads
+    // config.json on every run and rarely needs one.
+    const { runHelper } = await import('./credhelper.ts')
+    return runHelper(`docker-credential-${name}`, action, input, this.env)
   }
 
   /** The credentials for a registry; empty (anonymous) when none are kept. */

@@ -15,6 +15,8 @@ let dir: string
 let socket: string
 let server: http.Server
 const seen: { url: string; headers: http.IncomingHttpHeaders }[] = []
+/** Ends the /stream answer (set once its first line is written). */
+let streamGate: (() => void) | undefined
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-wholeget-'))
@@ -33,6 +35,17 @@ before(async () => {
       return
     }
     res.setHeader('Api-Version', '1.47')
+    if (path.split('?')[0] === '/stream') {
+      // a build's progress: the first line must reach the client before the last is written
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString('latin1')))
+      req.on('end', () => {
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.write(`{"body":${JSON.stringify(body)}}\n`)
+        streamGate = () => res.end('{"last":true}\n')
+      })
+      return
+    }
     if (path === '/chunked') {
       res.write('{"a":')
       res.write('[1,2,')
@@ -174,4 +187,32 @@ test('what is not an HTTP answer is refused, not guessed at', () => {
   assert.equal(ok.statusText, 'OK')
   // no length: the body is what came before the close
   assert.equal(parseResponse(Buffer.from('HTTP/1.0 200 OK\r\n\r\nrest')).body.toString(), 'rest')
+})
+
+test('requestStream: a POST on the pipe handle whose answer is read as it comes', async () => {
+  const c = new Client(socket)
+  const body = await c.requestStream('POST', '/stream', {
+    query: { q: 'a b' },
+    headers: { 'Content-Type': 'application/x-tar' },
+    body: Buffer.from([0, 1, 0xff]),
+  })
+  const it = body[Symbol.asyncIterator]()
+  const first = await it.next()
+  assert.equal(first.done, false)
+  assert.deepEqual(JSON.parse((first.value as Buffer).toString()), { body: '\u0000\u0001\u00ff' })
+  assert.ok(streamGate, 'the answer is still open when its first line is read')
+  streamGate()
+  let rest = ''
+  for (let r = await it.next(); !r.done; r = await it.next()) rest += (r.value as Buffer).toString()
+  assert.equal(rest, '{"last":true}\n')
+  assert.match(seen.at(-1)!.url, /^\/v[0-9.]+\/stream\?q=a(\+|%20)b$/)
+  await assert.rejects(
+    c.requestStream('POST', '/nowhere'),
+    (e: unknown) =>
+      e instanceof DaemonError && e.status === 404 && /page not found/.test(e.message),
+  )
+  await assert.rejects(
+    new Client(join(dir, 'none.sock')).requestStream('POST', '/stream'),
+    (e: unknown) => e instanceof ConnectError,
+  )
 })

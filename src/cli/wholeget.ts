@@ -64,6 +64,24 @@ export type Done = (e: WholeGetError | undefined, raw: Buffer) => void
  * node:net does it).
  */
 function rawGet(socketPath: string, head: string, done: Done): boolean {
+  const chunks: Buffer[] = []
+  return rawExchange(socketPath, Buffer.from(head, 'latin1'), (e, chunk) => {
+    if (e) done(e, Buffer.alloc(0))
+    else if (chunk) chunks.push(chunk)
+    else done(undefined, Buffer.concat(chunks))
+  })
+}
+
+/**
+ * Sends `request` (head and body) on the pipe handle and calls `on` with each piece of the
+ * answer as it comes, then with neither at its end (or with the error, once). false, having
+ * done nothing, where this Node's handles are not the ones expected.
+ */
+function rawExchange(
+  socketPath: string,
+  request: Buffer,
+  on: (e: WholeGetError | undefined, chunk: Buffer | undefined) => void,
+): boolean {
   const b = bindings()
   if (b === undefined) return false
   const { pipe, stream, errname } = b
@@ -72,16 +90,17 @@ function rawGet(socketPath: string, head: string, done: Done): boolean {
     handle.close()
     const code = errname(status)
     const where = syscall === 'connect' ? ` ${socketPath}` : ''
-    done(new WholeGetError(`${syscall} ${code}${where}`, code), Buffer.alloc(0))
+    on(new WholeGetError(`${syscall} ${code}${where}`, code), undefined)
   }
-  const chunks: Buffer[] = []
   const state = stream.streamBaseState
   handle.onread = (ab: ArrayBuffer | undefined) => {
     const n = state[stream.kReadBytesOrError]!
-    if (n > 0 && ab) chunks.push(Buffer.from(ab, state[stream.kArrayBufferOffset]!, n))
+    // a copy: the next read may reuse the buffer
+    if (n > 0 && ab)
+      on(undefined, Buffer.from(Buffer.from(ab, state[stream.kArrayBufferOffset]!, n)))
     else if (n === UV_EOF) {
       handle.close()
-      done(undefined, Buffer.concat(chunks))
+      on(undefined, undefined)
     } else if (n < 0) fail('read', n)
   }
   const req = new pipe.PipeConnectWrap()
@@ -92,7 +111,7 @@ function rawGet(socketPath: string, head: string, done: Done): boolean {
     w.oncomplete = (st: number) => {
       if (st < 0) fail('write', st)
     }
-    const err = handle.writeUtf8String(w, head)
+    const err = handle.writeBuffer(w, request)
     if (err < 0) return fail('write', err)
     const rerr = handle.readStart()
     if (rerr < 0) fail('read', rerr)
@@ -109,7 +128,7 @@ interface PipeHandle {
   onread: (ab: ArrayBuffer | undefined) => void
   connect(req: unknown, path: string): number
   readStart(): number
-  writeUtf8String(req: unknown, s: string): number
+  writeBuffer(req: unknown, b: Buffer): number
   close(): void
 }
 
@@ -149,9 +168,7 @@ function bindings(): Bindings | undefined {
         stream.streamBaseState instanceof Int32Array &&
         typeof stream.kReadBytesOrError === 'number' &&
         typeof stream.kArrayBufferOffset === 'number' &&
-        ['connect', 'readStart', 'writeUtf8String', 'close'].every(
-          (m) => typeof p[m] === 'function',
-        )
+        ['connect', 'readStart', 'writeBuffer', 'close'].every((m) => typeof p[m] === 'function')
       ) {
         checked = { pipe, stream, errname: (s) => util.getSystemErrorName(s) }
       }
@@ -166,7 +183,27 @@ function bindings(): Bindings | undefined {
 export function parseResponse(raw: Buffer): WholeResponse {
   const end = raw.indexOf('\r\n\r\n')
   if (end < 0) throw malformed('no end of headers')
-  const lines = raw.subarray(0, end).toString('latin1').split('\r\n')
+  const { statusCode, statusText, headers } = parseHead(raw.subarray(0, end))
+  const rest = raw.subarray(end + 4)
+  let body: Buffer
+  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) body = dechunk(rest)
+  else if (headers['content-length'] !== undefined) {
+    const n = contentLength(headers)
+    if (rest.length < n) throw malformed(`body cut short (${rest.length} of ${n} bytes)`)
+    body = rest.subarray(0, n)
+  } else body = rest
+  return { statusCode, statusText, headers, body }
+}
+
+function contentLength(headers: Record<string, string>): number {
+  const n = Number(headers['content-length'])
+  if (!Number.isInteger(n) || n < 0) throw malformed('Content-Length')
+  return n
+}
+
+/** The status line and the headers (without the blank line after them). */
+function parseHead(raw: Buffer): Omit<WholeResponse, 'body'> {
+  const lines = raw.toString('latin1').split('\r\n')
   const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0] ?? '')
   if (!status) throw malformed(`status line ${JSON.stringify(lines[0])}`)
   const headers: Record<string, string> = {}
@@ -177,16 +214,7 @@ export function parseResponse(raw: Buffer): WholeResponse {
     const value = line.slice(colon + 1).trim()
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value
   }
-  const rest = raw.subarray(end + 4)
-  let body: Buffer
-  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) body = dechunk(rest)
-  else if (headers['content-length'] !== undefined) {
-    const n = Number(headers['content-length'])
-    if (!Number.isInteger(n) || n < 0) throw malformed('Content-Length')
-    if (rest.length < n) throw malformed(`body cut short (${rest.length} of ${n} bytes)`)
-    body = rest.subarray(0, n)
-  } else body = rest
-  return { statusCode: Number(status[1]), statusText: status[2] ?? '', headers, body }
+  return { statusCode: Number(status[1]), statusText: status[2] ?? '', headers }
 }
 
 function dechunk(data: Buffer): Buffer {
@@ -208,4 +236,139 @@ function dechunk(data: Buffer): Buffer {
 
 function malformed(what: string): WholeGetError {
   return new WholeGetError(`malformed HTTP response from the daemon: ${what}`, undefined)
+}
+
+/** An answer whose body is read as it comes (streamRequest). */
+export interface StreamResponse extends Omit<WholeResponse, 'body'> {
+  body: AsyncIterable<Buffer>
+}
+
+/**
+ * A request with a small body whose answer streams (berth build's rebuild of an unchanged
+ * context: its progress), on the pipe handle as getWhole is: node:http, node:net and their
+ * streams are never loaded. The promise settles with the status and headers; the body is then
+ * read piece by piece (Content-Length, chunked, or to the end of the connection). undefined
+ * where the pipe handle cannot be used (the caller sends it with node:http).
+ */
+export function streamRequest(
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Readonly<Record<string, string>>,
+  body: Buffer,
+): Promise<StreamResponse> | undefined {
+  let head = `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`
+  head += `Content-Length: ${body.length}\r\n\r\n`
+  const queue = new BodyQueue()
+  let pending: Buffer = Buffer.alloc(0)
+  let decode: ((data: Buffer, eof: boolean) => void) | undefined
+  let settle!: { resolve: (r: StreamResponse) => void; reject: (e: unknown) => void }
+  const answer = new Promise<StreamResponse>((resolve, reject) => (settle = { resolve, reject }))
+  const fail = (e: unknown) => {
+    settle.reject(e)
+    queue.fail(e)
+  }
+  const started = rawExchange(
+    socketPath,
+    Buffer.concat([Buffer.from(head, 'latin1'), body]),
+    (e, chunk) => {
+      if (e) return fail(e)
+      try {
+        if (decode) return decode(chunk ?? Buffer.alloc(0), chunk === undefined)
+        pending = chunk ? Buffer.concat([pending, chunk]) : pending
+        const end = pending.indexOf('\r\n\r\n')
+        if (end < 0) {
+          if (!chunk) throw malformed('no end of headers')
+          return
+        }
+        const h = parseHead(pending.subarray(0, end))
+        decode = bodyDecoder(h.headers, queue)
+        settle.resolve({ ...h, body: queue })
+        decode(pending.subarray(end + 4), chunk === undefined)
+      } catch (err) {
+        fail(err)
+      }
+    },
+  )
+  return started ? answer : undefined
+}
+
+/** Takes a body's bytes as they come and gives its content to `queue`. */
+function bodyDecoder(
+  headers: Record<string, string>,
+  queue: BodyQueue,
+): (data: Buffer, eof: boolean) => void {
+  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
+    let buf: Buffer = Buffer.alloc(0)
+    let ended = false
+    return (data, eof) => {
+      if (ended) return
+      buf = buf.length ? Buffer.concat([buf, data]) : data
+      for (;;) {
+        const eol = buf.indexOf('\r\n')
+        if (eol < 0) break
+        const sizeText = buf.subarray(0, eol).toString('latin1').split(';')[0]!.trim()
+        if (!/^[0-9a-fA-F]+$/.test(sizeText))
+          throw malformed(`chunk size ${JSON.stringify(sizeText)}`)
+        const size = parseInt(sizeText, 16)
+        if (size === 0) {
+          ended = true
+          return queue.end()
+        }
+        if (buf.length < eol + 2 + size + 2) break
+        queue.push(buf.subarray(eol + 2, eol + 2 + size))
+        buf = buf.subarray(eol + 2 + size + 2)
+      }
+      if (eof) throw malformed('chunk cut short')
+    }
+  }
+  let left = headers['content-length'] === undefined ? Infinity : contentLength(headers)
+  return (data, eof) => {
+    if (left <= 0) return
+    const take = data.subarray(0, Math.min(data.length, left))
+    if (take.length) queue.push(take)
+    left -= take.length
+    if (left <= 0 || (eof && left === Infinity)) return queue.end()
+    if (eof) throw malformed(`body cut short (${left} bytes missing)`)
+  }
+}
+
+/** The pieces of a body, read with for await as they come. */
+class BodyQueue implements AsyncIterable<Buffer> {
+  private readonly pieces: Buffer[] = []
+  private done = false
+  private error: unknown
+  private wake: (() => void) | undefined
+
+  push(b: Buffer): void {
+    this.pieces.push(b)
+    this.wake?.()
+  }
+
+  end(): void {
+    this.done = true
+    this.wake?.()
+  }
+
+  fail(e: unknown): void {
+    if (this.done) return
+    this.error = e
+    this.done = true
+    this.wake?.()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      const b = this.pieces.shift()
+      if (b) {
+        yield b
+        continue
+      }
+      if (this.error !== undefined) throw this.error
+      if (this.done) return
+      await new Promise<void>((r) => (this.wake = r))
+      this.wake = undefined
+    }
+  }
 }

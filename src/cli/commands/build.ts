@@ -1,6 +1,7 @@
 // berth build: sends the context to POST /build and shows the build as BuildKit does (a live view
 // on a terminal, plain lines otherwise).
-import { readFile, writeFile } from 'node:fs/promises'
+// fs.promises is loaded only where a secret or --iidfile needs it (see credentials.ts)
+import { promises as fsp, realpathSync } from 'node:fs'
 import { basename } from 'node:path'
 import { Readable } from 'node:stream'
 import {
@@ -12,8 +13,6 @@ import {
   secretsFrame,
 } from '../../lib/build-secrets.ts'
 import { createHash } from 'node:crypto'
-import { realpath } from 'node:fs/promises'
-import type { IncomingMessage } from 'node:http'
 import { resolve } from 'node:path'
 import {
   DaemonError,
@@ -25,8 +24,9 @@ import {
 import type { CommandDef } from '../command.ts'
 import { bool, CliError, err, list, out, str } from '../command.ts'
 import { registryConfigHeader } from '../credentials.ts'
+import { useDirectStdio } from '../stdio.ts'
 import { BuildProgress } from './build-progress.ts'
-import { contextFromStdin, listing, packScanned, scanDirectory } from './build-context.ts'
+import { listing, scanDirectory } from './build-context.ts'
 
 /** KEY=VALUE pairs for the API (`--build-arg KEY` takes KEY from this environment, as docker does). */
 function keyValues(values: string[], fromEnv: boolean): Record<string, string | null> {
@@ -114,8 +114,13 @@ export const command: CommandDef = {
       throw new CliError(`invalid progress mode "${progressFlag}": use auto, plain, tty or quiet`)
     }
     const quiet = bool(f, 'quiet') || progressFlag === 'quiet'
-    const tty = progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true)
+    // process.stderr is asked only for a display: making it loads node:net and the streams, which
+    // a quiet build's output does without (stdio.ts writes to the descriptors)
+    const tty =
+      !quiet &&
+      (progressFlag === 'tty' || (progressFlag === 'auto' && process.stderr.isTTY === true))
     const mode = quiet ? 'quiet' : tty ? 'tty' : 'plain'
+    if (quiet) useDirectStdio()
     const secrets = await readSecrets(list(f, 'secret'))
     const file = str(f, 'file')
     const client = await ctx.client()
@@ -136,7 +141,7 @@ export const command: CommandDef = {
       // berth's extension: the secrets go in a frame before the context (lib/build-secrets.ts).
       [SECRETS_QUERY]: secrets.size > 0 || undefined,
     }
-    // config.json is read through the thread pool while the context is scanned (synchronously).
+    // config.json is read once, before the scan (credentials.ts reads it synchronously).
     const registryConfig = registryConfigHeader(ctx.config)
     // Its failure is the request's, when it is sent; a build that fails before must not crash.
     registryConfig.catch(() => undefined)
@@ -148,12 +153,13 @@ export const command: CommandDef = {
       secrets.size > 0 || more.length > 0
         ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
         : rest
-    let res: IncomingMessage | undefined
+    let res: AsyncIterable<unknown> | undefined
     if (path === '-') {
       if (file === '-')
         throw new CliError(
           "invalid argument: can't use stdin for both build context and dockerfile",
         )
+      const { contextFromStdin } = await import('./build-pack.ts')
       const ctxTar = await contextFromStdin(process.stdin)
       res = await client.request('POST', '/build', {
         query: { ...query, dockerfile: ctxTar.dockerfile },
@@ -189,6 +195,7 @@ export const command: CommandDef = {
           if (res) break
         }
         const synced = await syncPlan(client, key, l)
+        const { packScanned } = await import('./build-pack.ts')
         try {
           res = await client.request('POST', '/build', {
             query: {
@@ -207,7 +214,7 @@ export const command: CommandDef = {
       }
     }
     if (!res) throw new CliError('the build context kept changing while it was sent')
-    const progress = new BuildProgress(mode, (s) => err(s), process.stderr.columns || 80)
+    const progress = new BuildProgress(mode, (s) => err(s), tty ? process.stderr.columns || 80 : 80)
     let imageId = ''
     let failure: string | undefined
     for await (const m of jsonLines<JSONMessage>(res)) {
@@ -225,7 +232,7 @@ export const command: CommandDef = {
     progress.finished(imageId, list(f, 'tag'))
     if (quiet) out(`${imageId}\n`)
     const iid = str(f, 'iidfile')
-    if (iid) await writeFile(iid, imageId)
+    if (iid) await fsp.writeFile(iid, imageId)
     return 0
   },
 }
@@ -269,7 +276,7 @@ async function readSecrets(specs: string[]): Promise<Map<string, Buffer>> {
       out.set(id, Buffer.from(v))
     } else {
       try {
-        out.set(id, await readFile(file))
+        out.set(id, await fsp.readFile(file))
       } catch (e) {
         throw new CliError(`failed to read secret ${id} from ${file}: ${(e as Error).message}`)
       }
@@ -291,7 +298,12 @@ function withFrames(frames: Buffer[], tar: Readable): Readable {
 
 /** The name the daemon keeps a directory's synced context under: its real path, hashed. */
 async function contextKey(dir: string): Promise<string> {
-  const real = await realpath(dir).catch(() => resolve(dir))
+  let real: string
+  try {
+    real = realpathSync(dir)
+  } catch {
+    real = resolve(dir)
+  }
   return createHash('sha256').update(real).digest('hex').slice(0, 32)
 }
 
@@ -321,10 +333,11 @@ async function syncPlan(
 async function unchangedBuild(
   client: Client,
   path: string,
-  opts: RequestOptions,
-): Promise<IncomingMessage | undefined> {
+  opts: RequestOptions & { body: Buffer },
+): Promise<AsyncIterable<Buffer> | undefined> {
   try {
-    return await client.request('POST', path, opts)
+    // its answer is the whole build's: on the pipe handle, without node:http (client.ts)
+    return await client.requestStream('POST', path, opts)
   } catch (e) {
     if (
       e instanceof DaemonError &&
