@@ -2,6 +2,7 @@
 // a step and what does not), reproducibility across data roots, parallel stages, failures and
 // cancellation leaving nothing behind.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -265,6 +266,20 @@ describe('builder', { concurrency: false }, () => {
       await plain.close()
       await rm(dir, { recursive: true })
     }
+  })
+
+  test('the temp directory a sent context is written to spreads its trees over ext4 groups', async () => {
+    const flags = (p: string) => execFileSync('lsattr', ['-d', p], { encoding: 'utf8' })
+    const probe = await mkdtemp(join(engine.dir, 'probe-'))
+    let supported = true
+    try {
+      execFileSync('chattr', ['+T', probe], { stdio: 'ignore' })
+    } catch {
+      supported = false
+    } finally {
+      await rm(probe, { recursive: true })
+    }
+    assert.equal(/^\S*T/.test(flags(join(engine.dir, 'builder', 'tmp'))), supported)
   })
 
   test('a later stage making a layer the store holds keeps the first one and leaves nothing', async () => {

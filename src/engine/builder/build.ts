@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import { InvalidArgument, Unavailable } from '../errors.ts'
+import { spreadNewDirectories } from '../fsutil.ts'
 import { settledWithin } from '../../lib/within.ts'
 import type { ContentRoot } from '../image/types.ts'
 import { BuildContext } from './context.ts'
@@ -82,6 +83,8 @@ export class Builder implements BuildApi, ContentRoot {
   async init(): Promise<void> {
     await rm(this.deps.tmpDir, { recursive: true, force: true })
     await mkdir(this.deps.tmpDir, { recursive: true, mode: 0o700 })
+    // A context sent as a tar (the docker CLI's) is written here and deleted at each build.
+    await spreadNewDirectories(this.deps.tmpDir)
     await this.deps.cache.init()
   }
 
