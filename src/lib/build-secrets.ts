@@ -5,6 +5,10 @@
 // `berthcontextsame=DIGEST` (with `berthcontext=KEY`, on POST /berth/v1/build): the client's
 // listing has this digest, the same as the kept copy's, so the body has no listing and no tar;
 // the daemon answers 409 when its copy's listing differs (the client then syncs as above).
+// `berthcontextdigest=DIGEST` (with `berthcontext=KEY` and a listing): the digest the client will
+// name this listing by in `berthcontextsame` (berth's CLI hashes its raw stat records, never
+// making the listing's strings on an unchanged rebuild); without it, the daemon keeps
+// listingDigest of the listing.
 import { createHash } from 'node:crypto'
 
 /** BuildKit's limit for one secret is 500 KiB; the frame holds a few of them. */
@@ -18,6 +22,9 @@ export const CONTEXT_QUERY = 'berthcontext'
 
 /** The query parameter of an unchanged synced context: its listing's digest (listingDigest). */
 export const CONTEXT_SAME_QUERY = 'berthcontextsame'
+
+/** The query parameter of a sync: the digest the client will name its listing by. */
+export const CONTEXT_DIGEST_QUERY = 'berthcontextdigest'
 
 /**
  * The digest of a synced context's listing, the same on both sides: every path and its stat key,

@@ -13,7 +13,12 @@ import { JsonStream, type JsonMessage } from '../stream.ts'
 import { timestampNanos } from '../../lib/timestamp.ts'
 import { ClassicStream } from './build-stream.ts'
 import { readContextFrame, readSecretsFrame } from './build-secrets.ts'
-import { CONTEXT_QUERY, CONTEXT_SAME_QUERY, SECRETS_QUERY } from '../../lib/build-secrets.ts'
+import {
+  CONTEXT_DIGEST_QUERY,
+  CONTEXT_QUERY,
+  CONTEXT_SAME_QUERY,
+  SECRETS_QUERY,
+} from '../../lib/build-secrets.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -123,7 +128,14 @@ async function build(ctx: Ctx): Promise<void> {
     // Unchanged since the kept copy: no listing and no tar follow (a 409 if it is not so).
     opts.syncedContext = { key: contextKey, unchanged: same }
   } else if (contextKey) {
-    opts.syncedContext = { key: contextKey, listing: await readContextFrame(ctx.req) }
+    const digest = q.get(CONTEXT_DIGEST_QUERY)
+    if (digest && !/^[0-9a-f]{64}$/.test(digest))
+      throw new InvalidArgument(`invalid build context digest: ${digest}`)
+    opts.syncedContext = {
+      key: contextKey,
+      listing: await readContextFrame(ctx.req),
+      ...(digest ? { digest } : {}),
+    }
   }
   const stream = new JsonStream(ctx)
   const classic = new ClassicStream((m) => {

@@ -74,3 +74,39 @@ test("on this Node the scan reads the fs binding's stat array (the cheap way), k
   for (const p of ['/', '/proc/self', process.execPath, tmpdir()])
     assert.equal(stat(p, p).key, keyOf(p))
 })
+
+test("the scan's digest changes with any kept path's stat or the set of paths, and only then", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-scan-'))
+  try {
+    await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n')
+    await mkdir(join(dir, 'src'))
+    await writeFile(join(dir, 'src/a.js'), 'a')
+    await writeFile(join(dir, 'skip.log'), 'x')
+    await writeFile(join(dir, '.dockerignore'), '*.log\n')
+    const digest = async () => (await scanDirectory(dir, '')).digest
+    const first = await digest()
+    assert.match(first, /^[0-9a-f]{64}$/)
+    assert.equal(await digest(), first)
+    // An ignored path is not sent: its change is none of the digest's.
+    await writeFile(join(dir, 'skip.log'), 'xy')
+    await writeFile(join(dir, 'more.log'), 'z')
+    assert.equal(await digest(), first)
+    // The same size, only the time moved: another digest (the listing's key changes too).
+    execFileSync('touch', ['-d', '2001-01-01 00:00:00.5Z', join(dir, 'src/a.js')])
+    const touched = await digest()
+    assert.notEqual(touched, first)
+    await writeFile(join(dir, 'src/b.js'), '')
+    const added = await digest()
+    assert.notEqual(added, touched)
+    await rm(join(dir, 'src/b.js'))
+    const removed = await digest()
+    assert.notEqual(removed, added)
+    execFileSync('chmod', ['600', join(dir, 'src/a.js')])
+    assert.notEqual(await digest(), removed)
+    // The listing is still made, on demand, keyed as lstat says.
+    const s = await scanDirectory(dir, '')
+    assert.equal(listing(s)['src/a.js'], keyOf(join(dir, 'src/a.js')))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})

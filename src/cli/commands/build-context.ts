@@ -3,7 +3,7 @@
 // Dockerfile and the ignore file always in it (the daemon reads them; it applies the patterns
 // again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
 // own, as the docker CLI sends it.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 // synchronous: the client has nothing else to do meanwhile, and fs/promises is not loaded
 import { lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -32,6 +32,15 @@ export interface ScannedContext {
   extra: { name: string; body: Buffer } | undefined
   /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
   dockerfile: string
+  /**
+   * What the daemon is told this scan's listing is called (berthcontextsame, and
+   * berthcontextdigest at a sync): a sha256 of every item's path (and text key, if it has one)
+   * and of the raw stat records, made without making a key string per path. Any change of a
+   * path's stat or of the set of paths changes it, as it changes the listing.
+   */
+  digest: string
+  /** Makes the items' keys, where their records hold them still (listing calls it). */
+  fill: () => void
 }
 
 export interface ScannedItem {
@@ -117,19 +126,28 @@ export async function scanDirectory(
       const p = `${base}/${r}`
       const item = stat(r, p)
       const ignored = !matcher.empty && !always.has(r) && matcher.matches(r)
-      if (ignored && !(item.kind === 'd' && !matcher.canSkipDir(r))) continue
-      if (item.kind === 'd') {
-        if (!ignored) items.push(item)
-        walk(r)
-      } else if (item.kind === 'l' || (item.mode & S_IFMT) === S_IFREG) {
-        items.push(item)
-      }
+      const kept =
+        !ignored && (item.kind === 'd' || item.kind === 'l' || (item.mode & S_IFMT) === S_IFREG)
+      // A path not sent has no record: the records are those of the items, in their order.
+      if (kept) items.push(item)
+      else records.drop(item.rec)
+      if (item.kind === 'd' && !(ignored && matcher.canSkipDir(r))) walk(r)
     }
   }
   walk('')
-  const keys = records.keys()
-  for (const i of items) if (i.rec !== undefined && i.rec >= 0) i.key = keys(i.rec)
-  return { items, extra, dockerfile: name }
+  let filled = false
+  return {
+    items,
+    extra,
+    dockerfile: name,
+    digest: records.digest(items),
+    fill: () => {
+      if (filled) return
+      filled = true
+      const keys = records.keys()
+      for (const i of items) if (i.rec !== undefined && i.rec >= 0) i.key = keys(i.rec)
+    },
+  }
 }
 
 const S_IFMT = 0o170000
@@ -193,6 +211,26 @@ class Records {
     b[o + 7] = cns
     b[o + 8] = 0
     return this.n++
+  }
+
+  /** Takes back the last record (`rec`, its index: a path left out); -1 or another: nothing. */
+  drop(rec: number | undefined): void {
+    if (rec !== undefined && rec >= 0 && rec === this.n - 1) this.n--
+  }
+
+  /**
+   * The scan's digest (ScannedContext.digest): each item's path and its text key ('' where its
+   * key is a record), joined by NUL (neither holds one, so the text reads back one way), then
+   * every record's bytes. `items` hold exactly the records, in their order (drop).
+   */
+  digest(items: readonly ScannedItem[]): string {
+    const parts: string[] = []
+    for (const i of items) parts.push(i.rel, i.rec !== undefined && i.rec >= 0 ? '' : i.key)
+    return createHash('sha256')
+      .update('berth scan 1\0')
+      .update(parts.join('\0'))
+      .update(new Uint8Array(this.buf.buffer, 0, this.n * RECORD_BYTES))
+      .digest('hex')
   }
 
   /** Every record's key, in one base64 of them all (a record is a multiple of 3 bytes). */
@@ -344,6 +382,7 @@ function byteOrder(names: string[]): string[] {
 
 /** Every path of a scanned context with its stat key (the Dockerfile from elsewhere included). */
 export function listing(s: ScannedContext): Record<string, string> {
+  s.fill()
   const out: Record<string, string> = {}
   for (const i of s.items) out[i.rel] = i.key
   // Made up on each run: always sent.

@@ -5,10 +5,10 @@ import { promises as fsp, realpathSync } from 'node:fs'
 import { basename } from 'node:path'
 import { Readable } from 'node:stream'
 import {
+  CONTEXT_DIGEST_QUERY,
   CONTEXT_QUERY,
   CONTEXT_SAME_QUERY,
   jsonFrame,
-  listingDigest,
   SECRETS_QUERY,
   secretsFrame,
 } from '../../lib/build-secrets.ts'
@@ -178,22 +178,23 @@ export const command: CommandDef = {
       const key = await contextKey(path)
       for (let attempt = 0; attempt < 2 && res === undefined; attempt++) {
         const scanned = await scanDirectory(path, file === '-' ? '' : file, text)
-        const l = listing(scanned)
         // Nothing changed since the daemon's copy (the common rebuild): one request that names
-        // the listing by its digest, with neither the listing nor a tar.
+        // the listing by the scan's digest, with neither the listing nor a tar (nor is the
+        // listing made: a string per path).
         if (attempt === 0 && !scanned.extra) {
           res = await unchangedBuild(client, '/berth/v1/build', {
             query: {
               ...query,
               dockerfile: scanned.dockerfile,
               [CONTEXT_QUERY]: key,
-              [CONTEXT_SAME_QUERY]: listingDigest(l),
+              [CONTEXT_SAME_QUERY]: scanned.digest,
             },
             body: secrets.size > 0 ? secretsFrame(secrets) : Buffer.alloc(0),
             headers: await headers(),
           })
           if (res) break
         }
+        const l = listing(scanned)
         const synced = await syncPlan(client, key, l)
         const { packScanned } = await import('./build-pack.ts')
         try {
@@ -202,6 +203,9 @@ export const command: CommandDef = {
               ...query,
               dockerfile: scanned.dockerfile,
               ...(synced ? { [CONTEXT_QUERY]: synced.key } : {}),
+              // the digest the next unchanged rebuild names this listing by; a Dockerfile from
+              // elsewhere is in the listing under a name made up each time, never in the digest
+              ...(synced && !scanned.extra ? { [CONTEXT_DIGEST_QUERY]: scanned.digest } : {}),
             },
             body: synced
               ? frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))

@@ -177,7 +177,13 @@ export class Builder implements BuildApi, ContentRoot {
         const opened =
           'unchanged' in sc
             ? await this.deps.contexts.openUnchanged(sc.key, sc.unchanged)
-            : await this.deps.contexts.open(sc.key, sc.listing, context, controller.signal)
+            : await this.deps.contexts.open(
+                sc.key,
+                sc.listing,
+                context,
+                controller.signal,
+                sc.digest,
+              )
         ctx = opened.ctx
         releaseContext = opened.release
       } else {

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import { after, test } from 'node:test'
 import tar from 'tar-stream'
 import { listingDigest } from '../../lib/build-secrets.ts'
-import { Conflict } from '../errors.ts'
+import { Conflict, InvalidArgument } from '../errors.ts'
 import { ContextStore } from './context-store.ts'
 
 const dirs: string[] = []
@@ -179,4 +179,37 @@ test('an unchanged context is opened by its listing digest alone; any other dige
     fresh.openUnchanged(KEY, listingDigest(listing)),
     (e: unknown) => e instanceof Conflict,
   )
+})
+
+test('a sync keeps the digest the client sent: the next unchanged build is known by it', async () => {
+  const s = await store()
+  const listing = { Dockerfile: 'f:1', src: 'd:1', 'src/a.js': 'f:1' }
+  const sent = 'ab'.repeat(32)
+  ;(
+    await s.open(
+      KEY,
+      listing,
+      tarOf({ Dockerfile: 'FROM x', 'src/': '', 'src/a.js': 'a' }),
+      undefined,
+      sent,
+    )
+  ).release()
+  const same = await s.openUnchanged(KEY, sent)
+  assert.equal(await readFile(join(same.ctx.root, 'src/a.js'), 'utf8'), 'a')
+  same.release()
+  // The listing's own digest is not what the client said it would send: refused.
+  await assert.rejects(
+    s.openUnchanged(KEY, listingDigest(listing)),
+    (e: unknown) => e instanceof Conflict,
+  )
+  // A sync without one (an older client) keeps the listing's digest again.
+  ;(await s.open(KEY, listing, tarOf({}))).release()
+  await assert.rejects(s.openUnchanged(KEY, sent), (e: unknown) => e instanceof Conflict)
+  ;(await s.openUnchanged(KEY, listingDigest(listing))).release()
+  // Not a sha256 in hex: refused before anything is touched.
+  await assert.rejects(
+    s.open(KEY, listing, tarOf({}), undefined, 'nothex'),
+    (e: unknown) => e instanceof InvalidArgument,
+  )
+  ;(await s.openUnchanged(KEY, listingDigest(listing))).release()
 })

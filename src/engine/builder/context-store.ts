@@ -27,7 +27,10 @@ export type ContextListing = Record<string, string>
 interface State {
   entries: [string, ContextEntry][]
   stats: ContextListing
-  /** listingDigest(stats): an unchanged context is known by it alone (openUnchanged). */
+  /**
+   * The digest the client names this listing by (the one it sent with the sync, else
+   * listingDigest(stats)): an unchanged context is known by it alone (openUnchanged).
+   */
   digest?: string
   /** How many builds used it. */
   uses?: number
@@ -46,6 +49,7 @@ export interface KeptContext {
 }
 
 const KEY = /^[0-9a-f]{32}$/
+const DIGEST = /^[0-9a-f]{64}$/
 /** How many contexts' states are kept in memory. */
 const RECENT = 4
 
@@ -116,15 +120,19 @@ export class ContextStore {
   /**
    * Brings the kept copy up to `listing`: the tar's files go in, paths the listing lacks go out,
    * and a path not sent must be unchanged since it came (else 409: the client sends it all).
-   * The context stays the caller's until `release`.
+   * The context stays the caller's until `release`. `digest` is what the client will call this
+   * listing when it is unchanged (openUnchanged); without it, listingDigest(listing).
    */
   async open(
     key: string,
     listing: ContextListing,
     tar: Readable,
     signal?: AbortSignal,
+    digest?: string,
   ): Promise<{ ctx: BuildContext; release: () => void }> {
     const p = this.paths(key)
+    if (digest !== undefined && !DIGEST.test(digest))
+      throw new InvalidArgument(`invalid build context digest: ${digest}`)
     const release = await this.lock(key)
     try {
       const st = await this.load(key)
@@ -155,7 +163,7 @@ export class ContextStore {
       const state: State = {
         entries: ctx.list(),
         stats: listing,
-        digest: listingDigest(listing),
+        digest: digest ?? listingDigest(listing),
         uses: (st?.uses ?? 0) + 1,
       }
       const tmp = `${p.state}.${randomBytes(4).toString('hex')}`

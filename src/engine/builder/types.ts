@@ -38,10 +38,13 @@ export interface BuildOptions {
    * changed since the kept copy under `key`; `listing` names every path the client has, with its
    * stat (see context-store.ts). With `unchanged` instead (the digest of the client's listing,
    * listingDigest), nothing was sent: the kept copy is used as it is when its listing has that
-   * digest, else the build is refused with a 409 before it starts.
+   * digest, else the build is refused with a 409 before it starts. A sync's `digest` is the one
+   * the client will name this listing by (berth's CLI hashes its stat records as they are,
+   * without making a listing); without it, listingDigest.
    */
   syncedContext?:
-    { key: string; listing: Record<string, string> } | { key: string; unchanged: string }
+    | { key: string; listing: Record<string, string>; digest?: string }
+    | { key: string; unchanged: string }
   /** `--secret` contents by id, for RUN --mount=type=secret. */
   secrets?: Map<string, Buffer>
   signal?: AbortSignal
