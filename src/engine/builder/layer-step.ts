@@ -8,7 +8,20 @@ import { historyEntry, normalizeWorkdir, type StageState } from './dispatch.ts'
 import type { LayerRef, Snapshot } from './types.ts'
 import type { BuilderDeps, Run } from './build-run.ts'
 
-/** Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot. */
+/**
+ * The results of the steps each build made itself, by cache key: with --no-cache, a step the same
+ * as one an earlier stage of this build made (`FROM busybox` then `WORKDIR /app` in two stages)
+ * takes that one's layer, as BuildKit's solver merges equal operations, instead of making the
+ * same layer again. Only for steps whose layer follows from the key alone (WORKDIR): a RUN
+ * step's command runs again, as --no-cache asks.
+ */
+const madeInBuild = new WeakMap<Run, Map<string, LayerRef | undefined>>()
+
+/**
+ * Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot.
+ * `sameInBuild`: the layer follows from the key alone, so under --no-cache a step this build made
+ * already is not made again.
+ */
 export async function layerStep(
   deps: BuilderDeps,
   run: Run,
@@ -16,10 +29,21 @@ export async function layerStep(
   key: unknown,
   description: string,
   work: (snap: Snapshot) => Promise<void>,
-  opts: { parents?: LayerRef[] } = {},
+  opts: { parents?: LayerRef[]; sameInBuild?: boolean } = {},
 ): Promise<boolean> {
   const { cache, executor } = deps
   const k = cacheKey(key)
+  let made = madeInBuild.get(run)
+  if (!made) madeInBuild.set(run, (made = new Map()))
+  if (run.opts.noCache && opts.sameInBuild === true && made.has(k)) {
+    const layer = made.get(k)
+    if (layer) {
+      run.used.add(layer.diffID)
+      s.layers.push(layer)
+    }
+    s.config.history = [...(s.config.history ?? []), historyEntry(description, layer !== undefined)]
+    return false
+  }
   if (!run.opts.noCache) {
     const hit = cache.get(k)
     if (hit && (!hit.layer || (await executor.hasLayer(hit.layer)))) {
@@ -44,6 +68,7 @@ export async function layerStep(
     await snap.release()
   }
   await cache.put(k, layer, description)
+  made.set(k, layer)
   if (layer) {
     run.used.add(layer.diffID)
     s.layers.push(layer)
@@ -77,6 +102,7 @@ export async function workdirStep(
         user === '' ? undefined : await deps.executor.userIds(root, user).catch(() => undefined)
       await mkdirAll(root, wd, owner)
     },
+    { sameInBuild: true },
   )
 }
 
