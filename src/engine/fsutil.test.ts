@@ -35,12 +35,13 @@ test('copySmallFileKeeping copies what the file holds now, with its mode', (t) =
   writeFileSync(src, 'hello, world\n', { mode: 0o640 })
   const st = { size: 5, uid: process.getuid!(), gid: process.getgid!(), mode: 0o100640 }
   const data = copySmallFileKeeping(src, join(dir, 'a'), st)
-  assert.equal(data?.toString(), 'hello, world\n')
+  assert.equal(data?.data.toString(), 'hello, world\n')
+  assert.deepEqual(data?.xattrs, [])
   assert.equal(execFileSync('cat', [join(dir, 'a')], { encoding: 'utf8' }), 'hello, world\n')
   assert.equal(execFileSync('stat', ['-c', '%a', join(dir, 'a')], { encoding: 'utf8' }), '640\n')
   const empty = join(dir, 'empty')
   writeFileSync(empty, '')
-  assert.equal(copySmallFileKeeping(empty, join(dir, 'b'), { ...st, size: 0 })?.length, 0)
+  assert.equal(copySmallFileKeeping(empty, join(dir, 'b'), { ...st, size: 0 })?.data.length, 0)
   // Set-ID bits and bits the umask takes come through too.
   writeFileSync(src, 'x', { mode: 0o777 })
   execFileSync('chmod', ['4777', src])

@@ -93,13 +93,14 @@ export async function copyFilePreserving(
 /**
  * copyFilePreserving for a small file (at most COPY_SYNC_MAX bytes; undefined for a larger one,
  * which it leaves to copyFilePreserving) that returns the bytes it copied, read once through
- * this process, for a caller that needs them again: a new name only (O_EXCL).
+ * this process, for a caller that needs them again, with the names of the xattrs it set (the
+ * copy's own only where nothing gave the new file one: see xattrsAsSet): a new name only (O_EXCL).
  */
 export function copySmallFileKeeping(
   src: string,
   dst: string,
   st: { size: number; uid: number; gid: number; mode: number },
-): Buffer | undefined {
+): { data: Buffer; xattrs: string[] } | undefined {
   if (st.size > COPY_SYNC_MAX) return undefined
   const data = readKnownSize(src, st.size)
   if (data === undefined) return undefined
@@ -118,8 +119,8 @@ export function copySmallFileKeeping(
   } finally {
     closeSync(fd)
   }
-  preserve(src, dst, st)
-  return data
+  const xattrs = preserve(src, dst, st)
+  return { data, xattrs }
 }
 
 /** The daemon's umask, read once at start (as the layer store's unpack reads it). */
@@ -153,13 +154,23 @@ function readKnownSize(path: string, size: number): Buffer | undefined {
   }
 }
 
-/** A fresh copy's owner (chown drops set-ID bits, so chmod comes after it) and xattrs. */
-function preserve(src: string, dst: string, st: { uid: number; gid: number; mode: number }): void {
+/**
+ * A fresh copy's owner (chown drops set-ID bits, so chmod comes after it) and xattrs; the names
+ * of the xattrs it set.
+ */
+function preserve(
+  src: string,
+  dst: string,
+  st: { uid: number; gid: number; mode: number },
+): string[] {
   if (st.uid !== CREATOR.uid || st.gid !== CREATOR.gid) {
     lchownSync(dst, st.uid, st.gid)
     chmodSync(dst, st.mode & 0o7777)
   }
-  for (const [k, v] of readXattrs(src) ?? []) lsetxattr(dst, k, v)
+  const xattrs = readXattrs(src)
+  if (!xattrs) return []
+  for (const [k, v] of xattrs) lsetxattr(dst, k, v)
+  return [...xattrs.keys()]
 }
 
 /**

@@ -200,6 +200,42 @@ describe('builder', { concurrency: false }, () => {
     await rm(dir, { recursive: true })
   })
 
+  test('--no-cache makes a WORKDIR two stages share once, and runs each RUN', async () => {
+    // Read-write layers the build makes, with stage two's WORKDIR the same as stage one's or not.
+    const made = async (workdir: string) => {
+      const dir = await contextDir({
+        Dockerfile: `FROM busybox AS a\nWORKDIR /app\nRUN echo a > /app/a\nFROM busybox\nWORKDIR ${workdir}\nRUN echo b > c\nCOPY --from=a /app/a ${workdir}/b\n`,
+      })
+      const createRW = engine.layers.createRW.bind(engine.layers)
+      let n = 0
+      engine.layers.createRW = (id, parents) => {
+        n++
+        return createRW(id, parents)
+      }
+      try {
+        const r = await engine.build(await tarDir(dir), { noCache: true })
+        assert.equal(summary(r.events).runs, 2)
+        const image = await engine.images.resolve(r.result.imageId)
+        const files = await listImage(
+          engine,
+          image.layers.map((l) => ({
+            diffID: l.diffID,
+            blob: l.blob,
+            mediaType: l.mediaType,
+            size: l.blobSize,
+          })),
+        )
+        assert.equal(files.get(`${workdir}/b`)?.size, 2)
+        assert.equal(files.get(`${workdir}`)?.type, 'dir')
+        return n
+      } finally {
+        engine.layers.createRW = createRW
+        await rm(dir, { recursive: true })
+      }
+    }
+    assert.equal(await made('/app'), (await made('/srv')) - 1)
+  })
+
   test('the same build in another data root gives the same image ID', async () => {
     const dir = await contextDir({
       Dockerfile:

@@ -17,6 +17,8 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
+import type { WrittenFile } from '../layer/types.ts'
+import { llistxattr } from '../sys/fsat.ts'
 import { lgetxattr, lsetxattr, mknod, S_IFCHR } from '../sys/libc.ts'
 import { copyInto, LinkPlan, parseChmod, placeLinks } from './copy.ts'
 import { placeCopies } from './copy-step.ts'
@@ -172,7 +174,7 @@ for (const keep of [false, true]) {
       links: plan,
     })
     assert.equal(plan.files.size, 3)
-    const written = new Map<string, Buffer>()
+    const written = new Map<string, WrittenFile>()
     await placeCopies(plan, root, keep ? { written } : {})
     for (const [rel, src] of [
       ['app/a.js', 'src/a.js'],
@@ -191,8 +193,62 @@ for (const keep of [false, true]) {
     assert.equal(lgetxattr(join(root, 'app/a.js'), 'user.note')?.toString(), 'kept')
     // What was kept is what was written; a file for the thread pool is not read through berthd.
     assert.deepEqual(
-      Object.fromEntries([...written].map(([k, v]) => [k, v.toString()])),
+      Object.fromEntries([...written].map(([k, v]) => [k, v.data.toString()])),
       keep ? { '/app/a.js': 'a', '/app/run': '#!/bin/sh\n' } : {},
+    )
+    // With the xattrs each copy has, so the tar need not list them again.
+    assert.deepEqual(
+      Object.fromEntries([...written].map(([k, v]) => [k, v.xattrs])),
+      keep ? { '/app/a.js': ['user.note'], '/app/run': [] } : {},
     )
   })
 }
+
+test('a copy into a directory with a default ACL has its xattrs listed by the tar', async (t) => {
+  const ctx = await tree({ 'one/a.js': 'a', 'two/a.js': 'b' })
+  const root = await tree({})
+  await mkdir(join(root, 'app'))
+  await mkdir(join(root, 'plain'))
+  // user::rwx, user:1000:r-x, group::r-x, mask::r-x, other::r-x: a new file gets an access ACL.
+  const acl = Buffer.alloc(4 + 5 * 8)
+  acl.writeUInt32LE(2, 0)
+  const entries: [number, number, number][] = [
+    [0x01, 7, 0xffffffff],
+    [0x02, 5, 1000],
+    [0x04, 5, 0xffffffff],
+    [0x10, 5, 0xffffffff],
+    [0x20, 5, 0xffffffff],
+  ]
+  entries.forEach(([tag, perm, id], i) => {
+    acl.writeUInt16LE(tag, 4 + i * 8)
+    acl.writeUInt16LE(perm, 6 + i * 8)
+    acl.writeUInt32LE(id, 8 + i * 8)
+  })
+  try {
+    lsetxattr(join(root, 'app'), 'system.posix_acl_default', acl)
+  } catch (err) {
+    t.skip(`no ACLs on this filesystem: ${String(err)}`)
+    return
+  }
+  const plan = new LinkPlan()
+  for (const [dest, src] of [
+    ['/plain/', 'one'],
+    ['/app/', 'two'],
+  ] as const) {
+    await copyInto({
+      destRoot: root,
+      dest,
+      srcRoot: ctx,
+      srcs: [{ name: src, followed: src }],
+      chown: { uid: 0, gid: 0 },
+      unpack: false,
+      links: plan,
+    })
+  }
+  const written = new Map<string, WrittenFile>()
+  await placeCopies(plan, root, { written })
+  assert.deepEqual(written.get('/plain/a.js')?.xattrs, [])
+  assert.ok(llistxattr(join(root, 'app/a.js')).includes('system.posix_acl_access'))
+  assert.equal(written.get('/app/a.js')?.data.toString(), 'b')
+  assert.equal(written.get('/app/a.js')?.xattrs, undefined)
+})

@@ -15,6 +15,8 @@ import { DockerfileError } from './errors.ts'
 import type { CopyCommand } from './instructions.ts'
 import type { PlannedCommand, Source } from './plan.ts'
 import type { BuildExecutor, LayerRef, Snapshot } from './types.ts'
+import type { WrittenFile } from '../layer/types.ts'
+import { llistxattr } from '../sys/fsat.ts'
 import type { Run, StepEnv } from './build-run.ts'
 import { layerStep } from './layer-step.ts'
 
@@ -396,7 +398,7 @@ const WRITTEN_MAX = 16 * 1024 * 1024
 export async function placeCopies(
   plan: LinkPlan,
   upper: string,
-  opts: { epoch?: number; written?: Map<string, Buffer> } = {},
+  opts: { epoch?: number; written?: Map<string, WrittenFile> } = {},
 ): Promise<void> {
   const times = new Map<string, { atime: Date; mtime: Date }>()
   for (const d of plan.dirs) {
@@ -409,14 +411,17 @@ export async function placeCopies(
   const { epoch, written } = opts
   const clampMs =
     epoch !== undefined && Date.now() - 1000 >= epoch * 1000 ? epoch * 1000 : undefined
+  const xattrs = new XattrsAsSet()
   let kept = 0
   let n = 0
   for (const [rel, src] of plan.files) {
     const st = plan.stats.get(rel) ?? lstatSync(src)
     const keep = written !== undefined && kept + st.size <= WRITTEN_MAX
-    const data = await copyOne(posix.join(upper, rel), src, st, keep)
-    if (data && written) {
-      written.set(`/${rel}`, data)
+    const dst = posix.join(upper, rel)
+    const copied = await copyOne(dst, src, st, keep)
+    if (copied && written) {
+      const { data } = copied
+      written.set(`/${rel}`, xattrs.known(dst, copied.xattrs) ? copied : { data })
       kept += data.length
     }
     if (clampMs === undefined || st.mtimeMs < clampMs) {
@@ -427,13 +432,59 @@ export async function placeCopies(
   for (const [d, t] of times) lutimesSync(posix.join(upper, d), t.atime, t.mtime)
 }
 
+/**
+ * Whether the xattrs a copy set on a new file are all it has, so commit's read of the layer need
+ * not list them again. A new file can get xattrs nobody set: an access ACL from its directory's
+ * default ACL (any directory may have one, made by the copy itself from the source's), or a label
+ * from a security module (then every new file has one). So: the first copy's xattrs are listed
+ * and compared, and each directory is checked once for a default ACL.
+ */
+class XattrsAsSet {
+  private checked = false
+  private labelled = false
+  private readonly plainDirs = new Map<string, boolean>()
+
+  known(dst: string, set: readonly string[]): boolean {
+    if (!this.checked) {
+      this.checked = true
+      const listed = listedXattrs(dst)
+      this.labelled = listed === undefined || !sameNames(listed, set)
+    }
+    if (this.labelled) return false
+    const dir = posix.dirname(dst)
+    let plain = this.plainDirs.get(dir)
+    if (plain === undefined) {
+      plain = listedXattrs(dir)?.includes(DEFAULT_ACL) === false
+      this.plainDirs.set(dir, plain)
+    }
+    return plain
+  }
+}
+
+const DEFAULT_ACL = 'system.posix_acl_default'
+
+/** A path's xattr names; undefined when they cannot be listed. */
+function listedXattrs(path: string): string[] | undefined {
+  try {
+    return llistxattr(path)
+  } catch {
+    return undefined
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  const set = new Set(a)
+  return b.every((n) => set.has(n))
+}
+
 /** One copy; its bytes when `keep` and it is small enough to be copied through this process. */
 async function copyOne(
   dst: string,
   src: string,
   st: Stats,
   keep: boolean,
-): Promise<Buffer | undefined> {
+): Promise<{ data: Buffer; xattrs: string[] } | undefined> {
   const copy = async () => {
     if (keep) {
       const data = copySmallFileKeeping(src, dst, st)

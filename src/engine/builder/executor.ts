@@ -17,7 +17,14 @@ import type {
   LayerIngest,
   WriteLayerOptions,
 } from '../image/types.ts'
-import type { LayerInfo, LayerStore, Mount, OverlayDirs, StepEntry } from '../layer/types.ts'
+import type {
+  LayerInfo,
+  LayerStore,
+  Mount,
+  OverlayDirs,
+  StepEntry,
+  WrittenFile,
+} from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
 import type { NetworkedContainer, NetworkManager } from '../network/types.ts'
 import type { User } from '../runtime/types.ts'
@@ -48,7 +55,7 @@ export interface StepAdoption {
   /** The step's layer tar, and every entry of the upper directory (layer/diff.ts stepLayer). */
   layer(
     dirs: OverlayDirs,
-    opts: { epoch: number; written?: ReadonlyMap<string, Buffer> },
+    opts: { epoch: number; written?: ReadonlyMap<string, WrittenFile> },
   ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined>
   /** Makes the upper directory hold exactly what the tar says; its size (adopt.ts). */
   prepare(upper: string, entries: StepEntry[], epoch: number): Promise<number>
@@ -150,7 +157,7 @@ export class TaskExecutor implements BuildExecutor {
     let released = false
     let committed = false
     // What the builder wrote into the upper directory itself, for commit's read (adoption only).
-    const written = deps.adoption ? new Map<string, Buffer>() : undefined
+    const written = deps.adoption ? new Map<string, WrittenFile>() : undefined
     const usable = () => {
       if (committed) throw new Internal('a build snapshot was used after its commit')
     }

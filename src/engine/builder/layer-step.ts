@@ -8,7 +8,21 @@ import { historyEntry, normalizeWorkdir, type StageState } from './dispatch.ts'
 import type { LayerRef, Snapshot } from './types.ts'
 import type { BuilderDeps, Run } from './build-run.ts'
 
-/** Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot. */
+/**
+ * The steps each build makes itself, by cache key: with --no-cache, a step the same as one another
+ * stage of this build makes or made (`FROM busybox` then `WORKDIR /app` in two stages, which run
+ * at the same time) takes that one's layer, as BuildKit's solver merges equal operations, instead
+ * of making the same layer again. Only for steps whose layer follows from the key alone
+ * (WORKDIR): a RUN step's command runs again, as --no-cache asks. A failure of the first fails
+ * the build, so a step waiting on it only fails with it.
+ */
+const madeInBuild = new WeakMap<Run, Map<string, Promise<LayerRef | undefined>>>()
+
+/**
+ * Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot.
+ * `sameInBuild`: the layer follows from the key alone, so under --no-cache a step this build made
+ * already is not made again.
+ */
 export async function layerStep(
   deps: BuilderDeps,
   run: Run,
@@ -16,10 +30,36 @@ export async function layerStep(
   key: unknown,
   description: string,
   work: (snap: Snapshot) => Promise<void>,
-  opts: { parents?: LayerRef[] } = {},
+  opts: { parents?: LayerRef[]; sameInBuild?: boolean } = {},
 ): Promise<boolean> {
   const { cache, executor } = deps
   const k = cacheKey(key)
+  let made: ((layer: LayerRef | undefined) => void) | undefined
+  let failed: ((err: unknown) => void) | undefined
+  if (run.opts.noCache && opts.sameInBuild === true) {
+    let steps = madeInBuild.get(run)
+    if (!steps) madeInBuild.set(run, (steps = new Map()))
+    const same = steps.get(k)
+    if (same) {
+      const layer = await same
+      if (layer) {
+        run.used.add(layer.diffID)
+        s.layers.push(layer)
+      }
+      s.config.history = [
+        ...(s.config.history ?? []),
+        historyEntry(description, layer !== undefined),
+      ]
+      return false
+    }
+    const result = new Promise<LayerRef | undefined>((resolve, reject) => {
+      made = resolve
+      failed = reject
+    })
+    // Reported by the step that makes it; a step waiting on it gets it too.
+    result.catch(() => undefined)
+    steps.set(k, result)
+  }
   if (!run.opts.noCache) {
     const hit = cache.get(k)
     if (hit && (!hit.layer || (await executor.hasLayer(hit.layer)))) {
@@ -35,15 +75,21 @@ export async function layerStep(
       return true
     }
   }
-  const snap = await executor.snapshot(opts.parents ?? s.layers, run.signal)
   let layer: LayerRef | undefined
   try {
-    await work(snap)
-    layer = await snap.commit({ epoch: run.epoch, signal: run.signal })
-  } finally {
-    await snap.release()
+    const snap = await executor.snapshot(opts.parents ?? s.layers, run.signal)
+    try {
+      await work(snap)
+      layer = await snap.commit({ epoch: run.epoch, signal: run.signal })
+    } finally {
+      await snap.release()
+    }
+    await cache.put(k, layer, description)
+  } catch (err) {
+    failed?.(err)
+    throw err
   }
-  await cache.put(k, layer, description)
+  made?.(layer)
   if (layer) {
     run.used.add(layer.diffID)
     s.layers.push(layer)
@@ -77,6 +123,7 @@ export async function workdirStep(
         user === '' ? undefined : await deps.executor.userIds(root, user).catch(() => undefined)
       await mkdirAll(root, wd, owner)
     },
+    { sameInBuild: true },
   )
 }
 

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import type { Digest } from '../digest.ts'
 import type { ImageConfig } from '../image/types.ts'
+import type { WrittenFile } from '../layer/types.ts'
 import type { AuthConfig } from '../registry/types.ts'
 
 export type NetworkMode = 'default' | 'none' | 'host'
@@ -155,11 +156,12 @@ export interface Snapshot {
    */
   readonly adopting?: boolean
   /**
-   * With adoption: the bytes of files the builder wrote straight into the upper directory (by
-   * their path in the layer, with a leading slash), which commit's read of the layer takes instead
-   * of reading them again. Emptied whenever the snapshot is mounted again or runs a process.
+   * With adoption: the bytes (and, where known, the xattr names) of files the builder wrote
+   * straight into the upper directory (by their path in the layer, with a leading slash), which
+   * commit's read of the layer takes instead of reading them again. Emptied whenever the snapshot
+   * is mounted again or runs a process.
    */
-  readonly written?: Map<string, Buffer>
+  readonly written?: Map<string, WrittenFile>
   /** Unmounts and removes it; safe to call more than once. */
   release(): Promise<void>
 }

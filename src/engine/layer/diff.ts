@@ -18,6 +18,7 @@ import type {
   Mount,
   OverlayDirs,
   StepEntry,
+  WrittenFile,
 } from './types.ts'
 
 export type { Change, ChangeKind, OverlayDirs, StepEntry }
@@ -392,14 +393,14 @@ function listXattrs(path: string): string[] | undefined {
 async function* stepBlocks(
   entries: StepEntry[],
   epoch: number,
-  written?: ReadonlyMap<string, Buffer>,
+  written?: ReadonlyMap<string, WrittenFile>,
 ): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
   for (const e of entries) {
     const { item, opaque, whiteout } = e
     const known = whiteout || !item.st.isFile() ? undefined : written?.get(item.rel)
-    const content = known ?? readSmall(e)
+    const content = known?.data ?? readSmall(e)
     const name = item.rel.slice(1)
     const st =
       item.st.mtimeMs <= epochMs
@@ -421,7 +422,10 @@ async function* stepBlocks(
     }
     // A file read ahead is taken as read only while its size still matches the walk's.
     const whole = content && BigInt(content.length) === item.st.size ? content : undefined
-    if (!item.st.isSymbolicLink()) e.xattrs = listXattrs(item.path)
+    // A file the step wrote itself, with the names it set, is not listed again.
+    if (!item.st.isSymbolicLink()) {
+      e.xattrs = known?.xattrs && whole ? [...known.xattrs] : listXattrs(item.path)
+    }
     yield* tar.entry(item.path, name, st, whole, e.xattrs)
     if (opaque) {
       yield encodeHeader({
@@ -456,12 +460,13 @@ export async function stepDiffTar(
  * A build step's layer tar (stepDiffTar's bytes) together with every entry of the upper
  * directory (kept or not), for a caller that turns the directory itself into the layer once the
  * tar is read (layer/adopt.ts). undefined when the step changed nothing. `written`: bytes of
- * files the caller wrote into the directory itself (by path in the layer), taken instead of
- * reading those files again (still only where the size matches the walk's).
+ * files the caller wrote into the directory itself (by path in the layer), and their xattr names
+ * where it knows them, taken instead of reading or listing those files again (still only where
+ * the size matches the walk's).
  */
 export async function stepLayer(
   dirs: OverlayDirs,
-  opts: { epoch: number; written?: ReadonlyMap<string, Buffer> },
+  opts: { epoch: number; written?: ReadonlyMap<string, WrittenFile> },
 ): Promise<{ tar: Readable; entries: StepEntry[] } | undefined> {
   const entries = await allStepEntries(dirs)
   const kept = entries.filter((p) => p.own)

@@ -136,3 +136,17 @@ export interface StepEntry {
    */
   xattrs?: string[]
 }
+
+/**
+ * A file a build step wrote into its upper directory itself (by its path in the layer), as the
+ * writer knows it, so the step's layer tar need not read it again (diff.ts stepLayer).
+ */
+export interface WrittenFile {
+  /** Its bytes (taken only while the size still matches the walk's). */
+  data: Buffer
+  /**
+   * Its xattr names, where the writer knows they are all it has (it set them on a new file that
+   * got none of its own); absent: the tar's read lists them.
+   */
+  xattrs?: readonly string[]
+}

@@ -1,10 +1,9 @@
 // The task runner over the runtime (conmon + runc): mount the root filesystem, build the spec,
 // write the bundle, create and start the process; its exit; then teardown.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { faultPoint } from '../fault.ts'
 import { resolveInRoot } from '../fsroot.ts'
-import { writeJsonAtomic } from '../fsutil.ts'
 import type { HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
@@ -52,7 +51,7 @@ export class LocalTaskRunner implements TaskRunner {
         arch: host.facts.arch,
         kernel: host.facts.kernel,
       })
-      await writeJsonAtomic(join(t.bundle, 'config.json'), spec)
+      await writeSpec(join(t.bundle, 'config.json'), spec)
       const { pid, monitorPid } = await runtime.create({ id: t.id, bundle: t.bundle, ...t.io })
       faultPoint('start.after-create')
       await t.onCreated?.()
@@ -147,6 +146,22 @@ export class LocalTaskRunner implements TaskRunner {
         this.deps.logger.warn('unmounting a root filesystem failed', { id, error: String(err) })
       })
     }
+  }
+}
+
+/**
+ * The bundle's spec, replaced whole (runc and an exec read it while the process runs) but not
+ * synced: it is written again at every start, and it only means anything to a process that
+ * cannot outlive the machine, so a crash that loses it loses nothing (two fsyncs less a start).
+ */
+async function writeSpec(path: string, spec: unknown): Promise<void> {
+  const tmp = `${path}.tmp`
+  await writeFile(tmp, JSON.stringify(spec))
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
   }
 }
 
