@@ -219,19 +219,11 @@ function parseHead(raw: Buffer): Omit<WholeResponse, 'body'> {
 
 function dechunk(data: Buffer): Buffer {
   const parts: Buffer[] = []
-  let at = 0
-  for (;;) {
-    const eol = data.indexOf('\r\n', at)
-    if (eol < 0) throw malformed('chunk size line cut short')
-    const sizeText = data.subarray(at, eol).toString('latin1').split(';')[0]!.trim()
-    if (!/^[0-9a-fA-F]+$/.test(sizeText)) throw malformed(`chunk size ${JSON.stringify(sizeText)}`)
-    const size = parseInt(sizeText, 16)
-    if (size === 0) return Buffer.concat(parts)
-    const start = eol + 2
-    if (data.length < start + size + 2) throw malformed('chunk cut short')
-    parts.push(data.subarray(start, start + size))
-    at = start + size + 2
-  }
+  chunkedDecoder(
+    (b) => parts.push(b),
+    () => undefined,
+  )(data, true)
+  return Buffer.concat(parts)
 }
 
 function malformed(what: string): WholeGetError {
@@ -299,30 +291,11 @@ function bodyDecoder(
   headers: Record<string, string>,
   queue: BodyQueue,
 ): (data: Buffer, eof: boolean) => void {
-  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
-    let buf: Buffer = Buffer.alloc(0)
-    let ended = false
-    return (data, eof) => {
-      if (ended) return
-      buf = buf.length ? Buffer.concat([buf, data]) : data
-      for (;;) {
-        const eol = buf.indexOf('\r\n')
-        if (eol < 0) break
-        const sizeText = buf.subarray(0, eol).toString('latin1').split(';')[0]!.trim()
-        if (!/^[0-9a-fA-F]+$/.test(sizeText))
-          throw malformed(`chunk size ${JSON.stringify(sizeText)}`)
-        const size = parseInt(sizeText, 16)
-        if (size === 0) {
-          ended = true
-          return queue.end()
-        }
-        if (buf.length < eol + 2 + size + 2) break
-        queue.push(buf.subarray(eol + 2, eol + 2 + size))
-        buf = buf.subarray(eol + 2 + size + 2)
-      }
-      if (eof) throw malformed('chunk cut short')
-    }
-  }
+  if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? ''))
+    return chunkedDecoder(
+      (b) => queue.push(b),
+      () => queue.end(),
+    )
   let left = headers['content-length'] === undefined ? Infinity : contentLength(headers)
   return (data, eof) => {
     if (left <= 0) return
@@ -331,6 +304,43 @@ function bodyDecoder(
     left -= take.length
     if (left <= 0 || (eof && left === Infinity)) return queue.end()
     if (eof) throw malformed(`body cut short (${left} bytes missing)`)
+  }
+}
+
+/**
+ * Decodes a chunked body as its bytes come (all at once too): each chunk's content to `push`,
+ * `end` after the last (zero-size) chunk; what is cut short at `eof` or malformed throws.
+ */
+function chunkedDecoder(
+  push: (b: Buffer) => void,
+  end: () => void,
+): (data: Buffer, eof: boolean) => void {
+  let buf: Buffer = Buffer.alloc(0)
+  let ended = false
+  return (data, eof) => {
+    if (ended) return
+    buf = buf.length ? Buffer.concat([buf, data]) : data
+    for (;;) {
+      const eol = buf.indexOf('\r\n')
+      if (eol < 0) {
+        if (eof) throw malformed('chunk size line cut short')
+        return
+      }
+      const sizeText = buf.subarray(0, eol).toString('latin1').split(';')[0]!.trim()
+      if (!/^[0-9a-fA-F]+$/.test(sizeText))
+        throw malformed(`chunk size ${JSON.stringify(sizeText)}`)
+      const size = parseInt(sizeText, 16)
+      if (size === 0) {
+        ended = true
+        return end()
+      }
+      if (buf.length < eol + 2 + size + 2) {
+        if (eof) throw malformed('chunk cut short')
+        return
+      }
+      push(buf.subarray(eol + 2, eol + 2 + size))
+      buf = buf.subarray(eol + 2 + size + 2)
+    }
   }
 }
 

@@ -25,12 +25,13 @@ export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode = 0o644,
+  { durable = true }: { durable?: boolean } = {},
 ): Promise<void> {
   const tmp = join(dirname(path), `.tmp-${randomBytes(6).toString('hex')}`)
   const fh = await open(tmp, 'wx', mode)
   try {
     await fh.writeFile(data)
-    await fh.sync()
+    if (durable) await fh.sync()
   } finally {
     await fh.close()
   }
@@ -40,11 +41,16 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true })
     throw err
   }
-  await fsyncDir(dirname(path))
+  if (durable) await fsyncDir(dirname(path))
 }
 
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value))
+/** `durable: false`: replaced whole for readers, but not synced (a file rewritten before use). */
+export async function writeJsonAtomic(
+  path: string,
+  value: unknown,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value), 0o644, opts)
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. */

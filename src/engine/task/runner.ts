@@ -1,9 +1,10 @@
 // The task runner over the runtime (conmon + runc): mount the root filesystem, build the spec,
 // write the bundle, create and start the process; its exit; then teardown.
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { faultPoint } from '../fault.ts'
 import { resolveInRoot } from '../fsroot.ts'
+import { writeJsonAtomic } from '../fsutil.ts'
 import type { HostProfile } from '../host/types.ts'
 import type { Mount } from '../layer/types.ts'
 import type { Logger } from '../logger.ts'
@@ -51,7 +52,10 @@ export class LocalTaskRunner implements TaskRunner {
         arch: host.facts.arch,
         kernel: host.facts.kernel,
       })
-      await writeSpec(join(t.bundle, 'config.json'), spec)
+      // Replaced whole (runc and an exec read it while the process runs) but not synced: it is
+      // written again at every start and means nothing to a process that cannot outlive the
+      // machine, so a crash that loses it loses nothing (two fsyncs less a start).
+      await writeJsonAtomic(join(t.bundle, 'config.json'), spec, { durable: false })
       const { pid, monitorPid } = await runtime.create({ id: t.id, bundle: t.bundle, ...t.io })
       faultPoint('start.after-create')
       await t.onCreated?.()
@@ -146,22 +150,6 @@ export class LocalTaskRunner implements TaskRunner {
         this.deps.logger.warn('unmounting a root filesystem failed', { id, error: String(err) })
       })
     }
-  }
-}
-
-/**
- * The bundle's spec, replaced whole (runc and an exec read it while the process runs) but not
- * synced: it is written again at every start, and it only means anything to a process that
- * cannot outlive the machine, so a crash that loses it loses nothing (two fsyncs less a start).
- */
-async function writeSpec(path: string, spec: unknown): Promise<void> {
-  const tmp = `${path}.tmp`
-  await writeFile(tmp, JSON.stringify(spec))
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
   }
 }
 
