@@ -16,7 +16,7 @@ import type { CopyCommand } from './instructions.ts'
 import type { PlannedCommand, Source } from './plan.ts'
 import type { BuildExecutor, LayerRef, Snapshot } from './types.ts'
 import type { WrittenFile } from '../layer/types.ts'
-import { llistxattr } from '../sys/fsat.ts'
+import { llistxattrIfAny } from '../sys/fsat.ts'
 import type { Run, StepEnv } from './build-run.ts'
 import { layerStep } from './layer-step.ts'
 
@@ -447,14 +447,14 @@ class XattrsAsSet {
   known(dst: string, set: readonly string[]): boolean {
     if (!this.checked) {
       this.checked = true
-      const listed = listedXattrs(dst)
+      const listed = llistxattrIfAny(dst)
       this.labelled = listed === undefined || !sameNames(listed, set)
     }
     if (this.labelled) return false
     const dir = posix.dirname(dst)
     let plain = this.plainDirs.get(dir)
     if (plain === undefined) {
-      plain = listedXattrs(dir)?.includes(DEFAULT_ACL) === false
+      plain = llistxattrIfAny(dir)?.includes(DEFAULT_ACL) === false
       this.plainDirs.set(dir, plain)
     }
     return plain
@@ -462,15 +462,6 @@ class XattrsAsSet {
 }
 
 const DEFAULT_ACL = 'system.posix_acl_default'
-
-/** A path's xattr names; undefined when they cannot be listed. */
-function listedXattrs(path: string): string[] | undefined {
-  try {
-    return llistxattr(path)
-  } catch {
-    return undefined
-  }
-}
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false

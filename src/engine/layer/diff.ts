@@ -6,7 +6,7 @@ import { lstat, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
-import { closeFd, fdPath, llistxattr, openDir, openInRoot } from '../sys/fsat.ts'
+import { closeFd, fdPath, llistxattrIfAny, openDir, openInRoot } from '../sys/fsat.ts'
 import { lgetxattr } from '../sys/libc.ts'
 import { END_OF_ARCHIVE, TarEntries, encodeHeader } from '../tar/write.ts'
 import { walkFd, walkTree, type WalkItem } from '../tar/walk.ts'
@@ -381,15 +381,6 @@ function readSmall(e: StepEntry): Buffer | undefined {
   }
 }
 
-/** An entry's xattr names; undefined when they cannot be listed (the tar's read then says why). */
-function listXattrs(path: string): string[] | undefined {
-  try {
-    return llistxattr(path)
-  } catch {
-    return undefined
-  }
-}
-
 async function* stepBlocks(
   entries: StepEntry[],
   epoch: number,
@@ -424,7 +415,7 @@ async function* stepBlocks(
     const whole = content && BigInt(content.length) === item.st.size ? content : undefined
     // A file the step wrote itself, with the names it set, is not listed again.
     if (!item.st.isSymbolicLink()) {
-      e.xattrs = known?.xattrs && whole ? [...known.xattrs] : listXattrs(item.path)
+      e.xattrs = known?.xattrs && whole ? [...known.xattrs] : llistxattrIfAny(item.path)
     }
     yield* tar.entry(item.path, name, st, whole, e.xattrs)
     if (opaque) {

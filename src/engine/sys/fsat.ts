@@ -89,6 +89,18 @@ export function fdPath(fd: number, name?: string): string {
   return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`
 }
 
+/**
+ * llistxattr, or undefined where the names cannot be listed: for callers that only use the names
+ * to skip a later read, which then lists them itself (and reports its own error).
+ */
+export function llistxattrIfAny(path: string): string[] | undefined {
+  try {
+    return llistxattr(path)
+  } catch {
+    return undefined
+  }
+}
+
 /** Names of a file's extended attributes (without following a symlink). */
 export function llistxattr(path: string): string[] {
   const size = Number(c.llistxattr(path, null, 0))
