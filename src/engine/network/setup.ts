@@ -41,7 +41,7 @@ export async function prepare(ctx: BridgeContext, c: NetworkedContainer): Promis
     hostConfig: { ...c.hostConfig, NetworkMode: networkMode },
   })
   rec.live = { bootId: ctx.boot, sandboxId: randomId(), endpoints: [], ports: [], setups: [] }
-  await ctx.files.saveContainer(rec)
+  await ctx.files.saveContainer(rec, { live: true })
   await writeEtcFor(ctx, c, rec)
   for (const n of modeNetworks(ctx, rec)) ctx.catalog.event('connect', n, { container: c.id })
   return prepared
@@ -237,17 +237,17 @@ async function prepareBridge(
   // half way leaves enough for reconcile to take it all down.
   const done: NetavarkOptions[] = []
   rec.live = { ...live, setups: [] }
-  await ctx.files.saveContainer(rec)
+  await ctx.files.saveContainer(rec, { live: true })
   try {
     for (const [i, setup] of live.setups.entries()) {
       rec.live.setups = [...done, setup]
-      await ctx.files.saveContainer(rec)
+      await ctx.files.saveContainer(rec, { live: true })
       // The first setup makes the namespace, in the same process as its side of the work.
       await ctx.plumbing.setup(netns, setup, { create: i === 0 })
       done.push(setup)
     }
     rec.live = live
-    await ctx.files.saveContainer(rec)
+    await ctx.files.saveContainer(rec, { live: true })
     await writeEtcFor(ctx, c, rec)
     for (const n of networks) ctx.catalog.event('connect', n, { container: c.id })
     const env = (await resolveLinks(ctx, c, rec))
@@ -316,7 +316,7 @@ export async function release(ctx: BridgeContext, id: string): Promise<void> {
   if (live.netns) await removeNetns(live.netns)
   ctx.ports.release(id)
   delete rec.live
-  await ctx.files.saveContainer(rec)
+  await ctx.files.saveContainer(rec, { live: true })
   if (!told.has(live)) tellDisconnect(ctx, rec, live)
 }
 

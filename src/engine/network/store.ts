@@ -1,7 +1,8 @@
 // What the bridge implementation keeps under its directory: one JSON file per network, and
 // one per container with the networks it is attached to and, while it runs, what was made
 // for it (namespace, addresses, ports, and the exact netavark options, handed back at
-// teardown). Every write is write-temp, fsync, rename; the in-memory maps mirror the files.
+// teardown). Every write is write-temp, (fsync,) rename; the in-memory maps mirror the files.
+// What only `live` changes is not synced: it means nothing after a reboot (saveContainer).
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../fsutil.ts'
@@ -141,8 +142,19 @@ export class NetworkFiles {
     this.networks.delete(id)
   }
 
-  async saveContainer(c: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(join(this.root, 'containers', `${c.id}.json`), c)
+  /**
+   * `live: true`: the write changes only `live`, which describes this boot's kernel objects: it
+   * is replaced whole (a daemon killed at any point leaves a whole record) but not synced, since
+   * after a power loss none of what it names exists any more and reconcile drops it by its boot
+   * ID. The record must exist already (durably written), so a lost write leaves an older whole
+   * one, never a torn new file.
+   */
+  async saveContainer(
+    c: ContainerRecord,
+    { live = false }: { live?: boolean } = {},
+  ): Promise<void> {
+    const durable = !live || !this.containers.has(c.id)
+    await writeJsonAtomic(join(this.root, 'containers', `${c.id}.json`), c, { durable })
     this.containers.set(c.id, c)
   }
 
