@@ -156,6 +156,8 @@ export class TaskExecutor implements BuildExecutor {
     let mounted = false
     let released = false
     let committed = false
+    // Runtime records of finished steps, deleted while the layer is read: gone before release.
+    const cleanups: Promise<void>[] = []
     // What the builder wrote into the upper directory itself, for commit's read (adoption only).
     const written = deps.adoption ? new Map<string, WrittenFile>() : undefined
     const usable = () => {
@@ -183,7 +185,7 @@ export class TaskExecutor implements BuildExecutor {
         written?.clear()
         await unmount()
         await allowRemount(m)
-        return this.runStep(m, proc, output, signal)
+        return this.runStep(m, proc, output, signal, (done) => cleanups.push(done))
       },
       commit: async ({ epoch, signal }) => {
         usable()
@@ -233,6 +235,7 @@ export class TaskExecutor implements BuildExecutor {
         if (released) return
         released = true
         written?.clear()
+        await Promise.all(cleanups)
         await unmount()
         await rmdir(root).catch(() => undefined)
         await deps.layers.removeRW(id)
@@ -255,6 +258,7 @@ export class TaskExecutor implements BuildExecutor {
     proc: StepProcess,
     output: OutputSink,
     signal: AbortSignal,
+    cleanup: (done: Promise<void>) => void,
   ): Promise<number> {
     signal.throwIfAborted()
     const { deps } = this
@@ -287,7 +291,7 @@ export class TaskExecutor implements BuildExecutor {
             return {}
           },
         },
-        { signal, output: (c) => output(c.stream, c.data) },
+        { signal, output: (c) => output(c.stream, c.data), cleanup },
       )
       await removeStubs(deps.diff.dirs(rootfs).upper, stubs)
       return code

@@ -129,6 +129,18 @@ describe('LocalTaskRunner.run, as a build step', () => {
     assert.deepEqual(await leftovers(spec.id), [])
   })
 
+  test("with cleanup: the layer is unmounted at once, runc's record goes by the promise handed", async () => {
+    const { spec, upper } = await step(['sh', '-c', 'echo x > /made; exit 3'])
+    const handed: Promise<void>[] = []
+    assert.equal(await runner.run(spec, { cleanup: (p) => handed.push(p) }), 3)
+    assert.equal(handed.length, 1)
+    // The layer is readable as soon as run() resolves: nothing mounts it any more.
+    assert.equal(await readFile(join(upper, 'made'), 'utf8'), 'x\n')
+    assert.ok(!(await readMountInfo()).some((m) => m.mountPoint === spec.rootfs[0]!.destination))
+    await handed[0]
+    assert.deepEqual(await leftovers(spec.id), [])
+  })
+
   test('an abort kills the step, cleans up, and rejects with the reason', async () => {
     const { spec } = await step(['sleep', '1000'])
     const ac = new AbortController()

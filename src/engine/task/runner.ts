@@ -116,17 +116,33 @@ export class LocalTaskRunner implements TaskRunner {
       })
     }
     signal?.addEventListener('abort', kill, { once: true })
+    let exited = false
     try {
       if (signal?.aborted) kill()
       const { exitCode } = await this.wait(t.id)
+      exited = true
       await pump
       signal?.throwIfAborted()
       return exitCode
     } finally {
       signal?.removeEventListener('abort', kill)
-      await this.finish(ref)
-      await this.forget(t.id)
+      if (exited && opts.cleanup) {
+        // The process is gone, so its root filesystem can go first (the caller reads the layer
+        // next) and runc's delete (a process of its own, ~50 ms) runs meanwhile.
+        await this.unmountAll(t.id, ref.rootfs)
+        opts.cleanup(this.deleteAndForget(t.id))
+      } else {
+        await this.finish(ref)
+        await this.forget(t.id)
+      }
     }
+  }
+
+  private async deleteAndForget(id: string): Promise<void> {
+    await this.finish({ id, rootfs: [] })
+    await this.forget(id).catch((err: unknown) => {
+      this.deps.logger.warn('forgetting a task failed', { id, error: String(err) })
+    })
   }
 
   /** Hands each chunk of the process's output to `output` until its streams close. */

@@ -122,6 +122,13 @@ export interface RunOptions {
   signal?: AbortSignal
   /** Receives the process's output as it comes (also in the log), before the process runs. */
   output?: (chunk: OutputChunk) => void
+  /**
+   * After an exit, run() resolves once the root filesystem is unmounted, and deleting the
+   * runtime's record (and forgetting the monitor's files) goes on after it: handed here, to be
+   * awaited before the caller is done (it never rejects; failures are logged). Without it, run()
+   * waits for all of it.
+   */
+  cleanup?: (done: Promise<void>) => void
 }
 
 export interface TaskRunner {
