@@ -1,7 +1,7 @@
 // runc: how it is invoked (`runc --root ROOT --log-format json ARGS`) and how its words become
 // berth's errors, the way Docker's daemon classifies them.
-import { execFile } from 'node:child_process'
 import { Conflict, Internal, InvalidArgument, NotFound } from '../errors.ts'
+import { spawnCollect, type SpawnResult } from '../sys/spawn.ts'
 import type { RuntimeStatus, SpecResources } from './types.ts'
 import { runcUpdateArgs } from './update.ts'
 
@@ -87,22 +87,26 @@ export class Runc {
     readonly root: string,
   ) {}
 
-  /** Runs `runc --root ROOT --log-format json ARGS`; never rejects on a non-zero exit. */
-  run(args: string[]): Promise<RuncResult> {
-    return new Promise((resolve, reject) => {
-      execFile(
-        this.bin,
-        ['--root', this.root, '--log-format', 'json', ...args],
-        { maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err && typeof err.code !== 'number') {
-            reject(new Internal(`cannot run runc: ${err.message}`, { cause: err }))
-            return
-          }
-          resolve({ code: err ? (err.code as number) : 0, stdout, stderr })
-        },
+  /**
+   * Runs `runc --root ROOT --log-format json ARGS`; never rejects on a non-zero exit. Through
+   * posix_spawn (sys/spawn.ts): two or more runc calls a container or build step, each a fork of
+   * the whole daemon with Node's own spawn.
+   */
+  async run(args: string[]): Promise<RuncResult> {
+    const argv = ['--root', this.root, '--log-format', 'json', ...args]
+    let r: SpawnResult
+    try {
+      r = await spawnCollect(this.bin, argv)
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err)
+      throw new Internal(`cannot run runc: ${why}`, { cause: err })
+    }
+    if (r.code === null) {
+      throw new Internal(
+        `cannot run runc: ${this.bin} ${argv.join(' ')} ended by signal ${r.signal}: ${r.stderr.trim()}`,
       )
-    })
+    }
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr }
   }
 
   async start(id: string): Promise<void> {
