@@ -5,6 +5,12 @@
 // ~20,000 small files otherwise cost a thread-pool hand-off per open, write, utimes and close,
 // and most of a pull's CPU went to those hand-offs, not to the calls.
 import { createHash } from 'node:crypto'
+import {
+  constants as perf,
+  type NodeGCPerformanceDetail,
+  type PerformanceEntry,
+  PerformanceObserver,
+} from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -193,10 +199,12 @@ export const unpackThreadForTests = {
 }
 
 // A pull's socket reads and gunzip output are some 700 MB of short-lived buffers outside V8's
-// heap, and V8 collects them only once about 64 MB of them have piled up since its last full
-// collection: half of berthd's peak memory during a pull was such dead buffers. A full
-// collection of the daemon's small heap every COLLECT_EVERY bytes of tar keeps the pile small
-// (a few milliseconds each, some fifteen times per 250 MB image).
+// heap, freed only by a full collection. V8 counts them against its old generation's slack and
+// starts one itself after every ten-odd MB of them, but after busy spells it widens the slack,
+// and the dead buffers then piled up to half of berthd's peak memory during a pull. So a full
+// collection is forced once COLLECT_EVERY bytes of tar went by without any. V8's own restart
+// the count: forcing one every COLLECT_EVERY regardless doubled up with them (some 50 forced
+// on top of V8's 45 per 250 MB image, each a whole atomic collection); now some 25 are.
 const COLLECT_EVERY = 8 * 1024 * 1024
 let sinceCollect = 0
 let collector: (() => void) | null | undefined
@@ -205,15 +213,27 @@ function spent(bytes: number): void {
   sinceCollect += bytes
   if (sinceCollect < COLLECT_EVERY) return
   sinceCollect = 0
-  if (collector === undefined) {
-    try {
-      setFlagsFromString('--expose-gc')
-      collector = runInNewContext('gc') as () => void
-    } catch {
-      collector = null
-    }
-  }
+  if (collector === undefined) collector = makeCollector()
   collector?.()
+}
+
+/** V8's gc(), with V8's own full collections watched; null where it cannot be had. */
+function makeCollector(): (() => void) | null {
+  let gc: () => void
+  try {
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('gc') as () => void
+  } catch {
+    return null
+  }
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const { kind, flags } = (e as PerformanceEntry & { detail: NodeGCPerformanceDetail }).detail
+      const forced = (flags & perf.NODE_PERFORMANCE_GC_FLAGS_FORCED) !== 0
+      if (kind === perf.NODE_PERFORMANCE_GC_MAJOR && !forced) sinceCollect = 0
+    }
+  }).observe({ entryTypes: ['gc'] })
+  return gc
 }
 
 /** Unpacks the layer blob `source` into `root`, an existing empty directory. */
