@@ -3,7 +3,6 @@
 // Dockerfile and the ignore file always in it (the daemon reads them; it applies the patterns
 // again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
 // own, as the docker CLI sends it.
-import { createHash, randomBytes } from 'node:crypto'
 // synchronous: the client has nothing else to do meanwhile, and fs/promises is not loaded
 import { lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -15,6 +14,18 @@ export interface PackedContext {
   tar: Readable
   /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
   dockerfile: string
+}
+
+/** A name for a Dockerfile from elsewhere, made up each time. */
+async function madeUpName(): Promise<string> {
+  const { randomBytes } = await import('../../lib/build-digest.ts')
+  return `.dockerfile.${randomBytes(10).toString('hex')}`
+}
+
+/** Its key in the listing: made up on each run, so always sent. */
+async function madeUpKey(): Promise<string> {
+  const { randomBytes } = await import('../../lib/build-digest.ts')
+  return `extra:${randomBytes(8).toString('hex')}`
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {
@@ -29,17 +40,25 @@ async function readIfExists(path: string): Promise<string | undefined> {
 export interface ScannedContext {
   /** The kept paths, made when first asked for (an unchanged rebuild needs only the digest). */
   readonly items: ScannedItem[]
-  /** A Dockerfile from outside the context (or stdin), under a name made up for it. */
-  extra: { name: string; body: Buffer } | undefined
+  /**
+   * A Dockerfile from outside the context (or stdin), under a name made up for it, and its key
+   * in the listing (made up too: it is always sent).
+   */
+  extra: { name: string; body: Buffer; key: string } | undefined
   /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
   dockerfile: string
   /**
-   * What the daemon is told this scan's listing is called (berthcontextsame, and
-   * berthcontextdigest at a sync): a sha256 of every item's path (and text key, if it has one)
-   * and of the raw stat records, made without making a key string or an object per path. Any
-   * change of a path's stat or of the set of paths changes it, as it changes the listing.
+   * What the daemon is told this scan's listing is called (berthcontextdigest at a sync): a
+   * sha256 of `scan` (lib/build-digest.ts scanDigest). Any change of a kept path's stat or of
+   * the set of paths changes it, as it changes the listing.
    */
-  digest: string
+  digest(): Promise<string>
+  /**
+   * The bytes the digest covers: every kept path (and its text key, if it has one) and the raw
+   * stat records, made without a key string or an object per path. An unchanged rebuild sends
+   * them and berthd hashes them (berthcontextpath), so the CLI loads no hashing.
+   */
+  readonly scan: Buffer
 }
 
 export interface ScannedItem {
@@ -83,10 +102,10 @@ export async function scanDirectory(
     throw new CliError(`unable to prepare context: path "${dir}" not found`)
   }
   let name: string
-  let extra: { name: string; body: Buffer } | undefined
+  let extra: ScannedContext['extra']
   if (dockerfileText !== undefined) {
-    name = `.dockerfile.${randomBytes(10).toString('hex')}`
-    extra = { name, body: Buffer.from(dockerfileText) }
+    name = await madeUpName()
+    extra = { name, body: Buffer.from(dockerfileText), key: await madeUpKey() }
   } else {
     const abs = dockerfile === '' ? join(root, 'Dockerfile') : resolve(dockerfile)
     const rel = relative(root, abs)
@@ -97,8 +116,8 @@ export async function scanDirectory(
       )
     }
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      name = `.dockerfile.${randomBytes(10).toString('hex')}`
-      extra = { name, body: Buffer.from(body) }
+      name = await madeUpName()
+      extra = { name, body: Buffer.from(body), key: await madeUpKey() }
     } else {
       name = rel.split(sep).join('/')
     }
@@ -145,6 +164,7 @@ export async function scanDirectory(
   }
   walk('')
   let items: ScannedItem[] | undefined
+  const scan = records.scan(rels, slow)
   return {
     get items() {
       items ??= records.items(rels, base, slow)
@@ -152,7 +172,8 @@ export async function scanDirectory(
     },
     extra,
     dockerfile: name,
-    digest: records.digest(rels, slow),
+    scan,
+    digest: async () => (await import('../../lib/build-digest.ts')).scanDigest([scan]),
   }
 }
 
@@ -212,11 +233,11 @@ class Records {
   }
 
   /**
-   * The scan's digest (ScannedContext.digest): each kept path and its text key ('' where its
-   * key is a record), joined by NUL (neither holds one, so the text reads back one way), then
-   * every record's bytes. The paths without an item in `slow` hold the records, in their order.
+   * The scan's bytes (ScannedContext.scan): each kept path and its text key ('' where its key
+   * is a record), joined by NUL (neither holds one, so the text reads back one way), then every
+   * record's bytes. The paths without an item in `slow` hold the records, in their order.
    */
-  digest(rels: readonly string[], slow: ReadonlyMap<number, ScannedItem>): string {
+  scan(rels: readonly string[], slow: ReadonlyMap<number, ScannedItem>): Buffer {
     let text: string
     // the common case: every key a record, each path followed by an empty one
     if (slow.size === 0) text = rels.length === 0 ? '' : `${rels.join('\0\0')}\0`
@@ -225,11 +246,11 @@ class Records {
       for (let i = 0; i < rels.length; i++) parts.push(rels[i]!, slow.get(i)?.key ?? '')
       text = parts.join('\0')
     }
-    return createHash('sha256')
-      .update('berth scan 1\0')
-      .update(text)
-      .update(new Uint8Array(this.buf.buffer, 0, this.n * RECORD_BYTES))
-      .digest('hex')
+    const recs = this.n * RECORD_BYTES
+    const out = Buffer.allocUnsafe(Buffer.byteLength(text) + recs)
+    const at = out.write(text)
+    out.set(new Uint8Array(this.buf.buffer, 0, recs), at)
+    return out
   }
 
   /** The items of the paths `rels` (see digest), keyed. */
@@ -409,6 +430,6 @@ export function listing(s: ScannedContext): Record<string, string> {
   const out: Record<string, string> = {}
   for (const i of s.items) out[i.rel] = i.key
   // Made up on each run: always sent.
-  if (s.extra) out[s.extra.name] = `extra:${randomBytes(8).toString('hex')}`
+  if (s.extra) out[s.extra.name] = s.extra.key
   return out
 }
