@@ -124,7 +124,8 @@ export async function startWarmDaemon() {
   const socket = join(dir, 'warm.sock')
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0].replace(/^\/v[0-9.]+/, '')
-    if (req.method === 'POST' && path === '/berth/v1/build') {
+    // the unchanged rebuild's request (SCAN_BUILD_PATH in src/lib/build-secrets.ts)
+    if (req.method === 'POST' && path === '/berth/v1/build/scan') {
       req.resume()
       res.setHeader('Api-Version', API)
       res.setHeader('Content-Type', 'application/json')

@@ -8,8 +8,10 @@
 // `berthcontextdigest=DIGEST` (with `berthcontext=KEY` and a listing): the digest the client will
 // name this listing by in `berthcontextsame` (berth's CLI hashes its raw stat records, never
 // making the listing's strings on an unchanged rebuild); without it, the daemon keeps
-// listingDigest of the listing.
-import { createHash } from 'node:crypto'
+// listingDigest of the listing. `berthcontextpath=REALPATH` (on POST /berth/v1/build/scan): the
+// same as `berthcontextsame`, but the body (after a secrets frame) is the client's scan itself,
+// which the daemon hashes (scanDigest) and keys by contextKeyOf(REALPATH): the CLI's unchanged
+// rebuild then loads no hashing of its own. The digests are in build-digest.ts.
 
 /** BuildKit's limit for one secret is 500 KiB; the frame holds a few of them. */
 export const MAX_SECRETS_FRAME = 4 * 1024 * 1024
@@ -26,15 +28,11 @@ export const CONTEXT_SAME_QUERY = 'berthcontextsame'
 /** The query parameter of a sync: the digest the client will name its listing by. */
 export const CONTEXT_DIGEST_QUERY = 'berthcontextdigest'
 
-/**
- * The digest of a synced context's listing, the same on both sides: every path and its stat key,
- * in sorted order (never the order an object or a JSON text happens to have).
- */
-export function listingDigest(listing: Readonly<Record<string, string>>): string {
-  const parts: string[] = []
-  for (const k of Object.keys(listing).sort()) parts.push(k, listing[k]!)
-  return createHash('sha256').update(parts.join('\0')).digest('hex')
-}
+/** The query parameter of an unchanged rebuild that sends its scan: the context's real path. */
+export const CONTEXT_PATH_QUERY = 'berthcontextpath'
+
+/** Where berth's CLI sends an unchanged rebuild's scan (a daemon without it answers 404). */
+export const SCAN_BUILD_PATH = '/berth/v1/build/scan'
 
 /** A JSON object as one frame: 4-byte big-endian length, then the JSON. */
 export function jsonFrame(value: object): Buffer {

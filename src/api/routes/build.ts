@@ -15,10 +15,13 @@ import { ClassicStream } from './build-stream.ts'
 import { readContextFrame, readSecretsFrame } from './build-secrets.ts'
 import {
   CONTEXT_DIGEST_QUERY,
+  CONTEXT_PATH_QUERY,
   CONTEXT_QUERY,
   CONTEXT_SAME_QUERY,
+  SCAN_BUILD_PATH,
   SECRETS_QUERY,
 } from '../../lib/build-secrets.ts'
+import { contextKeyOf, scanDigestOf } from '../../lib/build-digest.ts'
 
 function jsonMap(raw: string | undefined, name: string): Record<string, string | null> {
   if (raw === undefined || raw === '') return {}
@@ -73,7 +76,7 @@ function headerValue(ctx: Ctx, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-async function build(ctx: Ctx): Promise<void> {
+async function build(ctx: Ctx, scan = false): Promise<void> {
   const builder = ctx.engine.builder
   if (!builder) throw new Unavailable('this daemon has no builder')
   const q = ctx.query
@@ -124,7 +127,12 @@ async function build(ctx: Ctx): Promise<void> {
   // berth's synced context: a listing of every path, then a tar of what changed.
   const contextKey = q.get(CONTEXT_QUERY)
   const same = q.get(CONTEXT_SAME_QUERY)
-  if (contextKey && same) {
+  if (scan) {
+    // An unchanged rebuild that sends its scan: the rest of the body, hashed here.
+    const real = q.get(CONTEXT_PATH_QUERY)
+    if (!real) throw new InvalidArgument(`build context: ${CONTEXT_PATH_QUERY} is missing`)
+    opts.syncedContext = { key: contextKeyOf(real), unchanged: await scanDigestOf(ctx.req) }
+  } else if (contextKey && same) {
     // Unchanged since the kept copy: no listing and no tar follow (a 409 if it is not so).
     opts.syncedContext = { key: contextKey, unchanged: same }
   } else if (contextKey) {
@@ -239,10 +247,12 @@ async function contextNeeds(ctx: Ctx): Promise<void> {
 }
 
 export function buildRoutes(r: Router): void {
-  r.post('/build', build)
+  r.post('/build', (ctx) => build(ctx))
   // berth's CLI asks here first with an unchanged synced context: dockerd answers 404, and the
   // CLI then sends the context as to any daemon.
-  r.post('/berth/v1/build', build)
+  r.post('/berth/v1/build', (ctx) => build(ctx))
+  // the same with the client's scan in the body, hashed here (lib/build-secrets.ts)
+  r.post(SCAN_BUILD_PATH, (ctx) => build(ctx, true))
   r.post('/berth/v1/build/context', contextNeeds)
   r.post('/build/prune', prune)
 }

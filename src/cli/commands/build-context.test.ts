@@ -83,7 +83,7 @@ test("the scan's digest changes with any kept path's stat or the set of paths, a
     await writeFile(join(dir, 'src/a.js'), 'a')
     await writeFile(join(dir, 'skip.log'), 'x')
     await writeFile(join(dir, '.dockerignore'), '*.log\n')
-    const digest = async () => (await scanDirectory(dir, '')).digest
+    const digest = async () => (await scanDirectory(dir, '')).digest()
     const first = await digest()
     assert.match(first, /^[0-9a-f]{64}$/)
     assert.equal(await digest(), first)

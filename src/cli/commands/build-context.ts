@@ -3,7 +3,6 @@
 // Dockerfile and the ignore file always in it (the daemon reads them; it applies the patterns
 // again). A Dockerfile outside the context, or read from stdin, travels in it under a name of its
 // own, as the docker CLI sends it.
-import { createHash, randomBytes } from 'node:crypto'
 // synchronous: the client has nothing else to do meanwhile, and fs/promises is not loaded
 import { lstatSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
@@ -17,6 +16,18 @@ export interface PackedContext {
   dockerfile: string
 }
 
+/** A name for a Dockerfile from elsewhere, made up each time. */
+async function madeUpName(): Promise<string> {
+  const { randomBytes } = await import('../../lib/build-digest.ts')
+  return `.dockerfile.${randomBytes(10).toString('hex')}`
+}
+
+/** Its key in the listing: made up on each run, so always sent. */
+async function madeUpKey(): Promise<string> {
+  const { randomBytes } = await import('../../lib/build-digest.ts')
+  return `extra:${randomBytes(8).toString('hex')}`
+}
+
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return readFileSync(path, 'utf8')
@@ -27,20 +38,27 @@ async function readIfExists(path: string): Promise<string | undefined> {
 
 /** A context directory's paths after .dockerignore, with their stat, not yet read. */
 export interface ScannedContext {
-  items: ScannedItem[]
-  /** A Dockerfile from outside the context (or stdin), under a name made up for it. */
-  extra: { name: string; body: Buffer } | undefined
+  /** The kept paths, made when first asked for (an unchanged rebuild needs only the digest). */
+  readonly items: ScannedItem[]
+  /**
+   * A Dockerfile from outside the context (or stdin), under a name made up for it, and its key
+   * in the listing (made up too: it is always sent).
+   */
+  extra: { name: string; body: Buffer; key: string } | undefined
   /** The Dockerfile's name inside the context, for the `dockerfile` query parameter. */
   dockerfile: string
   /**
-   * What the daemon is told this scan's listing is called (berthcontextsame, and
-   * berthcontextdigest at a sync): a sha256 of every item's path (and text key, if it has one)
-   * and of the raw stat records, made without making a key string per path. Any change of a
-   * path's stat or of the set of paths changes it, as it changes the listing.
+   * What the daemon is told this scan's listing is called (berthcontextdigest at a sync): a
+   * sha256 of `scan` (lib/build-digest.ts scanDigest). Any change of a kept path's stat or of
+   * the set of paths changes it, as it changes the listing.
    */
-  digest: string
-  /** Makes the items' keys, where their records hold them still (listing calls it). */
-  fill: () => void
+  digest(): Promise<string>
+  /**
+   * The bytes the digest covers: every kept path (and its text key, if it has one) and the raw
+   * stat records, made without a key string or an object per path. An unchanged rebuild sends
+   * them and berthd hashes them (berthcontextpath), so the CLI loads no hashing.
+   */
+  readonly scan: Buffer
 }
 
 export interface ScannedItem {
@@ -53,8 +71,6 @@ export interface ScannedItem {
   mtimeMs: number
   /** What berth's synced context says of the path: its stat key (see Records). */
   key: string
-  /** Its record in the scan's Records while its key is still to be made; -1 otherwise. */
-  rec?: number
 }
 
 /**
@@ -86,10 +102,10 @@ export async function scanDirectory(
     throw new CliError(`unable to prepare context: path "${dir}" not found`)
   }
   let name: string
-  let extra: { name: string; body: Buffer } | undefined
+  let extra: ScannedContext['extra']
   if (dockerfileText !== undefined) {
-    name = `.dockerfile.${randomBytes(10).toString('hex')}`
-    extra = { name, body: Buffer.from(dockerfileText) }
+    name = await madeUpName()
+    extra = { name, body: Buffer.from(dockerfileText), key: await madeUpKey() }
   } else {
     const abs = dockerfile === '' ? join(root, 'Dockerfile') : resolve(dockerfile)
     const rel = relative(root, abs)
@@ -100,8 +116,8 @@ export async function scanDirectory(
       )
     }
     if (rel.startsWith('..') || isAbsolute(rel)) {
-      name = `.dockerfile.${randomBytes(10).toString('hex')}`
-      extra = { name, body: Buffer.from(body) }
+      name = await madeUpName()
+      extra = { name, body: Buffer.from(body), key: await madeUpKey() }
     } else {
       name = rel.split(sep).join('/')
     }
@@ -112,41 +128,52 @@ export async function scanDirectory(
   const matcher = new PatternMatcher(ignoreText === undefined ? [] : readIgnoreFile(ignoreText))
   const always = new Set([name, '.dockerignore', `${name}.dockerignore`])
 
-  const items: ScannedItem[] = []
   const base = root === '/' ? '' : root
+  // Per kept path, its name and its stat: a record in `records` (the binding's stat array), or
+  // where lstatSync made it (another Node, a number above 2^53), its item in `slow`. No object
+  // per path: the items are made only if asked for (ScannedContext.items).
   const records = new Records()
-  const stat = scanStat(records).stat
+  const rels: string[] = []
+  const slow = new Map<number, ScannedItem>()
+  const raw = rawLstat()
   // Synchronous calls: the client has nothing else to do meanwhile, and a context is thousands
   // of paths, where a trip through the thread pool each costs more than the lstat itself.
+  // One path: its record kept (or not), and whether to walk into it. A function of its own,
+  // small, so that V8's optimizing compile of what runs per path is short.
+  const visit = (r: string): boolean => {
+    // root is resolved and r holds no '.' or '..': a plain concatenation is the path.
+    const p = `${base}/${r}`
+    const a = raw?.(p)
+    const it = a === undefined ? itemOf(r, p, lstatSync(p, { bigint: true })) : undefined
+    const t = (a === undefined ? it!.mode : a[F.mode]!) & S_IFMT
+    const ignored = !matcher.empty && !always.has(r) && matcher.matches(r)
+    if (!ignored && (t === S_IFDIR || t === S_IFLNK || t === S_IFREG)) {
+      if (it === undefined) records.add(a!)
+      else slow.set(rels.length, it)
+      rels.push(r)
+    }
+    return t === S_IFDIR && !(ignored && matcher.canSkipDir(r))
+  }
   const walk = (rel: string): void => {
     const names = byteOrder(readdirSync(rel === '' ? root : `${base}/${rel}`))
+    const prefix = rel === '' ? '' : `${rel}/`
     for (const n of names) {
-      const r = rel === '' ? n : `${rel}/${n}`
-      // root is resolved and r holds no '.' or '..': a plain concatenation is the path.
-      const p = `${base}/${r}`
-      const item = stat(r, p)
-      const ignored = !matcher.empty && !always.has(r) && matcher.matches(r)
-      const kept =
-        !ignored && (item.kind === 'd' || item.kind === 'l' || (item.mode & S_IFMT) === S_IFREG)
-      // A path not sent has no record: the records are those of the items, in their order.
-      if (kept) items.push(item)
-      else records.drop(item.rec)
-      if (item.kind === 'd' && !(ignored && matcher.canSkipDir(r))) walk(r)
+      const r = prefix + n
+      if (visit(r)) walk(r)
     }
   }
   walk('')
-  let filled = false
+  let items: ScannedItem[] | undefined
+  const scan = records.scan(rels, slow)
   return {
-    items,
+    get items() {
+      items ??= records.items(rels, base, slow)
+      return items
+    },
     extra,
     dockerfile: name,
-    digest: records.digest(items),
-    fill: () => {
-      if (filled) return
-      filled = true
-      const keys = records.keys()
-      for (const i of items) if (i.rec !== undefined && i.rec >= 0) i.key = keys(i.rec)
-    },
+    scan,
+    digest: async () => (await import('../../lib/build-digest.ts')).scanDigest([scan]),
   }
 }
 
@@ -184,16 +211,8 @@ class Records {
   private buf = new Float64Array(RECORD * 1024)
   private n = 0
 
-  add(
-    mode: number,
-    size: number,
-    dev: number,
-    ino: number,
-    ms: number,
-    mns: number,
-    cs: number,
-    cns: number,
-  ): number {
+  /** Adds a record from the fs binding's stat array (see rawLstat); its index. */
+  add(a: Float64Array): number {
     if ((this.n + 1) * RECORD > this.buf.length) {
       const grown = new Float64Array(this.buf.length * 2)
       grown.set(this.buf)
@@ -201,36 +220,60 @@ class Records {
     }
     const b = this.buf
     const o = this.n * RECORD
-    b[o] = mode
-    b[o + 1] = size
-    b[o + 2] = dev
-    b[o + 3] = ino
-    b[o + 4] = ms
-    b[o + 5] = mns
-    b[o + 6] = cs
-    b[o + 7] = cns
+    b[o] = a[F.mode]!
+    b[o + 1] = a[F.size]!
+    b[o + 2] = a[F.dev]!
+    b[o + 3] = a[F.ino]!
+    b[o + 4] = a[F.mtimeSec]!
+    b[o + 5] = a[F.mtimeNsec]!
+    b[o + 6] = a[F.ctimeSec]!
+    b[o + 7] = a[F.ctimeNsec]!
     b[o + 8] = 0
     return this.n++
   }
 
-  /** Takes back the last record (`rec`, its index: a path left out); -1 or another: nothing. */
-  drop(rec: number | undefined): void {
-    if (rec !== undefined && rec >= 0 && rec === this.n - 1) this.n--
+  /**
+   * The scan's bytes (ScannedContext.scan): each kept path and its text key ('' where its key
+   * is a record), joined by NUL (neither holds one, so the text reads back one way), then every
+   * record's bytes. The paths without an item in `slow` hold the records, in their order.
+   */
+  scan(rels: readonly string[], slow: ReadonlyMap<number, ScannedItem>): Buffer {
+    let text: string
+    // the common case: every key a record, each path followed by an empty one
+    if (slow.size === 0) text = rels.length === 0 ? '' : `${rels.join('\0\0')}\0`
+    else {
+      const parts: string[] = []
+      for (let i = 0; i < rels.length; i++) parts.push(rels[i]!, slow.get(i)?.key ?? '')
+      text = parts.join('\0')
+    }
+    const recs = this.n * RECORD_BYTES
+    const out = Buffer.allocUnsafe(Buffer.byteLength(text) + recs)
+    const at = out.write(text)
+    out.set(new Uint8Array(this.buf.buffer, 0, recs), at)
+    return out
   }
 
-  /**
-   * The scan's digest (ScannedContext.digest): each item's path and its text key ('' where its
-   * key is a record), joined by NUL (neither holds one, so the text reads back one way), then
-   * every record's bytes. `items` hold exactly the records, in their order (drop).
-   */
-  digest(items: readonly ScannedItem[]): string {
-    const parts: string[] = []
-    for (const i of items) parts.push(i.rel, i.rec !== undefined && i.rec >= 0 ? '' : i.key)
-    return createHash('sha256')
-      .update('berth scan 1\0')
-      .update(parts.join('\0'))
-      .update(new Uint8Array(this.buf.buffer, 0, this.n * RECORD_BYTES))
-      .digest('hex')
+  /** The items of the paths `rels` (see digest), keyed. */
+  items(
+    rels: readonly string[],
+    base: string,
+    slow: ReadonlyMap<number, ScannedItem>,
+  ): ScannedItem[] {
+    const keys = this.keys()
+    const b = this.buf
+    const out: ScannedItem[] = []
+    let rec = 0
+    for (let i = 0; i < rels.length; i++) {
+      const s = slow.get(i)
+      if (s !== undefined) {
+        out.push(s)
+        continue
+      }
+      const o = rec * RECORD
+      const rel = rels[i]!
+      out.push(item(rel, `${base}/${rel}`, b[o]!, b[o + 1]!, b[o + 4]!, b[o + 5]!, keys(rec++)))
+    }
+    return out
   }
 
   /** Every record's key, in one base64 of them all (a record is a multiple of 3 bytes). */
@@ -240,16 +283,28 @@ class Records {
   }
 }
 
+/** A path's item: its type from its mode, its mtime from seconds and nanoseconds. */
+function item(
+  rel: string,
+  path: string,
+  mode: number,
+  size: number,
+  mtimeSec: number,
+  mtimeNsec: number,
+  key: string,
+): ScannedItem {
+  const t = mode & S_IFMT
+  const kind = t === S_IFDIR ? 'd' : t === S_IFLNK ? 'l' : 'f'
+  return { rel, path, kind, mode, size, mtimeMs: mtimeSec * 1000 + mtimeNsec / 1e6, key }
+}
+
 /** The key of one path's record (the same text as Records.keys gives it). */
-function keyOf(...fields: Parameters<Records['add']>): string {
-  const r = new Records()
-  r.add(...fields)
-  return r.keys()(0)
+function keyOf(fields: readonly number[]): string {
+  return Buffer.from(new Float64Array([...fields, 0]).buffer).toString('base64')
 }
 
 /** A path's scanned item from Node's public lstat (nanosecond times as BigInts). */
 function itemOf(rel: string, path: string, st: BigIntStats): ScannedItem {
-  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'
   const sec = (ns: bigint) => (ns >= 0n ? ns / NS : -((-ns + NS - 1n) / NS))
   const ms = sec(st.mtimeNs)
   const cs = sec(st.ctimeNs)
@@ -264,27 +319,11 @@ function itemOf(rel: string, path: string, st: BigIntStats): ScannedItem {
     st.ctimeNs - cs * NS,
   ]
   const exact = fields.every((v) => v <= MAX_SAFE && v >= -MAX_SAFE)
-  const [mode, size, dev, ino, mts, mns, cts, cns] = fields.map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ]
-  return {
-    rel,
-    path,
-    kind,
-    mode,
-    size,
-    mtimeMs: Number(st.mtimeMs),
-    key: exact
-      ? keyOf(mode, size, dev, ino, mts, mns, cts, cns)
-      : `${kind}:${st.mode}:${st.size}:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`,
-  }
+  const n = fields.map(Number)
+  const key = exact
+    ? keyOf(n)
+    : `${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}:${st.mode}:${st.size}:${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`
+  return item(rel, path, n[0]!, n[1]!, n[4]!, n[5]!, key)
 }
 
 const NS = 1_000_000_000n
@@ -294,74 +333,79 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
  * lstat for the scan. Node's public lstatSync makes a Stats object per path (with BigInts for
  * the nanosecond times, and four Dates): for a context of thousands of files that was most of
  * the scan's instructions (callgrind: 211M for 2000 files, 95M this way). Node 20's fs binding
- * fills one shared array instead, which is read here at once; it is used only after a check that
- * it answers as lstatSync does, on the scan's own root, else (another Node) lstatSync is. Both
- * write the same key. A number above 2^53 (an inode of some file systems) or a failing call goes
- * to lstatSync too, so the key is always exact and an error is Node's own.
- *
- * With `records`, a path's key is left empty and its record added there (its index in `rec`):
- * the scan makes every key at its end (Records.keys).
+ * fills one shared array instead, which the scan copies into its records at once; it is used
+ * only after a check that it answers as lstatSync does, else (another Node) lstatSync is. Both
+ * write the same key. undefined for a number above 2^53 (an inode of some file systems) or a
+ * failing call: the scan then asks lstatSync, so the key is always exact and an error is Node's.
  */
-export function scanStat(records?: Records): {
-  fast: boolean
-  stat: (rel: string, path: string) => ScannedItem
-} {
-  const slow = (rel: string, path: string) => itemOf(rel, path, lstatSync(path, { bigint: true }))
+function rawLstat(): ((path: string) => Float64Array | undefined) | undefined {
   type Binding = { lstat?: (p: string, big: boolean, req: undefined, throws: boolean) => unknown }
   let binding: Binding | undefined
   try {
     binding = (process as unknown as { binding(name: string): Binding }).binding('fs')
   } catch {
-    return { fast: false, stat: slow }
+    return undefined
   }
-  const raw = binding?.lstat
-  if (typeof raw !== 'function') return { fast: false, stat: slow }
-  const read = (rel: string, path: string, into: Records | undefined): ScannedItem => {
+  const lstat = binding?.lstat
+  if (typeof lstat !== 'function') return undefined
+  const raw = (path: string): Float64Array | undefined => {
     let a: unknown
     try {
-      a = raw.call(binding, path, false, undefined, true)
+      a = lstat.call(binding, path, false, undefined, true)
     } catch {
-      return slow(rel, path)
+      return undefined
     }
-    if (!(a instanceof Float64Array) || a.length < 16) return slow(rel, path)
-    const mode = a[F.mode]!
-    const size = a[F.size]!
-    const dev = a[F.dev]!
-    const ino = a[F.ino]!
-    if (!Number.isSafeInteger(ino) || !Number.isSafeInteger(dev) || !Number.isSafeInteger(size))
-      return slow(rel, path)
-    const t = mode & S_IFMT
-    const kind = t === S_IFDIR ? 'd' : t === S_IFLNK ? 'l' : 'f'
-    const ms = a[F.mtimeSec]!
-    const mns = a[F.mtimeNsec]!
-    const fields = [mode, size, dev, ino, ms, mns, a[F.ctimeSec]!, a[F.ctimeNsec]!] as const
-    const rec = into ? into.add(...fields) : -1
-    return {
-      rel,
-      path,
-      kind,
-      mode,
-      size,
-      mtimeMs: ms * 1000 + mns / 1e6,
-      key: into ? '' : keyOf(...fields),
-      rec,
-    }
+    if (!(a instanceof Float64Array) || a.length < 16) return undefined
+    // integers as the kernel gives them: only their size can make a key inexact
+    return a[F.ino]! <= MAX_SAFE_NUMBER &&
+      a[F.dev]! <= MAX_SAFE_NUMBER &&
+      a[F.size]! <= MAX_SAFE_NUMBER
+      ? a
+      : undefined
   }
-  const fast = (rel: string, path: string) => read(rel, path, undefined)
-  if (!agrees(fast, slow)) return { fast: false, stat: slow }
-  return { fast: true, stat: records ? (rel, path) => read(rel, path, records) : fast }
+  return agrees(raw) ? raw : undefined
+}
+
+const MAX_SAFE_NUMBER = Number.MAX_SAFE_INTEGER
+
+/** The item of a path from the binding's stat array (see rawLstat). */
+function rawItem(rel: string, path: string, a: Float64Array): ScannedItem {
+  const fields = [F.mode, F.size, F.dev, F.ino, F.mtimeSec, F.mtimeNsec, F.ctimeSec, F.ctimeNsec]
+  const key = keyOf(fields.map((f) => a[f]!))
+  return item(rel, path, a[F.mode]!, a[F.size]!, a[F.mtimeSec]!, a[F.mtimeNsec]!, key)
+}
+
+/**
+ * The scan's lstat, one path at a time (what a scan keys a path with): `fast` when it reads
+ * the fs binding's array (Node 20).
+ */
+export function scanStat(): { fast: boolean; stat: (rel: string, path: string) => ScannedItem } {
+  const raw = rawLstat()
+  return {
+    fast: raw !== undefined,
+    stat: (rel, path) => {
+      const a = raw?.(path)
+      return a === undefined
+        ? itemOf(rel, path, lstatSync(path, { bigint: true }))
+        : rawItem(rel, path, a)
+    },
+  }
 }
 
 /** Whether the binding's answer for a few paths that surely exist is lstatSync's. */
-function agrees(
-  fast: (rel: string, path: string) => ScannedItem,
-  slow: (rel: string, path: string) => ScannedItem,
-): boolean {
+function agrees(raw: (path: string) => Float64Array | undefined): boolean {
   try {
     for (const p of ['/', process.execPath, '/proc/self']) {
-      const a = fast(p, p)
-      const b = slow(p, p)
-      if (a.key !== b.key || a.mode !== b.mode || a.size !== b.size || a.kind !== b.kind)
+      const a = raw(p)
+      if (a === undefined) return false
+      const fast = rawItem(p, p, a)
+      const slow = itemOf(p, p, lstatSync(p, { bigint: true }))
+      if (
+        fast.key !== slow.key ||
+        fast.mode !== slow.mode ||
+        fast.size !== slow.size ||
+        fast.kind !== slow.kind
+      )
         return false
     }
     return true
@@ -375,17 +419,17 @@ function agrees(
  * JS strings, which sorts without making a buffer per comparison.
  */
 function byteOrder(names: string[]): string[] {
+  // one test of them all (NUL is in no name)
   // eslint-disable-next-line no-control-regex
-  if (names.every((n) => /^[\x00-\x7f]*$/.test(n))) return names.sort()
+  if (/^[\x00-\x7f]*$/.test(names.join('\0'))) return names.sort()
   return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
 }
 
 /** Every path of a scanned context with its stat key (the Dockerfile from elsewhere included). */
 export function listing(s: ScannedContext): Record<string, string> {
-  s.fill()
   const out: Record<string, string> = {}
   for (const i of s.items) out[i.rel] = i.key
   // Made up on each run: always sent.
-  if (s.extra) out[s.extra.name] = `extra:${randomBytes(8).toString('hex')}`
+  if (s.extra) out[s.extra.name] = s.extra.key
   return out
 }

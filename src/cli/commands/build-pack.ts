@@ -91,3 +91,14 @@ export async function contextFromStdin(stdin: Readable): Promise<PackedContext> 
   pack.finalize()
   return { tar: Readable.from(pack), dockerfile: 'Dockerfile' }
 }
+
+/** The frames, then the context tar, as one body. */
+export function withFrames(frames: Buffer[], tar: Readable): Readable {
+  return Readable.from(
+    (async function* () {
+      yield* frames
+      for await (const c of tar) yield c as Buffer
+    })(),
+    { objectMode: false },
+  )
+}

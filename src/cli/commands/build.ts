@@ -3,16 +3,16 @@
 // fs.promises is loaded only where a secret or --iidfile needs it (see credentials.ts)
 import { promises as fsp, realpathSync } from 'node:fs'
 import { basename } from 'node:path'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import {
   CONTEXT_DIGEST_QUERY,
+  CONTEXT_PATH_QUERY,
   CONTEXT_QUERY,
-  CONTEXT_SAME_QUERY,
   jsonFrame,
+  SCAN_BUILD_PATH,
   SECRETS_QUERY,
   secretsFrame,
 } from '../../lib/build-secrets.ts'
-import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import {
   DaemonError,
@@ -149,10 +149,13 @@ export const command: CommandDef = {
       'Content-Type': 'application/x-tar',
       'X-Registry-Config': await registryConfig,
     })
-    const frames = (rest: Readable, ...more: Buffer[]) =>
-      secrets.size > 0 || more.length > 0
-        ? withFrames([...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more], rest)
-        : rest
+    // the frames' module (with node:stream) is loaded only where a body is a stream
+    const frames = async (rest: Readable, ...more: Buffer[]): Promise<Readable> => {
+      const all = [...(secrets.size > 0 ? [secretsFrame(secrets)] : []), ...more]
+      if (all.length === 0) return rest
+      const { withFrames } = await import('./build-pack.ts')
+      return withFrames(all, rest)
+    }
     let res: AsyncIterable<unknown> | undefined
     if (path === '-') {
       if (file === '-')
@@ -163,7 +166,7 @@ export const command: CommandDef = {
       const ctxTar = await contextFromStdin(process.stdin)
       res = await client.request('POST', '/build', {
         query: { ...query, dockerfile: ctxTar.dockerfile },
-        body: frames(ctxTar.tar),
+        body: await frames(ctxTar.tar),
         headers: await headers(),
       })
     } else if (/^(https?|git):\/\//.test(path) || path.startsWith('git@')) {
@@ -175,25 +178,25 @@ export const command: CommandDef = {
       // A directory is synced: the daemon keeps a copy between builds and says which files it
       // needs, so an unchanged rebuild sends headers only. A daemon without it (dockerd) and a
       // context that changed while it was sent get the whole tar, as docker sends it.
-      const key = await contextKey(path)
+      const real = realPath(path)
       for (let attempt = 0; attempt < 2 && res === undefined; attempt++) {
         const scanned = await scanDirectory(path, file === '-' ? '' : file, text)
-        // Nothing changed since the daemon's copy (the common rebuild): one request that names
-        // the listing by the scan's digest, with neither the listing nor a tar (nor is the
-        // listing made: a string per path).
+        // Nothing changed since the daemon's copy (the common rebuild): one request with the
+        // scan's bytes, which berthd hashes and compares with its copy's, with neither the
+        // listing nor a tar (nor is the listing made: a string per path, nor a hash here).
         if (attempt === 0 && !scanned.extra) {
-          res = await unchangedBuild(client, '/berth/v1/build', {
-            query: {
-              ...query,
-              dockerfile: scanned.dockerfile,
-              [CONTEXT_QUERY]: key,
-              [CONTEXT_SAME_QUERY]: scanned.digest,
-            },
-            body: secrets.size > 0 ? secretsFrame(secrets) : Buffer.alloc(0),
+          res = await unchangedBuild(client, SCAN_BUILD_PATH, {
+            query: { ...query, dockerfile: scanned.dockerfile, [CONTEXT_PATH_QUERY]: real },
+            body:
+              secrets.size > 0
+                ? Buffer.concat([secretsFrame(secrets), scanned.scan])
+                : scanned.scan,
             headers: await headers(),
           })
           if (res) break
         }
+        const { contextKeyOf } = await import('../../lib/build-digest.ts')
+        const key = contextKeyOf(real)
         const l = listing(scanned)
         const synced = await syncPlan(client, key, l)
         const { packScanned } = await import('./build-pack.ts')
@@ -205,11 +208,13 @@ export const command: CommandDef = {
               ...(synced ? { [CONTEXT_QUERY]: synced.key } : {}),
               // the digest the next unchanged rebuild names this listing by; a Dockerfile from
               // elsewhere is in the listing under a name made up each time, never in the digest
-              ...(synced && !scanned.extra ? { [CONTEXT_DIGEST_QUERY]: scanned.digest } : {}),
+              ...(synced && !scanned.extra
+                ? { [CONTEXT_DIGEST_QUERY]: await scanned.digest() }
+                : {}),
             },
             body: synced
-              ? frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))
-              : frames(packScanned(scanned)),
+              ? await frames(packScanned(scanned, synced.needs), jsonFrame(synced.listing))
+              : await frames(packScanned(scanned)),
             headers: await headers(),
           })
         } catch (e) {
@@ -289,26 +294,16 @@ async function readSecrets(specs: string[]): Promise<Map<string, Buffer>> {
   return out
 }
 
-/** The frames, then the context tar, as one body. */
-function withFrames(frames: Buffer[], tar: Readable): Readable {
-  return Readable.from(
-    (async function* () {
-      yield* frames
-      for await (const c of tar) yield c as Buffer
-    })(),
-    { objectMode: false },
-  )
-}
-
-/** The name the daemon keeps a directory's synced context under: its real path, hashed. */
-async function contextKey(dir: string): Promise<string> {
-  let real: string
+/**
+ * A directory's real path: the daemon keeps its synced context under it, hashed
+ * (lib/build-digest.ts contextKeyOf).
+ */
+function realPath(dir: string): string {
   try {
-    real = realpathSync(dir)
+    return realpathSync(dir)
   } catch {
-    real = resolve(dir)
+    return resolve(dir)
   }
-  return createHash('sha256').update(real).digest('hex').slice(0, 32)
 }
 
 /** Which files the daemon needs of a synced context; undefined when it keeps none (dockerd). */
@@ -332,7 +327,7 @@ async function syncPlan(
 /**
  * The build of an unchanged synced context; undefined when the daemon's copy differs (its 409
  * says "build context:"; another 409 is the build's own error) or the daemon keeps none (404:
- * dockerd, which has no such path).
+ * dockerd, or a berthd from before SCAN_BUILD_PATH, which has no such path).
  */
 async function unchangedBuild(
   client: Client,

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, test } from 'node:test'
 import tar from 'tar-stream'
-import { listingDigest } from '../../lib/build-secrets.ts'
+import { listingDigest } from '../../lib/build-digest.ts'
 import { Conflict, InvalidArgument } from '../errors.ts'
 import { ContextStore } from './context-store.ts'
 

@@ -17,7 +17,7 @@ import {
 } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { listingDigest } from '../../lib/build-secrets.ts'
+import { listingDigest } from '../../lib/build-digest.ts'
 import { Conflict, InvalidArgument } from '../errors.ts'
 import { BuildContext, type ContextEntry } from './context.ts'
 
