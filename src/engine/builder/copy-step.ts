@@ -208,12 +208,58 @@ export async function copyStep(
           } else await placeLinks(links, await snap.upper())
         }
       },
-      // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
-      cmd.link && cmd.chmod === '' ? { parents: [] } : {},
+      {
+        // BuildKit merges a --link copy onto the stage only without --chmod; with it, a plain copy.
+        ...(cmd.link && cmd.chmod === '' ? { parents: [] } : {}),
+        exact: () => copyExact(run, cmd, source, prepared),
+      },
     )
   } finally {
     for (const p of prepared) await p.release?.()
   }
+}
+
+/**
+ * What a COPY's layer depends on besides its key, where the key and this settle it (layer-step.ts
+ * `exact`); undefined where they may not. The key holds the parents, destination, owner and mode
+ * changes, and the sources: a stage's or image's layers, or the context's names, types, modes and
+ * contents. Besides, the layer's times are clamped to the epoch, which leaves a source's time
+ * alone where it is older: only a stage's or image's files (in its layers) are settled then, a
+ * context file's time is not in the key. The copy keeps hard links between sources, which the
+ * context's digest does not show: a context with any is left out (an lstat of each source path).
+ * Left out too: ADD (archives, URLs), --parents (not in the key) and heredoc files.
+ */
+async function copyExact(
+  run: Run,
+  cmd: CopyCommand,
+  source: Source | undefined,
+  prepared: { root: string; srcs: { followed: string }[] }[],
+): Promise<string | undefined> {
+  if (cmd.kind !== 'copy' || cmd.parents || cmd.contents.length > 0) return undefined
+  if (source === undefined) {
+    if (run.epoch !== 0) return undefined
+    const paths: string[] = []
+    for (const p of prepared) {
+      if (p.root !== run.ctx.root) return undefined
+      for (const { followed } of p.srcs) {
+        paths.push(followed)
+        if (run.ctx.entry(followed)?.type === 'dir') paths.push(...run.ctx.below(followed))
+      }
+    }
+    for (let i = 0; i < paths.length; i++) {
+      // Synchronous, a batch between turns of the event loop, as copy.ts lstatAll.
+      if (i > 0 && i % 256 === 0) await new Promise((r) => setImmediate(r))
+      let st: Stats
+      try {
+        st = lstatSync(join(run.ctx.root, paths[i]!))
+      } catch {
+        return undefined
+      }
+      // Epoch 0 clamps every time but one before 1970.
+      if ((st.isFile() && st.nlink > 1) || st.mtimeMs < 0) return undefined
+    }
+  }
+  return `epoch ${run.epoch}`
 }
 
 /** A stage's or image's sources, in a snapshot of its layers that lives until `release`. */
