@@ -127,7 +127,10 @@ export class BuildCache {
       lastUsedAt: now,
       usageCount: 1,
     }
-    await writeJsonAtomic(join(this.dir, 'records', `${key}.json`), r)
+    // Not synced: a record a crash loses costs a rebuild of the step, one it leaves empty or cut
+    // short fails to parse and is dropped at load (readAll), and a record is trusted only while
+    // the store holds its layer and blob (layer-step.ts), which are committed before it.
+    await writeJsonAtomic(join(this.dir, 'records', `${key}.json`), r, { durable: false })
     this.records.set(key, r)
   }
 
