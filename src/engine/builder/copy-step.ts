@@ -159,6 +159,8 @@ export async function copyStep(
       link: cmd.link,
       excludes: cmd.excludes,
     }
+    // What the copy saw of its context sources that their digest does not show (copyExact).
+    const unkeyed = { seen: false }
     return await layerStep(
       builder.deps,
       run,
@@ -181,6 +183,7 @@ export async function copyStep(
               )
         // Files of the context are linked, not copied, where nothing about them changes.
         const links = new LinkPlan()
+        unkeyed.seen = false
         for (const p of prepared) {
           const fromContext = source === undefined && !add && p.root === run.ctx.root
           await copyInto({
@@ -196,6 +199,7 @@ export async function copyStep(
             ...(mode ? { chmod: mode } : {}),
             unpack: p.unpack,
             ...(fromContext ? { links } : {}),
+            ...(p.root === run.ctx.root ? { unkeyed } : {}),
           })
         }
         if (links.files.size > 0) {
@@ -211,7 +215,10 @@ export async function copyStep(
       {
         // BuildKit merges a --link copy onto the stage only without --chmod; with it, a plain copy.
         ...(cmd.link && cmd.chmod === '' ? { parents: [] } : {}),
-        exact: () => copyExact(run, cmd, source, prepared),
+        exact: {
+          lookup: () => copyExact(run, cmd, source, prepared),
+          made: () => (unkeyed.seen ? undefined : exactOf(run, cmd, source)),
+        },
       },
     )
   } finally {
@@ -226,8 +233,8 @@ export async function copyStep(
  * contents. Besides, the layer's times are clamped to the epoch, which leaves a source's time
  * alone where it is older: only a stage's or image's files (in its layers) are settled then, a
  * context file's time is not in the key. The copy keeps hard links between sources, which the
- * context's digest does not show: a context with any is left out (an lstat of each source path).
- * Left out too: ADD (archives, URLs), --parents (not in the key) and heredoc files.
+ * context's digest does not show: a context with any is left out (here an lstat of each source
+ * path, before the step is made; once made, what the copy saw: `unkeyed`). Left out too: ADD (archives, URLs), --parents (not in the key) and heredoc files.
  */
 async function copyExact(
   run: Run,
@@ -235,9 +242,9 @@ async function copyExact(
   source: Source | undefined,
   prepared: { root: string; srcs: { followed: string }[] }[],
 ): Promise<string | undefined> {
-  if (cmd.kind !== 'copy' || cmd.parents || cmd.contents.length > 0) return undefined
+  const exact = exactOf(run, cmd, source)
+  if (exact === undefined) return undefined
   if (source === undefined) {
-    if (run.epoch !== 0) return undefined
     const paths: string[] = []
     for (const p of prepared) {
       if (p.root !== run.ctx.root) return undefined
@@ -259,6 +266,16 @@ async function copyExact(
       if ((st.isFile() && st.nlink > 1) || st.mtimeMs < 0) return undefined
     }
   }
+  return exact
+}
+
+/**
+ * copyExact's digest before its look at the context's files: undefined where the kind of COPY
+ * is never settled by its key (the copy itself tells of hard links and old times: `unkeyed`).
+ */
+function exactOf(run: Run, cmd: CopyCommand, source: Source | undefined): string | undefined {
+  if (cmd.kind !== 'copy' || cmd.parents || cmd.contents.length > 0) return undefined
+  if (source === undefined && run.epoch !== 0) return undefined
   return `epoch ${run.epoch}`
 }
 

@@ -64,6 +64,11 @@ export interface CopyOptions {
    * place (the build context). The links are planned here and made by `placeLinks`.
    */
   links?: LinkPlan
+  /**
+   * Set to true when a source has what a context's digest does not show but the copy keeps:
+   * another name (a hard link) or a time before 1970 (epoch 0 clamps every other).
+   */
+  unkeyed?: { seen: boolean }
 }
 
 /**
@@ -285,6 +290,9 @@ async function copyTree(
   if (rel !== '' && !st.isDirectory() && c.opts.ignored?.(srcRelToRoot)) return
   const excluded = rel !== '' && c.opts.exclude?.matches(rel) === true
   if (excluded && !st.isDirectory()) return
+  if (c.opts.unkeyed && ((st.isFile() && st.nlink > 1) || st.mtimeMs < 0)) {
+    c.opts.unkeyed.seen = true
+  }
   const links = c.opts.links
   const targetRel = known.targetRel ?? posix.relative(c.opts.destRoot, target)
   if (links?.files.has(targetRel)) {

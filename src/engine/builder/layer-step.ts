@@ -18,7 +18,8 @@ import type { BuilderDeps, Run } from './build-run.ts'
  * `exact`: the layer follows from the key and what this digest names (a COPY's epoch, and that its
  * sources have no hard links), so under --no-cache a record with the same digest whose layer the
  * store still holds names the very layer the step would make again: it is taken instead (the
- * cold build's COPY of a source tree that did not change). Computed once, when needed.
+ * cold build's COPY of a source tree that did not change). `lookup` gives it before the step is
+ * made (only under --no-cache), `made` after (what the work saw), for the record.
  */
 export async function layerStep(
   deps: BuilderDeps,
@@ -30,7 +31,7 @@ export async function layerStep(
   opts: {
     parents?: LayerRef[]
     sameInBuild?: boolean
-    exact?: () => Promise<string | undefined>
+    exact?: { lookup: () => Promise<string | undefined>; made: () => string | undefined }
   } = {},
 ): Promise<boolean> {
   const { cache, executor } = deps
@@ -77,7 +78,7 @@ export async function layerStep(
   }
   let layer: LayerRef | undefined
   try {
-    const exact = opts.exact ? await opts.exact() : undefined
+    const exact = run.opts.noCache ? await opts.exact?.lookup() : undefined
     const held = exact === undefined ? undefined : await heldLayer(deps, run, k, exact)
     if (held) {
       layer = held.layer
@@ -90,7 +91,7 @@ export async function layerStep(
       } finally {
         await snap.release()
       }
-      await cache.put(k, layer, description, exact)
+      await cache.put(k, layer, description, opts.exact?.made())
     }
   } catch (err) {
     failed?.(err)
