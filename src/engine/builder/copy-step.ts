@@ -7,7 +7,7 @@ import { InvalidArgument, errnoCode } from '../errors.ts'
 import { copyFilePreserving, copySmallFileKeeping } from '../fsutil.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
-import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
+import { childPath, copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
 import { copyDestination, type StageState } from './dispatch.ts'
 import { PatternMatcher } from '../../lib/dockerignore.ts'
 import { parsed } from '../grammar.ts'
@@ -480,7 +480,7 @@ export async function placeCopies(
   for (const [rel, src] of plan.files) {
     const st = plan.stats.get(rel) ?? lstatSync(src)
     const keep = written !== undefined && kept + st.size <= WRITTEN_MAX
-    const dst = posix.join(upper, rel)
+    const dst = childPath(upper, rel)
     const copied = await copyOne(dst, src, st, keep)
     if (copied && written) {
       const { data } = copied
@@ -488,7 +488,7 @@ export async function placeCopies(
       kept += data.length
     }
     if (clampMs === undefined || st.mtimeMs < clampMs) {
-      lutimesSync(posix.join(upper, rel), st.atimeMs / 1000, st.mtimeMs / 1000)
+      lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
     }
     if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
   }
