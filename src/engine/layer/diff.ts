@@ -414,11 +414,8 @@ async function* stepBlocks(
     const known = whiteout || !item.st.isFile() ? undefined : written?.get(item.rel)
     const content = known?.data ?? readSmall(e)
     const name = item.rel.slice(1)
-    const st =
-      item.st.mtimeMs <= epochMs
-        ? item.st
-        : (Object.create(item.st, { mtimeMs: { value: epochMs } }) as BigIntStats)
-    const mtime = Number(st.mtimeMs / 1000n)
+    // The time clamped to the epoch (no clamped copy of the stat: a dictionary object each).
+    const mtime = Number((item.st.mtimeMs <= epochMs ? item.st.mtimeMs : epochMs) / 1000n)
     if (whiteout) {
       const slash = name.lastIndexOf('/')
       add(
@@ -439,7 +436,7 @@ async function* stepBlocks(
       if (!item.st.isSymbolicLink()) {
         e.xattrs = known?.xattrs && whole ? [...known.xattrs] : llistxattrIfAny(item.path)
       }
-      const now = tar.blocksNow(item.path, name, st, whole, e.xattrs)
+      const now = tar.blocksNow(item.path, name, item.st, whole, e.xattrs, mtime)
       if (Array.isArray(now)) for (const b of now) add(b)
       else {
         if (size > 0) yield take()

@@ -195,6 +195,8 @@ export class TarEntries {
     st: BigIntStats,
     content?: Buffer,
     xattrNames?: string[],
+    /** The entry's time in seconds, where not the lstat's (a layer's clamped one). */
+    mtime?: number,
   ): Buffer[] | TarHeader {
     const fmt = st.mode & S_IFMT
     const base: TarHeader = {
@@ -204,7 +206,7 @@ export class TarEntries {
       uid: Number(st.uid),
       gid: Number(st.gid),
       size: 0,
-      mtime: Number(st.mtimeMs / 1000n),
+      mtime: mtime ?? Number(st.mtimeMs / 1000n),
       xattrs: fmt === S_IFLNK ? undefined : readXattrs(path, xattrNames),
     }
     if (fmt === S_IFDIR) {
