@@ -16,6 +16,7 @@ import type {
   BuildImages,
   BuildOptions,
   ImagePuller,
+  LayerRef,
   StepInfo,
 } from './types.ts'
 
@@ -65,6 +66,11 @@ export interface Run {
   /** SOURCE_DATE_EPOCH, or 0: layer times and the image's dates are clamped to it. */
   epoch: number
   tmp: string
+  /**
+   * Under --no-cache, the layers of steps this build makes whose layer follows from the key alone
+   * (layer-step.ts `sameInBuild`), by cache key: another stage's equal step takes that one.
+   */
+  madeInBuild: Map<string, Promise<LayerRef | undefined>>
   /** Stops every stage (a stage failed, or the client went away). */
   abort: () => void
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { lstat, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import tar from 'tar-stream'
 import { NotFound } from '../errors.ts'
@@ -198,6 +199,59 @@ describe('builder', { concurrency: false }, () => {
     assert.equal(summary(again.events).runs, 1)
     assert.equal(again.result.imageId, first.result.imageId)
     await rm(dir, { recursive: true })
+  })
+
+  test('--no-cache takes a COPY layer the store holds, and makes one it lost or one with hard links', async () => {
+    // Read-write layers each --no-cache build makes (one per step that makes its layer).
+    const made = async (context: () => Promise<Readable>) => {
+      const createRW = engine.layers.createRW.bind(engine.layers)
+      let n = 0
+      engine.layers.createRW = (id, parents) => {
+        n++
+        return createRW(id, parents)
+      }
+      try {
+        const r = await engine.build(await context(), { noCache: true })
+        return { n, id: r.result.imageId }
+      } finally {
+        engine.layers.createRW = createRW
+      }
+    }
+    const dir = await contextDir({
+      Dockerfile:
+        'FROM busybox AS a\nRUN echo a > /a\nFROM busybox\nCOPY src/ /src/\nCOPY --from=a /a /b\n',
+      'src/one': '1',
+      'src/two/three': '3',
+    })
+    try {
+      const first = await made(() => tarDir(dir))
+      const again = await made(() => tarDir(dir))
+      assert.equal(again.id, first.id)
+      // The RUN's snapshot only: both COPY layers were held.
+      assert.equal(again.n, 1)
+      const img = await engine.images.resolve(again.id)
+      // A record whose layer is gone is not trusted: the layer is made again, the same.
+      await engine.layers.delete(img.layers[1]!.diffID)
+      const lost = await made(() => tarDir(dir))
+      assert.equal(lost.id, first.id)
+      assert.equal(lost.n, 2)
+      assert.equal(await engine.layers.has(img.layers[1]!.diffID), true)
+      // Hard links of the context are kept by the copy and not in its key: always made.
+      const linked = async () => {
+        const pack = tar.pack()
+        pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nCOPY . /ctx/\n')
+        pack.entry({ name: 'a' }, 'same')
+        pack.entry({ name: 'b', type: 'link', linkname: 'a' })
+        pack.finalize()
+        return Readable.from(pack)
+      }
+      const l1 = await made(linked)
+      const l2 = await made(linked)
+      assert.equal(l2.id, l1.id)
+      assert.equal(l2.n, 1)
+    } finally {
+      await rm(dir, { recursive: true })
+    }
   })
 
   test('--no-cache makes a WORKDIR two stages share once, and runs each RUN', async () => {

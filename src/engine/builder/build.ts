@@ -221,6 +221,7 @@ export class Builder implements BuildApi, ContentRoot {
         },
         epoch,
         tmp,
+        madeInBuild: new Map(),
         abort: () => controller.abort(new Error('another stage failed')),
       }
       const order = await resolveStages(this.deps, run, platform)

@@ -13,6 +13,12 @@ export interface CacheRecord {
   /** The layer the step made; absent when it changed nothing. */
   layer?: LayerRef
   description: string
+  /**
+   * Given by a step whose layer follows from its key and this (layer-step.ts `exact`): the
+   * digest of what else the layer depends on, so that a --no-cache build may take the layer
+   * when the store still holds it instead of making the same one again.
+   */
+  exact?: string
   createdAt: string
   lastUsedAt: string
   usageCount: number
@@ -105,17 +111,26 @@ export class BuildCache {
     )
   }
 
-  async put(key: string, layer: LayerRef | undefined, description: string): Promise<void> {
+  async put(
+    key: string,
+    layer: LayerRef | undefined,
+    description: string,
+    exact?: string,
+  ): Promise<void> {
     const now = new Date().toISOString()
     const r: CacheRecord = {
       key,
       ...(layer ? { layer } : {}),
       description,
+      ...(exact !== undefined ? { exact } : {}),
       createdAt: now,
       lastUsedAt: now,
       usageCount: 1,
     }
-    await writeJsonAtomic(join(this.dir, 'records', `${key}.json`), r)
+    // Not synced: a record a crash loses costs a rebuild of the step, one it leaves empty or cut
+    // short fails to parse and is dropped at load (readAll), and a record is trusted only while
+    // the store holds its layer and blob (layer-step.ts), which are committed before it.
+    await writeJsonAtomic(join(this.dir, 'records', `${key}.json`), r, { durable: false })
     this.records.set(key, r)
   }
 

@@ -7,7 +7,7 @@ import { InvalidArgument, errnoCode } from '../errors.ts'
 import { copyFilePreserving, copySmallFileKeeping } from '../fsutil.ts'
 import { resolveInRoot } from '../fsroot.ts'
 import { hasWildcards } from './context.ts'
-import { copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
+import { childPath, copyInto, LinkPlan, parseChmod, placeLinks, type Owner } from './copy.ts'
 import { copyDestination, type StageState } from './dispatch.ts'
 import { PatternMatcher } from '../../lib/dockerignore.ts'
 import { parsed } from '../grammar.ts'
@@ -159,6 +159,8 @@ export async function copyStep(
       link: cmd.link,
       excludes: cmd.excludes,
     }
+    // What the copy saw of its context sources that their digest does not show (copyExact).
+    const unkeyed = { seen: false }
     return await layerStep(
       builder.deps,
       run,
@@ -181,6 +183,7 @@ export async function copyStep(
               )
         // Files of the context are linked, not copied, where nothing about them changes.
         const links = new LinkPlan()
+        unkeyed.seen = false
         for (const p of prepared) {
           const fromContext = source === undefined && !add && p.root === run.ctx.root
           await copyInto({
@@ -196,6 +199,7 @@ export async function copyStep(
             ...(mode ? { chmod: mode } : {}),
             unpack: p.unpack,
             ...(fromContext ? { links } : {}),
+            ...(p.root === run.ctx.root ? { unkeyed } : {}),
           })
         }
         if (links.files.size > 0) {
@@ -208,12 +212,71 @@ export async function copyStep(
           } else await placeLinks(links, await snap.upper())
         }
       },
-      // BuildKit merges a --link copy onto the stage only without --chmod; with it, it is a plain copy.
-      cmd.link && cmd.chmod === '' ? { parents: [] } : {},
+      {
+        // BuildKit merges a --link copy onto the stage only without --chmod; with it, a plain copy.
+        ...(cmd.link && cmd.chmod === '' ? { parents: [] } : {}),
+        exact: {
+          lookup: () => copyExact(run, cmd, source, prepared),
+          made: () => (unkeyed.seen ? undefined : exactOf(run, cmd, source)),
+        },
+      },
     )
   } finally {
     for (const p of prepared) await p.release?.()
   }
+}
+
+/**
+ * What a COPY's layer depends on besides its key, where the key and this settle it (layer-step.ts
+ * `exact`); undefined where they may not. The key holds the parents, destination, owner and mode
+ * changes, and the sources: a stage's or image's layers, or the context's names, types, modes and
+ * contents. Besides, the layer's times are clamped to the epoch, which leaves a source's time
+ * alone where it is older: only a stage's or image's files (in its layers) are settled then, a
+ * context file's time is not in the key. The copy keeps hard links between sources, which the
+ * context's digest does not show: a context with any is left out (here an lstat of each source
+ * path, before the step is made; once made, what the copy saw: `unkeyed`). Left out too: ADD (archives, URLs), --parents (not in the key) and heredoc files.
+ */
+async function copyExact(
+  run: Run,
+  cmd: CopyCommand,
+  source: Source | undefined,
+  prepared: { root: string; srcs: { followed: string }[] }[],
+): Promise<string | undefined> {
+  const exact = exactOf(run, cmd, source)
+  if (exact === undefined) return undefined
+  if (source === undefined) {
+    const paths: string[] = []
+    for (const p of prepared) {
+      if (p.root !== run.ctx.root) return undefined
+      for (const { followed } of p.srcs) {
+        paths.push(followed)
+        if (run.ctx.entry(followed)?.type === 'dir') paths.push(...run.ctx.below(followed))
+      }
+    }
+    for (let i = 0; i < paths.length; i++) {
+      // Synchronous, a batch between turns of the event loop, as copy.ts lstatAll.
+      if (i > 0 && i % 256 === 0) await new Promise((r) => setImmediate(r))
+      let st: Stats
+      try {
+        st = lstatSync(join(run.ctx.root, paths[i]!))
+      } catch {
+        return undefined
+      }
+      // Epoch 0 clamps every time but one before 1970.
+      if ((st.isFile() && st.nlink > 1) || st.mtimeMs < 0) return undefined
+    }
+  }
+  return exact
+}
+
+/**
+ * copyExact's digest before its look at the context's files: undefined where the kind of COPY
+ * is never settled by its key (the copy itself tells of hard links and old times: `unkeyed`).
+ */
+function exactOf(run: Run, cmd: CopyCommand, source: Source | undefined): string | undefined {
+  if (cmd.kind !== 'copy' || cmd.parents || cmd.contents.length > 0) return undefined
+  if (source === undefined && run.epoch !== 0) return undefined
+  return `epoch ${run.epoch}`
 }
 
 /** A stage's or image's sources, in a snapshot of its layers that lives until `release`. */
@@ -417,7 +480,7 @@ export async function placeCopies(
   for (const [rel, src] of plan.files) {
     const st = plan.stats.get(rel) ?? lstatSync(src)
     const keep = written !== undefined && kept + st.size <= WRITTEN_MAX
-    const dst = posix.join(upper, rel)
+    const dst = childPath(upper, rel)
     const copied = await copyOne(dst, src, st, keep)
     if (copied && written) {
       const { data } = copied
@@ -425,7 +488,7 @@ export async function placeCopies(
       kept += data.length
     }
     if (clampMs === undefined || st.mtimeMs < clampMs) {
-      lutimesSync(posix.join(upper, rel), st.atimeMs / 1000, st.mtimeMs / 1000)
+      lutimesSync(dst, st.atimeMs / 1000, st.mtimeMs / 1000)
     }
     if (++n % COPY_BATCH === 0) await new Promise((r) => setImmediate(r))
   }

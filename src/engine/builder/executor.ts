@@ -140,9 +140,11 @@ export class TaskExecutor implements BuildExecutor {
     // Not 64 hex: the containers' reconcile leaves it to the builder.
     const id = `build-${randomBytes(12).toString('hex')}`
     const root = join(this.mntDir, id)
+    // Not synced: init() removes every build-* read-write layer a crash leaves.
     await deps.layers.createRW(
       id,
       layers.map((l) => l.diffID),
+      { durable: false },
     )
     let m: Mount
     try {

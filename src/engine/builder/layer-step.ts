@@ -9,19 +9,17 @@ import type { LayerRef, Snapshot } from './types.ts'
 import type { BuilderDeps, Run } from './build-run.ts'
 
 /**
- * The steps each build makes itself, by cache key: with --no-cache, a step the same as one another
- * stage of this build makes or made (`FROM busybox` then `WORKDIR /app` in two stages, which run
- * at the same time) takes that one's layer, as BuildKit's solver merges equal operations, instead
- * of making the same layer again. Only for steps whose layer follows from the key alone
- * (WORKDIR): a RUN step's command runs again, as --no-cache asks. A failure of the first fails
- * the build, so a step waiting on it only fails with it.
- */
-const madeInBuild = new WeakMap<Run, Map<string, Promise<LayerRef | undefined>>>()
-
-/**
  * Runs a layer step against the cache: key → a cached layer, or `work` in a snapshot.
  * `sameInBuild`: the layer follows from the key alone, so under --no-cache a step this build made
- * already is not made again.
+ * already is not made again (`Run.madeInBuild`: as BuildKit's solver merges equal operations,
+ * `FROM busybox` then `WORKDIR /app` in two stages, which run at the same time, make one layer).
+ * A RUN step's command runs again, as --no-cache asks. A failure of the first fails the build,
+ * so a step waiting on it only fails with it.
+ * `exact`: the layer follows from the key and what this digest names (a COPY's epoch, and that its
+ * sources have no hard links), so under --no-cache a record with the same digest whose layer the
+ * store still holds names the very layer the step would make again: it is taken instead (the
+ * cold build's COPY of a source tree that did not change). `lookup` gives it before the step is
+ * made (only under --no-cache), `made` after (what the work saw), for the record.
  */
 export async function layerStep(
   deps: BuilderDeps,
@@ -30,15 +28,18 @@ export async function layerStep(
   key: unknown,
   description: string,
   work: (snap: Snapshot) => Promise<void>,
-  opts: { parents?: LayerRef[]; sameInBuild?: boolean } = {},
+  opts: {
+    parents?: LayerRef[]
+    sameInBuild?: boolean
+    exact?: { lookup: () => Promise<string | undefined>; made: () => string | undefined }
+  } = {},
 ): Promise<boolean> {
   const { cache, executor } = deps
   const k = cacheKey(key)
   let made: ((layer: LayerRef | undefined) => void) | undefined
   let failed: ((err: unknown) => void) | undefined
   if (run.opts.noCache && opts.sameInBuild === true) {
-    let steps = madeInBuild.get(run)
-    if (!steps) madeInBuild.set(run, (steps = new Map()))
+    const steps = run.madeInBuild
     const same = steps.get(k)
     if (same) {
       const layer = await same
@@ -77,14 +78,21 @@ export async function layerStep(
   }
   let layer: LayerRef | undefined
   try {
-    const snap = await executor.snapshot(opts.parents ?? s.layers, run.signal)
-    try {
-      await work(snap)
-      layer = await snap.commit({ epoch: run.epoch, signal: run.signal })
-    } finally {
-      await snap.release()
+    const exact = run.opts.noCache ? await opts.exact?.lookup() : undefined
+    const held = exact === undefined ? undefined : await heldLayer(deps, run, k, exact)
+    if (held) {
+      layer = held.layer
+      cache.touch(k)
+    } else {
+      const snap = await executor.snapshot(opts.parents ?? s.layers, run.signal)
+      try {
+        await work(snap)
+        layer = await snap.commit({ epoch: run.epoch, signal: run.signal })
+      } finally {
+        await snap.release()
+      }
+      await cache.put(k, layer, description, opts.exact?.made())
     }
-    await cache.put(k, layer, description)
   } catch (err) {
     failed?.(err)
     throw err
@@ -96,6 +104,24 @@ export async function layerStep(
   }
   s.config.history = [...(s.config.history ?? []), historyEntry(description, layer !== undefined)]
   return false
+}
+
+/**
+ * Under --no-cache, the record of a step whose layer follows from its key and `exact`, where the
+ * record was made with the same `exact` and the store holds its layer and blob (a record whose
+ * layer is gone is never trusted); undefined otherwise.
+ */
+async function heldLayer(
+  deps: BuilderDeps,
+  run: Run,
+  k: string,
+  exact: string,
+): Promise<{ layer: LayerRef | undefined } | undefined> {
+  if (!run.opts.noCache) return undefined
+  const hit = deps.cache.get(k)
+  if (hit?.exact !== exact) return undefined
+  if (hit.layer && !(await deps.executor.hasLayer(hit.layer))) return undefined
+  return { layer: hit.layer }
 }
 
 export async function workdirStep(

@@ -3,7 +3,7 @@
 // proportion to what changed, not to the image's size.
 import { closeSync, constants, openSync, readFileSync, type BigIntStats } from 'node:fs'
 import { lstat, realpath, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import { Readable } from 'node:stream'
 import { errnoCode } from '../errors.ts'
 import { closeFd, fdPath, llistxattrIfAny, openDir, openInRoot } from '../sys/fsat.ts'
@@ -325,13 +325,17 @@ async function allStepEntries(dirs: OverlayDirs): Promise<StepEntry[]> {
     for (const s of stack) if (upTo.startsWith(`${s.rel}/`)) out[s.index]!.own = true
   }
   const lowers = await openLowers(dirs.lowers)
+  // join(dirs.upper, rel) for the walk's normalized rels without a normalize of the whole path
+  // each (megabytes of strings for a step of 2000 files).
+  const upper = posix.normalize(dirs.upper).replace(/\/$/, '')
   try {
     // A finished step's upper directory: nothing changes it, and its entries are many and small.
     for await (const walked of walkTree(dirs.upper, { sync: true })) {
       // Entries are read after the walk, when its descriptors are closed; nothing writes to a
       // finished step's upper directory and the walk saw only real directories on the way, so
       // the plain path is safe.
-      const item: WalkItem = { ...walked, path: join(dirs.upper, walked.rel) }
+      const path = walked.rel === '' ? join(dirs.upper, walked.rel) : `${upper}${walked.rel}`
+      const item: WalkItem = { ...walked, path }
       while (stack.length > 0 && !item.rel.startsWith(`${stack[stack.length - 1]!.rel}/`))
         stack.pop()
       if (item.st.isDirectory()) {
@@ -381,6 +385,11 @@ function readSmall(e: StepEntry): Buffer | undefined {
   }
 }
 
+/**
+ * The step tar's bytes in chunks of about CHUNK: the blocks of small files, directories, links and
+ * whiteouts are gathered here as they are made (synchronously, no turn of an async generator for
+ * each block), and a file whose bytes are not at hand is streamed between them.
+ */
 async function* stepBlocks(
   entries: StepEntry[],
   epoch: number,
@@ -388,49 +397,69 @@ async function* stepBlocks(
 ): AsyncGenerator<Buffer> {
   const tar = new TarEntries()
   const epochMs = BigInt(epoch) * 1000n
+  let parts: Buffer[] = []
+  let size = 0
+  const add = (b: Buffer) => {
+    parts.push(b)
+    size += b.length
+  }
+  const take = (): Buffer => {
+    const chunk = Buffer.concat(parts, size)
+    parts = []
+    size = 0
+    return chunk
+  }
   for (const e of entries) {
     const { item, opaque, whiteout } = e
     const known = whiteout || !item.st.isFile() ? undefined : written?.get(item.rel)
     const content = known?.data ?? readSmall(e)
     const name = item.rel.slice(1)
-    const st =
-      item.st.mtimeMs <= epochMs
-        ? item.st
-        : (Object.create(item.st, { mtimeMs: { value: epochMs } }) as BigIntStats)
-    const mtime = Number(st.mtimeMs / 1000n)
+    // The time clamped to the epoch (no clamped copy of the stat: a dictionary object each).
+    const mtime = Number((item.st.mtimeMs <= epochMs ? item.st.mtimeMs : epochMs) / 1000n)
     if (whiteout) {
       const slash = name.lastIndexOf('/')
-      yield encodeHeader({
-        name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`,
-        type: '0',
-        mode: 0o600,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        mtime,
-      })
-      continue
+      add(
+        encodeHeader({
+          name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`,
+          type: '0',
+          mode: 0o600,
+          uid: 0,
+          gid: 0,
+          size: 0,
+          mtime,
+        }),
+      )
+    } else {
+      // A file read ahead is taken as read only while its size still matches the walk's.
+      const whole = content && BigInt(content.length) === item.st.size ? content : undefined
+      // A file the step wrote itself, with the names it set, is not listed again.
+      if (!item.st.isSymbolicLink()) {
+        e.xattrs = known?.xattrs && whole ? [...known.xattrs] : llistxattrIfAny(item.path)
+      }
+      const now = tar.blocksNow(item.path, name, item.st, whole, e.xattrs, mtime)
+      if (Array.isArray(now)) for (const b of now) add(b)
+      else {
+        if (size > 0) yield take()
+        yield* tar.fileBlocks(item.path, now)
+      }
+      if (opaque) {
+        add(
+          encodeHeader({
+            name: `${name}/.wh..wh..opq`,
+            type: '0',
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime,
+          }),
+        )
+      }
     }
-    // A file read ahead is taken as read only while its size still matches the walk's.
-    const whole = content && BigInt(content.length) === item.st.size ? content : undefined
-    // A file the step wrote itself, with the names it set, is not listed again.
-    if (!item.st.isSymbolicLink()) {
-      e.xattrs = known?.xattrs && whole ? [...known.xattrs] : llistxattrIfAny(item.path)
-    }
-    yield* tar.entry(item.path, name, st, whole, e.xattrs)
-    if (opaque) {
-      yield encodeHeader({
-        name: `${name}/.wh..wh..opq`,
-        type: '0',
-        mode: 0o600,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        mtime,
-      })
-    }
+    if (size >= CHUNK) yield take()
   }
-  yield END_OF_ARCHIVE
+  add(END_OF_ARCHIVE)
+  yield take()
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   rm,
   symlink,
   unlink,
+  writeFile,
 } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { hex, isDigest, parseDigest, type Digest } from '../digest.ts'
@@ -204,7 +205,11 @@ export class LocalLayerStore implements LayerStore {
     await rm(tmp, { recursive: true, force: true })
   }
 
-  async createRW(id: string, parents: Digest[]): Promise<void> {
+  async createRW(
+    id: string,
+    parents: Digest[],
+    { durable = true }: { durable?: boolean } = {},
+  ): Promise<void> {
     checkRWId(id)
     for (const p of parents) {
       if (!(await this.has(p))) throw new NotFound(`no such layer: ${p}`)
@@ -214,7 +219,9 @@ export class LocalLayerStore implements LayerStore {
       await mkdir(`${tmp}/upper`, 0o755)
       await mkdir(`${tmp}/work`, 0o700)
       if (parents.length === 0) await mkdir(`${tmp}/empty`, 0o755)
-      await writeSynced(`${tmp}/meta.json`, JSON.stringify({ parents } satisfies RWMeta))
+      const meta = JSON.stringify({ parents } satisfies RWMeta)
+      if (durable) await writeSynced(`${tmp}/meta.json`, meta)
+      else await writeFile(`${tmp}/meta.json`, meta, { flag: 'wx', mode: 0o644 })
       try {
         await rename(tmp, this.rwDir(id))
       } catch (err) {
@@ -224,7 +231,7 @@ export class LocalLayerStore implements LayerStore {
         }
         throw err
       }
-      await fsyncDir(`${this.dir}/rw`)
+      if (durable) await fsyncDir(`${this.dir}/rw`)
     } finally {
       await rm(tmp, { recursive: true, force: true })
     }

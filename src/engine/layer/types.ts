@@ -76,8 +76,12 @@ export interface LayerStore {
   list(): Promise<LayerInfo[]>
   delete(diffID: Digest): Promise<void>
 
-  /** Makes an empty read-write layer for a container above `parents` (bottom first). */
-  createRW(id: string, parents: Digest[]): Promise<void>
+  /**
+   * Makes an empty read-write layer for a container above `parents` (bottom first). `durable:
+   * false` (default true): not synced, for a layer nothing needs after a crash (a build step's,
+   * removed at start).
+   */
+  createRW(id: string, parents: Digest[], opts?: { durable?: boolean }): Promise<void>
   /** The overlay mount that makes the container's root filesystem, for the runtime to perform. */
   rootfsMount(id: string, target: string): Promise<Mount>
   /** Size of what the container changed (bytes in its upper directory). */

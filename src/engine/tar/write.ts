@@ -2,8 +2,8 @@
 // it (long or non-ASCII names, xattrs with binary values). Written here rather than with
 // tar-stream's pack because PAX values there are strings, which would corrupt binary xattrs such
 // as security.capability. File bodies are read in chunks; nothing holds a whole file in memory.
-import { constants, type BigIntStats } from 'node:fs'
-import { open, readlink } from 'node:fs/promises'
+import { constants, readlinkSync, type BigIntStats } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { devMajorMinor, lgetxattr } from '../sys/libc.ts'
 import { llistxattr } from '../sys/fsat.ts'
 
@@ -178,49 +178,64 @@ export class TarEntries {
     /** The entry's xattr names, already listed by the caller. */
     xattrNames?: string[],
   ): AsyncGenerator<Buffer> {
+    const now = this.blocksNow(path, name, st, content, xattrNames)
+    if (Array.isArray(now)) yield* now
+    else yield* this.fileBlocks(path, now)
+  }
+
+  /**
+   * `entry`'s blocks, at once, where they need no read of the file's bytes (every entry but a
+   * regular file whose content is not given: for that one, its header's fields, which
+   * `fileBlocks` streams the file under). For a caller that gathers many small entries into one
+   * chunk without a turn of an async generator for each block.
+   */
+  blocksNow(
+    path: string,
+    name: string,
+    st: BigIntStats,
+    content?: Buffer,
+    xattrNames?: string[],
+    /** The entry's time in seconds, where not the lstat's (a layer's clamped one). */
+    mtime?: number,
+  ): Buffer[] | TarHeader {
     const fmt = st.mode & S_IFMT
-    const base = {
+    const base: TarHeader = {
       name,
+      type: '0',
       mode: Number(st.mode & 0o7777n),
       uid: Number(st.uid),
       gid: Number(st.gid),
       size: 0,
-      mtime: Number(st.mtimeMs / 1000n),
+      mtime: mtime ?? Number(st.mtimeMs / 1000n),
       xattrs: fmt === S_IFLNK ? undefined : readXattrs(path, xattrNames),
     }
     if (fmt === S_IFDIR) {
-      yield encodeHeader({ ...base, name: name.endsWith('/') ? name : `${name}/`, type: '5' })
-      return
+      return [encodeHeader({ ...base, name: name.endsWith('/') ? name : `${name}/`, type: '5' })]
     }
-    if (fmt === S_IFLNK) {
-      yield encodeHeader({ ...base, type: '2', linkname: await readlink(path) })
-      return
-    }
+    if (fmt === S_IFLNK) return [encodeHeader({ ...base, type: '2', linkname: readlinkSync(path) })]
     if (fmt === S_IFCHR || fmt === S_IFBLK || fmt === S_IFIFO) {
-      yield encodeHeader({
-        ...base,
-        type: fmt === S_IFCHR ? '3' : fmt === S_IFBLK ? '4' : '6',
-        devmajor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).major,
-        devminor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).minor,
-      })
-      return
+      return [
+        encodeHeader({
+          ...base,
+          type: fmt === S_IFCHR ? '3' : fmt === S_IFBLK ? '4' : '6',
+          devmajor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).major,
+          devminor: fmt === S_IFIFO ? 0 : devMajorMinor(st.rdev).minor,
+        }),
+      ]
     }
-    if (fmt !== S_IFREG) return
+    if (fmt !== S_IFREG) return []
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`
       const first = this.inodes.get(key)
-      if (first !== undefined) {
-        yield encodeHeader({ ...base, type: '1', linkname: first })
-        return
-      }
+      if (first !== undefined) return [encodeHeader({ ...base, type: '1', linkname: first })]
       this.inodes.set(key, name)
     }
-    if (content) {
-      yield encodeHeader({ ...base, type: '0', size: content.length })
-      yield content
-      yield padding(content.length)
-      return
-    }
+    if (!content) return base
+    return [encodeHeader({ ...base, size: content.length }), content, padding(content.length)]
+  }
+
+  /** A regular file's blocks, its bytes read in chunks, under the header `blocksNow` gave. */
+  async *fileBlocks(path: string, base: TarHeader): AsyncGenerator<Buffer> {
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
     try {
       // The size is taken from the open file; a file that changes while it is read (a container
