@@ -310,6 +310,12 @@ describe('builder', { concurrency: false }, () => {
         (await engine.images.resolve(epoch.result.imageId)).config.created,
         '2023-11-14T22:13:20Z',
       )
+      // The steps cached under epoch 0 hold layers with other times: none is reused.
+      const fresh = await other.build(await tarDir(dir), {
+        noCache: true,
+        buildArgs: { SOURCE_DATE_EPOCH: '1700000000' },
+      })
+      assert.equal(epoch.result.imageId, fresh.result.imageId)
     } finally {
       await other.close()
       await rm(dir, { recursive: true })
@@ -592,6 +598,35 @@ describe('builder', { concurrency: false }, () => {
       await rm(bad, { recursive: true })
     } finally {
       server.close()
+      await rm(dir, { recursive: true })
+    }
+  })
+
+  test('COPY with and without --parents are two cache entries', async () => {
+    const dir = await contextDir({ 'src/one/x.txt': '1' })
+    const paths = async (copy: string): Promise<string[]> => {
+      await writeFile(join(dir, 'Dockerfile'), `FROM busybox\n${copy}\n`)
+      const r = await engine.build(await tarDir(dir))
+      const img = await engine.images.resolve(r.result.imageId)
+      const files = await listImage(
+        engine,
+        img.layers.slice(-1).map((l) => ({
+          diffID: l.diffID,
+          blob: l.blob,
+          mediaType: l.mediaType,
+          size: l.blobSize,
+        })),
+      )
+      return [...files.keys()].filter((p) => p.startsWith('/p/')).sort()
+    }
+    try {
+      assert.deepEqual(await paths('COPY --parents src/one/x.txt /p/'), [
+        '/p/src',
+        '/p/src/one',
+        '/p/src/one/x.txt',
+      ])
+      assert.deepEqual(await paths('COPY src/one/x.txt /p/'), ['/p/x.txt'])
+    } finally {
       await rm(dir, { recursive: true })
     }
   })

@@ -157,6 +157,7 @@ export async function copyStep(
       chown: cmd.chown,
       chmod: cmd.chmod,
       link: cmd.link,
+      parents: cmd.parents,
       excludes: cmd.excludes,
     }
     // What the copy saw of its context sources that their digest does not show (copyExact).
@@ -234,7 +235,7 @@ export async function copyStep(
  * alone where it is older: only a stage's or image's files (in its layers) are settled then, a
  * context file's time is not in the key. The copy keeps hard links between sources, which the
  * context's digest does not show: a context with any is left out (here an lstat of each source
- * path, before the step is made; once made, what the copy saw: `unkeyed`). Left out too: ADD (archives, URLs), --parents (not in the key) and heredoc files.
+ * path, before the step is made; once made, what the copy saw: `unkeyed`). Left out too: ADD (archives, URLs), --parents and heredoc files.
  */
 async function copyExact(
   run: Run,

@@ -35,7 +35,9 @@ export async function layerStep(
   } = {},
 ): Promise<boolean> {
   const { cache, executor } = deps
-  const k = cacheKey(key)
+  // The epoch is every layer's clamp: a record made under another SOURCE_DATE_EPOCH holds a
+  // layer with other times.
+  const k = cacheKey({ step: key, epoch: run.epoch })
   let made: ((layer: LayerRef | undefined) => void) | undefined
   let failed: ((err: unknown) => void) | undefined
   if (run.opts.noCache && opts.sameInBuild === true) {
