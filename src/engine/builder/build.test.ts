@@ -28,6 +28,25 @@ async function contextDir(files: Record<string, string>): Promise<string> {
   return dir
 }
 
+/** What `fn` gives, and how many read-write layers it made (one per step that makes its layer). */
+async function countingRW<T>(
+  engine: TestEngine,
+  fn: () => Promise<T>,
+): Promise<{ n: number; out: T }> {
+  const createRW = engine.layers.createRW.bind(engine.layers)
+  let n = 0
+  engine.layers.createRW = (...args) => {
+    n++
+    return createRW(...args)
+  }
+  try {
+    const out = await fn()
+    return { n, out }
+  } finally {
+    engine.layers.createRW = createRW
+  }
+}
+
 /** Which steps (by instruction text) came from the cache, and how many processes ran. */
 function summary(events: BuildEvent[]): { cached: string[]; built: string[]; runs: number } {
   const plan = events.find((e) => e.type === 'plan')
@@ -204,18 +223,10 @@ describe('builder', { concurrency: false }, () => {
   test('--no-cache takes a COPY layer the store holds, and makes one it lost or one with hard links', async () => {
     // Read-write layers each --no-cache build makes (one per step that makes its layer).
     const made = async (context: () => Promise<Readable>) => {
-      const createRW = engine.layers.createRW.bind(engine.layers)
-      let n = 0
-      engine.layers.createRW = (id, parents) => {
-        n++
-        return createRW(id, parents)
-      }
-      try {
-        const r = await engine.build(await context(), { noCache: true })
-        return { n, id: r.result.imageId }
-      } finally {
-        engine.layers.createRW = createRW
-      }
+      const { n, out } = await countingRW(engine, async () =>
+        engine.build(await context(), { noCache: true }),
+      )
+      return { n, id: out.result.imageId }
     }
     const dir = await contextDir({
       Dockerfile:
@@ -260,14 +271,10 @@ describe('builder', { concurrency: false }, () => {
       const dir = await contextDir({
         Dockerfile: `FROM busybox AS a\nWORKDIR /app\nRUN echo a > /app/a\nFROM busybox\nWORKDIR ${workdir}\nRUN echo b > c\nCOPY --from=a /app/a ${workdir}/b\n`,
       })
-      const createRW = engine.layers.createRW.bind(engine.layers)
-      let n = 0
-      engine.layers.createRW = (id, parents) => {
-        n++
-        return createRW(id, parents)
-      }
       try {
-        const r = await engine.build(await tarDir(dir), { noCache: true })
+        const { n, out: r } = await countingRW(engine, async () =>
+          engine.build(await tarDir(dir), { noCache: true }),
+        )
         assert.equal(summary(r.events).runs, 2)
         const image = await engine.images.resolve(r.result.imageId)
         const files = await listImage(
@@ -283,7 +290,6 @@ describe('builder', { concurrency: false }, () => {
         assert.equal(files.get(`${workdir}`)?.type, 'dir')
         return n
       } finally {
-        engine.layers.createRW = createRW
         await rm(dir, { recursive: true })
       }
     }

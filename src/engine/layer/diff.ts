@@ -385,6 +385,11 @@ function readSmall(e: StepEntry): Buffer | undefined {
   }
 }
 
+/** A whiteout or opaque marker: an empty root-owned file at the layer's clamped time. */
+function marker(name: string, mtime: number): Buffer {
+  return encodeHeader({ name, type: '0', mode: 0o600, uid: 0, gid: 0, size: 0, mtime })
+}
+
 /**
  * The step tar's bytes in chunks of about CHUNK: the blocks of small files, directories, links and
  * whiteouts are gathered here as they are made (synchronously, no turn of an async generator for
@@ -418,17 +423,7 @@ async function* stepBlocks(
     const mtime = Number((item.st.mtimeMs <= epochMs ? item.st.mtimeMs : epochMs) / 1000n)
     if (whiteout) {
       const slash = name.lastIndexOf('/')
-      add(
-        encodeHeader({
-          name: `${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`,
-          type: '0',
-          mode: 0o600,
-          uid: 0,
-          gid: 0,
-          size: 0,
-          mtime,
-        }),
-      )
+      add(marker(`${name.slice(0, slash + 1)}.wh.${name.slice(slash + 1)}`, mtime))
     } else {
       // A file read ahead is taken as read only while its size still matches the walk's.
       const whole = content && BigInt(content.length) === item.st.size ? content : undefined
@@ -443,17 +438,7 @@ async function* stepBlocks(
         yield* tar.fileBlocks(item.path, now)
       }
       if (opaque) {
-        add(
-          encodeHeader({
-            name: `${name}/.wh..wh..opq`,
-            type: '0',
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            mtime,
-          }),
-        )
+        add(marker(`${name}/.wh..wh..opq`, mtime))
       }
     }
     if (size >= CHUNK) yield take()
